@@ -1,0 +1,46 @@
+# neuromap: `make demo` and `make test` each do all set-up on a fresh clone.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-slow lint bench bench-setup clean
+
+setup: $(STAMP)
+
+# Idempotent: re-runs only when the packaging files change.
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	# The CPU wheel of torch lies on disk on these machines; other versions pull a multi-GB CUDA build.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	# norse declares torchvision (a multi-GB CUDA build here), so its deps are skipped; we have the ones it needs.
+	$(PIP) install -q --no-deps norse==1.1.0
+	# lava-nc 0.10.0 declares Python <3.11 and numpy<2; neuromap.compat.lava makes it import on 3.11.
+	$(PIP) install -q --no-deps --ignore-requires-python lava-nc==0.10.0
+	touch $(STAMP)
+
+demo: setup
+	$(PY) experiments/digits_mlp.py
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then exit 0; fi; exit $$rc
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench-setup: setup
+	$(PIP) install -q -e '.[bench]'
+	$(PIP) install -q --no-deps spikingjelly==2.0.0
+
+bench: bench-setup
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info

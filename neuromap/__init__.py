@@ -1,0 +1,7 @@
+"""neuromap: train spiking models in PyTorch, map them onto neuromorphic hardware models, and
+estimate their energy and latency per target."""
+
+from . import neurons
+
+__version__ = "0.1.0"
+__all__ = ["neurons", "encoding", "data", "train", "__version__"]

@@ -1,0 +1,35 @@
+"""LIF and current-based LIF neurons: parameters, surrogate gradients, functional core, modules."""
+
+from .functional import (
+    NeuronState,
+    initial_state,
+    leaky_integrator,
+    neuron_sequence,
+    neuron_sequence_reference,
+    neuron_step,
+)
+from .modules import LI, LIF, CubaLIF, NeuronOutput
+from .params import CubaLIFParams, LIFParams, decay_from_tau, params_from_dict, tau_from_decay
+from .surrogate import SURROGATES, Surrogate, as_surrogate, spike
+
+__all__ = [
+    "LIF",
+    "LI",
+    "CubaLIF",
+    "LIFParams",
+    "CubaLIFParams",
+    "NeuronState",
+    "NeuronOutput",
+    "Surrogate",
+    "SURROGATES",
+    "as_surrogate",
+    "spike",
+    "decay_from_tau",
+    "tau_from_decay",
+    "params_from_dict",
+    "initial_state",
+    "neuron_step",
+    "neuron_sequence",
+    "neuron_sequence_reference",
+    "leaky_integrator",
+]

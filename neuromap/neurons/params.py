@@ -1,0 +1,189 @@
+"""Neuron parameters in physical units and their one discretisation.
+
+Every backend (float torch, Loihi fixed point, Brian2, Lava, SpiNNaker2) derives its numbers from
+these dataclasses, so the discretisation is written down exactly once, here:
+
+LIF, per time step of length ``dt`` (seconds), input ``x[t]``::
+
+    h[t] = beta * v[t-1] + (1 - beta) * v_leak + g * x[t]
+    s[t] = h[t] > v_th            (or >= with threshold_rule=">=")
+    v[t] = h[t] - v_th * s[t]     (reset="subtract")
+         = v_reset if s[t] else h[t]   (reset="zero")
+         = h[t]                   (reset="none")
+
+CuBa LIF adds a synaptic current that integrates the input first (Norse and snnTorch order)::
+
+    i[t] = alpha * i[t-1] + x[t]
+    h[t] = beta * v[t-1] + (1 - beta) * v_leak + g * i[t]
+
+``beta = exp(-dt / tau_mem)`` (``integrator="exp"``, the exact solution for input held constant
+over a step) or ``1 - dt / tau_mem`` (``integrator="euler"``, Norse / SpikingJelly); ``alpha``
+likewise from ``tau_syn``. ``g = 1`` ("beta form", snnTorch ``V = beta V + X``) or ``g = 1 - beta``
+(``decay_input=True``, the ``V += (X - V) / tau`` form of SpikingJelly / Norse / Brian2).
+
+``reset_delay=True`` is snnTorch's convention: the reset of a spike at ``t`` is applied at ``t + 1``
+without being decayed (``h[t+1] = beta v[t] + x - v_th s[t]``). ``refractory_steps`` holds the
+membrane at ``v_reset`` and blocks spikes for that many steps after a spike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+RESET_MODES = ("subtract", "zero", "none")
+INTEGRATORS = ("exp", "euler")
+THRESHOLD_RULES = (">", ">=")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number of seconds, got {value!r}")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {list(choices)}")
+
+
+def decay_from_tau(tau: float, dt: float, integrator: str = "exp") -> float:
+    """Per-step decay factor of a time constant ``tau`` (s) at step ``dt`` (s)."""
+    _check_positive("tau", tau)
+    _check_positive("dt", dt)
+    _check_choice("integrator", integrator, INTEGRATORS)
+    if integrator == "exp":
+        return math.exp(-dt / tau)
+    if dt > tau:
+        raise ValueError(f"Euler integration needs dt <= tau (dt={dt}, tau={tau}): the decay would be negative")
+    return 1.0 - dt / tau
+
+
+def tau_from_decay(decay: float, dt: float, integrator: str = "exp") -> float:
+    """Time constant (s) that gives the per-step ``decay`` in (0, 1) at step ``dt`` (s)."""
+    _check_positive("dt", dt)
+    _check_choice("integrator", integrator, INTEGRATORS)
+    if not (0.0 < decay < 1.0):
+        raise ValueError(f"decay must lie in (0, 1) to map to a finite positive time constant, got {decay!r}")
+    if integrator == "exp":
+        return -dt / math.log(decay)
+    return dt / (1.0 - decay)
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    """Leaky integrate-and-fire neuron (times in seconds, potentials in arbitrary units).
+
+    Attributes:
+        tau_mem: membrane time constant (s).
+        dt: simulation step (s).
+        v_th: firing threshold.
+        v_reset: potential after a spike with ``reset="zero"`` (and during refractoriness).
+        v_leak: resting potential the membrane decays towards.
+        reset: ``"subtract"``, ``"zero"`` or ``"none"``.
+        refractory_steps: steps after a spike during which the neuron is clamped and silent.
+        integrator: ``"exp"`` (exact for piecewise-constant input) or ``"euler"``.
+        decay_input: scale the input by ``1 - beta`` (``V += (X - V)/tau``) instead of 1.
+        threshold_rule: ``">"`` (Loihi, Norse, snnTorch) or ``">="`` (SpikingJelly).
+        detach_reset: no gradient through the reset term (surrogate training).
+        reset_delay: snnTorch's one-step-delayed, undecayed reset.
+    """
+
+    tau_mem: float = 10e-3
+    dt: float = 1e-3
+    v_th: float = 1.0
+    v_reset: float = 0.0
+    v_leak: float = 0.0
+    reset: str = "subtract"
+    refractory_steps: int = 0
+    integrator: str = "exp"
+    decay_input: bool = False
+    threshold_rule: str = ">"
+    detach_reset: bool = False
+    reset_delay: bool = False
+
+    def __post_init__(self) -> None:
+        _check_positive("tau_mem", self.tau_mem)
+        _check_positive("dt", self.dt)
+        for name in ("v_th", "v_reset", "v_leak"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        _check_choice("reset", self.reset, RESET_MODES)
+        _check_choice("integrator", self.integrator, INTEGRATORS)
+        _check_choice("threshold_rule", self.threshold_rule, THRESHOLD_RULES)
+        if not isinstance(self.refractory_steps, int) or self.refractory_steps < 0:
+            raise ValueError(f"refractory_steps must be a non-negative integer, got {self.refractory_steps!r}")
+        if self.reset_delay and self.reset != "subtract":
+            # snnTorch's delayed zero reset gives the same spikes as the immediate one (v_reset = 0).
+            raise ValueError("reset_delay=True is snnTorch's subtractive reset; it needs reset='subtract'")
+        if self.reset_delay and self.refractory_steps:
+            raise ValueError("reset_delay=True (snnTorch convention) has no refractory period; set refractory_steps=0")
+        decay_from_tau(self.tau_mem, self.dt, self.integrator)  # validates Euler dt <= tau
+
+    @property
+    def beta(self) -> float:
+        """Membrane decay per step."""
+        return decay_from_tau(self.tau_mem, self.dt, self.integrator)
+
+    @property
+    def input_gain(self) -> float:
+        """``g``: the factor on the input current (1, or ``1 - beta`` with ``decay_input``)."""
+        return 1.0 - self.beta if self.decay_input else 1.0
+
+    @classmethod
+    def from_decay(cls, beta: float, dt: float = 1e-3, integrator: str = "exp", **kwargs: Any) -> LIFParams:
+        """Build from a per-step decay ``beta`` (snnTorch's ``beta``, a benchmark's ``decay 0.9``)."""
+        return cls(tau_mem=tau_from_decay(beta, dt, integrator), dt=dt, integrator=integrator, **kwargs)
+
+    def replace(self, **changes: Any) -> LIFParams:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["model"] = type(self).__name__
+        return d
+
+
+@dataclass(frozen=True)
+class CubaLIFParams(LIFParams):
+    """Current-based LIF: a LIF membrane fed by an exponentially decaying synaptic current.
+
+    Attributes (in addition to :class:`LIFParams`):
+        tau_syn: synaptic current time constant (s).
+    """
+
+    tau_syn: float = 5e-3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive("tau_syn", self.tau_syn)
+        decay_from_tau(self.tau_syn, self.dt, self.integrator)
+
+    @property
+    def alpha(self) -> float:
+        """Synaptic current decay per step."""
+        return decay_from_tau(self.tau_syn, self.dt, self.integrator)
+
+    @classmethod
+    def from_decays(
+        cls, alpha: float, beta: float, dt: float = 1e-3, integrator: str = "exp", **kwargs: Any
+    ) -> CubaLIFParams:
+        """Build from per-step decays: ``alpha`` (synapse) and ``beta`` (membrane)."""
+        return cls(
+            tau_syn=tau_from_decay(alpha, dt, integrator),
+            tau_mem=tau_from_decay(beta, dt, integrator),
+            dt=dt,
+            integrator=integrator,
+            **kwargs,
+        )
+
+
+def params_from_dict(d: dict[str, Any]) -> LIFParams:
+    """Inverse of :meth:`LIFParams.to_dict`."""
+    d = dict(d)
+    model = d.pop("model", "LIFParams")
+    cls = {"LIFParams": LIFParams, "CubaLIFParams": CubaLIFParams}.get(model)
+    if cls is None:
+        raise ValueError(f"unknown neuron parameter model {model!r}; known: LIFParams, CubaLIFParams")
+    return cls(**d)

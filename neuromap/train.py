@@ -1,0 +1,292 @@
+"""Training and evaluation loops with progress bars, metrics history, checkpoints and seeds.
+
+    history = nm.train.fit(model, nm.data.digits(), epochs=10)
+    metrics = nm.train.evaluate(model, data, split="test")
+
+Models map ``x [T, B, ...]`` to an output sequence ``[T, B, C]`` (spikes or membrane); ``loss``
+names how that sequence becomes a prediction (spike-count cross-entropy by default).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import SequenceData
+from .neurons.modules import _SpikingNeuron
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU) so that a run is repeatable."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# --- readouts and losses ------------------------------------------------------------------------
+
+def spike_count(out: torch.Tensor) -> torch.Tensor:
+    """Class scores from an output spike sequence ``[T, B, C]``: spikes per class."""
+    return out.sum(0)
+
+
+def membrane_mean(out: torch.Tensor) -> torch.Tensor:
+    """Class scores from a non-spiking readout membrane ``[T, B, C]``: mean over time."""
+    return out.mean(0)
+
+
+def membrane_max(out: torch.Tensor) -> torch.Tensor:
+    """Class scores: maximum membrane over time."""
+    return out.max(0).values
+
+
+def last_step(out: torch.Tensor) -> torch.Tensor:
+    """The last time step's output (sequence regression, last-step readout)."""
+    return out[-1]
+
+
+READOUTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "count": spike_count,
+    "mean": membrane_mean,
+    "max": membrane_max,
+    "last": last_step,
+}
+
+# loss name -> (readout, criterion)
+LOSSES: dict[str, tuple[str, str]] = {
+    "count_ce": ("count", "ce"),        # cross-entropy on output spike counts
+    "membrane_ce": ("mean", "ce"),      # cross-entropy on the mean readout membrane
+    "membrane_max_ce": ("max", "ce"),   # cross-entropy on the max readout membrane
+    "last_mse": ("last", "mse"),        # regression on the last step
+    "mean_mse": ("mean", "mse"),
+}
+
+
+def _resolve_loss(loss: str | LossFn) -> tuple[Callable[[torch.Tensor], torch.Tensor], LossFn]:
+    if callable(loss):
+        return spike_count, loss
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is not one of {sorted(LOSSES)} (or pass a callable)")
+    readout_name, criterion = LOSSES[loss]
+    readout = READOUTS[readout_name]
+    if criterion == "ce":
+        return readout, lambda out, y: nn.functional.cross_entropy(readout(out), y)
+    return readout, lambda out, y: nn.functional.mse_loss(readout(out).squeeze(-1), y)
+
+
+def count_cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on spike counts of an output spike sequence ``[T, B, C]``."""
+    return nn.functional.cross_entropy(spike_count(out), y)
+
+
+def membrane_cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on the time-mean of a non-spiking readout membrane ``[T, B, C]``."""
+    return nn.functional.cross_entropy(membrane_mean(out), y)
+
+
+# --- spike counting -----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def record_spikes(model: nn.Module) -> Iterator[dict[str, float]]:
+    """Within the block, sum the spikes emitted by every spiking neuron layer of ``model``.
+    Yields a dict ``{layer_name: spikes}`` (filled as forwards run) and ``"total"``."""
+    counts: dict[str, float] = {"total": 0.0}
+    handles = []
+
+    def make_hook(name: str):
+        def hook(_module, _inp, out):
+            s = out[0] if isinstance(out, tuple) else out
+            n = float(s.detach().sum())
+            counts[name] = counts.get(name, 0.0) + n
+            counts["total"] += n
+
+        return hook
+
+    for name, module in model.named_modules():
+        if isinstance(module, _SpikingNeuron):
+            handles.append(module.register_forward_hook(make_hook(name or "neuron")))
+    try:
+        yield counts
+    finally:
+        for h in handles:
+            h.remove()
+
+
+# --- history and checkpoints --------------------------------------------------------------------
+
+@dataclass
+class History:
+    """Per-epoch metrics (``loss``, ``train_acc``, ``test_acc``, ``seconds``, ...)."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    def append(self, row: dict[str, float]) -> None:
+        self.epochs.append(row)
+
+    def __getitem__(self, key: str) -> list[float]:
+        return [row[key] for row in self.epochs if key in row]
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def last(self) -> dict[str, float]:
+        return self.epochs[-1] if self.epochs else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs}
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through a temporary file and a rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def save_checkpoint(path, model: nn.Module, optimizer=None, epoch: int = 0, history: History | None = None) -> None:
+    atomic_save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "epoch": epoch,
+            "history": history.to_dict() if history is not None else None,
+        },
+        path,
+    )
+
+
+def load_checkpoint(path, model: nn.Module, optimizer=None) -> dict[str, Any]:
+    """Restore model (and optimizer) state; returns the checkpoint dict (epoch, history)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise ValueError(f"{path} is not a neuromap checkpoint (no 'model' entry)")
+    model.load_state_dict(ckpt["model"])
+    if optimizer is not None and ckpt.get("optimizer") is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    return ckpt
+
+
+# --- loops --------------------------------------------------------------------------------------
+
+def _progress(total: int, desc: str, enabled: bool | None):
+    from tqdm.auto import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def evaluate(
+    model: nn.Module,
+    data: SequenceData,
+    split: str = "test",
+    loss: str | LossFn = "count_ce",
+    batch_size: int = 256,
+) -> dict[str, float]:
+    """Loss, accuracy (classification) and spikes per sample on one split, without gradients."""
+    readout, criterion = _resolve_loss(loss)
+    model_was_training = model.training
+    model.eval()
+    total_loss, correct, n = 0.0, 0, 0
+    with torch.no_grad(), record_spikes(model) as spikes:
+        for x, y in data.batches(split, batch_size):
+            out = model(x)
+            total_loss += float(criterion(out, y)) * len(y)
+            if data.n_classes is not None:
+                correct += int((readout(out).argmax(-1) == y).sum())
+            n += len(y)
+    model.train(model_was_training)
+    metrics = {"loss": total_loss / n, "spikes_per_sample": spikes["total"] / n}
+    if data.n_classes is not None:
+        metrics["accuracy"] = correct / n
+    return metrics
+
+
+def fit(
+    model: nn.Module,
+    data: SequenceData,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    loss: str | LossFn = "count_ce",
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    seed: int = 0,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    evaluate_every: int = 1,
+    grad_clip: float | None = None,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+) -> History:
+    """Train with Adam (or ``optimizer``) on ``data``; returns the per-epoch :class:`History`.
+
+    ``checkpoint``: a path written (atomically) after every epoch with model, optimizer and
+    history. ``progress``: show a progress bar (default: when stderr is a terminal).
+    """
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    set_seed(seed)
+    readout, criterion = _resolve_loss(loss)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    history = History()
+    n_batches = data.num_batches("train", batch_size)
+    for epoch in range(epochs):
+        model.train()
+        t0 = time.perf_counter()
+        total, correct, n = 0.0, 0, 0
+        bar = _progress(n_batches, f"epoch {epoch + 1}/{epochs}", progress)
+        for x, y in data.batches("train", batch_size, shuffle=True, seed=seed * 100003 + epoch):
+            optimizer.zero_grad(set_to_none=True)
+            out = model(x)
+            batch_loss = criterion(out, y)
+            batch_loss.backward()
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            total += float(batch_loss.detach()) * len(y)
+            n += len(y)
+            if data.n_classes is not None:
+                correct += int((readout(out.detach()).argmax(-1) == y).sum())
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{correct / n:.3f}" if data.n_classes else "-")
+        bar.close()
+        if scheduler is not None:
+            scheduler.step()
+        row = {"epoch": epoch + 1, "loss": total / n, "seconds": time.perf_counter() - t0}
+        if data.n_classes is not None:
+            row["train_acc"] = correct / n
+        if evaluate_every and ((epoch + 1) % evaluate_every == 0 or epoch + 1 == epochs):
+            test = evaluate(model, data, "test", loss)
+            row["test_loss"] = test["loss"]
+            if "accuracy" in test:
+                row["test_acc"] = test["accuracy"]
+            row["test_spikes_per_sample"] = test["spikes_per_sample"]
+        history.append(row)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model, optimizer, epoch + 1, history)
+        if callback is not None:
+            callback(epoch + 1, row)
+    return history

@@ -1,0 +1,41 @@
+"""Every declared dependency installs and imports on this Python (brian2 needs numpy < 2.4)."""
+
+import importlib
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPORT_NAMES = {"scikit-learn": "sklearn", "pymetis": "pymetis", "asteval": "asteval"}
+
+
+def _declared() -> list[str]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = []
+    for req in meta["dependencies"]:
+        name = req.split(";")[0]
+        for sep in "<>=!~[ ":
+            name = name.split(sep)[0]
+        names.append(name.strip())
+    return names
+
+
+@pytest.mark.parametrize("dist", _declared())
+def test_declared_dependency_imports(dist):
+    importlib.import_module(IMPORT_NAMES.get(dist, dist.replace("-", "_")))
+
+
+def test_brian2_numpy_pin_holds():
+    import numpy as np
+
+    major, minor = (int(p) for p in np.__version__.split(".")[:2])
+    assert (major, minor) < (2, 4), "brian2 2.9 fails to import on numpy >= 2.4 (ndarray.ptp removed)"
+    import brian2
+
+    assert brian2.__version__.startswith("2.9")
+
+
+def test_norse_installed_without_torchvision():
+    norse = importlib.import_module("norse.torch")
+    assert hasattr(norse, "LIFBoxCell") or hasattr(norse, "LIF")
