@@ -1,0 +1,116 @@
+"""Loihi fixed-point arithmetic, vectorised in NumPy (int64 internally, values identical to Lava).
+
+This is the arithmetic of Lava's ``PyLifModelBitAcc`` / ``PyDenseModelBitAcc`` (selected by
+``Loihi2SimCfg(select_tag="fixed_pt")``), which is bit-accurate to **Loihi 1**:
+
+    u[t] = wrap24( sgn(u*(4096 - (du+1))) * (|u*(4096 - (du+1))| >> 12) + (a_in << 6) )
+    v[t] = clip24( sgn(v*(4096 - dv)) * (|v*(4096 - dv)| >> 12) + u[t] + (bias_mant << bias_exp) )
+    s[t] = v[t] > (vth << 6);   v[t] <- 0 where s[t]
+
+``>>`` on the magnitude rounds towards zero; the current wraps modulo 2^24 into (-2^23, 2^23],
+the voltage saturates at +-(2^23 - 1). Synaptic input of a Dense connection is
+``(W @ s) << weight_exp`` (arithmetic right shift for negative exponents), delivered one time
+step later; weights are clipped to 8 bits plus sign and their low bits truncated to
+``num_weight_bits`` (Lava's ``clip_weights`` / ``truncate_weights``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+UV_BITS = 24
+MAX_UV = 2 ** (UV_BITS - 1)  # 2^23
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT  # 4096
+VTH_SHIFT = 6
+ACT_SHIFT = 6
+DS_OFFSET = 1  # current decay offset (du + 1)
+DM_OFFSET = 0  # voltage decay offset
+MAX_DECAY = 4095  # 12-bit du / dv
+MAX_VTH_MANT = 2**17 - 1
+MAX_BIAS_MANT = 2**12 - 1  # 13-bit signed mantissa
+MAX_BIAS_EXP = 7
+
+
+def _decay(x: np.ndarray, factor: int) -> np.ndarray:
+    """``sgn(x*f) * (|x*f| >> 12)`` in int64, truncated to int32 as Lava does."""
+    prod = x.astype(np.int64) * np.int64(factor)
+    out = np.sign(prod) * np.right_shift(np.abs(prod), DECAY_SHIFT)
+    return out.astype(np.int32).astype(np.int64)
+
+
+def wrap_current(u: np.ndarray) -> np.ndarray:
+    """Wrap into (-2^23, 2^23] exactly like Lava's two ``np.where`` calls."""
+    wrapped = np.where(u > MAX_UV, u - 2 * MAX_UV, u)
+    return np.where(wrapped <= -MAX_UV, u + 2 * MAX_UV, wrapped)
+
+
+def effective_bias(bias_mant: np.ndarray, bias_exp: np.ndarray) -> np.ndarray:
+    mant = np.asarray(bias_mant, dtype=np.int64)
+    exp = np.asarray(bias_exp, dtype=np.int64)
+    return np.where(exp >= 0, np.left_shift(mant, np.maximum(exp, 0)), np.right_shift(mant, np.maximum(-exp, 0)))
+
+
+def lif_step(
+    u: np.ndarray,
+    v: np.ndarray,
+    a_in: np.ndarray,
+    du: np.ndarray,
+    dv: np.ndarray,
+    vth: np.ndarray,
+    bias: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One Loihi LIF step on int64 arrays ``[B, N]``; returns ``(u, v, spikes bool)``.
+
+    ``a_in`` is the synaptic input (before the 6-bit activation shift), ``bias`` the effective
+    bias (``bias_mant << bias_exp``), ``vth`` the threshold mantissa (shifted by 6 here).
+    """
+    u = wrap_current(_decay(u, DECAY_UNITY - (du + DS_OFFSET)) + np.left_shift(a_in, ACT_SHIFT))
+    v = _decay(v, DECAY_UNITY - (dv + DM_OFFSET)) + u + bias
+    v = np.clip(v, -MAX_UV + 1, MAX_UV - 1)
+    s = v > np.left_shift(vth, VTH_SHIFT)
+    v = np.where(s, 0, v)
+    return u, v, s
+
+
+def sign_mode(weights) -> str:
+    """Lava's ``determine_sign_mode``: excitatory (all >= 0), inhibitory (all <= 0) or mixed."""
+    data = weights.data if sp.issparse(weights) else np.asarray(weights)
+    if data.size == 0 or data.min() >= 0:
+        return "excitatory"
+    if data.max() <= 0:
+        return "inhibitory"
+    return "mixed"
+
+
+def effective_weights(weights, num_weight_bits: int = 8, mode: str | None = None):
+    """Weights as Lava's bit-accurate Dense/Sparse uses them: clipped to 8 bits (+ sign when
+    mixed), then the low ``8 - num_weight_bits (+1 if mixed)`` bits truncated."""
+    if not 1 <= num_weight_bits <= 8:
+        raise ValueError(f"num_weight_bits must lie in [1, 8], got {num_weight_bits}")
+    mode = mode or sign_mode(weights)
+    is_sparse = sp.issparse(weights)
+    w = weights.astype(np.int64).tocsr(copy=True) if is_sparse else np.asarray(weights, dtype=np.int64).copy()
+    data = w.data if is_sparse else w
+    mixed = int(mode == "mixed")
+    if mode == "inhibitory":
+        data *= -1
+    lo, hi = -(2**8) * mixed, 2**8 - 1
+    np.clip(data, lo, hi, out=data)
+    shift = 8 - num_weight_bits + mixed
+    data[...] = np.left_shift(np.right_shift(data, shift), shift)
+    if mode == "inhibitory":
+        data *= -1
+    if is_sparse:
+        w.eliminate_zeros()
+    return w
+
+
+def synaptic_input(weights, spikes: np.ndarray, weight_exp: int) -> np.ndarray:
+    """``(W @ s) << weight_exp`` for spikes ``[B, N_src]`` (bool); returns ``[B, N_dst]`` int64."""
+    acc = (spikes.astype(np.int64) @ weights.T) if not sp.issparse(weights) else (weights @ spikes.T.astype(np.int64)).T
+    acc = np.asarray(acc, dtype=np.int64)
+    if weight_exp > 0:
+        return np.left_shift(acc, weight_exp)
+    return np.right_shift(acc, -weight_exp)

@@ -1,0 +1,1 @@
+"""Compatibility shims for third-party packages (applied at import time, never by editing them)."""

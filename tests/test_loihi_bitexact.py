@@ -1,0 +1,98 @@
+"""neuromap's Loihi emulator reproduces Lava's Loihi2SimCfg(select_tag="fixed_pt") bit-exactly:
+spikes, current u and voltage v at every time step, over 50 random networks (feed-forward and
+recurrent, parameters over their legal ranges, saturating and wrapping cases included)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from neuromap.backends.loihi import LoihiConnection, LoihiLIF, LoihiNetwork
+from neuromap.backends.loihi import fixed_point as fx
+
+pytest.importorskip("lava")
+from neuromap.backends.lava_runner import run_lava  # noqa: E402
+
+
+def random_network(seed: int) -> tuple[LoihiNetwork, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n_in = int(rng.integers(1, 40))
+    sizes = [int(rng.integers(1, 30)) for _ in range(int(rng.integers(1, 4)))]
+    pops, conns, prev = [], [], ("in", n_in)
+    for k, n in enumerate(sizes):
+        big_threshold = seed % 3 == 0
+        pops.append(
+            LoihiLIF(
+                f"p{k}", n,
+                du=rng.integers(0, 4096, n), dv=rng.integers(0, 4096, n),
+                vth=rng.integers(0, 2**17, n) if big_threshold else rng.integers(0, 2000, n),
+                bias_mant=rng.integers(-4095, 4096, n) if seed % 4 == 0 else 0,
+                bias_exp=rng.integers(0, 8, n),
+            )
+        )
+        w = rng.integers(-256, 256, (n, prev[1])) if seed % 2 else rng.integers(0, 256, (n, prev[1]))
+        if seed % 5 == 0:
+            w = sp.csr_matrix(np.where(rng.random(w.shape) < 0.3, w, 0))
+        conns.append(LoihiConnection(prev[0], f"p{k}", w, weight_exp=int(rng.integers(-8, 8)),
+                                     num_weight_bits=int(rng.integers(1, 9))))
+        if rng.random() < 0.5:  # recurrent
+            conns.append(LoihiConnection(f"p{k}", f"p{k}", rng.integers(-256, 256, (n, n)),
+                                         weight_exp=int(rng.integers(-3, 8))))
+        prev = (f"p{k}", n)
+    x = rng.random((40, 1, n_in)) < rng.random()
+    return LoihiNetwork({"in": n_in}, pops, conns), x
+
+
+def test_emulator_equals_lava_on_50_random_networks():
+    wrapped = saturated = spiked = recurrent = 0
+    for seed in range(50):
+        net, x = random_network(seed)
+        ours = net.run({"in": x})
+        lava = run_lava(net, {"in": x})
+        for p in net.populations:
+            assert np.array_equal(ours.spikes[p.name], lava.spikes[p.name]), f"seed {seed} {p.name}: spikes differ"
+            assert np.array_equal(ours.u[p.name], lava.u[p.name]), f"seed {seed} {p.name}: u differs"
+            assert np.array_equal(ours.v[p.name], lava.v[p.name]), f"seed {seed} {p.name}: v differs"
+        u_max = max(np.abs(ours.u[p.name]).max() for p in net.populations)
+        v_max = max(np.abs(ours.v[p.name]).max() for p in net.populations)
+        wrapped += u_max > fx.MAX_UV // 2
+        saturated += v_max == fx.MAX_UV - 1
+        spiked += any(ours.spikes[p.name].any() for p in net.populations)
+        recurrent += any(c.src == c.dst for c in net.connections)
+    # the random set must exercise the hard cases, not just quiet networks
+    assert spiked >= 30 and recurrent >= 10 and saturated >= 3 and wrapped >= 3, (spiked, recurrent, saturated, wrapped)
+
+
+def test_current_wraps_and_voltage_saturates_as_in_lava():
+    u = np.array([fx.MAX_UV - 10, -fx.MAX_UV + 5], dtype=np.int64)
+    a = np.array([1, -1], dtype=np.int64)  # << 6 pushes both past the 24-bit range
+    u2, v2, _ = fx.lif_step(u, np.zeros(2, np.int64), a, np.zeros(2, np.int64), np.zeros(2, np.int64),
+                            np.full(2, 2**17 - 1), np.zeros(2, np.int64))
+    # du = 0 -> factor 4095/4096 decay of the current first, then + 64 and the wrap into (-2^23, 2^23]
+    dec = np.sign(u * 4095) * (np.abs(u * 4095) >> 12)
+    expected = dec + np.array([64, -64])
+    expected = np.where(expected > fx.MAX_UV, expected - 2 * fx.MAX_UV, expected)
+    expected = np.where(expected <= -fx.MAX_UV, expected + 2 * fx.MAX_UV, expected)
+    assert np.array_equal(u2, expected)
+    low = fx.lif_step(np.full(1, -fx.MAX_UV + 1, np.int64), np.full(1, -fx.MAX_UV + 1, np.int64),
+                      np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64), np.full(1, 10),
+                      np.zeros(1, np.int64))[1]
+    assert low[0] == -fx.MAX_UV + 1  # the voltage saturates at -(2^23 - 1) instead of wrapping
+
+
+def test_weight_truncation_matches_lava_rules():
+    w = np.array([[300, -300, 3, -3, 255]])
+    assert fx.effective_weights(w, 8).tolist() == [[254, -256, 2, -4, 254]]  # mixed: 8 bits incl. sign
+    assert fx.effective_weights(np.array([[300, 3, 255]]), 8).tolist() == [[255, 3, 255]]  # excitatory
+    assert fx.effective_weights(np.array([[255, 17]]), 4).tolist() == [[240, 16]]
+
+
+def test_bad_network_definitions():
+    with pytest.raises(ValueError, match="du"):
+        LoihiLIF("x", 3, du=5000)
+    with pytest.raises(ValueError, match="weights shape"):
+        LoihiNetwork({"in": 2}, [LoihiLIF("a", 3)], [LoihiConnection("in", "a", np.zeros((2, 2)))])
+    with pytest.raises(ValueError, match="weight_exp"):
+        LoihiConnection("in", "a", np.zeros((2, 2)), weight_exp=9)
+    net = LoihiNetwork({"in": 2}, [LoihiLIF("a", 3)], [LoihiConnection("in", "a", np.ones((3, 2)))])
+    with pytest.raises(ValueError, match=r"\[T, B, 2\]"):
+        net.run({"in": np.zeros((4, 2))})
