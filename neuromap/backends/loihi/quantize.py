@@ -1,0 +1,254 @@
+"""Quantise a float LIF / CuBa network (a :class:`~neuromap.netlist.Netlist`) to Loihi fixed point.
+
+Mapping of neuromap's discretisation (:mod:`neuromap.neurons.params`) onto Loihi's compartment
+(:mod:`.fixed_point`), layer by layer, with a per-layer scale ``S`` (Loihi units per float unit
+of membrane potential):
+
+* CuBa current decay ``alpha = 1 - (du + 1)/4096``  ->  ``du = round(4096 (1 - alpha)) - 1``;
+  LIF (no synaptic current) uses ``du = 4095`` (the current lasts one step).
+* membrane decay ``beta = 1 - dv/4096``  ->  ``dv = round(4096 (1 - beta))``.
+* Loihi adds ``(W_int s) << weight_exp << 6`` to the current, and the current to ``v``; neuromap
+  adds ``g * W s`` (``g`` = input gain) to ``h``. So ``W_int = round(W * S * g / 2**(6 + weight_exp))``
+  clipped to the signed 8-bit range (even values when signs are mixed: Lava keeps 8 bits with sign).
+* threshold ``vth = round(S * v_th / 64)`` (17-bit mantissa), spike when ``v > vth << 6`` (strict,
+  as neuromap's default ``threshold_rule=">"``); reset to 0 (Loihi 1 has no subtractive reset).
+* an Affine bias ``b`` becomes the compartment bias ``S * g * b`` (exact for LIF; for CuBa the
+  steady state ``S * g * b / (1 - alpha)`` — reported as an approximation).
+* non-spiking ``li`` readouts run as compartments that never spike (``vth`` at its maximum).
+
+``S`` is chosen per layer so that the largest weight uses the full 8-bit range for the best
+``weight_exp`` in [-8, 7] with the threshold still representable (``vth <= 2**17 - 1``).
+Every approximation is reported in :class:`QuantReport` (weight RMS error, decay error, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from neuromap.netlist import Netlist, Population
+
+from . import fixed_point as fx
+from .emulator import LoihiConnection, LoihiLIF, LoihiNetwork
+
+SPIKING_KINDS = ("lif", "cuba")
+SUPPORTED_KINDS = ("lif", "cuba", "li")
+
+
+class QuantizationError(ValueError):
+    """The network cannot be expressed in Loihi fixed point; the message names the node and why."""
+
+
+@dataclass
+class LayerQuant:
+    """How one population was quantised (all errors relative, dimensionless)."""
+
+    name: str
+    scale: float  # Loihi voltage units per float unit
+    weight_exp: int
+    du: int
+    dv: int
+    vth: int
+    weight_rel_rms_error: float
+    beta_error: float
+    alpha_error: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QuantReport:
+    layers: dict[str, LayerQuant]
+    input_names: list[str]
+
+    def table(self) -> str:
+        rows = [f"{'layer':<16}{'scale':>10}{'w_exp':>7}{'du':>6}{'dv':>6}{'vth':>8}{'w err':>9}  notes"]
+        for q in self.layers.values():
+            rows.append(
+                f"{q.name:<16}{q.scale:>10.3g}{q.weight_exp:>7}{q.du:>6}{q.dv:>6}{q.vth:>8}"
+                f"{100 * q.weight_rel_rms_error:>8.2f}%  {'; '.join(q.notes)}"
+            )
+        return "\n".join(rows)
+
+
+def _param(pop: Population, key: str, default=None):
+    value = pop.params.get(key, default)
+    if value is None:
+        raise QuantizationError(f"population {pop.name!r} ({pop.kind}) lacks parameter {key!r} needed for Loihi")
+    return np.asarray(value, dtype=np.float64)
+
+
+def _decays(pop: Population) -> tuple[np.ndarray, np.ndarray | None]:
+    from neuromap.neurons.params import decay_from_tau
+
+    p = pop.params
+    dt = float(p.get("dt", 1e-3))
+    integ = p.get("integrator", "exp")
+    beta = p.get("beta")
+    if beta is None:
+        beta = decay_from_tau(float(p["tau_mem"]), dt, integ)
+    alpha = None
+    if pop.kind == "cuba":
+        alpha = p.get("alpha")
+        if alpha is None:
+            alpha = decay_from_tau(float(p["tau_syn"]), dt, integ)
+        alpha = np.asarray(alpha, dtype=np.float64)
+    return np.asarray(beta, dtype=np.float64), alpha
+
+
+def _check_semantics(pop: Population, allow_mismatch: bool) -> list[str]:
+    """Loihi 1 LIF: strict threshold, reset to 0, no refractoriness, no delayed reset."""
+    p = pop.params
+    problems = []
+    if pop.kind == "li":
+        return problems
+    if p.get("reset", "zero") != "zero":
+        problems.append(f"reset={p.get('reset')!r} (Loihi resets v to 0; train with reset='zero')")
+    if float(p.get("v_reset", 0.0)) != 0.0:
+        problems.append(f"v_reset={p.get('v_reset')} (Loihi resets to 0)")
+    if float(p.get("v_leak", 0.0)) != 0.0:
+        problems.append(f"v_leak={p.get('v_leak')} (Loihi leaks to 0)")
+    if int(p.get("refractory_steps", 0)):
+        problems.append("refractory_steps > 0 (Lava's bit-accurate LIF has no refractoriness)")
+    if p.get("threshold_rule", ">") != ">":
+        problems.append("threshold_rule '>=' (Loihi spikes on v > threshold)")
+    if p.get("reset_delay", False):
+        problems.append("reset_delay=True (snnTorch's delayed reset)")
+    if problems and not allow_mismatch:
+        raise QuantizationError(
+            f"population {pop.name!r} cannot run bit-faithfully on Loihi: {'; '.join(problems)}. "
+            "Retrain with Loihi-compatible neurons, or pass allow_mismatch=True to quantise anyway."
+        )
+    return problems
+
+
+def _choose_scale(w_absmax: float, v_th: float, gain: float, weight_bits: int) -> tuple[float, int]:
+    """Largest scale S (best precision) such that weights fit the signed range and vth fits 17 bits."""
+    w_max_int = 2 ** (weight_bits) - 2  # 254 for 8 bits: the largest even magnitude with sign
+    best = None
+    for e in range(7, -9, -1):
+        s = w_max_int * 2 ** (6 + e) / (w_absmax * gain) if w_absmax > 0 else 2 ** (6 + e) * 64.0
+        vth = s * v_th / 64
+        if vth <= fx.MAX_VTH_MANT and s * v_th < fx.MAX_UV / 4:
+            best = (s, e)
+            break
+    if best is None:
+        raise QuantizationError("no weight exponent in [-8, 7] fits both the weights and the threshold")
+    return best
+
+
+def quantize(
+    netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False
+) -> tuple[LoihiNetwork, QuantReport]:
+    """Quantise every population of ``netlist`` (kinds lif / cuba / li) and its incoming dense or
+    sparse projections. Raises :class:`QuantizationError` naming the node for anything Loihi's
+    bit-accurate model cannot run (conv projections must be unrolled first, unsupported kinds)."""
+    if not 1 <= weight_bits <= 8:
+        raise QuantizationError(f"weight_bits must lie in [1, 8], got {weight_bits}")
+    pops = netlist.populations
+    if not pops:
+        raise QuantizationError("the netlist is empty")
+    inputs = {p.name: p.size for p in pops if p.kind == "input"}
+    layers: list[LoihiLIF] = []
+    conns: list[LoihiConnection] = []
+    report: dict[str, LayerQuant] = {}
+    for pop in pops:
+        if pop.kind == "input":
+            continue
+        if pop.kind not in SUPPORTED_KINDS:
+            raise QuantizationError(
+                f"population {pop.name!r} has kind {pop.kind!r}; Loihi runs {list(SUPPORTED_KINDS)} "
+                "(run it on backends.torch or split the graph: hybrid execution)"
+            )
+        notes = _check_semantics(pop, allow_mismatch)
+        beta, alpha = _decays(pop)
+        gain = (1.0 - beta) if pop.params.get("decay_input", False) else np.ones_like(beta)
+        gain_scalar = float(np.max(gain))
+        v_th = float(np.max(_param(pop, "v_th", 1.0))) if pop.kind != "li" else 1.0
+        incoming = list(netlist.incoming(pop.name))
+        if not incoming:
+            raise QuantizationError(f"population {pop.name!r} has no incoming projection")
+        w_absmax = 0.0
+        for proj in incoming:
+            if proj.kind not in ("dense", "sparse"):
+                raise QuantizationError(
+                    f"projection {proj.name!r} ({proj.kind}) into {pop.name!r}: the Loihi path runs dense and sparse "
+                    "projections; unroll convolutions with Graph.lower(unroll_conv=True)"
+                )
+            data = proj.weight.data if sp.issparse(proj.weight) else np.asarray(proj.weight)
+            w_absmax = max(w_absmax, float(np.abs(data).max()) if data.size else 0.0)
+        if pop.kind == "li":
+            # Never spikes: full 8-bit weights, and the largest weight_exp whose worst-case
+            # steady-state membrane (fan-in x max weight / (1 - beta)) stays inside 22 bits.
+            fan_in = sum(int(np.max(pr.fan_in())) if np.ndim(pr.fan_in()) else int(pr.fan_in()) for pr in incoming)
+            leak = max(1.0 - float(np.min(beta)), 1.0 / 4096)
+            exp = -8
+            for e in range(7, -9, -1):
+                if 64 * fan_in * (2**weight_bits - 2) * 2**e / leak < 2**22:
+                    exp = e
+                    break
+            scale = (2**weight_bits - 2) * 2 ** (6 + exp) / (w_absmax * gain_scalar) if w_absmax > 0 else 1.0
+            vth = fx.MAX_VTH_MANT
+        else:
+            scale, exp = _choose_scale(w_absmax, v_th, gain_scalar, weight_bits)
+            vth = int(round(scale * v_th / 64))
+        dv = np.clip(np.round(4096 * (1 - beta)), 0, fx.MAX_DECAY).astype(np.int64)
+        if alpha is not None:
+            du = np.clip(np.round(4096 * (1 - alpha)) - 1, 0, fx.MAX_DECAY).astype(np.int64)
+            alpha_err = float(np.max(np.abs((1 - (du + 1) / 4096) - alpha)))
+        else:
+            du = np.full(pop.size, fx.MAX_DECAY, dtype=np.int64)
+            alpha_err = 0.0
+        beta_err = float(np.max(np.abs((1 - dv / 4096) - beta)))
+        bias_total = np.zeros(pop.size)
+        errs_num, errs_den = 0.0, 0.0
+        for proj in incoming:
+            factor = scale * gain / 2 ** (6 + exp)
+            if sp.issparse(proj.weight):
+                w = proj.weight.tocsr().astype(np.float64)
+                wq = w.multiply(np.asarray(factor).reshape(-1, 1) if np.ndim(factor) else factor).tocsr()
+                wq.data = np.round(wq.data)
+                wint = fx.effective_weights(wq, weight_bits)
+                back = wint.astype(np.float64).multiply(
+                    1.0 / (np.asarray(factor).reshape(-1, 1) if np.ndim(factor) else factor)
+                )
+                errs_num += float(((back - w).power(2)).sum())
+                errs_den += float(w.power(2).sum())
+            else:
+                w = np.asarray(proj.weight, dtype=np.float64)
+                f = np.asarray(factor).reshape(-1, 1) if np.ndim(factor) else factor
+                wint = fx.effective_weights(np.round(w * f), weight_bits)
+                errs_num += float(((wint / f - w) ** 2).sum())
+                errs_den += float((w**2).sum())
+            conns.append(LoihiConnection(proj.src, proj.dst, wint, weight_exp=exp, num_weight_bits=weight_bits))
+            if proj.bias is not None:
+                bias_total = bias_total + np.asarray(proj.bias, dtype=np.float64).reshape(-1)
+        bias_mant = np.zeros(pop.size, dtype=np.int64)
+        bias_exp = np.zeros(pop.size, dtype=np.int64)
+        if np.any(bias_total):
+            target = scale * gain * bias_total
+            if alpha is not None:
+                target = target / (1 - alpha)
+                notes.append("bias mapped to its CuBa steady state (approximation)")
+            for i, b in enumerate(target):
+                e = 0
+                while abs(round(b / 2**e)) > fx.MAX_BIAS_MANT and e < fx.MAX_BIAS_EXP:
+                    e += 1
+                bias_mant[i] = int(np.clip(round(b / 2**e), -fx.MAX_BIAS_MANT, fx.MAX_BIAS_MANT))
+                bias_exp[i] = e
+        layers.append(LoihiLIF(pop.name, pop.size, du=du, dv=dv, vth=vth, bias_mant=bias_mant, bias_exp=bias_exp))
+        report[pop.name] = LayerQuant(
+            name=pop.name,
+            scale=float(scale),
+            weight_exp=int(exp),
+            du=int(du.flat[0]),
+            dv=int(dv.flat[0]),
+            vth=int(vth),
+            weight_rel_rms_error=math.sqrt(errs_num / errs_den) if errs_den > 0 else 0.0,
+            beta_error=beta_err,
+            alpha_error=alpha_err,
+            notes=notes,
+        )
+    return LoihiNetwork(inputs, layers, conns), QuantReport(report, list(inputs))
