@@ -153,6 +153,26 @@ class Projection:
             return int(self.weight.nnz)
         return int(np.count_nonzero(self.weight))
 
+    def synapses_dense(self) -> int:
+        """Synapses counting zero weights too (NeuroBench "Dense": every connection of the layer)."""
+        if self.kind == "conv":
+            return self.conv.synapse_count()
+        if self.kind == "identity":
+            return int(self.meta.get("size", 0))
+        if self.kind == "sparse":
+            return int(self.weight.nnz)
+        return int(np.prod(self.weight.shape))
+
+    def weight_counts(self) -> tuple[int, int]:
+        """``(parameters, zero parameters)`` of the weights (a CSR matrix counts its full shape)."""
+        if self.kind == "identity" or self.weight is None:
+            return 0, 0
+        if sp.issparse(self.weight):
+            total = int(np.prod(self.weight.shape))
+            return total, total - int(self.weight.count_nonzero())
+        w = np.asarray(self.weight)
+        return int(w.size), int(w.size - np.count_nonzero(w))
+
     def fan_in(self) -> np.ndarray | int:
         """Per target neuron input count (array) for dense/sparse; max for conv."""
         if self.kind == "conv":
