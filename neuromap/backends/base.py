@@ -1,0 +1,63 @@
+"""The backend protocol: ``compile(graph, target=None) -> Compiled``; ``Compiled.run(inputs) -> RunResult``.
+
+A backend sees only a :class:`neuromap.graph.Graph`, never an ``nn.Module``. Unsupported nodes fail
+at compile time with the node's name, its type and what would work instead (:class:`BackendError`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from neuromap.graph.errors import GraphError
+
+
+class BackendError(GraphError):
+    """A backend cannot compile or run a graph; the message names the node and what would work."""
+
+
+@dataclass
+class RunResult:
+    """Outputs and recordings of one run.
+
+    Attributes:
+        outputs: Output node name -> tensor ``[T, B, ...]``.
+        records: population / node name -> its output sequence ``[T, B, ...]`` (spikes for spiking
+            neurons, the membrane for leaky integrators).
+        wall_seconds: wall-clock time of the run (s).
+        backend: name of the backend that produced it.
+    """
+
+    outputs: dict[str, torch.Tensor]
+    records: dict[str, torch.Tensor] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    backend: str = ""
+
+    @property
+    def output(self) -> torch.Tensor:
+        """The single output (raises if the graph has several)."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"graph has {len(self.outputs)} outputs: {list(self.outputs)}; use .outputs[name]")
+        return next(iter(self.outputs.values()))
+
+
+@runtime_checkable
+class Compiled(Protocol):
+    def run(self, inputs: Any) -> RunResult:
+        """Run on ``inputs``: a tensor ``[T, B, ...]`` (single-input graphs) or ``{input name: tensor}``."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def compile(self, graph: Any, target: Any = None) -> Compiled:
+        """Prepare ``graph`` for running (on ``target``, a hardware spec, where the backend needs one)."""
+        ...
+
+    def unsupported(self, graph: Any) -> list[str]:
+        """Reasons this backend cannot run ``graph`` (node name, type, what would work); empty if it can."""
+        ...

@@ -1,0 +1,158 @@
+"""Save and load graphs as NIR HDF5 files.
+
+``save`` writes with ``nir.write`` itself, so a graph of standard nodes is an ordinary NIR file
+(``nir.read`` and other NIR tools load it) and neuromap's exact neuron parameters travel in node
+metadata (see :mod:`neuromap.graph.neuron`). Extension nodes use the same layout with a
+``"neuromap.<Class>"`` type. The write is atomic: a temporary file in the same directory, flushed
+and renamed over the target, so a crash never leaves a half-written file.
+
+``load`` opens the file read-only, parses every node itself (clear errors naming the node for
+truncated, malformed or unknown content) and never modifies the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import h5py
+import nir
+import numpy as np
+from nir.serialization import hdf2dict
+
+from .errors import GraphError, UnsupportedNodeError
+from .graph import Graph
+from .nodes import EXTENSION_NODES, PREFIX, STANDARD_NODES
+
+_SCALARS = (str, bool, int, float, np.integer, np.floating, np.bool_)
+
+
+def _check_writable(value: Any, where: str) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_writable(v, f"{where}.{k}")
+    elif isinstance(value, np.ndarray):
+        if value.ndim == 0 or value.dtype.kind not in "biufcSU":
+            raise GraphError(f"{where}: cannot store a {value.dtype} array of shape {value.shape} in HDF5 metadata")
+    elif not isinstance(value, _SCALARS):
+        raise GraphError(f"{where}: cannot store a value of type {type(value).__name__} in HDF5 metadata")
+
+
+def _file_mode(path: Path) -> int:
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def save(graph: Graph, path: str | os.PathLike) -> Path:
+    """Write ``graph`` to ``path`` (NIR HDF5) atomically; returns the path."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"save() needs a neuromap Graph, got {type(graph).__name__}")
+    path = Path(path)
+    _check_writable(graph.metadata, "graph metadata")
+    for name, node in graph.nodes.items():
+        _check_writable(node.metadata, f"node {name!r} metadata")
+    nir_graph = graph.to_nir()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+    os.close(fd)
+    try:
+        nir.write(tmp, nir_graph)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf8")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return _str(value.reshape(-1)[0])
+    if isinstance(value, str):
+        return value
+    raise GraphError(f"expected a string, got {type(value).__name__}")
+
+
+def _parse_edges(raw: Any, where: str) -> list[tuple[str, str]]:
+    arr = np.asarray(raw)
+    if arr.size == 0:
+        return []
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise GraphError(f"{where}: edges must be an (n, 2) array of node names, got shape {arr.shape}")
+    try:
+        return [(_str(a), _str(b)) for a, b in arr]
+    except GraphError as exc:
+        raise GraphError(f"{where}: edges must be node names ({exc})") from exc
+
+
+def parse_node(name: str, d: Any) -> nir.NIRNode:
+    """One node from its HDF5 dictionary (``hdf2dict`` form); raises :class:`GraphError` naming it."""
+    if not isinstance(d, dict) or "type" not in d:
+        raise GraphError(f"node {name!r}: no 'type' entry (truncated or not a NIR node)")
+    kind = _str(d["type"])
+    if kind == "NIRGraph":
+        if "nodes" not in d or "edges" not in d or not isinstance(d["nodes"], dict):
+            raise GraphError(f"subgraph {name!r}: needs 'nodes' and 'edges'")
+        nodes = {str(k): parse_node(str(k) if name == "<root>" else f"{name}.{k}", v) for k, v in d["nodes"].items()}
+        meta = d.get("metadata", {})
+        return nir.NIRGraph(nodes=nodes, edges=_parse_edges(d["edges"], f"subgraph {name!r}"),
+                            metadata=meta if isinstance(meta, dict) else {}, type_check=False)
+    if kind.startswith(PREFIX):
+        cls = EXTENSION_NODES.get(kind)
+    else:
+        cls = STANDARD_NODES.get(kind)
+    if cls is None:
+        raise UnsupportedNodeError(
+            f"node {name!r} has unknown type {kind!r}; known: {sorted(STANDARD_NODES) + sorted(EXTENSION_NODES)}"
+        )
+    kwargs = dict(d)
+    kwargs["type"] = kind
+    if "metadata" in kwargs and not isinstance(kwargs["metadata"], dict):
+        raise GraphError(f"node {name!r} ({kind}): metadata must be a group")
+    try:
+        if kind.startswith(PREFIX):
+            return cls.from_dict(kwargs)
+        return nir.dict2NIRNode(kwargs)
+    except Exception as exc:  # NIR's constructors raise Assertion/Type/Key/Index/ValueErrors
+        raise GraphError(f"node {name!r} ({kind}): malformed node data: {type(exc).__name__}: {exc}") from exc
+
+
+def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
+    """Read a NIR HDF5 file (standard and neuromap nodes) into a ``nir.NIRGraph`` without type checks."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphError(f"{path}: no such file")
+    try:
+        with h5py.File(path, "r") as f:
+            if "node" not in f:
+                raise GraphError(f"{path}: not a NIR file (no 'node' group)")
+            raw = hdf2dict(f["node"])
+    except GraphError:
+        raise
+    except Exception as exc:  # h5py raises OSError / KeyError / RuntimeError on damaged files
+        raise GraphError(f"{path}: cannot read as NIR/HDF5 (truncated or corrupt?): {type(exc).__name__}: {exc}") from exc
+    if "type" not in raw or _str(raw["type"]) != "NIRGraph":
+        raise GraphError(f"{path}: the root node is not a NIRGraph")
+    root = parse_node("<root>", raw)
+    assert isinstance(root, nir.NIRGraph)
+    return root
+
+
+def load(path: str | os.PathLike, convention: str = "nir", dt: float | None = None) -> Graph:
+    """Load a graph saved by :func:`save` or written by another NIR tool.
+
+    Neuron nodes that carry neuromap metadata are restored exactly; foreign ones are mapped with
+    ``convention`` / ``dt`` (see :func:`neuromap.graph.nir_import.from_nir`).
+    """
+    from .nir_import import from_nir
+
+    return from_nir(read_nir(path), convention=convention, dt=dt)

@@ -1,0 +1,211 @@
+"""Neuron nodes: neuromap's discrete LIF / CuBa-LIF / LI stored as standard NIR nodes.
+
+A neuromap neuron layer is written as a standard ``nir.LIF`` / ``nir.CubaLIF`` / ``nir.LI`` so that
+any NIR tool can read it, **plus** the exact discrete parameters in the node's metadata so that
+neuromap's own backends reproduce the trained model bit-exactly.
+
+Continuous parameters (the "Euler-exact" mapping). With per-step decays ``beta`` (membrane) and
+``alpha`` (synapse), step ``dt`` (s) and input gain ``g`` (1, or ``1 - beta`` with
+``decay_input=True``; see :mod:`neuromap.neurons.params`)::
+
+    tau     = dt / (1 - beta)          r    = g / (1 - beta)      (seconds, dimensionless)
+    tau_syn = dt / (1 - alpha)         w_in = 1 / (1 - alpha)     (CubaLIF only)
+    v_leak, v_threshold, v_reset       copied (per neuron)
+
+A consumer that integrates NIR's ODE ``tau dv/dt = (v_leak - v) + r I`` with forward Euler at the
+same ``dt`` gets ``v <- beta v + (1 - beta) v_leak + g I`` and ``I <- alpha I + x`` exactly: the
+discrete dynamics of the trained model (this is also snnTorch's export convention). For
+``integrator="exp"`` the stored ``tau`` is therefore the Euler-equivalent time constant, not
+``tau_mem``; the exact ``tau_mem`` is in the metadata.
+
+What NIR leaves open goes into ``node.metadata["neuromap"]`` (a dict that ``nir.write`` stores
+as an HDF5 group and ``nir.read`` returns unchanged — checked in the tests):
+
+* ``"model"``: ``"lif"``, ``"cuba"`` or ``"li"``;
+* ``"params"``: ``json.dumps(LIFParams.to_dict())`` — dt, reset mode, v_reset, threshold rule,
+  decay_input, reset_delay, refractory steps, integrator, ... (JSON keeps floats exact and avoids
+  HDF5's scalar-type quirks);
+* ``"beta"`` / ``"v_th"`` / ``"alpha"``: optional float32 arrays (learned per-neuron values,
+  already clamped) that override the params' scalars, broadcast against the neuron shape;
+* for ``"li"``: ``"params"`` is ``json.dumps({"beta", "gain", "v_leak", "dt"})``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import nir
+import numpy as np
+
+from neuromap.neurons.params import CubaLIFParams, LIFParams, params_from_dict
+
+from .errors import GraphError
+
+META_KEY = "neuromap"
+NEURON_MODELS = ("lif", "cuba", "li")
+OVERRIDES = ("beta", "v_th", "alpha")
+
+
+@dataclass
+class LIFSpec:
+    """A discrete LIF / CuBa-LIF layer: parameters plus optional per-neuron overrides.
+
+    Attributes:
+        shape: neuron shape (without time and batch axes).
+        params: :class:`LIFParams` or :class:`CubaLIFParams` (dt in s, potentials arbitrary units).
+        beta, v_th, alpha: float32 arrays broadcastable to ``shape`` overriding the params' values.
+    """
+
+    shape: tuple[int, ...]
+    params: LIFParams
+    beta: np.ndarray | None = None
+    v_th: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+
+    @property
+    def model(self) -> str:
+        return "cuba" if isinstance(self.params, CubaLIFParams) else "lif"
+
+    def values(self, name: str) -> np.ndarray:
+        """Per-neuron ``beta`` / ``v_th`` / ``alpha`` as a float64 array of ``shape``."""
+        override = getattr(self, name)
+        base = getattr(self.params, name)
+        arr = np.asarray(override, dtype=np.float64) if override is not None else np.asarray(base, dtype=np.float64)
+        return np.broadcast_to(arr, self.shape).astype(np.float64)
+
+
+@dataclass
+class LISpec:
+    """A non-spiking leaky integrator ``v[t] = beta v[t-1] + (1 - beta) v_leak + gain x[t]``.
+
+    ``beta`` is stored exactly as the float32 value the module multiplies with.
+    """
+
+    shape: tuple[int, ...]
+    beta: float
+    gain: float = 1.0
+    v_leak: float = 0.0
+    dt: float = 1e-3
+
+
+NeuronSpec = LIFSpec | LISpec
+
+
+def _f32(a: Any) -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float32)
+    return arr.reshape(1) if arr.ndim == 0 else arr.copy()
+
+
+def _safe_div(num: np.ndarray | float, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den == 0, np.inf, np.asarray(num, dtype=np.float64) / np.where(den == 0, 1.0, den))
+
+
+def spec_to_nir(spec: NeuronSpec) -> nir.NIRNode:
+    """The standard NIR node of a neuron spec, with the exact discrete spec in its metadata."""
+    shape = tuple(spec.shape)
+    if isinstance(spec, LISpec):
+        beta = np.full(shape, spec.beta, dtype=np.float64)
+        meta = {"model": "li", "params": json.dumps({"beta": spec.beta, "gain": spec.gain,
+                                                      "v_leak": spec.v_leak, "dt": spec.dt})}
+        return nir.LI(
+            tau=_safe_div(spec.dt, 1.0 - beta),
+            r=_safe_div(spec.gain, 1.0 - beta),
+            v_leak=np.full(shape, spec.v_leak, dtype=np.float64),
+            metadata={META_KEY: meta},
+        )
+    p = spec.params
+    beta = spec.values("beta")
+    gain = (1.0 - beta) if p.decay_input else np.ones(shape)
+    meta: dict[str, Any] = {"model": spec.model, "params": json.dumps(p.to_dict())}
+    for name in OVERRIDES:
+        if getattr(spec, name) is not None:
+            meta[name] = _f32(getattr(spec, name))
+    common = dict(
+        r=_safe_div(gain, 1.0 - beta),
+        v_leak=np.full(shape, p.v_leak, dtype=np.float64),
+        v_threshold=spec.values("v_th"),
+        v_reset=np.full(shape, p.v_reset, dtype=np.float64),
+        metadata={META_KEY: meta},
+    )
+    if spec.model == "lif":
+        return nir.LIF(tau=_safe_div(p.dt, 1.0 - beta), **common)
+    alpha = spec.values("alpha")
+    return nir.CubaLIF(
+        tau_mem=_safe_div(p.dt, 1.0 - beta),
+        tau_syn=_safe_div(p.dt, 1.0 - alpha),
+        w_in=_safe_div(1.0, 1.0 - alpha),
+        **common,
+    )
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf8")
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OSU" and value.size == 1:
+        return _as_str(value.reshape(-1)[0])
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def has_spec(node: nir.NIRNode) -> bool:
+    """Whether a node carries neuromap's exact discrete neuron parameters."""
+    meta = getattr(node, "metadata", None)
+    return isinstance(meta, dict) and isinstance(meta.get(META_KEY), dict) and "model" in meta[META_KEY]
+
+
+def neuron_shape(node: nir.NIRNode) -> tuple[int, ...]:
+    ref = node.v_threshold if hasattr(node, "v_threshold") else node.v_leak
+    return tuple(int(s) for s in np.shape(ref))
+
+
+def spec_from_nir(node: nir.NIRNode, name: str = "?") -> NeuronSpec:
+    """Read the exact discrete spec back from a neuron node's metadata (raises :class:`GraphError`)."""
+    if not has_spec(node):
+        raise GraphError(f"node {name!r} ({type(node).__name__}) has no neuromap neuron metadata")
+    meta = node.metadata[META_KEY]
+    try:
+        model = _as_str(meta["model"])
+        raw = json.loads(_as_str(meta["params"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GraphError(f"node {name!r}: malformed neuromap neuron metadata ({exc})") from exc
+    if model not in NEURON_MODELS:
+        raise GraphError(f"node {name!r}: unknown neuron model {model!r}; known: {list(NEURON_MODELS)}")
+    expected = {"lif": nir.LIF, "cuba": nir.CubaLIF, "li": nir.LI}[model]
+    if not isinstance(node, expected):
+        raise GraphError(f"node {name!r}: metadata model {model!r} does not match node type {type(node).__name__}")
+    shape = neuron_shape(node)
+    if model == "li":
+        try:
+            spec = LISpec(shape, float(raw["beta"]), float(raw["gain"]), float(raw["v_leak"]), float(raw["dt"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GraphError(f"node {name!r}: malformed LI parameters ({exc})") from exc
+        if not all(math.isfinite(v) for v in (spec.beta, spec.gain, spec.v_leak, spec.dt)):
+            raise GraphError(f"node {name!r}: LI parameters contain NaN or inf")
+        return spec
+    try:
+        params = params_from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        raise GraphError(f"node {name!r}: invalid neuron parameters ({exc})") from exc
+    if (model == "cuba") != isinstance(params, CubaLIFParams):
+        raise GraphError(f"node {name!r}: metadata model {model!r} does not match parameters {type(params).__name__}")
+    over: dict[str, np.ndarray | None] = {}
+    for key in OVERRIDES:
+        if key in meta:
+            arr = np.asarray(meta[key], dtype=np.float32)
+            if not np.all(np.isfinite(arr)):
+                raise GraphError(f"node {name!r}: per-neuron {key} contains NaN or inf")
+            try:
+                np.broadcast_to(arr, shape)
+            except ValueError as exc:
+                raise GraphError(
+                    f"node {name!r}: per-neuron {key} of shape {arr.shape} does not fit neurons {shape}"
+                ) from exc
+            over[key] = arr
+    if "alpha" in over and model != "cuba":
+        raise GraphError(f"node {name!r}: a LIF has no synaptic decay alpha")
+    return LIFSpec(shape, params, over.get("beta"), over.get("v_th"), over.get("alpha"))

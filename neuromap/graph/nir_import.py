@@ -1,0 +1,233 @@
+"""Import NIR graphs written by other tools: flatten subgraphs, map continuous neurons to discrete ones.
+
+NIR describes neurons in continuous time (``tau dv/dt = (v_leak - v) + r I``); each exporter
+discretises differently, so the mapping to neuromap's discrete LIF (:mod:`neuromap.neurons.params`)
+is chosen by ``convention``. Per-step decays are computed in float64 and stored as float32
+per-neuron overrides (the values the exporting library multiplies with).
+
+``"nir"`` (default; also neuromap's own export): forward Euler at step ``dt`` (s)::
+
+    beta = 1 - dt/tau        g_v = (dt/tau) r                    (LIF, LI)
+    alpha = 1 - dt/tau_syn   g_i = (dt/tau_syn) w_in             (CubaLIF)
+    spike when v > v_threshold, then v = v_reset (NIR's definition: reset="zero")
+
+``"snntorch"`` (snnTorch 1.0 ``export_to_nir``; Leaky -> LIF, Synaptic -> CubaLIF): the same Euler
+mapping with snnTorch's hard-coded ``dt = 1e-4``; snnTorch writes ``tau = dt/(1-beta)``,
+``r = tau/dt`` and ``w_in = tau_syn/dt``, so the gains are 1. The reset snnTorch uses is not in
+the file: its default, a subtractive reset applied one step late (``reset_delay=True``).
+
+``"norse"`` (Norse 1.1 ``norse.torch.to_nir``; LIFBoxCell -> LIF, LIFCell -> CubaLIF,
+LIBoxCell -> LI): Norse writes ``tau_nir = dt / tau_mem_inv`` (the time constant multiplied by
+``dt``, not the time constant), and integrates
+``v += dt tau_mem_inv (v_leak - v + i)`` with the synaptic current jumping by the input
+(``i += x``, no ``dt/tau_syn`` factor) and decaying by ``1 - dt tau_syn_inv``::
+
+    beta = 1 - dt**2 / tau_nir   g_v = (1 - beta) r   alpha = 1 - dt**2 / tau_syn_nir   g_i = w_in
+    reset to v_reset (Norse's ``reset_value``), spike when v > v_th
+
+``dt`` is the step the exporter used (Norse's ``to_nir(dt=...)``, default 1e-3). A total input
+gain ``g = g_i g_v`` of 1 maps to ``decay_input=False``, of ``1 - beta`` to ``decay_input=True``;
+any other gain becomes a ``nir.Scale`` node in front of the neuron. Neuron nodes that already carry
+neuromap metadata are kept exactly, whatever the convention.
+
+Exporters that keep the batch axis of their sample data in the ``Input`` shape (Norse) are fixed up:
+a leading 1 is dropped when the rest matches what the first layer takes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import nir
+import numpy as np
+
+from neuromap.neurons.params import CubaLIFParams, LIFParams
+
+from .errors import GraphError, UnsupportedNodeError
+from .graph import Graph, _to_numpy, infer_shapes
+from .neuron import LIFSpec, LISpec, has_spec, spec_to_nir
+from .shapes import declared_input
+
+CONVENTIONS = ("nir", "snntorch", "norse")
+DEFAULT_DT = {"nir": 1e-3, "snntorch": 1e-4, "norse": 1e-3}
+_GAIN_RTOL = 1e-5
+
+
+def _numpy_fields(node: nir.NIRNode) -> nir.NIRNode:
+    for f in dataclasses.fields(node):
+        if f.init and f.name not in ("metadata", "input_type"):
+            setattr(node, f.name, _to_numpy(getattr(node, f.name)))
+    if isinstance(node.metadata, dict):
+        node.metadata = _to_numpy(node.metadata)
+    return node
+
+
+def flatten_subgraphs(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
+    """Inline nested ``NIRGraph`` nodes: ``sub.node`` names; edges into / out of a subgraph (named
+    ``sub`` or ``sub.<its Input/Output>``) are rewired through its Input / Output nodes."""
+    nodes: dict[str, nir.NIRNode] = {}
+    edges: list[tuple[str, str]] = []
+    entry: dict[str, list[str]] = {}  # name of a subgraph port -> the inner nodes it feeds
+    exit_: dict[str, list[str]] = {}  # name of a subgraph port -> inner nodes that feed it
+    for name, node in graph.nodes.items():
+        full = f"{prefix}{name}"
+        if isinstance(node, nir.NIRGraph):
+            sub_nodes, sub_edges = flatten_subgraphs(node, prefix=f"{full}.")
+            ins = [n for n, v in node.nodes.items() if isinstance(v, nir.Input)]
+            outs = [n for n, v in node.nodes.items() if isinstance(v, nir.Output)]
+            for i in ins:
+                targets = [b for a, b in sub_edges if a == f"{full}.{i}"]
+                entry[f"{full}.{i}"] = targets
+                if len(ins) == 1:
+                    entry[full] = targets
+            for o in outs:
+                sources = [a for a, b in sub_edges if b == f"{full}.{o}"]
+                exit_[f"{full}.{o}"] = sources
+                if len(outs) == 1:
+                    exit_[full] = sources
+            ports = {f"{full}.{p}" for p in ins + outs}
+            nodes.update({k: v for k, v in sub_nodes.items() if k not in ports})
+            edges += [(a, b) for a, b in sub_edges if a not in ports and b not in ports]
+        else:
+            nodes[full] = node
+    for a, b in graph.edges:
+        srcs = exit_.get(f"{prefix}{a}", [f"{prefix}{a}"])
+        dsts = entry.get(f"{prefix}{b}", [f"{prefix}{b}"])
+        edges += [(s, d) for s in srcs for d in dsts]
+    return nodes, list(dict.fromkeys(edges))
+
+
+def _fix_batch_axis(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> None:
+    for name, node in list(nodes.items()):
+        if not isinstance(node, nir.Input):
+            continue
+        shape = tuple(int(s) for s in np.asarray(node.input_type["input"]).reshape(-1))
+        wants = {declared_input(nodes[b]) for a, b in edges if a == name} - {None}
+        if len(shape) > 1 and shape[0] == 1 and wants == {shape[1:]}:
+            nodes[name] = nir.Input(input_type=np.asarray(shape[1:], dtype=np.int64), metadata=node.metadata)
+
+
+def _arr(node: nir.NIRNode, field: str, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        return np.broadcast_to(np.asarray(getattr(node, field), dtype=np.float64), shape).copy()
+    except ValueError as exc:
+        raise GraphError(f"{field} of shape {np.shape(getattr(node, field))} does not fit neurons {shape}") from exc
+
+
+def _uniform(a: np.ndarray, what: str) -> float:
+    if not np.allclose(a, a.reshape(-1)[0], rtol=0, atol=0):
+        raise GraphError(f"per-neuron {what} is not supported by neuromap's neurons (values {np.unique(a)[:5]}...)")
+    return float(a.reshape(-1)[0])
+
+
+def _decay(tau: np.ndarray, dt: float, convention: str, what: str) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        step = (dt * dt / tau) if convention == "norse" else (dt / tau)
+    decay = 1.0 - step
+    if np.any(decay <= 0) or np.any(decay > 1):
+        raise GraphError(
+            f"{what} gives per-step decays outside (0, 1] at dt={dt} s under convention {convention!r} "
+            f"(min {decay.min():.4g}); is dt the exporter's time step?"
+        )
+    return decay
+
+
+def _gain_mode(gain: np.ndarray, beta: np.ndarray) -> str:
+    if np.allclose(gain, 1.0, rtol=_GAIN_RTOL, atol=0):
+        return "one"
+    if np.allclose(gain, 1.0 - beta, rtol=_GAIN_RTOL, atol=1e-12):
+        return "decay"
+    return "scale"
+
+
+def convert_neuron(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float):
+    """Map a foreign continuous neuron node to ``(neuromap node, input gain or None)``."""
+    if isinstance(node, nir.LI):
+        beta = _decay(_arr(node, "tau", shape), dt, convention, f"node {name!r} tau")
+        r = _arr(node, "r", shape)
+        gain = (1.0 - beta) * r
+        b = _uniform(np.float32(beta), "LI tau")
+        return spec_to_nir(LISpec(shape, b, _uniform(gain, "LI gain"), _uniform(_arr(node, "v_leak", shape), "v_leak"),
+                                  dt)), None
+    if not isinstance(node, (nir.LIF, nir.CubaLIF)):
+        raise UnsupportedNodeError(
+            f"node {name!r}: {type(node).__name__} has no discrete neuromap equivalent yet (LIF, CubaLIF, LI do)"
+        )
+    cuba = isinstance(node, nir.CubaLIF)
+    beta = _decay(_arr(node, "tau_mem" if cuba else "tau", shape), dt, convention, f"node {name!r} tau")
+    r = _arr(node, "r", shape)
+    g_v = (1.0 - beta) * r
+    alpha = None
+    g_i = np.ones(shape)
+    if cuba:
+        tau_syn = _arr(node, "tau_syn", shape)
+        alpha = _decay(tau_syn, dt, convention, f"node {name!r} tau_syn")
+        w_in = _arr(node, "w_in", shape)
+        g_i = w_in if convention == "norse" else (1.0 - alpha) * w_in
+    gain = g_i * g_v
+    mode = _gain_mode(gain, beta)
+    v_th = _arr(node, "v_threshold", shape)
+    v_leak = _uniform(_arr(node, "v_leak", shape), "v_leak")
+    if convention == "snntorch":
+        reset = dict(reset="subtract", reset_delay=True, v_reset=0.0)
+    else:
+        reset = dict(reset="zero", v_reset=_uniform(_arr(node, "v_reset", shape), "v_reset"))
+    beta32, vth32 = beta.astype(np.float32), v_th.astype(np.float32)
+    b0 = float(beta32.reshape(-1)[0])
+    kwargs: dict[str, Any] = dict(dt=dt, integrator="euler", v_th=float(vth32.reshape(-1)[0]), v_leak=v_leak,
+                                  decay_input=mode == "decay", threshold_rule=">", **reset)
+    try:
+        if cuba:
+            alpha32 = alpha.astype(np.float32)
+            params: LIFParams = CubaLIFParams.from_decays(float(alpha32.reshape(-1)[0]), b0, **kwargs)
+        else:
+            params = LIFParams.from_decay(b0, **kwargs)
+    except ValueError as exc:
+        raise GraphError(f"node {name!r}: cannot build discrete neuron parameters: {exc}") from exc
+    spec = LIFSpec(
+        shape, params, beta=_compact(beta32), v_th=_compact(vth32), alpha=_compact(alpha32) if cuba else None
+    )
+    return spec_to_nir(spec), (gain if mode == "scale" else None)
+
+
+def _compact(a: np.ndarray) -> np.ndarray:
+    """A float32 override array: one value when uniform, else the full per-neuron array."""
+    flat = a.reshape(-1)
+    return flat[:1].copy() if np.all(flat == flat[0]) else a.copy()
+
+
+def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = None) -> Graph:
+    """A neuromap :class:`Graph` from a ``nir.NIRGraph`` written by neuromap or another tool.
+
+    Args:
+        graph: the NIR graph (``nir.read`` result or an exporter's in-memory graph; torch tensors are
+            converted to NumPy).
+        convention: how foreign neuron nodes were discretised: ``"nir"``, ``"snntorch"`` or ``"norse"``.
+        dt: the exporter's time step (s); defaults: 1e-3 (nir, norse), 1e-4 (snntorch).
+    """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention={convention!r} is not one of {list(CONVENTIONS)}")
+    if not isinstance(graph, nir.NIRGraph):
+        raise GraphError(f"from_nir needs a nir.NIRGraph, got {type(graph).__name__}")
+    dt = DEFAULT_DT[convention] if dt is None else float(dt)
+    if not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
+    nodes, edges = flatten_subgraphs(graph)
+    nodes = {k: _numpy_fields(v) for k, v in nodes.items()}
+    _fix_batch_axis(nodes, edges)
+    foreign = [n for n, v in nodes.items() if isinstance(v, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(v)]
+    if foreign:
+        shapes = infer_shapes(nodes, edges)
+        for name in foreign:
+            new, gain = convert_neuron(nodes[name], name, shapes[name][0], convention, dt)
+            nodes[name] = new
+            if gain is not None:
+                scale = f"{name}.gain"
+                nodes[scale] = nir.Scale(scale=gain)
+                edges = [(a, scale if b == name else b) for a, b in edges] + [(scale, name)]
+    metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
+    if foreign:
+        metadata.setdefault("imported_convention", convention)
+        metadata.setdefault("dt", dt)
+    return Graph(nodes, edges, metadata)

@@ -1,0 +1,96 @@
+"""neuromap extension nodes: what NIR cannot express, in NIR's small-typed-dataclass style.
+
+Each node subclasses ``nir.NIRNode`` so that a graph holding it is written by ``nir.write`` in the
+same HDF5 layout as the standard nodes, under the type ``"neuromap.<Class>"``. ``nir.read`` does
+not know these types; :func:`neuromap.graph.io.load` does. Shapes exclude time and batch axes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import nir
+import numpy as np
+
+PREFIX = "neuromap."
+
+
+class NeuromapNode(nir.NIRNode):
+    """Base of the extension nodes: serialises its type as ``"neuromap.<Class>"``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        ret = super().to_dict()
+        ret["type"] = PREFIX + type(self).__name__
+        return ret
+
+    @classmethod
+    def from_dict(cls, kwargs: dict[str, Any]) -> NeuromapNode:
+        kwargs = dict(kwargs)
+        if kwargs.pop("type", PREFIX + cls.__name__) != PREFIX + cls.__name__:
+            raise ValueError(f"{cls.__name__}.from_dict got another type")
+        return cls(**kwargs)
+
+
+@dataclass(eq=False)
+class AvgPool1d(NeuromapNode):
+    """Average pooling over the last axis of a ``(C, L)`` input (zero padding counted, like torch).
+
+    Attributes: kernel_size, stride, padding in samples.
+    """
+
+    kernel_size: int
+    stride: int
+    padding: int = 0
+
+    def __post_init__(self) -> None:
+        self.kernel_size, self.stride, self.padding = int(self.kernel_size), int(self.stride), int(self.padding)
+        if self.kernel_size < 1 or self.stride < 1 or self.padding < 0:
+            raise ValueError(f"AvgPool1d needs kernel_size, stride >= 1 and padding >= 0, got "
+                             f"{self.kernel_size}, {self.stride}, {self.padding}")
+        self.input_type = {"input": None}
+        self.output_type = {"output": None}
+
+
+@dataclass(eq=False)
+class Reshape(NeuromapNode):
+    """Reshape the per-sample tensor to ``shape`` (e.g. an unflatten that ``nir.Flatten`` cannot say)."""
+
+    shape: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.shape = np.asarray(self.shape, dtype=np.int64).reshape(-1)
+        if self.shape.size == 0 or np.any(self.shape < 1):
+            raise ValueError(f"Reshape needs a non-empty positive shape, got {self.shape.tolist()}")
+        self.input_type = {"input": None}
+        self.output_type = {"output": self.shape.copy()}
+
+
+EXTENSION_NODES: dict[str, type[NeuromapNode]] = {PREFIX + c.__name__: c for c in (AvgPool1d, Reshape)}
+
+# Standard NIR node types a neuromap Graph holds (nested NIRGraphs are flattened on import).
+STANDARD_NODES: dict[str, type[nir.NIRNode]] = {
+    c.__name__: c
+    for c in (
+        nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Scale, nir.Conv1d, nir.Conv2d, nir.SumPool2d,
+        nir.AvgPool2d, nir.Flatten, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI,
+        nir.Threshold,
+    )
+}
+
+NEURON_TYPES = (nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Threshold)
+STATEFUL_TYPES = (nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Delay)
+
+
+def type_name(node: nir.NIRNode) -> str:
+    """The serialised type of a node (``"LIF"``, ``"neuromap.Reshape"``, ...)."""
+    return PREFIX + type(node).__name__ if isinstance(node, NeuromapNode) else type(node).__name__
+
+
+def is_neuron(node: nir.NIRNode) -> bool:
+    return isinstance(node, NEURON_TYPES)
+
+
+def is_stateful(node: nir.NIRNode) -> bool:
+    """Nodes whose output at step t depends on earlier steps (a cycle needs one of them)."""
+    return isinstance(node, STATEFUL_TYPES)
