@@ -20,9 +20,9 @@ import numpy as np
 # Modules that may contribute subcommands (``targets``, ``partition``, ``report``, ``deploy``): each one
 # that exists and defines ``add_parser(subparsers)`` is registered; add yours here.
 SUBCOMMAND_MODULES: list[str] = [
-    "neuromap.hardware",
-    "neuromap.partition",
-    "neuromap.energy",
+    "neuromap.hardware.cli",
+    "neuromap.partition.cli",
+    "neuromap.energy.cli",
     "neuromap.deploy",
 ]
 

@@ -17,6 +17,9 @@ from .base import Backend, BackendError, Compiled, RunResult
 
 BACKEND_MODULES: dict[str, str] = {
     "torch": "neuromap.backends.torch",
+    "spinnaker2": "neuromap.backends.spinnaker2",
+    "loihi": "neuromap.backends.loihi.backend",
+    "lava": "neuromap.backends.lava",
 }
 _LOADED: dict[str, Backend] = {}
 

@@ -10,6 +10,7 @@ error and Ctrl-C, so no process is left behind.
 
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -78,8 +79,10 @@ def run_lava(network: LoihiNetwork, inputs: dict[str, np.ndarray]) -> LoihiRecor
         rec.spikes[p.name] = np.zeros((T, B, p.size), bool)
         rec.u[p.name] = np.zeros((T, B, p.size), np.int64)
         rec.v[p.name] = np.zeros((T, B, p.size), np.int64)
+    from tqdm.auto import tqdm
+
     t0 = time.perf_counter()
-    for b in range(B):
+    for b in tqdm(range(B), desc="lava (one sample per run)", disable=B < 2 or not sys.stderr.isatty(), leave=False):
         procs, monitors = _build(network, {k: a[:, b] for k, a in arrays.items()}, T)
         anchor = procs[network.populations[0].name]
         try:

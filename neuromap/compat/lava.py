@@ -18,9 +18,11 @@ touched: the patched code is compiled in memory, and the module's bytecode cache
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import multiprocessing
 import sys
 from types import ModuleType
 
@@ -66,13 +68,36 @@ def is_patched() -> bool:
     return mod is not None and getattr(mod.ByteEncoder, "__hash__", None) is not None
 
 
+@contextlib.contextmanager
+def _tolerant_start_method():
+    """Lava's runtime calls ``multiprocessing.set_start_method('fork')`` at import time, which
+    raises ``RuntimeError: context has already been set`` when anything in the process fixed the
+    start method first. During that import only, a request for the method already in force is a
+    no-op, and any other is forced (Lava needs 'fork')."""
+    original = multiprocessing.set_start_method
+
+    def set_start_method(method, force=False):
+        current = multiprocessing.get_start_method(allow_none=True)
+        if current == method:
+            return None
+        return original(method, force=True)
+
+    multiprocessing.set_start_method = set_start_method
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method = original
+
+
 def ensure_lava() -> ModuleType:
     """Install the shim and import lava; raise :class:`LavaUnavailable` with the reason if it fails."""
     install()
     try:
-        import lava  # noqa: F401
-        import lava.magma.compiler.var_model  # noqa: F401
-        import lava.magma.core.run_configs  # noqa: F401
+        with _tolerant_start_method():
+            import lava  # noqa: F401
+            import lava.magma.compiler.var_model  # noqa: F401
+            import lava.magma.core.process.process  # noqa: F401  (imports the runtime)
+            import lava.magma.core.run_configs  # noqa: F401
     except ImportError as exc:
         raise LavaUnavailable(
             "lava-nc 0.10.0 is not installed; install it with "

@@ -13,6 +13,9 @@ figures. Definitions (per run, summed over time steps ``T`` and samples ``B``):
 * ``macs[proj]`` / ``acs[proj]``: NeuroBench effective MACs / ACs: the synaptic events of
   projections whose inputs are real-valued (MAC) or all in {-1, 0, 1} (AC); zero weights and zero
   inputs are skipped.
+* ``spikes_per_neuron[pop]`` / ``synops_per_neuron[pop]``: the same counts per neuron (outputs
+  emitted; synaptic events delivered to it over all incoming projections), which the latency
+  models need to find the busiest core of a mapping.
 * ``activation_sparsity``: zeros / all outputs over every neuron population (NeuroBench).
 * ``connection_sparsity``: zero weights / all weights over every projection (NeuroBench).
 * ``footprint_bytes``: weights + biases (+ per-neuron parameters) at 4 bytes each (float32).
@@ -60,6 +63,10 @@ class Activity:
     spiking_input: dict[str, bool]
     graded: dict[str, bool] = field(default_factory=dict)
     projection_ends: dict[str, tuple[str, str]] = field(default_factory=dict)
+    input_spikes: dict[str, float] = field(default_factory=dict)
+    input_neurons: dict[str, int] = field(default_factory=dict)
+    spikes_per_neuron: dict[str, list[float]] = field(default_factory=dict)
+    synops_per_neuron: dict[str, list[float]] = field(default_factory=dict)
     activation_sparsity: float = 0.0
     connection_sparsity: float = 0.0
     footprint_bytes: int = 0
@@ -75,8 +82,11 @@ class Activity:
 
     # --- derived ---------------------------------------------------------------------------
     def rates(self) -> dict[str, float]:
-        """Mean spikes per neuron per time step, per population (the partitioner's traffic weights)."""
-        return {p: self.spikes[p] / (self.neurons[p] * self.steps * self.samples) for p in self.spikes}
+        """Mean spikes per neuron per time step, per population and input (the partitioner's traffic weights)."""
+        n = self.steps * self.samples
+        out = {p: self.input_spikes[p] / (self.input_neurons[p] * n) for p in self.input_spikes}
+        out.update({p: self.spikes[p] / (self.neurons[p] * n) for p in self.spikes})
+        return out
 
     @property
     def total_spikes(self) -> float:
@@ -172,9 +182,10 @@ def _nonzero_mask(proj: Projection):
     return (np.asarray(w) != 0).astype(np.float64)
 
 
-def _projection_events(proj: Projection, src: torch.Tensor) -> tuple[float, torch.Tensor]:
-    """Synaptic events and the per-target 'received input' indicator ``[T*B, n_dst]`` for one
-    projection, from the source outputs ``[T, B, *shape]``."""
+def _projection_events(proj: Projection, src: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Synaptic events, the per-target 'received input' indicator ``[T*B, n_dst]`` and the events
+    delivered to each target neuron ``[n_dst]`` for one projection, from the source outputs
+    ``[T, B, *shape]``."""
     T, B = src.shape[:2]
     nz = (src != 0).to(torch.float64).reshape(T * B, -1)
     if proj.kind == "conv":
@@ -182,9 +193,10 @@ def _projection_events(proj: Projection, src: torch.Tensor) -> tuple[float, torc
         k = torch.as_tensor((np.asarray(proj.weight) != 0).astype(np.float64))
         x = nz.reshape(T * B, *g.in_shape)
         y = F.conv2d(x, k, stride=g.stride, padding=g.padding, dilation=g.dilation, groups=g.groups)
-        return float(y.sum()), (y.reshape(T * B, -1) > 0)
+        y = y.reshape(T * B, -1)
+        return float(y.sum()), y > 0, y.sum(0)
     if proj.kind == "identity":
-        return float(nz.sum()), nz > 0
+        return float(nz.sum()), nz > 0, nz.sum(0)
     mask = _nonzero_mask(proj)
     if sp.issparse(mask):
         nz_np = nz.numpy()
@@ -194,7 +206,7 @@ def _projection_events(proj: Projection, src: torch.Tensor) -> tuple[float, torc
         mt = torch.as_tensor(mask)
         received = nz @ mt.T
         fan_out = mt.sum(0)
-    return float((nz @ fan_out).sum()), received > 0
+    return float((nz @ fan_out).sum()), received > 0, received.sum(0)
 
 
 def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
@@ -222,15 +234,17 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
             raise ActivityError(f"recording of {n!r} has [T, B] = {tuple(s.shape[:2])}, others {(T, B)}")
     if T is None:
         raise ActivityError("no recordings")
-    neurons, spikes, upd_d, upd_e, graded = {}, {}, {}, {}, {}
+    neurons, spikes, upd_d, upd_e, graded, spn, synpn = {}, {}, {}, {}, {}, {}, {}
     synops, dense, macs, acs, spiking_in, ends = {}, {}, {}, {}, {}, {}
     received: dict[str, torch.Tensor] = {}
+    delivered: dict[str, torch.Tensor] = {}
     zeros_out = total_out = 0.0
     w_zero = w_total = 0
     footprint = 0
     for proj in netlist.projections:
         src = seqs[proj.src]
-        events, got = _projection_events(proj, src)
+        events, got, per_target = _projection_events(proj, src)
+        delivered[proj.dst] = per_target if proj.dst not in delivered else delivered[proj.dst] + per_target
         binary = bool(torch.all((src == 0) | (src.abs() == 1)))
         synops[proj.name] = events
         dense[proj.name] = float(T * B * proj.synapses_dense())
@@ -243,13 +257,19 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         w_total += n_w
         w_zero += n_zero
         footprint += FLOAT_BYTES * (n_w + (0 if proj.bias is None else int(np.size(proj.bias))))
+    in_spikes, in_neurons = {}, {}
     for name, pop in pops.items():
         if pop.kind == "input":
+            if name in seqs:
+                in_spikes[name] = float((seqs[name] != 0).sum())
+                in_neurons[name] = pop.size
             continue
         out = seqs[name]
         nz = float((out != 0).sum())
         neurons[name] = pop.size
         spikes[name] = nz
+        spn[name] = (out != 0).reshape(T * B, -1).sum(0).tolist()
+        synpn[name] = delivered[name].tolist() if name in delivered else [0.0] * pop.size
         graded[name] = not bool(torch.all((out == 0) | (out == 1)))
         upd_d[name] = float(T * B * pop.size)
         upd_e[name] = float(received[name].sum()) if name in received else 0.0
@@ -270,6 +290,10 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         spiking_input=spiking_in,
         graded=graded,
         projection_ends=ends,
+        input_spikes=in_spikes,
+        input_neurons=in_neurons,
+        spikes_per_neuron=spn,
+        synops_per_neuron=synpn,
         activation_sparsity=zeros_out / total_out if total_out else 0.0,
         connection_sparsity=round(w_zero / w_total, 4) if w_total else 0.0,
         footprint_bytes=int(footprint),

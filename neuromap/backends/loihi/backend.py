@@ -1,0 +1,188 @@
+"""``backends.loihi`` (neuromap's bit-accurate emulator) and ``backends.lava`` (Lava itself).
+
+Both compile a Graph the same way: lower it to a netlist, map it onto the target's cores with the
+partitioner (the per-core limits are checked there; the Mapping is part of the result), quantise
+it to Loihi fixed point (:mod:`.quantize`) and build a :class:`~.emulator.LoihiNetwork`. They
+differ only in who runs that network: the vectorised emulator (batched, fast) or Lava's
+``Loihi2SimCfg(select_tag="fixed_pt")`` (one sample at a time); their outputs are bit-identical.
+
+Timing: every Loihi synapse stage delays spikes by one step, so population ``p`` at depth ``d``
+(projections from the input) sees input step ``t`` at step ``t + d``. ``run`` appends ``max depth``
+silent steps and returns records re-aligned to the input's time axis (``records[p][t]`` is the
+response to input step ``t``), so they compare one-to-one with ``backends.torch``;
+``RunResult.raw`` keeps the unaligned Loihi-time records.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+
+from ..base import BackendError, RunResult
+from .emulator import LoihiRecord
+from .quantize import QuantizationError, QuantReport, quantize
+
+DEFAULT_TARGET = "loihi2"
+
+
+@dataclass
+class LoihiRunResult(RunResult):
+    """RunResult plus the raw Loihi-time records and the integer state traces."""
+
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
+    u: dict[str, np.ndarray] = field(default_factory=dict)
+    v: dict[str, np.ndarray] = field(default_factory=dict)
+    depth: dict[str, int] = field(default_factory=dict)
+
+
+def _depths(netlist) -> dict[str, int]:
+    g = nx.DiGraph()
+    g.add_nodes_from(p.name for p in netlist.populations)
+    g.add_edges_from((p.src, p.dst) for p in netlist.projections if p.src != p.dst)
+    inputs = [p.name for p in netlist.populations if p.kind == "input"]
+    depth: dict[str, int] = {}
+    for src in inputs:
+        for node, d in nx.single_source_shortest_path_length(g, src).items():
+            depth[node] = min(depth.get(node, d), d)
+    return depth
+
+
+class LoihiCompiled:
+    """A graph quantised for Loihi, mapped onto the target, ready to run."""
+
+    def __init__(self, graph, target, runner: str, weight_bits: int, allow_mismatch: bool, method: str) -> None:
+        from neuromap import hardware
+        from neuromap.partition import partition
+
+        self.graph = graph
+        self.target = hardware.load(target) if isinstance(target, str) else target
+        self.runner = runner
+        self.netlist = graph.lower()
+        self.mapping = partition(self.netlist, self.target, method=method)
+        try:
+            self.network, self.quant = quantize(self.netlist, weight_bits=weight_bits, allow_mismatch=allow_mismatch)
+        except QuantizationError as exc:
+            raise BackendError(f"{runner} backend: {exc}") from exc
+        self.depth = _depths(self.netlist)
+        self.max_depth = max((self.depth.get(p.name, 0) for p in self.network.populations), default=0)
+        self.input_names = list(self.network.inputs)
+        self.output_pops = self._output_populations()
+
+    @property
+    def report(self) -> QuantReport:
+        return self.quant
+
+    def _output_populations(self) -> dict[str, str]:
+        """Graph output node -> the nearest population upstream of it (breadth-first)."""
+        pops = {p.name for p in self.network.populations}
+        out: dict[str, str] = {}
+        for o in self.graph.outputs:
+            frontier, seen = [o], {o}
+            while frontier:
+                node = frontier.pop(0)
+                if node in pops:
+                    out[o] = node
+                    break
+                for pred in self.graph.predecessors(node):
+                    if pred not in seen:
+                        seen.add(pred)
+                        frontier.append(pred)
+        return out
+
+    def _spikes_in(self, inputs: Any) -> dict[str, np.ndarray]:
+        if isinstance(inputs, (torch.Tensor, np.ndarray)):
+            if len(self.input_names) != 1:
+                raise ValueError(f"graph has inputs {self.input_names}; pass a dict name -> spikes")
+            inputs = {self.input_names[0]: inputs}
+        out = {}
+        for name, x in inputs.items():
+            a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+            if a.ndim < 3:
+                raise ValueError(f"input {name!r} must be [T, B, ...] spikes, got shape {a.shape}")
+            a = a.reshape(a.shape[0], a.shape[1], -1)
+            if not np.all((a == 0) | (a == 1)):
+                raise ValueError(
+                    f"input {name!r} is not binary: Loihi is driven by spikes; encode it first "
+                    "(neuromap.encoding.rate / latency)"
+                )
+            out[name] = a.astype(bool)
+        return out
+
+    def _simulate(self, spikes: dict[str, np.ndarray]) -> LoihiRecord:
+        if self.runner == "lava":
+            from neuromap.backends.lava_runner import run_lava
+
+            return run_lava(self.network, spikes)
+        return self.network.run(spikes)
+
+    def run(self, inputs: Any) -> LoihiRunResult:
+        spikes = self._spikes_in(inputs)
+        T = next(iter(spikes.values())).shape[0]
+        pad = self.max_depth
+        padded = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), bool)]) for k, v in spikes.items()}
+        t0 = time.perf_counter()
+        rec = self._simulate(padded)
+        wall = time.perf_counter() - t0
+        records: dict[str, torch.Tensor] = {}
+        for p in self.network.populations:
+            d = self.depth.get(p.name, 0)
+            aligned = rec.spikes[p.name][d:d + T]
+            if self.quant.layers[p.name].vth == (2**17 - 1) and self._is_li(p.name):
+                # non-spiking readout: report the membrane in float units
+                aligned = rec.v[p.name][d:d + T] / self.quant.layers[p.name].scale
+            records[p.name] = torch.as_tensor(np.asarray(aligned, dtype=np.float32))
+        outputs = {o: records[p] for o, p in self.output_pops.items() if p in records}
+        return LoihiRunResult(
+            outputs=outputs, records=records, wall_seconds=wall, backend=self.runner,
+            raw={k: v for k, v in rec.spikes.items()}, u=rec.u, v=rec.v, depth=dict(self.depth),
+        )
+
+    def _is_li(self, name: str) -> bool:
+        return self.netlist.population(name).kind == "li"
+
+
+class LoihiBackend:
+    """``backends.get("loihi")``: neuromap's vectorised Loihi fixed-point emulator."""
+
+    name = "loihi"
+    runner = "loihi"
+
+    def unsupported(self, graph) -> list[str]:
+        try:
+            netlist = graph.lower()
+        except Exception as exc:  # noqa: BLE001 - report any lowering problem as a reason
+            return [str(exc)]
+        problems = []
+        for pop in netlist.populations:
+            if pop.kind not in ("input", "lif", "cuba", "li"):
+                problems.append(f"population {pop.name!r} ({pop.kind}): Loihi runs LIF / CuBa / LI populations")
+        for proj in netlist.projections:
+            if proj.kind not in ("dense", "sparse"):
+                problems.append(f"projection {proj.name!r} ({proj.kind}): the Loihi path runs dense/sparse synapses")
+        return problems
+
+    def compile(self, graph, target: Any = DEFAULT_TARGET, weight_bits: int = 8, allow_mismatch: bool = False,
+                method: str = "metis") -> LoihiCompiled:
+        problems = self.unsupported(graph)
+        if problems:
+            raise BackendError(
+                f"{self.name} backend cannot run this graph:\n  " + "\n  ".join(problems)
+                + "\n  (run those parts on backends.torch, or use a hybrid split)"
+            )
+        return LoihiCompiled(graph, target or DEFAULT_TARGET, self.runner, weight_bits, allow_mismatch, method)
+
+
+class LavaBackend(LoihiBackend):
+    """``backends.get("lava")``: the same network built as Lava processes, run by Lava."""
+
+    name = "lava"
+    runner = "lava"
+
+
+BACKEND = LoihiBackend()
+LAVA_BACKEND = LavaBackend()

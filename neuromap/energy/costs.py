@@ -1,0 +1,480 @@
+"""Cost models by target kind: every number is a count times a spec figure, kept as a :class:`Term`.
+
+* ``digital`` (SpiNNaker2, Loihi, Loihi 2)::
+
+      E = synops x e_synop + neuron updates x e_neuron_update + spike packets x e_spike
+          + packet hops x e_hop + static power x chips x time
+      latency / step = slowest core's work (synops x t_synop + neuron updates x t_neuron)
+                       + NoC (longest route x t_hop) + barrier
+
+  The per-core work comes from the :class:`~neuromap.partition.Mapping` (which neuron sits on which
+  core) and the per-neuron counts of the :class:`~neuromap.energy.Activity`, so the latency depends
+  on the mapping, not just on totals.
+* ``crossbar`` (PCM, RRAM): per matrix-vector multiplication (MVM) of a tile,
+  ``E = DAC conversions x e_dac + cell MACs x e_mac + ADC conversions x e_adc`` (+ digital neuron
+  updates where the target gives a figure); latency per step = the layers' MVM rounds in sequence,
+  tiles of a layer in parallel (``t_mvm`` each).
+* ``conventional`` (CPU, GPU): ``E = 4.6 pJ x MACs + 0.9 pJ x ACs`` (Horowitz 45 nm, as in the
+  Spike-driven Transformer papers) from the target's ``e_mac`` / ``e_ac``; for a GPU a
+  power x time model: dense FLOPs / peak FLOP/s x board power (a lower bound at full utilisation).
+
+A figure the model needs but the target lacks is either fatal (:class:`MissingFigure`, for the
+dominant terms) or the term is omitted and the omission listed in :attr:`Estimate.omitted`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from neuromap.netlist import Netlist
+
+from .activity import Activity
+
+
+class MissingFigure(ValueError):
+    """The target lacks a figure that the estimate cannot do without (names target and figure)."""
+
+
+@dataclass
+class Term:
+    """One product of a count and a spec figure: ``result = count x value``."""
+
+    quantity: str  # "energy" or "latency"
+    name: str  # e.g. "synaptic ops"
+    count: float
+    count_label: str  # what was counted, with its unit
+    figure: str  # "energy.e_synop"
+    value: float  # the figure's value (J, s, W ...)
+    unit: str
+    source: str
+    confidence: str
+    estimate_flag: bool = False
+    layer: str | None = None
+
+    @property
+    def result(self) -> float:
+        return self.count * self.value
+
+    def explain(self) -> str:
+        est = ", estimate" if self.estimate_flag else ""
+        return (
+            f"{self.name}: {self.count:,.6g} {self.count_label} x {self.value:.4g} {self.unit} "
+            f"({self.figure} [{self.confidence}{est}]: {self.source}) = {self.result:.6g}"
+        )
+
+
+@dataclass
+class Estimate:
+    """Energy and latency of one run on one target (totals over the run unless 'per')."""
+
+    target: str
+    kind: str
+    samples: int
+    steps: int
+    energy_terms: list[Term] = field(default_factory=list)
+    latency_terms: list[Term] = field(default_factory=list)  # per time step
+    omitted: list[str] = field(default_factory=list)
+    resources: dict[str, Any] = field(default_factory=dict)
+    per_core: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def energy_J(self) -> float:
+        return float(sum(t.result for t in self.energy_terms))
+
+    @property
+    def energy_per_inference_J(self) -> float:
+        return self.energy_J / self.samples
+
+    @property
+    def latency_per_step_s(self) -> float | None:
+        return float(sum(t.result for t in self.latency_terms)) if self.latency_terms else None
+
+    @property
+    def latency_per_inference_s(self) -> float | None:
+        lat = self.latency_per_step_s
+        return None if lat is None else lat * self.steps
+
+    @property
+    def throughput_per_s(self) -> float | None:
+        lat = self.latency_per_inference_s
+        return None if not lat else 1.0 / lat
+
+    def breakdown(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for t in self.energy_terms:
+            out[t.name] = out.get(t.name, 0.0) + t.result
+        return out
+
+    def per_layer(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for t in self.energy_terms:
+            key = t.layer or "(whole system)"
+            out[key] = out.get(key, 0.0) + t.result
+        return out
+
+    def explain(self, quantity: str = "energy") -> str:
+        if quantity not in ("energy", "latency"):
+            raise ValueError(f"quantity={quantity!r} is not one of ['energy', 'latency']")
+        terms = self.energy_terms if quantity == "energy" else self.latency_terms
+        unit = "J" if quantity == "energy" else "s per step"
+        lines = [f"{self.target} ({self.kind}) {quantity}, {self.samples} sample(s) x {self.steps} steps:"]
+        lines += ["  " + t.explain() for t in terms]
+        total = sum(t.result for t in terms)
+        lines.append(f"  total = {' + '.join(f'{t.result:.4g}' for t in terms) or '0'} = {total:.6g} {unit}")
+        if quantity == "energy":
+            lines.append(f"  per inference = {total:.6g} / {self.samples} = {total / self.samples:.6g} J")
+        lines += [f"  omitted: {o}" for o in self.omitted]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+def _fig(target, dotted: str, required: bool = False):
+    f = target.figure(dotted)
+    if f is None or f.value is None:
+        if required:
+            why = f" ({f.missing})" if f is not None and f.missing else ""
+            raise MissingFigure(f"target {target.name!r} lacks figure {dotted!r}{why}, which this estimate needs")
+        return None
+    return f
+
+
+def _scalar(f) -> float:
+    v = f.value
+    if isinstance(v, (list, tuple)):
+        return float(np.mean(v))
+    return float(v)
+
+
+def _term(quantity: str, name: str, count: float, label: str, f, dotted: str, layer: str | None = None,
+          value: float | None = None) -> Term:
+    return Term(
+        quantity=quantity,
+        name=name,
+        count=float(count),
+        count_label=label,
+        figure=dotted,
+        value=_scalar(f) if value is None else value,
+        unit=f.unit,
+        source=f.source + (f" (note: {f.note})" if f.note else ""),
+        confidence=f.confidence,
+        estimate_flag=bool(f.estimate),
+        layer=layer,
+    )
+
+
+def _per_core_sum(mapping, pop: str, per_neuron: list[float]) -> np.ndarray:
+    cores = mapping.core_of(pop)
+    vals = np.asarray(per_neuron, dtype=np.float64)
+    n = min(len(cores), len(vals))
+    return np.bincount(cores[:n], weights=vals[:n], minlength=mapping.n_cores)
+
+
+# --- digital neuromorphic -----------------------------------------------------------------------
+
+def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projections: set[str] | None = None) -> Estimate:
+    """``mla_projections``: projections a backend ran on a per-core MAC array (SpiNNaker2), priced by
+    :func:`_mla_terms` instead of per synaptic event; None (default) prices every projection per synop."""
+    est = Estimate(target.name, target.kind, activity.samples, activity.steps)
+    T, B = activity.steps, activity.samples
+    e_syn = _fig(target, "energy.e_synop", required=True)
+    e_upd = _fig(target, "energy.e_neuron_update", required=True)
+    e_inactive = _fig(target, "energy.e_neuron_inactive")
+    mla = _mla_terms(activity, target, mla_projections, est)
+    for proj, (_src, dst) in activity.projection_ends.items():
+        if proj in mla:
+            continue
+        est.energy_terms.append(
+            _term("energy", "synaptic ops", activity.synops[proj], f"synops ({proj})", e_syn, "energy.e_synop", dst)
+        )
+    for pop in activity.neurons:
+        if e_inactive is not None:
+            active = activity.updates_event[pop]
+            inactive = activity.updates_dense[pop] - active
+            est.energy_terms.append(_term("energy", "neuron updates", active, f"active neuron-steps ({pop})", e_upd,
+                                          "energy.e_neuron_update", pop))
+            est.energy_terms.append(_term("energy", "neuron updates", inactive, f"inactive neuron-steps ({pop})",
+                                          e_inactive, "energy.e_neuron_inactive", pop))
+        else:
+            est.energy_terms.append(_term("energy", "neuron updates", activity.updates_dense[pop],
+                                          f"neuron-steps ({pop})", e_upd, "energy.e_neuron_update", pop))
+    packets = float(mapping.metrics.get("traffic_total") or 0.0) * T * B
+    hops = mapping.metrics.get("hop_traffic")
+    e_spike = _fig(target, "energy.e_spike_within_tile") or _fig(target, "energy.e_spike")
+    if e_spike is not None:
+        name = "energy.e_spike_within_tile" if target.figure("energy.e_spike_within_tile") else "energy.e_spike"
+        est.energy_terms.append(_term("energy", "spike packets", packets, "packets (rate x destination cores)",
+                                      e_spike, name))
+    else:
+        est.omitted.append("spike packet energy: target has no e_spike figure")
+    hop_figs = [(k, _fig(target, k)) for k in ("energy.e_hop", "energy.e_hop_ew", "energy.e_hop_ns")]
+    hop_figs = [(k, f) for k, f in hop_figs if f is not None]
+    if hops is None:
+        est.omitted.append("hop energy: the mapping has no mesh (no hop counts)")
+    elif hop_figs:
+        mean = float(np.mean([_scalar(f) for _, f in hop_figs]))
+        k, f = hop_figs[0]
+        t = _term("energy", "packet hops", float(hops) * T * B, "packet-hops", f, "+".join(k for k, _ in hop_figs),
+                  value=mean)
+        if len(hop_figs) > 1:
+            est.notes.append("hops priced at the mean of the E-W and N-S figures (the mapping counts hops, not directions)")
+        est.energy_terms.append(t)
+    else:
+        fig = target.figure("energy.e_hop")
+        why = f" ({fig.missing})" if fig is not None and fig.missing else ""
+        est.omitted.append(f"hop energy: target lacks e_hop{why}")
+    # latency per step
+    lat_terms, per_core = _digital_latency(activity, target, mapping, est)
+    est.latency_terms = lat_terms
+    est.per_core = per_core
+    p_static = _fig(target, "energy.p_static_chip")
+    chips = int(mapping.metrics.get("chips") or 1)
+    if p_static is not None:
+        run_time = (est.latency_per_step_s or _timestep(target)) * T * B
+        est.energy_terms.append(_term("energy", "static power", chips * run_time, "chip-seconds", p_static,
+                                      "energy.p_static_chip"))
+    else:
+        fig = target.figure("energy.p_static_chip")
+        why = f" ({fig.missing})" if fig is not None and fig.missing else ""
+        est.omitted.append(f"static power: target lacks p_static_chip{why}")
+    est.resources = {"cores": mapping.n_cores, "chips": chips, "feasible": mapping.feasible,
+                     "utilisation": mapping.metrics.get("utilisation")}
+    return est
+
+
+# --- SpiNNaker2 MAC array (added for backends.spinnaker2) ---------------------------------------
+def _mla_terms(activity: Activity, target, mla_projections: set[str] | None, est: Estimate) -> set[str]:
+    """Price projections run on the MAC array: every weight every step (the array does not skip
+    zeros), ``dense_synops x energy.e_mac_mla``. Returns the projections so priced."""
+    if not mla_projections:
+        return set()
+    f = _fig(target, "energy.e_mac_mla")
+    if f is None:
+        est.omitted.append("MAC-array projections priced per synop: target lacks energy.e_mac_mla")
+        return set()
+    done = set()
+    for proj, (_src, dst) in activity.projection_ends.items():
+        if proj in mla_projections:
+            est.energy_terms.append(_term("energy", "MAC-array MACs", activity.dense_synops[proj],
+                                          f"MACs ({proj}, dense)", f, "energy.e_mac_mla", dst))
+            done.add(proj)
+    return done
+
+
+def _timestep(target) -> float:
+    f = target.figure("timing.timestep")
+    return _scalar(f) if f is not None and f.value is not None else 1e-3
+
+
+def _digital_latency(activity: Activity, target, mapping, est: Estimate) -> tuple[list[Term], dict[str, list[float]]]:
+    T, B = activity.steps, activity.samples
+    t_syn = _fig(target, "timing.t_synop")
+    t_neu = _fig(target, "timing.t_neuron_active") or _fig(target, "timing.t_neuron_update")
+    if t_syn is None or t_neu is None:
+        step = _fig(target, "timing.timestep")
+        if step is None:
+            est.omitted.append("latency: target has neither per-operation times nor a timestep")
+            return [], {}
+        est.notes.append(
+            "latency = the target's real-time timestep (no per-operation timing figures in the spec); "
+            "the mapping-dependent core load is reported but not converted to time"
+        )
+        syn_core = np.zeros(mapping.n_cores)
+        for pop in activity.neurons:
+            syn_core += _per_core_sum(mapping, pop, activity.synops_per_neuron[pop])
+        return [_term("latency", "real-time timestep", 1, "step", step, "timing.timestep")], {
+            "synops_per_step": (syn_core / (T * B)).tolist()
+        }
+    syn_core = np.zeros(mapping.n_cores)
+    neu_core = np.zeros(mapping.n_cores)
+    for pop in activity.neurons:
+        syn_core += _per_core_sum(mapping, pop, activity.synops_per_neuron[pop])
+        neu_core += np.bincount(mapping.core_of(pop), minlength=mapping.n_cores).astype(np.float64) * T * B
+    work = syn_core * _scalar(t_syn) + neu_core * _scalar(t_neu)
+    busiest = int(np.argmax(work)) if len(work) else 0
+    terms = [
+        _term("latency", "busiest core: synaptic ops", syn_core[busiest] / (T * B),
+              f"synops per step on core {busiest}", t_syn, "timing.t_synop"),
+        _term("latency", "busiest core: neuron updates", neu_core[busiest] / (T * B),
+              f"neuron updates per step on core {busiest}", t_neu,
+              "timing.t_neuron_active" if target.figure("timing.t_neuron_active") else "timing.t_neuron_update"),
+    ]
+    hop_t = [f for f in (_fig(target, "timing.t_hop_ew"), _fig(target, "timing.t_hop_ns"), _fig(target, "timing.t_hop"))
+             if f is not None]
+    max_hops = mapping.metrics.get("max_hops")
+    if hop_t and max_hops is not None:
+        terms.append(_term("latency", "NoC: longest route", float(max_hops), "hops", hop_t[0], "timing.t_hop_*",
+                           value=max(_scalar(f) for f in hop_t)))
+    elif hop_t:
+        est.omitted.append("NoC latency: the mapping reports no route lengths")
+    barrier = _fig(target, "timing.t_barrier")
+    if barrier is not None:
+        v = barrier.value
+        terms.append(_term("latency", "barrier synchronisation", 1, "barrier", barrier, "timing.t_barrier",
+                           value=float(max(v)) if isinstance(v, (list, tuple)) else float(v)))
+    return terms, {"synops_per_step": (syn_core / (T * B)).tolist(), "work_s_per_step": (work / (T * B)).tolist()}
+
+
+# --- analog crossbar ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tiling:
+    """How one projection's matrix lies on ``rows x cols`` crossbar tiles (inputs on rows)."""
+
+    in_features: int  # matrix rows driven per MVM (conv: C_in/groups x kh x kw, im2col)
+    out_features: int  # matrix columns read per MVM (conv: C_out / groups)
+    groups: int
+    vectors_per_step: int  # input vectors per time step (conv: output positions)
+    row_tiles: int
+    col_tiles: int
+
+    @property
+    def n_tiles(self) -> int:
+        return self.row_tiles * self.col_tiles * self.groups
+
+
+def tiling_of(proj, rows: int, cols: int, devices_per_weight: int = 1) -> Tiling:
+    """Tiles of a dense / sparse (stored dense) / conv (unrolled by geometry) projection; a signed
+    weight on a differential pair takes ``devices_per_weight`` columns."""
+    if proj.kind == "conv":
+        g = proj.conv
+        fan_in = (g.in_shape[0] // g.groups) * g.kernel[0] * g.kernel[1]
+        out = g.out_shape[0] // g.groups
+        vectors = g.out_shape[1] * g.out_shape[2]
+        groups = g.groups
+    else:
+        out, fan_in = proj.weight.shape
+        vectors, groups = 1, 1
+    eff_cols = max(1, cols // devices_per_weight)
+    return Tiling(fan_in, out, groups, vectors, -(-fan_in // rows), -(-out // eff_cols))
+
+
+def crossbar(netlist: Netlist, activity: Activity, target, mapping=None, counters: dict | None = None) -> Estimate:
+    """Crossbar cost from MVM counters (from ``backends.crossbar``) or, without them, from the
+    geometry: one MVM per layer per time step per sample (per output position for conv)."""
+    est = Estimate(target.name, target.kind, activity.samples, activity.steps)
+    T, B = activity.steps, activity.samples
+    rows = int(target.get("tile.rows"))
+    cols = int(target.get("tile.cols"))
+    e_dac = _fig(target, "energy.e_dac_conv")
+    e_adc = _fig(target, "energy.e_adc_conv", required=True)
+    e_mac = _fig(target, "energy.e_mac") or _fig(target, "energy.e_cell_op")
+    if e_mac is None:
+        raise MissingFigure(f"target {target.name!r} lacks energy.e_mac / energy.e_cell_op")
+    mac_name = "energy.e_mac" if target.figure("energy.e_mac") else "energy.e_cell_op"
+    t_mvm = _fig(target, "timing.t_mvm")
+    step_latency = 0.0
+    tiles_total = 0
+    tile_reads = 0.0
+    devices = int(target.get("numerics.devices_per_weight", 1))
+    for proj in netlist.projections:
+        if proj.kind == "identity":
+            continue
+        tiling = tiling_of(proj, rows, cols, devices)
+        if counters and proj.name in counters:
+            c = counters[proj.name]
+            mvms, dac, adc, macs = c["tile_reads"], c["dac_conversions"], c["adc_conversions"], c["cell_macs"]
+        else:
+            vectors = tiling.vectors_per_step * T * B
+            mvms = vectors * tiling.n_tiles
+            dac = vectors * tiling.in_features
+            adc = vectors * tiling.out_features * tiling.row_tiles
+            macs = vectors * tiling.in_features * tiling.out_features
+        tiles_total += tiling.n_tiles
+        tile_reads += mvms
+        if e_dac is not None:
+            est.energy_terms.append(_term("energy", "DAC conversions", dac, f"input conversions ({proj.name})", e_dac,
+                                          "energy.e_dac_conv", proj.dst))
+        est.energy_terms.append(_term("energy", "array MACs", macs, f"cell MACs ({proj.name})", e_mac, mac_name,
+                                      proj.dst))
+        est.energy_terms.append(_term("energy", "ADC conversions", adc, f"output conversions ({proj.name})", e_adc,
+                                      "energy.e_adc_conv", proj.dst))
+        if t_mvm is not None:
+            step_latency_layer = tiling.vectors_per_step  # tiles of a layer work in parallel
+            step_latency += step_latency_layer
+    if e_dac is None:
+        est.omitted.append("DAC energy: target lacks e_dac_conv")
+    e_upd = _fig(target, "energy.e_neuron_update")
+    if e_upd is not None:
+        for pop in activity.neurons:
+            est.energy_terms.append(_term("energy", "neuron updates", activity.updates_dense[pop],
+                                          f"neuron-steps ({pop})", e_upd, "energy.e_neuron_update", pop))
+    else:
+        est.omitted.append("digital neuron updates: the crossbar target has no neuron-update energy figure")
+    if t_mvm is not None:
+        est.latency_terms.append(_term("latency", "MVM rounds (layers in sequence, tiles in parallel)", step_latency,
+                                       "MVM rounds per step", t_mvm, "timing.t_mvm"))
+    else:
+        est.omitted.append("latency: target lacks t_mvm")
+    est.resources = {"tiles": tiles_total, "tile": f"{rows}x{cols}", "tile_reads": tile_reads}
+    if mapping is not None:
+        est.resources.update(cores=mapping.n_cores, utilisation=mapping.metrics.get("utilisation"))
+    return est
+
+
+# --- conventional --------------------------------------------------------------------------------
+
+def conventional(netlist: Netlist, activity: Activity, target, mapping=None) -> Estimate:
+    est = Estimate(target.name, target.kind, activity.samples, activity.steps)
+    e_mac = _fig(target, "energy.e_mac", required=True)
+    e_ac = _fig(target, "energy.e_ac")
+    peak = _fig(target, "energy.peak_flops")
+    power = _fig(target, "energy.p_max")
+    for proj, (_src, dst) in activity.projection_ends.items():
+        if e_ac is not None:
+            est.energy_terms.append(_term("energy", "MACs", activity.macs[proj], f"effective MACs ({proj})", e_mac,
+                                          "energy.e_mac", dst))
+            est.energy_terms.append(_term("energy", "ACs", activity.acs[proj], f"effective ACs ({proj})", e_ac,
+                                          "energy.e_ac", dst))
+        else:
+            # a GPU does not skip zeros: every synapse every step is a MAC (2 FLOPs)
+            est.energy_terms.append(_term("energy", "dense MACs", activity.dense_synops[proj], f"dense MACs ({proj})",
+                                          e_mac, "energy.e_mac", dst))
+    if peak is not None and power is not None:
+        flops_per_step = 2 * sum(activity.dense_synops.values()) / (activity.steps * activity.samples)
+        est.latency_terms.append(Term("latency", "dense FLOPs at peak throughput", flops_per_step, "FLOP per step",
+                                      "energy.peak_flops", 1.0 / _scalar(peak), "s/FLOP", peak.source, peak.confidence,
+                                      bool(peak.estimate)))
+        est.notes.append(f"power x time: {_scalar(power):g} W x time = dense FLOPs x j_per_flop (lower bound, "
+                         "full utilisation; batch-1 recurrent inference runs far below peak)")
+    else:
+        est.omitted.append("latency: target lacks peak_flops / p_max")
+    return est
+
+
+MODELS = {"digital": digital, "crossbar": crossbar, "conventional": conventional}
+
+
+def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counters: dict | None = None) -> Estimate:
+    """Dispatch on ``target.kind``; digital targets need a mapping (partition with the activity)."""
+    activity.check_matches(netlist)
+    kind = target.kind
+    if kind == "digital":
+        if mapping is None:
+            raise ValueError(f"target {target.name!r} is digital: the estimate needs a Mapping (neuromap.partition)")
+        return digital(netlist, activity, target, mapping)
+    if kind == "crossbar":
+        return crossbar(netlist, activity, target, mapping, counters)
+    if kind == "conventional":
+        return conventional(netlist, activity, target, mapping)
+    raise ValueError(f"unknown target kind {kind!r}")
+
+
+def spike_driven_transformer_energy(
+    mac_flops: float, ac_flops: dict[str, float], rates: dict[str, float], steps: int,
+    e_mac: float = 4.6e-12, e_ac: float = 0.9e-12,
+) -> float:
+    """The Spike-driven Transformer papers' estimate (J):
+    ``E = e_mac * FLOPs(first, real-valued layer) + e_ac * T * sum_l fr_l * FLOPs_l``, with
+    ``FLOPs_l`` the ANN-equivalent MAC count of layer ``l`` and ``fr_l`` the firing rate of its
+    input. Defaults: Horowitz 45 nm FP32 (4.6 pJ MAC, 0.9 pJ AC)."""
+    if set(ac_flops) != set(rates):
+        raise ValueError(f"ac_flops and rates must name the same layers: {sorted(ac_flops)} vs {sorted(rates)}")
+    return e_mac * mac_flops + e_ac * steps * sum(rates[k] * ac_flops[k] for k in ac_flops)
+
+

@@ -1,0 +1,242 @@
+"""``Report``: one model's energy, latency and resources on several targets, side by side.
+
+    rep = nm.report(graph, targets=["loihi2", "spinnaker2", "crossbar-pcm"], activity=run.activity)
+    print(rep)                                  # terminal table
+    print(rep.explain("loihi2", "energy"))      # counts x spec figures (with sources) = numbers
+    rep.save("report.html")                     # self-contained HTML with plots (.json: data)
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .activity import Activity
+from .costs import Estimate, estimate
+
+SCHEMA_VERSION = 1
+ALL_TARGETS = "all"
+
+
+def _fmt_si(x: float | None, unit: str) -> str:
+    if x is None:
+        return "n/a"
+    if x == 0:
+        return f"0 {unit}"
+    for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"
+
+
+@dataclass
+class Report:
+    """Estimates per target for one model and one activity record."""
+
+    model: str
+    activity: Activity
+    estimates: dict[str, Estimate]
+    mappings: dict[str, Any] = field(default_factory=dict)
+    accuracy: dict[str, float] = field(default_factory=dict)
+
+    # --- views ---------------------------------------------------------------------------------
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for name, e in self.estimates.items():
+            res = e.resources
+            units = res.get("tiles") if e.kind == "crossbar" else res.get("cores")
+            out.append({
+                "target": name,
+                "kind": e.kind,
+                "energy_per_inference_J": e.energy_per_inference_J,
+                "latency_per_step_s": e.latency_per_step_s,
+                "latency_per_inference_s": e.latency_per_inference_s,
+                "throughput_per_s": e.throughput_per_s,
+                "cores_or_tiles": units,
+                "chips": res.get("chips"),
+                "omitted": len(e.omitted),
+                "accuracy": self.accuracy.get(name),
+            })
+        return out
+
+    def table(self) -> str:
+        head = f"{'target':<14}{'kind':<13}{'energy/inf':>12}{'latency/step':>14}{'latency/inf':>13}{'cores|tiles':>12}" \
+               f"{'chips':>7}{'accuracy':>10}  omitted"
+        lines = [f"{self.model}: {self.activity.samples} sample(s) x {self.activity.steps} steps, "
+                 f"{self.activity.total_spikes / self.activity.samples:,.0f} spikes/sample", head, "-" * len(head)]
+        for r in self.rows():
+            acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
+            lines.append(
+                f"{r['target']:<14}{r['kind']:<13}{_fmt_si(r['energy_per_inference_J'], 'J'):>12}"
+                f"{_fmt_si(r['latency_per_step_s'], 's'):>14}{_fmt_si(r['latency_per_inference_s'], 's'):>13}"
+                f"{str(r['cores_or_tiles'] or ''):>12}{str(r['chips'] or ''):>7}{acc:>10}  {r['omitted'] or ''}"
+            )
+        lines.append("(omitted = terms left out because the target lacks a figure; see explain())")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def explain(self, target: str, quantity: str = "energy") -> str:
+        if target not in self.estimates:
+            raise KeyError(f"no estimate for {target!r}; targets: {list(self.estimates)}")
+        return self.estimates[target].explain(quantity)
+
+    # --- serialisation ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        ests = {}
+        for name, e in self.estimates.items():
+            ests[name] = {
+                "kind": e.kind,
+                "energy_J": e.energy_J,
+                "energy_per_inference_J": e.energy_per_inference_J,
+                "energy_breakdown_J": e.breakdown(),
+                "energy_per_layer_J": e.per_layer(),
+                "latency_per_step_s": e.latency_per_step_s,
+                "latency_per_inference_s": e.latency_per_inference_s,
+                "throughput_per_s": e.throughput_per_s,
+                "resources": e.resources,
+                "omitted": e.omitted,
+                "notes": e.notes,
+                "terms": [
+                    {**{k: getattr(t, k) for k in ("quantity", "name", "count", "count_label", "figure", "value", "unit",
+                                                   "source", "confidence", "layer")},
+                     "estimate": t.estimate_flag, "result": t.result}
+                    for t in e.energy_terms + e.latency_terms
+                ],
+            }
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model,
+            "samples": self.activity.samples,
+            "steps": self.activity.steps,
+            "activity": {"rates": self.activity.rates(), "spikes": self.activity.spikes, "synops": self.activity.synops,
+                         "neurobench": self.activity.per_sample()},
+            "accuracy": self.accuracy,
+            "targets": ests,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=float)
+
+    def to_html(self) -> str:
+        figs = self._figures()
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+                r["target"], r["kind"], _fmt_si(r["energy_per_inference_J"], "J"), _fmt_si(r["latency_per_step_s"], "s"),
+                _fmt_si(r["latency_per_inference_s"], "s"), r["cores_or_tiles"] or "", r["chips"] or "",
+                "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %")) + "</tr>"
+            for r in self.rows()
+        )
+        explains = "".join(
+            f"<h3>{html.escape(n)}</h3><pre>{html.escape(e.explain('energy'))}\n\n{html.escape(e.explain('latency'))}</pre>"
+            for n, e in self.estimates.items()
+        )
+        imgs = "".join(f"<figure><img src='data:image/png;base64,{b64}'/><figcaption>{html.escape(cap)}</figcaption>"
+                       f"</figure>" for cap, b64 in figs)
+        return f"""<!doctype html><html><head><meta charset="utf-8"><title>neuromap report: {html.escape(self.model)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}pre{{background:#f6f6f6;padding:8px;overflow-x:auto;
+font-size:12px}}figure{{display:inline-block;margin:8px}}img{{max-width:520px}}</style></head><body>
+<h1>neuromap report: {html.escape(self.model)}</h1>
+<p>{self.activity.samples} sample(s) x {self.activity.steps} time steps;
+{self.activity.total_spikes / self.activity.samples:,.0f} spikes per sample. Every number below is a count from
+the run times a figure of the target spec; the sources are listed under each target.</p>
+<table><tr><th>target</th><th>kind</th><th>energy / inference</th><th>latency / step</th><th>latency / inference</th>
+<th>cores / tiles</th><th>chips</th><th>accuracy</th></tr>{rows}</table>
+{imgs}
+<h2>How each number was computed</h2>{explains}
+<script type="application/json" id="neuromap-report">{html.escape(self.to_json())}</script>
+</body></html>"""
+
+    def _figures(self) -> list[tuple[str, str]]:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        out: list[tuple[str, str]] = []
+
+        def grab(fig, caption: str) -> None:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+            plt.close(fig)
+            out.append((caption, base64.b64encode(buf.getvalue()).decode()))
+
+        names = list(self.estimates)
+        cats = sorted({k for e in self.estimates.values() for k in e.breakdown()})
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        bottom = [0.0] * len(names)
+        for c in cats:
+            vals = [self.estimates[n].breakdown().get(c, 0.0) / self.estimates[n].samples for n in names]
+            ax.bar(names, vals, bottom=bottom, label=c)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_yscale("log")
+        ax.set_ylabel("energy per inference (J)")
+        ax.legend(fontsize=7)
+        grab(fig, "Energy per inference by term (stacked, log scale)")
+        lat = [(n, self.estimates[n].latency_per_step_s) for n in names if self.estimates[n].latency_per_step_s]
+        if lat:
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            ax.bar([n for n, _ in lat], [v for _, v in lat], color="tab:orange")
+            ax.set_yscale("log")
+            ax.set_ylabel("latency per time step (s)")
+            grab(fig, "Latency per time step")
+        rates = self.activity.rates()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.bar(list(rates), list(rates.values()), color="tab:green")
+        ax.set_ylabel("spikes / neuron / step")
+        ax.tick_params(axis="x", rotation=45)
+        grab(fig, "Firing rate per layer")
+        for n, m in self.mappings.items():
+            if m is not None and getattr(m, "mesh", None):
+                buf = io.BytesIO()
+                fig = m.plot()
+                fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+                plt.close(fig)
+                out.append((f"Core utilisation and busiest links on {n}", base64.b64encode(buf.getvalue()).decode()))
+        return out
+
+    def save(self, path: str | os.PathLike, format: str | None = None) -> Path:
+        """Write ``table`` / ``json`` / ``html`` (chosen from the suffix when ``format`` is None), atomically."""
+        path = Path(path)
+        fmt = format or {".json": "json", ".html": "html", ".htm": "html"}.get(path.suffix, "table")
+        text = {"json": self.to_json, "html": self.to_html, "table": self.table}.get(fmt)
+        if text is None:
+            raise ValueError(f"format={fmt!r} is not one of ['table', 'json', 'html']")
+        content = text()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+        os.replace(tmp, path)
+        return path
+
+
+def build_report(netlist, activity: Activity, targets: list[str] | str, model: str = "model",
+                 method: str = "metis", counters: dict | None = None, accuracy: dict | None = None) -> Report:
+    """Estimate ``activity`` on each target (``"all"`` for every shipped target)."""
+    from neuromap import hardware
+    from neuromap.partition import partition
+
+    if isinstance(targets, str):
+        targets = [targets]
+    if ALL_TARGETS in targets:
+        targets = hardware.available()
+    activity.check_matches(netlist)
+    estimates, mappings = {}, {}
+    for name in targets:
+        tgt = hardware.load(name)
+        mapping = None
+        if tgt.kind in ("digital", "crossbar"):
+            mapping = partition(netlist, tgt, method=method, activity=activity)
+        estimates[tgt.name] = estimate(netlist, activity, tgt, mapping, counters)
+        mappings[tgt.name] = mapping
+    return Report(model, activity, estimates, mappings, dict(accuracy or {}))

@@ -1,0 +1,429 @@
+"""Partition and place a :class:`~neuromap.netlist.Netlist` onto a hardware target.
+
+    >>> from neuromap.partition import partition
+    >>> m = partition(netlist, "spinnaker2", method="metis")     # doctest: +SKIP
+    >>> m.metrics["hop_traffic"], m.n_cores                      # doctest: +SKIP
+
+Pipeline: split every population into core-sized slices (:mod:`.split`), cut them into finer *atoms*
+(contiguous neuron ranges, down to single neurons for small networks), assign atoms to cores
+(:mod:`.partition`: ``metis`` / ``sequential`` / ``random``), check the exact per-core axon limits
+and split cores that break them, place cores on the mesh (:mod:`.place`), route X-then-Y
+(:mod:`.route`) and collect metrics in a :class:`Mapping`.
+
+Traffic model: a spike of a neuron is one packet per *destination core* holding at least one of its
+targets (multicast), times its firing rate (spikes / neuron / step) from ``activity`` when given,
+else :data:`DEFAULT_RATE`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+
+from neuromap.netlist import Netlist
+
+from . import partition as _part
+from .errors import DoesNotFit
+from .mapping import Mapping
+from .partition import METHODS
+from .place import PLACEMENTS, Mesh, hop_cost, place
+from .route import link_loads, router_entries
+from .split import DEFAULT_RATE, Atoms, Limits, crossbar_rows, group_connectivity, neuron_costs, split_population
+
+__all__ = ["partition", "Mapping", "DoesNotFit", "METHODS", "PLACEMENTS", "DEFAULT_RATE", "Limits"]
+
+MAX_ATOMS = 50_000
+MAX_ATOM_EDGES = 3_000_000
+
+
+def _rates(activity: Any, pops) -> tuple[dict[str, float], dict[str, str]]:
+    given: dict[str, float] = {}
+    if activity is not None:
+        if hasattr(activity, "rates") and callable(activity.rates):
+            given = dict(activity.rates())
+        elif isinstance(activity, dict):
+            given = dict(activity)
+        else:
+            raise TypeError("activity must be a dict {population: rate} or an object with a rates() method")
+        names = {p.name for p in pops}
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise ValueError(f"activity names unknown populations {unknown}; populations: {sorted(names)}")
+        for k, v in given.items():
+            if not (isinstance(v, int | float | np.floating) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"activity rate for {k!r} must be a finite number >= 0, got {v!r}")
+    rates = {p.name: float(given.get(p.name, DEFAULT_RATE)) for p in pops}
+    source = {p.name: ("activity" if p.name in given else "default") for p in pops}
+    return rates, source
+
+
+def _layer_order(net: Netlist) -> list[str]:
+    g = nx.DiGraph()
+    g.add_nodes_from(net.graph.nodes)
+    g.add_edges_from((u, v) for u, v in net.graph.edges() if u != v)
+    try:
+        return list(nx.lexicographical_topological_sort(g, key=list(net.graph.nodes).index))
+    except nx.NetworkXUnfeasible:
+        # recurrent between populations: order by BFS from the sources, then the rest in insertion order
+        order: list[str] = []
+        for comp in nx.topological_sort(nx.condensation(g)):
+            members = nx.condensation(g).nodes[comp]["members"]
+            order += [n for n in net.graph.nodes if n in members]
+        return order
+
+
+def _slice_axons(net, pops, index, bounds, lim) -> list[np.ndarray]:
+    """Split slices whose distinct input sources exceed ``max_axons_in`` (halving until they fit)."""
+    for _ in range(32):
+        groups, off = [], 0
+        for b in bounds:
+            groups.append(np.repeat(np.arange(len(b) - 1) + off, np.diff(b)))
+            off += len(b) - 1
+        conn = group_connectivity(net, index, groups, off)
+        ax_in = np.asarray(conn.sum(axis=0)).ravel()
+        bad = ax_in > lim.max_axons_in
+        if not bad.any():
+            return bounds
+        new, off = [], 0
+        for p, b in enumerate(bounds):
+            nb = [int(b[0])]
+            for s in range(len(b) - 1):
+                lo, hi = int(b[s]), int(b[s + 1])
+                if bad[off + s]:
+                    if hi - lo == 1:
+                        raise DoesNotFit(pops[p].name, "core.max_axons_in", float(ax_in[off + s]), lim.max_axons_in,
+                                         [f"fan-in <= {lim.max_axons_in:,} distinct sources per neuron"])
+                    nb.append((lo + hi) // 2)
+                nb.append(hi)
+            new.append(np.asarray(nb, dtype=np.int64))
+            off += len(b) - 1
+        bounds = new
+    return bounds
+
+
+def partition(netlist: Netlist, target: Any, method: str = "metis", activity: Any = None, seed: int = 0, *,
+              placement: str | None = None, weight_bits: int | None = None, atoms_per_core: int | None = None,
+              time_budget: float = 10.0) -> Mapping:
+    """Map ``netlist`` onto ``target`` (a name, a TOML path or a loaded ``Target``).
+
+    Args:
+        method: ``metis`` (default), ``sequential`` (PACMAN-like layer-order fill) or ``random``.
+            ``metis`` partitions the atom graph with METIS and also places the layer-order slices with
+            the same optimised placer, and keeps whichever gives less hop-weighted traffic (then fewer
+            cores): METIS's edge cut does not model multicast, so on dense feed-forward layers the
+            layer-order slices can be the better grouping. ``Mapping.metrics["metis_choice"]`` says
+            which won.
+        activity: ``{population: mean spikes per neuron per step}`` or an object with ``rates()``;
+            populations it does not name use :data:`DEFAULT_RATE`.
+        placement: ``optimised`` / ``sequential`` / ``random``; default: ``optimised`` for metis,
+            ``sequential`` for sequential, ``random`` for random.
+        weight_bits: override the target's weight width (for "what fits" studies).
+        atoms_per_core: partition granularity (atoms per core-sized slice); default: as fine as the
+            atom graph allows (single neurons for networks up to ~50k neurons).
+        time_budget: seconds allowed for placement refinement.
+    Raises:
+        DoesNotFit: a population or the whole network exceeds a limit (the message says what fits).
+    """
+    t0 = time.perf_counter()
+    kw = dict(activity=activity, seed=seed, placement=placement, weight_bits=weight_bits, time_budget=time_budget)
+    if method != "metis":
+        return _partition_once(netlist, target, method, atoms_per_core=atoms_per_core, **kw)
+    a = _partition_once(netlist, target, "metis", atoms_per_core=atoms_per_core, **kw)
+    if a.metrics["atoms"] <= a.metrics["cores"] or a.target_kind == "conventional":
+        a.metrics["metis_choice"] = "slices"
+        return a
+    b = _partition_once(netlist, target, "metis", atoms_per_core=1, **kw)
+
+    def key(m: Mapping):
+        h = m.metrics["hop_traffic"]
+        return (not m.feasible, m.metrics["cut_traffic"] if h is None else h, m.n_cores)
+
+    best = min((a, b), key=key)
+    best.metrics["metis_choice"] = "metis-atoms" if best is a else "layer-slices"
+    best.metrics["time_s"] = time.perf_counter() - t0
+    best.notes.append("metis: best of METIS on fine atoms and layer-order slices, both with optimised placement "
+                      f"(hop traffic {a.metrics['hop_traffic']} vs {b.metrics['hop_traffic']})")
+    return best
+
+
+def _partition_once(netlist: Netlist, target: Any, method: str = "metis", activity: Any = None, seed: int = 0, *,
+                    placement: str | None = None, weight_bits: int | None = None, atoms_per_core: int | None = None,
+                    time_budget: float = 10.0) -> Mapping:
+    """One partition + placement run (see :func:`partition`)."""
+    from neuromap import hardware
+
+    t_start = time.perf_counter()
+    tgt = hardware.load(target)
+    if method not in METHODS:
+        raise ValueError(f"method {method!r} is not one of {list(METHODS)}")
+    placement = placement or {"metis": "optimised", "sequential": "sequential", "random": "random"}[method]
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement {placement!r} is not one of {list(PLACEMENTS)}")
+    if not isinstance(netlist, Netlist):
+        raise TypeError(f"expected a neuromap Netlist, got {type(netlist).__name__}")
+    order = _layer_order(netlist)
+    if not order:
+        raise ValueError("empty netlist: it has no populations to partition")
+    pops = [netlist.population(n) for n in order]
+    index = {p.name: i for i, p in enumerate(pops)}
+    sizes = [p.size for p in pops]
+    rates, rate_source = _rates(activity, pops)
+    rate_arr = np.array([rates[p.name] for p in pops])
+    lim = Limits.from_target(tgt, weight_bits)
+    notes = [f"firing rate {DEFAULT_RATE} spikes/neuron/step where no activity is given",
+             "traffic = rate x distinct destination cores per source neuron (multicast packets per step)"]
+
+    # ---------------------------------------------------------------- slices (core-sized)
+    wide_tiles = np.ones(len(pops), dtype=np.int64)
+    if lim.kind == "conventional":
+        bounds = [np.array([0, n], dtype=np.int64) for n in sizes]
+    elif lim.kind == "crossbar":
+        bounds, pop_rows = [], []
+        for p in pops:
+            r = crossbar_rows(netlist, p)
+            pop_rows.append(r)
+            wide_tiles[index[p.name]] = max(1, math.ceil(r / lim.rows))
+            bounds.append(np.unique(np.r_[np.arange(0, p.size, lim.cols), p.size]).astype(np.int64))
+        notes.append("crossbar: a core is a tile; a slice uses one column per neuron and one row per distinct input; "
+                     "slices with more inputs than rows span ceil(rows/tile rows) tiles (partial sums)")
+    else:
+        bounds = [split_population(netlist, p, lim, tgt.name) for p in pops]
+        if lim.max_axons_in is not None:
+            bounds = _slice_axons(netlist, pops, index, bounds, lim)
+
+    # ---------------------------------------------------------------- atoms
+    n_syn = max(1, netlist.n_synapses)
+    fout = 2 * n_syn / max(1, sum(sizes))  # partners per neuron: fan-in + fan-out
+    g = atoms_per_core
+    if g is None:
+        g = 1
+        max_len = max(int(np.diff(b).max()) for b in bounds)
+        for cand in (max_len, 256, 64, 16, 4, 2, 1):
+            n_atoms = sum(int(np.minimum(np.diff(b), cand).sum()) for b in bounds)
+            atom_size = sum(sizes) / max(1, n_atoms)
+            if n_atoms <= MAX_ATOMS and n_atoms * min(n_atoms, atom_size * fout + 1) <= MAX_ATOM_EDGES:
+                g = cand
+                break
+    if method != "metis" or lim.kind == "conventional":
+        g = 1  # baselines take core-sized slices (PACMAN-like); finer atoms only serve METIS
+    a_pop, a_start, a_stop = [], [], []
+    for p, b in enumerate(bounds):
+        for lo, hi in zip(b[:-1], b[1:]):
+            step = max(1, math.ceil((hi - lo) / g))
+            s = np.arange(lo, hi, step)
+            a_pop.append(np.full(len(s), p))
+            a_start.append(s)
+            a_stop.append(np.minimum(s + step, hi))
+    a_pop, a_start, a_stop = np.concatenate(a_pop), np.concatenate(a_start), np.concatenate(a_stop)
+
+    # additive resources per atom
+    if lim.kind == "crossbar":
+        res_names = ["tile.rows", "tile.cols"]
+        rows = np.array([min(pop_rows[p], lim.rows) if wide_tiles[p] == 1 else lim.rows for p in a_pop])
+        # populations without inputs (spike sources) drive rows of other tiles and use no columns
+        colsz = np.where(np.asarray(pop_rows)[a_pop] > 0, a_stop - a_start, 0)
+        res = np.stack([rows, colsz], axis=1).astype(np.float64)
+        limits = np.array([lim.rows, lim.cols], dtype=np.float64)
+    elif lim.kind == "conventional":
+        res_names, res, limits = [], np.zeros((len(a_pop), 0)), np.zeros(0)
+    else:
+        cost = [neuron_costs(netlist, p, lim) for p in pops]
+        res_names, limits, res = _digital_res(lim, cost, a_pop, a_start, a_stop)
+    atoms = Atoms(a_pop, a_start, a_stop, res, res_names, limits)
+    atom_rate = rate_arr[a_pop]
+
+    # ---------------------------------------------------------------- assign atoms to cores
+    if lim.kind == "conventional":
+        assign = np.zeros(len(atoms), dtype=np.int64)
+    else:
+        seq = _part.sequential(res, limits)
+        if method == "sequential":
+            assign = seq
+        elif method == "random":
+            assign = _part.random_fill(res, limits, seed)
+        else:
+            if len(atoms) <= int(seq.max()) + 1:
+                # one atom per core: nothing to group (huge nets); the placer does the optimisation
+                assign = seq
+                notes.append("metis: atoms are core-sized slices (atom-graph budget), partition = sequential slices")
+            else:
+                atom_groups = atoms.groups(sizes)
+                t_atoms = group_connectivity(netlist, index, atom_groups, len(atoms), weights=rate_arr)
+                graph = _part.symmetric_graph(t_atoms)
+                assign = _part.metis(graph, res, limits, int(seq.max()) + 1, seed)
+                if assign.max() > seq.max():
+                    notes.append(f"metis repair needed {assign.max() + 1} cores vs {seq.max() + 1} sequential")
+
+    # ---------------------------------------------------------------- exact per-core connectivity, axon repair
+    atom_groups = atoms.groups(sizes)
+    for _ in range(16):
+        n_cores = int(assign.max()) + 1
+        core_groups = atoms.groups(sizes, assign)
+        conn = group_connectivity(netlist, index, core_groups, n_cores, src_groups=atom_groups, n_src=len(atoms))
+        onehot = sp.csr_matrix((np.ones(len(atoms)), (assign, np.arange(len(atoms)))), shape=(n_cores, len(atoms)))
+        ax_in = np.asarray(conn.sum(axis=0)).ravel()
+        ax_out = np.asarray((onehot @ conn).sum(axis=1)).ravel()
+        bad = np.zeros(n_cores, dtype=bool)
+        if lim.kind == "digital" and lim.max_axons_in is not None:
+            bad |= ax_in > lim.max_axons_in
+        if lim.kind == "digital" and lim.max_axons_out is not None:
+            bad |= ax_out > lim.max_axons_out
+        if not bad.any():
+            break
+        # cores with several atoms: move half of them to a new core; a single atom is cut in half
+        multi = np.bincount(assign, minlength=n_cores) > 1
+        assign = _part.split_overfull_cores(assign, np.flatnonzero(bad & multi))
+        single = np.flatnonzero(bad & ~multi)
+        if len(single):
+            nxt = int(assign.max()) + 1
+            new_p, new_lo, new_hi, new_c = [], [], [], []
+            for c in single:
+                i = int(np.flatnonzero(assign == c)[0])
+                lo, hi = int(a_start[i]), int(a_stop[i])
+                if hi - lo < 2:
+                    lname = "core.max_axons_out" if ax_out[c] > (lim.max_axons_out or np.inf) else "core.max_axons_in"
+                    need = ax_out[c] if lname.endswith("out") else ax_in[c]
+                    raise DoesNotFit(pops[a_pop[i]].name, lname, float(need), float(lim.value(lname)),
+                                     ["fewer destination cores per neuron (more neurons per core, smaller fan-out)"],
+                                     tgt.name)
+                mid = (lo + hi) // 2
+                a_stop[i] = mid
+                new_p.append(a_pop[i])
+                new_lo.append(mid)
+                new_hi.append(hi)
+                new_c.append(nxt)
+                nxt += 1
+            a_pop = np.r_[a_pop, new_p].astype(np.int64)
+            a_start = np.r_[a_start, new_lo].astype(np.int64)
+            a_stop = np.r_[a_stop, new_hi].astype(np.int64)
+            assign = np.r_[assign, new_c].astype(np.int64)
+            o = np.lexsort((a_start, a_pop))
+            a_pop, a_start, a_stop, assign = a_pop[o], a_start[o], a_stop[o], assign[o]
+            res_names, limits, res = _digital_res(lim, cost, a_pop, a_start, a_stop)
+            atoms = Atoms(a_pop, a_start, a_stop, res, res_names, limits)
+            atom_rate = rate_arr[a_pop]
+            atom_groups = atoms.groups(sizes)
+    traffic = (onehot @ sp.diags(atom_rate) @ conn).tocsr()  # cores x cores, packets / step
+    n_cores = traffic.shape[0]
+
+    # ---------------------------------------------------------------- usage
+    usage: dict[str, list] = {}
+    limits_out: dict[str, float | None] = {}
+    for j, name in enumerate(res_names):
+        u = np.bincount(assign, weights=res[:, j], minlength=n_cores)
+        usage[name] = u.tolist()
+        limits_out[name] = float(limits[j])
+    if lim.kind == "digital":
+        usage["core.max_axons_in"] = ax_in.tolist()
+        limits_out["core.max_axons_in"] = lim.max_axons_in
+        usage["core.max_axons_out"] = ax_out.tolist()
+        limits_out["core.max_axons_out"] = lim.max_axons_out
+    tiles = np.ones(n_cores, dtype=np.int64)
+    if lim.kind == "crossbar":
+        np.maximum.at(tiles, assign, wide_tiles[a_pop])
+
+    # ---------------------------------------------------------------- placement and routes
+    metrics: dict[str, Any] = {"cores": n_cores, "atoms": len(atoms), "neurons": int(sum(sizes)),
+                               "synapses": int(netlist.n_synapses)}
+    total = float(traffic.sum())
+    cut = total - float(traffic.diagonal().sum())
+    metrics.update(traffic_total=total, cut_traffic=cut)
+    links: list = []
+    mesh_info = None
+    violations: list[str] = []
+    if lim.kind == "digital":
+        mesh = Mesh.for_target(tgt, n_cores)
+        slot_of = place(traffic, mesh, placement, seed, time_budget)
+        s = mesh.slots()
+        X, Y = s["X"].astype(np.int64), s["Y"].astype(np.int64)
+        cores = {k: s[k][slot_of].tolist() for k in ("chip", "x", "y", "sub", "X", "Y")}
+        cores["tiles"] = tiles.tolist()
+        ll = link_loads(traffic, X, Y, slot_of, mesh.global_shape, mesh.grid[0], mesh.grid[1])
+        all_links = ll.links()
+        links = sorted(all_links, key=lambda lk: -lk[2])[:64]
+        chips_used = len(set(cores["chip"]))
+        metrics.update(chips=chips_used, hop_traffic=hop_cost(traffic, X, Y, slot_of),
+                       max_link_load=max((lk[2] for lk in all_links), default=0.0),
+                       max_offchip_link_load=max((lk[2] for lk in all_links if lk[3]), default=0.0),
+                       offchip_traffic=float(_offchip(traffic, np.asarray(cores["chip"]))))
+        if tgt.get("chip.router_entries") is not None:
+            ent = router_entries(traffic, np.asarray(cores["chip"]), mesh.chip_grid, mesh.n_chips)
+            metrics["router_entries_max"] = int(ent.max(initial=0))
+            metrics["router_entries_limit"] = int(tgt.get("chip.router_entries"))
+            if ent.max(initial=0) > tgt.get("chip.router_entries"):
+                violations.append(f"chip.router_entries: {int(ent.max())} > {tgt.get('chip.router_entries')}")
+        mesh_info = {"grid": list(mesh.grid), "chip_grid": list(mesh.chip_grid), "n_chips": mesh.n_chips,
+                     "cores_per_router": mesh.cores_per_router, "router_positions": mesh.router_positions.tolist()}
+        notes.append("mesh: chips in a near-square grid joined into one 2-D mesh; X-then-Y routes; link loads are "
+                     "unicast-equivalent (multicast trees share links, so real loads are at most these)")
+    else:
+        n_tiles = int(tiles.sum())
+        tpc = tgt.get("tile.tiles_per_chip")
+        chips = 1 if lim.kind == "conventional" else (math.ceil(n_tiles / tpc) if tpc else None)
+        idx = np.cumsum(np.r_[0, tiles[:-1]])
+        chip_of = (idx // tpc).tolist() if tpc else [0] * n_cores
+        cores = {"chip": chip_of, "x": (idx % tpc if tpc else idx).tolist(), "y": [0] * n_cores, "sub": [0] * n_cores,
+                 "X": idx.tolist(), "Y": [0] * n_cores, "tiles": tiles.tolist()}
+        metrics.update(chips=chips, hop_traffic=None, max_link_load=None, max_offchip_link_load=None)
+        if lim.kind == "crossbar":
+            cells = float((np.asarray(pop_rows)[a_pop] * (a_stop - a_start)).sum())
+            metrics.update(tiles=n_tiles, array_utilisation=cells / (n_tiles * lim.rows * lim.cols))
+            if not tpc:
+                notes.append("crossbar: tiles per chip not in the sources; chips not counted, no mesh model")
+        else:
+            notes.append("conventional target: the whole network runs on one device")
+    # utilisation and feasibility
+    util = {}
+    for name, vals in usage.items():
+        limv = limits_out.get(name)
+        if limv:
+            u = np.asarray(vals, dtype=float) / float(limv)
+            util[name] = {"max": float(u.max(initial=0)), "mean": float(u.mean()) if len(u) else 0.0}
+            if u.max(initial=0) > 1 + 1e-9:
+                violations.append(f"{name}: max {max(vals):,.0f} > {limv:,.0f}")
+    metrics["utilisation"] = util
+    metrics["violations"] = violations
+    metrics["feasible"] = not violations
+    metrics["time_s"] = time.perf_counter() - t_start
+    # merged slices (runs of consecutive atoms of one population on one core)
+    slices = []
+    for i in range(len(atoms)):
+        p, lo, hi, c = int(a_pop[i]), int(a_start[i]), int(a_stop[i]), int(assign[i])
+        if slices and slices[-1]["pop"] == pops[p].name and slices[-1]["stop"] == lo and slices[-1]["core"] == c:
+            slices[-1]["stop"] = hi
+        else:
+            slices.append({"pop": pops[p].name, "start": lo, "stop": hi, "core": c})
+    return Mapping(tgt.name, tgt.kind, method, placement if lim.kind == "digital" else "none", DEFAULT_RATE, rates,
+                   rate_source, slices, cores, usage, limits_out, metrics, links, mesh_info, notes)
+
+
+def _offchip(traffic: sp.csr_matrix, chip_of_core: np.ndarray) -> float:
+    t = traffic.tocoo()
+    return float(t.data[chip_of_core[t.row] != chip_of_core[t.col]].sum())
+
+
+def _digital_res(lim: Limits, cost: list[dict[str, np.ndarray]], a_pop, a_start, a_stop):
+    """Additive per-atom resources (neurons, synapse bits, memory bits) and their per-core limits."""
+    names, cols, lims = [], [], []
+    if lim.max_neurons is not None:
+        names.append("core.max_neurons")
+        cols.append((a_stop - a_start).astype(np.float64))
+        lims.append(lim.max_neurons)
+    for key, limv, arr in (("core.synapse_mem_bits", lim.synapse_mem_bits, "synapse_bits"),
+                           ("core.memory_bits", lim.memory_bits, "memory_bits")):
+        if limv is None:
+            continue
+        col = np.zeros(len(a_pop))
+        for p in range(len(cost)):
+            sel = np.flatnonzero(a_pop == p)
+            cum = np.concatenate([[0], np.cumsum(cost[p][arr], dtype=np.float64)])
+            col[sel] = cum[a_stop[sel]] - cum[a_start[sel]]
+        names.append(key)
+        cols.append(col)
+        lims.append(limv)
+    return names, np.asarray(lims, dtype=np.float64), np.stack(cols, axis=1)

@@ -1,0 +1,110 @@
+"""Dimension-order (X then Y) routes on the global mesh, per-link load and router-table use.
+
+Loads are unicast-equivalent: each (source core, destination core) flow adds its packets per step
+to every link on its X-then-Y path. Multicast trees share links, so real loads are at most these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass
+class LinkLoads:
+    """Directed link loads (packets per time step) on a ``GX x GY`` mesh.
+
+    ``east[y, x]``: link (x, y) -> (x+1, y); ``west[y, x]``: (x, y) -> (x-1, y);
+    ``north[x, y]``: (x, y) -> (x, y+1); ``south[x, y]``: (x, y) -> (x, y-1)."""
+
+    east: np.ndarray
+    west: np.ndarray
+    north: np.ndarray
+    south: np.ndarray
+    chip_w: int
+    chip_h: int
+
+    def links(self) -> list[tuple[tuple[int, int], tuple[int, int], float, bool]]:
+        """All loaded links as ((x0, y0), (x1, y1), load, off_chip)."""
+        out = []
+        for (arr, dx, dy, xy) in ((self.east, 1, 0, "yx"), (self.west, -1, 0, "yx"),
+                                  (self.north, 0, 1, "xy"), (self.south, 0, -1, "xy")):
+            for i, j in zip(*np.nonzero(arr)):
+                x, y = (j, i) if xy == "yx" else (i, j)
+                x1, y1 = x + dx, y + dy
+                off = (x // self.chip_w != x1 // self.chip_w) or (y // self.chip_h != y1 // self.chip_h)
+                out.append(((int(x), int(y)), (int(x1), int(y1)), float(arr[i, j]), bool(off)))
+        return out
+
+    def max_load(self, off_chip: bool | None = None) -> float:
+        loads = [ld for _, _, ld, off in self.links() if off_chip is None or off == off_chip]
+        return max(loads, default=0.0)
+
+
+def link_loads(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.ndarray, shape: tuple[int, int],
+               chip_w: int, chip_h: int) -> LinkLoads:
+    gx, gy = shape
+    t = traffic.tocoo()
+    pa, pb = slot_of[t.row], slot_of[t.col]
+    x1, y1, x2, y2, v = X[pa], Y[pa], X[pb], Y[pb], t.data
+    # aggregate flows between routers first
+    key = ((x1 * gy + y1) * gx + x2) * gy + y2
+    uk, inv = np.unique(key, return_inverse=True)
+    v = np.bincount(inv, weights=v)
+    y2 = uk % gy
+    x2 = (uk // gy) % gx
+    y1 = (uk // (gy * gx)) % gy
+    x1 = uk // (gy * gx * gy)
+    east = np.zeros((gy, gx + 1))
+    west = np.zeros((gy, gx + 2))
+    north = np.zeros((gx, gy + 1))
+    south = np.zeros((gx, gy + 2))
+    m = x2 > x1
+    np.add.at(east, (y1[m], x1[m]), v[m])
+    np.add.at(east, (y1[m], x2[m]), -v[m])
+    m = x2 < x1
+    np.add.at(west, (y1[m], x2[m] + 1), v[m])
+    np.add.at(west, (y1[m], x1[m] + 1), -v[m])
+    m = y2 > y1
+    np.add.at(north, (x2[m], y1[m]), v[m])
+    np.add.at(north, (x2[m], y2[m]), -v[m])
+    m = y2 < y1
+    np.add.at(south, (x2[m], y2[m] + 1), v[m])
+    np.add.at(south, (x2[m], y1[m] + 1), -v[m])
+    east = np.cumsum(east, axis=1)[:, :gx]
+    west = np.cumsum(west, axis=1)[:, :gx]
+    north = np.cumsum(north, axis=1)[:, :gy]
+    south = np.cumsum(south, axis=1)[:, :gy]
+    for a in (east, west, north, south):
+        a[np.abs(a) < 1e-12] = 0.0
+    return LinkLoads(east, west, north, south, chip_w, chip_h)
+
+
+def router_entries(traffic: sp.csr_matrix, chip_of_core: np.ndarray, chip_grid: tuple[int, int], n_chips: int) -> np.ndarray:
+    """Multicast routing entries per chip: one per source core whose X-then-Y chip-level route starts,
+    passes or ends on that chip (no key merging, no default routing: an upper bound)."""
+    t = traffic.tocoo()
+    src = t.row
+    dchip = chip_of_core[t.col]
+    pairs = np.unique(src.astype(np.int64) * n_chips + dchip)
+    src, dchip = pairs // n_chips, pairs % n_chips
+    schip = chip_of_core[src]
+    cw = chip_grid[0]
+    sx, sy, dx, dy = schip % cw, schip // cw, dchip % cw, dchip // cw
+    rows = [np.stack([src, schip])]
+    # walk X then Y, one chip hop at a time
+    x, y = sx.copy(), sy.copy()
+    while True:
+        mx = x != dx
+        my = (~mx) & (y != dy)
+        if not (mx.any() or my.any()):
+            break
+        x = np.where(mx, x + np.sign(dx - x), x)
+        y = np.where(my, y + np.sign(dy - y), y)
+        act = mx | my
+        rows.append(np.stack([src[act], (y * cw + x)[act]]))
+    allp = np.concatenate(rows, axis=1)
+    uniq = np.unique(allp[0] * n_chips + allp[1])
+    return np.bincount(uniq % n_chips, minlength=n_chips)
