@@ -96,3 +96,14 @@ def test_bad_activity():
         Activity.from_dict(d)
     with pytest.raises(ActivityError, match="not a neuromap activity"):
         Activity.load(__file__)
+
+
+def test_per_neuron_counts_add_up():
+    x = torch.tensor([[[1, 0, 1]], [[0, 1, 1]]], dtype=torch.float32)
+    h = torch.tensor([[[1, 0]], [[1, 1]]], dtype=torch.float32)
+    act = collect(small_net(), {"in": x, "h": h, "o": torch.zeros(2, 1, 1)})
+    assert act.spikes_per_neuron["h"] == [2.0, 1.0]
+    # w1 = [[1, 0, 2], [.5, .5, .5]]: h0 receives from x0, x2; h1 from all
+    assert act.synops_per_neuron["h"] == [3.0, 4.0]
+    assert sum(act.synops_per_neuron["h"]) == act.synops["w1"]
+    assert act.synops_per_neuron["o"] == [1.0]  # only h1 connects (weight 3)
