@@ -221,8 +221,10 @@ the run times a figure of the target spec; the sources are listed under each tar
 
 
 def build_report(netlist, activity: Activity, targets: list[str] | str, model: str = "model",
-                 method: str = "metis", counters: dict | None = None, accuracy: dict | None = None) -> Report:
-    """Estimate ``activity`` on each target (``"all"`` for every shipped target)."""
+                 method: str = "metis", counters: dict | None = None, accuracy: dict | None = None,
+                 activities: dict[str, Activity] | None = None) -> Report:
+    """Estimate ``activity`` on each target (``"all"`` for every shipped target). ``activities``
+    overrides the activity per target (e.g. the one recorded on that target's own backend)."""
     from neuromap import hardware
     from neuromap.partition import partition
 
@@ -234,9 +236,10 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
     estimates, mappings = {}, {}
     for name in targets:
         tgt = hardware.load(name)
+        act = (activities or {}).get(tgt.name, activity)
         mapping = None
         if tgt.kind in ("digital", "crossbar"):
-            mapping = partition(netlist, tgt, method=method, activity=activity)
-        estimates[tgt.name] = estimate(netlist, activity, tgt, mapping, counters)
+            mapping = partition(netlist, tgt, method=method, activity=act)
+        estimates[tgt.name] = estimate(netlist, act, tgt, mapping, counters)
         mappings[tgt.name] = mapping
     return Report(model, activity, estimates, mappings, dict(accuracy or {}))
