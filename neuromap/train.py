@@ -191,6 +191,15 @@ def load_checkpoint(path, model: nn.Module, optimizer=None) -> dict[str, Any]:
 
 # --- loops --------------------------------------------------------------------------------------
 
+def _distributed() -> tuple[int, int]:
+    """``(rank, world_size)`` of an initialised torch.distributed process group, else ``(0, 1)``."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def _progress(total: int, desc: str, enabled: bool | None):
     from tqdm.auto import tqdm
 
@@ -245,6 +254,11 @@ def fit(
 
     ``checkpoint``: a path written (atomically) after every epoch with model, optimizer and
     history. ``progress``: show a progress bar (default: when stderr is a terminal).
+
+    Under ``torch.distributed`` (process group initialised, ``model`` wrapped in
+    ``DistributedDataParallel``) every rank trains on its share of each mini-batch
+    (``rank::world_size``) and DDP averages the gradients, so the run follows the single-process
+    trajectory with the same global batch size.
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
@@ -253,12 +267,15 @@ def fit(
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     history = History()
     n_batches = data.num_batches("train", batch_size)
+    rank, world = _distributed()
     for epoch in range(epochs):
         model.train()
         t0 = time.perf_counter()
         total, correct, n = 0.0, 0, 0
         bar = _progress(n_batches, f"epoch {epoch + 1}/{epochs}", progress)
         for x, y in data.batches("train", batch_size, shuffle=True, seed=seed * 100003 + epoch):
+            if world > 1:
+                x, y = x[:, rank::world], y[rank::world]
             optimizer.zero_grad(set_to_none=True)
             out = model(x)
             batch_loss = criterion(out, y)
