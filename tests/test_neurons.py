@@ -15,6 +15,7 @@ from neuromap.neurons import (
     CubaLIFParams,
     LIFParams,
     Surrogate,
+    kernels,
     neuron_sequence,
     neuron_sequence_reference,
 )
@@ -50,11 +51,19 @@ def _params(cuba, reset, detach, decay_input, refractory, delay, rule):
     return CubaLIFParams(tau_syn=3e-3, **kw) if cuba else LIFParams(**kw)
 
 
+@pytest.mark.parametrize("impl", ["torch", "cpp"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
-def test_fused_equals_reference_values_and_gradients(config, seed):
-    """The hand-written BPTT equals per-step autograd in float64, every reset mode and option."""
+def test_fused_equals_reference_values_and_gradients(config, seed, impl):
+    """The hand-written BPTT equals per-step autograd in float64, every reset mode and option, in
+    both implementations of the fused kernel (pure PyTorch loop and compiled C++)."""
     p = _params(*config)
+    if impl == "cpp" and kernels.load() is None:
+        pytest.skip(f"compiled kernel unavailable: {kernels.status()}")
+    if impl == "cpp" and p.refractory_steps:
+        with kernels.use("cpp"), pytest.raises(ValueError, match="refractory"):
+            neuron_sequence(torch.ones(3, 2, 4, dtype=torch.float64), p, Surrogate())
+        return
     cuba = config[0]
     g = torch.Generator().manual_seed(CONFIGS.index(config) * 10 + seed)
     x = ((torch.randn(12, 3, 4, generator=g, dtype=torch.float64) * 0.8 + 0.4) / p.input_gain).requires_grad_()
@@ -69,7 +78,8 @@ def test_fused_equals_reference_values_and_gradients(config, seed):
     for fused in (True, False):
         kwargs = dict(beta=beta, v_th=v_th, alpha=alpha)
         if fused:
-            s, v, st = neuron_sequence(x, p, sur, return_membrane=True, **kwargs)
+            with kernels.use(impl):  # the backward runs the implementation the forward chose
+                s, v, st = neuron_sequence(x, p, sur, return_membrane=True, **kwargs)
         else:
             s, v, st = neuron_sequence_reference(x, p, sur, **kwargs)
         loss = (s * w_s).sum() + (v * w_v).sum() + 0.3 * st.v.sum()
@@ -82,7 +92,10 @@ def test_fused_equals_reference_values_and_gradients(config, seed):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 
 
-def test_fused_gradient_to_initial_state():
+@pytest.mark.parametrize("impl", ["torch", "cpp"])
+def test_fused_gradient_to_initial_state(impl):
+    if impl == "cpp" and kernels.load() is None:
+        pytest.skip(f"compiled kernel unavailable: {kernels.status()}")
     p = CubaLIFParams.from_decays(0.8, 0.9)
     sur = Surrogate("atan")
     from neuromap.neurons import initial_state
@@ -93,7 +106,8 @@ def test_fused_gradient_to_initial_state():
         v0 = st.v.clone().requires_grad_()
         i0 = st.i.clone().requires_grad_()
         x = torch.linspace(0, 1.5, 30, dtype=torch.float64).reshape(5, 2, 3)
-        s, _, fin = fn(x, p, sur, st._replace(v=v0, i=i0))
+        with kernels.use(impl):
+            s, _, fin = fn(x, p, sur, st._replace(v=v0, i=i0))
         (s.sum() + fin.v.sum() + fin.i.sum()).backward()
         grads.append((v0.grad, i0.grad))
     torch.testing.assert_close(grads[0][0], grads[1][0])

@@ -6,8 +6,12 @@ Two implementations of the same recurrence (the equations are in :mod:`neuromap.
   autograd: the readable reference the tests compare against.
 * :func:`neuron_sequence` — the fused multi-step form used for training: one
   ``torch.autograd.Function`` runs the whole recurrence without building an autograd graph per
-  step, keeps only the pre-reset membrane ``h`` for the backward pass, and backpropagates through
-  time with a hand-written backward (BPTT through the membrane with the surrogate derivative).
+  step, keeps only the pre-reset membrane ``h`` for the backward pass (spikes are recomputed from
+  it, so they cost no memory; nothing is kept when no gradient is needed), and backpropagates
+  through time with a hand-written backward (BPTT through the membrane with the surrogate
+  derivative). The recurrence runs in the compiled C++/OpenMP kernel of
+  :mod:`neuromap.neurons.kernels` when it is available and supports the case, else in the
+  pure-PyTorch loop below; both give bit-identical forward results (``kernels.use`` selects one).
 
 Tensors are time-major: input ``x`` is ``[T, B, *neuron_shape]``. ``beta``, ``alpha`` and ``v_th``
 are Python floats or tensors broadcastable to ``neuron_shape`` (learnable per-neuron values).
@@ -19,8 +23,9 @@ from typing import NamedTuple
 
 import torch
 
+from . import kernels
 from .params import CubaLIFParams, LIFParams
-from .surrogate import Surrogate, spike
+from .surrogate import SURROGATES, Surrogate, spike
 
 Scalar = float | torch.Tensor
 
@@ -58,7 +63,9 @@ def check_sequence(x: torch.Tensor, name: str = "x", min_dim: int = 2) -> None:
         raise ValueError(f"{name} has an empty time axis (T = 0); shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if not torch.isfinite(x).all():
+    # One reduction pass, no temporaries: min/max propagate NaN and expose +-inf.
+    lo, hi = torch.aminmax(x.detach())
+    if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
         raise ValueError(f"{name} contains NaN or inf values")
 
 
@@ -160,6 +167,7 @@ class _Config(NamedTuple):
     reset_delay: bool
     surrogate: Surrogate
     return_membrane: bool
+    cpp: bool = False
 
 
 def _fire(h: torch.Tensor, v_th: torch.Tensor, inclusive: bool) -> torch.Tensor:
@@ -175,12 +183,12 @@ def _after_reset(h: torch.Tensor, s: torch.Tensor, v_th: torch.Tensor, cfg: _Con
     return torch.where(s > 0, torch.full_like(h, cfg.v_reset), h)
 
 
-def _forward_loop(x, v, i, refrac, s_prev, beta, alpha, v_th, cfg: _Config, keep_current: bool):
+def _forward_loop(x, v, i, refrac, s_prev, beta, alpha, v_th, cfg: _Config, keep_current: bool, keep_h: bool = True):
     """Run the recurrence without autograd. Returns outputs and what the backward pass needs."""
     T = x.shape[0]
     gain = (1.0 - beta) if cfg.decay_input else 1.0
     leak = (1.0 - beta) * cfg.v_leak
-    h_seq = torch.empty_like(x)
+    h_seq = torch.empty_like(x) if keep_h else None
     spikes = torch.empty_like(x)
     v_seq = torch.empty_like(x) if cfg.return_membrane else None
     i_seq = torch.empty_like(x) if keep_current else None
@@ -205,7 +213,8 @@ def _forward_loop(x, v, i, refrac, s_prev, beta, alpha, v_th, cfg: _Config, keep
         else:
             s = _fire(h, v_th, cfg.inclusive)
         s = s.to(x.dtype)
-        h_seq[t] = h
+        if h_seq is not None:
+            h_seq[t] = h
         spikes[t] = s
         v = _after_reset(h, s, v_th, cfg)
         if v_seq is not None:
@@ -214,21 +223,114 @@ def _forward_loop(x, v, i, refrac, s_prev, beta, alpha, v_th, cfg: _Config, keep
     return spikes, v_seq, v, i, refrac, s_prev, h_seq, i_seq, active_seq
 
 
+_CPP_SURROGATES = ("fast_sigmoid", "atan", "sigmoid", "triangle", "straight_through")
+_RESET_CODES = {"subtract": 0, "zero": 1, "none": 2}
+
+
+def _empty(like: torch.Tensor) -> torch.Tensor:
+    return torch.empty(0, dtype=like.dtype, device=like.device)
+
+
+def _surrogate_code(surrogate: Surrogate) -> int | None:
+    """The C++ kernel's code of a built-in surrogate (matched by function identity), else None."""
+    from . import surrogate as sur_module
+
+    fn = SURROGATES.get(surrogate.name, (None,))[0]
+    for code, name in enumerate(_CPP_SURROGATES):
+        if fn is getattr(sur_module, name):
+            return code
+    return None
+
+
+def _cpp_unsupported(x: torch.Tensor, params: LIFParams, surrogate: Surrogate, state, values) -> str | None:
+    """Why the compiled kernel cannot run this call (None when it can)."""
+    if x.device.type != "cpu":
+        return f"device {x.device.type} (the compiled kernel is CPU-only)"
+    if x.dtype not in (torch.float32, torch.float64):
+        return f"dtype {x.dtype} (the compiled kernel supports float32 and float64)"
+    if params.refractory_steps:
+        return "refractory_steps > 0"
+    if _surrogate_code(surrogate) is None:
+        return f"surrogate {surrogate.name!r} is not a built-in the kernel implements"
+    for name, t in zip(("v", "i", "s"), (state.v, state.i, state.s)):
+        if t is not None and (t.shape != x.shape[1:] or t.dtype != x.dtype):
+            return f"state.{name} has shape/dtype {tuple(t.shape)}/{t.dtype}, not {tuple(x.shape[1:])}/{x.dtype}"
+    for name, t in values.items():
+        try:
+            shape = torch.broadcast_shapes(t.shape, x.shape[1:])
+        except RuntimeError:
+            shape = None
+        if shape != x.shape[1:]:
+            return f"{name} of shape {tuple(t.shape)} does not broadcast to the neuron shape {tuple(x.shape[1:])}"
+    return None
+
+
+def _flat_values(t: torch.Tensor, neuron_shape: torch.Size) -> torch.Tensor:
+    """A per-neuron value as the kernel wants it: one element, or one per (batch, neuron) element."""
+    if t.numel() == 1:
+        return t.detach().reshape(1).contiguous()
+    return t.detach().broadcast_to(neuron_shape).reshape(-1).contiguous()
+
+
+def _cpp_forward(x, v0, i0, s0, beta, alpha, v_th, cfg: _Config, keep_h: bool, keep_current: bool):
+    """Run the compiled forward on the flattened ``[T, M]`` view (M = batch x neurons)."""
+    ops = kernels.load()
+    T, shape = x.shape[0], x.shape[1:]
+    gain = 1.0 - beta  # the same tensors, rounded the same way, as in _forward_loop
+    leak = (1.0 - beta) * cfg.v_leak
+    empty = _empty(x)
+    spikes, v_seq, v, i, s_last, h_seq, i_seq = ops.lif_forward(
+        x.detach().reshape(T, -1).contiguous(),
+        v0.detach().reshape(-1).contiguous(),
+        i0.detach().reshape(-1).contiguous() if cfg.cuba else empty,
+        s0.detach().reshape(-1).contiguous() if cfg.reset_delay else empty,
+        *[_flat_values(t, shape) for t in (beta, alpha, v_th, gain, leak)],
+        cfg.cuba,
+        _RESET_CODES[cfg.reset],
+        cfg.v_reset,
+        cfg.inclusive,
+        cfg.reset_delay,
+        cfg.decay_input,
+        keep_h,
+        keep_current,
+        cfg.return_membrane,
+    )
+    return (
+        spikes.view(x.shape),
+        v_seq.view(x.shape) if cfg.return_membrane else None,
+        v.view(shape),
+        i.view(shape) if cfg.cuba else None,
+        s_last.view(shape) if cfg.reset_delay else None,
+        h_seq if keep_h else None,
+        i_seq if keep_current and cfg.cuba else None,
+    )
+
+
+def _run_forward(x, v0, i0, s0, refrac0, beta, alpha, v_th, cfg: _Config, keep_h: bool, keep_current: bool):
+    """Either implementation; returns spikes, v_seq, v, i, refrac, s_last, h_seq, i_seq, active_seq."""
+    if cfg.cpp:
+        spikes, v_seq, v, i, s_last, h_seq, i_seq = _cpp_forward(x, v0, i0, s0, beta, alpha, v_th, cfg, keep_h, keep_current)
+        return spikes, v_seq, v, i, None, s_last, h_seq, i_seq, None
+    return _forward_loop(x, v0, i0, refrac0, s0, beta, alpha, v_th, cfg, keep_current, keep_h)
+
+
 class _NeuronSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, v0, i0, s0, refrac0, beta, alpha, v_th, cfg: _Config):  # type: ignore[override]
-        keep_current = cfg.cuba and (
-            alpha.requires_grad or (beta.requires_grad and cfg.decay_input)
-        )
+        keep_current = cfg.cuba and (alpha.requires_grad or (beta.requires_grad and cfg.decay_input))
         with torch.no_grad():
-            spikes, v_seq, v, i, refrac, s_last, h_seq, i_seq, active_seq = _forward_loop(
-                x, v0, i0, refrac0, s0, beta, alpha, v_th, cfg, keep_current
+            spikes, v_seq, v, i, refrac, s_last, h_seq, i_seq, active_seq = _run_forward(
+                x, v0, i0, s0, refrac0, beta, alpha, v_th, cfg, True, keep_current
             )
         ctx.cfg = cfg
-        ctx.save_for_backward(x, v0, i0, s0, beta, alpha, v_th, h_seq, i_seq, active_seq)
-        v_out = v_seq if v_seq is not None else torch.empty(0, dtype=x.dtype, device=x.device)
-        i_out = i if i is not None else torch.empty(0, dtype=x.dtype, device=x.device)
-        s_out = s_last if cfg.reset_delay else torch.empty(0, dtype=x.dtype, device=x.device)
+        ctx.shape = x.shape
+        # x itself is needed only for d/dbeta of the decay_input gain of a plain LIF.
+        x_saved = x if (beta.requires_grad and cfg.decay_input and not cfg.cuba) else None
+        ctx.save_for_backward(x_saved, v0, i0, s0, beta, alpha, v_th, h_seq, i_seq, active_seq)
+        empty = _empty(x)
+        v_out = v_seq if v_seq is not None else empty
+        i_out = i if i is not None else empty
+        s_out = s_last if cfg.reset_delay else empty
         r_out = refrac if refrac is not None else torch.empty(0, dtype=torch.int32, device=x.device)
         ctx.mark_non_differentiable(r_out)
         return spikes, v_out, v, i_out, s_out, r_out
@@ -237,91 +339,13 @@ class _NeuronSequence(torch.autograd.Function):
     def backward(ctx, g_spikes, g_vseq, g_v, g_i, g_s, g_r):  # type: ignore[override]
         cfg: _Config = ctx.cfg
         x, v0, i0, s0, beta, alpha, v_th, h_seq, i_seq, active_seq = ctx.saved_tensors
-        T = x.shape[0]
-        if g_spikes is None:
-            g_spikes = torch.zeros_like(x)
-        sur = cfg.surrogate
-        need_beta, need_alpha, need_th = ctx.needs_input_grad[5], ctx.needs_input_grad[6], ctx.needs_input_grad[7]
-        gain = (1.0 - beta) if cfg.decay_input else 1.0
-
-        gx = torch.empty_like(x)
-        gv = g_v.clone() if g_v is not None else torch.zeros_like(x[0])
-        # dL/di_t arriving from later steps (alpha * dL/di_{t+1}); at t = T-1 the final-state grad.
-        gI_carry = g_i.clone() if (cfg.cuba and g_i is not None and g_i.numel()) else torch.zeros_like(x[0])
-        gs_carry = g_s.clone() if (cfg.reset_delay and g_s is not None and g_s.numel()) else torch.zeros_like(x[0])
-        g_beta = torch.zeros_like(x[0]) if need_beta else None
-        g_alpha = torch.zeros_like(x[0]) if need_alpha else None
-        g_th = torch.zeros_like(x[0]) if need_th else None
-
-        for t in range(T - 1, -1, -1):
-            h = h_seq[t]
-            s_bool = _fire(h, v_th, cfg.inclusive)
-            if active_seq is not None:
-                active = active_seq[t]
-                s_bool = s_bool & active
-            s = s_bool.to(x.dtype)
-            dsdh = sur.grad(h - v_th)
-            if active_seq is not None:
-                dsdh = dsdh * active
-            g_total_v = gv if g_vseq is None or not g_vseq.numel() else gv + g_vseq[t]
-            g_total_s = g_spikes[t] + gs_carry if cfg.reset_delay else g_spikes[t].clone()
-            # v_t = reset(h_t, s_t)
-            immediate = not cfg.reset_delay and cfg.reset != "none"
-            if immediate and cfg.reset == "subtract":
-                dvdh = g_total_v
-                if not cfg.detach_reset:
-                    g_total_s = g_total_s - v_th * g_total_v
-                if g_th is not None:
-                    g_th -= g_total_v * s
-            elif immediate:  # zero
-                dvdh = g_total_v * (1.0 - s)
-                if not cfg.detach_reset:
-                    g_total_s = g_total_s + (cfg.v_reset - h) * g_total_v
-            else:
-                dvdh = g_total_v
-            gh = dvdh + g_total_s * dsdh
-            if g_th is not None:
-                g_th -= g_total_s * dsdh
-            if active_seq is not None:
-                gh = gh * active
-            # h_t = beta v_{t-1} + (1-beta) v_leak + gain cur_t - [delay] v_th s_{t-1}
-            if t > 0:
-                s_prev = _fire(h_seq[t - 1], v_th, cfg.inclusive)
-                if active_seq is not None:
-                    s_prev = s_prev & active_seq[t - 1]
-                s_prev = s_prev.to(x.dtype)
-                v_prev = _after_reset(h_seq[t - 1], s_prev, v_th, cfg)
-            else:
-                s_prev = s0 if cfg.reset_delay else None
-                v_prev = v0
-            if cfg.reset_delay:
-                if g_th is not None:
-                    g_th -= gh * s_prev
-                gs_carry = torch.zeros_like(gh) if cfg.detach_reset else -v_th * gh
-            if cfg.cuba:
-                cur = i_seq[t] if i_seq is not None else None
-            else:
-                cur = x[t]
-            if g_beta is not None:
-                dh_dbeta = v_prev - cfg.v_leak
-                if cfg.decay_input:
-                    dh_dbeta = dh_dbeta - cur
-                g_beta += gh * dh_dbeta
-            g_cur = gain * gh
-            gv = beta * gh
-            if cfg.cuba:
-                gI = g_cur + gI_carry
-                gI_carry = alpha * gI
-                gx[t] = gI
-                if g_alpha is not None:
-                    i_prev = i_seq[t - 1] if t > 0 else i0
-                    g_alpha += gI * i_prev
-            else:
-                gx[t] = g_cur
-
-        g_v0 = gv
-        g_i0 = gI_carry if cfg.cuba else None
-        g_s0 = gs_carry if cfg.reset_delay and not cfg.detach_reset else None
+        needs = (ctx.needs_input_grad[5], ctx.needs_input_grad[6], ctx.needs_input_grad[7])
+        args = (g_spikes, g_vseq, g_v, g_i, g_s, x, v0, i0, s0, beta, alpha, v_th, h_seq, i_seq)
+        if cfg.cpp:
+            grads = _cpp_backward(ctx.shape, *args, cfg, needs)
+        else:
+            grads = _torch_backward(*args, active_seq, cfg, needs)
+        gx, g_v0, g_i0, g_s0, g_beta, g_alpha, g_th = grads
         return (
             gx,
             g_v0,
@@ -333,6 +357,147 @@ class _NeuronSequence(torch.autograd.Function):
             _sum_to(g_th, v_th.shape) if g_th is not None else None,
             None,
         )
+
+
+def _cpp_backward(shape, g_spikes, g_vseq, g_v, g_i, g_s, x, v0, i0, s0, beta, alpha, v_th, h_seq, i_seq, cfg, needs):
+    """The compiled BPTT; per-element parameter gradients come back in the neuron shape."""
+    ops = kernels.load()
+    need_beta, need_alpha, need_th = needs
+    nshape = shape[1:]
+    empty = _empty(h_seq)
+
+    def flat(t, seq=False):
+        if t is None or not t.numel():
+            return empty
+        return t.reshape(h_seq.shape if seq else (-1,)).contiguous()
+
+    sur = cfg.surrogate
+    gx, g_v0, g_i0, g_s0, g_beta, g_alpha, g_th = ops.lif_backward(
+        flat(g_spikes, True),
+        flat(g_vseq, True),
+        flat(g_v),
+        flat(g_i) if cfg.cuba else empty,
+        flat(g_s) if cfg.reset_delay else empty,
+        h_seq,
+        i_seq if i_seq is not None else empty,
+        flat(x, True),
+        flat(v0),
+        flat(i0) if cfg.cuba else empty,
+        flat(s0) if cfg.reset_delay else empty,
+        *[_flat_values(t, nshape) for t in (beta, alpha, v_th, 1.0 - beta)],
+        cfg.cuba,
+        _RESET_CODES[cfg.reset],
+        cfg.v_reset,
+        cfg.v_leak,
+        cfg.inclusive,
+        cfg.reset_delay,
+        cfg.decay_input,
+        cfg.detach_reset,
+        _surrogate_code(sur),
+        sur.effective_slope,
+        need_beta,
+        need_alpha,
+        need_th,
+    )
+    return (
+        gx.view(shape),
+        g_v0.view(nshape),
+        g_i0.view(nshape) if cfg.cuba else None,
+        g_s0.view(nshape) if cfg.reset_delay and not cfg.detach_reset else None,
+        g_beta.view(nshape) if need_beta else None,
+        g_alpha.view(nshape) if need_alpha else None,
+        g_th.view(nshape) if need_th else None,
+    )
+
+
+def _torch_backward(g_spikes, g_vseq, g_v, g_i, g_s, x, v0, i0, s0, beta, alpha, v_th, h_seq, i_seq, active_seq, cfg, needs):
+    """The hand-written BPTT as a per-step PyTorch loop (no autograd graph)."""
+    need_beta, need_alpha, need_th = needs
+    T = h_seq.shape[0]
+    if g_spikes is None:
+        g_spikes = torch.zeros_like(h_seq)
+    sur = cfg.surrogate
+    gain = (1.0 - beta) if cfg.decay_input else 1.0
+
+    gx = torch.empty_like(h_seq)
+    gv = g_v.clone() if g_v is not None else torch.zeros_like(h_seq[0])
+    # dL/di_t arriving from later steps (alpha * dL/di_{t+1}); at t = T-1 the final-state grad.
+    gI_carry = g_i.clone() if (cfg.cuba and g_i is not None and g_i.numel()) else torch.zeros_like(h_seq[0])
+    gs_carry = g_s.clone() if (cfg.reset_delay and g_s is not None and g_s.numel()) else torch.zeros_like(h_seq[0])
+    g_beta = torch.zeros_like(h_seq[0]) if need_beta else None
+    g_alpha = torch.zeros_like(h_seq[0]) if need_alpha else None
+    g_th = torch.zeros_like(h_seq[0]) if need_th else None
+
+    for t in range(T - 1, -1, -1):
+        h = h_seq[t]
+        s_bool = _fire(h, v_th, cfg.inclusive)
+        if active_seq is not None:
+            active = active_seq[t]
+            s_bool = s_bool & active
+        s = s_bool.to(h_seq.dtype)
+        dsdh = sur.grad(h - v_th)
+        if active_seq is not None:
+            dsdh = dsdh * active
+        g_total_v = gv if g_vseq is None or not g_vseq.numel() else gv + g_vseq[t]
+        g_total_s = g_spikes[t] + gs_carry if cfg.reset_delay else g_spikes[t].clone()
+        # v_t = reset(h_t, s_t)
+        immediate = not cfg.reset_delay and cfg.reset != "none"
+        if immediate and cfg.reset == "subtract":
+            dvdh = g_total_v
+            if not cfg.detach_reset:
+                g_total_s = g_total_s - v_th * g_total_v
+            if g_th is not None:
+                g_th -= g_total_v * s
+        elif immediate:  # zero
+            dvdh = g_total_v * (1.0 - s)
+            if not cfg.detach_reset:
+                g_total_s = g_total_s + (cfg.v_reset - h) * g_total_v
+        else:
+            dvdh = g_total_v
+        gh = dvdh + g_total_s * dsdh
+        if g_th is not None:
+            g_th -= g_total_s * dsdh
+        if active_seq is not None:
+            gh = gh * active
+        # h_t = beta v_{t-1} + (1-beta) v_leak + gain cur_t - [delay] v_th s_{t-1}
+        if t > 0:
+            s_prev = _fire(h_seq[t - 1], v_th, cfg.inclusive)
+            if active_seq is not None:
+                s_prev = s_prev & active_seq[t - 1]
+            s_prev = s_prev.to(h_seq.dtype)
+            v_prev = _after_reset(h_seq[t - 1], s_prev, v_th, cfg)
+        else:
+            s_prev = s0 if cfg.reset_delay else None
+            v_prev = v0
+        if cfg.reset_delay:
+            if g_th is not None:
+                g_th -= gh * s_prev
+            gs_carry = torch.zeros_like(gh) if cfg.detach_reset else -v_th * gh
+        if cfg.cuba:
+            cur = i_seq[t] if i_seq is not None else None
+        else:
+            cur = x[t] if x is not None else None
+        if g_beta is not None:
+            dh_dbeta = v_prev - cfg.v_leak
+            if cfg.decay_input:
+                dh_dbeta = dh_dbeta - cur
+            g_beta += gh * dh_dbeta
+        g_cur = gain * gh
+        gv = beta * gh
+        if cfg.cuba:
+            gI = g_cur + gI_carry
+            gI_carry = alpha * gI
+            gx[t] = gI
+            if g_alpha is not None:
+                i_prev = i_seq[t - 1] if t > 0 else i0
+                g_alpha += gI * i_prev
+        else:
+            gx[t] = g_cur
+
+    g_v0 = gv
+    g_i0 = gI_carry if cfg.cuba else None
+    g_s0 = gs_carry if cfg.reset_delay and not cfg.detach_reset else None
+    return gx, g_v0, g_i0, g_s0, g_beta, g_alpha, g_th
 
 
 def neuron_sequence(
@@ -349,11 +514,24 @@ def neuron_sequence(
 
     Returns ``(spikes, membrane or None, final_state)``; spikes are 0/1 in ``x.dtype``. Gradients
     flow to ``x``, the initial state and any of ``beta``/``alpha``/``v_th`` that require them.
+    Runs the compiled kernel when available and applicable (see :mod:`neuromap.neurons.kernels`).
     """
     check_sequence(x)
     if state is None:
         state = initial_state(params, tuple(x.shape[1:]), x.dtype, x.device)
     cuba = isinstance(params, CubaLIFParams)
+    beta_t = _as_tensor(params.beta if beta is None else beta, x)
+    v_th_t = _as_tensor(params.v_th if v_th is None else v_th, x)
+    alpha_t = _as_tensor((params.alpha if alpha is None else alpha) if cuba else 0.0, x)
+    impl = kernels.current_impl()
+    use_cpp = False
+    if impl != "torch":
+        values = {"beta": beta_t, "v_th": v_th_t, **({"alpha": alpha_t} if cuba else {})}
+        reason = _cpp_unsupported(x, params, surrogate, state, values)
+        if reason is None:
+            use_cpp = kernels.load() is not None
+        elif impl == "cpp":
+            raise ValueError(f"the compiled neuron kernel does not support this call: {reason}")
     cfg = _Config(
         cuba=cuba,
         reset=params.reset,
@@ -366,15 +544,18 @@ def neuron_sequence(
         reset_delay=params.reset_delay,
         surrogate=surrogate,
         return_membrane=return_membrane,
+        cpp=use_cpp,
     )
-    beta_t = _as_tensor(params.beta if beta is None else beta, x)
-    v_th_t = _as_tensor(params.v_th if v_th is None else v_th, x)
-    alpha_t = _as_tensor((params.alpha if alpha is None else alpha) if cuba else 0.0, x)
-    empty = torch.empty(0, dtype=x.dtype, device=x.device)
+    empty = _empty(x)
     i0 = state.i if cuba else empty
     s0 = state.s if params.reset_delay else empty
     r0 = state.refrac if params.refractory_steps else None
-    spikes, v_seq, v, i, s, r = _NeuronSequence.apply(x, state.v, i0, s0, r0, beta_t, alpha_t, v_th_t, cfg)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x, state.v, i0, s0, beta_t, alpha_t, v_th_t)):
+        spikes, v_seq, v, i, s, r = _NeuronSequence.apply(x, state.v, i0, s0, r0, beta_t, alpha_t, v_th_t, cfg)
+    else:  # inference: no autograd node and nothing kept for a backward pass
+        with torch.no_grad():
+            out = _run_forward(x, state.v, i0, s0, r0, beta_t, alpha_t, v_th_t, cfg, False, False)
+        spikes, v_seq, v, i, r, s = out[:6]
     final = NeuronState(
         v,
         i if cuba else None,

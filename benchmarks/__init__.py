@@ -1,0 +1,1 @@
+"""Speed and scale benchmarks against peer simulators (not part of `make test`)."""

@@ -1,0 +1,83 @@
+"""Per-PE SRAM accounting (128 KB per PE on SpiNNaker2) and DRAM spilling of synapse rows.
+
+What a PE holds (bytes; the layout is neuromap's model of a SpiNNaker-style PE program, the only
+hardware figure is the SRAM size ``core.sram_bytes``):
+
+* ``code``: the PE program (user-given ``code_bytes``; its size is not in the sources, default 0);
+* ``neuron_state``: per neuron 4 bytes per state variable (v; + i for CuBa; + refractory counter;
+  EGRU: c, y, theta and 6 gate biases) + 4 bytes per per-neuron parameter override + 32 bytes of
+  population constants per slice;
+* ``synapse_rows``: per incoming projection and source neuron with targets on the PE, a 4-byte row
+  header plus either a dense row (``weight_bytes`` per local target) or a CSR row
+  (``weight_bytes + 2`` index bytes per synapse), whichever is smaller (as the partitioner's
+  memory model); MAC-array projections store the dense ``[local rows x sources]`` block;
+* ``bias``: 4 bytes per local neuron per projection with a bias;
+* ``routing``: 12 bytes (key, mask, row address) per source slice that sends to the PE (the master
+  population table), plus 4 bytes per outgoing routing key;
+* ``buffers``: the input ring buffers (4 bytes per local neuron per delay slot + 1) and a spike
+  receive queue (``spike_queue`` packets of 4 bytes).
+
+``weight_bytes`` is 4 in ``fp32`` mode (float weights, needed for bit-exactness) and 1 in ``s16.15``
+mode (8-bit weights). When a PE's total exceeds the SRAM, synapse rows are moved to DRAM (largest
+projection first) if ``allow_dram``; each received event then DMAs its row (bytes counted per step
+for the timing model). Otherwise :class:`~neuromap.partition.DoesNotFit` is raised with the bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from neuromap.partition.errors import DoesNotFit
+
+ROW_HEADER = 4
+INDEX_BYTES = 2
+MPT_ENTRY = 12
+KEY_BYTES = 4
+WORD = 4
+SLICE_CONSTANTS = 32
+
+
+@dataclass
+class PEMemory:
+    """SRAM use of one PE by part (bytes), what was spilled to DRAM, and the budget."""
+
+    core: int
+    parts: dict[str, int]
+    budget: int
+    synapse_rows_by_proj: dict[str, int] = field(default_factory=dict)
+    spilled: list[str] = field(default_factory=list)
+    dram_bytes: int = 0
+
+    @property
+    def sram_bytes(self) -> int:
+        return int(sum(self.parts.values()))
+
+    @property
+    def fits(self) -> bool:
+        return self.sram_bytes <= self.budget
+
+    def to_dict(self) -> dict:
+        return {"core": self.core, "sram_bytes": self.sram_bytes, "budget": self.budget, "parts": dict(self.parts),
+                "spilled": list(self.spilled), "dram_bytes": self.dram_bytes}
+
+
+def fit(mem: PEMemory, allow_dram: bool, who: str, target: str) -> PEMemory:
+    """Spill synapse rows to DRAM until ``mem`` fits (if allowed), else raise ``DoesNotFit`` with the bytes."""
+    if mem.fits:
+        return mem
+    if allow_dram:
+        for proj, nbytes in sorted(mem.synapse_rows_by_proj.items(), key=lambda kv: -kv[1]):
+            if mem.fits:
+                break
+            mem.parts["synapse_rows"] -= nbytes
+            mem.spilled.append(proj)
+            mem.dram_bytes += nbytes
+        if mem.fits:
+            return mem
+    parts = ", ".join(f"{k} {v:,} B" for k, v in mem.parts.items() if v)
+    hint = [f"PE {mem.core} holds {parts}"]
+    if not allow_dram:
+        hint.append("compile(..., allow_dram=True) to spill synapse rows to DRAM")
+    hint.append("fewer neurons per PE (partition with a smaller core.memory_bits / more cores)")
+    hint.append("numerics='s16.15' (8-bit weights)")
+    raise DoesNotFit(who, "core.sram_bytes", float(mem.sram_bytes), float(mem.budget), hint, target)
