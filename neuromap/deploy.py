@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-DEFAULT_TARGETS = {"lava": "loihi2", "loihi": "loihi2", "spinnaker2": "spinnaker2", "torch": "cpu"}
+DEFAULT_TARGETS = {"lava": "loihi2", "loihi": "loihi2", "spinnaker2": "spinnaker2", "crossbar": "crossbar-pcm",
+                   "torch": "cpu"}
 DATASETS = ("digits",)
 
 
@@ -124,8 +125,9 @@ def deploy(
         dep_accuracy[backend] = readout_accuracy(result.output, labels)
     targets = report_targets or [target]
     acc_for_report = {target: dep_accuracy[backend]} if backend in dep_accuracy else {}
+    counters = {target: result.counters} if getattr(result, "counters", None) else None
     rep = build_report(netlist, activity, targets, model=model_name or str(graph.metadata.get("name", "model")),
-                       accuracy=acc_for_report)
+                       accuracy=acc_for_report, counters=counters)
     return Deployment(backend, target, result, activity, rep, agreement, dep_accuracy, reference)
 
 
@@ -153,7 +155,7 @@ def add_parser(subparsers) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter)")
-    p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | torch (default: lava)")
+    p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | crossbar | torch (default: lava)")
     p.add_argument("--target", default=None, help="hardware target (default: loihi2 for lava/loihi)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", help="time-major input spikes [T, B, ...] as .npy")

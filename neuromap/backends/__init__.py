@@ -20,6 +20,7 @@ BACKEND_MODULES: dict[str, str] = {
     "spinnaker2": "neuromap.backends.spinnaker2",
     "loihi": "neuromap.backends.loihi.backend",
     "lava": "neuromap.backends.lava",
+    "crossbar": "neuromap.backends.crossbar",
 }
 _LOADED: dict[str, Backend] = {}
 

@@ -221,10 +221,11 @@ the run times a figure of the target spec; the sources are listed under each tar
 
 
 def build_report(netlist, activity: Activity, targets: list[str] | str, model: str = "model",
-                 method: str = "metis", counters: dict | None = None, accuracy: dict | None = None,
+                 method: str = "metis", counters: dict[str, dict] | None = None, accuracy: dict | None = None,
                  activities: dict[str, Activity] | None = None) -> Report:
     """Estimate ``activity`` on each target (``"all"`` for every shipped target). ``activities``
-    overrides the activity per target (e.g. the one recorded on that target's own backend)."""
+    overrides the activity per target (e.g. the one recorded on that target's own backend);
+    ``counters[target]`` are a crossbar backend's measured per-projection counters for that target."""
     from neuromap import hardware
     from neuromap.partition import partition
 
@@ -240,6 +241,6 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
         mapping = None
         if tgt.kind in ("digital", "crossbar"):
             mapping = partition(netlist, tgt, method=method, activity=act)
-        estimates[tgt.name] = estimate(netlist, act, tgt, mapping, counters)
+        estimates[tgt.name] = estimate(netlist, act, tgt, mapping, (counters or {}).get(tgt.name))
         mappings[tgt.name] = mapping
     return Report(model, activity, estimates, mappings, dict(accuracy or {}))
