@@ -1,5 +1,24 @@
 """neuromap's model zoo (installed as ``neuromap.networks``)."""
 
+from .lmu import L2MU, LMU, LMUClassifier, LMUFormer, LMUMemory
+from .metaspikformer import SDSA3, MetaSpikeFormer, RepConv, Stage
 from .mlp import SpikingMLP
+from .sdt import SDSA, SpikeDrivenTransformer
+from .sequence_digits import pixel_digits, rowwise_digits
 
-__all__ = ["SpikingMLP"]
+__all__ = [
+    "SpikingMLP",
+    "SpikeDrivenTransformer",
+    "SDSA",
+    "MetaSpikeFormer",
+    "Stage",
+    "SDSA3",
+    "RepConv",
+    "LMUMemory",
+    "LMU",
+    "LMUClassifier",
+    "LMUFormer",
+    "L2MU",
+    "rowwise_digits",
+    "pixel_digits",
+]
