@@ -71,3 +71,17 @@ def run_experiment(name: str, model: torch.nn.Module, data, epochs: int, lr: flo
     write_json(result, out_dir / f"{name}.json")
     plot_curve(history.epochs, out_dir / f"{name}.png", f"{name}: test acc {100 * test['accuracy']:.1f} %")
     return result
+
+
+def main(name: str, run, default_epochs: int, doc: str | None) -> None:
+    """The command line every zoo experiment shares: ``[--epochs N] [--seed S] [--quick]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=default_epochs)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="2 epochs (smoke test)")
+    args = ap.parse_args()
+    r = run(2 if args.quick else args.epochs, args.seed)
+    print(f"{name}: test accuracy {100 * r['test_accuracy']:.2f} % ({r['parameters']} parameters), "
+          f"trained in {r['train_wall_seconds']:.1f} s -> {RESULTS / (name + '.json')}")

@@ -8,12 +8,11 @@ Writes ``results/lmu_psdigits.json`` (test accuracy, wall time, per-epoch histor
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _zoo import RESULTS, run_experiment  # noqa: E402
+from _zoo import RESULTS, main, run_experiment  # noqa: E402
 
 from neuromap import train  # noqa: E402
 from neuromap.networks.lmu import LMUClassifier  # noqa: E402
@@ -31,16 +30,5 @@ def run(epochs: int = EPOCHS, seed: int = 0, out_dir: Path = RESULTS, progress: 
                           progress=progress)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=EPOCHS)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--quick", action="store_true", help="2 epochs (smoke test)")
-    args = ap.parse_args()
-    r = run(2 if args.quick else args.epochs, args.seed)
-    print(f"lmu_psdigits: test accuracy {100 * r['test_accuracy']:.2f} % ({r['parameters']} parameters), "
-          f"trained in {r['train_wall_seconds']:.1f} s -> {RESULTS / 'lmu_psdigits.json'}")
-
-
 if __name__ == "__main__":
-    main()
+    main("lmu_psdigits", run, EPOCHS, __doc__)
