@@ -1,9 +1,19 @@
 """neuromap's model zoo (installed as ``neuromap.networks``)."""
 
+from .egru import EGRU, CharLM, EGRUCell
 from .lmu import L2MU, LMU, LMUClassifier, LMUFormer, LMUMemory
 from .metaspikformer import SDSA3, MetaSpikeFormer, RepConv, Stage
 from .mlp import SpikingMLP
 from .sdt import SDSA, SpikeDrivenTransformer
+from .lsm import (
+    LiquidStateMachine,
+    Readout,
+    Reservoir,
+    column_scan_encode,
+    maass_connectivity,
+    random_connectivity,
+    time_binned_counts,
+)
 from .sequence_digits import pixel_digits, rowwise_digits
 
 __all__ = [
@@ -21,4 +31,14 @@ __all__ = [
     "L2MU",
     "rowwise_digits",
     "pixel_digits",
+    "EGRU",
+    "EGRUCell",
+    "CharLM",
+    "Reservoir",
+    "LiquidStateMachine",
+    "Readout",
+    "maass_connectivity",
+    "random_connectivity",
+    "time_binned_counts",
+    "column_scan_encode",
 ]

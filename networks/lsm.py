@@ -1,0 +1,614 @@
+"""Liquid state machines: a fixed random recurrent LIF / CuBa-LIF reservoir and trainable readouts.
+
+Topology (Maass, Natschläger & Markram 2002): neurons on an integer 3-D grid, a fraction
+``inhibitory_fraction`` (20 %) inhibitory, connection probability between ``a`` and ``b``
+``C[type(a), type(b)] * exp(-(D(a, b) / lam)^2)`` with ``D`` the Euclidean grid distance, and
+Dale's law (the sign of every outgoing weight is fixed by the presynaptic type). Weights are
+``constant`` amplitudes per type pair, ``gamma``-distributed around them, or drawn from a
+``device`` conductance distribution (Gaussian per-device variation, as in the resistive-memory
+zero-shot LSM: the fixed weights are the as-programmed stochastic conductances).
+
+Pairs are sampled exactly (an independent Bernoulli per ordered pair) without visiting all N^2
+pairs: for each grid offset the candidate pre-synaptic neurons are drawn with the offset's
+largest probability and thinned by type, so building costs O(synapses + offsets) and a
+100,000-neuron reservoir never needs a dense matrix.
+
+Dynamics use neuromap's one neuron definition (:class:`~neuromap.neurons.LIFParams` /
+:class:`~neuromap.neurons.CubaLIFParams`, the step of :func:`neuromap.neurons.neuron_step`) with
+the recurrent input of step ``t`` computed from the spikes of step ``t - 1``::
+
+    x[t] = W_in u[t] + W_rec s[t-1] + bias
+
+The recurrent weights are a torch sparse CSR tensor ``[post, pre]`` (and, for single-sample runs,
+an event-driven padded fan-out table); nothing is differentiated (the reservoir is fixed).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from neuromap.neurons import CubaLIFParams, LIFParams, NeuronState, initial_state
+
+# Maass et al. 2002 connection constants (pre -> post) and mean amplitudes (relative, signed by Dale).
+MAASS_C = {"EE": 0.3, "EI": 0.2, "IE": 0.4, "II": 0.1}
+MAASS_A = {"EE": 30.0, "EI": 60.0, "IE": 19.0, "II": 19.0}
+WEIGHT_DISTS = ("constant", "gamma", "device")
+
+
+# --- connectivity -------------------------------------------------------------------------------
+
+@dataclass
+class Connectivity:
+    """A fixed recurrent network: ``weights`` (scipy CSR, ``[post, pre]``), ``inhibitory`` mask per
+    neuron, grid ``positions`` (``[N, 3]`` ints, or None for non-spatial networks)."""
+
+    weights: sp.csr_matrix
+    inhibitory: np.ndarray
+    positions: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_synapses(self) -> int:
+        return int(self.weights.nnz)
+
+    def pre_post(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(pre, post, weight)`` arrays of all synapses."""
+        coo = self.weights.tocoo()
+        return coo.col.astype(np.int64), coo.row.astype(np.int64), coo.data
+
+
+def _check_prob(name: str, p: float) -> float:
+    if not isinstance(p, (int, float)) or not math.isfinite(p) or not (0.0 <= p <= 1.0):
+        raise ValueError(f"connection probability {name} must lie in [0, 1], got {p!r}")
+    return float(p)
+
+
+def _check_grid(grid, n_neurons: int | None) -> tuple[int, int, int]:
+    if not (isinstance(grid, (tuple, list)) and len(grid) == 3 and all(isinstance(g, int) and g >= 1 for g in grid)):
+        raise ValueError(f"grid must be three positive integers (nx, ny, nz), got {grid!r}")
+    sites = grid[0] * grid[1] * grid[2]
+    if n_neurons is not None and n_neurons != sites:
+        raise ValueError(
+            f"a reservoir of {n_neurons} neurons does not fit the grid {tuple(grid)} ({sites} sites); "
+            f"choose a grid whose product is {n_neurons} or pass n_neurons={sites}"
+        )
+    return tuple(grid)  # type: ignore[return-value]
+
+
+def grid_positions(grid: tuple[int, int, int]) -> np.ndarray:
+    """Integer coordinates ``[N, 3]`` of the grid sites, neuron ``k`` at ``np.unravel_index(k, grid)``."""
+    grid = _check_grid(grid, None)
+    return np.stack(np.unravel_index(np.arange(grid[0] * grid[1] * grid[2]), grid), axis=1).astype(np.int64)
+
+
+def _inhibitory_mask(n: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    if not (0.0 <= fraction <= 1.0):
+        raise ValueError(f"inhibitory_fraction must lie in [0, 1], got {fraction!r}")
+    mask = np.zeros(n, dtype=bool)
+    mask[rng.choice(n, int(round(fraction * n)), replace=False)] = True
+    return mask
+
+
+def _draw_weights(
+    amp: np.ndarray, dist: str, rng: np.random.Generator, weight_cv: float, device_sigma: float
+) -> np.ndarray:
+    """Magnitudes around the per-synapse mean amplitudes ``amp`` (>= 0)."""
+    if dist == "constant":
+        return amp.copy()
+    if dist == "gamma":
+        if weight_cv <= 0:
+            raise ValueError(f"weight_cv must be positive, got {weight_cv!r}")
+        k = 1.0 / weight_cv**2
+        return rng.gamma(k, 1.0 / k, size=amp.shape) * amp
+    if dist == "device":
+        if device_sigma < 0:
+            raise ValueError(f"device_sigma must be >= 0, got {device_sigma!r}")
+        # conductance of each device relative to its programming target; negative is clipped (off state)
+        g = rng.normal(1.0, device_sigma, size=amp.shape)
+        return np.clip(g, 0.0, None) * amp
+    raise ValueError(f"weights={dist!r} is not one of {list(WEIGHT_DISTS)}")
+
+
+def _bernoulli_indices(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
+    """Indices in ``[0, n)`` each kept independently with probability ``p`` (geometric gaps: O(n p))."""
+    if p <= 0:
+        return np.zeros(0, np.int64)
+    if p >= 0.25:
+        return np.flatnonzero(rng.random(n) < p)
+    out, start = [], -1
+    while True:
+        m = int(n * p + 6.0 * math.sqrt(n * p) + 16)
+        idx = start + np.cumsum(rng.geometric(p, size=m))
+        if idx[-1] >= n:
+            out.append(idx[idx < n])
+            break
+        out.append(idx)
+        start = int(idx[-1])
+    return np.concatenate(out)
+
+
+def maass_connectivity(
+    grid: tuple[int, int, int] = (15, 3, 3),
+    lam: float = 2.0,
+    C: dict[str, float] | None = None,
+    amplitudes: dict[str, float] | None = None,
+    inhibitory_fraction: float = 0.2,
+    weights: str = "constant",
+    weight_cv: float = 0.5,
+    device_sigma: float = 0.1,
+    cutoff: float = 1e-5,
+    n_neurons: int | None = None,
+    seed: int = 0,
+) -> Connectivity:
+    """Maass-style 3-D grid reservoir: P(a -> b) = C[ab] exp(-(D/lam)^2), Dale's law.
+
+    ``C`` / ``amplitudes``: per type pair ``"EE", "EI", "IE", "II"`` (pre, post); amplitudes are
+    magnitudes, the sign comes from the presynaptic type. Offsets with probability below ``cutoff``
+    are skipped (their expected contribution is < cutoff * N synapses).
+    """
+    grid = _check_grid(grid, n_neurons)
+    C = dict(MAASS_C if C is None else C)
+    A = dict(MAASS_A if amplitudes is None else amplitudes)
+    for key in ("EE", "EI", "IE", "II"):
+        if key not in C or key not in A:
+            raise ValueError(f"C and amplitudes need the keys EE, EI, IE, II; missing {key!r}")
+        _check_prob(f"C[{key!r}]", C[key])
+        if not math.isfinite(A[key]) or A[key] < 0:
+            raise ValueError(f"amplitudes[{key!r}] must be a non-negative magnitude (Dale's law sets the sign)")
+    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam > 0):
+        raise ValueError(f"lam must be a positive length (grid units), got {lam!r}")
+    if weights not in WEIGHT_DISTS:
+        raise ValueError(f"weights={weights!r} is not one of {list(WEIGHT_DISTS)}")
+    rng = np.random.default_rng(seed)
+    pos = grid_positions(grid)
+    n = len(pos)
+    inh = _inhibitory_mask(n, inhibitory_fraction, rng)
+    c_tab = np.array([[C["EE"], C["EI"]], [C["IE"], C["II"]]])  # [pre_is_inh, post_is_inh]
+    a_tab = np.array([[A["EE"], A["EI"]], [A["IE"], A["II"]]])
+    c_max = float(c_tab.max())
+    pres, posts = [], []
+    if c_max > 0:
+        radius = lam * math.sqrt(max(math.log(c_max / cutoff), 0.0))
+        r = int(math.floor(radius))
+        span = [np.arange(-min(r, g - 1), min(r, g - 1) + 1) for g in grid]
+        offsets = np.stack(np.meshgrid(*span, indexing="ij"), axis=-1).reshape(-1, 3)
+        d2 = (offsets**2).sum(1)
+        p_off = c_max * np.exp(-d2 / lam**2)
+        keep = (d2 > 0) & (p_off >= cutoff)
+        gx, gy, gz = grid
+        t = inh.astype(np.int64)
+        accept_ratio = (c_tab / c_max).reshape(-1)  # index 2 * pre_is_inh + post_is_inh
+        for (dx, dy, dz), p in zip(offsets[keep], p_off[keep]):
+            # pre-synaptic sites whose target (site + offset) lies inside the grid form a sub-box
+            x0, y0, z0 = max(0, -dx), max(0, -dy), max(0, -dz)
+            wx, wy, wz = gx - abs(dx), gy - abs(dy), gz - abs(dz)
+            k = _bernoulli_indices(rng, wx * wy * wz, p)
+            if k.size == 0:
+                continue
+            ix, rem = np.divmod(k, wy * wz)
+            iy, iz = np.divmod(rem, wz)
+            pre = ((x0 + ix) * gy + (y0 + iy)) * gz + (z0 + iz)
+            post = pre + (dx * gy + dy) * gz + dz
+            if c_max != c_tab.min():
+                ok = rng.random(pre.size) < accept_ratio[2 * t[pre] + t[post]]
+                pre, post = pre[ok], post[ok]
+            pres.append(pre)
+            posts.append(post)
+    pre = np.concatenate(pres) if pres else np.zeros(0, np.int64)
+    post = np.concatenate(posts) if posts else np.zeros(0, np.int64)
+    amp = a_tab[inh[pre].astype(int), inh[post].astype(int)]
+    w = _draw_weights(amp, weights, rng, weight_cv, device_sigma) * np.where(inh[pre], -1.0, 1.0)
+    W = sp.csr_matrix((w, (post, pre)), shape=(n, n))
+    W.sort_indices()
+    return Connectivity(W, inh, pos)
+
+
+def random_connectivity(
+    n: int,
+    p: float,
+    w_exc: float,
+    w_inh: float,
+    inhibitory_fraction: float = 0.2,
+    weights: str = "constant",
+    weight_cv: float = 0.5,
+    device_sigma: float = 0.1,
+    seed: int = 0,
+) -> Connectivity:
+    """Non-spatial E/I network: every ordered pair (no self-connections) connected with probability
+    ``p``; excitatory weight ``w_exc`` (> 0), inhibitory ``w_inh`` (< 0)."""
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    p = _check_prob("p", p)
+    if w_exc < 0 or w_inh > 0:
+        raise ValueError(f"Dale's law: w_exc must be >= 0 and w_inh <= 0, got {w_exc}, {w_inh}")
+    rng = np.random.default_rng(seed)
+    inh = _inhibitory_mask(n, inhibitory_fraction, rng)
+    # Each presynaptic neuron: Binomial(n - 1, p) distinct targets, drawn uniformly (duplicates redrawn).
+    k = rng.binomial(n - 1, p, size=n)
+    pre = np.repeat(np.arange(n, dtype=np.int64), k)
+    post = rng.integers(0, n - 1, size=pre.size)
+    post = post + (post >= pre)  # skip self
+    for _ in range(100):
+        key = pre * n + post
+        _, first = np.unique(key, return_index=True)
+        dup = np.ones(key.size, dtype=bool)
+        dup[first] = False
+        if not dup.any():
+            break
+        redraw = rng.integers(0, n - 1, size=int(dup.sum()))
+        post[dup] = redraw + (redraw >= pre[dup])
+    amp = np.where(inh[pre], -w_inh, w_exc).astype(np.float64)
+    w = _draw_weights(amp, weights, rng, weight_cv, device_sigma) * np.where(inh[pre], -1.0, 1.0)
+    W = sp.csr_matrix((w, (post, pre)), shape=(n, n))
+    W.sort_indices()
+    return Connectivity(W, inh, None)
+
+
+# --- simulation ---------------------------------------------------------------------------------
+
+class _Step:
+    """No-autograd, in-place form of :func:`neuromap.neurons.neuron_step` (same equations, same order):
+
+    ``i = alpha i + x`` (CuBa), ``h = beta v + (1 - beta) v_leak + g cur``, refractory clamp,
+    ``s = h > v_th`` (or >=), reset, refractory counter. Tests pin it against ``neuron_step``."""
+
+    def __init__(self, params: LIFParams) -> None:
+        if params.reset_delay:
+            raise ValueError("the reservoir does not support reset_delay=True (snnTorch's delayed reset)")
+        self.p = params
+        self.cuba = isinstance(params, CubaLIFParams)
+        self.beta = params.beta
+        self.alpha = params.alpha if self.cuba else 0.0
+        self.gain = params.input_gain
+        self.leak = (1.0 - self.beta) * params.v_leak
+        self.inclusive = params.threshold_rule == ">="
+        self.refractory = params.refractory_steps
+
+    def __call__(self, x: torch.Tensor, st: NeuronState) -> tuple[torch.Tensor, NeuronState]:
+        p = self.p
+        if self.cuba:
+            i = st.i.mul_(self.alpha).add_(x)
+            cur = i
+        else:
+            i, cur = None, x
+        v = st.v.mul_(self.beta)
+        if self.leak:
+            v.add_(self.leak)
+        v.add_(cur * self.gain if self.gain != 1.0 else cur)  # separate multiply, as neuron_step (no FMA)
+        refrac = st.refrac
+        if self.refractory:
+            blocked = refrac > 0
+            v.masked_fill_(blocked, p.v_reset)
+            s = (v >= p.v_th) if self.inclusive else (v > p.v_th)
+            s.logical_and_(~blocked)
+            refrac.sub_(1).clamp_(min=0).masked_fill_(s, self.refractory)
+        else:
+            s = (v >= p.v_th) if self.inclusive else (v > p.v_th)
+        if p.reset == "subtract":
+            v.sub_(s.to(v.dtype) * p.v_th)
+        elif p.reset == "zero":
+            v.masked_fill_(s, p.v_reset)
+        return s, NeuronState(v, i, refrac, None)
+
+
+class _PoissonEvents:
+    """Independent Poisson input to ``B x N`` neurons, generated ``chunk`` steps at a time as event
+    lists (Poisson splitting: a Poisson total per step scattered uniformly over the neurons)."""
+
+    def __init__(self, spec: tuple[int, float, float], B: int, N: int, dt: float, seed: int, chunk: int = 1000):
+        n_src, rate, weight = spec
+        if n_src < 0 or rate < 0:
+            raise ValueError(f"poisson=(n_sources, rate_hz, weight) needs n_sources, rate_hz >= 0, got {spec!r}")
+        self.lam_total = float(n_src) * float(rate) * dt * B * N
+        self.M, self.weight, self.chunk = B * N, float(weight), chunk
+        self.g = torch.Generator().manual_seed(seed)
+        self.start = -chunk
+        self.offsets = self.targets = None
+
+    def _fill(self, t0: int) -> None:
+        counts = torch.poisson(torch.full((self.chunk,), self.lam_total, dtype=torch.float64), generator=self.g).long()
+        self.offsets = torch.zeros(self.chunk + 1, dtype=torch.long)
+        self.offsets[1:] = counts.cumsum(0)
+        self.targets = torch.randint(0, self.M, (int(self.offsets[-1]),), generator=self.g)
+        self.start = t0
+
+    def step(self, t: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        if t >= self.start + self.chunk:
+            self._fill(t)
+        k = t - self.start
+        tgt = self.targets[self.offsets[k] : self.offsets[k + 1]]
+        return tgt, torch.full((tgt.numel(),), self.weight, dtype=dtype)
+
+
+class ReservoirOutput(NamedTuple):
+    spikes: torch.Tensor  # [T, B, N] (0/1)
+    membrane: torch.Tensor | None  # [T, B, N] after reset, if recorded
+    state: NeuronState
+
+
+def _csr_pair(W: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch sparse CSR copies of a scipy CSR matrix in float64 and float32."""
+    indptr = torch.from_numpy(W.indptr.astype(np.int64))
+    indices = torch.from_numpy(W.indices.astype(np.int64))
+    data = torch.from_numpy(W.data.astype(np.float64))
+    w64 = torch.sparse_csr_tensor(indptr, indices, data, size=W.shape, check_invariants=False)
+    w32 = torch.sparse_csr_tensor(indptr, indices, data.float(), size=W.shape, check_invariants=False)
+    return w64, w32
+
+
+class Reservoir(nn.Module):
+    """A fixed recurrent LIF / CuBa-LIF reservoir: ``u [T, B, n_inputs] -> spikes [T, B, N]``.
+
+    Args:
+        n_inputs: input channels.
+        connectivity: a :class:`Connectivity` (e.g. from :func:`maass_connectivity`).
+        params: neuron parameters for every neuron (``LIFParams`` or ``CubaLIFParams``).
+        input_weight: weight of an input-to-reservoir synapse (mean magnitude).
+        input_fraction: probability that an input channel connects to a reservoir neuron.
+        input_sign: ``"positive"`` or ``"mixed"`` (random +/-) input weights.
+        rec_scale: factor on all recurrent weights (the ``g_rec`` of the LSM experiments).
+        bias: constant input current added every step (background drive).
+        seed: seed of the input projection.
+
+    Attributes (plain, traceable): ``w_rec`` (torch sparse CSR ``[N, N]``, post x pre, float32),
+    ``w_in`` (dense ``[N, n_inputs]``), ``inhibitory`` (bool ``[N]``), ``positions``.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        connectivity: Connectivity,
+        params: LIFParams | None = None,
+        input_weight: float = 1.0,
+        input_fraction: float = 0.3,
+        input_sign: str = "positive",
+        rec_scale: float = 1.0,
+        bias: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(n_inputs, int) or n_inputs < 1:
+            raise ValueError(f"n_inputs must be a positive integer, got {n_inputs!r}")
+        _check_prob("input_fraction", input_fraction)
+        if input_sign not in ("positive", "mixed"):
+            raise ValueError(f"input_sign={input_sign!r} is not one of ['positive', 'mixed']")
+        self.params = params if params is not None else LIFParams(tau_mem=20e-3, dt=1e-3)
+        if not isinstance(self.params, LIFParams):
+            raise ValueError(f"params must be LIFParams or CubaLIFParams, got {type(self.params).__name__}")
+        self._step_fn = _Step(self.params)
+        self.connectivity = connectivity
+        self.n_inputs, self.n = n_inputs, connectivity.n
+        self.rec_scale, self.bias = float(rec_scale), float(bias)
+        rng = np.random.default_rng(seed + 7919)
+        mask = rng.random((self.n, n_inputs)) < input_fraction
+        sign = np.where(rng.random((self.n, n_inputs)) < 0.5, -1.0, 1.0) if input_sign == "mixed" else 1.0
+        self._w_in64 = torch.from_numpy(np.asarray(mask * sign * input_weight, dtype=np.float64))
+        self.register_buffer("w_in", self._w_in64.float())
+        W = connectivity.weights.tocsr() * self.rec_scale
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            self._w_rec64, self.w_rec = _csr_pair(W)
+        self.register_buffer("inhibitory", torch.from_numpy(connectivity.inhibitory.copy()))
+        self.positions = connectivity.positions
+        self._fanout = None
+
+    def extra_repr(self) -> str:
+        return f"n_inputs={self.n_inputs}, n={self.n}, synapses={self.connectivity.n_synapses}, params={self.params}"
+
+    def fanout_table(self, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Event-driven form of ``w_rec``: padded per-presynaptic tables ``(post [N+1, K], w [N+1, K])``;
+        padding points to a dummy neuron ``N`` with weight 0."""
+        if self._fanout is None or self._fanout[1].dtype != dtype:
+            Wt = (self.connectivity.weights.tocsc() * self.rec_scale).tocsc()
+            Wt.sort_indices()
+            counts = np.diff(Wt.indptr)
+            K = int(counts.max()) if counts.size else 0
+            K = max(K, 1)
+            post = np.full((self.n + 1, K), self.n, dtype=np.int64)
+            w = np.zeros((self.n + 1, K))
+            col = np.arange(Wt.nnz) - np.repeat(Wt.indptr[:-1], counts)
+            row = np.repeat(np.arange(self.n), counts)
+            post[row, col] = Wt.indices
+            w[row, col] = Wt.data
+            self._fanout = (torch.from_numpy(post), torch.from_numpy(w).to(dtype))
+        return self._fanout
+
+    def initial_state(self, batch: int, dtype=torch.float32) -> NeuronState:
+        return initial_state(self.params, (batch, self.n), dtype)
+
+    @torch.no_grad()
+    def simulate(
+        self,
+        u: torch.Tensor,
+        state: NeuronState | None = None,
+        record_membrane: bool = False,
+        external: torch.Tensor | None = None,
+        method: str = "auto",
+        poisson: tuple[int, float, float] | None = None,
+        seed: int = 0,
+    ) -> ReservoirOutput:
+        """Run over ``u [T, B, n_inputs]``; ``external`` adds a per-step current ``[T, B, N]``;
+        ``poisson = (n_sources, rate_hz, weight)`` adds independent Poisson input to every neuron
+        (``weight`` x a Poisson count of mean ``n_sources * rate_hz * dt`` per step, drawn as
+        uniformly scattered events in chunks of steps; ``seed`` seeds it).
+        ``method``: ``"csr"`` (sparse matmul per step), ``"event"`` (accumulate the fan-out of the
+        neurons that spiked) or ``"auto"`` (event for a single sample, csr otherwise)."""
+        if not isinstance(u, torch.Tensor) or u.dim() != 3 or u.shape[-1] != self.n_inputs:
+            shape = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
+            raise ValueError(f"Reservoir expects u of shape [T, B, {self.n_inputs}], got {shape}")
+        if u.shape[0] == 0:
+            raise ValueError("Reservoir got a zero-length input sequence (T = 0)")
+        if method not in ("auto", "csr", "event"):
+            raise ValueError(f"method={method!r} is not one of ['auto', 'csr', 'event']")
+        T, B = u.shape[0], u.shape[1]
+        dtype = u.dtype if u.is_floating_point() else torch.float32
+        if external is not None and tuple(external.shape) != (T, B, self.n):
+            raise ValueError(f"external must have shape {(T, B, self.n)}, got {tuple(external.shape)}")
+        if method == "auto":
+            method = "event" if B == 1 else "csr"
+        if state is None:
+            st = self.initial_state(B, dtype)
+        else:
+            st = NeuronState(*(t.clone() if t is not None else None for t in state))
+        w_in = self._w_in64.to(dtype) if dtype == torch.float64 else self.w_in.to(dtype)
+        drive = torch.einsum("tbi,ni->tbn", u.to(dtype), w_in)
+        if self.bias:
+            drive = drive + self.bias
+        if external is not None:
+            drive = drive + external.to(dtype)
+        spikes = torch.zeros(T, B, self.n, dtype=torch.bool)
+        events = _PoissonEvents(poisson, B, self.n, self.params.dt, seed) if poisson is not None else None
+        mem = torch.empty(T, B, self.n, dtype=dtype) if record_membrane else None
+        if method == "csr":
+            W = self._w_rec64 if dtype == torch.float64 else self.w_rec.to(dtype)
+            s_prev = None
+            for t in range(T):
+                x = drive[t]
+                if s_prev is not None and s_prev.any():
+                    x = x + torch.sparse.mm(W, s_prev.to(dtype).t()).t()
+                x = x.clone()
+                if events is not None:
+                    tgt, w_ev = events.step(t, dtype)
+                    x.view(-1).index_add_(0, tgt, w_ev)
+                s, st = self._step_fn(x, st)
+                spikes[t] = s
+                if mem is not None:
+                    mem[t] = st.v
+                s_prev = s
+        else:
+            post, w = self.fanout_table(dtype)
+            buf = torch.zeros(B, self.n + 1, dtype=dtype)
+            idx = None
+            for t in range(T):
+                buf[:, : self.n] = drive[t]
+                if idx is not None and idx.numel():
+                    b_idx, n_idx = idx[:, 0], idx[:, 1]
+                    tgt = (post[n_idx] + (b_idx * (self.n + 1))[:, None]).reshape(-1)
+                    buf.view(-1).index_add_(0, tgt, w[n_idx].reshape(-1))
+                if events is not None:
+                    tgt_ev, w_ev = events.step(t, dtype)
+                    buf.view(-1).index_add_(0, tgt_ev + tgt_ev // self.n, w_ev)  # skip the dummy column
+                s, st = self._step_fn(buf[:, : self.n].clone(), st)
+                spikes[t] = s
+                if mem is not None:
+                    mem[t] = st.v
+                idx = s.nonzero()
+        return ReservoirOutput(spikes.to(dtype), mem, st)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """Spikes ``[T, B, N]`` (float 0/1) for input ``u [T, B, n_inputs]``."""
+        return self.simulate(u).spikes
+
+
+# --- readout ------------------------------------------------------------------------------------
+
+def time_binned_counts(spikes: torch.Tensor, bins: int) -> torch.Tensor:
+    """Spike counts of ``spikes [T, B, N]`` in ``bins`` equal time bins -> features ``[B, bins * N]``."""
+    if spikes.dim() != 3:
+        raise ValueError(f"spikes must be [T, B, N], got {tuple(spikes.shape)}")
+    T = spikes.shape[0]
+    if not isinstance(bins, int) or not (1 <= bins <= T):
+        raise ValueError(f"bins must be an integer in [1, T={T}], got {bins!r}")
+    edges = np.linspace(0, T, bins + 1).round().astype(int)
+    counts = [spikes[a:b].sum(0) for a, b in zip(edges[:-1], edges[1:])]
+    return torch.stack(counts, 1).reshape(spikes.shape[1], -1)
+
+
+class Readout:
+    """Trainable readout on reservoir features: ``"logistic"`` (multinomial logistic regression)
+    or ``"linear"`` (ridge regression on one-hot targets). Features are standardised."""
+
+    KINDS = ("logistic", "linear")
+
+    def __init__(self, kind: str = "logistic", C: float = 1.0, alpha: float = 1.0, max_iter: int = 2000) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"kind={kind!r} is not one of {list(self.KINDS)}")
+        self.kind, self.C, self.alpha, self.max_iter = kind, C, alpha, max_iter
+        self.model = None
+
+    def _pipeline(self):
+        from sklearn.linear_model import LogisticRegression, RidgeClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        clf = (
+            LogisticRegression(C=self.C, max_iter=self.max_iter)
+            if self.kind == "logistic"
+            else RidgeClassifier(alpha=self.alpha)
+        )
+        return make_pipeline(StandardScaler(), clf)
+
+    def fit(self, features, labels) -> Readout:
+        X, y = _np(features), _np(labels)
+        self.model = self._pipeline().fit(X, y)
+        return self
+
+    def predict(self, features) -> np.ndarray:
+        if self.model is None:
+            raise RuntimeError("Readout.fit must be called before predict")
+        return self.model.predict(_np(features))
+
+    def score(self, features, labels) -> float:
+        return float((self.predict(features) == _np(labels)).mean())
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+class LiquidStateMachine(nn.Module):
+    """Reservoir + time-binned spike counts (+ a :class:`Readout` fitted outside autograd).
+
+    ``forward(u)`` returns the readout features ``[B, bins * N]``; :meth:`fit` / :meth:`score`
+    train and evaluate the readout on input sequences.
+    """
+
+    def __init__(self, reservoir: Reservoir, bins: int = 8, readout: str = "logistic", **readout_kwargs) -> None:
+        super().__init__()
+        self.reservoir = reservoir
+        self.bins = bins
+        self.readout = Readout(readout, **readout_kwargs)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return time_binned_counts(self.reservoir(u), self.bins)
+
+    def features(self, u: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        return torch.cat([self(u[:, k : k + batch_size]) for k in range(0, u.shape[1], batch_size)])
+
+    def fit(self, u: torch.Tensor, labels) -> LiquidStateMachine:
+        self.readout.fit(self.features(u), labels)
+        return self
+
+    def score(self, u: torch.Tensor, labels) -> float:
+        return self.readout.score(self.features(u), labels)
+
+
+# --- input encodings ----------------------------------------------------------------------------
+
+def column_scan_encode(
+    images: torch.Tensor, steps_per_column: int = 5, p_max: float = 0.8, seed: int = 0
+) -> torch.Tensor:
+    """Scan images ``[B, H, W]`` (values in [0, 1]) column by column: for ``steps_per_column`` steps
+    per column, input channel ``r`` (row ``r``) spikes with probability ``p_max * image[r, col]``.
+    Returns time-major Bernoulli spikes ``[W * steps_per_column, B, H]``."""
+    if images.dim() != 3:
+        raise ValueError(f"images must be [B, H, W], got {tuple(images.shape)}")
+    if not isinstance(steps_per_column, int) or steps_per_column < 1:
+        raise ValueError(f"steps_per_column must be a positive integer, got {steps_per_column!r}")
+    _check_prob("p_max", p_max)
+    if float(images.min()) < 0 or float(images.max()) > 1:
+        raise ValueError("images must take values in [0, 1]")
+    g = torch.Generator().manual_seed(seed)
+    p = (p_max * images).permute(2, 0, 1).repeat_interleave(steps_per_column, 0)  # [W*s, B, H]
+    return (torch.rand(p.shape, generator=g) < p).float()

@@ -1,0 +1,32 @@
+"""backends.spinnaker2 on the zoo's EGRU character LM (weights mapped directly, no Graph node yet)."""
+
+import torch
+
+from neuromap import backends
+from neuromap.backends.spinnaker2.egru import charlm_netlist
+from neuromap.networks.egru import CharLM
+
+
+def test_egru_lm_fp32_equals_zoo_module_and_fixed_point_is_close():
+    torch.manual_seed(0)
+    model = CharLM(20, hidden_size=48, embedding_size=16, cell="egru", num_layers=2, thr_mean=0.05).eval()
+    with torch.no_grad():  # prune 80 % of the recurrent weights (CSR rows on the PEs)
+        for layer in model.rnn.layers:
+            w = layer.weight_hh
+            w.mul_((w.abs() > w.abs().flatten().kthvalue(int(0.8 * w.numel())).values).float())
+    tokens = torch.randint(0, 20, (40, 3))
+    with torch.no_grad():
+        ref = model(tokens)
+    net = charlm_netlist(model)
+    be = backends.get("spinnaker2")
+    c = be.compile_netlist(net)
+    res = c.run({"embedding": model.embedding(tokens).detach()})
+    assert torch.equal(res.outputs["logits"], ref)
+    assert torch.equal(res.records["egru1"], model.rnn._last[1].y)
+    assert c.mla_projections == {f"embedding->egru0/input/{g}" for g in "zrg"}
+    assert res.counters["mla_macs"].sum() > 0 and res.counters["synops"].sum() > 0
+    fix = be.compile_netlist(net, numerics="s16.15").run({"embedding": model.embedding(tokens).detach()})
+    p_ref, p_fix = ref.log_softmax(-1), fix.outputs["logits"].log_softmax(-1)
+    assert (p_ref.argmax(-1) == p_fix.argmax(-1)).float().mean() > 0.9
+    est = res.estimate()
+    assert any(t.name == "MAC-array MACs" for t in est.energy_terms)
