@@ -2,9 +2,6 @@
 
 from .egru import EGRU, CharLM, EGRUCell
 from .lmu import L2MU, LMU, LMUClassifier, LMUFormer, LMUMemory
-from .metaspikformer import SDSA3, MetaSpikeFormer, RepConv, Stage
-from .mlp import SpikingMLP
-from .sdt import SDSA, SpikeDrivenTransformer
 from .lsm import (
     LiquidStateMachine,
     Readout,
@@ -14,6 +11,9 @@ from .lsm import (
     random_connectivity,
     time_binned_counts,
 )
+from .metaspikformer import SDSA3, MetaSpikeFormer, RepConv, Stage
+from .mlp import SpikingMLP
+from .sdt import SDSA, SpikeDrivenTransformer
 from .sequence_digits import pixel_digits, rowwise_digits
 
 __all__ = [
