@@ -162,8 +162,8 @@ class LoihiBackend:
             if pop.kind not in ("input", "lif", "cuba", "li"):
                 problems.append(f"population {pop.name!r} ({pop.kind}): Loihi runs LIF / CuBa / LI populations")
         for proj in netlist.projections:
-            if proj.kind not in ("dense", "sparse"):
-                problems.append(f"projection {proj.name!r} ({proj.kind}): the Loihi path runs dense/sparse synapses")
+            if proj.kind not in ("dense", "sparse", "conv"):
+                problems.append(f"projection {proj.name!r} ({proj.kind}): the Loihi path runs dense/sparse/conv synapses")
         return problems
 
     def compile(self, graph, target: Any = DEFAULT_TARGET, weight_bits: int = 8, allow_mismatch: bool = False,

@@ -124,6 +124,22 @@ def _check_semantics(pop: Population, allow_mismatch: bool) -> list[str]:
     return problems
 
 
+def _as_matrix(proj, pop: Population):
+    """Dense and sparse projections as they are; a convolution unrolled by its geometry into the
+    equivalent sparse matrix (Loihi's Conv process is a Sparse one with shared weights)."""
+    if proj.kind in ("dense", "sparse"):
+        return proj
+    if proj.kind == "conv":
+        from dataclasses import replace
+
+        from neuromap.graph.lower import conv_matrix
+
+        return replace(proj, kind="sparse", weight=conv_matrix(np.asarray(proj.weight), proj.conv), conv=None)
+    raise QuantizationError(
+        f"projection {proj.name!r} ({proj.kind}) into {pop.name!r}: the Loihi path runs dense, sparse and conv projections"
+    )
+
+
 def _choose_scale(w_absmax: float, v_th: float, gain: float, weight_bits: int) -> tuple[float, int]:
     """Largest scale S (best precision) such that weights fit the signed range and vth fits 17 bits."""
     w_max_int = 2 ** (weight_bits) - 2  # 254 for 8 bits: the largest even magnitude with sign
@@ -171,12 +187,8 @@ def quantize(
         if not incoming:
             raise QuantizationError(f"population {pop.name!r} has no incoming projection")
         w_absmax = 0.0
+        incoming = [_as_matrix(proj, pop) for proj in incoming]
         for proj in incoming:
-            if proj.kind not in ("dense", "sparse"):
-                raise QuantizationError(
-                    f"projection {proj.name!r} ({proj.kind}) into {pop.name!r}: the Loihi path runs dense and sparse "
-                    "projections; unroll convolutions with Graph.lower(unroll_conv=True)"
-                )
             data = proj.weight.data if sp.issparse(proj.weight) else np.asarray(proj.weight)
             w_absmax = max(w_absmax, float(np.abs(data).max()) if data.size else 0.0)
         if pop.kind == "li":
