@@ -26,10 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuromap.graph import Graph
+from neuromap.graph import zoo_nodes as zn
 from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, spec_from_nir
 from neuromap.graph.nodes import AvgPool1d, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
+from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
 
 from .base import BackendError, RunResult
@@ -70,8 +72,10 @@ def register_builder(*node_types: type) -> Callable[[Builder], Builder]:
 
 
 def _t(a: Any) -> torch.Tensor:
+    """A float32 copy in torch-allocated (64-byte aligned) memory: some CPU matmul kernels round
+    differently for differently aligned operands, and the module's own parameters are torch-allocated."""
     arr = np.asarray(a)
-    return torch.from_numpy(arr.astype(np.float32) if arr.dtype != np.float32 else arr.copy())
+    return torch.from_numpy(arr.astype(np.float32) if arr.dtype != np.float32 else arr).clone()
 
 
 class _Fn(NodeOp):
@@ -93,7 +97,10 @@ def _output(node, name, fi, fo):
 @register_builder(nir.Affine, nir.Linear)
 def _affine(node, name, fi, fo):
     bias = _t(node.bias) if isinstance(node, nir.Affine) else None
-    return _Fn(name, fi, fo, lambda op, x: F.linear(x, op.weight, op.bias), weight=_t(node.weight), bias=bias)
+    # .contiguous(): torch's linear takes its fused (flattened addmm) path for contiguous input, and also for
+    # strided input when the weight requires grad (a trained module); the FFT memory's output is strided.
+    return _Fn(name, fi, fo, lambda op, x: F.linear(x.contiguous(), op.weight, op.bias), weight=_t(node.weight),
+               bias=bias)
 
 
 @register_builder(nir.Scale)
@@ -328,3 +335,210 @@ BACKEND = TorchBackend()
 def compile(graph: Graph, target: Any = None, device: str | torch.device = "cpu") -> TorchCompiled:  # noqa: A001
     """Module-level shortcut for ``BACKEND.compile``."""
     return BACKEND.compile(graph, target, device)
+
+
+# --- the model zoo's extension nodes (neuromap.graph.zoo_nodes) -------------------------------------------
+# Each op computes exactly what the traced module computes (same torch calls in the same order).
+
+
+@register_builder(zn.MaxPool2d)
+def _maxpool(node, name, fi, fo):
+    k, s, p = (tuple(int(v) for v in a) for a in (node.kernel_size, node.stride, node.padding))
+    return _Fn(name, fi, fo, lambda op, x: op.split(F.max_pool2d(op.merged(x), k, s, p), x))
+
+
+@register_builder(zn.Permute)
+def _permute(node, name, fi, fo):
+    perm = (0, 1, *(int(p) + 2 for p in node.perm))
+    return _Fn(name, fi, fo, lambda op, x: x.permute(*perm))
+
+
+@register_builder(zn.Place)
+def _place(node, name, fi, fo):
+    where = (slice(None), slice(None), *node.slices(fi))
+
+    def fn(op, x):
+        out = x.new_zeros(x.shape[0], x.shape[1], *op.out_shape)
+        out[where] = x
+        return out
+
+    return _Fn(name, fi, fo, fn)
+
+
+@register_builder(zn.Mean)
+def _mean(node, name, fi, fo):
+    axis = int(node.axis) + 2
+    return _Fn(name, fi, fo, lambda op, x: x.mean(axis))
+
+
+_ACTIVATION_FNS = {"relu": torch.relu, "tanh": torch.tanh, "gelu": F.gelu}
+
+
+@register_builder(zn.Activation)
+def _activation(node, name, fi, fo):
+    fn = _ACTIVATION_FNS[node.function]
+    return _Fn(name, fi, fo, lambda op, x: fn(x))
+
+
+@register_builder(zn.SparseLinear)
+def _sparse_linear(node, name, fi, fo):
+    csr = node.to_scipy()
+    weight = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
+                                     torch.from_numpy(csr.indices.astype(np.int64)),
+                                     torch.from_numpy(csr.data.astype(np.float32)), size=csr.shape, check_invariants=True)
+
+    class _Sparse(NodeOp):
+        def forward(self, x, state):
+            rows = x.reshape(-1, x.shape[-1]).to(torch.float32)
+            y = torch.sparse.mm(weight.to(x.device), rows.t()).t().to(x.dtype)
+            return y.reshape(*x.shape[:-1], y.shape[-1]), state
+
+    return _Sparse(name, fi, fo)
+
+
+class _Attention(NodeOp):
+    """SDSA / SDSA3 on stacked ``(3, N, C)`` input; the attention LIF keeps its state across calls."""
+
+    def __init__(self, name, fi, fo, node) -> None:
+        super().__init__(name, fi, fo)
+        params, beta, v_th = zn.parse_neuron(node.neuron)
+        self.params = params_from_dict(params)
+        self.surrogate = as_surrogate("fast_sigmoid", None)
+        self.overrides = {k: torch.from_numpy(v) for k, v in (("beta", beta), ("v_th", v_th)) if v is not None}
+        self.node = node
+
+    def pre(self, q, k, v):
+        if isinstance(self.node, zn.SDSA):
+            return (k * v).sum(dim=2, keepdim=True)
+        T, B, N, C = q.shape
+        h = self.node.heads
+
+        def split(t):
+            return t.reshape(T, B, N, h, C // h).transpose(2, 3)
+
+        kv = split(k).transpose(-2, -1) @ split(v)
+        y = (split(q) @ kv) * self.node.scale
+        return y.transpose(2, 3).reshape(T, B, N, C)
+
+    def forward(self, x, state):
+        q, k, v = x[:, :, 0], x[:, :, 1], x[:, :, 2]
+        s, _, state = neuron_sequence(self.pre(q, k, v), self.params, self.surrogate, state, **self.overrides)
+        return (q * s if isinstance(self.node, zn.SDSA) else s), state
+
+
+@register_builder(zn.SDSA, zn.SDSA3)
+def _attention(node, name, fi, fo):
+    return _Attention(name, fi, fo, node)
+
+
+def _causal_fft(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
+    """``networks.lmu.causal_fft_conv``: zero-padded FFT convolution along time."""
+    L = u.shape[0]
+    n = 2 * L
+    U = torch.fft.rfft(u, n=n, dim=0).unsqueeze(-1)
+    Hf = torch.fft.rfft(H, n=n, dim=0)
+    Hf = Hf.reshape(Hf.shape[0], *([1] * (u.dim() - 1)), Hf.shape[-1])
+    return torch.fft.irfft(U * Hf, n=n, dim=0)[:L]
+
+
+class _LMUMemory(NodeOp):
+    """``m_t = m_{t-1} A_bar^T + u_t B_bar`` (recurrent) or the FFT convolution over the whole sequence."""
+
+    def __init__(self, name, fi, fo, node) -> None:
+        super().__init__(name, fi, fo)
+        self.register_buffer("A", _t(node.A_bar))
+        self.register_buffer("B", _t(node.B_bar))
+        self.mode = node.mode
+
+    def forward(self, x, state):
+        if self.mode == "fft" and state is None and x.shape[0] > 1:
+            rows, h = [], self.B
+            for _ in range(x.shape[0]):
+                rows.append(h)
+                h = self.A @ h
+            return _causal_fft(x, torch.stack(rows).to(x.dtype)), None
+        m, out = state, []
+        for t in range(x.shape[0]):
+            new = x[t].unsqueeze(-1) * self.B
+            m = new if m is None else m @ self.A.T + new
+            out.append(m)
+        return torch.stack(out), m
+
+
+@register_builder(zn.LMUMemory)
+def _lmu_memory(node, name, fi, fo):
+    return _LMUMemory(name, fi, fo, node)
+
+
+class _TemporalConv(NodeOp):
+    def __init__(self, name, fi, fo, node) -> None:
+        super().__init__(name, fi, fo)
+        self.register_buffer("weight", _t(node.weight))
+        self.register_buffer("bias", _t(node.bias))
+        self.left, self.right = node.pad_left, node.pad_right
+
+    def forward(self, x, state):
+        if state is None:  # the whole sequence: the module's own ops
+            y = F.pad(x.permute(1, 2, 0), (self.left, self.right))
+            y = F.conv1d(y, self.weight, self.bias).permute(2, 0, 1)
+            return y, x[x.shape[0] - self.left:] if self.left else None
+        if self.right:
+            raise BackendError(f"node {self.node_name!r} (TemporalConv1d) looks ahead; it cannot run step by step")
+        full = torch.cat([state, x])
+        y = F.conv1d(full.permute(1, 2, 0), self.weight, self.bias).permute(2, 0, 1)
+        return y, full[full.shape[0] - self.left:]
+
+
+@register_builder(zn.TemporalConv1d)
+def _temporal_conv(node, name, fi, fo):
+    return _TemporalConv(name, fi, fo, node)
+
+
+class _EGRU(NodeOp):
+    """``networks.egru.EGRUCell.forward_sequence`` in eval mode (state: ``(cbar, y)``)."""
+
+    def __init__(self, name, fi, fo, node) -> None:
+        super().__init__(name, fi, fo)
+        for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "threshold"):
+            self.register_buffer(k, _t(getattr(node, k)))
+        self.has_bias, self.zoneout, self.impl = node.bias, node.zoneout, node.impl
+
+    def _step(self, gx, y_prev, c_prev):
+        gh = y_prev @ self.weight_hh.t()
+        if self.has_bias:
+            gh = gh + self.bias_hh
+        zx, rx, cx = gx.chunk(3, -1)
+        zh, rh, ch = gh.chunk(3, -1)
+        z = torch.sigmoid(zx + zh)
+        r = torch.sigmoid(rx + rh)
+        g = torch.tanh(cx + r * ch)
+        c = z * c_prev + (1.0 - z) * g
+        if self.zoneout > 0:
+            c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
+        o = (c - self.threshold > 0).to(c.dtype)
+        return o * c, c - o * self.threshold
+
+    def forward(self, x, state):
+        T, B = x.shape[:2]
+        W, b = self.weight_ih, self.bias_ih if self.has_bias else None
+        if state is None:
+            z = torch.zeros(B, self.threshold.shape[0], dtype=x.dtype, device=x.device)
+            state = (z, z.clone())
+        c_bar, y = state
+        if self.impl == "vectorised":
+            flat = x.reshape(T * B, -1)
+            gx_all = (torch.addmm(b, flat, W.t()) if b is not None else flat @ W.t()).reshape(T, B, -1)
+        ys = []
+        for t in range(T):
+            if self.impl == "vectorised":
+                gx = gx_all[t]
+            else:
+                gx = torch.addmm(b, x[t], W.t()) if b is not None else x[t] @ W.t()
+            y, c_bar = self._step(gx, y, c_bar)
+            ys.append(y)
+        return torch.stack(ys), (c_bar, y)
+
+
+@register_builder(zn.EGRU)
+def _egru(node, name, fi, fo):
+    return _EGRU(name, fi, fo, node)

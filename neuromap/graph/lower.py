@@ -29,6 +29,7 @@ from .graph import Graph
 from .neuron import LISpec, has_spec, spec_from_nir
 from .nodes import AvgPool1d, Reshape, is_neuron, type_name
 from .shapes import conv_padding
+from .zoo_lower import is_unit, unit_population, unit_projections, zoo_op_matrix
 
 _KIND = {nir.LIF: "lif", nir.CubaLIF: "cuba", nir.LI: "li"}
 
@@ -106,6 +107,9 @@ def _op_matrix(node, name: str, fi, fo) -> tuple[sp.csr_matrix, np.ndarray | Non
         return conv_matrix(np.asarray(w, dtype=np.float64), geo), bias
     if isinstance(node, nir.Scale):
         return sp.diags(np.broadcast_to(np.asarray(node.scale, dtype=np.float64), fi).reshape(-1)).tocsr(), None
+    zoo = zoo_op_matrix(node, fi, fo)
+    if zoo is not None:
+        return zoo, None
     raise GraphError(f"lower: node {name!r} ({type_name(node)}) cannot be part of a projection")
 
 
@@ -139,9 +143,10 @@ def lower(graph: Graph) -> Netlist:
     """The :class:`~neuromap.netlist.Netlist` of ``graph`` (see the module docstring for the rules)."""
     net = Netlist(name=str(graph.metadata.get("model", "graph")))
     dt = float(graph.metadata.get("dt", 1e-3))
-    pops = [n for n, v in graph.nodes.items() if isinstance(v, nir.Input) or is_neuron(v)]
+    pops = [n for n, v in graph.nodes.items() if isinstance(v, nir.Input) or is_neuron(v) or is_unit(v)]
     for n in pops:
-        net.add_population(_population(graph, n))
+        unit = is_unit(graph.nodes[n])
+        net.add_population(unit_population(graph, n) if unit else _population(graph, n))
     paths: list[tuple[str, list[str], str]] = []
     for src in pops:
         stack: list[tuple[str, list[str]]] = [(s, []) for s in graph.successors(src)]
@@ -160,7 +165,12 @@ def lower(graph: Graph) -> Netlist:
                 stack += [(s, via + [node]) for s in graph.successors(node)]
     for src, via, dst in sorted(paths, key=lambda p: (p[0], p[2], p[1])):
         name = "/".join([src, *via, dst]) if via else f"{src}->{dst}"
-        net.add_projection(_projection(graph, name, src, via, dst, dt))
+        for proj in unit_projections(graph, name, src, via, dst, dt, _projection):
+            net.add_projection(proj)
+    for n in pops:
+        if is_unit(graph.nodes[n]):
+            for proj in unit_projections(graph, f"{n}->{n}", n, None, n, dt, _projection):
+                net.add_projection(proj)
     return net
 
 

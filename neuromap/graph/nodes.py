@@ -93,4 +93,10 @@ def is_neuron(node: nir.NIRNode) -> bool:
 
 def is_stateful(node: nir.NIRNode) -> bool:
     """Nodes whose output at step t depends on earlier steps (a cycle needs one of them)."""
-    return isinstance(node, STATEFUL_TYPES)
+    return isinstance(node, STATEFUL_TYPES + tuple(STATEFUL_EXTENSIONS))
+
+
+# Extension node types with state (filled by the modules that define them, e.g. :mod:`.zoo_nodes`).
+STATEFUL_EXTENSIONS: list[type] = []
+
+from . import zoo_nodes  # noqa: E402,F401  (registers the zoo's extension nodes in EXTENSION_NODES)

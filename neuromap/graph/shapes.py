@@ -52,6 +52,8 @@ def conv_padding(node: nir.Conv1d | nir.Conv2d, spatial: Shape) -> tuple[int, ..
 
 def declared_input(node: nir.NIRNode) -> Shape | None:
     """Input shape fixed by the node's own parameters, or None if it comes from the edge."""
+    if hasattr(node, "declared_input_shape"):
+        return node.declared_input_shape()
     if isinstance(node, nir.Input):
         return _t(node.input_type["input"])
     if isinstance(node, (nir.Affine, nir.Linear)):
@@ -89,6 +91,8 @@ def output_shape(node: nir.NIRNode, name: str, in_shape: Shape) -> Shape:
 
 
 def _output_shape(node: nir.NIRNode, s: Shape) -> Shape:
+    if hasattr(node, "infer_output"):
+        return tuple(int(v) for v in node.infer_output(tuple(s)))
     if isinstance(node, (nir.Affine, nir.Linear)):
         return (int(node.weight.shape[0]),)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):

@@ -35,6 +35,7 @@ from .errors import GraphError, UnsupportedNodeError
 from .graph import Graph
 from .neuron import LIFSpec, LISpec, spec_to_nir
 from .nodes import AvgPool1d, Reshape
+from .trace_zoo import fold_pending_batchnorms, on_zoo_function
 
 T0, B0 = 3, 2
 PASSTHROUGH = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
@@ -58,6 +59,7 @@ class _Tracer:
         self.depth = 0
         self.stack: list[str] = []
         self.folded: dict[int, torch.Tensor] = {}  # keeps the tensors alive so their ids stay unique
+        self.pending_bn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # standalone BN nodes: scale, shift
         self.dt = dt
 
     # --- bookkeeping ------------------------------------------------------------------------------
@@ -100,10 +102,12 @@ class _Tracer:
             self.depth += 1
             return
         name = self.names.get(id(module), type(module).__name__)
-        if _converter(module) is not None or isinstance(module, PASSTHROUGH):
+        if _converter(module) is not None or _handler(module) is not None or isinstance(module, PASSTHROUGH):
             self.depth = 1
             return
-        if not list(module.children()) and type(module).__module__.startswith("torch.nn"):
+        containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+        leaf = not list(module.children()) and not isinstance(module, containers)
+        if leaf and type(module).__module__.startswith("torch.nn"):
             raise UnsupportedNodeError(
                 f"trace: module {name!r} ({type(module).__name__}) is not supported; supported: "
                 f"{sorted({c.__name__ for c in MODULE_MAP} | {c.__name__ for c in PASSTHROUGH})}"
@@ -123,6 +127,14 @@ class _Tracer:
         out = output[0] if isinstance(output, tuple) else output
         if not args:
             raise GraphError(f"trace: module {name!r} was called without a positional input")
+        handler = _handler(module)
+        if handler is not None:  # zoo modules: several inputs, several nodes
+            self.depth = 1  # operations the handler runs on traced tensors are not part of the model
+            try:
+                handler(self, module, name or "layer", args, out)
+            finally:
+                self.depth = 0
+            return
         src = self.sources(args[0], f"module {name!r}")
         if any(a is not None for a in args[1:]):
             raise GraphError(f"trace: module {name!r} was called with extra arguments (explicit state is not traced)")
@@ -174,7 +186,8 @@ class _Tracer:
 
     # --- top-level tensor functions ------------------------------------------------------------------
     def on_function(self, func: Callable, args: tuple, kwargs: dict, out: Any) -> None:
-        tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+        flat = [b for a in (*args, *kwargs.values()) for b in (a if isinstance(a, (list, tuple)) else (a,))]
+        tensors = [a for a in flat if isinstance(a, torch.Tensor)]
         traced = [t for t in tensors if id(t) in self.prov or id(t) in self.folded]
         if not traced or not isinstance(out, torch.Tensor):
             return
@@ -195,6 +208,8 @@ class _Tracer:
         if fname in _SHAPE:
             self.reshape(args[0], out, where)
             return
+        if on_zoo_function(self, fname, args, kwargs, out, where):
+            return
         if fname in _MUL:
             consts = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
             if len(traced) != 1 or len(consts) != 1:
@@ -206,7 +221,7 @@ class _Tracer:
             return
         raise GraphError(
             f"trace: unsupported {where}; supported top-level operations: + (residual add), flatten/reshape/view, "
-            f"multiplication by a number, dropout"
+            f"multiplication by a number, dropout, transpose/permute, mean over a feature axis, cat, relu/tanh/gelu"
         )
 
     def reshape(self, x: torch.Tensor, out: torch.Tensor, where: str) -> None:
@@ -326,6 +341,12 @@ MODULE_MAP: dict[type, Converter] = {
 }
 
 
+def _handler(module: nn.Module):
+    from .trace_zoo import zoo_handler
+
+    return zoo_handler(module)
+
+
 def _converter(module: nn.Module) -> Converter | None:
     for cls in type(module).__mro__:
         if cls in MODULE_MAP:
@@ -377,5 +398,6 @@ def trace(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], dt
         src = tracer.sources(o, f"model output {i}")
         shape = tracer.feature(o, f"model output {i}")
         tracer.add_node(name, nir.Output(output_type=np.asarray(shape, dtype=np.int64)), src)
+    fold_pending_batchnorms(tracer)
     meta = {"producer": "neuromap.trace", "model": type(model).__name__, "dt": tracer.dt or 1e-3}
     return Graph(tracer.nodes, tracer.edges, meta)

@@ -1,0 +1,412 @@
+"""neuromap extension nodes for the model zoo: what NIR cannot express, in the style of :mod:`.nodes`.
+
+Each node is a small typed dataclass saved by ``nir.write`` under ``"neuromap.<Class>"`` with the
+same HDF5 layout as NIR's own nodes (arrays as datasets, strings as string datasets). Shapes exclude
+the time and batch axes; every node knows its declared input shape (or ``None``: from the edge) and
+its output shape (:meth:`declared_input_shape`, :meth:`infer_output`), which
+:mod:`neuromap.graph.shapes` consults.
+
+Layout ops: :class:`Permute` (a transpose of feature axes), :class:`Place` (write the input into a
+zero tensor at an offset: the sum of several ``Place`` s into one node is a concatenation or a
+stack, so multi-input ops keep NIR's "edges into a node are summed" rule), :class:`Mean`.
+Units: :class:`MaxPool2d`, :class:`Activation`, :class:`SDSA`, :class:`SDSA3`, :class:`LMUMemory`,
+:class:`EGRU`. Synapses: :class:`SparseLinear` (CSR, never dense), :class:`TemporalConv1d`.
+
+Neurons inside a unit (the attention LIF of SDSA / SDSA3) are stored in the field ``neuron`` as
+JSON (``{"params": LIFParams.to_dict(), "beta": [...] | null, "v_th": [...] | null}``): JSON keeps
+floats exact, and float32 overrides survive the round trip through float64 text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .nodes import EXTENSION_NODES, PREFIX, STATEFUL_EXTENSIONS, NeuromapNode
+
+Shape = tuple[int, ...]
+
+ACTIVATIONS = ("relu", "tanh", "gelu")
+LMU_MODES = ("recurrent", "fft")
+EGRU_IMPLS = ("vectorised", "loop")
+
+
+def _ints(a: Any) -> np.ndarray:
+    return np.asarray(a, dtype=np.int64).reshape(-1)
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf8")
+    if isinstance(v, np.ndarray) and v.size == 1:
+        return _str(v.reshape(-1)[0])
+    return str(v)
+
+
+def _f32(a: Any, ndim: int | None = None, name: str = "array") -> np.ndarray:
+    arr = np.asarray(a, dtype=np.float32)
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+    return arr
+
+
+class _Node(NeuromapNode):
+    """Shared helpers: no declared input by default, elementwise output."""
+
+    def _types(self, out: Shape | None = None) -> None:
+        self.input_type = {"input": None}
+        self.output_type = {"output": None if out is None else np.asarray(out, dtype=np.int64)}
+
+    def declared_input_shape(self) -> Shape | None:
+        return None
+
+    def infer_output(self, s: Shape) -> Shape:
+        return tuple(s)
+
+
+def neuron_json(params: dict, beta: np.ndarray | None = None, v_th: np.ndarray | None = None) -> str:
+    """The ``neuron`` field of SDSA / SDSA3: LIF parameters and optional float32 per-neuron overrides."""
+    def arr(a):
+        return None if a is None else [float(x) for x in np.asarray(a, dtype=np.float32).reshape(-1)]
+
+    return json.dumps({"params": params, "beta": arr(beta), "v_th": arr(v_th)}, sort_keys=True)
+
+
+def parse_neuron(text: str) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
+    """``(params dict, beta or None, v_th or None)`` from a ``neuron`` field (raises ValueError)."""
+    raw = json.loads(text)
+    if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict):
+        raise ValueError("neuron must be JSON with a 'params' object")
+    over = [None if raw.get(k) is None else np.asarray(raw[k], dtype=np.float32) for k in ("beta", "v_th")]
+    return raw["params"], over[0], over[1]
+
+
+@dataclass(eq=False)
+class MaxPool2d(_Node):
+    """Max pooling of a ``(C, H, W)`` input (padding with -inf, like torch); ``kernel_size``, ``stride``, ``padding``."""
+
+    kernel_size: np.ndarray
+    stride: np.ndarray
+    padding: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.kernel_size, self.stride, self.padding = (_ints(v) for v in (self.kernel_size, self.stride, self.padding))
+        for k, v in (("kernel_size", self.kernel_size), ("stride", self.stride), ("padding", self.padding)):
+            if v.size != 2:
+                raise ValueError(f"MaxPool2d {k} needs two values, got {v.tolist()}")
+        if np.any(self.kernel_size < 1) or np.any(self.stride < 1) or np.any(self.padding < 0):
+            raise ValueError("MaxPool2d needs kernel_size, stride >= 1 and padding >= 0")
+        if np.any(2 * self.padding > self.kernel_size):
+            raise ValueError("MaxPool2d padding must be at most half the kernel (torch's rule)")
+        self._types()
+
+    def infer_output(self, s: Shape) -> Shape:
+        if len(s) != 3:
+            raise ValueError("expects a (C, H, W) input")
+        out = tuple((s[1 + i] + 2 * int(self.padding[i]) - int(self.kernel_size[i])) // int(self.stride[i]) + 1
+                    for i in range(2))
+        if any(o < 1 for o in out):
+            raise ValueError(f"output would be empty ({out})")
+        return (s[0], *out)
+
+
+@dataclass(eq=False)
+class Permute(_Node):
+    """Permute the feature axes: output axis ``i`` is input axis ``perm[i]`` (e.g. tokens ``(C, N) -> (N, C)``)."""
+
+    perm: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.perm = _ints(self.perm)
+        if sorted(self.perm.tolist()) != list(range(self.perm.size)):
+            raise ValueError(f"Permute needs a permutation of 0..n-1, got {self.perm.tolist()}")
+        self._types()
+
+    def infer_output(self, s: Shape) -> Shape:
+        if len(s) != self.perm.size:
+            raise ValueError(f"perm {self.perm.tolist()} does not fit {len(s)} axes")
+        return tuple(s[int(i)] for i in self.perm)
+
+
+@dataclass(eq=False)
+class Place(_Node):
+    """Write the input into a zero tensor of ``shape`` starting at ``offset`` (per axis).
+
+    Several ``Place`` nodes feeding one node (edges are summed) express a concatenation or a stack
+    (the zero padding adds nothing, exactly). The input has ``len(shape)`` axes.
+    """
+
+    shape: np.ndarray
+    offset: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.shape, self.offset = _ints(self.shape), _ints(self.offset)
+        if self.shape.size == 0 or self.shape.size != self.offset.size or np.any(self.shape < 1) or np.any(self.offset < 0):
+            raise ValueError(f"Place needs a positive shape and a non-negative offset per axis, got "
+                             f"{self.shape.tolist()}, {self.offset.tolist()}")
+        self._types(tuple(self.shape.tolist()))
+
+    def infer_output(self, s: Shape) -> Shape:
+        if len(s) != self.shape.size or any(o + n > m for o, n, m in zip(self.offset, s, self.shape)):
+            raise ValueError(f"input {s} at offset {self.offset.tolist()} does not fit {self.shape.tolist()}")
+        return tuple(int(v) for v in self.shape)
+
+    def slices(self, s: Shape) -> tuple[slice, ...]:
+        return tuple(slice(int(o), int(o) + int(n)) for o, n in zip(self.offset, s))
+
+
+@dataclass(eq=False)
+class Mean(_Node):
+    """Mean over one feature axis ``axis`` (removed from the shape, as ``x.mean(axis)``)."""
+
+    axis: int
+
+    def __post_init__(self) -> None:
+        self.axis = int(self.axis)
+        if self.axis < 0:
+            raise ValueError(f"Mean axis must be a non-negative feature axis, got {self.axis}")
+        self._types()
+
+    def infer_output(self, s: Shape) -> Shape:
+        if self.axis >= len(s) or len(s) < 2:
+            raise ValueError(f"axis {self.axis} does not fit {len(s)} axes (and one must remain)")
+        return tuple(v for i, v in enumerate(s) if i != self.axis)
+
+
+@dataclass(eq=False)
+class Activation(_Node):
+    """A stateless elementwise non-linearity: ``function`` in ``relu``, ``tanh``, ``gelu`` (exact erf form)."""
+
+    function: str
+
+    def __post_init__(self) -> None:
+        self.function = _str(self.function)
+        if self.function not in ACTIVATIONS:
+            raise ValueError(f"Activation function={self.function!r} is not one of {list(ACTIVATIONS)}")
+        self._types()
+
+
+class _Attention(_Node):
+    """Shared by SDSA / SDSA3: input ``(3, N, C)`` (q, k, v stacked by :class:`Place`), output ``(N, C)``."""
+
+    def check(self) -> None:
+        self.dim, self.heads, self.neuron = int(self.dim), int(self.heads), _str(self.neuron)
+        if self.dim < 1 or self.heads < 1 or self.dim % self.heads:
+            raise ValueError(f"{type(self).__name__} needs heads dividing dim, got dim={self.dim}, heads={self.heads}")
+        parse_neuron(self.neuron)
+        self._types()
+
+    def infer_output(self, s: Shape) -> Shape:
+        if len(s) != 3 or s[0] != 3 or s[2] != self.dim:
+            raise ValueError(f"expects stacked (3, N, {self.dim}) q, k, v")
+        return (s[1], s[2])
+
+
+@dataclass(eq=False)
+class SDSA(_Attention):
+    """Spike-driven self-attention V1: ``Y = Q * LIF(sum_n K[n] * V[n])`` (per channel; the LIF is ``(1, C)``).
+
+    Attributes: ``dim`` (C), ``heads`` (layout only: the result does not depend on it), ``neuron``
+    (the attention LIF, JSON; see the module docstring).
+    """
+
+    dim: int
+    heads: int
+    neuron: str
+
+    def __post_init__(self) -> None:
+        self.check()
+
+
+@dataclass(eq=False)
+class SDSA3(_Attention):
+    """SDSA-3 linear attention: ``Y[h] = LIF(Q[h] (K[h]^T V[h]) * scale)`` per head (the LIF is ``(N, C)``)."""
+
+    dim: int
+    heads: int
+    scale: float
+    neuron: str
+
+    def __post_init__(self) -> None:
+        self.scale = float(self.scale)
+        if not self.scale > 0:
+            raise ValueError(f"SDSA3 scale must be positive, got {self.scale}")
+        self.check()
+
+
+@dataclass(eq=False)
+class LMUMemory(_Node):
+    """The LMU memory ``m_t = A_bar m_{t-1} + B_bar u_t`` per channel: input ``(channels,)``, output
+    ``(channels, order)``; ``m_{-1} = 0``.
+
+    ``mode`` is how the traced module computed it: ``"recurrent"`` (the update above, step by step)
+    or ``"fft"`` (the same linear system as a causal convolution with ``H[k] = A_bar^k B_bar``,
+    computed by FFT over the whole sequence). Both are reproduced bit-for-bit by ``backends.torch``;
+    hardware runs the recurrence.
+
+    Why not NIR ``I`` + ``Affine``: NIR's integrator adds ``(A_bar - 1) m + B_bar u`` to ``m``, which
+    rounds differently from ``A_bar m + B_bar u``; the trained model would not be reproduced exactly.
+    """
+
+    A_bar: np.ndarray
+    B_bar: np.ndarray
+    channels: int
+    mode: str = "recurrent"
+
+    def __post_init__(self) -> None:
+        self.A_bar, self.B_bar = _f32(self.A_bar, 2, "A_bar"), _f32(self.B_bar, 1, "B_bar")
+        self.channels, self.mode = int(self.channels), _str(self.mode)
+        d = self.B_bar.shape[0]
+        if self.A_bar.shape != (d, d) or d < 1:
+            raise ValueError(f"LMUMemory needs A_bar [d, d] and B_bar [d], got {self.A_bar.shape}, {self.B_bar.shape}")
+        if self.channels < 1 or self.mode not in LMU_MODES:
+            raise ValueError(f"LMUMemory needs channels >= 1 and mode in {list(LMU_MODES)}")
+        self._types((self.channels, d))
+
+    @property
+    def order(self) -> int:
+        return int(self.B_bar.shape[0])
+
+    def declared_input_shape(self) -> Shape:
+        return (self.channels,)
+
+    def infer_output(self, s: Shape) -> Shape:
+        return (self.channels, self.order)
+
+
+@dataclass(eq=False)
+class TemporalConv1d(_Node):
+    """A convolution along *time* of ``(C_in,)`` features (LMUFormer's conv embedding):
+    ``y_t = bias + sum_j weight[:, :, j] x_{t - pad_left + j}`` with zeros outside the sequence.
+
+    ``pad_left = k - 1, pad_right = 0`` is causal (tap ``j`` is a synaptic delay of ``k-1-j`` steps);
+    ``pad_right > 0`` looks ahead (runs in ``backends.torch`` over whole sequences, not on hardware).
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    pad_left: int
+    pad_right: int
+
+    def __post_init__(self) -> None:
+        self.weight, self.bias = _f32(self.weight, 3, "weight"), _f32(self.bias, 1, "bias")
+        self.pad_left, self.pad_right = int(self.pad_left), int(self.pad_right)
+        if self.bias.shape[0] != self.weight.shape[0] or self.pad_left < 0 or self.pad_right < 0:
+            raise ValueError("TemporalConv1d needs bias [C_out] and non-negative padding")
+        if self.pad_left + self.pad_right != self.weight.shape[2] - 1:
+            raise ValueError("TemporalConv1d padding must add up to kernel - 1 (one output per step)")
+        self._types((self.weight.shape[0],))
+
+    def declared_input_shape(self) -> Shape:
+        return (int(self.weight.shape[1]),)
+
+    def infer_output(self, s: Shape) -> Shape:
+        return (int(self.weight.shape[0]),)
+
+
+@dataclass(eq=False)
+class EGRU(_Node):
+    """One EGRU layer (``networks.egru.EGRUCell``, eval mode), input ``(I,)``, output graded events ``(H,)``.
+
+    Attributes: ``weight_ih [3H, I]``, ``weight_hh [3H, H]``, ``bias_ih``, ``bias_hh [3H]`` (gate
+    order z, r, g; used only when ``bias`` is true), ``threshold [H]`` (clamped to [0, 1]),
+    ``zoneout`` (applied as its expectation), ``gamma``, ``eps`` (the pseudo-derivative; no effect
+    on the forward pass), ``impl`` (``vectorised`` / ``loop``: how the input projection is batched,
+    which decides its float rounding).
+    """
+
+    weight_ih: np.ndarray
+    weight_hh: np.ndarray
+    bias_ih: np.ndarray
+    bias_hh: np.ndarray
+    threshold: np.ndarray
+    bias: bool = True
+    zoneout: float = 0.0
+    gamma: float = 1.0
+    eps: float = 1.0
+    impl: str = "vectorised"
+
+    def __post_init__(self) -> None:
+        self.weight_ih, self.weight_hh = _f32(self.weight_ih, 2, "weight_ih"), _f32(self.weight_hh, 2, "weight_hh")
+        self.bias_ih, self.bias_hh = _f32(self.bias_ih, 1, "bias_ih"), _f32(self.bias_hh, 1, "bias_hh")
+        self.threshold = _f32(self.threshold, 1, "threshold")
+        self.bias, self.impl = bool(self.bias), _str(self.impl)
+        self.zoneout, self.gamma, self.eps = float(self.zoneout), float(self.gamma), float(self.eps)
+        H = self.threshold.shape[0]
+        if self.weight_ih.shape[0] != 3 * H or self.weight_hh.shape != (3 * H, H):
+            raise ValueError(f"EGRU needs weight_ih [3H, I], weight_hh [3H, H] for H={H}")
+        if self.bias_ih.shape != (3 * H,) or self.bias_hh.shape != (3 * H,):
+            raise ValueError(f"EGRU needs biases of shape [{3 * H}]")
+        if self.impl not in EGRU_IMPLS or not 0.0 <= self.zoneout < 1.0:
+            raise ValueError(f"EGRU needs impl in {list(EGRU_IMPLS)} and zoneout in [0, 1)")
+        self._types((H,))
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.threshold.shape[0])
+
+    def declared_input_shape(self) -> Shape:
+        return (int(self.weight_ih.shape[1]),)
+
+    def infer_output(self, s: Shape) -> Shape:
+        return (self.hidden_size,)
+
+
+@dataclass(eq=False)
+class SparseLinear(_Node):
+    """``y = W x`` with ``W [shape[0], shape[1]]`` in CSR form (``indptr``, ``indices``, ``data``), never dense:
+    a reservoir's recurrent weights are O(synapses) on disk and in memory."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.indptr, self.indices, self.shape = _ints(self.indptr), _ints(self.indices), _ints(self.shape)
+        self.data = _f32(self.data, 1, "data")
+        if self.shape.size != 2 or self.indptr.size != self.shape[0] + 1 or self.indices.size != self.data.size:
+            raise ValueError("SparseLinear needs indptr [rows + 1], indices and data [nnz], shape [rows, cols]")
+        if self.indptr[0] != 0 or self.indptr[-1] != self.data.size or np.any(np.diff(self.indptr) < 0):
+            raise ValueError("SparseLinear indptr must rise from 0 to nnz")
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= self.shape[1]):
+            raise ValueError("SparseLinear column indices out of range")
+        self._types((int(self.shape[0]),))
+
+    @classmethod
+    def from_scipy(cls, m) -> SparseLinear:
+        m = m.tocsr()
+        m.sort_indices()
+        return cls(indptr=m.indptr, indices=m.indices, data=m.data, shape=np.asarray(m.shape))
+
+    def to_scipy(self):
+        import scipy.sparse as sp
+
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=tuple(int(v) for v in self.shape))
+
+    @property
+    def nnz(self) -> int:
+        return int(self.data.size)
+
+    def declared_input_shape(self) -> Shape:
+        return (int(self.shape[1]),)
+
+    def infer_output(self, s: Shape) -> Shape:
+        return (int(self.shape[0]),)
+
+    def to_dict(self) -> dict[str, Any]:
+        ret = super().to_dict()
+        if self.nnz == 0:  # HDF5 cannot compress empty datasets; store one explicit zero instead
+            ret["indices"], ret["data"] = np.zeros(1, np.int64), np.zeros(1, np.float32)
+            ret["indptr"] = np.asarray([0] + [1] * int(self.shape[0]), dtype=np.int64)
+        return ret
+
+
+ZOO_NODES = (MaxPool2d, Permute, Place, Mean, Activation, SDSA, SDSA3, LMUMemory, TemporalConv1d, EGRU, SparseLinear)
+# Units: computed by a population of their own when lowered (not synapses).
+UNIT_TYPES = (MaxPool2d, Activation, SDSA, SDSA3, LMUMemory, EGRU)
+EXTENSION_NODES.update({PREFIX + c.__name__: c for c in ZOO_NODES})
+STATEFUL_EXTENSIONS.extend([SDSA, SDSA3, LMUMemory, EGRU, TemporalConv1d])
