@@ -201,10 +201,12 @@ def _distributed() -> tuple[int, int]:
 
 
 def _progress(total: int, desc: str, enabled: bool | None):
-    from tqdm.auto import tqdm
-
     if enabled is None:
         enabled = sys.stderr.isatty()
+    if enabled:
+        from tqdm.auto import tqdm  # a widget in notebooks, text in terminals
+    else:
+        from tqdm import tqdm  # disabled: avoid tqdm.auto's widget check (and its warning) in notebooks
     return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
 
 

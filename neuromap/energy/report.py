@@ -157,10 +157,7 @@ the run times a figure of the target spec; the sources are listed under each tar
 </body></html>"""
 
     def _figures(self) -> list[tuple[str, str]]:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # no backend switch: headless picks Agg, notebooks keep inline
 
         out: list[tuple[str, str]] = []
 

@@ -129,10 +129,7 @@ class Mapping:
     def plot(self, path: str | Path | None = None, n_links: int = 20):
         """Heatmap of per-router utilisation on the global mesh with the busiest links drawn.
         Targets without a mesh get a tile grid. Returns the matplotlib figure (saved when ``path``)."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # no backend switch: headless picks Agg, notebooks keep inline
 
         util = np.zeros(len(self.cores["chip"]))
         for k, vals in self.usage.items():
