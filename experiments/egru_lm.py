@@ -1,6 +1,6 @@
 """Character-level language model on ``pydoc_data.topics``: EGRU vs a dense GRU of the same size.
 
-    python experiments/egru_lm.py [--epochs 10] [--hidden 128] [--quick]
+    python experiments/egru_lm.py [--epochs 16] [--hidden 128] [--quick]
 
 Both models: embedding 32 -> one recurrent layer (``--hidden`` units) -> linear decoder, trained
 with Adam (lr 6e-3, cosine decay, grad-clip 1) and truncated BPTT (64 streams x 50 characters,
@@ -135,7 +135,7 @@ def plot(curves: dict[str, list[dict[str, float]]], path: Path) -> None:
     plt.close(fig)
 
 
-def run(epochs: float = 10.0, hidden: int = 128, embedding: int = 32, batch_size: int = 64, bptt: int = 50,
+def run(epochs: float = 16.0, hidden: int = 128, embedding: int = 32, batch_size: int = 64, bptt: int = 50,
         lr: float = 6e-3, activity_reg: float = 0.05, thr_mean: float = 0.01, seed: int = 0,
         eval_every: int = 100, out_dir: Path = RESULTS, name: str = "egru_lm", threads: int = 1,
         gamma: float = 3.6, eps: float = 3.6, cells: tuple[str, ...] = ("gru", "egru")) -> dict:
@@ -185,7 +185,7 @@ def run(epochs: float = 10.0, hidden: int = 128, embedding: int = 32, batch_size
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=float, default=10.0)
+    ap.add_argument("--epochs", type=float, default=16.0)  # 10 epochs: BPC ratio 1.052; 16: 1.031
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--bptt", type=int, default=50)
     ap.add_argument("--batch-size", type=int, default=64)
