@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps norse==1.1.0
 	# lava-nc 0.10.0 declares Python <3.11 and numpy<2; neuromap.compat.lava makes it import on 3.11.
 	$(PIP) install -q --no-deps --ignore-requires-python lava-nc==0.10.0
+	# SpikingJelly 2.0 (tests cross-check neuron presets against it; a benchmark peer) declares torchvision.
+	$(PIP) install -q --no-deps spikingjelly==2.0.0
 	touch $(STAMP)
 
 demo: setup
@@ -37,7 +39,6 @@ lint: setup
 
 bench-setup: setup
 	$(PIP) install -q -e '.[bench]'
-	$(PIP) install -q --no-deps spikingjelly==2.0.0
 
 bench: bench-setup
 	$(PY) -m benchmarks.run
