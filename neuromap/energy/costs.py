@@ -80,6 +80,7 @@ class Estimate:
     resources: dict[str, Any] = field(default_factory=dict)
     per_core: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    latency_lower_bound: bool = False  # True where latency assumes peak throughput (conventional targets)
 
     @property
     def energy_J(self) -> float:
@@ -442,6 +443,7 @@ def conventional(netlist: Netlist, activity: Activity, target, mapping=None) -> 
                                       bool(peak.estimate)))
         est.notes.append(f"power x time: {_scalar(power):g} W x time = dense FLOPs x j_per_flop (lower bound, "
                          "full utilisation; batch-1 recurrent inference runs far below peak)")
+        est.latency_lower_bound = True
     else:
         est.omitted.append("latency: target lacks peak_flops / p_max")
     return est

@@ -62,6 +62,7 @@ class Report:
                 "cores_or_tiles": units,
                 "chips": res.get("chips"),
                 "omitted": len(e.omitted),
+                "latency_lower_bound": e.latency_lower_bound,
                 "accuracy": self.accuracy.get(name),
             })
         return out
@@ -73,12 +74,14 @@ class Report:
                  f"{self.activity.total_spikes / self.activity.samples:,.0f} spikes/sample", head, "-" * len(head)]
         for r in self.rows():
             acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
+            ge = ">=" if r["latency_lower_bound"] and r["latency_per_step_s"] is not None else ""
             lines.append(
                 f"{r['target']:<14}{r['kind']:<13}{_fmt_si(r['energy_per_inference_J'], 'J'):>12}"
-                f"{_fmt_si(r['latency_per_step_s'], 's'):>14}{_fmt_si(r['latency_per_inference_s'], 's'):>13}"
+                f"{ge + _fmt_si(r['latency_per_step_s'], 's'):>14}{ge + _fmt_si(r['latency_per_inference_s'], 's'):>13}"
                 f"{str(r['cores_or_tiles'] or ''):>12}{str(r['chips'] or ''):>7}{acc:>10}  {r['omitted'] or ''}"
             )
-        lines.append("(omitted = terms left out because the target lacks a figure; see explain())")
+        lines.append("(omitted = terms left out because the target lacks a figure; >= = a lower bound at peak "
+                     "throughput; see explain())")
         return "\n".join(lines)
 
     def __str__(self) -> str:
