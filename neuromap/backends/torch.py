@@ -15,6 +15,7 @@ Several edges into one node are summed in edge order (the order of the traced ``
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,8 +47,9 @@ class NodeOp(nn.Module):
         super().__init__()
         self.node_name, self.in_shape, self.out_shape = name, tuple(in_shape), tuple(out_shape)
 
+    @abc.abstractmethod
     def forward(self, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        raise NotImplementedError
+        """Map ``x [T, B, *in_shape]`` and the op's state to ``(y [T, B, *out_shape], state)``."""
 
     def merged(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0] * x.shape[1], *x.shape[2:])
@@ -169,16 +171,8 @@ class _LI(NodeOp):
         self.beta = torch.tensor(spec.beta, dtype=torch.float32)
 
     def forward(self, x, state):
-        s = self.spec
-        if s.v_leak == 0.0:
-            v = leaky_integrator(x, self.beta, state, s.gain)
-            return v, v[-1]
-        v = torch.full_like(x[0], s.v_leak) if state is None else state
-        out = []
-        for t in range(x.shape[0]):
-            v = self.beta * v + (1.0 - self.beta) * s.v_leak + s.gain * x[t]
-            out.append(v)
-        return torch.stack(out), v
+        v = leaky_integrator(x, self.beta, state, self.spec.gain, self.spec.v_leak)
+        return v, v[-1]
 
 
 @register_builder(nir.LIF, nir.CubaLIF, nir.LI)

@@ -566,13 +566,22 @@ def neuron_sequence(
 
 
 def leaky_integrator(
-    x: torch.Tensor, beta: Scalar, v0: torch.Tensor | None = None, gain: Scalar = 1.0
+    x: torch.Tensor, beta: Scalar, v0: torch.Tensor | None = None, gain: Scalar = 1.0, v_leak: float = 0.0
 ) -> torch.Tensor:
-    """Non-spiking leaky integrator (NIR ``LI``): ``v[t] = beta v[t-1] + gain x[t]``; returns ``v``."""
+    """Non-spiking leaky integrator (NIR ``LI``): ``v[t] = beta v[t-1] + (1 - beta) v_leak + gain x[t]``
+    (the ``v_leak`` term is left out when it is 0, so that case costs nothing); returns ``v [T, ...]``."""
     check_sequence(x)
-    v = torch.zeros_like(x[0]) if v0 is None else v0
+    if v0 is not None:
+        v = v0
+    elif v_leak == 0.0:
+        v = torch.zeros_like(x[0])
+    else:
+        v = torch.full_like(x[0], v_leak)
     out = []
     for t in range(x.shape[0]):
-        v = beta * v + gain * x[t]
+        if v_leak == 0.0:
+            v = beta * v + gain * x[t]
+        else:
+            v = beta * v + (1.0 - beta) * v_leak + gain * x[t]
         out.append(v)
     return torch.stack(out)

@@ -206,15 +206,8 @@ class _LI:
 
     def run(self, x: torch.Tensor, state):
         if not self.fix:
-            if self.v_leak == 0.0:
-                v = leaky_integrator(x, self.beta_t, state, self.gain)
-                return v, v[-1]
-            v = torch.full_like(x[0], self.v_leak) if state is None else state
-            out = []
-            for t in range(x.shape[0]):
-                v = self.beta_t * v + (1.0 - self.beta_t) * self.v_leak + self.gain * x[t]
-                out.append(v)
-            return torch.stack(out), v
+            v = leaky_integrator(x, self.beta_t, state, self.gain, self.v_leak)
+            return v, v[-1]
         v = nx_.to_fix(torch.full((x.shape[1], self.n), self.v_leak)) if state is None else state
         out = torch.empty(x.shape, dtype=torch.float32)
         for t in range(x.shape[0]):
