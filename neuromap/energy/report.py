@@ -171,23 +171,35 @@ the run times a figure of the target spec; the sources are listed under each tar
             out.append((caption, base64.b64encode(buf.getvalue()).decode()))
 
         names = list(self.estimates)
-        cats = sorted({k for e in self.estimates.values() for k in e.breakdown()})
+        totals = [self.estimates[n].energy_per_inference_J for n in names]
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        bottom = [0.0] * len(names)
-        for c in cats:
-            vals = [self.estimates[n].breakdown().get(c, 0.0) / self.estimates[n].samples for n in names]
-            ax.bar(names, vals, bottom=bottom, label=c)
-            bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.bar(names, totals, color="tab:blue")
         ax.set_yscale("log")
         ax.set_ylabel("energy per inference (J)")
-        ax.legend(fontsize=7)
-        grab(fig, "Energy per inference by term (stacked, log scale)")
+        ax.tick_params(axis="x", rotation=30)
+        grab(fig, "Energy per inference (log scale)")
+        # the breakdown as shares of each target's total: stacked bars on a log axis would mislead
+        cats = sorted({k for e in self.estimates.values() for k in e.breakdown()})
+        colors = plt.get_cmap("tab20")
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        bottom = [0.0] * len(names)
+        for i, c in enumerate(cats):
+            vals = [100 * self.estimates[n].breakdown().get(c, 0.0) / t if t else 0.0
+                    for n, t in zip(names, totals)]
+            ax.bar(names, vals, bottom=bottom, label=c, color=colors(i % 20))
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_ylabel("share of the energy (%)")
+        ax.set_ylim(0, 100)
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        grab(fig, "Where the energy goes, per target")
         lat = [(n, self.estimates[n].latency_per_step_s) for n in names if self.estimates[n].latency_per_step_s]
         if lat:
             fig, ax = plt.subplots(figsize=(6, 3.5))
             ax.bar([n for n, _ in lat], [v for _, v in lat], color="tab:orange")
             ax.set_yscale("log")
             ax.set_ylabel("latency per time step (s)")
+            ax.tick_params(axis="x", rotation=30)
             grab(fig, "Latency per time step")
         rates = self.activity.rates()
         fig, ax = plt.subplots(figsize=(6, 3.5))
