@@ -7,8 +7,10 @@ and the new state, so the same op serves both schedules:
 * feed-forward graphs run node by node over the whole sequence (neurons use the fused
   :func:`~neuromap.neurons.functional.neuron_sequence`, the same code the trained module runs, so
   spikes are bit-identical);
-* recurrent graphs run step by step; an edge that closes a cycle out of a neuron carries the
-  neuron's previous-step output (zeros at ``t = 0``).
+* graphs with delayed edges (:meth:`Graph.delayed_edges`: inferred — an edge that closes a cycle
+  out of a neuron — or listed explicitly in ``graph.metadata["delayed_edges"]``) run step by step;
+  a delayed edge carries its source's previous-step output (zeros at ``t = 0``), every other edge
+  the current step's.
 
 Several edges into one node are summed in edge order (the order of the traced ``a + b``).
 """
@@ -372,6 +374,17 @@ _ACTIVATION_FNS = {"relu": torch.relu, "tanh": torch.tanh, "gelu": F.gelu}
 def _activation(node, name, fi, fo):
     fn = _ACTIVATION_FNS[node.function]
     return _Fn(name, fi, fo, lambda op, x: fn(x))
+
+
+@register_builder(zn.AxisLinear)
+def _axis_linear(node, name, fi, fo):
+    # ``x @ W.T`` with W's transposed view, as L2MU computes ``s_m @ A_bar.T`` (matmul folds the leading axes)
+    return _Fn(name, fi, fo, lambda op, x: x @ op.weight.T, weight=_t(node.weight))
+
+
+@register_builder(zn.Outer)
+def _outer(node, name, fi, fo):
+    return _Fn(name, fi, fo, lambda op, x: x.unsqueeze(-1) * op.vector, vector=_t(node.vector))
 
 
 @register_builder(zn.SparseLinear)

@@ -6,13 +6,23 @@
     netlist = graph.lower()                   # populations + projections (neuromap.netlist.Netlist)
 
 Edges ``(src, dst)`` carry the output of ``src`` into ``dst``; several edges into one node are
-summed (NIR's convention). Cycles are allowed when every cycle passes through a stateful node
-(neuron or delay): that node's output reaches the cycle one time step later.
+summed (NIR's convention). Some edges are *delayed*: they carry ``src``'s output of the previous
+time step (zeros at ``t = 0``); :meth:`Graph.delayed_edges` names them.
+
+* Inferred (the default, every graph without the metadata below): every edge that leaves a stateful
+  node (neuron, delay, stateful unit) inside a cycle is delayed. Cycles are allowed when every cycle
+  passes through a stateful node.
+* Explicit: ``graph.metadata["delayed_edges"]`` lists them, for models whose spikes travel within
+  the same step inside a cycle (L2MU: encoder u -> memory m -> hidden h in one step, h[t-1] and
+  m[t-1] fed back). Stored as a JSON string ``'[["src", "dst"], ...]'`` (sorted; the constructor also
+  accepts a list of pairs and normalises it), so it survives ``save`` / ``load`` exactly. Every
+  listed pair must be an edge, and every cycle must contain at least one of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +38,65 @@ from .shapes import Shape, declared_input, output_shape
 # Fields in which +inf is a meaningful value (an integrator that never decays: beta = 1).
 _INF_OK = {"tau", "tau_mem", "tau_syn", "r", "w_in"}
 _KNOWN = tuple(STANDARD_NODES.values()) + tuple(EXTENSION_NODES.values())
+DELAYED_KEY = "delayed_edges"  # graph.metadata key of the explicit delayed-edge set
+
+
+def encode_delayed_edges(pairs: Any) -> str:
+    """The canonical metadata form of a delayed-edge set: a JSON string of sorted ``[src, dst]`` pairs."""
+    return json.dumps(sorted([a, b] for a, b in _pairs(pairs)))
+
+
+def _pairs(value: Any) -> list:
+    if isinstance(value, bytes):
+        value = value.decode("utf8")
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OSU" and value.ndim == 0:
+        return _pairs(value.item())
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise GraphError(f"graph metadata {DELAYED_KEY!r} is not valid JSON ({exc})") from exc
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple, set)):
+        raise GraphError(f"graph metadata {DELAYED_KEY!r} must be a list of [source, target] pairs, "
+                         f"got {type(value).__name__}")
+    out = []
+    for p in value:
+        if not isinstance(p, (list, tuple)) or len(p) != 2 or not all(isinstance(v, (str, bytes)) for v in p):
+            raise GraphError(f"graph metadata {DELAYED_KEY!r}: {p!r} is not a [source, target] pair of node names")
+        out.append(tuple(v.decode("utf8") if isinstance(v, bytes) else v for v in p))
+    return out
+
+
+def decode_delayed_edges(value: Any) -> set[tuple[str, str]]:
+    """The delayed-edge set from its metadata form (JSON string or list of pairs); raises :class:`GraphError`."""
+    return {(str(a), str(b)) for a, b in _pairs(value)}
+
+
+def inferred_delayed_edges(nodes: dict[str, nir.NIRNode], edges: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The default rule: edges out of a stateful node inside a cycle (strongly connected component)."""
+    edges = list(edges)
+    g = nx.DiGraph()
+    g.add_nodes_from(nodes)
+    g.add_edges_from(edges)
+    comp = {n: i for i, c in enumerate(nx.strongly_connected_components(g)) for n in c}
+    return {(a, b) for a, b in edges if comp[a] == comp[b] and is_stateful(nodes[a])}
+
+
+def complete_delayed_edges(nodes: dict[str, nir.NIRNode], edges: Iterable[tuple[str, str]],
+                           explicit: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """``explicit`` plus the inferred delayed edges of every cycle (strongly connected component)
+    that contains none of the explicit ones: what a tracer records when only some of a model's
+    recurrent parts mark their delays themselves."""
+    edges, explicit = list(edges), {(str(a), str(b)) for a, b in explicit}
+    g = nx.DiGraph()
+    g.add_nodes_from(nodes)
+    g.add_edges_from(edges)
+    comp = {n: i for i, c in enumerate(nx.strongly_connected_components(g)) for n in c}
+    marked = {comp[a] for a, b in explicit if a in comp and b in comp and comp[a] == comp[b]}
+    inferred = {(a, b) for a, b in inferred_delayed_edges(nodes, edges) if comp[a] not in marked}
+    return explicit | inferred
 
 
 def _to_numpy(value: Any) -> Any:
@@ -84,7 +153,10 @@ class Graph:
             if not isinstance(e, (tuple, list)) or len(e) != 2:
                 raise GraphError(f"edge {e!r} is not a (source, target) pair")
             self.edges.append((str(e[0]), str(e[1])))
-        self.metadata: dict[str, Any] = _to_numpy(dict(metadata or {}))
+        metadata = dict(metadata or {})
+        if DELAYED_KEY in metadata:
+            metadata[DELAYED_KEY] = encode_delayed_edges(metadata[DELAYED_KEY])
+        self.metadata: dict[str, Any] = _to_numpy(metadata)
         for node in self.nodes.values():
             if isinstance(node, _KNOWN):
                 _normalise_node(node)
@@ -112,11 +184,16 @@ class Graph:
         g.add_edges_from(self.edges)
         return g
 
+    def has_explicit_delays(self) -> bool:
+        """Whether the delayed edges are listed in ``metadata["delayed_edges"]`` (else inferred)."""
+        return DELAYED_KEY in self.metadata
+
     def delayed_edges(self) -> set[tuple[str, str]]:
-        """Edges that close a cycle out of a stateful node: they carry the previous step's output."""
-        g = self.to_networkx()
-        comp = {n: i for i, c in enumerate(nx.strongly_connected_components(g)) for n in c}
-        return {(a, b) for a, b in self.edges if comp[a] == comp[b] and is_stateful(self.nodes[a])}
+        """Edges that carry the previous step's output of their source: the explicit set
+        ``metadata["delayed_edges"]`` when present, else the edges that close a cycle out of a stateful node."""
+        if self.has_explicit_delays():
+            return decode_delayed_edges(self.metadata[DELAYED_KEY])
+        return inferred_delayed_edges(self.nodes, self.edges)
 
     def is_recurrent(self) -> bool:
         return not nx.is_directed_acyclic_graph(self.to_networkx())
@@ -184,13 +261,24 @@ class Graph:
 
     def _check_cycles(self) -> None:
         g = self.to_networkx()
-        g.remove_edges_from([(a, b) for a, b in self.edges if is_stateful(self.nodes[a])])
+        if self.has_explicit_delays():
+            delayed = self.delayed_edges()
+            known = set(self.edges)
+            for a, b in sorted(delayed):
+                if (a, b) not in known:
+                    raise GraphError(f"delayed edge {a!r} -> {b!r} (graph metadata {DELAYED_KEY!r}) is not an edge "
+                                     f"of the graph")
+            g.remove_edges_from(delayed)
+            why = f"has no delayed edge (graph metadata {DELAYED_KEY!r}) to carry it across time steps"
+        else:
+            g.remove_edges_from([(a, b) for a, b in self.edges if is_stateful(self.nodes[a])])
+            why = "has no stateful node (neuron or delay) to carry it across time steps"
         try:
             cycle = nx.find_cycle(g)
         except nx.NetworkXNoCycle:
             return
         path = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
-        raise GraphError(f"cycle {path} has no stateful node (neuron or delay) to carry it across time steps")
+        raise GraphError(f"cycle {path} {why}")
 
     def _infer_shapes(self) -> None:
         self.shapes = infer_shapes(self.nodes, self.edges)

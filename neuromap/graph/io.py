@@ -3,7 +3,11 @@
 ``save`` writes with ``nir.write`` itself, so a graph of standard nodes is an ordinary NIR file
 (``nir.read`` and other NIR tools load it) and neuromap's exact neuron parameters travel in node
 metadata (see :mod:`neuromap.graph.neuron`). Extension nodes use the same layout with a
-``"neuromap.<Class>"`` type. The write is atomic: a temporary file in the same directory, flushed
+``"neuromap.<Class>"`` type. Graph metadata travels as the root's metadata group; the explicit
+delayed-edge set (``metadata["delayed_edges"]``, a JSON string of ``[src, dst]`` pairs, see
+:mod:`neuromap.graph.graph`) is one string in it, read back verbatim and validated by ``load``
+(a malformed list, or one naming a missing edge or leaving a cycle undelayed, is a ``GraphError``).
+Files without it keep the inferred rule. The write is atomic: a temporary file in the same directory, flushed
 and renamed over the target, so a crash never leaves a half-written file.
 
 ``load`` opens the file read-only, parses every node itself (clear errors naming the node for

@@ -45,7 +45,7 @@ import numpy as np
 from neuromap.neurons.params import CubaLIFParams, LIFParams
 
 from .errors import GraphError, UnsupportedNodeError
-from .graph import Graph, _to_numpy, infer_shapes
+from .graph import DELAYED_KEY, Graph, _to_numpy, decode_delayed_edges, infer_shapes
 from .neuron import LIFSpec, LISpec, has_spec, spec_to_nir
 from .shapes import declared_input
 
@@ -216,6 +216,7 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
     nodes, edges = flatten_subgraphs(graph)
     nodes = {k: _numpy_fields(v) for k, v in nodes.items()}
     _fix_batch_axis(nodes, edges)
+    metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
     foreign = [n for n, v in nodes.items() if isinstance(v, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(v)]
     if foreign:
         shapes = infer_shapes(nodes, edges)
@@ -226,7 +227,9 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
                 scale = f"{name}.gain"
                 nodes[scale] = nir.Scale(scale=gain)
                 edges = [(a, scale if b == name else b) for a, b in edges] + [(scale, name)]
-    metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
+                if DELAYED_KEY in metadata:  # an explicit delayed edge into the neuron now ends at its gain
+                    metadata[DELAYED_KEY] = [(a, scale if b == name else b)
+                                             for a, b in decode_delayed_edges(metadata[DELAYED_KEY])]
     if foreign:
         metadata.setdefault("imported_convention", convention)
         metadata.setdefault("dt", dt)

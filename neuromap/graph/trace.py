@@ -8,6 +8,8 @@ records:
 * calls of *leaf modules* (the module map :data:`MODULE_MAP`: neuromap neurons, Linear, Conv1d/2d,
   AvgPool1d/2d, Flatten, BatchNorm1d/2d — folded into the preceding Linear/Conv —, Dropout and
   Identity — dropped —) through module hooks; their internals are not recorded;
+* zoo modules through handlers (:mod:`.trace_zoo`); a handler may mark edges as delayed (carrying the
+  previous step's value), which the graph then lists in ``metadata["delayed_edges"]``;
 * top-level tensor operations through a ``TorchFunctionMode``: ``+`` of two traced tensors (a
   residual add: both edges go into the consumer, NIR sums them), reshapes (``flatten``, ``view``,
   ``reshape``, ``unflatten``: layout changes of the time/batch axes vanish, feature reshapes become
@@ -32,7 +34,7 @@ from torch.overrides import TorchFunctionMode
 from neuromap.neurons.modules import LI, _SpikingNeuron
 
 from .errors import GraphError, UnsupportedNodeError
-from .graph import Graph
+from .graph import DELAYED_KEY, Graph, complete_delayed_edges
 from .neuron import LIFSpec, LISpec, spec_to_nir
 from .nodes import AvgPool1d, Reshape
 from .trace_zoo import fold_pending_batchnorms, on_zoo_function
@@ -60,6 +62,7 @@ class _Tracer:
         self.stack: list[str] = []
         self.folded: dict[int, torch.Tensor] = {}  # keeps the tensors alive so their ids stay unique
         self.pending_bn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # standalone BN nodes: scale, shift
+        self.delayed: list[tuple[str, str]] = []  # edges a handler marks as carrying the previous step's value
         self.dt = dt
 
     # --- bookkeeping ------------------------------------------------------------------------------
@@ -400,4 +403,6 @@ def trace(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], dt
         tracer.add_node(name, nir.Output(output_type=np.asarray(shape, dtype=np.int64)), src)
     fold_pending_batchnorms(tracer)
     meta = {"producer": "neuromap.trace", "model": type(model).__name__, "dt": tracer.dt or 1e-3}
+    if tracer.delayed:  # explicit delays (L2MU); cycles no handler marked keep the inferred rule
+        meta[DELAYED_KEY] = sorted(complete_delayed_edges(tracer.nodes, tracer.edges, tracer.delayed))
     return Graph(tracer.nodes, tracer.edges, meta)

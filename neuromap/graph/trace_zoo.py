@@ -16,6 +16,12 @@ package does not depend on ``neuromap.networks`` until a zoo model is traced.
   no other consumer;
 * ``EGRU`` / ``EGRUCell`` -> one ``neuromap.EGRU`` per layer (+ ``LI`` for ``output_trace``);
 * ``Reservoir`` -> ``Linear(w_in)`` -> ``LIF`` with a ``neuromap.SparseLinear`` self-loop (CSR).
+* ``L2MU`` -> its populations ``lif_u`` / ``lif_m`` / ``lif_h`` (/ ``lif_o``) as LIF / CubaLIF nodes with
+  the learned per-neuron beta / threshold (/ alpha), the encoders and weights as ``nir.Linear``,
+  ``S_m A_bar^T`` as ``neuromap.AxisLinear`` and ``S_u (x) B_bar`` as ``neuromap.Outer``. Within a step
+  spikes flow u -> m -> h (-> o); the edges that read ``S_h[t-1]`` / ``S_m[t-1]`` (into ``e_h``,
+  ``e_m``, ``W_h`` and ``A_bar``) are marked delayed (``tracer.delayed``). Edge order into each
+  population is the module's order of the sum.
 
 Functions: ``transpose`` / ``permute`` of feature axes (``neuromap.Permute``), ``mean`` over one
 feature axis (``neuromap.Mean``), ``cat`` along a feature axis (``neuromap.Place`` per operand) and
@@ -35,9 +41,11 @@ from .errors import GraphError
 from .zoo_nodes import (
     EGRU,
     Activation,
+    AxisLinear,
     LMUMemory,
     MaxPool2d,
     Mean,
+    Outer,
     Permute,
     Place,
     SparseLinear,
@@ -263,6 +271,7 @@ def fold_pending_batchnorms(tr) -> None:
             node.weight, node.bias = w, b
         del tr.nodes[bn]
         tr.edges = [(p if a == bn else a, b) for a, b in tr.edges if (a, b) != (p, bn)]
+        tr.delayed = [(p if a == bn else a, b) for a, b in tr.delayed if (a, b) != (p, bn)]
 
 
 def _egru_layer(layer, theta_name: str) -> EGRU:
@@ -307,6 +316,58 @@ def _reservoir(tr, m, name, args, out):
     tr.bind(out, [lif])
 
 
+def _population_node(pop: nn.Module, shape: tuple[int, ...]) -> nir.NIRNode:
+    """A neuromap neuron module of ``shape`` (LIF / CubaLIF, learned per-neuron values) as its NIR node."""
+    from .neuron import LIFSpec, spec_to_nir
+
+    learned = pop._values()
+    over = [_np(learned[k]).astype(np.float32) if k in learned else None for k in ("beta", "v_th", "alpha")]
+    over = [None if a is None else (a.reshape(1) if a.ndim == 0 else a) for a in over]
+    return spec_to_nir(LIFSpec(tuple(shape), pop.params, *over))
+
+
+def _l2mu(tr, m, name, args, out):
+    from neuromap.neurons.modules import _SpikingNeuron
+
+    src = _single(tr, name, args)
+    pops = [m.lif_u, m.lif_m, m.lif_h] + ([m.lif_o] if m.W_o is not None else [])
+    for key, pop in zip(("lif_u", "lif_m", "lif_h", "lif_o"), pops):
+        if not isinstance(pop, _SpikingNeuron) or getattr(pop, "impl", "fused") != "fused":
+            raise GraphError(f"trace: L2MU {name!r}: population {key} must be a fused neuromap LIF / CubaLIF")
+    prefix = tr.names.get(id(m), "")
+    M, d = m.memory_size, m.order
+
+    def add(key: str, node: nir.NIRNode) -> str:
+        n = tr.unique(f"{prefix}.{key}" if prefix else key)
+        tr.nodes[n] = node
+        return n
+
+    def lin(key: str) -> str:
+        return add(key, nir.Linear(weight=_np(getattr(m, key).weight)))
+
+    def flat(key: str) -> str:
+        return add(key, nir.Flatten(input_type={"input": np.asarray((M, d))}, start_dim=0, end_dim=1))
+
+    e_x, e_h, f_em, e_m = lin("e_x"), lin("e_h"), flat("e_m.flatten"), lin("e_m")
+    u = add("lif_u", _population_node(m.lif_u, (M,)))
+    a_bar = add("A_bar", AxisLinear(weight=_np(m.A_bar)))
+    b_bar = add("B_bar", Outer(vector=_np(m.B_bar)))
+    mem = add("lif_m", _population_node(m.lif_m, (M, d)))
+    w_x, w_h, f_wm, w_m = lin("W_x"), lin("W_h"), flat("W_m.flatten"), lin("W_m")
+    h = add("lif_h", _population_node(m.lif_h, (m.hidden,)))
+    edges = [(s, e_x) for s in src] + [(h, e_h), (mem, f_em), (f_em, e_m), (e_x, u), (e_h, u), (e_m, u),
+                                       (mem, a_bar), (u, b_bar), (a_bar, mem), (b_bar, mem)]
+    edges += [(s, w_x) for s in src] + [(h, w_h), (mem, f_wm), (f_wm, w_m), (w_x, h), (w_h, h), (w_m, h)]
+    last = h
+    if m.W_o is not None:
+        w_o = lin("W_o")
+        last = add("lif_o", _population_node(m.lif_o, (m.n_out,)))
+        edges += [(h, w_o), (w_o, last)]
+    tr.edges += edges
+    tr.delayed += [(h, e_h), (mem, f_em), (mem, a_bar), (h, w_h)]  # S_h[t-1], S_m[t-1]
+    tr.bind(out, [last])
+
+
 def _handlers() -> dict[type, Any]:
     out: dict[type, Any] = {nn.MaxPool2d: _maxpool}
     try:
@@ -315,7 +376,7 @@ def _handlers() -> dict[type, Any]:
         return out
     out.update({sdt.SDSA: _attention, metaspikformer.SDSA3: _attention, metaspikformer.RepConv: _repconv,
                 lmu.LMUMemory: _lmu_memory, lmu.CausalConv1d: _causal_conv, lmu.SeqBN: _seq_bn,
-                egru.EGRU: _egru, egru.EGRUCell: _egru, lsm.Reservoir: _reservoir})
+                egru.EGRU: _egru, egru.EGRUCell: _egru, lsm.Reservoir: _reservoir, lmu.L2MU: _l2mu})
     return out
 
 

@@ -8,7 +8,8 @@
   "role": input|recurrent}``, recurrent ones self-loops: the convention of
   :func:`neuromap.backends.spinnaker2.egru.charlm_netlist`); ``MaxPool2d`` / ``Activation`` ->
   non-spiking ``other`` / ``relu`` populations.
-* Synaptic ops: ``Permute``, ``Place``, ``Mean`` and ``SparseLinear`` are sparse matrices composed
+* Synaptic ops: ``Permute``, ``Place``, ``Mean``, ``SparseLinear``, ``AxisLinear`` (block diagonal
+  ``kron(I, weight)``) and ``Outer`` (``kron(I, vector)``) are sparse matrices composed
   into the path's matrix (a reservoir's ``SparseLinear`` self-loop stays a CSR ``sparse``
   projection); a ``TemporalConv1d`` becomes one projection per tap, tap ``j`` delayed by
   ``pad_left - j`` steps (a look-ahead tap cannot be lowered).
@@ -32,8 +33,10 @@ from .zoo_nodes import (
     SDSA3,
     UNIT_TYPES,
     Activation,
+    AxisLinear,
     LMUMemory,
     Mean,
+    Outer,
     Permute,
     Place,
     SparseLinear,
@@ -82,6 +85,12 @@ def zoo_op_matrix(node, fi, fo) -> sp.csr_matrix | None:
         return sp.csr_matrix((np.full(n_in, 1.0 / fi[node.axis]), (rows, idx.reshape(-1))), shape=(n_out, n_in))
     if isinstance(node, SparseLinear):
         return node.to_scipy().astype(np.float64)
+    if isinstance(node, AxisLinear):  # the same matrix on every row: block diagonal
+        lead = n_in // int(fi[-1])
+        return sp.kron(sp.identity(lead), sp.csr_matrix(np.asarray(node.weight, dtype=np.float64))).tocsr()
+    if isinstance(node, Outer):  # input i -> outputs (i, j) with weight vector[j]
+        vec = np.asarray(node.vector, dtype=np.float64).reshape(-1, 1)
+        return sp.kron(sp.identity(n_in), sp.csr_matrix(vec)).tocsr()
     return None
 
 

@@ -10,7 +10,8 @@ Layout ops: :class:`Permute` (a transpose of feature axes), :class:`Place` (writ
 zero tensor at an offset: the sum of several ``Place`` s into one node is a concatenation or a
 stack, so multi-input ops keep NIR's "edges into a node are summed" rule), :class:`Mean`.
 Units: :class:`MaxPool2d`, :class:`Activation`, :class:`SDSA`, :class:`SDSA3`, :class:`LMUMemory`,
-:class:`EGRU`. Synapses: :class:`SparseLinear` (CSR, never dense), :class:`TemporalConv1d`.
+:class:`EGRU`. Synapses: :class:`SparseLinear` (CSR, never dense), :class:`TemporalConv1d`,
+:class:`AxisLinear` (a matrix on the last axis), :class:`Outer` (times a vector, new last axis).
 
 Neurons inside a unit (the attention LIF of SDSA / SDSA3) are stored in the field ``neuron`` as
 JSON (``{"params": LIFParams.to_dict(), "beta": [...] | null, "v_th": [...] | null}``): JSON keeps
@@ -278,6 +279,46 @@ class LMUMemory(_Node):
 
 
 @dataclass(eq=False)
+class AxisLinear(_Node):
+    """``y = x @ weight.T`` over the last feature axis: input ``(*lead, in)``, output ``(*lead, out)``
+    (``weight [out, in]``; L2MU's memory map ``S_m A_bar^T`` on ``(memory_size, order)`` spikes).
+
+    ``nir.Linear`` acts on a flat vector; this is the same matrix applied to every row, computed as
+    the module does (one ``matmul`` with the transposed weight), so the rounding is the module's.
+    """
+
+    weight: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.weight = _f32(self.weight, 2, "weight")
+        if min(self.weight.shape) < 1:
+            raise ValueError(f"AxisLinear needs a non-empty weight [out, in], got {self.weight.shape}")
+        self._types()
+
+    def infer_output(self, s: Shape) -> Shape:
+        if not s or s[-1] != self.weight.shape[1]:
+            raise ValueError(f"last axis must have {self.weight.shape[1]} features")
+        return (*s[:-1], int(self.weight.shape[0]))
+
+
+@dataclass(eq=False)
+class Outer(_Node):
+    """``y[..., j] = x[...] * vector[j]``: input ``s``, output ``(*s, len(vector))`` (L2MU's encoder map
+    ``S_u (x) B_bar``: each spike times the memory's input vector, one product per element, exact)."""
+
+    vector: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.vector = _f32(self.vector, 1, "vector")
+        if self.vector.shape[0] < 1:
+            raise ValueError("Outer needs a non-empty vector")
+        self._types()
+
+    def infer_output(self, s: Shape) -> Shape:
+        return (*s, int(self.vector.shape[0]))
+
+
+@dataclass(eq=False)
 class TemporalConv1d(_Node):
     """A convolution along *time* of ``(C_in,)`` features (LMUFormer's conv embedding):
     ``y_t = bias + sum_j weight[:, :, j] x_{t - pad_left + j}`` with zeros outside the sequence.
@@ -405,7 +446,8 @@ class SparseLinear(_Node):
         return ret
 
 
-ZOO_NODES = (MaxPool2d, Permute, Place, Mean, Activation, SDSA, SDSA3, LMUMemory, TemporalConv1d, EGRU, SparseLinear)
+ZOO_NODES = (MaxPool2d, Permute, Place, Mean, Activation, SDSA, SDSA3, LMUMemory, TemporalConv1d, EGRU, SparseLinear,
+             AxisLinear, Outer)
 # Units: computed by a population of their own when lowered (not synapses).
 UNIT_TYPES = (MaxPool2d, Activation, SDSA, SDSA3, LMUMemory, EGRU)
 EXTENSION_NODES.update({PREFIX + c.__name__: c for c in ZOO_NODES})
