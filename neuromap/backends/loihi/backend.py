@@ -25,7 +25,7 @@ import torch
 
 from ..base import BackendError, RunResult
 from .emulator import LoihiRecord
-from .quantize import QuantizationError, QuantReport, quantize
+from .quantize import QuantizationError, QuantReport, check_semantics, quantize
 
 DEFAULT_TARGET = "loihi2"
 
@@ -152,7 +152,7 @@ class LoihiBackend:
     name = "loihi"
     runner = "loihi"
 
-    def unsupported(self, graph) -> list[str]:
+    def unsupported(self, graph, allow_mismatch: bool = False) -> list[str]:
         try:
             netlist = graph.lower()
         except Exception as exc:  # noqa: BLE001 - report any lowering problem as a reason
@@ -161,6 +161,11 @@ class LoihiBackend:
         for pop in netlist.populations:
             if pop.kind not in ("input", "lif", "cuba", "li"):
                 problems.append(f"population {pop.name!r} ({pop.kind}): Loihi runs LIF / CuBa / LI populations")
+            elif pop.kind != "input" and not allow_mismatch:
+                try:
+                    check_semantics(pop, allow_mismatch=False)
+                except QuantizationError as exc:
+                    problems.append(str(exc))
         for proj in netlist.projections:
             if proj.kind not in ("dense", "sparse", "conv"):
                 problems.append(f"projection {proj.name!r} ({proj.kind}): the Loihi path runs dense/sparse/conv synapses")
@@ -168,7 +173,7 @@ class LoihiBackend:
 
     def compile(self, graph, target: Any = DEFAULT_TARGET, weight_bits: int = 8, allow_mismatch: bool = False,
                 method: str = "metis") -> LoihiCompiled:
-        problems = self.unsupported(graph)
+        problems = self.unsupported(graph, allow_mismatch)
         if problems:
             raise BackendError(
                 f"{self.name} backend cannot run this graph:\n  " + "\n  ".join(problems)

@@ -98,7 +98,7 @@ def _decays(pop: Population) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(beta, dtype=np.float64), alpha
 
 
-def _check_semantics(pop: Population, allow_mismatch: bool) -> list[str]:
+def check_semantics(pop: Population, allow_mismatch: bool) -> list[str]:
     """Loihi 1 LIF: strict threshold, reset to 0, no refractoriness, no delayed reset."""
     p = pop.params
     problems = []
@@ -178,7 +178,7 @@ def quantize(
                 f"population {pop.name!r} has kind {pop.kind!r}; Loihi runs {list(SUPPORTED_KINDS)} "
                 "(run it on backends.torch or split the graph: hybrid execution)"
             )
-        notes = _check_semantics(pop, allow_mismatch)
+        notes = check_semantics(pop, allow_mismatch)
         beta, alpha = _decays(pop)
         gain = (1.0 - beta) if pop.params.get("decay_input", False) else np.ones_like(beta)
         gain_scalar = float(np.max(gain))
