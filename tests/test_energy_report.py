@@ -106,3 +106,14 @@ def test_errors(activity):
     with pytest.raises(MissingFigure, match="e_synop"):
         estimate(small_net(), activity, NoSynop(), partition(small_net(), s2, activity=activity))
     assert np.isfinite(activity.total_spikes)
+
+
+def test_per_core_energy_and_memory(activity):
+    net = small_net()
+    s2 = hardware.load("spinnaker2")
+    est = estimate(net, activity, s2, partition(net, s2, activity=activity))
+    per_core = est.per_core["dynamic_energy_J"]
+    assert len(per_core) == est.resources["cores"]
+    # with no spike / hop / static figures on SpiNNaker2, the per-core energies add up to the total
+    assert sum(per_core) == pytest.approx(est.energy_J, rel=1e-12)
+    assert est.resources["memory_per_core"]

@@ -244,8 +244,22 @@ def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projectio
         why = f" ({fig.missing})" if fig is not None and fig.missing else ""
         est.omitted.append(f"static power: target lacks p_static_chip{why}")
     est.resources = {"cores": mapping.n_cores, "chips": chips, "feasible": mapping.feasible,
-                     "utilisation": mapping.metrics.get("utilisation")}
+                     "utilisation": mapping.metrics.get("utilisation"),
+                     "memory_per_core": {k: v for k, v in mapping.usage.items() if "mem" in k or "sram" in k}}
+    est.per_core.update(_per_core_energy(activity, mapping, e_syn, e_upd))
     return est
+
+
+def _per_core_energy(activity: Activity, mapping, e_syn, e_upd) -> dict[str, list[float]]:
+    """Dynamic energy per core over the run (J): synaptic events delivered to the core's neurons x
+    e_synop + the core's neuron updates x e_neuron_update (spike, hop and static terms are not per core)."""
+    syn = np.zeros(mapping.n_cores)
+    upd = np.zeros(mapping.n_cores)
+    for pop in activity.neurons:
+        syn += _per_core_sum(mapping, pop, activity.synops_per_neuron[pop])
+        upd += np.bincount(mapping.core_of(pop), minlength=mapping.n_cores).astype(np.float64)
+    upd *= activity.steps * activity.samples
+    return {"dynamic_energy_J": (syn * _scalar(e_syn) + upd * _scalar(e_upd)).tolist()}
 
 
 # --- SpiNNaker2 MAC array (added for backends.spinnaker2) ---------------------------------------

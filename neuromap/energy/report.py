@@ -106,6 +106,7 @@ class Report:
                 "latency_per_inference_s": e.latency_per_inference_s,
                 "throughput_per_s": e.throughput_per_s,
                 "resources": e.resources,
+                "per_core": e.per_core,
                 "omitted": e.omitted,
                 "notes": e.notes,
                 "terms": [
