@@ -1,6 +1,6 @@
 """The character EGRU LM on the SpiNNaker2 execution model, pruned, next to its GPU / CPU estimate.
 
-    python experiments/egru_spinnaker2.py [--hidden 192] [--epochs 2] [--prune 0.9] [--quick]
+    python experiments/egru_spinnaker2.py [--hidden 192] [--epochs 8] [--finetune 1] [--prune 0.9] [--quick]
 
 1. Train the zoo's ``CharLM(cell="egru")`` on ``pydoc_data.topics`` (experiments/egru_lm.py's loop).
 2. Magnitude-prune the recurrent and input weights to ``--prune`` (global per matrix) and fine-tune
@@ -144,8 +144,8 @@ def run(hidden: int = 192, embedding: int = 32, epochs: float = 2.0, finetune: f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hidden", type=int, default=192)
-    ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--finetune", type=float, default=0.5)
+    ap.add_argument("--epochs", type=float, default=8.0)
+    ap.add_argument("--finetune", type=float, default=1.0)
     ap.add_argument("--prune", type=float, default=0.9)
     ap.add_argument("--tokens", type=int, default=2000)
     ap.add_argument("--quick", action="store_true", help="hidden 128, 0.3 + 2 x 0.1 epochs, 500 tokens")
