@@ -49,7 +49,8 @@ def test_deploy_agreement_accuracy_and_report(graph, model_and_data):
     dep = deploy(graph, x, backend="loihi", labels=y)
     assert dep.agreement and min(dep.agreement.values()) > 0.9
     assert dep.accuracy["loihi"] >= dep.accuracy["torch (float)"] - 0.05
-    assert "loihi2" in dep.report.table() and dep.result.mapping if hasattr(dep.result, "mapping") else True
+    assert "loihi2" in dep.report.table()
+    assert dep.result.mapping.feasible and dep.result.mapping.target == "loihi2"
     assert "spike agreement" in dep.summary()
     assert dep.activity.total_spikes > 0
 

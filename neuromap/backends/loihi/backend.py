@@ -38,6 +38,7 @@ class LoihiRunResult(RunResult):
     u: dict[str, np.ndarray] = field(default_factory=dict)
     v: dict[str, np.ndarray] = field(default_factory=dict)
     depth: dict[str, int] = field(default_factory=dict)
+    mapping: Any = None  # the neuromap.partition.Mapping the network was placed with
 
 
 def _depths(netlist) -> dict[str, int]:
@@ -139,7 +140,7 @@ class LoihiCompiled:
         outputs = {o: records[p] for o, p in self.output_pops.items() if p in records}
         return LoihiRunResult(
             outputs=outputs, records=records, wall_seconds=wall, backend=self.runner,
-            raw={k: v for k, v in rec.spikes.items()}, u=rec.u, v=rec.v, depth=dict(self.depth),
+            raw={k: v for k, v in rec.spikes.items()}, u=rec.u, v=rec.v, depth=dict(self.depth), mapping=self.mapping,
         )
 
     def _is_li(self, name: str) -> bool:
