@@ -408,7 +408,7 @@ class Reservoir(nn.Module):
 
     def fanout_table(self, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
         """Event-driven form of ``w_rec``: padded per-presynaptic tables ``(post [N+1, K], w [N+1, K])``;
-        padding points to a dummy neuron ``N`` with weight 0."""
+        padding points to an extra, never-read neuron index ``N`` with weight 0."""
         if self._fanout is None or self._fanout[1].dtype != dtype:
             Wt = (self.connectivity.weights.tocsc() * self.rec_scale).tocsc()
             Wt.sort_indices()
@@ -498,7 +498,7 @@ class Reservoir(nn.Module):
                     buf.view(-1).index_add_(0, tgt, w[n_idx].reshape(-1))
                 if events is not None:
                     tgt_ev, w_ev = events.step(t, dtype)
-                    buf.view(-1).index_add_(0, tgt_ev + tgt_ev // self.n, w_ev)  # skip the dummy column
+                    buf.view(-1).index_add_(0, tgt_ev + tgt_ev // self.n, w_ev)  # skip the padding column
                 s, st = self._step_fn(buf[:, : self.n].clone(), st)
                 spikes[t] = s
                 if mem is not None:
