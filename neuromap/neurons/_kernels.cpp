@@ -90,6 +90,56 @@ int64_t grain_for(int64_t T_, int64_t M) {
   return std::max<int64_t>(std::min<int64_t>(g, M), 1);
 }
 
+// Fast path of forward_impl for neuromap's default neuron (immediate subtractive reset, h > v_th,
+// V = beta V + X, no membrane trace): the same operations in the same order as the general loop,
+// with the configuration fixed at compile time so the inner loop has no branches and vectorises.
+template <typename T, bool CUBA, bool STORE_H, bool STORE_I>
+void forward_default(int64_t T_, int64_t M, const T* __restrict__ X, const T* V0, const T* I0, Vals<T> be, Vals<T> al,
+                     Vals<T> th, Vals<T> lk, T* __restrict__ S, T* __restrict__ H, T* __restrict__ I, T* VO, T* IO) {
+  at::parallel_for(0, M, grain_for(T_, M), [&](int64_t begin, int64_t end) {
+    T v[kBlock], cur_i[kBlock], b_be[kBlock], b_al[kBlock], b_th[kBlock], b_lk[kBlock];
+    for (int64_t j0 = begin; j0 < end; j0 += kBlock) {
+      const int64_t n = std::min(kBlock, end - j0);
+      for (int64_t k = 0; k < n; ++k) {
+        b_be[k] = be[j0 + k];
+        b_al[k] = al[j0 + k];
+        b_th[k] = th[j0 + k];
+        b_lk[k] = lk[j0 + k];
+        v[k] = V0[j0 + k];
+        cur_i[k] = CUBA ? I0[j0 + k] : T(0);
+      }
+      for (int64_t t = 0; t < T_; ++t) {
+        const int64_t off = t * M + j0;
+        const T* __restrict__ x = X + off;
+        T* __restrict__ s_out = S + off;
+        T* __restrict__ h_out = STORE_H ? H + off : nullptr;
+        T* __restrict__ i_out = STORE_I ? I + off : nullptr;
+        for (int64_t k = 0; k < n; ++k) {
+          T cur;
+          if constexpr (CUBA) {
+            const T ii = b_al[k] * cur_i[k] + x[k];
+            cur_i[k] = ii;
+            if constexpr (STORE_I) i_out[k] = ii;
+            cur = ii;
+          } else {
+            cur = x[k];
+          }
+          T h = b_be[k] * v[k] + b_lk[k];
+          h = h + cur;
+          const T s = h > b_th[k] ? T(1) : T(0);
+          s_out[k] = s;
+          if constexpr (STORE_H) h_out[k] = h;
+          v[k] = h - b_th[k] * s;
+        }
+      }
+      for (int64_t k = 0; k < n; ++k) {
+        VO[j0 + k] = v[k];
+        if constexpr (CUBA) IO[j0 + k] = cur_i[k];
+      }
+    }
+  });
+}
+
 template <typename T>
 void forward_impl(const Tensor& x, const Tensor& v0, const Tensor& i0, const Tensor& s0, const Tensor& beta,
                   const Tensor& alpha, const Tensor& vth, const Tensor& gain, const Tensor& leak, bool cuba,
@@ -110,6 +160,19 @@ void forward_impl(const Tensor& x, const Tensor& v0, const Tensor& i0, const Ten
   const auto be = vals<T>(beta), al = vals<T>(alpha), th = vals<T>(vth), ga = vals<T>(gain), lk = vals<T>(leak);
   const T v_reset = static_cast<T>(v_reset_d);
   const bool keep_reset = !reset_delay && reset != kNone;
+  if (reset == kSubtract && !reset_delay && !decay_input && !inclusive && V == nullptr && (!cuba || IO != nullptr)) {
+    const bool sh = H != nullptr, si = I != nullptr;
+    if (cuba) {
+      if (sh && si) forward_default<T, true, true, true>(T_, M, X, V0, I0, be, al, th, lk, S, H, I, VO, IO);
+      else if (sh) forward_default<T, true, true, false>(T_, M, X, V0, I0, be, al, th, lk, S, H, I, VO, IO);
+      else if (si) forward_default<T, true, false, true>(T_, M, X, V0, I0, be, al, th, lk, S, H, I, VO, IO);
+      else forward_default<T, true, false, false>(T_, M, X, V0, I0, be, al, th, lk, S, H, I, VO, IO);
+    } else {
+      if (sh) forward_default<T, false, true, false>(T_, M, X, V0, I0, be, al, th, lk, S, H, I, VO, IO);
+      else forward_default<T, false, false, false>(T_, M, X, V0, I0, be, al, th, lk, S, H, I, VO, IO);
+    }
+    return;
+  }
 
   at::parallel_for(0, M, grain_for(T_, M), [&](int64_t begin, int64_t end) {
     T v[kBlock], cur_i[kBlock], sp[kBlock], b_be[kBlock], b_al[kBlock], b_th[kBlock], b_ga[kBlock], b_lk[kBlock];
@@ -182,6 +245,74 @@ std::vector<Tensor> lif_forward(const Tensor& x, const Tensor& v0, const Tensor&
   return {spikes, v_seq, v_out, i_out, s_out, h_seq, i_seq};
 }
 
+// The surrogate derivative dS/dh for one block of neurons at one step: one branch-free loop per kind.
+template <typename T>
+inline void surrogate_block(const T* h, const T* th, int64_t n, int64_t sur, T k, T k_half, T k_atan, T* out) {
+  switch (sur) {
+    case kFastSigmoid:
+      for (int64_t q = 0; q < n; ++q) out[q] = surrogate<T>(h[q] - th[q], kFastSigmoid, k, k_half, k_atan);
+      break;
+    case kAtan:
+      for (int64_t q = 0; q < n; ++q) out[q] = surrogate<T>(h[q] - th[q], kAtan, k, k_half, k_atan);
+      break;
+    case kSigmoid:
+      for (int64_t q = 0; q < n; ++q) out[q] = surrogate<T>(h[q] - th[q], kSigmoid, k, k_half, k_atan);
+      break;
+    case kTriangle:
+      for (int64_t q = 0; q < n; ++q) out[q] = surrogate<T>(h[q] - th[q], kTriangle, k, k_half, k_atan);
+      break;
+    default:
+      for (int64_t q = 0; q < n; ++q) out[q] = T(1);
+  }
+}
+
+// Fast path of backward_impl for the default neuron (immediate subtractive reset, h > v_th, no
+// decay_input, no membrane-trace gradient, no parameter gradients): the general loop's operations
+// in the same order, with the configuration fixed at compile time.
+template <typename T, bool CUBA, bool DETACH>
+void backward_default(int64_t T_, int64_t M, const T* GS, const T* GV, const T* GI, const T* H, Vals<T> be,
+                      Vals<T> al, Vals<T> th, int64_t sur, T k, T k_half, T k_atan, T* GX, T* GV0, T* GI0) {
+  at::parallel_for(0, M, grain_for(T_, M), [&](int64_t begin, int64_t end) {
+    T gv[kBlock], gI[kBlock], b_be[kBlock], b_al[kBlock], b_th[kBlock], dsdh[kBlock];
+    for (int64_t j0 = begin; j0 < end; j0 += kBlock) {
+      const int64_t n = std::min(kBlock, end - j0);
+      for (int64_t q = 0; q < n; ++q) {
+        b_be[q] = be[j0 + q];
+        b_al[q] = al[j0 + q];
+        b_th[q] = th[j0 + q];
+        gv[q] = GV ? GV[j0 + q] : T(0);
+        gI[q] = GI ? GI[j0 + q] : T(0);
+      }
+      for (int64_t t = T_ - 1; t >= 0; --t) {
+        const int64_t off = t * M + j0;
+        const T* h = H + off;
+        const T* gs = GS + off;
+        T* gx = GX + off;
+        surrogate_block<T>(h, b_th, n, sur, k, k_half, k_atan, dsdh);
+        for (int64_t q = 0; q < n; ++q) {
+          const T thj = b_th[q];
+          const T g_total_v = gv[q];
+          T g_total_s = gs[q];
+          if constexpr (!DETACH) g_total_s = g_total_s - thj * g_total_v;
+          const T gh = g_total_v + g_total_s * dsdh[q];
+          gv[q] = b_be[q] * gh;
+          if constexpr (CUBA) {
+            const T gIt = gh + gI[q];
+            gI[q] = b_al[q] * gIt;
+            gx[q] = gIt;
+          } else {
+            gx[q] = gh;
+          }
+        }
+      }
+      for (int64_t q = 0; q < n; ++q) {
+        GV0[j0 + q] = gv[q];
+        if constexpr (CUBA) GI0[j0 + q] = gI[q];
+      }
+    }
+  });
+}
+
 template <typename T>
 void backward_impl(const Tensor& g_spikes, const Tensor& g_vseq, const Tensor& g_v, const Tensor& g_i,
                    const Tensor& g_s, const Tensor& h_seq, const Tensor& i_seq, const Tensor& x, const Tensor& v0,
@@ -213,6 +344,17 @@ void backward_impl(const Tensor& g_spikes, const Tensor& g_vseq, const Tensor& g
   const T v_reset = static_cast<T>(v_reset_d), v_leak = static_cast<T>(v_leak_d), k = static_cast<T>(slope_d);
   const T k_half = static_cast<T>(slope_d / 2.0), k_atan = static_cast<T>(M_PI / 2.0 * slope_d);
   const bool immediate = !reset_delay && reset != kNone;
+  if (reset == kSubtract && !reset_delay && !decay_input && !inclusive && GVS == nullptr && GS != nullptr &&
+      !need_beta && !need_alpha && !need_th && (!cuba || GI0 != nullptr)) {
+    if (cuba) {
+      if (detach_reset) backward_default<T, true, true>(T_, M, GS, GV, GI, H, be, al, th, sur, k, k_half, k_atan, GX, GV0, GI0);
+      else backward_default<T, true, false>(T_, M, GS, GV, GI, H, be, al, th, sur, k, k_half, k_atan, GX, GV0, GI0);
+    } else {
+      if (detach_reset) backward_default<T, false, true>(T_, M, GS, GV, GI, H, be, al, th, sur, k, k_half, k_atan, GX, GV0, GI0);
+      else backward_default<T, false, false>(T_, M, GS, GV, GI, H, be, al, th, sur, k, k_half, k_atan, GX, GV0, GI0);
+    }
+    return;
+  }
 
   at::parallel_for(0, M, grain_for(T_, M), [&](int64_t begin, int64_t end) {
     T gv[kBlock], gI[kBlock], gsc[kBlock], gb[kBlock], gal[kBlock], gt[kBlock];
