@@ -126,7 +126,7 @@ void forward_default(int64_t T_, int64_t M, const T* __restrict__ X, const T* V0
           }
           T h = b_be[k] * v[k] + b_lk[k];
           h = h + cur;
-          const T s = h > b_th[k] ? T(1) : T(0);
+          const T s = static_cast<T>(h > b_th[k]);  // branch-free, so the loop vectorises
           s_out[k] = s;
           if constexpr (STORE_H) h_out[k] = h;
           v[k] = h - b_th[k] * s;
