@@ -12,7 +12,7 @@ per-neuron overrides (the values the exporting library multiplies with).
     spike when v > v_threshold, then v = v_reset (NIR's definition: reset="zero")
 
 ``"snntorch"`` (snnTorch 1.0 ``export_to_nir``; Leaky -> LIF, Synaptic -> CubaLIF): the same Euler
-mapping with snnTorch's hard-coded ``dt = 1e-4``; snnTorch writes ``tau = dt/(1-beta)``,
+mapping with snnTorch's fixed export ``dt = 1e-4``; snnTorch writes ``tau = dt/(1-beta)``,
 ``r = tau/dt`` and ``w_in = tau_syn/dt``, so the gains are 1. The reset snnTorch uses is not in
 the file: its default, a subtractive reset applied one step late (``reset_delay=True``).
 
