@@ -33,6 +33,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from neuromap.neurons.egru import egru_candidate
+
 IMPLS = ("vectorised", "loop")
 
 
@@ -170,12 +172,7 @@ class EGRUCell(nn.Module):
         gh = y_prev @ R.t()
         if self.bias_hh is not None:
             gh = gh + self.bias_hh
-        zx, rx, cx = gx.chunk(3, -1)
-        zh, rh, ch = gh.chunk(3, -1)
-        z = torch.sigmoid(zx + zh)
-        r = torch.sigmoid(rx + rh)
-        g = torch.tanh(cx + r * ch)
-        c = z * c_prev + (1.0 - z) * g
+        c = egru_candidate(gx, gh, c_prev)
         if self.zoneout > 0:
             if self.training:
                 c = c_prev + zone_mask * (c - c_prev)

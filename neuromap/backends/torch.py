@@ -33,6 +33,7 @@ from neuromap.graph import zoo_nodes as zn
 from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, spec_from_nir
 from neuromap.graph.nodes import AvgPool1d, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
+from neuromap.neurons.egru import egru_candidate
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
@@ -514,12 +515,7 @@ class _EGRU(NodeOp):
         gh = y_prev @ self.weight_hh.t()
         if self.has_bias:
             gh = gh + self.bias_hh
-        zx, rx, cx = gx.chunk(3, -1)
-        zh, rh, ch = gh.chunk(3, -1)
-        z = torch.sigmoid(zx + zh)
-        r = torch.sigmoid(rx + rh)
-        g = torch.tanh(cx + r * ch)
-        c = z * c_prev + (1.0 - z) * g
+        c = egru_candidate(gx, gh, c_prev)
         if self.zoneout > 0:
             c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
         o = (c - self.threshold > 0).to(c.dtype)

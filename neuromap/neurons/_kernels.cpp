@@ -376,23 +376,7 @@ void backward_impl(const Tensor& g_spikes, const Tensor& g_vseq, const Tensor& g
       for (int64_t t = T_ - 1; t >= 0; --t) {
         const int64_t off = t * M + j0;
         const int64_t prev = off - M;
-        // The surrogate derivative for the whole block first: one branch-free loop per kind.
-        switch (sur) {
-          case kFastSigmoid:
-            for (int64_t q = 0; q < n; ++q) dsdh_blk[q] = surrogate<T>(H[off + q] - b_th[q], kFastSigmoid, k, k_half, k_atan);
-            break;
-          case kAtan:
-            for (int64_t q = 0; q < n; ++q) dsdh_blk[q] = surrogate<T>(H[off + q] - b_th[q], kAtan, k, k_half, k_atan);
-            break;
-          case kSigmoid:
-            for (int64_t q = 0; q < n; ++q) dsdh_blk[q] = surrogate<T>(H[off + q] - b_th[q], kSigmoid, k, k_half, k_atan);
-            break;
-          case kTriangle:
-            for (int64_t q = 0; q < n; ++q) dsdh_blk[q] = surrogate<T>(H[off + q] - b_th[q], kTriangle, k, k_half, k_atan);
-            break;
-          default:
-            for (int64_t q = 0; q < n; ++q) dsdh_blk[q] = T(1);
-        }
+        surrogate_block<T>(H + off, b_th, n, sur, k, k_half, k_atan, dsdh_blk);
         for (int64_t q = 0; q < n; ++q) {
           const int64_t j = j0 + q;
           const T thj = b_th[q];

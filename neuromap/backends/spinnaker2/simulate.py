@@ -31,6 +31,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from neuromap.neurons.egru import egru_candidate
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import CubaLIFParams, params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
@@ -238,12 +239,7 @@ class _EGRU:
 
     def step(self, gx: torch.Tensor, gh: torch.Tensor, state):
         c_prev = state[0]
-        zx, rx, cx = gx.chunk(3, -1)
-        zh, rh, ch = gh.chunk(3, -1)
-        z = torch.sigmoid(zx + zh)
-        r = torch.sigmoid(rx + rh)
-        g = torch.tanh(cx + r * ch)
-        c = z * c_prev + (1.0 - z) * g
+        c = egru_candidate(gx, gh, c_prev)
         if self.zoneout > 0:
             c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
         if self.fix:
