@@ -33,6 +33,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from neuromap.errors import NeuromapError
+
 __all__ = ["Figure", "Section", "Target", "TargetError", "available", "load", "KINDS", "CONFIDENCE"]
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +44,7 @@ UNITS = ("J", "W", "s", "Hz", "bit", "byte", "B/s", "FLOP/s", "S", "uS", "m2", "
 _FIGURE_KEYS = {"value", "unit", "source", "confidence", "estimate", "note", "missing"}
 
 
-class TargetError(ValueError):
+class TargetError(NeuromapError, ValueError):
     """A target name is unknown or a target file is malformed (the message names file and field)."""
 
 

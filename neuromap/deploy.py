@@ -1,23 +1,27 @@
 """Deploy a saved model on a backend, compare it with the float model, and report its cost.
 
-    neuromap deploy MODEL.nir --backend lava --target loihi2 --dataset digits --compare torch
-    neuromap deploy MODEL.nir --backend loihi --input x.npy -o results/run1
-
 In Python: :func:`deploy` returns a :class:`Deployment` (run result, activity, agreement per
-layer, accuracy, report).
+layer, accuracy, report); :func:`save` writes a run directory. The command line
+(``neuromap deploy``) is :mod:`neuromap.cli.deploy`.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
+import json
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from neuromap.atomic import atomic_path, write_text
+from neuromap.errors import InputError, OutputError
 
 DEFAULT_TARGETS = {"lava": "loihi2", "loihi": "loihi2", "spinnaker2": "spinnaker2", "crossbar": "crossbar-pcm",
                    "torch": "cpu"}
@@ -49,27 +53,82 @@ class Deployment:
         return "\n".join(lines)
 
 
-def load_inputs(input_path: str | None, dataset: str | None, steps: int, samples: int, seed: int = 0):
-    """``(x [T, B, ...] float tensor, labels or None)`` from an ``.npy`` file or a shipped data set."""
+LAYOUTS = ("TB", "BT")
+
+
+def check_count(name: str, value: int, minimum: int = 1) -> int:
+    """``value`` if it is an integer ``>= minimum``; else an :class:`InputError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InputError(f"{name} {value}: must be an integer >= {minimum}")
+    return int(value)
+
+
+def read_input_array(path: str, layout: str = "TB") -> torch.Tensor:
+    """A ``.npy`` input as a float tensor ``[T, B, ...]``; ``layout="BT"`` reads ``[B, T, ...]``."""
+    if layout not in LAYOUTS:
+        raise InputError(f"--layout {layout}: must be one of {list(LAYOUTS)}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"--input {path}: cannot read it as a .npy array ({exc})") from exc
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        arr.close()
+        raise InputError(f"--input {path}: is an .npz archive; --input takes one array saved with numpy.save (.npy)")
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"--input {path}: holds {arr.dtype} values; it must be numbers (spikes or currents)")
+    if arr.ndim < 3:
+        raise InputError(f"--input {path}: must be [T, B, features...] (or [B, T, ...] with --layout BT), "
+                         f"got shape {arr.shape}")
+    if layout == "BT":
+        arr = np.swapaxes(arr, 0, 1)
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"--input {path}: has {arr.shape[0]} steps x {arr.shape[1]} samples (layout {layout}); "
+                         "both must be at least 1")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"--input {path}: contains NaN or inf")
+    return torch.as_tensor(np.ascontiguousarray(arr), dtype=torch.float32)
+
+
+def load_inputs(input_path: str | None, dataset: str | None, steps: int, samples: int, seed: int = 0,
+                layout: str = "TB"):
+    """``(x [T, B, ...] float tensor, labels or None)`` from an ``.npy`` file or a shipped data set.
+
+    ``layout`` says how the file is laid out: ``"TB"`` (time-major, the default) or ``"BT"``
+    (batch-major, transposed here). Counts are checked: ``steps``/``samples`` >= 1, ``seed`` >= 0.
+    """
     if (input_path is None) == (dataset is None):
-        raise ValueError("give exactly one of --input X.npy and --dataset NAME")
+        raise InputError("give exactly one of --input X.npy and --dataset NAME")
     if input_path is not None:
-        try:
-            arr = np.load(input_path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"cannot read input {input_path}: {exc}") from exc
-        if arr.ndim < 3:
-            raise ValueError(f"input {input_path} must be a time-major array [T, B, ...], got shape {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"input {input_path} contains NaN or inf")
-        return torch.as_tensor(arr, dtype=torch.float32), None
+        return read_input_array(input_path, layout), None
     if dataset not in DATASETS:
-        raise ValueError(f"dataset={dataset!r} is not one of {list(DATASETS)}")
+        raise InputError(f"--dataset {dataset}: not one of {list(DATASETS)}")
+    steps, samples = check_count("--steps", steps), check_count("--samples", samples)
+    seed = check_count("--seed", seed, 0)
     from neuromap import data
 
     d = data.digits(encoding="rate", steps=steps, seed=seed)
-    n = min(samples, len(d.y_test))
-    return d.x_test[:n].transpose(0, 1).contiguous(), d.y_test[:n]
+    if samples > len(d.y_test):
+        raise InputError(f"--samples {samples}: the {dataset} test split has {len(d.y_test)} samples")
+    return d.x_test[:samples].transpose(0, 1).contiguous(), d.y_test[:samples]
+
+
+def check_input(graph, x: torch.Tensor) -> None:
+    """Raise :class:`InputError` unless ``x [T, B, ...]`` fits the graph's single input (in the user's
+    terms: steps, samples, and the feature shape the model takes)."""
+    if len(graph.inputs) != 1:
+        return  # several inputs: each backend checks its own mapping
+    want = tuple(graph.shapes[graph.inputs[0]][1])
+    got = tuple(x.shape[2:])
+    if x.dim() < 3 or got != want:
+        raise InputError(f"input has {x.shape[0]} steps x {x.shape[1]} samples x features {got}, but the model's "
+                         f"input {graph.inputs[0]!r} takes features {want}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise InputError(f"input has {x.shape[0]} steps x {x.shape[1]} samples; both must be at least 1")
+
+
+def describe_input(x: torch.Tensor, layout: str = "TB") -> str:
+    """``"25 steps x 40 samples x features (64,) (read as TB)"``: how an input was read."""
+    return f"{x.shape[0]} steps x {x.shape[1]} samples x features {tuple(x.shape[2:])} (read as {layout})"
 
 
 def readout_accuracy(output: torch.Tensor, labels: torch.Tensor) -> float:
@@ -86,6 +145,21 @@ def records_with_inputs(graph, result, x: torch.Tensor) -> dict[str, torch.Tenso
     return recs
 
 
+def prepare_kernels(announce: Callable[[str], None] | None = None) -> float:
+    """Build or load the C++ neuron kernels now (not inside a timed run); returns the seconds it took.
+    ``announce`` is told when a build (not just a cached load) is about to happen."""
+    from neuromap.neurons import kernels
+
+    st = kernels.status()
+    if kernels.disabled() or st["available"] or st["error"]:
+        return 0.0
+    if announce is not None and not any(kernels.cache_dir().glob("*.so")):
+        announce(f"building the C++ neuron kernels once (cached in {kernels.cache_dir()}; not counted in run times) ...")
+    t0 = time.perf_counter()
+    kernels.load()
+    return time.perf_counter() - t0
+
+
 def deploy(
     graph,
     x: torch.Tensor,
@@ -96,12 +170,20 @@ def deploy(
     report_targets: list[str] | None = None,
     allow_mismatch: bool = False,
     model_name: str | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> Deployment:
-    """Run ``graph`` on ``backend`` (for ``target``), compare with ``compare`` and report."""
+    """Run ``graph`` on ``backend`` (for ``target``), compare with ``compare`` and report.
+
+    The C++ neuron kernels are built (or loaded) before anything is timed, so the first run in a
+    fresh environment does not count the compiler's time; ``announce`` receives a note when that
+    build happens.
+    """
     from neuromap import backends
     from neuromap.energy import collect
     from neuromap.energy.report import build_report
 
+    check_input(graph, x)
+    prepare_kernels(announce)
     target = target or DEFAULT_TARGETS.get(backend, "cpu")
     be = backends.get(backend)
     kwargs: dict[str, Any] = {}
@@ -131,60 +213,71 @@ def deploy(
     return Deployment(backend, target, result, activity, rep, agreement, dep_accuracy, reference)
 
 
-def save(dep: Deployment, out_dir: str | Path) -> list[Path]:
-    """Write outputs (``outputs.npz``), ``activity.npz``, ``report.html`` / ``report.json``."""
-    import os
-    import tempfile
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".outputs.", suffix=".npz")
-    os.close(fd)
-    np.savez(tmp, **{k: v.numpy() for k, v in dep.result.outputs.items()})
-    os.replace(tmp, out / "outputs.npz")
-    paths = [out / "outputs.npz", dep.activity.save(out / "activity.npz"),
-             dep.report.save(out / "report.html"), dep.report.save(out / "report.json")]
-    return paths
+MANIFEST = "manifest.json"
 
 
-# --- command line -----------------------------------------------------------------------------
+def check_run_dir(out_dir: str | os.PathLike) -> Path:
+    """Check, before a run, that ``out_dir`` can receive a run's files: its parent is a writable
+    directory and ``out_dir`` is absent, empty or an earlier neuromap run (it holds ``manifest.json``),
+    which is replaced as a whole. Anything else (a file, a directory of other files) is refused."""
+    from neuromap.atomic import check_writable
 
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "deploy", help="run a .nir model on a backend, compare with the float model, report energy/latency",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter)")
-    p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | crossbar | torch (default: lava)")
-    p.add_argument("--target", default=None, help="hardware target (default: loihi2 for lava/loihi)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", help="time-major input spikes [T, B, ...] as .npy")
-    src.add_argument("--dataset", choices=DATASETS, help="a shipped data set (test split, rate-coded)")
-    p.add_argument("--steps", type=int, default=25, help="time steps for --dataset (default 25)")
-    p.add_argument("--samples", type=int, default=64, help="samples of --dataset to run (default 64)")
-    p.add_argument("--compare", default="torch", help="reference backend ('none' to skip; default torch)")
-    p.add_argument("--allow-mismatch", action="store_true",
-                   help="quantise even where Loihi semantics differ from the model's (reported)")
-    p.add_argument("-o", "--output", help="directory for outputs.npz, activity.npz, report.html/json")
-    p.set_defaults(func=_main)
+    out = check_writable(out_dir, directory=True)
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise OutputError(f"-o {out}: is a directory that is not a neuromap run (no {MANIFEST}); "
+                          "give a new or empty directory")
+    return out
 
 
-def _main(args: argparse.Namespace) -> int:
-    from neuromap.graph import GraphError, load
+def _manifest(dep: Deployment, provenance: dict[str, Any] | None) -> dict[str, Any]:
+    from neuromap import __version__
 
+    versions = {"neuromap": __version__, "torch": torch.__version__, "numpy": np.__version__}
+    return {"backend": dep.backend, "target": dep.target, "files": ["outputs.npz", "activity.npz", "report.html",
+            "report.json"], "versions": versions, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **(provenance or {})}
+
+
+def save(dep: Deployment, out_dir: str | os.PathLike, provenance: dict[str, Any] | None = None) -> list[Path]:
+    """Write a run to the directory ``out_dir``: ``outputs.npz``, ``activity.npz``, ``report.html``,
+    ``report.json`` and ``manifest.json`` (backend, target, versions and ``provenance``, e.g. the model
+    and input that produced them).
+
+    The files are written into a fresh hidden directory beside ``out_dir``, which is then renamed
+    into place as a whole; an earlier run there is moved aside first and removed after. An
+    interruption (error, full disk, Ctrl-C) leaves the earlier run as it was and no partial one.
+    """
+    out = check_run_dir(out_dir)
+    parent = out.parent if str(out.parent) else Path(".")
     try:
-        graph = load(args.model)
-        x, labels = load_inputs(args.input, args.dataset, args.steps, args.samples)
-        t0 = time.perf_counter()
-        dep = deploy(graph, x, args.backend, args.target, labels,
-                     None if args.compare == "none" else args.compare, allow_mismatch=args.allow_mismatch,
-                     model_name=Path(args.model).stem)
-    except (GraphError, ValueError, OSError) as exc:
-        print(f"neuromap deploy: {exc}", file=sys.stderr)
-        return 2
-    print(dep.summary())
-    print(f"(total {time.perf_counter() - t0:.2f} s)")
-    if args.output:
-        for path in save(dep, args.output):
-            print(f"wrote {path}")
-    return 0
+        fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".new", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    old = None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(fresh, 0o777 & ~umask)  # mkdtemp makes 0700; give the usual permissions
+        with atomic_path(fresh / "outputs.npz", suffix=".npz") as tmp:
+            np.savez(tmp, **{k: v.numpy() for k, v in dep.result.outputs.items()})
+        dep.activity.save(fresh / "activity.npz")
+        dep.report.save(fresh / "report.html")
+        dep.report.save(fresh / "report.json")
+        write_text(fresh / MANIFEST, json.dumps(_manifest(dep, provenance), indent=1))
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=parent))
+            os.replace(out, old / "run")
+        os.replace(fresh, out)
+    except OSError as exc:
+        if old is not None and not out.exists():
+            os.replace(old / "run", out)  # put the earlier run back
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    except BaseException:
+        if old is not None and not out.exists():
+            os.replace(old / "run", out)
+        raise
+    finally:
+        for leftover in (fresh, old):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+    return [out / name for name in _manifest(dep, None)["files"] + [MANIFEST]]

@@ -13,7 +13,6 @@ import contextlib
 import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .data import SequenceData
 from .neurons.modules import _SpikingNeuron
 
@@ -155,15 +155,8 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` through a temporary file and a rename, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
 
 
 def save_checkpoint(path, model: nn.Module, optimizer=None, epoch: int = 0, history: History | None = None) -> None:

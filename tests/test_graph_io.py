@@ -93,7 +93,7 @@ def random_graphs(draw):
         prev, n = f"n{i}", m
     nodes["output"] = nir.Output(output_type=np.array([n]))
     edges.append((prev, "output"))
-    meta = draw(st.dictionaries(st.sampled_from(["dt", "note", "seed"]), st.one_of(st.floats(1e-4, 1), st.text(max_size=5),
+    meta = draw(st.dictionaries(st.sampled_from(["dt", "note", "seed"]), st.one_of(st.floats(1e-4, 1), st.text(st.characters(blacklist_characters="\x00"), max_size=5),
                                                                                   st.integers(0, 9))))
     return Graph(nodes, edges, meta)
 
@@ -296,3 +296,15 @@ def test_fixture_files_in_tests_data_load():
     for name in ("spiking_mlp_lif.nir", "norse_lifbox.nir"):
         g = load(os.path.join(here, name), convention="norse" if name.startswith("norse") else "nir")
         assert g.outputs
+
+
+def test_save_rejects_nul_in_metadata_string(tmp_path):
+    import torch
+
+    from neuromap.networks import SpikingMLP
+
+    g = nm.trace(SpikingMLP(3, [2], 2), torch.rand(2, 1, 3))
+    g.metadata["note"] = "a\x00b"
+    with pytest.raises(GraphError, match="NUL"):
+        nm.save(g, tmp_path / "m.nir")
+    assert not list(tmp_path.iterdir())

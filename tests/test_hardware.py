@@ -119,7 +119,7 @@ def test_missing_file_and_bad_toml(tmp_path):
 
 
 def test_targets_command_lists_all(capsys):
-    from neuromap.hardware.cli import add_parser
+    from neuromap.cli.targets import add_parser
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
@@ -131,5 +131,7 @@ def test_targets_command_lists_all(capsys):
     args = parser.parse_args(["targets", "loihi"])
     assert args.func(args) == 0
     assert "Davies 2018 Table 2" in capsys.readouterr().out
-    args = parser.parse_args(["targets", "nope"])
-    assert args.func(args) == 2
+    from neuromap import cli
+
+    assert cli.main(["targets", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -220,7 +220,7 @@ def test_spinnaker2_router_entries_and_placement(lsm_small):
 
 
 def test_partition_command_on_netlist(tmp_path, capsys):
-    from neuromap.partition.cli import add_parser, run_netlist
+    from neuromap.cli.partition import add_parser, run_netlist
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
@@ -233,8 +233,10 @@ def test_partition_command_on_netlist(tmp_path, capsys):
     assert "hop-weighted traffic" in text and "feasible" in text
     m = Mapping.load(out)
     assert m.rates["l0"] == pytest.approx(0.1) and m.rate_source["in"] == "default"
-    args = parser.parse_args(["partition", "missing.nir", "--target", "loihi"])
-    assert args.func(args) == 2
+    from neuromap import cli
+
+    assert cli.main(["partition", "missing.nir", "--target", "loihi"]) == 2
+    assert "missing.nir" in capsys.readouterr().err
 
 
 @pytest.mark.slow

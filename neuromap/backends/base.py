@@ -11,10 +11,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from neuromap.graph.errors import GraphError
+from neuromap.errors import NeuromapError
 
 
-class BackendError(GraphError):
+class BackendError(NeuromapError, ValueError):
     """A backend cannot compile or run a graph; the message names the node and what would work."""
 
 

@@ -1,7 +1,6 @@
 """Activity statistics, cost models per target kind, and reports."""
 
 from .activity import Activity, ActivityError, collect
-from .cli import add_parser
 from .costs import Estimate, MissingFigure, Term, estimate, spike_driven_transformer_energy
 from .report import Report, build_report
 
@@ -16,5 +15,4 @@ __all__ = [
     "spike_driven_transformer_energy",
     "Report",
     "build_report",
-    "add_parser",
 ]

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,13 +35,15 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from neuromap.atomic import atomic_path
+from neuromap.errors import NeuromapError
 from neuromap.netlist import Netlist, Projection
 
 SCHEMA_VERSION = 1
 FLOAT_BYTES = 4
 
 
-class ActivityError(ValueError):
+class ActivityError(NeuromapError, ValueError):
     """Activity does not fit the netlist (names, shapes) or holds impossible counts."""
 
 
@@ -145,15 +146,8 @@ class Activity:
     def save(self, path: str | os.PathLike) -> Path:
         """Write as ``.npz`` (one JSON document inside), atomically."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, activity=np.array(json.dumps(self.to_dict())))
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         return path
 
     @classmethod

@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from neuromap.errors import NeuromapError
 from neuromap.netlist import Netlist
 
 from .activity import Activity
 
 
-class MissingFigure(ValueError):
+class MissingFigure(NeuromapError, ValueError):
     """The target lacks a figure that the estimate cannot do without (names target and figure)."""
 
 

@@ -13,10 +13,12 @@ import html
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from neuromap.atomic import write_text
+from neuromap.errors import InputError
 
 from .activity import Activity
 from .costs import Estimate, estimate
@@ -220,17 +222,23 @@ the run times a figure of the target spec; the sources are listed under each tar
     def save(self, path: str | os.PathLike, format: str | None = None) -> Path:
         """Write ``table`` / ``json`` / ``html`` (chosen from the suffix when ``format`` is None), atomically."""
         path = Path(path)
-        fmt = format or {".json": "json", ".html": "html", ".htm": "html"}.get(path.suffix, "table")
+        fmt = format or report_format(path)
         text = {"json": self.to_json, "html": self.to_html, "table": self.table}.get(fmt)
         if text is None:
-            raise ValueError(f"format={fmt!r} is not one of ['table', 'json', 'html']")
-        content = text()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
-        os.replace(tmp, path)
-        return path
+            raise InputError(f"format={fmt!r} is not one of ['table', 'json', 'html']")
+        return write_text(path, text())
+
+
+FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".txt": "table", "": "table"}
+
+
+def report_format(path: str | os.PathLike) -> str:
+    """The report format for an output path from its suffix; raises ``InputError`` for any other
+    suffix (``-o r.pdf`` must not quietly write a text table)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(f"-o {path}: a report is written as .json, .html or .txt (table), not {suffix}")
+    return FORMATS[suffix]
 
 
 def build_report(netlist, activity: Activity, targets: list[str] | str, model: str = "model",

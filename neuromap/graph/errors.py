@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from neuromap.errors import NeuromapError
 
-class GraphError(ValueError):
+
+class GraphError(NeuromapError, ValueError):
     """A graph is malformed or cannot be handled; the message names the node or edge and the problem."""
 
 

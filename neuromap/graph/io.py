@@ -7,8 +7,8 @@ metadata (see :mod:`neuromap.graph.neuron`). Extension nodes use the same layout
 delayed-edge set (``metadata["delayed_edges"]``, a JSON string of ``[src, dst]`` pairs, see
 :mod:`neuromap.graph.graph`) is one string in it, read back verbatim and validated by ``load``
 (a malformed list, or one naming a missing edge or leaving a cycle undelayed, is a ``GraphError``).
-Files without it keep the inferred rule. The write is atomic: a temporary file in the same directory, flushed
-and renamed over the target, so a crash never leaves a half-written file.
+Files without it keep the inferred rule. The write is atomic (:mod:`neuromap.atomic`), so a crash,
+a full disk or Ctrl-C never leaves a half-written file.
 
 ``load`` opens the file read-only, parses every node itself (clear errors naming the node for
 truncated, malformed or unknown content) and never modifies the file.
@@ -17,7 +17,6 @@ truncated, malformed or unknown content) and never modifies the file.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,8 @@ import h5py
 import nir
 import numpy as np
 from nir.serialization import hdf2dict
+
+from neuromap.atomic import atomic_path
 
 from .errors import GraphError, UnsupportedNodeError
 from .graph import Graph
@@ -40,16 +41,10 @@ def _check_writable(value: Any, where: str) -> None:
     elif isinstance(value, np.ndarray):
         if value.ndim == 0 or value.dtype.kind not in "biufcSU":
             raise GraphError(f"{where}: cannot store a {value.dtype} array of shape {value.shape} in HDF5 metadata")
+    elif isinstance(value, str) and "\x00" in value:
+        raise GraphError(f"{where}: HDF5 cannot store a string with a NUL character ({value!r})")
     elif not isinstance(value, _SCALARS):
         raise GraphError(f"{where}: cannot store a value of type {type(value).__name__} in HDF5 metadata")
-
-
-def _file_mode(path: Path) -> int:
-    if path.exists():
-        return path.stat().st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def save(graph: Graph, path: str | os.PathLike) -> Path:
@@ -61,18 +56,8 @@ def save(graph: Graph, path: str | os.PathLike) -> Path:
     for name, node in graph.nodes.items():
         _check_writable(node.metadata, f"node {name!r} metadata")
     nir_graph = graph.to_nir()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    os.close(fd)
-    try:
-        nir.write(tmp, nir_graph)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        nir.write(str(tmp), nir_graph)
     return path
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from neuromap.errors import NeuromapError
+
 
 @dataclass
-class DoesNotFit(ValueError):
+class DoesNotFit(NeuromapError, ValueError):
     """Raised when a population (or the whole network) cannot be mapped under a target's limits.
 
     Attributes:

@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from neuromap.atomic import atomic_path, write_text
+from neuromap.errors import InputError
+
 FORMAT = "neuromap.mapping/1"
 
 
@@ -113,9 +116,7 @@ class Mapping:
         return _jsonable(d)
 
     def save(self, path: str | Path) -> Path:
-        p = Path(path)
-        p.write_text(json.dumps(self.to_dict(), indent=1))
-        return p
+        return write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> Mapping:
@@ -171,9 +172,25 @@ class Mapping:
         fig.colorbar(im, ax=ax, label="utilisation (max over limits)")
         fig.tight_layout()
         if path is not None:
-            fig.savefig(path, dpi=100)
-            plt.close(fig)
+            try:
+                fmt = plot_format(path)
+                with atomic_path(path, suffix=Path(path).suffix) as tmp:
+                    fig.savefig(tmp, dpi=100, format=fmt)
+            finally:
+                plt.close(fig)
         return fig
+
+
+def plot_format(path: str | Path) -> str:
+    """The image format for ``path`` from its suffix (``png`` without one); raises ``InputError`` for a
+    suffix matplotlib cannot write, so a run can check its ``--plot`` path before it starts."""
+    from matplotlib.figure import Figure
+
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    supported = Figure().canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise InputError(f"--plot {path}: cannot write a .{fmt} image; use one of {sorted(supported)}")
+    return fmt
 
 
 def _jsonable(x: Any) -> Any:

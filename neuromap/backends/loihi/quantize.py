@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from neuromap.errors import NeuromapError
 from neuromap.netlist import Netlist, Population
 
 from . import fixed_point as fx
@@ -38,7 +39,7 @@ SPIKING_KINDS = ("lif", "cuba")
 SUPPORTED_KINDS = ("lif", "cuba", "li")
 
 
-class QuantizationError(ValueError):
+class QuantizationError(NeuromapError, ValueError):
     """The network cannot be expressed in Loihi fixed point; the message names the node and why."""
 
 

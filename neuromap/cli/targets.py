@@ -1,10 +1,8 @@
-"""``neuromap targets``: list the hardware targets with their key figures."""
+"""``neuromap targets [NAME|FILE.toml]``: list the hardware targets with their key figures."""
 
 from __future__ import annotations
 
 import argparse
-
-from . import TargetError, available, load
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -15,12 +13,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neuromap.hardware import available, load
+
     if args.name:
-        try:
-            t = load(args.name)
-        except TargetError as e:
-            print(f"error: {e}")
-            return 2
+        t = load(args.name)
         print(f"{t.name} ({t.kind}): {t.description}\n  file: {t.path}")
         for key, fig in t.figures():
             print(f"  {key:38s} {fig}")

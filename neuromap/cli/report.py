@@ -7,7 +7,8 @@ Without ``--activity`` the model runs on ``backends.torch`` with the given input
 from __future__ import annotations
 
 import argparse
-import sys
+
+from .common import add_convention_args, add_input_args, load_model, load_run_inputs, require_file
 
 
 def add_parser(subparsers) -> None:
@@ -18,44 +19,48 @@ def add_parser(subparsers) -> None:
     p.add_argument("model", help="a .nir file")
     p.add_argument("--target", action="append", required=True,
                    help="a target name or TOML path; repeat for several; 'all' for every shipped target")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = add_input_args(p)
     src.add_argument("--activity", help="an activity .npz recorded on this model (neuromap deploy -o)")
-    src.add_argument("--input", help="time-major input [T, B, ...] .npy to run on backends.torch")
-    src.add_argument("--dataset", choices=["digits"], help="run the float model on a shipped data set")
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--samples", type=int, default=64)
+    add_convention_args(p)
     p.add_argument("--method", default="metis", help="partition method for digital targets (default metis)")
     p.add_argument("--format", choices=["table", "json", "html"], default=None,
-                   help="output format (default: from the -o suffix, else table)")
+                   help="output format (default: from the -o suffix .json/.html/.txt, else table)")
     p.add_argument("-o", "--output", help="write the report here (atomically) instead of printing it")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
     from neuromap import backends
-    from neuromap.deploy import load_inputs, records_with_inputs
-    from neuromap.graph import GraphError, load
+    from neuromap.atomic import check_writable
+    from neuromap.deploy import check_input, describe_input, records_with_inputs
+    from neuromap.energy import Activity, collect
+    from neuromap.energy.report import build_report, report_format
 
-    from .activity import Activity, ActivityError, collect
-    from .report import build_report
-
-    try:
-        graph = load(args.model)
-        netlist = graph.lower()
-        if args.activity:
-            activity = Activity.load(args.activity)
-        else:
-            x, _ = load_inputs(args.input, args.dataset, args.steps, args.samples)
-            result = backends.get("torch").compile(graph).run(x)
-            activity = collect(netlist, records_with_inputs(graph, result, x))
-        rep = build_report(netlist, activity, args.target, model=args.model, method=args.method)
-    except (GraphError, ActivityError, ValueError, OSError) as exc:
-        print(f"neuromap report: {exc}", file=sys.stderr)
-        return 2
+    if args.output:  # before any work: a bad path or suffix fails now, not after the run
+        check_writable(args.output)
+        if args.format is None:
+            report_format(args.output)
+    graph = load_model(args)
+    netlist = graph.lower()
+    if args.activity:
+        require_file(args.activity, "--activity")
+        activity = Activity.load(args.activity)
+        note = None
+    else:
+        x, _ = load_run_inputs(args)
+        check_input(graph, x)
+        note = f"input: {describe_input(x, args.layout)}"
+        result = backends.get("torch").compile(graph).run(x)
+        activity = collect(netlist, records_with_inputs(graph, result, x))
+    rep = build_report(netlist, activity, args.target, model=args.model, method=args.method)
     if args.output:
         path = rep.save(args.output, args.format)
+        if note:
+            print(note)
         print(f"wrote {path}")
     elif args.format in (None, "table"):
+        if note:
+            print(note)
         print(rep.table())
     elif args.format == "json":
         print(rep.to_json())

@@ -1,0 +1,53 @@
+"""Arguments and input handling shared by the subcommands (one definition each)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from neuromap.errors import InputError
+
+
+def add_convention_args(p: argparse.ArgumentParser) -> None:
+    """``--convention`` / ``--dt``: how a foreign NIR file's neurons were discretised by its exporter."""
+    p.add_argument("--convention", default="nir", choices=["nir", "snntorch", "norse"],
+                   help="how foreign neuron nodes were discretised (default: nir)")
+    p.add_argument("--dt", type=float, default=None, help="the exporter's time step in seconds")
+
+
+def add_input_args(p: argparse.ArgumentParser, required: bool = True) -> argparse._MutuallyExclusiveGroup:
+    """``--input X.npy`` | ``--dataset NAME``, ``--layout``, ``--steps``, ``--samples``, ``--seed``."""
+    from neuromap.deploy import DATASETS, LAYOUTS
+
+    src = p.add_mutually_exclusive_group(required=required)
+    src.add_argument("--input", help="input spikes as one .npy array, time-major [T, B, ...] (see --layout)")
+    src.add_argument("--dataset", choices=DATASETS, help="a shipped data set (test split, rate-coded)")
+    p.add_argument("--layout", default="TB", choices=LAYOUTS,
+                   help="axis order of --input: TB = [T steps, B samples, ...] (default), BT = [B, T, ...]")
+    p.add_argument("--steps", type=int, default=25, help="time steps for --dataset (default 25)")
+    p.add_argument("--samples", type=int, default=64, help="samples of --dataset to run (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --dataset encoding (default 0)")
+    return src
+
+
+def require_file(path: str, what: str) -> Path:
+    """``path`` as a Path if it is an existing file; else an :class:`InputError` naming ``what``."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{what} {path}: " + ("is a directory" if p.is_dir() else "no such file"))
+    return p
+
+
+def load_model(args: argparse.Namespace):
+    """The graph named by ``args.model`` (with ``--convention`` / ``--dt`` when the command has them)."""
+    from neuromap.graph import load
+
+    require_file(args.model, "model")
+    return load(args.model, convention=getattr(args, "convention", "nir"), dt=getattr(args, "dt", None))
+
+
+def load_run_inputs(args: argparse.Namespace):
+    """``(x [T, B, ...], labels or None)`` from the input arguments (see :func:`add_input_args`)."""
+    from neuromap.deploy import load_inputs
+
+    return load_inputs(args.input, args.dataset, args.steps, args.samples, args.seed, args.layout)

@@ -1,0 +1,57 @@
+"""``neuromap deploy``: run a saved model on a backend, compare it with the float model, report its cost.
+
+    neuromap deploy MODEL.nir --backend lava --target loihi2 --dataset digits --compare torch
+    neuromap deploy MODEL.nir --backend loihi --input x.npy [--layout BT] -o results/run1
+
+``-o DIR`` receives ``outputs.npz``, ``activity.npz``, ``report.html``, ``report.json`` and
+``manifest.json`` as a whole (see :func:`neuromap.deploy.save`); the directory is checked before
+the run starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .common import add_convention_args, add_input_args, load_model, load_run_inputs
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "deploy", help="run a .nir model on a backend, compare with the float model, report energy/latency",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter)")
+    p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | crossbar | torch (default: lava)")
+    p.add_argument("--target", default=None, help="hardware target (default: loihi2 for lava/loihi)")
+    add_input_args(p)
+    add_convention_args(p)
+    p.add_argument("--compare", default="torch", help="reference backend ('none' to skip; default torch)")
+    p.add_argument("--allow-mismatch", action="store_true",
+                   help="quantise even where Loihi semantics differ from the model's (reported)")
+    p.add_argument("-o", "--output", help="directory for outputs.npz, activity.npz, report.html/json, manifest.json")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from neuromap.deploy import check_run_dir, deploy, describe_input, save
+
+    if args.output:
+        check_run_dir(args.output)  # before the run: a bad -o fails now, not after it
+    graph = load_model(args)
+    x, labels = load_run_inputs(args)
+    print(f"input: {describe_input(x, args.layout)}", file=sys.stderr)
+    t0 = time.perf_counter()
+    dep = deploy(graph, x, args.backend, args.target, labels, None if args.compare == "none" else args.compare,
+                 allow_mismatch=args.allow_mismatch, model_name=Path(args.model).stem,
+                 announce=lambda msg: print(msg, file=sys.stderr))
+    print(dep.summary())
+    print(f"(total {time.perf_counter() - t0:.2f} s)")
+    if args.output:
+        provenance = {"model": str(Path(args.model).resolve()), "input": args.input or f"dataset {args.dataset}",
+                      "input_shape": list(x.shape), "layout": args.layout, "argv": sys.argv[1:]}
+        for path in save(dep, args.output, provenance):
+            print(f"wrote {path}")
+    return 0
