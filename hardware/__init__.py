@@ -249,13 +249,20 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "crossbar": ("tile.rows", "tile.cols", "tile.tiles_per_chip", "numerics.weight_bits"),
     "conventional": ("energy.e_mac", "energy.e_synop_system"),
 }
+# Required figures the mapping arithmetic cannot do without: ``{ missing = ... }`` is refused for these.
+NEEDS_VALUE: dict[str, tuple[str, ...]] = {
+    "digital": ("chip.cores_per_chip", "chip.cores_per_router", "chip.router_grid", "numerics.weight_bits",
+                "numerics.state_bits"),
+    "crossbar": ("tile.rows", "tile.cols", "numerics.weight_bits"),
+    "conventional": (),
+}
 
 
 def _err(path: str, where: str, msg: str) -> TargetError:
     return TargetError(f"{path}: {where}: {msg}")
 
 
-def _check_value(path: str, key: str, raw: Any, spec: _Spec | None, signed: bool = False) -> None:
+def _check_value(path: str, key: str, raw: Any, spec: _Spec | None, signed: bool = False, unit: str = "") -> None:
     def is_num(x: Any) -> bool:
         return isinstance(x, int | float) and not isinstance(x, bool)
 
@@ -273,9 +280,11 @@ def _check_value(path: str, key: str, raw: Any, spec: _Spec | None, signed: bool
             raise _err(path, key, f"value {x!r} is above {spec.max}")
 
     if spec is None:  # generic: numbers (also nested lists) must be finite and non-negative; strings/bools pass
+        if unit not in ("", "1") and not (is_num(raw) or isinstance(raw, list)):
+            raise _err(path, key, f"a figure in {unit!r} must be a number, got {type(raw).__name__} {raw!r}")
         if isinstance(raw, list):
             for x in raw:
-                _check_value(path, key, x, None, signed)
+                _check_value(path, key, x, None, signed, unit)
         elif is_num(raw):
             check_num(raw)
         elif not isinstance(raw, str | bool | dict):
@@ -331,7 +340,7 @@ def _parse_figure(path: str, key: str, raw: Any) -> Figure:
     if not isinstance(est, bool):
         raise _err(path, key, f"'estimate' must be true/false, got {est!r}")
     # only fitted model coefficients (defined in uS by their source) may be negative
-    _check_value(path, key, raw["value"], spec, signed=unit == "uS")
+    _check_value(path, key, raw["value"], spec, signed=unit == "uS", unit=unit)
     return Figure(raw["value"], unit, source, conf, est, str(raw.get("note", "")))
 
 
@@ -355,7 +364,12 @@ def _validate(data: dict[str, Any], path: str) -> Target:
     target = Target(name, kind, str(data.get("description", "")), path, MappingProxyType(sections))
     for req in REQUIRED[kind]:
         if target.figure(req) is None:
-            raise _err(path, req, f"required field for a {kind} target is absent (give a value or {{ missing = \"why\" }})")
+            hint = "give a value" if req in NEEDS_VALUE[kind] else "give a value or { missing = \"why\" }"
+            raise _err(path, req, f"required field for a {kind} target is absent ({hint})")
+    for req in NEEDS_VALUE[kind]:
+        if target.get(req) is None:
+            raise _err(path, req, f"a {kind} target needs a value here (partitioning cannot work without it), "
+                                  "not { missing = ... }")
     if kind == "digital":
         grid = target.get("chip.router_grid")
         if grid is not None and len(grid) != 2:

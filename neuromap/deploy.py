@@ -38,6 +38,7 @@ class Deployment:
     agreement: dict[str, float] = field(default_factory=dict)
     accuracy: dict[str, float] = field(default_factory=dict)
     reference: Any = None  # the torch RunResult when compared
+    difference: dict[str, tuple[float, float]] = field(default_factory=dict)  # graded layers: (max |diff|, range)
 
     def summary(self) -> str:
         lines = [f"backend {self.backend} on {self.target}: ran in {self.result.wall_seconds:.3f} s"]
@@ -46,6 +47,10 @@ class Deployment:
         if self.agreement:
             lines.append("spike agreement with the float model, per layer:")
             lines += [f"  {k:<16} {100 * v:6.2f} %" for k, v in self.agreement.items()]
+        if self.difference:
+            lines.append("non-spiking layers (membrane), max |difference| from the float model:")
+            lines += [f"  {k:<16} {d:.4g}" + (f" ({100 * d / r:.2f} % of the float range {r:.4g})" if r > 0 else "")
+                      for k, (d, r) in self.difference.items()]
         for k, v in self.accuracy.items():
             lines.append(f"accuracy ({k}): {100 * v:.2f} %")
         lines.append("")
@@ -145,6 +150,29 @@ def records_with_inputs(graph, result, x: torch.Tensor) -> dict[str, torch.Tenso
     return recs
 
 
+def _binary(t: torch.Tensor) -> bool:
+    return bool(torch.all((t == 0) | (t == 1)))
+
+
+def compare_records(reference: dict[str, torch.Tensor], records: dict[str, torch.Tensor]
+                    ) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """Per layer present in both with one shape: spike layers (0/1 in both) get the fraction of equal
+    entries; graded layers (membrane readouts, where ``==`` on floats means nothing) get
+    ``(max |difference|, float range max - min)``."""
+    agreement: dict[str, float] = {}
+    difference: dict[str, tuple[float, float]] = {}
+    for name, rec in records.items():
+        ref = reference.get(name)
+        if ref is None or ref.shape != rec.shape or ref.numel() == 0:
+            continue
+        if _binary(ref) and _binary(rec):
+            agreement[name] = float((ref == rec).float().mean())
+        else:
+            r, x = ref.double(), rec.double()
+            difference[name] = (float((r - x).abs().max()), float(r.max() - r.min()))
+    return agreement, difference
+
+
 def prepare_kernels(announce: Callable[[str], None] | None = None) -> float:
     """Build or load the C++ neuron kernels now (not inside a timed run); returns the seconds it took.
     ``announce`` is told when a build (not just a cached load) is about to happen."""
@@ -195,12 +223,11 @@ def deploy(
     activity = collect(netlist, records_with_inputs(graph, result, x))
     dep_accuracy: dict[str, float] = {}
     agreement: dict[str, float] = {}
+    difference: dict[str, tuple[float, float]] = {}
     reference = None
     if compare:
         reference = backends.get(compare).compile(graph).run(x)
-        for name, rec in result.records.items():
-            if name in reference.records and reference.records[name].shape == rec.shape:
-                agreement[name] = float((reference.records[name] == rec).float().mean())
+        agreement, difference = compare_records(reference.records, result.records)
         if labels is not None:
             dep_accuracy[f"{compare} (float)"] = readout_accuracy(reference.output, labels)
     if labels is not None:
@@ -210,7 +237,7 @@ def deploy(
     counters = {target: result.counters} if getattr(result, "counters", None) else None
     rep = build_report(netlist, activity, targets, model=model_name or str(graph.metadata.get("name", "model")),
                        accuracy=acc_for_report, counters=counters)
-    return Deployment(backend, target, result, activity, rep, agreement, dep_accuracy, reference)
+    return Deployment(backend, target, result, activity, rep, agreement, dep_accuracy, reference, difference)
 
 
 MANIFEST = "manifest.json"

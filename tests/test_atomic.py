@@ -181,8 +181,8 @@ def test_plot_and_report_formats_follow_the_suffix(tmp_path):
 
 
 def test_activity_save_is_atomic(tmp_path, monkeypatch):
-    from neuromap.energy import Activity, collect
     from neuromap.backends import get
+    from neuromap.energy import Activity, collect
 
     g = _graph()
     x = (torch.rand(3, 2, 4) < 0.5).float()

@@ -34,6 +34,9 @@ def _lif(n, **kw):
     return spec_to_nir(LIFSpec((n,), LIFParams(**kw)))
 
 
+NO_NUL_TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=5)  # HDF5 strings cannot hold NUL
+
+
 @st.composite
 def neuron_nodes(draw, n):
     kind = draw(st.sampled_from(["lif", "cuba", "li"]))
@@ -93,7 +96,7 @@ def random_graphs(draw):
         prev, n = f"n{i}", m
     nodes["output"] = nir.Output(output_type=np.array([n]))
     edges.append((prev, "output"))
-    meta = draw(st.dictionaries(st.sampled_from(["dt", "note", "seed"]), st.one_of(st.floats(1e-4, 1), st.text(st.characters(blacklist_characters="\x00"), max_size=5),
+    meta = draw(st.dictionaries(st.sampled_from(["dt", "note", "seed"]), st.one_of(st.floats(1e-4, 1), NO_NUL_TEXT,
                                                                                   st.integers(0, 9))))
     return Graph(nodes, edges, meta)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 
 from neuromap.errors import InputError
@@ -13,6 +15,9 @@ def add_convention_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--convention", default="nir", choices=["nir", "snntorch", "norse"],
                    help="how foreign neuron nodes were discretised (default: nir)")
     p.add_argument("--dt", type=float, default=None, help="the exporter's time step in seconds")
+    p.add_argument("--reset", default=None, choices=["subtract", "zero", "none"],
+                   help="snnTorch files only: the model's reset_mechanism, which the file does not record "
+                        "(default: snnTorch's 'subtract', with a warning)")
 
 
 def add_input_args(p: argparse.ArgumentParser, required: bool = True) -> argparse._MutuallyExclusiveGroup:
@@ -43,7 +48,13 @@ def load_model(args: argparse.Namespace):
     from neuromap.graph import load
 
     require_file(args.model, "model")
-    return load(args.model, convention=getattr(args, "convention", "nir"), dt=getattr(args, "dt", None))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        graph = load(args.model, convention=getattr(args, "convention", "nir"), dt=getattr(args, "dt", None),
+                     reset=getattr(args, "reset", None))
+    for w in caught:  # one line each, not Python's two-line warning format
+        print(f"neuromap: warning: {w.message}", file=sys.stderr)
+    return graph
 
 
 def load_run_inputs(args: argparse.Namespace):

@@ -42,7 +42,7 @@ def _main(args: argparse.Namespace) -> int:
         check_run_dir(args.output)  # before the run: a bad -o fails now, not after it
     graph = load_model(args)
     x, labels = load_run_inputs(args)
-    print(f"input: {describe_input(x, args.layout)}", file=sys.stderr)
+    print(f"input: {describe_input(x, args.layout)}")
     t0 = time.perf_counter()
     dep = deploy(graph, x, args.backend, args.target, labels, None if args.compare == "none" else args.compare,
                  allow_mismatch=args.allow_mismatch, model_name=Path(args.model).stem,

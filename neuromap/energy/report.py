@@ -241,6 +241,18 @@ def report_format(path: str | os.PathLike) -> str:
     return FORMATS[suffix]
 
 
+def _unique_targets(targets: list) -> list:
+    """Targets in order, each once; two different files with one ``name`` are an error (their rows
+    would collapse into one, the last silently winning)."""
+    seen: dict[str, Any] = {}
+    for t in targets:
+        if t.name in seen and seen[t.name].path != t.path:
+            raise InputError(f"targets {seen[t.name].path} and {t.path} both have name = {t.name!r}; "
+                             "give each copied target file its own name")
+        seen.setdefault(t.name, t)
+    return list(seen.values())
+
+
 def build_report(netlist, activity: Activity, targets: list[str] | str, model: str = "model",
                  method: str = "metis", counters: dict[str, dict] | None = None, accuracy: dict | None = None,
                  activities: dict[str, Activity] | None = None) -> Report:
@@ -256,8 +268,8 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
         targets = hardware.available()
     activity.check_matches(netlist)
     estimates, mappings = {}, {}
-    for name in targets:
-        tgt = hardware.load(name)
+    loaded = _unique_targets([hardware.load(name) for name in targets])
+    for tgt in loaded:
         act = (activities or {}).get(tgt.name, activity)
         mapping = None
         if tgt.kind in ("digital", "crossbar"):

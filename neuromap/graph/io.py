@@ -136,12 +136,12 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
     return root
 
 
-def load(path: str | os.PathLike, convention: str = "nir", dt: float | None = None) -> Graph:
+def load(path: str | os.PathLike, convention: str = "nir", dt: float | None = None, reset: str | None = None) -> Graph:
     """Load a graph saved by :func:`save` or written by another NIR tool.
 
     Neuron nodes that carry neuromap metadata are restored exactly; foreign ones are mapped with
-    ``convention`` / ``dt`` (see :func:`neuromap.graph.nir_import.from_nir`).
+    ``convention`` / ``dt`` / ``reset`` (see :func:`neuromap.graph.nir_import.from_nir`).
     """
     from .nir_import import from_nir
 
-    return from_nir(read_nir(path), convention=convention, dt=dt)
+    return from_nir(read_nir(path), convention=convention, dt=dt, reset=reset)

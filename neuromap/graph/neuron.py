@@ -32,6 +32,7 @@ as an HDF5 group and ``nir.read`` returns unchanged — checked in the tests):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -209,3 +210,34 @@ def spec_from_nir(node: nir.NIRNode, name: str = "?") -> NeuronSpec:
     if "alpha" in over and model != "cuba":
         raise GraphError(f"node {name!r}: a LIF has no synaptic decay alpha")
     return LIFSpec(shape, params, over.get("beta"), over.get("v_th"), over.get("alpha"))
+
+
+_FIELD_RTOL = 1e-5  # NIR fields are stored as float32 by some writers; a real edit is far larger
+
+
+def check_nir_fields(node: nir.NIRNode, name: str = "?") -> None:
+    """Raise :class:`GraphError` if a node's standard NIR fields disagree with its neuromap metadata.
+
+    Other NIR tools read and write only the standard fields; if one was edited after neuromap wrote
+    the file, running the metadata's parameters would silently ignore the edit. The message names
+    the node, the field, both values and the two ways out.
+    """
+    spec = spec_from_nir(node, name)
+    expected = spec_to_nir(spec)
+    for f in dataclasses.fields(expected):
+        if f.name in ("metadata", "input_type", "output_type"):
+            continue
+        want = np.asarray(getattr(expected, f.name), dtype=np.float64)
+        try:
+            got = np.broadcast_to(np.asarray(getattr(node, f.name), dtype=np.float64), want.shape)
+        except (TypeError, ValueError) as exc:
+            raise GraphError(f"node {name!r}: NIR field {f.name} of shape {np.shape(getattr(node, f.name))} "
+                             f"does not fit its neuromap metadata's neurons {want.shape}") from exc
+        same = np.isclose(got, want, rtol=_FIELD_RTOL, atol=1e-12) | (np.isinf(got) & np.isinf(want) & (got == want))
+        if not np.all(same):
+            i = np.unravel_index(int(np.argmin(same)), want.shape) if want.ndim else ()
+            raise GraphError(
+                f"node {name!r}: NIR field {f.name} = {got[i]:.6g} but neuromap's metadata in the same node gives "
+                f"{want[i]:.6g}: the file was edited outside neuromap. Remove the node's '{META_KEY}' metadata to run "
+                "the NIR fields, or restore them"
+            )

@@ -28,7 +28,9 @@ LIBoxCell -> LI): Norse writes ``tau_nir = dt / tau_mem_inv`` (the time constant
 ``dt`` is the step the exporter used (Norse's ``to_nir(dt=...)``, default 1e-3). A total input
 gain ``g = g_i g_v`` of 1 maps to ``decay_input=False``, of ``1 - beta`` to ``decay_input=True``;
 any other gain becomes a ``nir.Scale`` node in front of the neuron. Neuron nodes that already carry
-neuromap metadata are kept exactly, whatever the convention.
+neuromap metadata are kept exactly, whatever the convention, provided their standard NIR fields
+still agree with it; a file whose fields were edited by another tool is an error (not silently run
+with the old parameters).
 
 Exporters that keep the batch axis of their sample data in the ``Input`` shape (Norse) are fixed up:
 a leading 1 is dropped when the rest matches what the first layer takes.
@@ -37,6 +39,7 @@ a leading 1 is dropped when the rest matches what the first layer takes.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import nir
@@ -46,12 +49,18 @@ from neuromap.neurons.params import CubaLIFParams, LIFParams
 
 from .errors import GraphError, UnsupportedNodeError
 from .graph import DELAYED_KEY, Graph, _to_numpy, decode_delayed_edges, infer_shapes
-from .neuron import LIFSpec, LISpec, has_spec, spec_to_nir
+from .neuron import LIFSpec, LISpec, check_nir_fields, has_spec, spec_to_nir
 from .shapes import declared_input
 
 CONVENTIONS = ("nir", "snntorch", "norse")
 DEFAULT_DT = {"nir": 1e-3, "snntorch": 1e-4, "norse": 1e-3}
 _GAIN_RTOL = 1e-5
+# snnTorch's reset_mechanism -> neuromap's reset; its delayed zero reset spikes like the immediate one
+SNNTORCH_RESETS: dict[str, dict[str, Any]] = {
+    "subtract": dict(reset="subtract", reset_delay=True, v_reset=0.0),
+    "zero": dict(reset="zero", v_reset=0.0),
+    "none": dict(reset="none", v_reset=0.0),
+}
 
 
 def _numpy_fields(node: nir.NIRNode) -> nir.NIRNode:
@@ -89,6 +98,10 @@ def flatten_subgraphs(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, 
             ports = {f"{full}.{p}" for p in ins + outs}
             nodes.update({k: v for k, v in sub_nodes.items() if k not in ports})
             edges += [(a, b) for a, b in sub_edges if a not in ports and b not in ports]
+        elif not isinstance(node, nir.NIRNode):
+            hint = (" (Norse 1.1 exports torch.nn.Flatten as None: replace it with nir.Flatten(input_type=..., "
+                    "start_dim=0) in the exported graph before importing)") if node is None else ""
+            raise GraphError(f"node {full!r} is {type(node).__name__}, not a NIR node{hint}")
         else:
             nodes[full] = node
     for a, b in graph.edges:
@@ -141,8 +154,10 @@ def _gain_mode(gain: np.ndarray, beta: np.ndarray) -> str:
     return "scale"
 
 
-def convert_neuron(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float):
-    """Map a foreign continuous neuron node to ``(neuromap node, input gain or None)``."""
+def convert_neuron(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float,
+                   reset: str | None = None):
+    """Map a foreign continuous neuron node to ``(neuromap node, input gain or None)``; ``reset``
+    (snnTorch only) is the exporter's reset mechanism, which its files do not record."""
     if isinstance(node, nir.LI):
         beta = _decay(_arr(node, "tau", shape), dt, convention, f"node {name!r} tau")
         r = _arr(node, "r", shape)
@@ -170,7 +185,7 @@ def convert_neuron(node: nir.NIRNode, name: str, shape: tuple[int, ...], convent
     v_th = _arr(node, "v_threshold", shape)
     v_leak = _uniform(_arr(node, "v_leak", shape), "v_leak")
     if convention == "snntorch":
-        reset = dict(reset="subtract", reset_delay=True, v_reset=0.0)
+        reset = SNNTORCH_RESETS[reset or "subtract"]
     else:
         reset = dict(reset="zero", v_reset=_uniform(_arr(node, "v_reset", shape), "v_reset"))
     beta32, vth32 = beta.astype(np.float32), v_th.astype(np.float32)
@@ -197,7 +212,7 @@ def _compact(a: np.ndarray) -> np.ndarray:
     return flat[:1].copy() if np.all(flat == flat[0]) else a.copy()
 
 
-def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = None) -> Graph:
+def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = None, reset: str | None = None) -> Graph:
     """A neuromap :class:`Graph` from a ``nir.NIRGraph`` written by neuromap or another tool.
 
     Args:
@@ -205,9 +220,15 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
             converted to NumPy).
         convention: how foreign neuron nodes were discretised: ``"nir"``, ``"snntorch"`` or ``"norse"``.
         dt: the exporter's time step (s); defaults: 1e-3 (nir, norse), 1e-4 (snntorch).
+        reset: for ``convention="snntorch"`` only: the model's ``reset_mechanism`` (``"subtract"``,
+            ``"zero"`` or ``"none"``), which snnTorch's files do not record. Without it snnTorch's
+            default (``"subtract"``) is assumed and a warning says so.
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention={convention!r} is not one of {list(CONVENTIONS)}")
+    if reset is not None and (convention != "snntorch" or reset not in SNNTORCH_RESETS):
+        raise ValueError(f"reset={reset!r}: only snnTorch files need it (their reset is not in the file), as one of "
+                         f"{list(SNNTORCH_RESETS)}; NIR and Norse files state their reset (v_reset)")
     if not isinstance(graph, nir.NIRGraph):
         raise GraphError(f"from_nir needs a nir.NIRGraph, got {type(graph).__name__}")
     dt = DEFAULT_DT[convention] if dt is None else float(dt)
@@ -218,10 +239,18 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
     _fix_batch_axis(nodes, edges)
     metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
     foreign = [n for n, v in nodes.items() if isinstance(v, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(v)]
+    for name, node in nodes.items():
+        if isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and has_spec(node):
+            check_nir_fields(node, name)  # an edit of the standard fields must not be silently ignored
     if foreign:
         shapes = infer_shapes(nodes, edges)
+        spiking = [n for n in foreign if not isinstance(nodes[n], nir.LI)]
+        if convention == "snntorch" and reset is None and spiking:
+            warnings.warn(f"snnTorch files do not record the reset mechanism; assuming snnTorch's default "
+                          f"(subtract, one step late) for {', '.join(spiking)}. If the model used "
+                          "reset_mechanism='zero' or 'none', say so (reset=... / --reset)", UserWarning, stacklevel=2)
         for name in foreign:
-            new, gain = convert_neuron(nodes[name], name, shapes[name][0], convention, dt)
+            new, gain = convert_neuron(nodes[name], name, shapes[name][0], convention, dt, reset)
             nodes[name] = new
             if gain is not None:
                 scale = f"{name}.gain"

@@ -391,6 +391,13 @@ def trace(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], dt
     try:
         with torch.no_grad(), _Mode(tracer):
             out = model(*xs)
+    except (ValueError, RuntimeError, AssertionError) as exc:
+        if isinstance(exc, GraphError):
+            raise
+        given = ", ".join(str(tuple(e.shape)) for e in examples)
+        raise GraphError(f"trace: the model rejected the example {given} (per-step features "
+                         f"{', '.join(str(tuple(e.shape[2:])) for e in examples)}; it is run with T={T0}, B={B0} "
+                         f"while tracing): {type(exc).__name__}: {exc}") from exc
     finally:
         h1.remove()
         h2.remove()

@@ -28,6 +28,9 @@ from .emulator import LoihiRecord
 from .quantize import QuantizationError, QuantReport, check_semantics, quantize
 
 DEFAULT_TARGET = "loihi2"
+# Lava's num_weight_bits (the weight magnitude; the sign is extra) is at most 8 on Loihi 1 and 2;
+# loihi.toml's "9 bits" counts the sign (Davies 2018 p. 87), so larger target figures are capped here.
+MAX_WEIGHT_BITS = 8
 
 
 @dataclass
@@ -56,15 +59,17 @@ def _depths(netlist) -> dict[str, int]:
 class LoihiCompiled:
     """A graph quantised for Loihi, mapped onto the target, ready to run."""
 
-    def __init__(self, graph, target, runner: str, weight_bits: int, allow_mismatch: bool, method: str) -> None:
+    def __init__(self, graph, target, runner: str, weight_bits: int | None, allow_mismatch: bool, method: str) -> None:
         from neuromap import hardware
         from neuromap.partition import partition
 
         self.graph = graph
-        self.target = hardware.load(target) if isinstance(target, str) else target
+        self.target = hardware.load(target)
         self.runner = runner
         self.netlist = graph.lower()
-        self.mapping = partition(self.netlist, self.target, method=method)
+        self.mapping = partition(self.netlist, self.target, method=method, weight_bits=weight_bits)
+        if weight_bits is None:  # the target's numerics decide, as they do for the partitioner
+            weight_bits = min(int(self.target.get("numerics.weight_bits", MAX_WEIGHT_BITS)), MAX_WEIGHT_BITS)
         try:
             self.network, self.quant = quantize(self.netlist, weight_bits=weight_bits, allow_mismatch=allow_mismatch)
         except QuantizationError as exc:
@@ -105,6 +110,10 @@ class LoihiCompiled:
             a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
             if a.ndim < 3:
                 raise ValueError(f"input {name!r} must be [T, B, ...] spikes, got shape {a.shape}")
+            want = self.network.inputs.get(name)
+            if want is not None and int(np.prod(a.shape[2:])) != want:
+                raise ValueError(f"input {name!r} has {a.shape[0]} steps x {a.shape[1]} samples x features "
+                                 f"{tuple(a.shape[2:])}, but the model takes {want} features")
             a = a.reshape(a.shape[0], a.shape[1], -1)
             if not np.all((a == 0) | (a == 1)):
                 raise ValueError(
@@ -172,8 +181,11 @@ class LoihiBackend:
                 problems.append(f"projection {proj.name!r} ({proj.kind}): the Loihi path runs dense/sparse/conv synapses")
         return problems
 
-    def compile(self, graph, target: Any = DEFAULT_TARGET, weight_bits: int = 8, allow_mismatch: bool = False,
-                method: str = "metis") -> LoihiCompiled:
+    def compile(self, graph, target: Any = DEFAULT_TARGET, weight_bits: int | None = None,
+                allow_mismatch: bool = False, method: str = "metis") -> LoihiCompiled:
+        """Quantise and map ``graph`` for ``target``; ``weight_bits`` defaults to the target's
+        ``numerics.weight_bits`` capped at :data:`MAX_WEIGHT_BITS` (a custom target's numerics are
+        used, not ignored)."""
         problems = self.unsupported(graph, allow_mismatch)
         if problems:
             raise BackendError(
