@@ -96,3 +96,59 @@ def test_bad_network_definitions():
     net = LoihiNetwork({"in": 2}, [LoihiLIF("a", 3)], [LoihiConnection("in", "a", np.ones((3, 2)))])
     with pytest.raises(ValueError, match=r"\[T, B, 2\]"):
         net.run({"in": np.zeros((4, 2))})
+
+
+def _same_as_lava(net: LoihiNetwork, x: np.ndarray):
+    ours, lava = net.run({"in": x}), run_lava(net, {"in": x})
+    for p in net.populations:
+        assert np.array_equal(ours.u[p.name], lava.u[p.name]), (p.name, ours.u[p.name].ravel()[:4])
+        assert np.array_equal(ours.v[p.name], lava.v[p.name]), p.name
+        assert np.array_equal(ours.spikes[p.name], lava.spikes[p.name]), p.name
+    return ours
+
+
+def test_int32_overflow_of_the_current_matches_lava():
+    """Issue 16 item 10a: 1,100 inputs at weight 255, weight_exp 7, one spike each: ``a_in << 6``
+    passes 2^31, so Lava's int32 arithmetic wraps; the emulator must too (it kept int64 before)."""
+    n = 1100
+    net = LoihiNetwork({"in": n}, [LoihiLIF("p", 1, du=0, dv=0, vth=100)],
+                       [LoihiConnection("in", "p", np.full((1, n), 255), weight_exp=7)])
+    x = np.zeros((3, 1, n), bool)
+    x[0] = True
+    ours = _same_as_lava(net, x)
+    assert ours.u["p"][1, 0, 0] == -1_980_334_080  # Lava's value: int32 wrap, then one +2^24
+    assert not ours.spikes["p"].any()
+
+
+def test_two_connections_add_in_int32_as_in_lava():
+    n = 600
+    conns = [LoihiConnection("in", "p", np.full((1, n), 255), weight_exp=7) for _ in range(2)]
+    net = LoihiNetwork({"in": n}, [LoihiLIF("p", 1, du=100, dv=0, vth=100)], conns)
+    x = np.zeros((3, 1, n), bool)
+    x[0] = True
+    _same_as_lava(net, x)
+
+
+def test_sign_mode_given_explicitly_matches_lava():
+    """Item 10b: MIXED drops the low bit of odd weights even when all are positive; EXCITATORY
+    clips negative weights to 0; both as Lava's Dense and Sparse do."""
+    w = np.array([[3, 5, 255, 0], [-7, 9, 1, 2]])
+    assert fx.effective_weights(np.array([[3, 5, 255]]), 8, "mixed").tolist() == [[2, 4, 254]]
+    assert fx.effective_weights(np.array([[-7, 9]]), 8, "excitatory").tolist() == [[0, 9]]
+    x = np.random.default_rng(0).random((12, 1, 4)) < 0.6
+    for mode in ("mixed", "excitatory", "inhibitory"):
+        for weights in (w, sp.csr_matrix(w)):
+            net = LoihiNetwork({"in": 4}, [LoihiLIF("p", 2, du=300, dv=200, vth=3)],
+                               [LoihiConnection("in", "p", weights, weight_exp=2, sign_mode=mode)])
+            _same_as_lava(net, x)
+    with pytest.raises(ValueError, match="sign_mode"):
+        LoihiConnection("in", "p", w, sign_mode="positive")
+
+
+def test_bias_mant_range_is_lavas():
+    """Item 10d: Lava allows bias_mant -4096..4095 (13-bit signed)."""
+    net = LoihiNetwork({"in": 1}, [LoihiLIF("p", 2, du=0, dv=10, vth=50, bias_mant=[-4096, 4095], bias_exp=[3, 1])],
+                       [LoihiConnection("in", "p", np.zeros((2, 1)))])
+    _same_as_lava(net, np.zeros((5, 1, 1), bool))
+    with pytest.raises(ValueError, match="bias_mant"):
+        LoihiLIF("q", 1, bias_mant=-4097)

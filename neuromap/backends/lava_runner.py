@@ -36,14 +36,17 @@ def _build(network: LoihiNetwork, inputs: dict[str, np.ndarray], steps: int):
             shape=(p.size,), du=p.du.copy(), dv=p.dv.copy(), vth=p.vth.copy(),
             bias_mant=p.bias_mant.copy(), bias_exp=p.bias_exp.copy(), name=p.name,
         )
+    from lava.utils.weightutils import SignMode
+
     for c in network.connections:
         w = c.weights
+        kw = {} if c.sign_mode is None else {"sign_mode": SignMode[c.sign_mode.upper()]}
         if sp.issparse(w):
             conn = Sparse(weights=w.tocsr().astype(np.int32), weight_exp=c.weight_exp,
-                          num_weight_bits=c.num_weight_bits)
+                          num_weight_bits=c.num_weight_bits, **kw)
         else:
             conn = Dense(weights=np.asarray(w, dtype=np.int32), weight_exp=c.weight_exp,
-                         num_weight_bits=c.num_weight_bits)
+                         num_weight_bits=c.num_weight_bits, **kw)
         procs[c.src].s_out.connect(conn.s_in)
         conn.a_out.connect(procs[c.dst].a_in)
     monitors = {}

@@ -33,7 +33,7 @@ class LoihiLIF:
 
     ``du``/``dv``: 12-bit current / voltage decays (0..4095; ``du`` is offset by +1 in
     hardware), ``vth``: 17-bit threshold mantissa (spike when ``v > vth << 6``), ``bias_mant``:
-    13-bit signed bias mantissa, ``bias_exp``: 3-bit exponent. Scalars or per-neuron arrays.
+    13-bit signed bias mantissa (-4096..4095), ``bias_exp``: 3-bit exponent. Scalars or per-neuron arrays.
     """
 
     name: str
@@ -50,7 +50,7 @@ class LoihiLIF:
         self.du = _int_array(self.du, self.size, f"{self.name}.du", 0, fx.MAX_DECAY)
         self.dv = _int_array(self.dv, self.size, f"{self.name}.dv", 0, fx.MAX_DECAY)
         self.vth = _int_array(self.vth, self.size, f"{self.name}.vth", 0, fx.MAX_VTH_MANT)
-        self.bias_mant = _int_array(self.bias_mant, self.size, f"{self.name}.bias_mant", -fx.MAX_BIAS_MANT,
+        self.bias_mant = _int_array(self.bias_mant, self.size, f"{self.name}.bias_mant", fx.MIN_BIAS_MANT,
                                     fx.MAX_BIAS_MANT)
         self.bias_exp = _int_array(self.bias_exp, self.size, f"{self.name}.bias_exp", -fx.MAX_BIAS_EXP,
                                    fx.MAX_BIAS_EXP)
@@ -59,15 +59,20 @@ class LoihiLIF:
 @dataclass
 class LoihiConnection:
     """Integer synapses ``src -> dst``: ``weights [dst.size, src.size]`` (dense or CSR) scaled by
-    ``2**weight_exp``; ``num_weight_bits`` of precision (Lava's truncation)."""
+    ``2**weight_exp``; ``num_weight_bits`` of precision (Lava's truncation); ``sign_mode`` is Lava's
+    (``"mixed"`` / ``"excitatory"`` / ``"inhibitory"``; ``None``: from the weights, as Lava does)."""
 
     src: str
     dst: str
     weights: np.ndarray | sp.csr_matrix
     weight_exp: int = 0
     num_weight_bits: int = 8
+    sign_mode: str | None = None
 
     def __post_init__(self) -> None:
+        if self.sign_mode is not None and self.sign_mode not in fx.SIGN_MODES:
+            raise ValueError(f"connection {self.src}->{self.dst}: sign_mode must be one of {list(fx.SIGN_MODES)}, "
+                             f"got {self.sign_mode!r}")
         if not -8 <= self.weight_exp <= 7:
             raise ValueError(f"connection {self.src}->{self.dst}: weight_exp must lie in [-8, 7], got {self.weight_exp}")
         data = self.weights.data if sp.issparse(self.weights) else np.asarray(self.weights)
@@ -77,7 +82,7 @@ class LoihiConnection:
     @property
     def effective(self):
         """The weights as Lava uses them after clipping and truncation."""
-        return fx.effective_weights(self.weights, self.num_weight_bits)
+        return fx.effective_weights(self.weights, self.num_weight_bits, self.sign_mode)
 
 
 @dataclass
@@ -135,10 +140,10 @@ class LoihiNetwork:
             spikes_in[name] = a.astype(bool)
         t0 = time.perf_counter()
         eff = [c.effective for c in self.connections]
-        state = {p.name: (np.zeros((B, p.size), np.int64), np.zeros((B, p.size), np.int64)) for p in self.populations}
+        state = {p.name: (np.zeros((B, p.size), np.int32), np.zeros((B, p.size), np.int32)) for p in self.populations}
         bias = {p.name: fx.effective_bias(p.bias_mant, p.bias_exp) for p in self.populations}
         # synaptic input in flight: computed from step t's spikes, delivered at t + 1
-        buffers = [np.zeros((B, self._sizes[c.dst]), np.int64) for c in self.connections]
+        buffers = [np.zeros((B, self._sizes[c.dst]), np.int32) for c in self.connections]
         last = {name: np.zeros((B, self._sizes[name]), bool) for name in self._sizes}
         rec = LoihiRecord()
         for p in self.populations:
@@ -147,9 +152,9 @@ class LoihiNetwork:
                 rec.u[p.name] = np.zeros((T, B, p.size), np.int64)
                 rec.v[p.name] = np.zeros((T, B, p.size), np.int64)
         for t in range(T):
-            a_in = {p.name: np.zeros((B, p.size), np.int64) for p in self.populations}
+            a_in = {p.name: np.zeros((B, p.size), np.int32) for p in self.populations}
             for c, buf in zip(self.connections, buffers):
-                a_in[c.dst] += buf
+                a_in[c.dst] += buf  # int32, wrapping, as Lava's in-port adds its connections' messages
             for name in self.inputs:
                 last[name] = spikes_in[name][t]
             for p in self.populations:

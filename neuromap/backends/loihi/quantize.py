@@ -127,7 +127,10 @@ def check_semantics(pop: Population, allow_mismatch: bool) -> list[str]:
 
 def _as_matrix(proj, pop: Population):
     """Dense and sparse projections as they are; a convolution unrolled by its geometry into the
-    equivalent sparse matrix (Loihi's Conv process is a Sparse one with shared weights)."""
+    equivalent sparse matrix, run as Lava's bit-accurate ``Sparse`` process. The bit-exactness claim
+    for convolutions is therefore against Lava's ``Sparse``, not against Lava's own ``Conv`` process:
+    lava-nc 0.10.0's ``Conv`` fixed-point model ignores ``weight_exp`` and does no 8-bit weight
+    clipping, so it is not a model of Loihi's synapse arithmetic."""
     if proj.kind in ("dense", "sparse"):
         return proj
     if proj.kind == "conv":
