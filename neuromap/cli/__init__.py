@@ -85,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     prog = f"neuromap {args.command}"
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return code
     except (NeuromapError, ValueError) as exc:  # ValueError: library checks of bad values (documented)
         if args.debug:
             traceback.print_exc()

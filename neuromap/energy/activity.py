@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,8 +156,8 @@ class Activity:
         try:
             with np.load(path, allow_pickle=False) as z:
                 doc = json.loads(str(z["activity"]))
-        except (OSError, KeyError, ValueError) as exc:
-            raise ActivityError(f"{path} is not a neuromap activity file: {exc}") from exc
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ActivityError(f"{path} is not a neuromap activity file: {type(exc).__name__}: {exc}") from exc
         return cls.from_dict(doc)
 
 
