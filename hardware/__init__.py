@@ -407,7 +407,9 @@ def load(name_or_path: str | Path | Target) -> Target:
         if not path.is_file():
             raise TargetError(f"unknown target {s!r}; known targets: {', '.join(available())} (or pass a path to a .toml)")
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise TargetError(f"{path}: not valid TOML: {e}") from e
+    except OSError as e:
+        raise TargetError(f"{path}: cannot read it: {e.strerror or e}") from e
     return _validate(data, str(path))

@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from neuromap import backends
+    from neuromap import backends, hardware
     from neuromap.atomic import check_writable
     from neuromap.deploy import check_input, describe_input, records_with_inputs
     from neuromap.energy import Activity, collect
@@ -40,6 +40,9 @@ def _main(args: argparse.Namespace) -> int:
         check_writable(args.output)
         if args.format is None:
             report_format(args.output)
+    for name in args.target:  # a bad target file fails now too
+        if name != "all":
+            hardware.load(name)
     graph = load_model(args)
     netlist = graph.lower()
     if args.activity:

@@ -1,0 +1,144 @@
+"""Property test (issue 16): bad arguments and small malformed files never give a traceback.
+
+For every drawn case the ``neuromap`` command exits with code 2, prints exactly one line on stderr
+that names the bad argument or file, and leaves every input file byte-for-byte unchanged (and
+writes no file). Runs in-process; 40 cases take a few seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import tempfile
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import neuromap as nm
+from neuromap import cli
+from neuromap.networks import SpikingMLP
+from neuromap.neurons import LIFParams
+
+
+@functools.cache
+def good_files() -> dict[str, bytes]:
+    """Valid files whose truncations serve as malformed ones (built once)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        torch.manual_seed(0)
+        m = SpikingMLP(64, [4], 3, neuron_params=LIFParams.from_decay(0.9, reset="zero"))
+        model = nm.save(nm.trace(m, torch.rand(2, 1, 64)), d / "m.nir")
+        np.save(d / "x.npy", np.zeros((4, 2, 64), np.float32))
+        np.savez(d / "a.npz", a=np.zeros(3))
+        from neuromap import hardware
+
+        return {"nir": model.read_bytes(), "npy": (d / "x.npy").read_bytes(), "npz": (d / "a.npz").read_bytes(),
+                "toml": Path(hardware.load("loihi2").path).read_bytes()}
+
+
+def malformed(kind: str):
+    """Bytes that are not a valid ``kind`` file: random bytes or a strict truncation of a valid one."""
+    return st.one_of(
+        st.binary(max_size=64).map(lambda b: ("random", b)),
+        st.floats(0, 0.999).map(lambda f: ("truncated", f)),
+    )
+
+
+COUNTS = st.sampled_from([("deploy", "--samples", 1), ("deploy", "--steps", 1), ("deploy", "--seed", 0),
+                          ("report", "--samples", 1), ("partition", "--weight-bits", 1), ("partition", "--seed", 0)])
+
+CASES = st.one_of(
+    st.tuples(st.just("model"), st.sampled_from(["info", "partition", "report", "deploy"]), malformed("nir")),
+    st.tuples(st.just("input"), st.sampled_from(["deploy", "report"]), malformed("npy")),
+    st.tuples(st.just("activity"), st.sampled_from(["partition", "report"]), malformed("npz")),
+    st.tuples(st.just("target"), st.sampled_from(["targets", "partition", "report"]), malformed("toml")),
+    st.tuples(st.just("count"), COUNTS, st.integers(-10**6, 0)),
+    st.tuples(st.just("output"), st.sampled_from(["partition", "report", "deploy"]), st.sampled_from(["dir", "file"])),
+)
+
+
+def _write(path: Path, kind: str, how, good: dict[str, bytes]) -> None:
+    mode, value = how
+    data = value if mode == "random" else good[kind][: int(value * len(good[kind]))]
+    if data == good[kind]:
+        data = data[:-1]
+    path.write_bytes(data)
+
+
+def _argv(case, d: Path, good) -> tuple[list[str], str]:
+    what, cmd, how = case
+    model = d / "m.nir"
+    model.write_bytes(good["nir"])
+    base = {"info": ["info", model], "partition": ["partition", model, "--target", "loihi"],
+            "report": ["report", model, "--target", "cpu", "--dataset", "digits", "--samples", "2", "--steps", "3"],
+            "deploy": ["deploy", model, "--backend", "torch", "--dataset", "digits", "--samples", "2", "--steps", "3"],
+            "targets": ["targets"]}
+    if what == "model":
+        bad = d / "bad.nir"
+        _write(bad, "nir", how, good)
+        return [a if a != model else bad for a in base[cmd]], str(bad)
+    if what == "input":
+        bad = d / "bad.npy"
+        _write(bad, "npy", how, good)
+        argv = [a for a in base[cmd] if a not in ("--dataset", "digits")]
+        return argv + ["--input", bad], str(bad)
+    if what == "activity":
+        bad = d / "bad.npz"
+        _write(bad, "npz", how, good)
+        argv = [a for a in base[cmd] if a not in ("--dataset", "digits")]
+        return argv + ["--activity", bad], str(bad)
+    if what == "target":
+        bad = d / "bad.toml"
+        _write(bad, "toml", how, good)
+        if cmd == "targets":
+            return ["targets", bad], str(bad)
+        argv = list(base[cmd])
+        argv[argv.index("--target") + 1] = bad
+        return argv, str(bad)
+    if what == "count":
+        sub, flag, minimum = cmd
+        value = how if how < minimum else minimum - 1
+        argv = [a for a in base[sub]]
+        if flag in argv:
+            argv[argv.index(flag) + 1] = str(value)
+        else:
+            argv += [flag, str(value)]
+        return argv, flag
+    # an output path that cannot be written: in a missing directory, or naming an existing directory
+    out = d / "missing" / "out.json" if how == "dir" else d
+    flag = {"partition": "-o", "report": "-o", "deploy": "-o"}[cmd]
+    if cmd == "deploy" and how == "file":
+        out = model  # a file where a run directory should go
+    return base[cmd] + [flag, out], str(out) if how == "dir" else str(out.name if cmd == "deploy" else out)
+
+
+def _snapshot(d: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in d.rglob("*") if p.is_file()}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=CASES)
+def test_bad_input_gives_exit_2_one_line_no_traceback_no_change(case):
+    good = good_files()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        argv, names = _argv(case, d, good)
+        before = _snapshot(d)
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = cli.main([str(a) for a in argv])
+            except SystemExit as exc:  # argparse
+                code = exc.code
+        text = err.getvalue()
+        lines = [ln for ln in text.splitlines() if ln.strip() and "warning:" not in ln]
+        assert code == 2, (case, argv, text, out.getvalue()[-500:])
+        assert "Traceback" not in text, text
+        assert len(lines) == 1, text
+        assert names in lines[0], (names, text)
+        assert _snapshot(d) == before, "an input file changed or a file was written"
