@@ -117,3 +117,34 @@ def test_per_core_energy_and_memory(activity):
     # with no spike / hop / static figures on SpiNNaker2, the per-core energies add up to the total
     assert sum(per_core) == pytest.approx(est.energy_J, rel=1e-12)
     assert est.resources["memory_per_core"]
+
+
+def test_breakdown_shares_sum_to_100_on_multi_sample_report(activity):
+    """The chart's shares are per-inference shares: each target's categories add up to 100 %
+    (the bug: breakdown() summed over samples was divided by the per-inference total)."""
+    assert activity.samples == 2
+    rep = build_report(small_net(), activity, ["loihi", "spinnaker2", "crossbar-pcm", "gpu-a100"], model="toy")
+    doc = json.loads(rep.to_json())
+    for name, e in rep.estimates.items():
+        shares = e.shares()
+        assert sum(shares.values()) == pytest.approx(100.0, rel=1e-12), name
+        assert all(0.0 <= v <= 100.0 for v in shares.values()), name
+        per_inf = {k: v / e.samples for k, v in e.breakdown().items()}
+        for k, v in per_inf.items():
+            assert shares[k] == pytest.approx(100.0 * v / e.energy_per_inference_J, rel=1e-12)
+        assert doc["targets"][name]["energy_shares_percent"] == pytest.approx(shares)
+
+
+def test_lower_bound_marks_and_omitted_column(activity):
+    rep = build_report(small_net(), activity, ["loihi", "spinnaker2"], model="toy")
+    est = rep.estimates["loihi"]
+    est.energy_lower_bound = est.latency_lower_bound = True
+    table = rep.table()
+    row = next(line for line in table.splitlines() if line.startswith("loihi "))
+    assert row.count(">=") == 3  # energy, latency per step, latency per inference
+    html = rep.to_html()
+    assert "<th>omitted</th>" in html and "&gt;=" in html
+    doc = json.loads(rep.to_json())
+    assert doc["targets"]["loihi"]["energy_lower_bound"] is True
+    assert doc["targets"]["loihi"]["latency_lower_bound"] is True
+    assert ">= this energy is a lower bound" in est.explain("energy")

@@ -133,3 +133,11 @@ def test_targets_command_lists_all(capsys):
     assert "Davies 2018 Table 2" in capsys.readouterr().out
     args = parser.parse_args(["targets", "nope"])
     assert args.func(args) == 2
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_no_figure_cites_files_outside_the_repository(name):
+    """Every figure cites a publication or code, never the project's private research notes."""
+    text = (Path(hardware.__file__).parent / f"{name}.toml").read_text()
+    for bad in ("../shared", "/work/shared", "hardware-figures", "shared/research"):
+        assert bad not in text, f"{name}.toml cites {bad!r}"

@@ -80,7 +80,8 @@ class Estimate:
     resources: dict[str, Any] = field(default_factory=dict)
     per_core: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    latency_lower_bound: bool = False  # True where latency assumes peak throughput (conventional targets)
+    latency_lower_bound: bool = False  # True where latency leaves out parts of the step (marked ">=")
+    energy_lower_bound: bool = False  # True where energy leaves out terms that matter (marked ">=")
 
     @property
     def energy_J(self) -> float:
@@ -110,6 +111,14 @@ class Estimate:
             out[t.name] = out.get(t.name, 0.0) + t.result
         return out
 
+    def shares(self) -> dict[str, float]:
+        """Percent of the energy per category (sums to 100; a share of the per-inference energy is
+        the same as a share of the run's total, since both are divided by the same sample count)."""
+        total = self.energy_J
+        if total <= 0:
+            return {}
+        return {k: 100.0 * v / total for k, v in self.breakdown().items()}
+
     def per_layer(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for t in self.energy_terms:
@@ -128,6 +137,8 @@ class Estimate:
         lines.append(f"  total = {' + '.join(f'{t.result:.4g}' for t in terms) or '0'} = {total:.6g} {unit}")
         if quantity == "energy":
             lines.append(f"  per inference = {total:.6g} / {self.samples} = {total / self.samples:.6g} J")
+        if (self.energy_lower_bound if quantity == "energy" else self.latency_lower_bound):
+            lines.append(f"  >= this {quantity} is a lower bound (see omitted / notes)")
         lines += [f"  omitted: {o}" for o in self.omitted]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)

@@ -25,6 +25,19 @@ SCHEMA_VERSION = 1
 ALL_TARGETS = "all"
 
 
+LEGEND = ("omitted = terms left out because the target lacks a figure; >= = a lower bound (the model leaves out "
+          "parts it has no figure for); see explain()")
+
+
+def _marked(row: dict[str, Any]) -> tuple[str, str, str]:
+    """Energy / latency per step / latency per inference of a :meth:`Report.rows` row as text, with
+    ">=" where the estimate is a lower bound."""
+    ge_e = ">=" if row["energy_lower_bound"] else ""
+    ge_l = ">=" if row["latency_lower_bound"] and row["latency_per_step_s"] is not None else ""
+    return (ge_e + _fmt_si(row["energy_per_inference_J"], "J"), ge_l + _fmt_si(row["latency_per_step_s"], "s"),
+            ge_l + _fmt_si(row["latency_per_inference_s"], "s"))
+
+
 def _fmt_si(x: float | None, unit: str) -> str:
     if x is None:
         return "n/a"
@@ -63,6 +76,7 @@ class Report:
                 "chips": res.get("chips"),
                 "omitted": len(e.omitted),
                 "latency_lower_bound": e.latency_lower_bound,
+                "energy_lower_bound": e.energy_lower_bound,
                 "accuracy": self.accuracy.get(name),
             })
         return out
@@ -74,14 +88,12 @@ class Report:
                  f"{self.activity.total_spikes / self.activity.samples:,.0f} spikes/sample", head, "-" * len(head)]
         for r in self.rows():
             acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
-            ge = ">=" if r["latency_lower_bound"] and r["latency_per_step_s"] is not None else ""
+            energy, lat_step, lat_inf = _marked(r)
             lines.append(
-                f"{r['target']:<14}{r['kind']:<13}{_fmt_si(r['energy_per_inference_J'], 'J'):>12}"
-                f"{ge + _fmt_si(r['latency_per_step_s'], 's'):>14}{ge + _fmt_si(r['latency_per_inference_s'], 's'):>13}"
+                f"{r['target']:<14}{r['kind']:<13}{energy:>12}{lat_step:>14}{lat_inf:>13}"
                 f"{str(r['cores_or_tiles'] or ''):>12}{str(r['chips'] or ''):>7}{acc:>10}  {r['omitted'] or ''}"
             )
-        lines.append("(omitted = terms left out because the target lacks a figure; >= = a lower bound at peak "
-                     "throughput; see explain())")
+        lines.append(f"({LEGEND})")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -100,7 +112,10 @@ class Report:
                 "kind": e.kind,
                 "energy_J": e.energy_J,
                 "energy_per_inference_J": e.energy_per_inference_J,
+                "energy_lower_bound": e.energy_lower_bound,
+                "latency_lower_bound": e.latency_lower_bound,
                 "energy_breakdown_J": e.breakdown(),
+                "energy_shares_percent": e.shares(),
                 "energy_per_layer_J": e.per_layer(),
                 "latency_per_step_s": e.latency_per_step_s,
                 "latency_per_inference_s": e.latency_per_inference_s,
@@ -134,9 +149,8 @@ class Report:
         figs = self._figures()
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-                r["target"], r["kind"], _fmt_si(r["energy_per_inference_J"], "J"), _fmt_si(r["latency_per_step_s"], "s"),
-                _fmt_si(r["latency_per_inference_s"], "s"), r["cores_or_tiles"] or "", r["chips"] or "",
-                "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %")) + "</tr>"
+                r["target"], r["kind"], *_marked(r), r["cores_or_tiles"] or "", r["chips"] or "",
+                "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %", r["omitted"] or "")) + "</tr>"
             for r in self.rows()
         )
         explains = "".join(
@@ -154,7 +168,8 @@ font-size:12px}}figure{{display:inline-block;margin:8px}}img{{max-width:520px}}<
 {self.activity.total_spikes / self.activity.samples:,.0f} spikes per sample. Every number below is a count from
 the run times a figure of the target spec; the sources are listed under each target.</p>
 <table><tr><th>target</th><th>kind</th><th>energy / inference</th><th>latency / step</th><th>latency / inference</th>
-<th>cores / tiles</th><th>chips</th><th>accuracy</th></tr>{rows}</table>
+<th>cores / tiles</th><th>chips</th><th>accuracy</th><th>omitted</th></tr>{rows}</table>
+<p>{html.escape(LEGEND)}.</p>
 {imgs}
 <h2>How each number was computed</h2>{explains}
 <script type="application/json" id="neuromap-report">{html.escape(self.to_json())}</script>
@@ -182,11 +197,11 @@ the run times a figure of the target spec; the sources are listed under each tar
         # the breakdown as shares of each target's total: stacked bars on a log axis would mislead
         cats = sorted({k for e in self.estimates.values() for k in e.breakdown()})
         colors = plt.get_cmap("tab20")
+        shares = {n: self.estimates[n].shares() for n in names}
         fig, ax = plt.subplots(figsize=(6, 3.5))
         bottom = [0.0] * len(names)
         for i, c in enumerate(cats):
-            vals = [100 * self.estimates[n].breakdown().get(c, 0.0) / t if t else 0.0
-                    for n, t in zip(names, totals)]
+            vals = [shares[n].get(c, 0.0) for n in names]
             ax.bar(names, vals, bottom=bottom, label=c, color=colors(i % 20))
             bottom = [b + v for b, v in zip(bottom, vals)]
         ax.set_ylabel("share of the energy (%)")
