@@ -2,6 +2,7 @@
 formula), and the report's views (table, JSON, HTML, explain) and errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from test_energy_activity import small_net
 
 from neuromap import hardware
 from neuromap.energy import ActivityError, collect
-from neuromap.energy.costs import MissingFigure, estimate, spike_driven_transformer_energy
+from neuromap.energy.costs import MissingFigure, Options, estimate, spike_driven_transformer_energy
 from neuromap.energy.report import build_report
 from neuromap.partition import partition
 
@@ -57,12 +58,103 @@ def test_spike_driven_transformer_formula_exact():
         spike_driven_transformer_energy(1.0, {"a": 1.0}, {"b": 0.1}, 1)
 
 
-def test_conventional_cpu_is_mac_ac_model(activity):
+def test_sdt_45nm_is_mac_ac_model(activity):
     net = small_net()
-    cpu = hardware.load("cpu")
-    est = estimate(net, activity, cpu)
+    est = estimate(net, activity, hardware.load("sdt-45nm"))
     # binary inputs everywhere in this net: all effective ops are ACs
     assert est.energy_J == pytest.approx(4.6e-12 * 0 + 0.9e-12 * (12 + 2), rel=1e-12)
+    assert est.energy_lower_bound  # arithmetic only
+
+
+def test_cpu_per_synop_hand_arithmetic(activity):
+    """Degnan et al. 2016 (keras-spiking 'cpu'): 8.6 nJ per synapse-step and per neuron-step."""
+    est = estimate(small_net(), activity, hardware.load("cpu"))
+    dense = 3 * 2 * 6 + 3 * 2 * 2  # every synapse every step (T=3, B=2)
+    updates = 3 * 2 * (2 + 1)
+    assert est.energy_J == pytest.approx(8.6e-9 * (dense + updates), rel=1e-12)
+    assert est.latency_per_step_s is None and any("latency" in o for o in est.omitted)
+
+
+def test_gpu_power_time_hand_arithmetic(activity):
+    """H100 (H200-measured figures), batch 1, eager: 2 matmuls + LIF step (9 ops) + LI step (4 ops)
+    = 15 kernels per step x 9 us; energy = mean busy power (114-120 W) x time."""
+    h100 = hardware.load("gpu-h100")
+    est = estimate(small_net(), activity, h100)
+    step = 15 * 9.0e-6
+    assert est.resources["kernels_per_step"] == 15
+    assert est.latency_per_step_s == pytest.approx(step, rel=1e-12)
+    assert est.energy_per_inference_J == pytest.approx(117.0 * step * 3, rel=1e-12)
+    assert est.resources["idle_energy_J_per_inference"] == pytest.approx(75.0 * step * 3, rel=1e-12)
+    lb = est.resources["lower_bound_at_peak"]["energy_per_inference_J"]
+    assert lb < est.energy_per_inference_J / 1e4  # the old FLOPs / peak figure, kept only as a bound
+    graph = estimate(small_net(), activity, h100, options=Options(gpu_mode="graph"))
+    assert graph.latency_per_step_s == pytest.approx(15 * 1.3e-6, rel=1e-12)
+    fused = estimate(small_net(), activity, h100, options=Options(gpu_mode="fused", batch=8))
+    assert fused.latency_per_step_s == pytest.approx(4 * 1.3e-6, rel=1e-12)  # 2 matmuls + 2 fused neuron kernels
+    assert fused.energy_per_inference_J == pytest.approx(117.0 * 4 * 1.3e-6 * 3 / 8, rel=1e-12)
+    a100 = estimate(small_net(), activity, hardware.load("gpu-a100"))
+    assert any("p_idle" in o for o in a100.omitted)  # idle power missing: listed, not invented
+
+
+def test_kernel_table_matches_dispatched_ops():
+    """The eager kernel counts are the aten ops the neuron steps dispatch (views excluded)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from neuromap.energy.costs import kernels_per_step
+    from neuromap.netlist import Netlist, Population
+    from neuromap.neurons.egru import egru_candidate
+    from neuromap.neurons.functional import initial_state, neuron_step
+    from neuromap.neurons.params import CubaLIFParams, LIFParams
+    from neuromap.neurons.surrogate import Surrogate
+
+    views = {"aten.split.Tensor", "aten.t.default", "aten.view.default"}
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += str(func) not in views
+            return func(*args, **(kwargs or {}))
+
+    def count(fn) -> int:
+        c = Count()
+        with torch.no_grad(), c:
+            fn()
+        return c.n
+
+    x = torch.zeros(1, 4)
+    for kind, params in (("lif", LIFParams()), ("lif", LIFParams(reset="zero")), ("cuba", CubaLIFParams())):
+        state = initial_state(params, (1, 4))
+        ops = count(lambda p=params, s=state: neuron_step(x, s, p, Surrogate()))
+        net = Netlist("one")
+        net.add_population(Population("p", kind, (4,), {"reset": params.reset}))
+        assert kernels_per_step(net, "eager") == (ops, []), (kind, params.reset)
+    gx, c, th = torch.zeros(1, 12), torch.zeros(1, 4), torch.zeros(4)
+
+    def egru_step():
+        cand = egru_candidate(gx, gx, c)
+        o = ((cand - th) > 0).to(cand.dtype)
+        return o * cand, cand - o * th
+
+    net = Netlist("one")
+    net.add_population(Population("p", "egru", (4,), spiking=False))
+    assert kernels_per_step(net, "eager") == (count(egru_step), [])
+
+
+def test_conventional_bad_input(activity, tmp_path):
+    with pytest.raises(ValueError, match="gpu_mode='turbo'"):
+        Options(gpu_mode="turbo")
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="batch"):
+            Options(batch=bad)
+    text = (Path(hardware.__file__).parent / "gpu-h100.toml").read_text()
+    p = tmp_path / "nogpu.toml"
+    p.write_text(text.replace("t_kernel_graph = { value = 1.3e-6,", "t_kernel_graph = { missing = \"not measured\" } #"))
+    t = hardware.load(p)
+    assert estimate(small_net(), activity, t).energy_J > 0  # eager does not need the graph figure
+    with pytest.raises(MissingFigure, match=r"t_kernel_graph.*not measured.*gpu_mode='graph'") as info:
+        estimate(small_net(), activity, t, options=Options(gpu_mode="graph"))
+    assert str(p) in str(info.value)
 
 
 def test_report_views_and_traceability(activity, tmp_path):
@@ -148,3 +240,13 @@ def test_lower_bound_marks_and_omitted_column(activity):
     assert doc["targets"]["loihi"]["energy_lower_bound"] is True
     assert doc["targets"]["loihi"]["latency_lower_bound"] is True
     assert ">= this energy is a lower bound" in est.explain("energy")
+
+
+def test_report_cli_rejects_bad_batch_and_mode(capsys):
+    from neuromap.cli import main
+
+    assert main(["report", "m.nir", "--target", "gpu-a100", "--dataset", "digits", "--batch", "0"]) == 2
+    assert "batch=0: must be an integer >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse rejects an unknown mode with exit code 2
+        main(["report", "m.nir", "--target", "gpu-a100", "--dataset", "digits", "--gpu-mode", "turbo"])
+    assert exc.value.code == 2 and "turbo" in capsys.readouterr().err

@@ -28,7 +28,27 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", choices=["table", "json", "html"], default=None,
                    help="output format (default: from the -o suffix, else table)")
     p.add_argument("-o", "--output", help="write the report here (atomically) instead of printing it")
+    add_estimate_options(p)
     p.set_defaults(func=_main)
+
+
+# --- estimate options (kept separate so a moved CLI module can reuse them as they are) -------------
+def add_estimate_options(p: argparse.ArgumentParser) -> None:
+    """``--batch`` and ``--gpu-mode``: how a conventional target runs the model."""
+    from .costs import GPU_MODES
+
+    p.add_argument("--batch", type=int, default=1,
+                   help="samples per batch on CPU/GPU targets (default 1: single-sample inference)")
+    p.add_argument("--gpu-mode", choices=GPU_MODES, default="eager",
+                   help="GPU execution: eager (one kernel per op, default), graph (CUDA graph replay), "
+                        "fused (one kernel per layer and step)")
+
+
+def options_from_args(args: argparse.Namespace):
+    """:class:`~neuromap.energy.costs.Options` from the parsed flags (ValueError on a bad value)."""
+    from .costs import Options
+
+    return Options(batch=args.batch, gpu_mode=args.gpu_mode)
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -40,6 +60,7 @@ def _main(args: argparse.Namespace) -> int:
     from .report import build_report
 
     try:
+        options = options_from_args(args)
         graph = load(args.model)
         netlist = graph.lower()
         if args.activity:
@@ -48,7 +69,7 @@ def _main(args: argparse.Namespace) -> int:
             x, _ = load_inputs(args.input, args.dataset, args.steps, args.samples)
             result = backends.get("torch").compile(graph).run(x)
             activity = collect(netlist, records_with_inputs(graph, result, x))
-        rep = build_report(netlist, activity, args.target, model=args.model, method=args.method)
+        rep = build_report(netlist, activity, args.target, model=args.model, method=args.method, options=options)
     except (GraphError, ActivityError, ValueError, OSError) as exc:
         print(f"neuromap report: {exc}", file=sys.stderr)
         return 2

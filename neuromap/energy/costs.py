@@ -14,9 +14,10 @@
   ``E = DAC conversions x e_dac + cell MACs x e_mac + ADC conversions x e_adc`` (+ digital neuron
   updates where the target gives a figure); latency per step = the layers' MVM rounds in sequence,
   tiles of a layer in parallel (``t_mvm`` each).
-* ``conventional`` (CPU, GPU): ``E = 4.6 pJ x MACs + 0.9 pJ x ACs`` (Horowitz 45 nm, as in the
-  Spike-driven Transformer papers) from the target's ``e_mac`` / ``e_ac``; for a GPU a
-  power x time model: dense FLOPs / peak FLOP/s x board power (a lower bound at full utilisation).
+* ``conventional`` (CPU, GPU; see :func:`conventional`): a GPU is launch-bound at small batch, so
+  per step ``t = max(kernels x t_kernel, FLOPs / peak, bytes / bandwidth)`` and ``E = busy power x t``
+  (batch size and execution mode from :class:`Options`); a CPU is priced per synaptic op (Degnan et
+  al. 2016); the Spike-driven Transformer 45 nm formula is its own target (``sdt-45nm``).
 
 A figure the model needs but the target lacks is either fatal (:class:`MissingFigure`, for the
 dominant terms) or the term is omitted and the omission listed in :attr:`Estimate.omitted`.
@@ -80,6 +81,7 @@ class Estimate:
     resources: dict[str, Any] = field(default_factory=dict)
     per_core: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    batch: int = 1  # inferences processed together (conventional targets); latency is one batch's
     latency_lower_bound: bool = False  # True where latency leaves out parts of the step (marked ">=")
     energy_lower_bound: bool = False  # True where energy leaves out terms that matter (marked ">=")
 
@@ -103,7 +105,7 @@ class Estimate:
     @property
     def throughput_per_s(self) -> float | None:
         lat = self.latency_per_inference_s
-        return None if not lat else 1.0 / lat
+        return None if not lat else self.batch / lat
 
     def breakdown(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -443,42 +445,201 @@ def crossbar(netlist: Netlist, activity: Activity, target, mapping=None, counter
     return est
 
 
-# --- conventional --------------------------------------------------------------------------------
+# --- conventional ---------------------------------------------------------------------------------
+#
+# Three cost models, chosen by the target's ``conventional.cost_model``:
+#   ``power_time`` (GPU): per step t = max(kernels x t_kernel, FLOPs / peak FLOP/s, bytes / bandwidth),
+#       E = busy power x t; idle power x t is listed, not added (the busy figure is the board's draw).
+#   ``per_synop`` (CPU, Degnan et al. 2016 as coded in keras-spiking): E = e_synop_system x (dense
+#       synops + neuron updates); a CPU runs every synapse every step (no zero skipping).
+#   ``per_op`` (the Spike-driven Transformer papers' 45 nm formula): E = e_mac x MACs + e_ac x ACs.
 
-def conventional(netlist: Netlist, activity: Activity, target, mapping=None) -> Estimate:
+GPU_MODES = ("eager", "graph", "fused")
+COST_MODELS = ("power_time", "per_synop", "per_op")
+
+# Kernels one population's step launches in eager PyTorch: the aten ops that
+# ``neuromap.neurons.functional.neuron_step`` (LIF / CuBa, no refractoriness) and the EGRU update
+# (``neuromap.neurons.egru.egru_candidate`` + event, output, reset) dispatch, views excluded;
+# tests/test_energy_report.py re-counts them with torch's dispatch mode so this table cannot drift.
+_RESET_OPS = {"subtract": 2, "zero": 4, "none": 0}
+_BASE_OPS = {"lif": 7, "cuba": 9, "li": 4, "egru": 17, "relu": 1, "identity": 0}
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the model is run, where the cost depends on it.
+
+    ``batch``: samples processed together on a conventional target (>= 1); ``gpu_mode``: ``eager``
+    (one kernel per op, launched from Python), ``graph`` (the same kernels replayed from a CUDA graph)
+    or ``fused`` (one kernel per projection and one per population per step, replayed);
+    ``operating_point``: index into a target's ``chip.operating_points`` (SpiNNaker2: 0 = 0.5 V /
+    150 MHz, 1 = 0.8 V / 300 MHz); ``realtime``: a real-time digital target charges the whole
+    ``timing.timestep`` tick per step (False: as fast as possible)."""
+
+    batch: int = 1
+    gpu_mode: str = "eager"
+    operating_point: int = 0
+    realtime: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise ValueError(f"batch={self.batch!r}: must be an integer >= 1")
+        if self.gpu_mode not in GPU_MODES:
+            raise ValueError(f"gpu_mode={self.gpu_mode!r} is not one of {list(GPU_MODES)}")
+        if isinstance(self.operating_point, bool) or not isinstance(self.operating_point, int) \
+                or self.operating_point < 0:
+            raise ValueError(f"operating_point={self.operating_point!r}: must be an integer >= 0")
+
+
+def kernels_per_step(netlist: Netlist, mode: str) -> tuple[int, list[str]]:
+    """GPU kernels launched per time step by the graph (``mode`` as in :class:`Options`), and the
+    populations whose kind has no known count (counted as one kernel each)."""
+    unknown: list[str] = []
+    n = sum(1 for p in netlist.projections if p.kind != "identity")  # one matmul / conv each
+    for pop in netlist.populations:
+        if pop.kind == "input":
+            continue
+        if mode == "fused":
+            n += 1
+            continue
+        ops = _BASE_OPS.get(pop.kind)
+        if ops is None:
+            unknown.append(f"{pop.name} ({pop.kind})")
+            n += 1
+            continue
+        if pop.kind in ("lif", "cuba"):
+            ops += _RESET_OPS.get(str(pop.params.get("reset", "subtract")), 2)
+        n += ops
+    return n, unknown
+
+
+def _need(target, dotted: str, why: str):
+    """A figure the chosen mode cannot do without: :class:`MissingFigure` naming figure and file."""
+    f = target.figure(dotted)
+    if f is None or f.value is None:
+        reason = f" ({f.missing})" if f is not None and f.missing else ""
+        path = getattr(target, "path", "") or target.name
+        raise MissingFigure(f"target {target.name!r} ({path}) lacks figure {dotted!r}{reason}, which {why} needs")
+    return f
+
+
+def _cost_model(target) -> str:
+    model = _need(target, "conventional.cost_model", "a conventional estimate").value
+    if model not in COST_MODELS:
+        raise MissingFigure(f"target {target.name!r} ({target.path}): conventional.cost_model={model!r} is not one "
+                            f"of {list(COST_MODELS)}")
+    return model
+
+
+def conventional(netlist: Netlist, activity: Activity, target, mapping=None, options: Options | None = None) -> Estimate:
+    """CPU / GPU cost (see the comment above :data:`GPU_MODES`)."""
+    opt = options or Options()
     est = Estimate(target.name, target.kind, activity.samples, activity.steps)
-    e_mac = _fig(target, "energy.e_mac", required=True)
-    e_ac = _fig(target, "energy.e_ac")
-    peak = _fig(target, "energy.peak_flops")
-    power = _fig(target, "energy.p_max")
-    for proj, (_src, dst) in activity.projection_ends.items():
-        if e_ac is not None:
-            est.energy_terms.append(_term("energy", "MACs", activity.macs[proj], f"effective MACs ({proj})", e_mac,
-                                          "energy.e_mac", dst))
-            est.energy_terms.append(_term("energy", "ACs", activity.acs[proj], f"effective ACs ({proj})", e_ac,
-                                          "energy.e_ac", dst))
-        else:
-            # a GPU does not skip zeros: every synapse every step is a MAC (2 FLOPs)
-            est.energy_terms.append(_term("energy", "dense MACs", activity.dense_synops[proj], f"dense MACs ({proj})",
-                                          e_mac, "energy.e_mac", dst))
-    if peak is not None and power is not None:
-        flops_per_step = 2 * sum(activity.dense_synops.values()) / (activity.steps * activity.samples)
-        est.latency_terms.append(Term("latency", "dense FLOPs at peak throughput", flops_per_step, "FLOP per step",
-                                      "energy.peak_flops", 1.0 / _scalar(peak), "s/FLOP", peak.source, peak.confidence,
-                                      bool(peak.estimate)))
-        est.notes.append(f"power x time: {_scalar(power):g} W x time = dense FLOPs x j_per_flop (lower bound, "
-                         "full utilisation; batch-1 recurrent inference runs far below peak)")
-        est.latency_lower_bound = True
+    model = _cost_model(target)
+    if model == "per_op":
+        _per_op_terms(activity, target, est)
+    elif model == "per_synop":
+        _per_synop_terms(activity, target, est)
     else:
-        est.omitted.append("latency: target lacks peak_flops / p_max")
+        _power_time_terms(netlist, activity, target, est, opt)
+    if not est.latency_terms and "latency" not in " ".join(est.omitted):
+        est.omitted.append(f"latency: the {model} model of {target.name!r} has no time figure")
     return est
+
+
+def _per_op_terms(activity: Activity, target, est: Estimate) -> None:
+    e_mac = _need(target, "energy.e_mac", "the per_op model")
+    e_ac = _need(target, "energy.e_ac", "the per_op model")
+    for proj, (_src, dst) in activity.projection_ends.items():
+        est.energy_terms.append(_term("energy", "MACs", activity.macs[proj], f"effective MACs ({proj})", e_mac,
+                                      "energy.e_mac", dst))
+        est.energy_terms.append(_term("energy", "ACs", activity.acs[proj], f"effective ACs ({proj})", e_ac,
+                                      "energy.e_ac", dst))
+    est.notes.append("per-op 45 nm arithmetic energy only (no memory, control or static power): the Spike-driven "
+                     "Transformer papers' formula, not a measurement of any processor")
+    est.energy_lower_bound = True
+
+
+def _per_synop_terms(activity: Activity, target, est: Estimate) -> None:
+    e = _need(target, "energy.e_synop_system", "the per_synop model")
+    for proj, (_src, dst) in activity.projection_ends.items():
+        est.energy_terms.append(_term("energy", "synaptic ops (dense)", activity.dense_synops[proj],
+                                      f"synapse-steps ({proj})", e, "energy.e_synop_system", dst))
+    for pop, n in activity.updates_dense.items():
+        est.energy_terms.append(_term("energy", "neuron updates", n, f"neuron-steps ({pop})", e,
+                                      "energy.e_synop_system", pop))
+    est.notes.append("system-level energy per synaptic op and per neuron update, charged for every synapse every "
+                     "step (keras-spiking's model of a non-spiking device)")
+
+
+def _power_time_terms(netlist: Netlist, activity: Activity, target, est: Estimate, opt: Options) -> None:
+    T, B = activity.steps, activity.samples
+    t_key = "timing.t_kernel_eager" if opt.gpu_mode == "eager" else "timing.t_kernel_graph"
+    t_kernel = _need(target, t_key, f"gpu_mode={opt.gpu_mode!r}")
+    p_busy = _need(target, "energy.p_busy", "the power x time model")
+    kernels, unknown = kernels_per_step(netlist, opt.gpu_mode)
+    if unknown:
+        est.omitted.append(f"kernel count of populations {', '.join(unknown)}: counted as one kernel each")
+        est.latency_lower_bound = est.energy_lower_bound = True
+    dense_per_inf_step = sum(activity.dense_synops.values()) / (T * B)
+    flops_batch = 2.0 * dense_per_inf_step * opt.batch
+    candidates = [("kernel launches", kernels, f"kernels per step ({opt.gpu_mode}, batch {opt.batch})", t_kernel,
+                   t_key, _scalar(t_kernel))]
+    peak = _fig(target, "energy.peak_flops")
+    if peak is not None:
+        candidates.append(("FLOPs at peak throughput", flops_batch, f"FLOP per step (batch {opt.batch})", peak,
+                           "energy.peak_flops", 1.0 / _scalar(peak)))
+    bw = _fig(target, "chip.dram_bandwidth")
+    if bw is not None:
+        weight_bytes = 4.0 * sum(p.synapses_dense() for p in netlist.projections if p.kind != "identity")
+        state_bytes = 4.0 * 2 * sum(activity.neurons.values()) * opt.batch  # read + write of one state per neuron
+        candidates.append(("memory traffic", weight_bytes + state_bytes, "bytes per step (fp32 weights + state)", bw,
+                           "chip.dram_bandwidth", 1.0 / _scalar(bw)))
+    else:
+        est.omitted.append("bytes / bandwidth: target lacks chip.dram_bandwidth")
+    name, count, label, fig, key, value = max(candidates, key=lambda c: c[1] * c[5])
+    per_batch_step = count * value
+    # latency is one batch's step; the device time of the run is shared by `batch` inferences
+    est.latency_terms.append(_term("latency", f"{name} (the largest of {len(candidates)} bounds)", count, label, fig,
+                                   key, value=value))
+    busy_s = per_batch_step * T * B / opt.batch
+    est.energy_terms.append(_term("energy", "busy power x time", busy_s, f"device-seconds (batch {opt.batch})",
+                                  p_busy, "energy.p_busy"))
+    est.batch = opt.batch
+    est.resources = {"kernels_per_step": kernels, "gpu_mode": opt.gpu_mode, "batch": opt.batch,
+                     "bounds_s_per_batch_step": {c[0]: c[1] * c[5] for c in candidates}}
+    _idle_and_bound(activity, target, est, busy_s, dense_per_inf_step)
+    est.notes.append("host-side time (input copy, synchronisation) is not modelled separately: the per-kernel time "
+                     "of eager PyTorch already includes its Python dispatch")
+
+
+def _idle_and_bound(activity: Activity, target, est: Estimate, busy_s: float, dense_per_inf_step: float) -> None:
+    """Idle power x time (listed, not added) and the old FLOPs / peak figure as a labelled lower bound."""
+    p_idle = _fig(target, "energy.p_idle")
+    if p_idle is not None:
+        idle_J = busy_s * _scalar(p_idle) / activity.samples
+        est.resources["idle_energy_J_per_inference"] = idle_J
+        est.notes.append(f"idle power x time = {idle_J:.4g} J per inference (part of the busy power, listed separately)")
+    else:
+        fig = target.figure("energy.p_idle")
+        why = f" ({fig.missing})" if fig is not None and fig.missing else ""
+        est.omitted.append(f"idle power (listed separately, not added): target lacks energy.p_idle{why}")
+    peak, p_max = _fig(target, "energy.peak_flops"), _fig(target, "energy.p_max")
+    if peak is not None and p_max is not None:
+        t_lb = 2.0 * dense_per_inf_step / _scalar(peak)
+        lb = {"latency_per_step_s": t_lb, "energy_per_inference_J": t_lb * activity.steps * _scalar(p_max)}
+        est.resources["lower_bound_at_peak"] = lb
+        est.notes.append(f"lower bound at peak FLOP/s and full board power: >= {lb['latency_per_step_s']:.3g} s per step, "
+                         f">= {lb['energy_per_inference_J']:.3g} J per inference (not a prediction)")
 
 
 MODELS = {"digital": digital, "crossbar": crossbar, "conventional": conventional}
 
 
-def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counters: dict | None = None) -> Estimate:
-    """Dispatch on ``target.kind``; digital targets need a mapping (partition with the activity)."""
+def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counters: dict | None = None,
+             options: Options | None = None) -> Estimate:
+    """Dispatch on ``target.kind``; digital targets need a mapping (partition with the activity);
+    ``options`` (:class:`Options`) sets batch, GPU mode, operating point and real-time mode."""
     activity.check_matches(netlist)
     kind = target.kind
     if kind == "digital":
@@ -488,7 +649,7 @@ def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counter
     if kind == "crossbar":
         return crossbar(netlist, activity, target, mapping, counters)
     if kind == "conventional":
-        return conventional(netlist, activity, target, mapping)
+        return conventional(netlist, activity, target, mapping, options)
     raise ValueError(f"unknown target kind {kind!r}")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .activity import Activity
-from .costs import Estimate, estimate
+from .costs import Estimate, Options, estimate
 
 SCHEMA_VERSION = 1
 ALL_TARGETS = "all"
@@ -250,10 +250,12 @@ the run times a figure of the target spec; the sources are listed under each tar
 
 def build_report(netlist, activity: Activity, targets: list[str] | str, model: str = "model",
                  method: str = "metis", counters: dict[str, dict] | None = None, accuracy: dict | None = None,
-                 activities: dict[str, Activity] | None = None) -> Report:
+                 activities: dict[str, Activity] | None = None, options: Options | None = None) -> Report:
     """Estimate ``activity`` on each target (``"all"`` for every shipped target). ``activities``
     overrides the activity per target (e.g. the one recorded on that target's own backend);
-    ``counters[target]`` are a crossbar backend's measured per-projection counters for that target."""
+    ``counters[target]`` are a crossbar backend's measured per-projection counters for that target;
+    ``options`` (:class:`~neuromap.energy.costs.Options`): batch size, GPU mode, operating point,
+    real-time mode (defaults: batch 1, eager, the target's default operating point, real time)."""
     from neuromap import hardware
     from neuromap.partition import partition
 
@@ -269,6 +271,6 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
         mapping = None
         if tgt.kind in ("digital", "crossbar"):
             mapping = partition(netlist, tgt, method=method, activity=act)
-        estimates[tgt.name] = estimate(netlist, act, tgt, mapping, (counters or {}).get(tgt.name))
+        estimates[tgt.name] = estimate(netlist, act, tgt, mapping, (counters or {}).get(tgt.name), options)
         mappings[tgt.name] = mapping
     return Report(model, activity, estimates, mappings, dict(accuracy or {}))
