@@ -191,17 +191,22 @@ def _per_core_sum(mapping, pop: str, per_neuron: list[float]) -> np.ndarray:
 
 # --- digital neuromorphic -----------------------------------------------------------------------
 
-def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projections: set[str] | None = None) -> Estimate:
+def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projections: set[str] | None = None,
+            options: Options | None = None) -> Estimate:
     """``mla_projections``: projections a backend ran on a per-core MAC array (SpiNNaker2), priced by
-    :func:`_mla_terms` instead of per synaptic event; None (default) prices every projection per synop."""
+    :func:`_mla_terms` instead of per synaptic event; None (default) prices every projection per synop.
+    A target with per-PE power figures (``energy.p_pe_active``: SpiNNaker2) is priced as power x time
+    (:func:`_pe_power_model`) instead of per synaptic event plus static power."""
+    opt = options or Options()
     est = Estimate(target.name, target.kind, activity.samples, activity.steps)
     T, B = activity.steps, activity.samples
+    pe_power = _fig(target, "energy.p_pe_active") is not None
     e_syn = _fig(target, "energy.e_synop", required=True)
     e_upd = _fig(target, "energy.e_neuron_update", required=True)
     e_inactive = _fig(target, "energy.e_neuron_inactive")
-    mla = _mla_terms(activity, target, mla_projections, est)
+    mla = _mla_terms(activity, target, mla_projections, est, _op_index(target, opt))
     for proj, (_src, dst) in activity.projection_ends.items():
-        if proj in mla:
+        if proj in mla or pe_power:
             continue
         est.energy_terms.append(
             _term("energy", "synaptic ops", activity.synops[proj], f"synops ({proj})", e_syn, "energy.e_synop", dst)
@@ -217,6 +222,24 @@ def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projectio
         else:
             est.energy_terms.append(_term("energy", "neuron updates", activity.updates_dense[pop],
                                           f"neuron-steps ({pop})", e_upd, "energy.e_neuron_update", pop))
+    _packet_terms(activity, target, mapping, est)
+    chips = int(mapping.metrics.get("chips") or 1)
+    if pe_power:
+        _pe_power_model(activity, target, mapping, est, opt, mla)
+    else:
+        est.latency_terms, est.per_core = _digital_latency(activity, target, mapping, est)
+        _static_term(target, est, chips, T * B)
+        est.per_core.update(_per_core_energy(activity, mapping, e_syn, e_upd))
+    est.resources = {"cores": mapping.n_cores, "chips": chips, "feasible": mapping.feasible,
+                     "utilisation": mapping.metrics.get("utilisation"),
+                     "memory_per_core": {k: v for k, v in mapping.usage.items() if "mem" in k or "sram" in k},
+                     **est.resources}
+    return est
+
+
+def _packet_terms(activity: Activity, target, mapping, est: Estimate) -> None:
+    """Spike packets x e_spike and packet hops x e_hop (mean of the E-W / N-S figures)."""
+    T, B = activity.steps, activity.samples
     packets = float(mapping.metrics.get("traffic_total") or 0.0) * T * B
     hops = mapping.metrics.get("hop_traffic")
     e_spike = _fig(target, "energy.e_spike_within_tile") or _fig(target, "energy.e_spike")
@@ -242,25 +265,113 @@ def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projectio
         fig = target.figure("energy.e_hop")
         why = f" ({fig.missing})" if fig is not None and fig.missing else ""
         est.omitted.append(f"hop energy: target lacks e_hop{why}")
-    # latency per step
-    lat_terms, per_core = _digital_latency(activity, target, mapping, est)
-    est.latency_terms = lat_terms
-    est.per_core = per_core
+
+
+def _static_term(target, est: Estimate, chips: int, steps_total: int) -> None:
+    """Static power x chips x run time (the run lasts latency per step x steps)."""
     p_static = _fig(target, "energy.p_static_chip")
-    chips = int(mapping.metrics.get("chips") or 1)
-    if p_static is not None:
-        run_time = (est.latency_per_step_s or _timestep(target)) * T * B
-        est.energy_terms.append(_term("energy", "static power", chips * run_time, "chip-seconds", p_static,
-                                      "energy.p_static_chip"))
-    else:
+    if p_static is None:
         fig = target.figure("energy.p_static_chip")
         why = f" ({fig.missing})" if fig is not None and fig.missing else ""
         est.omitted.append(f"static power: target lacks p_static_chip{why}")
-    est.resources = {"cores": mapping.n_cores, "chips": chips, "feasible": mapping.feasible,
-                     "utilisation": mapping.metrics.get("utilisation"),
-                     "memory_per_core": {k: v for k, v in mapping.usage.items() if "mem" in k or "sram" in k}}
-    est.per_core.update(_per_core_energy(activity, mapping, e_syn, e_upd))
-    return est
+        return
+    run_time = (est.latency_per_step_s or _timestep(target)) * steps_total
+    est.energy_terms.append(_term("energy", "static power", chips * run_time, "chip-seconds", p_static,
+                                  "energy.p_static_chip"))
+    est.notes.append(f"static power: {p_static.value} W per chip ({p_static.source})")
+
+
+# --- per-PE power x time (SpiNNaker2) -------------------------------------------------------------
+
+def _op_index(target, opt: Options) -> int:
+    """The operating point's index, checked against the target's ``chip.operating_points``."""
+    points = target.get("chip.operating_points")
+    if points is None:
+        return 0
+    if opt.operating_point >= len(points):
+        raise ValueError(f"operating_point={opt.operating_point} but {target.name!r} has {len(points)}: "
+                         + ", ".join(f"{i} = {p}" for i, p in enumerate(points)))
+    return opt.operating_point
+
+
+def _at(f, op: int) -> float:
+    """A figure's value at operating point ``op`` (a list is indexed by operating point)."""
+    v = f.value
+    return float(v[op]) if isinstance(v, (list, tuple)) else float(v)
+
+
+def _pe_work(activity: Activity, mapping, mla: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per core, per step: synaptic events handled by the PE's CPU and MAC-array MACs. Events into a
+    population from MAC-array projections are removed in proportion to their share of its events."""
+    T, B = activity.steps, activity.samples
+    syn = np.zeros(mapping.n_cores)
+    macs = np.zeros(mapping.n_cores)
+    for pop in activity.neurons:
+        into = [p for p, (_s, d) in activity.projection_ends.items() if d == pop]
+        total = sum(activity.synops[p] for p in into)
+        cpu = sum(activity.synops[p] for p in into if p not in mla)
+        if total > 0:
+            syn += _per_core_sum(mapping, pop, activity.synops_per_neuron[pop]) * (cpu / total)
+        dense = sum(activity.dense_synops[p] for p in into if p in mla)
+        if dense:
+            n = activity.neurons[pop]
+            macs += _per_core_sum(mapping, pop, [dense / n] * n)
+    return syn / (T * B), macs / (T * B)
+
+
+def _pe_power_model(activity: Activity, target, mapping, est: Estimate, opt: Options, mla: set[str]) -> None:
+    """SpiNNaker2: step time = the busiest PE's synaptic events / per-PE event rate + its MAC-array
+    cycles; energy = chip baseline (PEs off) x chips x time + PE sleep power x used PEs x time +
+    PE active power x busy PE-time (+ neuron updates, MAC-array MACs, packets as priced above)."""
+    T, B = activity.steps, activity.samples
+    op = _op_index(target, opt)
+    rate = _need(target, "timing.synop_rate_pe", "the per-PE step-time model")
+    clock = _at(_need(target, "chip.clock", "the MAC-array time"), op)
+    syn, macs = _pe_work(activity, mapping, mla)
+    per_cycle = float(target.get("numerics.mla_macs_per_cycle", 1))
+    busy = syn / _at(rate, op)
+    work = busy + macs / (per_cycle * clock)
+    b = int(np.argmax(work)) if len(work) else 0
+    terms = [_term("latency", "busiest PE: synaptic events", syn[b], f"events per step on PE {b}", rate,
+                   "timing.synop_rate_pe", value=1.0 / _at(rate, op))]
+    if macs.any():
+        terms.append(Term("latency", "busiest PE: MAC-array cycles", macs[b] / per_cycle, f"cycles per step on PE {b}",
+                          "chip.clock", 1.0 / clock, "s", target.figure("chip.clock").source,
+                          target.figure("chip.clock").confidence))
+    step = float(work[b]) if len(work) else 0.0
+    tick = _fig(target, "timing.timestep")
+    if opt.realtime and tick is not None and step <= _scalar(tick):
+        est.latency_terms = [_term("latency", "real-time tick (the PEs idle after their work)", 1, "tick", tick,
+                                   "timing.timestep")]
+    else:
+        est.latency_terms = terms
+        if opt.realtime and tick is not None:
+            est.notes.append(f"real-time overrun: the busiest PE needs {step:.4g} s > the {_scalar(tick):g} s tick")
+    est.notes.append(f"operating point {target.get('chip.operating_points')[op]}; "
+                     + ("real-time mode: every step lasts the whole tick" if opt.realtime else "as fast as possible")
+                     + "; neuron-update CPU time is not published separately (taken as part of the per-PE event rate)")
+    run_s = float(est.latency_per_step_s) * T * B
+    used = int(np.count_nonzero(np.bincount(np.concatenate([mapping.core_of(p) for p in activity.neurons]),
+                                            minlength=mapping.n_cores)))
+    chips = int(mapping.metrics.get("chips") or 1)
+    f_base = _need(target, "energy.p_chip_pes_off", "the chip baseline power")
+    f_sleep = _need(target, "energy.p_pe_sleep", "the PE power model")
+    f_active = _need(target, "energy.p_pe_active", "the PE power model")
+    est.energy_terms += [
+        _term("energy", "chip baseline power", chips * run_s, "chip-seconds", f_base, "energy.p_chip_pes_off"),
+        _term("energy", "PE sleep power", used * run_s, f"PE-seconds ({used} PEs used; unused PEs off)", f_sleep,
+              "energy.p_pe_sleep", value=_at(f_sleep, op)),
+        _term("energy", "PE active power", float(busy.sum()) * T * B, "busy PE-seconds (synaptic events)", f_active,
+              "energy.p_pe_active", value=_at(f_active, op)),
+    ]
+    upd = np.zeros(mapping.n_cores)
+    for pop in activity.neurons:
+        upd += np.bincount(mapping.core_of(pop), minlength=mapping.n_cores).astype(np.float64) * T * B
+    dynamic = busy * T * B * _at(f_active, op) + upd * _scalar(_need(target, "energy.e_neuron_update", "digital"))
+    est.per_core = {"synops_per_step": syn.tolist(), "work_s_per_step": work.tolist(),
+                    "dynamic_energy_J": dynamic.tolist()}
+    est.resources = {"operating_point": target.get("chip.operating_points")[op], "realtime": opt.realtime,
+                     "pes_used": used, "step_time_s": step}
 
 
 def _per_core_energy(activity: Activity, mapping, e_syn, e_upd) -> dict[str, list[float]]:
@@ -276,7 +387,7 @@ def _per_core_energy(activity: Activity, mapping, e_syn, e_upd) -> dict[str, lis
 
 
 # --- SpiNNaker2 MAC array (added for backends.spinnaker2) ---------------------------------------
-def _mla_terms(activity: Activity, target, mla_projections: set[str] | None, est: Estimate) -> set[str]:
+def _mla_terms(activity: Activity, target, mla_projections: set[str] | None, est: Estimate, op: int = 0) -> set[str]:
     """Price projections run on the MAC array: every weight every step (the array does not skip
     zeros), ``dense_synops x energy.e_mac_mla``. Returns the projections so priced."""
     if not mla_projections:
@@ -289,7 +400,7 @@ def _mla_terms(activity: Activity, target, mla_projections: set[str] | None, est
     for proj, (_src, dst) in activity.projection_ends.items():
         if proj in mla_projections:
             est.energy_terms.append(_term("energy", "MAC-array MACs", activity.dense_synops[proj],
-                                          f"MACs ({proj}, dense)", f, "energy.e_mac_mla", dst))
+                                          f"MACs ({proj}, dense)", f, "energy.e_mac_mla", dst, value=_at(f, op)))
             done.add(proj)
     return done
 
@@ -645,7 +756,7 @@ def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counter
     if kind == "digital":
         if mapping is None:
             raise ValueError(f"target {target.name!r} is digital: the estimate needs a Mapping (neuromap.partition)")
-        return digital(netlist, activity, target, mapping)
+        return digital(netlist, activity, target, mapping, options=options)
     if kind == "crossbar":
         return crossbar(netlist, activity, target, mapping, counters)
     if kind == "conventional":
