@@ -236,3 +236,25 @@ def test_spinnaker2_hand_arithmetic(activity):
     assert fast.latency_per_step_s == pytest.approx(per_pe.max() / 12.0e6, rel=1e-12)
     with pytest.raises(ValueError, match="operating_point=2 but 'spinnaker2' has 2"):
         estimate(net, activity, s2, mapping, options=Options(operating_point=2))
+
+
+def test_crossbar_core_and_cell_hand_arithmetic(activity):
+    """HERMES: a tile read is a whole-core MVM (13.43 nJ, converters included), 133 ns; RRAM per cell
+    with 7 weight slices per 8-bit weight on 1-bit cells, ADCs shared by 8 columns, bit-serial
+    8-bit inputs on a 1-bit DAC (one plane for spikes)."""
+    net = small_net()
+    pcm = estimate(net, activity, hardware.load("crossbar-pcm"))
+    assert pcm.energy_J == pytest.approx((6 + 6) * 13.43e-9, rel=1e-12)  # T*B = 6 vectors x one tile, two layers
+    assert pcm.latency_per_step_s == pytest.approx(2 * 133e-9, rel=1e-12)
+    rram = hardware.load("crossbar-rram")
+    est = estimate(net, activity, rram)
+    cells, adc, dac = 6 * 3 * 14 + 6 * 2 * 7, 6 * 14 + 6 * 7, 6 * 3 + 6 * 2
+    expected = cells * 1.8e-15 + adc * (0.99e-12 + 0.021e-12) + dac * 0.417e-12
+    assert est.energy_J == pytest.approx(expected, rel=1e-12)
+    assert est.latency_per_step_s == pytest.approx(2 * 100e-9, rel=1e-12)  # 8 x 0.833 ns of ADC < 100 ns
+    activity.spiking_input["w2"] = False  # real-valued inputs: 8 planes through the 1-bit DAC
+    graded = estimate(net, activity, rram)
+    cells, adc, dac = 6 * 3 * 14 + 8 * 6 * 2 * 7, 6 * 14 + 8 * 6 * 7, 6 * 3 + 8 * 6 * 2
+    assert graded.energy_J == pytest.approx(cells * 1.8e-15 + adc * (0.99e-12 + 0.021e-12) + dac * 0.417e-12,
+                                            rel=1e-12)
+    assert graded.latency_per_step_s == pytest.approx((1 + 8) * 100e-9, rel=1e-12)

@@ -495,65 +495,118 @@ def tiling_of(proj, rows: int, cols: int, devices_per_weight: int = 1) -> Tiling
 
 def crossbar(netlist: Netlist, activity: Activity, target, mapping=None, counters: dict | None = None) -> Estimate:
     """Crossbar cost from MVM counters (from ``backends.crossbar``) or, without them, from the
-    geometry: one MVM per layer per time step per sample (per output position for conv)."""
+    geometry (one MVM per layer per time step per sample, per output position for conv).
+
+    A target with ``energy.e_core_mvm`` (HERMES: a whole-core figure that includes its converters) is
+    priced per tile read: a core fires as a whole, whatever share of its cells a layer uses. Otherwise
+    the figures are per cell and per conversion (ISAAC / PUMA / NeuroSim): cell reads, ADC and DAC
+    conversions and shift-adds, with ``numerics.cell_bits`` bit slicing (columns per weight) and
+    bit-serial input planes (``numerics.activation_bits`` / ``periphery.dac_bits``; one plane for
+    spikes). Latency per step: the layers in sequence, the tiles of a layer in parallel, each tile read
+    ``max(t_mvm, cols_per_adc x t_adc_conv)`` (columns sharing an ADC convert one after another)."""
     est = Estimate(target.name, target.kind, activity.samples, activity.steps)
-    T, B = activity.steps, activity.samples
-    rows = int(target.get("tile.rows"))
-    cols = int(target.get("tile.cols"))
-    e_dac = _fig(target, "energy.e_dac_conv")
-    e_adc = _fig(target, "energy.e_adc_conv", required=True)
-    e_mac = _fig(target, "energy.e_mac") or _fig(target, "energy.e_cell_op")
-    if e_mac is None:
-        raise MissingFigure(f"target {target.name!r} lacks energy.e_mac / energy.e_cell_op")
-    mac_name = "energy.e_mac" if target.figure("energy.e_mac") else "energy.e_cell_op"
-    t_mvm = _fig(target, "timing.t_mvm")
-    step_latency = 0.0
-    tiles_total = 0
-    tile_reads = 0.0
-    devices = int(target.get("numerics.devices_per_weight", 1))
+    rows, cols = int(target.get("tile.rows")), int(target.get("tile.cols"))
+    core = _fig(target, "energy.e_core_mvm")
+    t_read = _tile_read_time(target, est)
+    step_reads = 0.0
+    tiles_total, tile_reads = 0, 0.0
     for proj in netlist.projections:
         if proj.kind == "identity":
             continue
-        tiling = tiling_of(proj, rows, cols, devices)
-        if counters and proj.name in counters:
-            c = counters[proj.name]
-            mvms, dac, adc, macs = c["tile_reads"], c["dac_conversions"], c["adc_conversions"], c["cell_macs"]
+        c = _crossbar_counts(proj, activity, target, rows, cols, (counters or {}).get(proj.name))
+        tiles_total += c["tiles"]
+        tile_reads += c["tile_reads"]
+        step_reads += c["planes"] * c["vectors_per_step"]
+        if core is not None:
+            est.energy_terms.append(_term("energy", "core MVMs", c["tile_reads"], f"full-core MVMs ({proj.name})", core,
+                                          "energy.e_core_mvm", proj.dst))
         else:
-            vectors = tiling.vectors_per_step * T * B
-            mvms = vectors * tiling.n_tiles
-            dac = vectors * tiling.in_features
-            adc = vectors * tiling.out_features * tiling.row_tiles
-            macs = vectors * tiling.in_features * tiling.out_features
-        tiles_total += tiling.n_tiles
-        tile_reads += mvms
-        if e_dac is not None:
-            est.energy_terms.append(_term("energy", "DAC conversions", dac, f"input conversions ({proj.name})", e_dac,
-                                          "energy.e_dac_conv", proj.dst))
-        est.energy_terms.append(_term("energy", "array MACs", macs, f"cell MACs ({proj.name})", e_mac, mac_name,
-                                      proj.dst))
-        est.energy_terms.append(_term("energy", "ADC conversions", adc, f"output conversions ({proj.name})", e_adc,
-                                      "energy.e_adc_conv", proj.dst))
-        if t_mvm is not None:
-            step_latency_layer = tiling.vectors_per_step  # tiles of a layer work in parallel
-            step_latency += step_latency_layer
-    if e_dac is None:
-        est.omitted.append("DAC energy: target lacks e_dac_conv")
-    e_upd = _fig(target, "energy.e_neuron_update")
-    if e_upd is not None:
-        for pop in activity.neurons:
-            est.energy_terms.append(_term("energy", "neuron updates", activity.updates_dense[pop],
-                                          f"neuron-steps ({pop})", e_upd, "energy.e_neuron_update", pop))
-    else:
-        est.omitted.append("digital neuron updates: the crossbar target has no neuron-update energy figure")
-    if t_mvm is not None:
-        est.latency_terms.append(_term("latency", "MVM rounds (layers in sequence, tiles in parallel)", step_latency,
-                                       "MVM rounds per step", t_mvm, "timing.t_mvm"))
-    else:
-        est.omitted.append("latency: target lacks t_mvm")
+            _cell_terms(est, target, proj, c)
+    if core is not None:
+        est.notes.append("whole-core MVM energy (converters included): no separate ADC / DAC / cell terms")
+    _crossbar_neuron_terms(activity, target, est)
+    if t_read is not None:
+        est.latency_terms.append(Term("latency", "tile reads in sequence (layers in sequence, tiles in parallel)",
+                                      step_reads, "tile reads per step", "timing.t_mvm", t_read,
+                                      "s", target.figure("timing.t_mvm").source, target.figure("timing.t_mvm").confidence))
     est.resources = {"tiles": tiles_total, "tile": f"{rows}x{cols}", "tile_reads": tile_reads}
     if mapping is not None:
         est.resources.update(cores=mapping.n_cores, utilisation=mapping.metrics.get("utilisation"))
     return est
+
+
+def _tile_read_time(target, est: Estimate) -> float | None:
+    """Seconds per tile read: the array's MVM time or, when slower, the shared ADC's conversions."""
+    t_mvm = _fig(target, "timing.t_mvm")
+    if t_mvm is None:
+        est.omitted.append("latency: target lacks t_mvm")
+        return None
+    t = _scalar(t_mvm)
+    t_adc, share = _fig(target, "timing.t_adc_conv"), target.get("periphery.cols_per_adc")
+    if t_adc is not None and share:
+        t = max(t, int(share) * _scalar(t_adc))
+    return t
+
+
+def _crossbar_counts(proj, activity: Activity, target, rows: int, cols: int, measured: dict | None) -> dict:
+    """Per-projection counts over the run: tile reads, cell reads, ADC / DAC conversions, input planes."""
+    from neuromap.crossbar.tiles import n_slices
+
+    T, B = activity.steps, activity.samples
+    cell_bits = target.get("numerics.cell_bits")
+    slices = n_slices(target.get("numerics.weight_bits"), cell_bits) if cell_bits is not None else 1
+    devices = int(target.get("numerics.devices_per_weight", 1))
+    tiling = tiling_of(proj, rows, cols)
+    phys_cols = tiling.out_features * slices
+    col_tiles = -(-phys_cols * devices // cols)
+    n_tiles = tiling.row_tiles * col_tiles * tiling.groups
+    act_bits, dac_bits = target.get("numerics.activation_bits"), target.get("periphery.dac_bits")
+    binary = activity.spiking_input.get(proj.name, False)
+    planes = 1 if binary or not (act_bits and dac_bits) else -(-int(act_bits) // int(dac_bits))
+    vectors = tiling.vectors_per_step * T * B
+    out = {"tiles": n_tiles, "planes": planes, "vectors_per_step": tiling.vectors_per_step}
+    if measured:
+        out.update(tile_reads=measured["tile_reads"], adc=measured["adc_conversions"],
+                   dac=measured["dac_conversions"], cells=measured.get("cell_reads", measured["cell_macs"]))
+        return out
+    out.update(tile_reads=vectors * planes * n_tiles, adc=vectors * planes * tiling.row_tiles * phys_cols * tiling.groups,
+               dac=vectors * planes * tiling.in_features * col_tiles * tiling.groups,
+               cells=vectors * planes * tiling.in_features * phys_cols * devices * tiling.groups)
+    return out
+
+
+def _cell_terms(est: Estimate, target, proj, c: dict) -> None:
+    """Per-cell pricing: cell reads, ADC / DAC conversions and the shift-add of every conversion."""
+    e_cell = _fig(target, "energy.e_cell_op") or _fig(target, "energy.e_mac")
+    if e_cell is None:
+        raise MissingFigure(f"target {target.name!r} ({target.path}) lacks energy.e_core_mvm, energy.e_cell_op and "
+                            "energy.e_mac: a crossbar estimate needs one")
+    cell_key = "energy.e_cell_op" if target.figure("energy.e_cell_op") else "energy.e_mac"
+    e_adc = _fig(target, "energy.e_adc_conv", required=True)
+    est.energy_terms.append(_term("energy", "cell reads", c["cells"], f"device reads ({proj.name}, all slices and "
+                                  f"{c['planes']} input plane(s))", e_cell, cell_key, proj.dst))
+    est.energy_terms.append(_term("energy", "ADC conversions", c["adc"], f"conversions ({proj.name}, every sliced column)",
+                                  e_adc, "energy.e_adc_conv", proj.dst))
+    e_dac = _fig(target, "energy.e_dac_conv")
+    if e_dac is not None:
+        est.energy_terms.append(_term("energy", "DAC conversions", c["dac"], f"row drives ({proj.name})", e_dac,
+                                      "energy.e_dac_conv", proj.dst))
+    elif "DAC energy: target lacks e_dac_conv" not in est.omitted:
+        est.omitted.append("DAC energy: target lacks e_dac_conv")
+    e_sa = _fig(target, "energy.e_shift_add")
+    if e_sa is not None:
+        est.energy_terms.append(_term("energy", "shift-and-add", c["adc"], f"conversions shift-added ({proj.name})",
+                                      e_sa, "energy.e_shift_add", proj.dst))
+
+
+def _crossbar_neuron_terms(activity: Activity, target, est: Estimate) -> None:
+    e_upd = _fig(target, "energy.e_neuron_update")
+    if e_upd is None:
+        est.omitted.append("digital neuron updates: the crossbar target has no neuron-update energy figure")
+        return
+    for pop in activity.neurons:
+        est.energy_terms.append(_term("energy", "neuron updates", activity.updates_dense[pop],
+                                      f"neuron-steps ({pop})", e_upd, "energy.e_neuron_update", pop))
 
 
 # --- conventional ---------------------------------------------------------------------------------
