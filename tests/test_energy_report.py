@@ -37,7 +37,7 @@ def test_loihi_energy_equals_hand_arithmetic(activity):
     active = {"h": 7, "o": 2}
     inactive = {"h": 12 - 7, "o": 6 - 2}
     packets = 7 + 2  # every input spike and every spike of h1 (h0 has no non-zero target): one core each
-    latency = (synops / (T * B)) * 3.5e-9 + 3 * 8.4e-9 + 465e-9  # busiest (only) core + barrier
+    latency = (synops / (T * B)) * 3.5e-9 + 3 * 8.4e-9 + 113e-9  # busiest (only) core + barrier of one tile
     static = 1 * latency * T * B * 0.104
     expected = (synops * 23.6e-12 + sum(active.values()) * 81e-12 + sum(inactive.values()) * 52e-12
                 + packets * 1.7e-12 + 0 * 3.5e-12 + static)
@@ -46,6 +46,7 @@ def test_loihi_energy_equals_hand_arithmetic(activity):
     assert est.energy_per_inference_J == pytest.approx(expected / B, rel=1e-12)
     text = est.explain("energy")
     assert "Davies 2018 Table 2" in text and "2.36e-11 J" in text
+    assert "barrier (1 of 32 tiles spanned)" in est.explain("latency")
 
 
 def test_spike_driven_transformer_formula_exact():

@@ -410,6 +410,42 @@ def _timestep(target) -> float:
     return _scalar(f) if f is not None and f.value is not None else 1e-3
 
 
+def mesh_span(mapping) -> tuple[int, int]:
+    """(routers / tiles, chips) that the mapping's used cores occupy."""
+    c = mapping.cores
+    tiles = {(int(c["chip"][k]), int(c["x"][k]), int(c["y"][k])) for k in range(mapping.n_cores)}
+    return len(tiles), len({t[0] for t in tiles})
+
+
+def _barrier_term(target, mapping, est: Estimate) -> Term | None:
+    """Barrier time from the mapped mesh span: a ``[t_1 tile, t_all tiles]`` figure is interpolated
+    linearly in the tiles spanned (Davies 2018 Table 2 gives 113-465 ns for 1-32 tiles; linear is
+    this model's assumption); a multi-chip mapping takes ``timing.t_barrier_multichip`` (its smallest
+    value) where the target gives it."""
+    barrier = _fig(target, "timing.t_barrier")
+    if barrier is None:
+        est.omitted.append("barrier synchronisation: target lacks timing.t_barrier")
+        return None
+    tiles, chips = mesh_span(mapping) if mapping.cores.get("x") is not None else (1, 1)
+    multi = _fig(target, "timing.t_barrier_multichip")
+    if chips > 1 and multi is not None:
+        v = multi.value
+        return _term("latency", "barrier synchronisation", 1, f"barrier ({chips} chips)", multi,
+                     "timing.t_barrier_multichip", value=float(min(v)) if isinstance(v, (list, tuple)) else float(v))
+    v = barrier.value
+    if not isinstance(v, (list, tuple)):
+        return _term("latency", "barrier synchronisation", 1, "barrier", barrier, "timing.t_barrier")
+    grid = target.get("chip.router_grid") or [1, 1]
+    n_tiles = len(target.get("chip.router_positions") or []) or int(np.prod(grid))
+    frac = 0.0 if n_tiles <= 1 else min(1.0, (tiles - 1) / (n_tiles - 1))
+    if chips > 1:
+        frac = 1.0
+        est.notes.append(f"barrier: the mapping spans {chips} chips; the whole-chip value is used (no multi-chip figure)")
+    value = float(v[0]) + frac * (float(v[-1]) - float(v[0]))
+    return _term("latency", "barrier synchronisation", 1, f"barrier ({tiles} of {n_tiles} tiles spanned)", barrier,
+                 "timing.t_barrier", value=value)
+
+
 def _digital_latency(activity: Activity, target, mapping, est: Estimate) -> tuple[list[Term], dict[str, list[float]]]:
     T, B = activity.steps, activity.samples
     t_syn = _fig(target, "timing.t_synop")
@@ -451,11 +487,9 @@ def _digital_latency(activity: Activity, target, mapping, est: Estimate) -> tupl
                            value=max(_scalar(f) for f in hop_t)))
     elif hop_t:
         est.omitted.append("NoC latency: the mapping reports no route lengths")
-    barrier = _fig(target, "timing.t_barrier")
+    barrier = _barrier_term(target, mapping, est)
     if barrier is not None:
-        v = barrier.value
-        terms.append(_term("latency", "barrier synchronisation", 1, "barrier", barrier, "timing.t_barrier",
-                           value=float(max(v)) if isinstance(v, (list, tuple)) else float(v)))
+        terms.append(barrier)
     return terms, {"synops_per_step": (syn_core / (T * B)).tolist(), "work_s_per_step": (work / (T * B)).tolist()}
 
 
