@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "neuromap.hardware.cli",
     "neuromap.partition.cli",
     "neuromap.energy.cli",
+    "neuromap.energy.validate_cli",
     "neuromap.deploy",
 ]
 

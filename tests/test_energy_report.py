@@ -259,3 +259,45 @@ def test_crossbar_core_and_cell_hand_arithmetic(activity):
     assert graded.energy_J == pytest.approx(cells * 1.8e-15 + adc * (0.99e-12 + 0.021e-12) + dac * 0.417e-12,
                                             rel=1e-12)
     assert graded.latency_per_step_s == pytest.approx((1 + 8) * 100e-9, rel=1e-12)
+
+
+def test_breakdown_shares_sum_to_100_on_multi_sample_report(activity):
+    """The chart's shares are per-inference shares: each target's categories add up to 100 %
+    (the bug: breakdown() summed over samples was divided by the per-inference total)."""
+    assert activity.samples == 2
+    rep = build_report(small_net(), activity, ["loihi", "spinnaker2", "crossbar-pcm", "gpu-a100"], model="toy")
+    doc = json.loads(rep.to_json())
+    for name, e in rep.estimates.items():
+        shares = e.shares()
+        assert sum(shares.values()) == pytest.approx(100.0, rel=1e-12), name
+        assert all(0.0 <= v <= 100.0 for v in shares.values()), name
+        per_inf = {k: v / e.samples for k, v in e.breakdown().items()}
+        for k, v in per_inf.items():
+            assert shares[k] == pytest.approx(100.0 * v / e.energy_per_inference_J, rel=1e-12)
+        assert doc["targets"][name]["energy_shares_percent"] == pytest.approx(shares)
+
+
+def test_lower_bound_marks_and_omitted_column(activity):
+    rep = build_report(small_net(), activity, ["loihi", "spinnaker2"], model="toy")
+    est = rep.estimates["loihi"]
+    est.energy_lower_bound = est.latency_lower_bound = True
+    table = rep.table()
+    row = next(line for line in table.splitlines() if line.startswith("loihi "))
+    assert row.count(">=") == 3  # energy, latency per step, latency per inference
+    html = rep.to_html()
+    assert "<th>omitted</th>" in html and "&gt;=" in html
+    assert "validation.json" in html and "neuromap validate" in html  # the report links to the validation rows
+    doc = json.loads(rep.to_json())
+    assert doc["targets"]["loihi"]["energy_lower_bound"] is True
+    assert doc["targets"]["loihi"]["latency_lower_bound"] is True
+    assert ">= this energy is a lower bound" in est.explain("energy")
+
+
+def test_report_cli_rejects_bad_batch_and_mode(capsys):
+    from neuromap.cli import main
+
+    assert main(["report", "m.nir", "--target", "gpu-a100", "--dataset", "digits", "--batch", "0"]) == 2
+    assert "batch=0: must be an integer >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse rejects an unknown mode with exit code 2
+        main(["report", "m.nir", "--target", "gpu-a100", "--dataset", "digits", "--gpu-mode", "turbo"])
+    assert exc.value.code == 2 and "turbo" in capsys.readouterr().err

@@ -2,8 +2,9 @@
 
 from .activity import Activity, ActivityError, collect
 from .cli import add_parser
-from .costs import Estimate, MissingFigure, Term, estimate, spike_driven_transformer_energy
+from .costs import Estimate, MissingFigure, Options, Term, estimate, spike_driven_transformer_energy
 from .report import Report, build_report
+from .validate import validate
 
 __all__ = [
     "Activity",
@@ -11,10 +12,12 @@ __all__ = [
     "collect",
     "Estimate",
     "MissingFigure",
+    "Options",
     "Term",
     "estimate",
     "spike_driven_transformer_energy",
     "Report",
     "build_report",
     "add_parser",
+    "validate",
 ]

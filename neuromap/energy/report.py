@@ -38,6 +38,26 @@ def _marked(row: dict[str, Any]) -> tuple[str, str, str]:
             ge_l + _fmt_si(row["latency_per_inference_s"], "s"))
 
 
+_VALIDATION = Path("results") / "validation.json"
+
+
+def _validation_html(link: Path) -> str:
+    """A link to the validation rows (``neuromap validate``) and, when the file is there, its table."""
+    head = (f"<h2>How far to trust the models</h2><p>Published measurements re-created with these cost models: "
+            f"<a href='{html.escape(str(link))}'>{html.escape(str(link))}</a> (written by <code>neuromap validate</code>).")
+    path = link if link.is_absolute() else _VALIDATION
+    try:
+        rows = json.loads(path.read_text())["rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return head + " Run it to fill this table.</p>"
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            r["case"], r["quantity"], f"{r['published']:.4g}", f"{r['modelled']:.4g}", f"{r['ratio']:.3g}",
+            f"{r['factor']:.3g}", "yes" if r["within"] else "no")) + "</tr>" for r in rows)
+    return (head + "</p><table><tr><th>case</th><th>quantity</th><th>published</th><th>modelled</th><th>ratio</th>"
+            f"<th>factor</th><th>within</th></tr>{cells}</table>")
+
+
 def _fmt_si(x: float | None, unit: str) -> str:
     if x is None:
         return "n/a"
@@ -145,8 +165,11 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=float)
 
-    def to_html(self) -> str:
+    def to_html(self, validation: str | os.PathLike | None = None) -> str:
+        """Self-contained HTML; ``validation``: the ``neuromap validate`` JSON to link to (and show,
+        when it exists), default ``results/validation.json`` relative to the working directory."""
         figs = self._figures()
+        valid = _validation_html(Path(validation) if validation is not None else _VALIDATION)
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
                 r["target"], r["kind"], *_marked(r), r["cores_or_tiles"] or "", r["chips"] or "",
@@ -171,6 +194,7 @@ the run times a figure of the target spec; the sources are listed under each tar
 <th>cores / tiles</th><th>chips</th><th>accuracy</th><th>omitted</th></tr>{rows}</table>
 <p>{html.escape(LEGEND)}.</p>
 {imgs}
+{valid}
 <h2>How each number was computed</h2>{explains}
 <script type="application/json" id="neuromap-report">{html.escape(self.to_json())}</script>
 </body></html>"""
@@ -239,7 +263,8 @@ the run times a figure of the target spec; the sources are listed under each tar
         text = {"json": self.to_json, "html": self.to_html, "table": self.table}.get(fmt)
         if text is None:
             raise ValueError(f"format={fmt!r} is not one of ['table', 'json', 'html']")
-        content = text()
+        content = self.to_html(os.path.relpath(_VALIDATION.resolve(), path.parent.resolve())) if fmt == "html" \
+            else text()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
