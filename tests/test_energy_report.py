@@ -287,6 +287,8 @@ def test_lower_bound_marks_and_omitted_column(activity):
     html = rep.to_html()
     assert "<th>omitted</th>" in html and "&gt;=" in html
     assert "validation.json" in html and "neuromap validate" in html  # the report links to the validation rows
+    md = next(line for line in rep.markdown().splitlines() if line.startswith("| loihi |"))
+    assert md.count(">=") == 3
     doc = json.loads(rep.to_json())
     assert doc["targets"]["loihi"]["energy_lower_bound"] is True
     assert doc["targets"]["loihi"]["latency_lower_bound"] is True

@@ -116,6 +116,15 @@ class Report:
         lines.append(f"({LEGEND})")
         return "\n".join(lines)
 
+    def markdown(self) -> str:
+        """The per-target table as Markdown (same marks as :meth:`table`)."""
+        lines = ["| target | kind | energy / inference | latency / step | latency / inference | accuracy | omitted |",
+                 "|---|---|---:|---:|---:|---:|---:|"]
+        for r in self.rows():
+            acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
+            lines.append("| " + " | ".join((r["target"], r["kind"], *_marked(r), acc, str(r["omitted"] or ""))) + " |")
+        return "\n".join(lines) + "\n"
+
     def __str__(self) -> str:
         return self.table()
 
