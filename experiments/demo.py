@@ -52,6 +52,17 @@ def _optional_backend(name: str):
         return None
 
 
+def _write_text(text: str, path: Path) -> None:
+    """Atomic text write (temp file + rename)."""
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer epochs and samples (smoke test)")
@@ -144,6 +155,7 @@ def main() -> None:
     report.save(OUT / "report.html")
     report.save(OUT / "report.json")
     print(report.table())
+    _write_text(report.markdown(), OUT / "targets.md")  # README's demo table is pasted from this file
     summary = {
         "float_accuracy": float_acc,
         "accuracy": accuracy,

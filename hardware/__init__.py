@@ -161,7 +161,8 @@ _SUMMARY_KEYS = {
     ),
     "crossbar": ("tile.rows", "tile.cols", "tile.tiles_per_chip", "periphery.adc_bits", "energy.e_mac", "energy.e_cell_op",
                  "timing.t_mvm"),
-    "conventional": ("energy.e_mac", "energy.e_ac", "energy.e_synop_system", "energy.j_per_flop", "energy.p_max"),
+    "conventional": ("conventional.cost_model", "energy.p_busy", "timing.t_kernel_eager", "energy.e_synop_system",
+                     "energy.e_mac", "energy.e_ac"),
 }
 
 
@@ -239,6 +240,11 @@ SCHEMA: dict[str, _Spec] = {
     "energy.e_neuron_update": _Spec("J", positive=True),
     "energy.p_static_chip": _Spec("W", positive=True),
     "timing.timestep": _Spec("s", positive=True),
+    "timing.t_kernel_eager": _Spec("s", positive=True),
+    "timing.t_kernel_graph": _Spec("s", positive=True),
+    "energy.p_busy": _Spec("W", "numbers", positive=True),
+    "energy.p_idle": _Spec("W", "numbers", positive=True),
+    "conventional.cost_model": _Spec("1", "str"),
 }
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -247,7 +253,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
         "numerics.weight_bits", "numerics.state_bits", "energy.e_synop", "energy.e_neuron_update",
     ),
     "crossbar": ("tile.rows", "tile.cols", "tile.tiles_per_chip", "numerics.weight_bits"),
-    "conventional": ("energy.e_mac", "energy.e_synop_system"),
+    "conventional": ("conventional.cost_model",),
 }
 # Required figures the mapping arithmetic cannot do without: ``{ missing = ... }`` is refused for these.
 NEEDS_VALUE: dict[str, tuple[str, ...]] = {

@@ -114,7 +114,7 @@ def test_device_errors_and_seeding():
     assert float(gr.min()) >= r.g_min and float(gr.max()) <= r.g_max
     assert abs(float(gr.mean()) - (50e-6 - 0.08900206e-6 * math.log(3600.0))) < 0.2e-6
     u = r.program_unverified(torch.full((20000,), 40e-6), torch.Generator().manual_seed(0))
-    assert 0.25 < float(u.std() / u.mean()) < 0.35
+    assert 0.19 < float(u.std() / u.mean()) < 0.29  # d2d_rel = 0.24 (aihwkit ReRamSB w_max_dtod)
 
 
 def test_stuck_at_rate():

@@ -7,7 +7,7 @@ import pytest
 from neuromap import hardware
 from neuromap.hardware import TargetError, load
 
-SHIPPED = ["cpu", "crossbar-pcm", "crossbar-rram", "gpu-a100", "gpu-h100", "loihi", "loihi2", "spinnaker2"]
+SHIPPED = ["cpu", "crossbar-pcm", "crossbar-rram", "gpu-a100", "gpu-h100", "loihi", "loihi2", "sdt-45nm", "spinnaker2"]
 
 
 def test_available_lists_shipped_targets():
@@ -135,3 +135,11 @@ def test_targets_command_lists_all(capsys):
 
     assert cli.main(["targets", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_no_figure_cites_files_outside_the_repository(name):
+    """Every figure cites a publication or code, never the project's private research notes."""
+    text = (Path(hardware.__file__).parent / f"{name}.toml").read_text()
+    for bad in ("../shared", "/work/shared", "hardware-figures", "shared/research"):
+        assert bad not in text, f"{name}.toml cites {bad!r}"

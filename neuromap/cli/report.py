@@ -26,7 +26,27 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", choices=["table", "json", "html"], default=None,
                    help="output format (default: from the -o suffix .json/.html/.txt, else table)")
     p.add_argument("-o", "--output", help="write the report here (atomically) instead of printing it")
+    add_estimate_options(p)
     p.set_defaults(func=_main)
+
+
+# --- estimate options (kept separate so a moved CLI module can reuse them as they are) -------------
+def add_estimate_options(p: argparse.ArgumentParser) -> None:
+    """``--batch`` and ``--gpu-mode``: how a conventional target runs the model."""
+    from neuromap.energy.costs import GPU_MODES
+
+    p.add_argument("--batch", type=int, default=1,
+                   help="samples per batch on CPU/GPU targets (default 1: single-sample inference)")
+    p.add_argument("--gpu-mode", choices=GPU_MODES, default="eager",
+                   help="GPU execution: eager (one kernel per op, default), graph (CUDA graph replay), "
+                        "fused (one kernel per layer and step)")
+
+
+def options_from_args(args: argparse.Namespace):
+    """:class:`~neuromap.energy.costs.Options` from the parsed flags (ValueError on a bad value)."""
+    from neuromap.energy.costs import Options
+
+    return Options(batch=args.batch, gpu_mode=args.gpu_mode)
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -43,6 +63,7 @@ def _main(args: argparse.Namespace) -> int:
     for name in args.target:  # a bad target file fails now too
         if name != "all":
             hardware.load(name)
+    options = options_from_args(args)
     graph = load_model(args)
     netlist = graph.lower()
     if args.activity:
@@ -55,7 +76,7 @@ def _main(args: argparse.Namespace) -> int:
         note = f"input: {describe_input(x, args.layout)}"
         result = backends.get("torch").compile(graph).run(x)
         activity = collect(netlist, records_with_inputs(graph, result, x))
-    rep = build_report(netlist, activity, args.target, model=args.model, method=args.method)
+    rep = build_report(netlist, activity, args.target, model=args.model, method=args.method, options=options)
     if args.output:
         path = rep.save(args.output, args.format)
         if note:

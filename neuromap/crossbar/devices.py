@@ -3,8 +3,8 @@
 
 All functions are batched torch ops on conductance tensors in **siemens (S)**; times are in
 **seconds (s)**. Every random draw takes an explicit ``torch.Generator`` so a seed fixes the result.
-The formulas are those of ``IBM/aihwkit`` (``src/aihwkit/inference/noise/pcm.py`` and ``reram.py``),
-quoted in ``shared/research/hardware-figures.md`` sec. 4.1 / 4.3; the aihwkit code works in uS, so
+The formulas are those of ``IBM/aihwkit`` (``src/aihwkit/inference/noise/pcm.py`` and ``reram.py``,
+commit 4545f11b); the aihwkit code works in uS, so
 coefficients given in uS are converted here (1 uS = 1e-6 S).
 """
 
@@ -181,7 +181,7 @@ class RRAMModel:
     relax_std: tuple[float, float] = (0.04201137, 0.41183342)
     read_k: float = 0.0277316483
     t_read: float = 1.0e-6
-    d2d_rel: float = 0.3
+    d2d_rel: float = 0.24  # aihwkit ReRamSB w_max_dtod = 0.3 / 1.25 (hardware/crossbar-rram.toml)
     prog_noise_scale: float = 1.0
     drift_scale: float = 1.0
     read_noise_scale: float = 1.0

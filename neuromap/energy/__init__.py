@@ -1,8 +1,9 @@
 """Activity statistics, cost models per target kind, and reports."""
 
 from .activity import Activity, ActivityError, collect
-from .costs import Estimate, MissingFigure, Term, estimate, spike_driven_transformer_energy
+from .costs import Estimate, MissingFigure, Options, Term, estimate, spike_driven_transformer_energy
 from .report import Report, build_report
+from .validate import validate
 
 __all__ = [
     "Activity",
@@ -10,9 +11,12 @@ __all__ = [
     "collect",
     "Estimate",
     "MissingFigure",
+    "Options",
     "Term",
     "estimate",
     "spike_driven_transformer_energy",
     "Report",
     "build_report",
+    "Options",
+    "validate",
 ]

@@ -14,9 +14,10 @@
   ``E = DAC conversions x e_dac + cell MACs x e_mac + ADC conversions x e_adc`` (+ digital neuron
   updates where the target gives a figure); latency per step = the layers' MVM rounds in sequence,
   tiles of a layer in parallel (``t_mvm`` each).
-* ``conventional`` (CPU, GPU): ``E = 4.6 pJ x MACs + 0.9 pJ x ACs`` (Horowitz 45 nm, as in the
-  Spike-driven Transformer papers) from the target's ``e_mac`` / ``e_ac``; for a GPU a
-  power x time model: dense FLOPs / peak FLOP/s x board power (a lower bound at full utilisation).
+* ``conventional`` (CPU, GPU; see :func:`conventional`): a GPU is launch-bound at small batch, so
+  per step ``t = max(kernels x t_kernel, FLOPs / peak, bytes / bandwidth)`` and ``E = busy power x t``
+  (batch size and execution mode from :class:`Options`); a CPU is priced per synaptic op (Degnan et
+  al. 2016); the Spike-driven Transformer 45 nm formula is its own target (``sdt-45nm``).
 
 A figure the model needs but the target lacks is either fatal (:class:`MissingFigure`, for the
 dominant terms) or the term is omitted and the omission listed in :attr:`Estimate.omitted`.
@@ -81,7 +82,9 @@ class Estimate:
     resources: dict[str, Any] = field(default_factory=dict)
     per_core: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    latency_lower_bound: bool = False  # True where latency assumes peak throughput (conventional targets)
+    batch: int = 1  # inferences processed together (conventional targets); latency is one batch's
+    latency_lower_bound: bool = False  # True where latency leaves out parts of the step (marked ">=")
+    energy_lower_bound: bool = False  # True where energy leaves out terms that matter (marked ">=")
 
     @property
     def energy_J(self) -> float:
@@ -103,13 +106,21 @@ class Estimate:
     @property
     def throughput_per_s(self) -> float | None:
         lat = self.latency_per_inference_s
-        return None if not lat else 1.0 / lat
+        return None if not lat else self.batch / lat
 
     def breakdown(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for t in self.energy_terms:
             out[t.name] = out.get(t.name, 0.0) + t.result
         return out
+
+    def shares(self) -> dict[str, float]:
+        """Percent of the energy per category (sums to 100; a share of the per-inference energy is
+        the same as a share of the run's total, since both are divided by the same sample count)."""
+        total = self.energy_J
+        if total <= 0:
+            return {}
+        return {k: 100.0 * v / total for k, v in self.breakdown().items()}
 
     def per_layer(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -129,6 +140,8 @@ class Estimate:
         lines.append(f"  total = {' + '.join(f'{t.result:.4g}' for t in terms) or '0'} = {total:.6g} {unit}")
         if quantity == "energy":
             lines.append(f"  per inference = {total:.6g} / {self.samples} = {total / self.samples:.6g} J")
+        if (self.energy_lower_bound if quantity == "energy" else self.latency_lower_bound):
+            lines.append(f"  >= this {quantity} is a lower bound (see omitted / notes)")
         lines += [f"  omitted: {o}" for o in self.omitted]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -179,17 +192,22 @@ def _per_core_sum(mapping, pop: str, per_neuron: list[float]) -> np.ndarray:
 
 # --- digital neuromorphic -----------------------------------------------------------------------
 
-def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projections: set[str] | None = None) -> Estimate:
+def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projections: set[str] | None = None,
+            options: Options | None = None) -> Estimate:
     """``mla_projections``: projections a backend ran on a per-core MAC array (SpiNNaker2), priced by
-    :func:`_mla_terms` instead of per synaptic event; None (default) prices every projection per synop."""
+    :func:`_mla_terms` instead of per synaptic event; None (default) prices every projection per synop.
+    A target with per-PE power figures (``energy.p_pe_active``: SpiNNaker2) is priced as power x time
+    (:func:`_pe_power_model`) instead of per synaptic event plus static power."""
+    opt = options or Options()
     est = Estimate(target.name, target.kind, activity.samples, activity.steps)
     T, B = activity.steps, activity.samples
+    pe_power = _fig(target, "energy.p_pe_active") is not None
     e_syn = _fig(target, "energy.e_synop", required=True)
     e_upd = _fig(target, "energy.e_neuron_update", required=True)
     e_inactive = _fig(target, "energy.e_neuron_inactive")
-    mla = _mla_terms(activity, target, mla_projections, est)
+    mla = _mla_terms(activity, target, mla_projections, est, _op_index(target, opt))
     for proj, (_src, dst) in activity.projection_ends.items():
-        if proj in mla:
+        if proj in mla or pe_power:
             continue
         est.energy_terms.append(
             _term("energy", "synaptic ops", activity.synops[proj], f"synops ({proj})", e_syn, "energy.e_synop", dst)
@@ -205,6 +223,24 @@ def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projectio
         else:
             est.energy_terms.append(_term("energy", "neuron updates", activity.updates_dense[pop],
                                           f"neuron-steps ({pop})", e_upd, "energy.e_neuron_update", pop))
+    _packet_terms(activity, target, mapping, est)
+    chips = int(mapping.metrics.get("chips") or 1)
+    if pe_power:
+        _pe_power_model(activity, target, mapping, est, opt, mla)
+    else:
+        est.latency_terms, est.per_core = _digital_latency(activity, target, mapping, est)
+        _static_term(target, est, chips, T * B)
+        est.per_core.update(_per_core_energy(activity, mapping, e_syn, e_upd))
+    est.resources = {"cores": mapping.n_cores, "chips": chips, "feasible": mapping.feasible,
+                     "utilisation": mapping.metrics.get("utilisation"),
+                     "memory_per_core": {k: v for k, v in mapping.usage.items() if "mem" in k or "sram" in k},
+                     **est.resources}
+    return est
+
+
+def _packet_terms(activity: Activity, target, mapping, est: Estimate) -> None:
+    """Spike packets x e_spike and packet hops x e_hop (mean of the E-W / N-S figures)."""
+    T, B = activity.steps, activity.samples
     packets = float(mapping.metrics.get("traffic_total") or 0.0) * T * B
     hops = mapping.metrics.get("hop_traffic")
     e_spike = _fig(target, "energy.e_spike_within_tile") or _fig(target, "energy.e_spike")
@@ -230,25 +266,113 @@ def digital(netlist: Netlist, activity: Activity, target, mapping, mla_projectio
         fig = target.figure("energy.e_hop")
         why = f" ({fig.missing})" if fig is not None and fig.missing else ""
         est.omitted.append(f"hop energy: target lacks e_hop{why}")
-    # latency per step
-    lat_terms, per_core = _digital_latency(activity, target, mapping, est)
-    est.latency_terms = lat_terms
-    est.per_core = per_core
+
+
+def _static_term(target, est: Estimate, chips: int, steps_total: int) -> None:
+    """Static power x chips x run time (the run lasts latency per step x steps)."""
     p_static = _fig(target, "energy.p_static_chip")
-    chips = int(mapping.metrics.get("chips") or 1)
-    if p_static is not None:
-        run_time = (est.latency_per_step_s or _timestep(target)) * T * B
-        est.energy_terms.append(_term("energy", "static power", chips * run_time, "chip-seconds", p_static,
-                                      "energy.p_static_chip"))
-    else:
+    if p_static is None:
         fig = target.figure("energy.p_static_chip")
         why = f" ({fig.missing})" if fig is not None and fig.missing else ""
         est.omitted.append(f"static power: target lacks p_static_chip{why}")
-    est.resources = {"cores": mapping.n_cores, "chips": chips, "feasible": mapping.feasible,
-                     "utilisation": mapping.metrics.get("utilisation"),
-                     "memory_per_core": {k: v for k, v in mapping.usage.items() if "mem" in k or "sram" in k}}
-    est.per_core.update(_per_core_energy(activity, mapping, e_syn, e_upd))
-    return est
+        return
+    run_time = (est.latency_per_step_s or _timestep(target)) * steps_total
+    est.energy_terms.append(_term("energy", "static power", chips * run_time, "chip-seconds", p_static,
+                                  "energy.p_static_chip"))
+    est.notes.append(f"static power: {p_static.value} W per chip ({p_static.source})")
+
+
+# --- per-PE power x time (SpiNNaker2) -------------------------------------------------------------
+
+def _op_index(target, opt: Options) -> int:
+    """The operating point's index, checked against the target's ``chip.operating_points``."""
+    points = target.get("chip.operating_points")
+    if points is None:
+        return 0
+    if opt.operating_point >= len(points):
+        raise ValueError(f"operating_point={opt.operating_point} but {target.name!r} has {len(points)}: "
+                         + ", ".join(f"{i} = {p}" for i, p in enumerate(points)))
+    return opt.operating_point
+
+
+def _at(f, op: int) -> float:
+    """A figure's value at operating point ``op`` (a list is indexed by operating point)."""
+    v = f.value
+    return float(v[op]) if isinstance(v, (list, tuple)) else float(v)
+
+
+def _pe_work(activity: Activity, mapping, mla: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per core, per step: synaptic events handled by the PE's CPU and MAC-array MACs. Events into a
+    population from MAC-array projections are removed in proportion to their share of its events."""
+    T, B = activity.steps, activity.samples
+    syn = np.zeros(mapping.n_cores)
+    macs = np.zeros(mapping.n_cores)
+    for pop in activity.neurons:
+        into = [p for p, (_s, d) in activity.projection_ends.items() if d == pop]
+        total = sum(activity.synops[p] for p in into)
+        cpu = sum(activity.synops[p] for p in into if p not in mla)
+        if total > 0:
+            syn += _per_core_sum(mapping, pop, activity.synops_per_neuron[pop]) * (cpu / total)
+        dense = sum(activity.dense_synops[p] for p in into if p in mla)
+        if dense:
+            n = activity.neurons[pop]
+            macs += _per_core_sum(mapping, pop, [dense / n] * n)
+    return syn / (T * B), macs / (T * B)
+
+
+def _pe_power_model(activity: Activity, target, mapping, est: Estimate, opt: Options, mla: set[str]) -> None:
+    """SpiNNaker2: step time = the busiest PE's synaptic events / per-PE event rate + its MAC-array
+    cycles; energy = chip baseline (PEs off) x chips x time + PE sleep power x used PEs x time +
+    PE active power x busy PE-time (+ neuron updates, MAC-array MACs, packets as priced above)."""
+    T, B = activity.steps, activity.samples
+    op = _op_index(target, opt)
+    rate = _need(target, "timing.synop_rate_pe", "the per-PE step-time model")
+    clock = _at(_need(target, "chip.clock", "the MAC-array time"), op)
+    syn, macs = _pe_work(activity, mapping, mla)
+    per_cycle = float(target.get("numerics.mla_macs_per_cycle", 1))
+    busy = syn / _at(rate, op)
+    work = busy + macs / (per_cycle * clock)
+    b = int(np.argmax(work)) if len(work) else 0
+    terms = [_term("latency", "busiest PE: synaptic events", syn[b], f"events per step on PE {b}", rate,
+                   "timing.synop_rate_pe", value=1.0 / _at(rate, op))]
+    if macs.any():
+        terms.append(Term("latency", "busiest PE: MAC-array cycles", macs[b] / per_cycle, f"cycles per step on PE {b}",
+                          "chip.clock", 1.0 / clock, "s", target.figure("chip.clock").source,
+                          target.figure("chip.clock").confidence))
+    step = float(work[b]) if len(work) else 0.0
+    tick = _fig(target, "timing.timestep")
+    if opt.realtime and tick is not None and step <= _scalar(tick):
+        est.latency_terms = [_term("latency", "real-time tick (the PEs idle after their work)", 1, "tick", tick,
+                                   "timing.timestep")]
+    else:
+        est.latency_terms = terms
+        if opt.realtime and tick is not None:
+            est.notes.append(f"real-time overrun: the busiest PE needs {step:.4g} s > the {_scalar(tick):g} s tick")
+    est.notes.append(f"operating point {target.get('chip.operating_points')[op]}; "
+                     + ("real-time mode: every step lasts the whole tick" if opt.realtime else "as fast as possible")
+                     + "; neuron-update CPU time is not published separately (taken as part of the per-PE event rate)")
+    run_s = float(est.latency_per_step_s) * T * B
+    used = int(np.count_nonzero(np.bincount(np.concatenate([mapping.core_of(p) for p in activity.neurons]),
+                                            minlength=mapping.n_cores)))
+    chips = int(mapping.metrics.get("chips") or 1)
+    f_base = _need(target, "energy.p_chip_pes_off", "the chip baseline power")
+    f_sleep = _need(target, "energy.p_pe_sleep", "the PE power model")
+    f_active = _need(target, "energy.p_pe_active", "the PE power model")
+    est.energy_terms += [
+        _term("energy", "chip baseline power", chips * run_s, "chip-seconds", f_base, "energy.p_chip_pes_off"),
+        _term("energy", "PE sleep power", used * run_s, f"PE-seconds ({used} PEs used; unused PEs off)", f_sleep,
+              "energy.p_pe_sleep", value=_at(f_sleep, op)),
+        _term("energy", "PE active power", float(busy.sum()) * T * B, "busy PE-seconds (synaptic events)", f_active,
+              "energy.p_pe_active", value=_at(f_active, op)),
+    ]
+    upd = np.zeros(mapping.n_cores)
+    for pop in activity.neurons:
+        upd += np.bincount(mapping.core_of(pop), minlength=mapping.n_cores).astype(np.float64) * T * B
+    dynamic = busy * T * B * _at(f_active, op) + upd * _scalar(_need(target, "energy.e_neuron_update", "digital"))
+    est.per_core = {"synops_per_step": syn.tolist(), "work_s_per_step": work.tolist(),
+                    "dynamic_energy_J": dynamic.tolist()}
+    est.resources = {"operating_point": target.get("chip.operating_points")[op], "realtime": opt.realtime,
+                     "pes_used": used, "step_time_s": step}
 
 
 def _per_core_energy(activity: Activity, mapping, e_syn, e_upd) -> dict[str, list[float]]:
@@ -264,7 +388,7 @@ def _per_core_energy(activity: Activity, mapping, e_syn, e_upd) -> dict[str, lis
 
 
 # --- SpiNNaker2 MAC array (added for backends.spinnaker2) ---------------------------------------
-def _mla_terms(activity: Activity, target, mla_projections: set[str] | None, est: Estimate) -> set[str]:
+def _mla_terms(activity: Activity, target, mla_projections: set[str] | None, est: Estimate, op: int = 0) -> set[str]:
     """Price projections run on the MAC array: every weight every step (the array does not skip
     zeros), ``dense_synops x energy.e_mac_mla``. Returns the projections so priced."""
     if not mla_projections:
@@ -277,7 +401,7 @@ def _mla_terms(activity: Activity, target, mla_projections: set[str] | None, est
     for proj, (_src, dst) in activity.projection_ends.items():
         if proj in mla_projections:
             est.energy_terms.append(_term("energy", "MAC-array MACs", activity.dense_synops[proj],
-                                          f"MACs ({proj}, dense)", f, "energy.e_mac_mla", dst))
+                                          f"MACs ({proj}, dense)", f, "energy.e_mac_mla", dst, value=_at(f, op)))
             done.add(proj)
     return done
 
@@ -285,6 +409,42 @@ def _mla_terms(activity: Activity, target, mla_projections: set[str] | None, est
 def _timestep(target) -> float:
     f = target.figure("timing.timestep")
     return _scalar(f) if f is not None and f.value is not None else 1e-3
+
+
+def mesh_span(mapping) -> tuple[int, int]:
+    """(routers / tiles, chips) that the mapping's used cores occupy."""
+    c = mapping.cores
+    tiles = {(int(c["chip"][k]), int(c["x"][k]), int(c["y"][k])) for k in range(mapping.n_cores)}
+    return len(tiles), len({t[0] for t in tiles})
+
+
+def _barrier_term(target, mapping, est: Estimate) -> Term | None:
+    """Barrier time from the mapped mesh span: a ``[t_1 tile, t_all tiles]`` figure is interpolated
+    linearly in the tiles spanned (Davies 2018 Table 2 gives 113-465 ns for 1-32 tiles; linear is
+    this model's assumption); a multi-chip mapping takes ``timing.t_barrier_multichip`` (its smallest
+    value) where the target gives it."""
+    barrier = _fig(target, "timing.t_barrier")
+    if barrier is None:
+        est.omitted.append("barrier synchronisation: target lacks timing.t_barrier")
+        return None
+    tiles, chips = mesh_span(mapping) if mapping.cores.get("x") is not None else (1, 1)
+    multi = _fig(target, "timing.t_barrier_multichip")
+    if chips > 1 and multi is not None:
+        v = multi.value
+        return _term("latency", "barrier synchronisation", 1, f"barrier ({chips} chips)", multi,
+                     "timing.t_barrier_multichip", value=float(min(v)) if isinstance(v, (list, tuple)) else float(v))
+    v = barrier.value
+    if not isinstance(v, (list, tuple)):
+        return _term("latency", "barrier synchronisation", 1, "barrier", barrier, "timing.t_barrier")
+    grid = target.get("chip.router_grid") or [1, 1]
+    n_tiles = len(target.get("chip.router_positions") or []) or int(np.prod(grid))
+    frac = 0.0 if n_tiles <= 1 else min(1.0, (tiles - 1) / (n_tiles - 1))
+    if chips > 1:
+        frac = 1.0
+        est.notes.append(f"barrier: the mapping spans {chips} chips; the whole-chip value is used (no multi-chip figure)")
+    value = float(v[0]) + frac * (float(v[-1]) - float(v[0]))
+    return _term("latency", "barrier synchronisation", 1, f"barrier ({tiles} of {n_tiles} tiles spanned)", barrier,
+                 "timing.t_barrier", value=value)
 
 
 def _digital_latency(activity: Activity, target, mapping, est: Estimate) -> tuple[list[Term], dict[str, list[float]]]:
@@ -328,11 +488,9 @@ def _digital_latency(activity: Activity, target, mapping, est: Estimate) -> tupl
                            value=max(_scalar(f) for f in hop_t)))
     elif hop_t:
         est.omitted.append("NoC latency: the mapping reports no route lengths")
-    barrier = _fig(target, "timing.t_barrier")
+    barrier = _barrier_term(target, mapping, est)
     if barrier is not None:
-        v = barrier.value
-        terms.append(_term("latency", "barrier synchronisation", 1, "barrier", barrier, "timing.t_barrier",
-                           value=float(max(v)) if isinstance(v, (list, tuple)) else float(v)))
+        terms.append(barrier)
     return terms, {"synops_per_step": (syn_core / (T * B)).tolist(), "work_s_per_step": (work / (T * B)).tolist()}
 
 
@@ -372,113 +530,325 @@ def tiling_of(proj, rows: int, cols: int, devices_per_weight: int = 1) -> Tiling
 
 def crossbar(netlist: Netlist, activity: Activity, target, mapping=None, counters: dict | None = None) -> Estimate:
     """Crossbar cost from MVM counters (from ``backends.crossbar``) or, without them, from the
-    geometry: one MVM per layer per time step per sample (per output position for conv)."""
+    geometry (one MVM per layer per time step per sample, per output position for conv).
+
+    A target with ``energy.e_core_mvm`` (HERMES: a whole-core figure that includes its converters) is
+    priced per tile read: a core fires as a whole, whatever share of its cells a layer uses. Otherwise
+    the figures are per cell and per conversion (ISAAC / PUMA / NeuroSim): cell reads, ADC and DAC
+    conversions and shift-adds, with ``numerics.cell_bits`` bit slicing (columns per weight) and
+    bit-serial input planes (``numerics.activation_bits`` / ``periphery.dac_bits``; one plane for
+    spikes). Latency per step: the layers in sequence, the tiles of a layer in parallel, each tile read
+    ``max(t_mvm, cols_per_adc x t_adc_conv)`` (columns sharing an ADC convert one after another)."""
     est = Estimate(target.name, target.kind, activity.samples, activity.steps)
-    T, B = activity.steps, activity.samples
-    rows = int(target.get("tile.rows"))
-    cols = int(target.get("tile.cols"))
-    e_dac = _fig(target, "energy.e_dac_conv")
-    e_adc = _fig(target, "energy.e_adc_conv", required=True)
-    e_mac = _fig(target, "energy.e_mac") or _fig(target, "energy.e_cell_op")
-    if e_mac is None:
-        raise MissingFigure(f"target {target.name!r} lacks energy.e_mac / energy.e_cell_op")
-    mac_name = "energy.e_mac" if target.figure("energy.e_mac") else "energy.e_cell_op"
-    t_mvm = _fig(target, "timing.t_mvm")
-    step_latency = 0.0
-    tiles_total = 0
-    tile_reads = 0.0
-    devices = int(target.get("numerics.devices_per_weight", 1))
+    rows, cols = int(target.get("tile.rows")), int(target.get("tile.cols"))
+    core = _fig(target, "energy.e_core_mvm")
+    t_read = _tile_read_time(target, est)
+    step_reads = 0.0
+    tiles_total, tile_reads = 0, 0.0
     for proj in netlist.projections:
         if proj.kind == "identity":
             continue
-        tiling = tiling_of(proj, rows, cols, devices)
-        if counters and proj.name in counters:
-            c = counters[proj.name]
-            mvms, dac, adc, macs = c["tile_reads"], c["dac_conversions"], c["adc_conversions"], c["cell_macs"]
+        c = _crossbar_counts(proj, activity, target, rows, cols, (counters or {}).get(proj.name))
+        tiles_total += c["tiles"]
+        tile_reads += c["tile_reads"]
+        step_reads += c["planes"] * c["vectors_per_step"]
+        if core is not None:
+            est.energy_terms.append(_term("energy", "core MVMs", c["tile_reads"], f"full-core MVMs ({proj.name})", core,
+                                          "energy.e_core_mvm", proj.dst))
         else:
-            vectors = tiling.vectors_per_step * T * B
-            mvms = vectors * tiling.n_tiles
-            dac = vectors * tiling.in_features
-            adc = vectors * tiling.out_features * tiling.row_tiles
-            macs = vectors * tiling.in_features * tiling.out_features
-        tiles_total += tiling.n_tiles
-        tile_reads += mvms
-        if e_dac is not None:
-            est.energy_terms.append(_term("energy", "DAC conversions", dac, f"input conversions ({proj.name})", e_dac,
-                                          "energy.e_dac_conv", proj.dst))
-        est.energy_terms.append(_term("energy", "array MACs", macs, f"cell MACs ({proj.name})", e_mac, mac_name,
-                                      proj.dst))
-        est.energy_terms.append(_term("energy", "ADC conversions", adc, f"output conversions ({proj.name})", e_adc,
-                                      "energy.e_adc_conv", proj.dst))
-        if t_mvm is not None:
-            step_latency_layer = tiling.vectors_per_step  # tiles of a layer work in parallel
-            step_latency += step_latency_layer
-    if e_dac is None:
-        est.omitted.append("DAC energy: target lacks e_dac_conv")
-    e_upd = _fig(target, "energy.e_neuron_update")
-    if e_upd is not None:
-        for pop in activity.neurons:
-            est.energy_terms.append(_term("energy", "neuron updates", activity.updates_dense[pop],
-                                          f"neuron-steps ({pop})", e_upd, "energy.e_neuron_update", pop))
-    else:
-        est.omitted.append("digital neuron updates: the crossbar target has no neuron-update energy figure")
-    if t_mvm is not None:
-        est.latency_terms.append(_term("latency", "MVM rounds (layers in sequence, tiles in parallel)", step_latency,
-                                       "MVM rounds per step", t_mvm, "timing.t_mvm"))
-    else:
-        est.omitted.append("latency: target lacks t_mvm")
+            _cell_terms(est, target, proj, c)
+    if core is not None:
+        est.notes.append("whole-core MVM energy (converters included): no separate ADC / DAC / cell terms")
+    _crossbar_neuron_terms(activity, target, est)
+    if t_read is not None:
+        est.latency_terms.append(Term("latency", "tile reads in sequence (layers in sequence, tiles in parallel)",
+                                      step_reads, "tile reads per step", "timing.t_mvm", t_read,
+                                      "s", target.figure("timing.t_mvm").source, target.figure("timing.t_mvm").confidence))
     est.resources = {"tiles": tiles_total, "tile": f"{rows}x{cols}", "tile_reads": tile_reads}
     if mapping is not None:
         est.resources.update(cores=mapping.n_cores, utilisation=mapping.metrics.get("utilisation"))
     return est
 
 
-# --- conventional --------------------------------------------------------------------------------
+def _tile_read_time(target, est: Estimate) -> float | None:
+    """Seconds per tile read: the array's MVM time or, when slower, the shared ADC's conversions."""
+    t_mvm = _fig(target, "timing.t_mvm")
+    if t_mvm is None:
+        est.omitted.append("latency: target lacks t_mvm")
+        return None
+    t = _scalar(t_mvm)
+    t_adc, share = _fig(target, "timing.t_adc_conv"), target.get("periphery.cols_per_adc")
+    if t_adc is not None and share:
+        t = max(t, int(share) * _scalar(t_adc))
+    return t
 
-def conventional(netlist: Netlist, activity: Activity, target, mapping=None) -> Estimate:
+
+def _crossbar_counts(proj, activity: Activity, target, rows: int, cols: int, measured: dict | None) -> dict:
+    """Per-projection counts over the run: tile reads, cell reads, ADC / DAC conversions, input planes."""
+    from neuromap.crossbar.tiles import n_slices
+
+    T, B = activity.steps, activity.samples
+    cell_bits = target.get("numerics.cell_bits")
+    slices = n_slices(target.get("numerics.weight_bits"), cell_bits) if cell_bits is not None else 1
+    devices = int(target.get("numerics.devices_per_weight", 1))
+    tiling = tiling_of(proj, rows, cols)
+    phys_cols = tiling.out_features * slices
+    col_tiles = -(-phys_cols * devices // cols)
+    n_tiles = tiling.row_tiles * col_tiles * tiling.groups
+    act_bits, dac_bits = target.get("numerics.activation_bits"), target.get("periphery.dac_bits")
+    binary = activity.spiking_input.get(proj.name, False)
+    planes = 1 if binary or not (act_bits and dac_bits) else -(-int(act_bits) // int(dac_bits))
+    vectors = tiling.vectors_per_step * T * B
+    out = {"tiles": n_tiles, "planes": planes, "vectors_per_step": tiling.vectors_per_step}
+    if measured:
+        out.update(tile_reads=measured["tile_reads"], adc=measured["adc_conversions"],
+                   dac=measured["dac_conversions"], cells=measured.get("cell_reads", measured["cell_macs"]))
+        return out
+    out.update(tile_reads=vectors * planes * n_tiles, adc=vectors * planes * tiling.row_tiles * phys_cols * tiling.groups,
+               dac=vectors * planes * tiling.in_features * col_tiles * tiling.groups,
+               cells=vectors * planes * tiling.in_features * phys_cols * devices * tiling.groups)
+    return out
+
+
+def _cell_terms(est: Estimate, target, proj, c: dict) -> None:
+    """Per-cell pricing: cell reads, ADC / DAC conversions and the shift-add of every conversion."""
+    e_cell = _fig(target, "energy.e_cell_op") or _fig(target, "energy.e_mac")
+    if e_cell is None:
+        raise MissingFigure(f"target {target.name!r} ({target.path}) lacks energy.e_core_mvm, energy.e_cell_op and "
+                            "energy.e_mac: a crossbar estimate needs one")
+    cell_key = "energy.e_cell_op" if target.figure("energy.e_cell_op") else "energy.e_mac"
+    e_adc = _fig(target, "energy.e_adc_conv", required=True)
+    est.energy_terms.append(_term("energy", "cell reads", c["cells"], f"device reads ({proj.name}, all slices and "
+                                  f"{c['planes']} input plane(s))", e_cell, cell_key, proj.dst))
+    est.energy_terms.append(_term("energy", "ADC conversions", c["adc"], f"conversions ({proj.name}, every sliced column)",
+                                  e_adc, "energy.e_adc_conv", proj.dst))
+    e_dac = _fig(target, "energy.e_dac_conv")
+    if e_dac is not None:
+        est.energy_terms.append(_term("energy", "DAC conversions", c["dac"], f"row drives ({proj.name})", e_dac,
+                                      "energy.e_dac_conv", proj.dst))
+    elif "DAC energy: target lacks e_dac_conv" not in est.omitted:
+        est.omitted.append("DAC energy: target lacks e_dac_conv")
+    e_sa = _fig(target, "energy.e_shift_add")
+    if e_sa is not None:
+        est.energy_terms.append(_term("energy", "shift-and-add", c["adc"], f"conversions shift-added ({proj.name})",
+                                      e_sa, "energy.e_shift_add", proj.dst))
+
+
+def _crossbar_neuron_terms(activity: Activity, target, est: Estimate) -> None:
+    e_upd = _fig(target, "energy.e_neuron_update")
+    if e_upd is None:
+        est.omitted.append("digital neuron updates: the crossbar target has no neuron-update energy figure")
+        return
+    for pop in activity.neurons:
+        est.energy_terms.append(_term("energy", "neuron updates", activity.updates_dense[pop],
+                                      f"neuron-steps ({pop})", e_upd, "energy.e_neuron_update", pop))
+
+
+# --- conventional ---------------------------------------------------------------------------------
+#
+# Three cost models, chosen by the target's ``conventional.cost_model``:
+#   ``power_time`` (GPU): per step t = max(kernels x t_kernel, FLOPs / peak FLOP/s, bytes / bandwidth),
+#       E = busy power x t; idle power x t is listed, not added (the busy figure is the board's draw).
+#   ``per_synop`` (CPU, Degnan et al. 2016 as coded in keras-spiking): E = e_synop_system x (dense
+#       synops + neuron updates); a CPU runs every synapse every step (no zero skipping).
+#   ``per_op`` (the Spike-driven Transformer papers' 45 nm formula): E = e_mac x MACs + e_ac x ACs.
+
+GPU_MODES = ("eager", "graph", "fused")
+COST_MODELS = ("power_time", "per_synop", "per_op")
+
+# Kernels one population's step launches in eager PyTorch: the aten ops that
+# ``neuromap.neurons.functional.neuron_step`` (LIF / CuBa, no refractoriness) and the EGRU update
+# (``neuromap.neurons.egru.egru_candidate`` + event, output, reset) dispatch, views excluded;
+# tests/test_energy_report.py re-counts them with torch's dispatch mode so this table cannot drift.
+_RESET_OPS = {"subtract": 2, "zero": 4, "none": 0}
+_BASE_OPS = {"lif": 7, "cuba": 9, "li": 4, "egru": 17, "relu": 1, "identity": 0}
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the model is run, where the cost depends on it.
+
+    ``batch``: samples processed together on a conventional target (>= 1); ``gpu_mode``: ``eager``
+    (one kernel per op, launched from Python), ``graph`` (the same kernels replayed from a CUDA graph)
+    or ``fused`` (one kernel per projection and one per population per step, replayed);
+    ``operating_point``: index into a target's ``chip.operating_points`` (SpiNNaker2: 0 = 0.5 V /
+    150 MHz, 1 = 0.8 V / 300 MHz); ``realtime``: a real-time digital target charges the whole
+    ``timing.timestep`` tick per step (False: as fast as possible)."""
+
+    batch: int = 1
+    gpu_mode: str = "eager"
+    operating_point: int = 0
+    realtime: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise ValueError(f"batch={self.batch!r}: must be an integer >= 1")
+        if self.gpu_mode not in GPU_MODES:
+            raise ValueError(f"gpu_mode={self.gpu_mode!r} is not one of {list(GPU_MODES)}")
+        if isinstance(self.operating_point, bool) or not isinstance(self.operating_point, int) \
+                or self.operating_point < 0:
+            raise ValueError(f"operating_point={self.operating_point!r}: must be an integer >= 0")
+
+
+def kernels_per_step(netlist: Netlist, mode: str) -> tuple[int, list[str]]:
+    """GPU kernels launched per time step by the graph (``mode`` as in :class:`Options`), and the
+    populations whose kind has no known count (counted as one kernel each)."""
+    unknown: list[str] = []
+    n = sum(1 for p in netlist.projections if p.kind != "identity")  # one matmul / conv each
+    for pop in netlist.populations:
+        if pop.kind == "input":
+            continue
+        if mode == "fused":
+            n += 1
+            continue
+        ops = _BASE_OPS.get(pop.kind)
+        if ops is None:
+            unknown.append(f"{pop.name} ({pop.kind})")
+            n += 1
+            continue
+        if pop.kind in ("lif", "cuba"):
+            ops += _RESET_OPS.get(str(pop.params.get("reset", "subtract")), 2)
+        n += ops
+    return n, unknown
+
+
+def _need(target, dotted: str, why: str):
+    """A figure the chosen mode cannot do without: :class:`MissingFigure` naming figure and file."""
+    f = target.figure(dotted)
+    if f is None or f.value is None:
+        reason = f" ({f.missing})" if f is not None and f.missing else ""
+        path = getattr(target, "path", "") or target.name
+        raise MissingFigure(f"target {target.name!r} ({path}) lacks figure {dotted!r}{reason}, which {why} needs")
+    return f
+
+
+def _cost_model(target) -> str:
+    model = _need(target, "conventional.cost_model", "a conventional estimate").value
+    if model not in COST_MODELS:
+        raise MissingFigure(f"target {target.name!r} ({target.path}): conventional.cost_model={model!r} is not one "
+                            f"of {list(COST_MODELS)}")
+    return model
+
+
+def conventional(netlist: Netlist, activity: Activity, target, mapping=None, options: Options | None = None) -> Estimate:
+    """CPU / GPU cost (see the comment above :data:`GPU_MODES`)."""
+    opt = options or Options()
     est = Estimate(target.name, target.kind, activity.samples, activity.steps)
-    e_mac = _fig(target, "energy.e_mac", required=True)
-    e_ac = _fig(target, "energy.e_ac")
-    peak = _fig(target, "energy.peak_flops")
-    power = _fig(target, "energy.p_max")
-    for proj, (_src, dst) in activity.projection_ends.items():
-        if e_ac is not None:
-            est.energy_terms.append(_term("energy", "MACs", activity.macs[proj], f"effective MACs ({proj})", e_mac,
-                                          "energy.e_mac", dst))
-            est.energy_terms.append(_term("energy", "ACs", activity.acs[proj], f"effective ACs ({proj})", e_ac,
-                                          "energy.e_ac", dst))
-        else:
-            # a GPU does not skip zeros: every synapse every step is a MAC (2 FLOPs)
-            est.energy_terms.append(_term("energy", "dense MACs", activity.dense_synops[proj], f"dense MACs ({proj})",
-                                          e_mac, "energy.e_mac", dst))
-    if peak is not None and power is not None:
-        flops_per_step = 2 * sum(activity.dense_synops.values()) / (activity.steps * activity.samples)
-        est.latency_terms.append(Term("latency", "dense FLOPs at peak throughput", flops_per_step, "FLOP per step",
-                                      "energy.peak_flops", 1.0 / _scalar(peak), "s/FLOP", peak.source, peak.confidence,
-                                      bool(peak.estimate)))
-        est.notes.append(f"power x time: {_scalar(power):g} W x time = dense FLOPs x j_per_flop (lower bound, "
-                         "full utilisation; batch-1 recurrent inference runs far below peak)")
-        est.latency_lower_bound = True
+    model = _cost_model(target)
+    if model == "per_op":
+        _per_op_terms(activity, target, est)
+    elif model == "per_synop":
+        _per_synop_terms(activity, target, est)
     else:
-        est.omitted.append("latency: target lacks peak_flops / p_max")
+        _power_time_terms(netlist, activity, target, est, opt)
+    if not est.latency_terms and "latency" not in " ".join(est.omitted):
+        est.omitted.append(f"latency: the {model} model of {target.name!r} has no time figure")
     return est
+
+
+def _per_op_terms(activity: Activity, target, est: Estimate) -> None:
+    e_mac = _need(target, "energy.e_mac", "the per_op model")
+    e_ac = _need(target, "energy.e_ac", "the per_op model")
+    for proj, (_src, dst) in activity.projection_ends.items():
+        est.energy_terms.append(_term("energy", "MACs", activity.macs[proj], f"effective MACs ({proj})", e_mac,
+                                      "energy.e_mac", dst))
+        est.energy_terms.append(_term("energy", "ACs", activity.acs[proj], f"effective ACs ({proj})", e_ac,
+                                      "energy.e_ac", dst))
+    est.notes.append("per-op 45 nm arithmetic energy only (no memory, control or static power): the Spike-driven "
+                     "Transformer papers' formula, not a measurement of any processor")
+    est.energy_lower_bound = True
+
+
+def _per_synop_terms(activity: Activity, target, est: Estimate) -> None:
+    e = _need(target, "energy.e_synop_system", "the per_synop model")
+    for proj, (_src, dst) in activity.projection_ends.items():
+        est.energy_terms.append(_term("energy", "synaptic ops (dense)", activity.dense_synops[proj],
+                                      f"synapse-steps ({proj})", e, "energy.e_synop_system", dst))
+    for pop, n in activity.updates_dense.items():
+        est.energy_terms.append(_term("energy", "neuron updates", n, f"neuron-steps ({pop})", e,
+                                      "energy.e_synop_system", pop))
+    est.notes.append("system-level energy per synaptic op and per neuron update, charged for every synapse every "
+                     "step (keras-spiking's model of a non-spiking device)")
+
+
+def _power_time_terms(netlist: Netlist, activity: Activity, target, est: Estimate, opt: Options) -> None:
+    T, B = activity.steps, activity.samples
+    t_key = "timing.t_kernel_eager" if opt.gpu_mode == "eager" else "timing.t_kernel_graph"
+    t_kernel = _need(target, t_key, f"gpu_mode={opt.gpu_mode!r}")
+    p_busy = _need(target, "energy.p_busy", "the power x time model")
+    kernels, unknown = kernels_per_step(netlist, opt.gpu_mode)
+    if unknown:
+        est.omitted.append(f"kernel count of populations {', '.join(unknown)}: counted as one kernel each")
+        est.latency_lower_bound = est.energy_lower_bound = True
+    dense_per_inf_step = sum(activity.dense_synops.values()) / (T * B)
+    flops_batch = 2.0 * dense_per_inf_step * opt.batch
+    candidates = [("kernel launches", kernels, f"kernels per step ({opt.gpu_mode}, batch {opt.batch})", t_kernel,
+                   t_key, _scalar(t_kernel))]
+    peak = _fig(target, "energy.peak_flops")
+    if peak is not None:
+        candidates.append(("FLOPs at peak throughput", flops_batch, f"FLOP per step (batch {opt.batch})", peak,
+                           "energy.peak_flops", 1.0 / _scalar(peak)))
+    bw = _fig(target, "chip.dram_bandwidth")
+    if bw is not None:
+        weight_bytes = 4.0 * sum(p.synapses_dense() for p in netlist.projections if p.kind != "identity")
+        state_bytes = 4.0 * 2 * sum(activity.neurons.values()) * opt.batch  # read + write of one state per neuron
+        candidates.append(("memory traffic", weight_bytes + state_bytes, "bytes per step (fp32 weights + state)", bw,
+                           "chip.dram_bandwidth", 1.0 / _scalar(bw)))
+    else:
+        est.omitted.append("bytes / bandwidth: target lacks chip.dram_bandwidth")
+    name, count, label, fig, key, value = max(candidates, key=lambda c: c[1] * c[5])
+    per_batch_step = count * value
+    # latency is one batch's step; the device time of the run is shared by `batch` inferences
+    est.latency_terms.append(_term("latency", f"{name} (the largest of {len(candidates)} bounds)", count, label, fig,
+                                   key, value=value))
+    busy_s = per_batch_step * T * B / opt.batch
+    est.energy_terms.append(_term("energy", "busy power x time", busy_s, f"device-seconds (batch {opt.batch})",
+                                  p_busy, "energy.p_busy"))
+    est.batch = opt.batch
+    est.resources = {"kernels_per_step": kernels, "gpu_mode": opt.gpu_mode, "batch": opt.batch,
+                     "bounds_s_per_batch_step": {c[0]: c[1] * c[5] for c in candidates}}
+    _idle_and_bound(activity, target, est, busy_s, dense_per_inf_step)
+    est.notes.append("host-side time (input copy, synchronisation) is not modelled separately: the per-kernel time "
+                     "of eager PyTorch already includes its Python dispatch")
+
+
+def _idle_and_bound(activity: Activity, target, est: Estimate, busy_s: float, dense_per_inf_step: float) -> None:
+    """Idle power x time (listed, not added) and the old FLOPs / peak figure as a labelled lower bound."""
+    p_idle = _fig(target, "energy.p_idle")
+    if p_idle is not None:
+        idle_J = busy_s * _scalar(p_idle) / activity.samples
+        est.resources["idle_energy_J_per_inference"] = idle_J
+        est.notes.append(f"idle power x time = {idle_J:.4g} J per inference (part of the busy power, listed separately)")
+    else:
+        fig = target.figure("energy.p_idle")
+        why = f" ({fig.missing})" if fig is not None and fig.missing else ""
+        est.omitted.append(f"idle power (listed separately, not added): target lacks energy.p_idle{why}")
+    peak, p_max = _fig(target, "energy.peak_flops"), _fig(target, "energy.p_max")
+    if peak is not None and p_max is not None:
+        t_lb = 2.0 * dense_per_inf_step / _scalar(peak)
+        lb = {"latency_per_step_s": t_lb, "energy_per_inference_J": t_lb * activity.steps * _scalar(p_max)}
+        est.resources["lower_bound_at_peak"] = lb
+        est.notes.append(f"lower bound at peak FLOP/s and full board power: >= {lb['latency_per_step_s']:.3g} s per step, "
+                         f">= {lb['energy_per_inference_J']:.3g} J per inference (not a prediction)")
 
 
 MODELS = {"digital": digital, "crossbar": crossbar, "conventional": conventional}
 
 
-def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counters: dict | None = None) -> Estimate:
-    """Dispatch on ``target.kind``; digital targets need a mapping (partition with the activity)."""
+def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counters: dict | None = None,
+             options: Options | None = None) -> Estimate:
+    """Dispatch on ``target.kind``; digital targets need a mapping (partition with the activity);
+    ``options`` (:class:`Options`) sets batch, GPU mode, operating point and real-time mode."""
     activity.check_matches(netlist)
     kind = target.kind
     if kind == "digital":
         if mapping is None:
             raise ValueError(f"target {target.name!r} is digital: the estimate needs a Mapping (neuromap.partition)")
-        return digital(netlist, activity, target, mapping)
+        return digital(netlist, activity, target, mapping, options=options)
     if kind == "crossbar":
         return crossbar(netlist, activity, target, mapping, counters)
     if kind == "conventional":
-        return conventional(netlist, activity, target, mapping)
+        return conventional(netlist, activity, target, mapping, options)
     raise ValueError(f"unknown target kind {kind!r}")
 
 

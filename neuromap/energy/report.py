@@ -21,10 +21,43 @@ from neuromap.atomic import write_text
 from neuromap.errors import InputError
 
 from .activity import Activity
-from .costs import Estimate, estimate
+from .costs import Estimate, Options, estimate
 
 SCHEMA_VERSION = 1
 ALL_TARGETS = "all"
+
+
+LEGEND = ("omitted = terms left out because the target lacks a figure; >= = a lower bound (the model leaves out "
+          "parts it has no figure for); see explain()")
+
+
+def _marked(row: dict[str, Any]) -> tuple[str, str, str]:
+    """Energy / latency per step / latency per inference of a :meth:`Report.rows` row as text, with
+    ">=" where the estimate is a lower bound."""
+    ge_e = ">=" if row["energy_lower_bound"] else ""
+    ge_l = ">=" if row["latency_lower_bound"] and row["latency_per_step_s"] is not None else ""
+    return (ge_e + _fmt_si(row["energy_per_inference_J"], "J"), ge_l + _fmt_si(row["latency_per_step_s"], "s"),
+            ge_l + _fmt_si(row["latency_per_inference_s"], "s"))
+
+
+_VALIDATION = Path("results") / "validation.json"
+
+
+def _validation_html(link: Path) -> str:
+    """A link to the validation rows (``neuromap validate``) and, when the file is there, its table."""
+    head = (f"<h2>How far to trust the models</h2><p>Published measurements re-created with these cost models: "
+            f"<a href='{html.escape(str(link))}'>{html.escape(str(link))}</a> (written by <code>neuromap validate</code>).")
+    path = link if link.is_absolute() else _VALIDATION
+    try:
+        rows = json.loads(path.read_text())["rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return head + " Run it to fill this table.</p>"
+    cells = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            r["case"], r["quantity"], f"{r['published']:.4g}", f"{r['modelled']:.4g}", f"{r['ratio']:.3g}",
+            f"{r['factor']:.3g}", "yes" if r["within"] else "no")) + "</tr>" for r in rows)
+    return (head + "</p><table><tr><th>case</th><th>quantity</th><th>published</th><th>modelled</th><th>ratio</th>"
+            f"<th>factor</th><th>within</th></tr>{cells}</table>")
 
 
 def _fmt_si(x: float | None, unit: str) -> str:
@@ -65,6 +98,7 @@ class Report:
                 "chips": res.get("chips"),
                 "omitted": len(e.omitted),
                 "latency_lower_bound": e.latency_lower_bound,
+                "energy_lower_bound": e.energy_lower_bound,
                 "accuracy": self.accuracy.get(name),
             })
         return out
@@ -76,15 +110,22 @@ class Report:
                  f"{self.activity.total_spikes / self.activity.samples:,.0f} spikes/sample", head, "-" * len(head)]
         for r in self.rows():
             acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
-            ge = ">=" if r["latency_lower_bound"] and r["latency_per_step_s"] is not None else ""
+            energy, lat_step, lat_inf = _marked(r)
             lines.append(
-                f"{r['target']:<14}{r['kind']:<13}{_fmt_si(r['energy_per_inference_J'], 'J'):>12}"
-                f"{ge + _fmt_si(r['latency_per_step_s'], 's'):>14}{ge + _fmt_si(r['latency_per_inference_s'], 's'):>13}"
+                f"{r['target']:<14}{r['kind']:<13}{energy:>12}{lat_step:>14}{lat_inf:>13}"
                 f"{str(r['cores_or_tiles'] or ''):>12}{str(r['chips'] or ''):>7}{acc:>10}  {r['omitted'] or ''}"
             )
-        lines.append("(omitted = terms left out because the target lacks a figure; >= = a lower bound at peak "
-                     "throughput; see explain())")
+        lines.append(f"({LEGEND})")
         return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """The per-target table as Markdown (same marks as :meth:`table`)."""
+        lines = ["| target | kind | energy / inference | latency / step | latency / inference | accuracy | omitted |",
+                 "|---|---|---:|---:|---:|---:|---:|"]
+        for r in self.rows():
+            acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
+            lines.append("| " + " | ".join((r["target"], r["kind"], *_marked(r), acc, str(r["omitted"] or ""))) + " |")
+        return "\n".join(lines) + "\n"
 
     def __str__(self) -> str:
         return self.table()
@@ -102,7 +143,10 @@ class Report:
                 "kind": e.kind,
                 "energy_J": e.energy_J,
                 "energy_per_inference_J": e.energy_per_inference_J,
+                "energy_lower_bound": e.energy_lower_bound,
+                "latency_lower_bound": e.latency_lower_bound,
                 "energy_breakdown_J": e.breakdown(),
+                "energy_shares_percent": e.shares(),
                 "energy_per_layer_J": e.per_layer(),
                 "latency_per_step_s": e.latency_per_step_s,
                 "latency_per_inference_s": e.latency_per_inference_s,
@@ -132,13 +176,15 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=float)
 
-    def to_html(self) -> str:
+    def to_html(self, validation: str | os.PathLike | None = None) -> str:
+        """Self-contained HTML; ``validation``: the ``neuromap validate`` JSON to link to (and show,
+        when it exists), default ``results/validation.json`` relative to the working directory."""
         figs = self._figures()
+        valid = _validation_html(Path(validation) if validation is not None else _VALIDATION)
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-                r["target"], r["kind"], _fmt_si(r["energy_per_inference_J"], "J"), _fmt_si(r["latency_per_step_s"], "s"),
-                _fmt_si(r["latency_per_inference_s"], "s"), r["cores_or_tiles"] or "", r["chips"] or "",
-                "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %")) + "</tr>"
+                r["target"], r["kind"], *_marked(r), r["cores_or_tiles"] or "", r["chips"] or "",
+                "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %", r["omitted"] or "")) + "</tr>"
             for r in self.rows()
         )
         explains = "".join(
@@ -156,8 +202,10 @@ font-size:12px}}figure{{display:inline-block;margin:8px}}img{{max-width:520px}}<
 {self.activity.total_spikes / self.activity.samples:,.0f} spikes per sample. Every number below is a count from
 the run times a figure of the target spec; the sources are listed under each target.</p>
 <table><tr><th>target</th><th>kind</th><th>energy / inference</th><th>latency / step</th><th>latency / inference</th>
-<th>cores / tiles</th><th>chips</th><th>accuracy</th></tr>{rows}</table>
+<th>cores / tiles</th><th>chips</th><th>accuracy</th><th>omitted</th></tr>{rows}</table>
+<p>{html.escape(LEGEND)}.</p>
 {imgs}
+{valid}
 <h2>How each number was computed</h2>{explains}
 <script type="application/json" id="neuromap-report">{html.escape(self.to_json())}</script>
 </body></html>"""
@@ -184,11 +232,11 @@ the run times a figure of the target spec; the sources are listed under each tar
         # the breakdown as shares of each target's total: stacked bars on a log axis would mislead
         cats = sorted({k for e in self.estimates.values() for k in e.breakdown()})
         colors = plt.get_cmap("tab20")
+        shares = {n: self.estimates[n].shares() for n in names}
         fig, ax = plt.subplots(figsize=(6, 3.5))
         bottom = [0.0] * len(names)
         for i, c in enumerate(cats):
-            vals = [100 * self.estimates[n].breakdown().get(c, 0.0) / t if t else 0.0
-                    for n, t in zip(names, totals)]
+            vals = [shares[n].get(c, 0.0) for n in names]
             ax.bar(names, vals, bottom=bottom, label=c, color=colors(i % 20))
             bottom = [b + v for b, v in zip(bottom, vals)]
         ax.set_ylabel("share of the energy (%)")
@@ -226,7 +274,9 @@ the run times a figure of the target spec; the sources are listed under each tar
         text = {"json": self.to_json, "html": self.to_html, "table": self.table}.get(fmt)
         if text is None:
             raise InputError(f"format={fmt!r} is not one of ['table', 'json', 'html']")
-        return write_text(path, text())
+        content = self.to_html(os.path.relpath(_VALIDATION.resolve(), path.parent.resolve())) if fmt == "html" \
+            else text()
+        return write_text(path, content)
 
 
 FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".txt": "table", "": "table"}
@@ -255,10 +305,12 @@ def _unique_targets(targets: list) -> list:
 
 def build_report(netlist, activity: Activity, targets: list[str] | str, model: str = "model",
                  method: str = "metis", counters: dict[str, dict] | None = None, accuracy: dict | None = None,
-                 activities: dict[str, Activity] | None = None) -> Report:
+                 activities: dict[str, Activity] | None = None, options: Options | None = None) -> Report:
     """Estimate ``activity`` on each target (``"all"`` for every shipped target). ``activities``
     overrides the activity per target (e.g. the one recorded on that target's own backend);
-    ``counters[target]`` are a crossbar backend's measured per-projection counters for that target."""
+    ``counters[target]`` are a crossbar backend's measured per-projection counters for that target;
+    ``options`` (:class:`~neuromap.energy.costs.Options`): batch size, GPU mode, operating point,
+    real-time mode (defaults: batch 1, eager, the target's default operating point, real time)."""
     from neuromap import hardware
     from neuromap.partition import partition
 
@@ -274,6 +326,6 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
         mapping = None
         if tgt.kind in ("digital", "crossbar"):
             mapping = partition(netlist, tgt, method=method, activity=act)
-        estimates[tgt.name] = estimate(netlist, act, tgt, mapping, (counters or {}).get(tgt.name))
+        estimates[tgt.name] = estimate(netlist, act, tgt, mapping, (counters or {}).get(tgt.name), options)
         mappings[tgt.name] = mapping
     return Report(model, activity, estimates, mappings, dict(accuracy or {}))

@@ -98,7 +98,9 @@ class SpiNNaker2Result(RunResult):
         from neuromap.energy import costs
 
         c = self.compiled
-        est = costs.digital(c.netlist, self.activity(), c.target, c.mapping, mla_projections=c.mla_projections)
+        realtime = self.timing is None or self.timing.mode == "realtime"
+        est = costs.digital(c.netlist, self.activity(), c.target, c.mapping, mla_projections=c.mla_projections,
+                            options=costs.Options(realtime=realtime))
         if self.timing is not None:
             est.notes.append(f"spinnaker2 model step time ({self.timing.mode}): mean {self.timing.step_s.mean():.4g} s"
                              + ("" if self.timing.complete else " (lower bound: CPU cycles per op not in the spec)"))
