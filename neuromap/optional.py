@@ -22,7 +22,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     # norse declares torchvision (a multi-GB CUDA build beside the CPU torch), so it is installed --no-deps.
     "norse": ("norse", "pip install --no-deps norse==1.1.0"),
     "pymetis": ("metis", ""),
-    "tonic": ("data", ""),
+    "tonic": ("data", ""),  # not needed by neuromap.datasets; for users of tonic's transforms
     # lava-nc 0.10.0 declares Python <3.11 and numpy<2; neuromap.compat.lava makes it import on 3.11.
     "lava": ("lava", "pip install --no-deps --ignore-requires-python lava-nc==0.10.0"),
     "spikingjelly": ("bench", "pip install --no-deps spikingjelly==2.0.0"),
