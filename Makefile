@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow lint bench bench-setup clean
+.PHONY: setup demo test test-slow lint bench bench-setup check-wheel docs clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ bench-setup: setup
 
 bench: bench-setup
 	$(PY) -m benchmarks.run
+
+# Build wheel + sdist, install the wheel with only core dependencies in a fresh venv, run it from outside the checkout.
+check-wheel: setup
+	$(PY) tools/check_wheel.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
