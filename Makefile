@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-slow lint bench bench-setup check-wheel docs clean
+.PHONY: setup demo test test-slow lint bench bench-setup check-wheel docs notebooks clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ bench-setup: setup
 
 bench: bench-setup
 	$(PY) -m benchmarks.run
+
+# The notebooks' source is notebooks/NN_name.py (jupytext percent format); this rewrites the paired .ipynb.
+notebooks: setup
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
 
 # Build wheel + sdist, install the wheel with only core dependencies in a fresh venv, run it from outside the checkout.
 check-wheel: setup
