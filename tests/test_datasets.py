@@ -138,3 +138,13 @@ def test_builtin_and_unknown_names():
     assert datasets.load("digits", steps=4).x_train.shape[1:] == (4, 64)
     with pytest.raises(ValueError, match="unknown data set"):
         datasets.load("imagenet")
+
+
+def test_inputs_reads_one_split_time_major(tmp_path):
+    folder = tmp_path / "shd"
+    folder.mkdir()
+    _write_shd(folder / "shd_test.h5", [([0.0], [5], 1), ([0.02], [6], 2), ([0.03], [7], 3)])
+    x, y = datasets.inputs("shd", samples=2, data_dir=tmp_path, steps=4, dt=10e-3)  # no train file needed
+    assert x.shape == (4, 2, 700) and y.tolist() == [1, 2] and x[2, 1, 6] == 1
+    x, y = datasets.inputs("digits", samples=3, steps=5)
+    assert x.shape == (5, 3, 64) and len(y) == 3

@@ -33,6 +33,17 @@ from .files import ENV, SOURCES, DatasetMissing, data_root, dataset_dir
 
 BUILTIN = ("digits", "moving-bars")
 NAMES = BUILTIN + tuple(SOURCES)
+#: Default bin width (s) of each event data set's loader.
+DEFAULT_DT = {"shd": heidelberg.DT, "ssc": heidelberg.DT, "nmnist": nmnist.DT, "dvsgesture": dvsgesture.DT}
+_ALIASES = {"dvs-gesture": "dvsgesture", "n-mnist": "nmnist", "bars": "moving-bars"}
+
+
+def _key(name: str) -> str:
+    key = name.lower().replace("_", "-")
+    key = _ALIASES.get(key, key)
+    if key not in NAMES:
+        raise ValueError(f"unknown data set {name!r}; known: {list(NAMES)}")
+    return key
 
 
 def _builtin(name: str, kwargs: dict[str, Any]) -> SequenceData:
@@ -68,10 +79,7 @@ def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any) ->
         DatasetMissing: the files are not in ``data_dir`` (the message says where to get them).
         ValueError: an unknown name.
     """
-    key = name.lower().replace("_", "-")
-    key = {"dvs-gesture": "dvsgesture", "n-mnist": "nmnist", "bars": "moving-bars"}.get(key, key)
-    if key not in NAMES:
-        raise ValueError(f"unknown data set {name!r}; known: {list(NAMES)}")
+    key = _key(name)
     if key in BUILTIN:
         return _builtin(key, kwargs)
     loader, n_classes = _event_loader(key)
@@ -85,5 +93,31 @@ def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any) ->
     )
 
 
-__all__ = ["load", "NAMES", "BUILTIN", "SOURCES", "ENV", "DatasetMissing", "data_root", "dataset_dir",
-           "bin_events", "n_steps", "heidelberg", "nmnist", "dvsgesture"]
+def inputs(name: str, samples: int = 64, split: str = "test", data_dir: str | os.PathLike | None = None,
+           steps: int | None = None, dt: float | None = None, seed: int = 0) -> tuple[Any, Any]:
+    """``(x [T, B, ...], labels [B])``: the first ``samples`` of one split of data set ``name``, time-major,
+    for running a model (``neuromap deploy --dataset NAME``); only that split, and only those samples, are read.
+
+    ``steps``: for the built-ins, the encoding length (default 25); for event data sets, the number of
+    bins of ``dt`` seconds (default: the data set's whole ``duration``). ``dt``: event bin width (s;
+    default per data set). ``seed``: the built-ins' encoding and split.
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    key = _key(name)
+    if key in BUILTIN:
+        d = _builtin(key, {"steps": 25 if steps is None else steps, "seed": seed})
+        x, y = d.split(split)
+        return x[:samples].transpose(0, 1).contiguous(), y[:samples]
+    loader, _ = _event_loader(key)
+    kw: dict[str, Any] = {"max_samples": samples}
+    if dt is not None:
+        kw["dt"] = dt
+    if steps is not None:
+        kw["duration"] = steps * kw.get("dt", DEFAULT_DT[key])
+    x, y = loader(split, data_dir=data_dir, **kw)
+    return x.transpose(0, 1).contiguous(), y
+
+
+__all__ = ["load", "inputs", "DEFAULT_DT", "NAMES", "BUILTIN", "SOURCES", "ENV", "DatasetMissing", "data_root",
+           "dataset_dir", "bin_events", "n_steps", "heidelberg", "nmnist", "dvsgesture"]

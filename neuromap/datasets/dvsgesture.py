@@ -28,6 +28,8 @@ import torch
 from .events import bin_events, n_steps
 from .files import dataset_dir, missing
 
+DT = 10e-3  # default bin width (s)
+DURATION = 1.5  # default window from each sample's start (s)
 SIZE = 128
 N_CLASSES = 11
 POLARITY_EVENT = 1
@@ -95,7 +97,7 @@ def _samples_tonic(folder: Path) -> list[tuple[dict[str, np.ndarray], int]]:
     return out
 
 
-def load_split(split: str, data_dir=None, dt: float = 10e-3, duration: float = 1.5, downsample: int = 4,
+def load_split(split: str, data_dir=None, dt: float = DT, duration: float = DURATION, downsample: int = 4,
                max_samples: int | None = None, binary: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """One split as ``(x [N, T, 2, 128/downsample, 128/downsample], y [N])``.
 

@@ -16,6 +16,8 @@ import torch
 from .events import bin_events, n_steps
 from .files import dataset_dir, missing
 
+DT = 10e-3  # default bin width (s)
+DURATION = 1.0  # default window from each sample's start (s)
 N_CHANNELS = 700
 N_CLASSES = {"shd": 20, "ssc": 35}
 SPLIT_FILES = {"train": "train", "test": "test", "valid": "valid"}
@@ -34,7 +36,7 @@ def read_events(path: str | Path, max_samples: int | None = None) -> tuple[list[
     return times, units, labels
 
 
-def load_split(name: str, split: str, data_dir=None, dt: float = 10e-3, duration: float = 1.0,
+def load_split(name: str, split: str, data_dir=None, dt: float = DT, duration: float = DURATION,
                max_samples: int | None = None, binary: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """One split of SHD or SSC as ``(x [N, T, 700], y [N])``, ``T = ceil(duration / dt)``.
 

@@ -16,6 +16,8 @@ import torch
 from .events import bin_events, n_steps
 from .files import dataset_dir, missing
 
+DT = 1e-3  # default bin width (s)
+DURATION = 0.3  # default window from each sample's start (s)
 SIZE = 34  # pixels per side
 FOLDERS = {"train": "Train", "test": "Test"}
 
@@ -40,7 +42,7 @@ def frames(events: dict[str, np.ndarray], dt: float, steps: int, binary: bool = 
     return bin_events(events["t"] * 1e-6, channel, 2 * SIZE * SIZE, dt, steps, binary).reshape(steps, 2, SIZE, SIZE)
 
 
-def load_split(split: str, data_dir=None, dt: float = 1e-3, duration: float = 0.3, max_samples: int | None = None,
+def load_split(split: str, data_dir=None, dt: float = DT, duration: float = DURATION, max_samples: int | None = None,
                binary: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """One split as ``(x [N, T, 2, 34, 34], y [N])``; ``dt``, ``duration`` in seconds (a sample's three
     saccades last about 0.3 s). Samples are taken in digit order, ``max_samples`` spread over the digits

@@ -22,8 +22,8 @@ def add_parser(subparsers) -> None:
     src.add_argument("--activity", help="an activity .npz recorded on this model (neuromap deploy -o)")
     src.add_argument("--input", help="time-major input [T, B, ...] .npy to run on backends.torch")
     src.add_argument("--dataset", choices=["digits"], help="run the float model on a shipped data set")
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--samples", type=int, default=64)
+    p.add_argument("--steps", type=int, default=25, help="time steps per sample with --dataset (default 25)")
+    p.add_argument("--samples", type=int, default=64, help="test samples to run with --dataset (default 64)")
     p.add_argument("--method", default="metis", help="partition method for digital targets (default metis)")
     p.add_argument("--format", choices=["table", "json", "html"], default=None,
                    help="output format (default: from the -o suffix, else table)")
