@@ -43,6 +43,11 @@ bench-setup: setup
 bench: bench-setup
 	$(PY) -m benchmarks.run
 
+# The docs site (docs/_build/html): API from docstrings, user guide, CLI reference, notebooks executed in short mode.
+# Warnings are errors. NEUROMAP_DOCS_FAST=1 skips executing the notebooks.
+docs: setup
+	$(PY) -m sphinx -b html -W --keep-going -q docs docs/_build/html
+
 # The notebooks' source is notebooks/NN_name.py (jupytext percent format); this rewrites the paired .ipynb.
 notebooks: setup
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.py
@@ -52,4 +57,4 @@ check-wheel: setup
 	$(PY) tools/check_wheel.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build docs/_generated

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuromap.rst import plain
+
 DEFAULT_TARGETS = {"lava": "loihi2", "loihi": "loihi2", "spinnaker2": "spinnaker2", "crossbar": "crossbar-pcm",
                    "torch": "cpu"}
 DATASETS = ("digits",)
@@ -152,7 +154,7 @@ def save(dep: Deployment, out_dir: str | Path) -> list[Path]:
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "deploy", help="run a .nir model on a backend, compare with the float model, report energy/latency",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter)")
     p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | crossbar | torch (default: lava)")

@@ -9,16 +9,16 @@ default of ``CoreEncoder.x`` etc.
 The fix here is an import hook for exactly one module, ``lava.magma.compiler.var_model``: it
 compiles that module's source with ``@dataclass(unsafe_hash=True)`` on ``ByteEncoder`` (so the
 class is hashable and the defaults are accepted) and changes nothing else. site-packages is never
-touched: the patched code is compiled in memory, and the module's bytecode cache is bypassed.
+touched: the patched code is compiled in memory, and the module's bytecode cache is bypassed::
 
     from neuromap.compat.lava import ensure_lava
     ensure_lava()                      # installs the hook, imports lava, or raises LavaUnavailable
+    from lava.proc.lif.process import LIF
 
 lava-nc is the ``lava`` extra: ``pip install 'neuromap[lava]'`` brings its installable dependencies
 (asteval), and lava-nc itself goes in with ``pip install --no-deps --ignore-requires-python
 lava-nc==0.10.0`` because its metadata excludes Python 3.11. Python 3.11 is the version this shim is
 tested on; the ``loihi`` backend (the emulator) needs none of it.
-    from lava.proc.lif.process import LIF
 """
 
 from __future__ import annotations

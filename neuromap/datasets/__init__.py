@@ -1,18 +1,20 @@
 """Named data sets, resolved by :func:`load`: the built-in ones (no files needed) and real ones read
-from a local directory (no download happens).
+from a local directory (no download happens)::
 
     from neuromap import datasets
     d = datasets.load("shd", data_dir="~/data", dt=10e-3, max_samples=512)   # SequenceData
     for x, y in d.batches("train", batch_size=32):                           # x [T, B, 700]
         ...
 
-| name | what | x per sample | files under ``<data_dir>/<folder>`` |
-|---|---|---|---|
-| ``digits`` | scikit-learn's 8x8 digits as spikes (:func:`neuromap.data.digits`) | ``[T, 64]`` | none |
-| ``moving-bars`` | synthetic DVS-like bars (:func:`neuromap.eventdata.moving_bars`) | ``[T, 2, 16, 16]`` | none |
-| ``shd``, ``ssc`` | Spiking Heidelberg Digits / Speech Commands (HDF5) | ``[T, 700]`` | :mod:`.heidelberg` |
-| ``nmnist`` | N-MNIST (binary event files) | ``[T, 2, 34, 34]`` | :mod:`.nmnist` |
-| ``dvsgesture`` | IBM DVS128 Gesture (AEDAT 3.1, or tonic's layout) | ``[T, 2, 32, 32]`` | :mod:`.dvsgesture` |
+================  =====================================================  ==================  ==================
+name              what                                                   x per sample        files
+================  =====================================================  ==================  ==================
+``digits``        scikit-learn's 8x8 digits as spikes (``data.digits``)  ``[T, 64]``         none
+``moving-bars``   synthetic DVS-like bars (``eventdata.moving_bars``)    ``[T, 2, 16, 16]``  none
+``shd``, ``ssc``  Spiking Heidelberg Digits / Speech Commands (HDF5)     ``[T, 700]``        :mod:`.heidelberg`
+``nmnist``        N-MNIST (binary event files)                           ``[T, 2, 34, 34]``  :mod:`.nmnist`
+``dvsgesture``    IBM DVS128 Gesture (AEDAT 3.1, or tonic's layout)      ``[T, 2, 32, 32]``  :mod:`.dvsgesture`
+================  =====================================================  ==================  ==================
 
 ``data_dir`` defaults to ``$NEUROMAP_DATA``, then ``~/.cache/neuromap/data``; a missing data set
 raises :class:`DatasetMissing` saying where to get it and where to put it. Event data sets are

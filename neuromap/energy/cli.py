@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from neuromap.rst import plain
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "report", help="energy / latency / resources of a .nir model on hardware targets",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .nir file")
     p.add_argument("--target", action="append", required=True,
