@@ -148,3 +148,22 @@ def test_inputs_reads_one_split_time_major(tmp_path):
     assert x.shape == (4, 2, 700) and y.tolist() == [1, 2] and x[2, 1, 6] == 1
     x, y = datasets.inputs("digits", samples=3, steps=5)
     assert x.shape == (5, 3, 64) and len(y) == 3
+
+
+def test_experiment_trains_on_a_real_format_file(tmp_path, monkeypatch):
+    """experiments/dataset_mlp.py accepts the event data sets (here SHD files in the real HDF5 layout)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+    import dataset_mlp
+
+    folder = tmp_path / "shd"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    samples = [(sorted(rng.uniform(0, 0.1, 20)), list(rng.integers(0, 700, 20)), k % 20) for k in range(8)]
+    _write_shd(folder / "shd_train.h5", samples)
+    _write_shd(folder / "shd_test.h5", samples[:4])
+    r = dataset_mlp.run("shd", data_dir=str(tmp_path), dt=0.02, epochs=1, hidden=16, out_dir=tmp_path / "results")
+    assert r["train_samples"] == 8 and r["steps"] == 50 and r["model"] == "SpikingMLP(700, [16], 20)"
+    assert (tmp_path / "results" / "shd_mlp.json").exists()
+    assert dataset_mlp.main(["--dataset", "nmnist", "--data-dir", str(tmp_path)]) == 2  # missing: exit 2, no traceback
