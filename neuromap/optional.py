@@ -19,8 +19,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "brian2": ("brian2", ""),
     "snntorch": ("snntorch", ""),
     "nirtorch": ("snntorch", ""),
-    # norse declares torchvision (a multi-GB CUDA build beside the CPU torch), so it is installed --no-deps.
-    "norse": ("norse", "pip install --no-deps norse==1.1.0"),
+    "norse": ("norse", ""),  # norse declares torchvision; `make setup` installs it --no-deps beside the CPU torch
     "pymetis": ("metis", ""),
     "tonic": ("data", ""),  # not needed by neuromap.datasets; for users of tonic's transforms
     # lava-nc 0.10.0 declares Python <3.11 and numpy<2; neuromap.compat.lava makes it import on 3.11.
