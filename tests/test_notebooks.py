@@ -2,13 +2,13 @@
 
 The notebooks run in short mode (``NEUROMAP_NOTEBOOK_SHORT=1``: fewer epochs and samples) in a
 temporary working directory, with the venv's own interpreter as the kernel. A failing cell is
-reported with its source and the error. ``test_notebooks_match_build_script`` checks that the
-committed ``.ipynb`` files are what ``notebooks/_build.py`` generates and carry no outputs.
+reported with its source and the error. Each notebook's source is ``NN_name.py`` in jupytext's percent
+format (reviewable, linted by ruff), paired with the ``.ipynb``; ``test_notebooks_are_paired_with_their_py_source``
+checks that the two agree and that the committed ``.ipynb`` carries no outputs.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -117,16 +117,19 @@ def test_notebook_runs(name, kernel_env, tmp_path, monkeypatch):
     assert plots > 0, f"{name} produced no plot"
 
 
-def test_notebooks_match_build_script():
+def test_notebooks_are_paired_with_their_py_source():
+    """Each ``NN_name.py`` (jupytext percent format: the reviewed, ruff-linted source) and its ``.ipynb`` hold
+    the same cells, and the committed ``.ipynb`` carries no outputs. After editing a ``.py``:
+    ``make notebooks`` (``jupytext --sync``)."""
+    jupytext = pytest.importorskip("jupytext", reason="SKIPPED LOUDLY: jupytext (dev extra) is not installed")
     assert len(NOTEBOOKS) == 6, NOTEBOOKS
-    spec = importlib.util.spec_from_file_location("_notebook_build", NOTEBOOK_DIR / "_build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    assert sorted(f"{n}.ipynb" for n in build.NOTEBOOKS) == NOTEBOOKS
-    for name in build.NOTEBOOKS:
-        path = NOTEBOOK_DIR / f"{name}.ipynb"
-        assert path.read_text() == build.render(name), f"{path.name} is stale: run python notebooks/_build.py"
-        nb = nbformat.read(path, as_version=4)
+    sources = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
+    assert [s[:-3] for s in sources] == [n[:-6] for n in NOTEBOOKS], "every notebook needs its .py (and vice versa)"
+    for name in NOTEBOOKS:
+        nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+        py = jupytext.read(NOTEBOOK_DIR / name.replace(".ipynb", ".py"))
+        assert [(c.cell_type, c.source) for c in nb.cells] == [(c.cell_type, c.source) for c in py.cells], (
+            f"{name} differs from its .py: run `make notebooks`")
         for cell in nb.cells:
             if cell.cell_type == "code":
-                assert not cell.outputs and cell.execution_count is None, f"{path.name} has committed outputs"
+                assert not cell.outputs and cell.execution_count is None, f"{name} has committed outputs"

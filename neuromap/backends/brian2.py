@@ -29,16 +29,13 @@ from typing import Any
 import numpy as np
 
 from neuromap.neurons import CubaLIFParams, LIFParams
+from neuromap.optional import require
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
 
 
 def _b2():
-    try:
-        import brian2
-    except ImportError as e:  # pragma: no cover - brian2 is a core dependency
-        raise ImportError("the Brian2 backend needs brian2 (pip install 'brian2>=2.9,<2.10')") from e
-    return brian2
+    return require("brian2", "the Brian2 backend")
 
 
 def method_for(params: LIFParams) -> str:

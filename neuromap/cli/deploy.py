@@ -15,13 +15,15 @@ import sys
 import time
 from pathlib import Path
 
+from neuromap.rst import plain
+
 from .common import add_convention_args, add_input_args, load_model, load_run_inputs
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "deploy", help="run a .nir model on a backend, compare with the float model, report energy/latency",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter)")
     p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | crossbar | torch (default: lava)")

@@ -20,8 +20,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("partition", help="partition and place a model onto a hardware target")
     p.add_argument("model", help="model file (.nir)")
     p.add_argument("--target", required=True, help="target name (see `neuromap targets`) or a .toml path")
-    p.add_argument("--method", default="metis", choices=METHODS)
-    p.add_argument("--placement", default=None, choices=PLACEMENTS)
+    p.add_argument("--method", default="metis", choices=METHODS,
+                   help="how neurons are grouped into cores (default metis; sequential without pymetis)")
+    p.add_argument("--placement", default=None, choices=PLACEMENTS,
+                   help="how cores are placed on the mesh (default: optimised for metis, else as --method)")
     p.add_argument("--activity", default=None,
                    help="activity.npz from `neuromap deploy -o`, or an .npz with one mean rate "
                         "(spikes/neuron/step) per population name")

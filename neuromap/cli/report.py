@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 
+from neuromap.rst import plain
+
 from .common import add_convention_args, add_input_args, load_model, load_run_inputs, require_file
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "report", help="energy / latency / resources of a .nir model on hardware targets",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .nir file")
     p.add_argument("--target", action="append", required=True,

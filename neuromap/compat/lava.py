@@ -9,11 +9,16 @@ default of ``CoreEncoder.x`` etc.
 The fix here is an import hook for exactly one module, ``lava.magma.compiler.var_model``: it
 compiles that module's source with ``@dataclass(unsafe_hash=True)`` on ``ByteEncoder`` (so the
 class is hashable and the defaults are accepted) and changes nothing else. site-packages is never
-touched: the patched code is compiled in memory, and the module's bytecode cache is bypassed.
+touched: the patched code is compiled in memory, and the module's bytecode cache is bypassed::
 
     from neuromap.compat.lava import ensure_lava
     ensure_lava()                      # installs the hook, imports lava, or raises LavaUnavailable
     from lava.proc.lif.process import LIF
+
+lava-nc is the ``lava`` extra: ``pip install 'neuromap[lava]'`` brings its installable dependencies
+(asteval), and lava-nc itself goes in with ``pip install --no-deps --ignore-requires-python
+lava-nc==0.10.0`` because its metadata excludes Python 3.11. Python 3.11 is the version this shim is
+tested on; the ``loihi`` backend (the emulator) needs none of it.
 """
 
 from __future__ import annotations
@@ -26,12 +31,19 @@ import multiprocessing
 import sys
 from types import ModuleType
 
+from neuromap.optional import MissingExtra, install_hint
+
 PATCHED_MODULE = "lava.magma.compiler.var_model"
 _ORIGINAL = "@dataclass\nclass ByteEncoder:"
 _PATCHED = "@dataclass(unsafe_hash=True)  # neuromap.compat.lava: hashable for Python 3.11\nclass ByteEncoder:"
 
 
-class LavaUnavailable(ImportError):
+#: What works where: the one sentence every Lava error carries.
+SUPPORT = ("the shim is tested on Python 3.11 only; on 3.12 and later lava-nc 0.10.0 is unchecked, and the "
+           "`loihi` backend (neuromap's emulator, bit-exact with Lava's fixed_pt model, no extra) runs on every Python")
+
+
+class LavaUnavailable(MissingExtra):
     """lava-nc is not installed, or cannot be imported even with the shim."""
 
 
@@ -99,10 +111,10 @@ def ensure_lava() -> ModuleType:
             import lava.magma.core.process.process  # noqa: F401  (imports the runtime)
             import lava.magma.core.run_configs  # noqa: F401
     except ImportError as exc:
-        raise LavaUnavailable(
-            "lava-nc 0.10.0 is not installed; install it with "
-            "`pip install --no-deps --ignore-requires-python lava-nc==0.10.0` (make setup does)"
-        ) from exc
+        missing = (exc.name or "lava").split(".")[0]
+        what = "lava-nc 0.10.0 is not installed" if missing == "lava" else f"lava-nc's dependency {missing} is missing"
+        raise LavaUnavailable(f"the Lava backend needs lava-nc; {what}: {install_hint('lava')} "
+                              f"(checked on Python 3.11; {SUPPORT})") from exc
     except ValueError as exc:
-        raise LavaUnavailable(f"lava-nc failed to import even with neuromap's Python 3.11 shim: {exc}") from exc
+        raise LavaUnavailable(f"lava-nc failed to import even with neuromap's Python 3.11 shim: {exc} ({SUPPORT})") from exc
     return sys.modules["lava"]

@@ -17,6 +17,7 @@ else :data:`DEFAULT_RATE`.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -25,6 +26,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
+from neuromap import optional
 from neuromap.netlist import Netlist
 
 from . import partition as _part
@@ -35,7 +37,13 @@ from .place import PLACEMENTS, Mesh, hop_cost, place
 from .route import link_loads, router_entries
 from .split import DEFAULT_RATE, Atoms, Limits, crossbar_rows, group_connectivity, neuron_costs, split_population
 
-__all__ = ["partition", "Mapping", "DoesNotFit", "METHODS", "PLACEMENTS", "DEFAULT_RATE", "Limits"]
+__all__ = ["partition", "Mapping", "DoesNotFit", "METHODS", "PLACEMENTS", "DEFAULT_RATE", "Limits", "METIS_FALLBACK"]
+
+_log = logging.getLogger(__name__)
+#: What ``method="metis"`` does when pymetis is not installed.
+METIS_FALLBACK = ("pymetis is not installed, so method 'metis' ran as 'sequential' (layer-order fill) with "
+                  "'optimised' placement by swap refinement only, no METIS bisection; for METIS: "
+                  + optional.install_hint("pymetis"))
 
 MAX_ATOMS = 50_000
 MAX_ATOM_EDGES = 3_000_000
@@ -120,6 +128,8 @@ def partition(netlist: Netlist, target: Any, method: str = "metis", activity: An
             which won.
         activity: ``{population: mean spikes per neuron per step}`` or an object with ``rates()``;
             populations it does not name use :data:`DEFAULT_RATE`.
+            Without pymetis (the ``metis`` extra) it falls back to :data:`METIS_FALLBACK`, logged as a
+            warning and kept in ``Mapping.notes``.
         placement: ``optimised`` / ``sequential`` / ``random``; default: ``optimised`` for metis,
             ``sequential`` for sequential, ``random`` for random.
         weight_bits: override the target's weight width (for "what fits" studies).
@@ -131,6 +141,12 @@ def partition(netlist: Netlist, target: Any, method: str = "metis", activity: An
     """
     t0 = time.perf_counter()
     kw = dict(activity=activity, seed=seed, placement=placement, weight_bits=weight_bits, time_budget=time_budget)
+    if method == "metis" and not optional.available("pymetis"):
+        _log.warning(METIS_FALLBACK)
+        m = _partition_once(netlist, target, "sequential", atoms_per_core=atoms_per_core,
+                            **{**kw, "placement": placement or "optimised"})
+        m.notes.append(METIS_FALLBACK)
+        return m
     if method != "metis":
         return _partition_once(netlist, target, method, atoms_per_core=atoms_per_core, **kw)
     a = _partition_once(netlist, target, "metis", atoms_per_core=atoms_per_core, **kw)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from neuromap import optional
+
 from .errors import DoesNotFit
 from .partition import quiet_c_stdout
 
@@ -107,6 +109,9 @@ def place(traffic: sp.csr_matrix, mesh: Mesh, strategy: str = "optimised", seed:
     if sym.nnz == 0:
         return seq
     t0 = time.perf_counter()
+    if not optional.available("pymetis"):  # no METIS bisection: refine the sequential placement only
+        return min((refine_swaps(sym, X, Y, seq, n_slots, seed, deadline=t0 + time_budget), seq),
+                   key=lambda so: hop_cost(traffic, X, Y, so))
     slot_of = _bisection(sym, X, Y, n, seed)
     slot_of = refine_swaps(sym, X, Y, slot_of, n_slots, seed, deadline=t0 + time_budget)
     seq_ref = refine_swaps(sym, X, Y, seq, n_slots, seed, deadline=time.perf_counter() + time_budget / 4)
