@@ -27,7 +27,7 @@ def test_mlp_netlist():
     assert np.array_equal(p.bias, model[0].bias.detach().numpy())
     assert p.synapses == 30 and list(p.fan_in()) == [6] * 5 and list(p.fan_out()) == [5] * 6
     assert net.n_neurons == 12 and net.n_synapses == 30 + 20 + 12
-    assert net.population("1").params["tau_syn"] == model[1].params.tau_syn
+    assert net.population("1").params.neuron.tau_syn == model[1].params.tau_syn
 
 
 def test_conv_pool_projections_match_torch():

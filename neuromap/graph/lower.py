@@ -23,15 +23,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from neuromap.netlist import ConvGeometry, Netlist, Population, Projection
+from neuromap.neurons import registry
 
 from .errors import GraphError
 from .graph import Graph
-from .neuron import LISpec, has_spec, spec_from_nir
+from .neuron import has_spec, population_params, spec_from_nir
 from .nodes import AvgPool1d, Reshape, is_neuron, type_name
 from .shapes import conv_padding
 from .zoo_lower import is_unit, unit_population, unit_projections, zoo_op_matrix
-
-_KIND = {nir.LIF: "lif", nir.CubaLIF: "cuba", nir.LI: "li"}
 
 
 def _size(shape) -> int:
@@ -126,17 +125,12 @@ def _population(graph: Graph, name: str) -> Population:
     shape = graph.shapes[name][1]
     if isinstance(node, nir.Input):
         return Population(name, "input", shape, {}, True, {"node": name})
-    params: dict = {}
     spiking = not isinstance(node, (nir.LI, nir.CubaLI, nir.I))
-    if has_spec(node):
-        spec = spec_from_nir(node, name)
-        if isinstance(spec, LISpec):
-            params = {"beta": spec.beta, "gain": spec.gain, "v_leak": spec.v_leak, "dt": spec.dt}
-        else:
-            params = spec.params.to_dict()
-            params.update({k: np.asarray(getattr(spec, k))
-                           for k in ("beta", "v_th", "alpha") if getattr(spec, k) is not None})
-    return Population(name, _KIND.get(type(node), "other"), shape, params, spiking, {"node": name, "type": type_name(node)})
+    params = population_params(spec_from_nir(node, name)) if has_spec(node) else None
+    model = registry.by_nir_type(type_name(node))
+    kind = model.kind if model is not None else "other"
+    return Population(name, kind, shape, params if model is not None else {}, spiking,
+                      {"node": name, "type": type_name(node)})
 
 
 def lower(graph: Graph) -> Netlist:

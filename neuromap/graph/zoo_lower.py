@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from neuromap.netlist import Population, Projection
+from neuromap.neurons.registry import EGRUParams
 
 from .errors import GraphError
 from .nodes import Reshape, type_name
@@ -58,7 +59,7 @@ def unit_population(graph, name: str) -> Population:
         return Population(name, "other", shape, {"order": node.order, "channels": node.channels, "mode": node.mode},
                           False, {**meta, "lmu_memory": True})
     if isinstance(node, EGRU):
-        return Population(name, "egru", shape, {"theta": np.asarray(node.threshold), "zoneout": node.zoneout}, False,
+        return Population(name, "egru", shape, EGRUParams(np.asarray(node.threshold), float(node.zoneout)), False,
                           {**meta, "graded_events": True})
     if isinstance(node, Activation):
         return Population(name, "relu" if node.function == "relu" else "other", shape, {"function": node.function},
