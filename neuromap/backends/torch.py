@@ -30,8 +30,8 @@ from torch import nn
 
 from neuromap.graph import Graph
 from neuromap.graph import zoo_nodes as zn
-from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, spec_from_nir
-from neuromap.graph.nodes import AvgPool1d, Reshape, is_neuron, type_name
+from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, spec_from_nir
+from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
 from neuromap.neurons.egru import egru_candidate
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
@@ -184,6 +184,22 @@ def _neuron(node, name, fi, fo):
     return _LI(name, fi, fo, spec) if isinstance(spec, LISpec) else _Neuron(name, fi, fo, spec)
 
 
+class _Registered(NodeOp):
+    """A registry neuron kind without a NIR node (``neuromap.Neuron``, e.g. ALIF): its registry step."""
+
+    def __init__(self, name, fi, fo, node: Neuron) -> None:
+        super().__init__(name, fi, fo)
+        self.model, self.params = registered_params(node, name)
+
+    def forward(self, x, state):
+        return self.model.sequence(x, self.params, state)
+
+
+@register_builder(Neuron)
+def _registered(node, name, fi, fo):
+    return _Registered(name, fi, fo, node)
+
+
 class _Delay(NodeOp):
     def __init__(self, name, fi, fo, steps: int) -> None:
         super().__init__(name, fi, fo)
@@ -222,7 +238,7 @@ def _problems(graph: Graph) -> list[str]:
                 f"node {name!r} ({type_name(node)}): not supported by the torch backend; supported: "
                 f"{sorted(t.__name__ for t in BUILDERS)}"
             )
-        elif is_neuron(node) and not has_spec(node):
+        elif is_neuron(node) and not isinstance(node, Neuron) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
                        f"Graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
     return out

@@ -31,8 +31,8 @@ import nir
 import numpy as np
 
 from .errors import GraphError, UnsupportedNodeError
-from .neuron import has_spec, spec_from_nir
-from .nodes import EXTENSION_NODES, STANDARD_NODES, is_stateful, type_name
+from .neuron import has_spec, registered_params, spec_from_nir
+from .nodes import EXTENSION_NODES, STANDARD_NODES, Neuron, is_stateful, type_name
 from .shapes import Shape, declared_input, output_shape
 
 # Fields in which +inf is a meaningful value (an integrator that never decays: beta = 1).
@@ -232,6 +232,8 @@ class Graph:
                         raise GraphError(f"node {name!r} ({type_name(node)}): {key} contains NaN or inf")
                 if isinstance(value, np.ndarray) and value.ndim == 0 and key != "input_type":
                     raise GraphError(f"node {name!r} ({type_name(node)}): {key} is a 0-d array; NIR needs shaped arrays")
+            if isinstance(node, Neuron):
+                registered_params(node, name)  # a known kind with valid parameters
             if has_spec(node):
                 spec = spec_from_nir(node, name)
                 if tuple(spec.shape) != declared_input(node):

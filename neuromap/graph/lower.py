@@ -27,8 +27,8 @@ from neuromap.neurons import registry
 
 from .errors import GraphError
 from .graph import Graph
-from .neuron import has_spec, population_params, spec_from_nir
-from .nodes import AvgPool1d, Reshape, is_neuron, type_name
+from .neuron import has_spec, population_params, registered_params, spec_from_nir
+from .nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from .shapes import conv_padding
 from .zoo_lower import is_unit, unit_population, unit_projections, zoo_op_matrix
 
@@ -125,12 +125,15 @@ def _population(graph: Graph, name: str) -> Population:
     shape = graph.shapes[name][1]
     if isinstance(node, nir.Input):
         return Population(name, "input", shape, {}, True, {"node": name})
+    meta = {"node": name, "type": type_name(node)}
+    if isinstance(node, Neuron):
+        model, params = registered_params(node, name)
+        return Population(name, model.kind, shape, params, model.spiking, meta)
     spiking = not isinstance(node, (nir.LI, nir.CubaLI, nir.I))
     params = population_params(spec_from_nir(node, name)) if has_spec(node) else None
     model = registry.by_nir_type(type_name(node))
     kind = model.kind if model is not None else "other"
-    return Population(name, kind, shape, params if model is not None else {}, spiking,
-                      {"node": name, "type": type_name(node)})
+    return Population(name, kind, shape, params if model is not None else {}, spiking, meta)
 
 
 def lower(graph: Graph) -> Netlist:

@@ -44,6 +44,7 @@ from neuromap.neurons import registry
 from neuromap.neurons.params import CubaLIFParams, LIFParams, params_from_dict
 
 from .errors import GraphError
+from .nodes import Neuron
 
 META_KEY = "neuromap"
 OVERRIDES = ("beta", "v_th", "alpha")
@@ -147,6 +148,27 @@ def population_params(spec: NeuronSpec) -> registry.SpikingParams | registry.LIP
     if isinstance(spec, LISpec):
         return registry.LIParams(spec.beta, spec.gain, spec.v_leak, spec.dt)
     return registry.SpikingParams(spec.params, spec.beta, spec.v_th, spec.alpha)
+
+
+def registered_node(module: Any, shape: tuple[int, ...]) -> Neuron | None:
+    """The ``neuromap.Neuron`` node of a registry module (e.g. :class:`neuromap.neurons.ALIF`), or None."""
+    model = registry.for_module(module)
+    if model is None:
+        return None
+    params = model.from_module(module)
+    return Neuron(model=model.kind, params=json.dumps(params.to_dict()), shape=np.asarray(shape, dtype=np.int64))
+
+
+def registered_params(node: Neuron, name: str = "?") -> tuple[registry.NeuronModel, Any]:
+    """``(descriptor, typed parameters)`` of a ``neuromap.Neuron`` node (raises :class:`GraphError`)."""
+    try:
+        model = registry.get(node.model)
+        params = model.coerce(json.loads(node.params), name)
+    except (TypeError, ValueError) as exc:
+        raise GraphError(f"node {name!r} (neuromap.Neuron): {exc}") from exc
+    if params is None:
+        raise GraphError(f"node {name!r} (neuromap.Neuron): no parameters for kind {node.model!r}")
+    return model, params
 
 
 def _as_str(value: Any) -> str:

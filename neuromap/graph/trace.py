@@ -31,11 +31,12 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from neuromap.neurons import registry
 from neuromap.neurons.modules import LI, _SpikingNeuron
 
 from .errors import GraphError, UnsupportedNodeError
 from .graph import DELAYED_KEY, Graph, complete_delayed_edges
-from .neuron import LIFSpec, LISpec, spec_to_nir
+from .neuron import LIFSpec, LISpec, registered_node, spec_to_nir
 from .nodes import AvgPool1d, Reshape
 from .trace_zoo import fold_pending_batchnorms, on_zoo_function
 
@@ -350,11 +351,18 @@ def _handler(module: nn.Module):
     return zoo_handler(module)
 
 
+def _registered(tr, m, name, fi, fo):
+    """A neuron module of a registry kind without a NIR node (ALIF, ...) -> ``neuromap.Neuron``."""
+    if tr.dt is None:
+        tr.dt = m.params.dt
+    return registered_node(m, tuple(fo))
+
+
 def _converter(module: nn.Module) -> Converter | None:
     for cls in type(module).__mro__:
         if cls in MODULE_MAP:
             return MODULE_MAP[cls]
-    return None
+    return _registered if registry.for_module(module) is not None else None
 
 
 def trace(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], dt: float | None = None) -> Graph:
@@ -383,7 +391,8 @@ def trace(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], dt
         xs.append(x)
     # neurons first so that LI readouts know dt even when they come first in module order
     if tracer.dt is None:
-        tracer.dt = next((m.params.dt for m in model.modules() if isinstance(m, _SpikingNeuron)), None)
+        tracer.dt = next((m.params.dt for m in model.modules()
+                          if isinstance(m, _SpikingNeuron) or registry.for_module(m) is not None), None)
     was_training = model.training
     model.eval()
     h1 = nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook)

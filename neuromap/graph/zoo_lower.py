@@ -62,7 +62,8 @@ def unit_population(graph, name: str) -> Population:
         return Population(name, "egru", shape, EGRUParams(np.asarray(node.threshold), float(node.zoneout)), False,
                           {**meta, "graded_events": True})
     if isinstance(node, Activation):
-        return Population(name, "relu" if node.function == "relu" else "other", shape, {"function": node.function},
+        relu = node.function == "relu"
+        return Population(name, "relu" if relu else "other", shape, {} if relu else {"function": node.function},
                           False, meta)
     return Population(name, "other", shape, {}, False, meta)  # MaxPool2d
 

@@ -148,6 +148,10 @@ class NeuronModel:
         per_neuron: parameters that cost one more word per neuron when given per neuron.
         loihi: None when Loihi's compartment runs the kind; else why it cannot.
         fixed_point: whether the SpiNNaker2 model has an s16.15 integer version.
+        parse: typed parameters from their ``to_dict()`` form (JSON in a saved graph).
+        module_type / from_module: the ``nn.Module`` class that :func:`neuromap.graph.trace` turns
+            into a ``neuromap.Neuron`` node, and how to read its typed parameters (learned values
+            included); only for kinds without a standard NIR node.
     """
 
     kind: str
@@ -161,6 +165,8 @@ class NeuronModel:
     loihi: str | None = "Loihi's compartment runs LIF / CuBa / LI populations"
     fixed_point: bool = False
     parse: Callable[[Mapping[str, Any]], Any] | None = None
+    module_type: type | None = None
+    from_module: Callable[[Any], Any] | None = None
 
     def coerce(self, params: Any, name: str = "?") -> Any:
         """Typed parameters from ``params`` (already typed, a plain dict of older code, or empty: None
@@ -217,6 +223,11 @@ def kinds() -> list[str]:
 
 def models() -> list[NeuronModel]:
     return list(_MODELS.values())
+
+
+def for_module(module: Any) -> NeuronModel | None:
+    """The model whose ``module_type`` ``module`` is an instance of, or None."""
+    return next((m for m in _MODELS.values() if m.module_type is not None and isinstance(module, m.module_type)), None)
 
 
 def by_nir_type(type_name: str) -> NeuronModel | None:
