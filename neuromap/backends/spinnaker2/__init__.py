@@ -53,7 +53,7 @@ def graph_problems(graph: Graph) -> list[str]:
                        "parameters or a registry kind as neuromap.Neuron, synapses Affine / Linear / Conv / pooling)")
         elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
-                       "Graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
+                       "neuromap.graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
         elif isinstance(node, nir.Output):
             for p in graph.predecessors(name):
                 if isinstance(graph.nodes[p], nir.Delay):
