@@ -21,7 +21,8 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-POPULATION_KINDS = ("input", "lif", "cuba", "li", "egru", "relu", "identity", "other")
+from neuromap.neurons import registry
+
 PROJECTION_KINDS = ("dense", "sparse", "conv", "identity")
 
 
@@ -31,11 +32,12 @@ class Population:
 
     Attributes:
         name: unique name (the Graph node it came from).
-        kind: neuron model: ``input`` (spike source), ``lif``, ``cuba``, ``li`` (non-spiking
-            leaky integrator), ``egru`` (graded events), ``relu``/``identity`` (non-spiking
-            units, e.g. MAC layers), ``other``.
+        kind: a kind of :mod:`neuromap.neurons.registry` (``input`` spike source, ``lif``, ``cuba``,
+            ``alif``, ``li`` non-spiking leaky integrator, ``egru`` graded events, ``relu`` /
+            ``identity`` non-spiking units, ``other``); ``model`` is its descriptor.
         shape: neuron shape (e.g. ``(128,)`` or ``(C, H, W)``); ``size`` is its product.
-        params: the neuron parameters (``LIFParams.to_dict()`` or model specific), or ``{}``.
+        params: the kind's typed parameters (``model.params_type``; a plain dict such as
+            ``LIFParams.to_dict()`` is converted once), or None when not known.
         spiking: whether the outputs are binary spikes (else real-valued / graded).
         meta: anything else (source node names, ...).
     """
@@ -43,13 +45,14 @@ class Population:
     name: str
     kind: str
     shape: tuple[int, ...]
-    params: dict[str, Any] = field(default_factory=dict)
+    params: Any = None
     spiking: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.kind not in POPULATION_KINDS:
-            raise ValueError(f"population {self.name!r}: kind={self.kind!r} is not one of {list(POPULATION_KINDS)}")
+        if self.kind not in registry.kinds():
+            raise ValueError(f"population {self.name!r}: kind={self.kind!r} is not one of {registry.kinds()}")
+        self.params = self.model.coerce(self.params, self.name)
         self.shape = tuple(int(s) for s in self.shape)
         if not self.shape or any(s < 1 for s in self.shape):
             raise ValueError(f"population {self.name!r}: shape must be non-empty positive, got {self.shape}")
@@ -57,6 +60,11 @@ class Population:
     @property
     def size(self) -> int:
         return int(np.prod(self.shape))
+
+    @property
+    def model(self) -> registry.NeuronModel:
+        """The registry's descriptor of this population's kind."""
+        return registry.get(self.kind)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from torch import nn
 
 from .atomic import atomic_path
 from .data import SequenceData
-from .neurons.modules import _SpikingNeuron
+from .neurons.modules import SpikingNeuron
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -117,7 +117,7 @@ def record_spikes(model: nn.Module) -> Iterator[dict[str, float]]:
         return hook
 
     for name, module in model.named_modules():
-        if isinstance(module, _SpikingNeuron):
+        if isinstance(module, SpikingNeuron):
             handles.append(module.register_forward_hook(make_hook(name or "neuron")))
     try:
         yield counts

@@ -196,3 +196,22 @@ def test_neuromap_export_read_back_by_generic_nir_convention():
     out = get("torch").compile(foreign).run(x).output
     first = int(torch.nonzero(model[1](model[0](x)).sum((1, 2)))[0])
     assert torch.equal(out[: first + 1], ref[: first + 1])
+
+
+def test_imported_graphs_run_on_spinnaker2_with_the_exporters_spikes():
+    """Issue 16 item 12: imported graphs carry per-neuron thresholds (``array([1.])``); typed
+    population parameters keep them apart from the scalar ``v_th`` so SpiNNaker2 runs them."""
+    torch.manual_seed(0)
+    net = norse.SequentialState(torch.nn.Linear(8, 16), norse.LIFBoxCell(), torch.nn.Linear(16, 4), norse.LIFCell())
+    graph = from_nir(norse.to_nir(net, torch.randn(1, 8)), convention="norse")
+    assert get("spinnaker2").unsupported(graph) == []
+    x = torch.rand(50, 2, 8) * 30
+    ref = norse_run(net, x)
+    assert ref.sum() > 0 and torch.equal(get("spinnaker2").compile(graph).run(x).output, ref)
+    torch.manual_seed(1)
+    snet = torch.nn.Sequential(torch.nn.Linear(8, 12), snn.Leaky(beta=0.8, init_hidden=True),
+                               torch.nn.Linear(12, 3), snn.Leaky(beta=0.7, init_hidden=True, output=True))
+    sgraph = from_nir(snntorch_graph(snet, torch.randn(1, 8)), convention="snntorch")
+    xs = torch.rand(40, 2, 8) * 2
+    sref = snntorch_run(snet, xs)
+    assert sref.sum() > 0 and torch.equal(get("spinnaker2").compile(sgraph).run(xs).output, sref)

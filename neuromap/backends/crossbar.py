@@ -23,11 +23,11 @@ import nir
 import numpy as np
 import torch
 
-from neuromap.graph.shapes import conv_padding as _conv_padding
+from neuromap.graph.synapses import conv_geometry
 from neuromap.netlist import ConvGeometry
 
 from .base import RunResult
-from .torch import NodeOp, TorchCompiled, _problems
+from .torch import NodeOp, TorchCompiled, graph_problems
 
 NAME = "crossbar"
 DEFAULT_TARGET = "crossbar-pcm"
@@ -70,24 +70,8 @@ class _CrossbarOp(NodeOp):
 
 
 def _geometry(node, fi, fo) -> tuple[ConvGeometry, torch.Tensor, bool]:
-    w = np.asarray(node.weight, dtype=np.float32)
-    conv1d = isinstance(node, nir.Conv1d)
-    n = 1 if conv1d else 2
-    pad = _conv_padding(node, fi[1:])
-
-    def arg(v):
-        a = np.asarray(v).reshape(-1)
-        return tuple(int(x) for x in (np.repeat(a, n) if a.size == 1 else a))
-
-    stride, dil = arg(node.stride), arg(node.dilation)
-    if conv1d:
-        w = w[:, :, None, :]
-        in_shape, out_shape = (fi[0], 1, fi[1]), (fo[0], 1, fo[1])
-        stride, dil, pad = (1, *stride), (1, *dil), (0, *pad)
-    else:
-        in_shape, out_shape = tuple(fi), tuple(fo)
-    geo = ConvGeometry(in_shape, out_shape, (w.shape[2], w.shape[3]), stride, tuple(pad), dil, int(node.groups))
-    return geo, torch.from_numpy(w), conv1d
+    geo, w = conv_geometry(node, fi, fo)
+    return geo, torch.from_numpy(np.asarray(w, dtype=np.float32)), isinstance(node, nir.Conv1d)
 
 
 class CrossbarCompiled(TorchCompiled):
@@ -137,7 +121,7 @@ class CrossbarBackend:
     name = NAME
 
     def unsupported(self, graph) -> list[str]:
-        return _problems(graph)
+        return graph_problems(graph)
 
     def compile(self, graph, target: Any = DEFAULT_TARGET, seed: int = 0, t_inference: float = 0.0,
                 ideal: bool = False, **overrides: Any) -> CrossbarCompiled:

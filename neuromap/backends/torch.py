@@ -28,11 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neuromap.graph import Graph
+from neuromap.graph import Graph, GraphError
 from neuromap.graph import zoo_nodes as zn
-from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, spec_from_nir
-from neuromap.graph.nodes import AvgPool1d, Reshape, is_neuron, type_name
+from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, spec_from_nir
+from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
+from neuromap.graph.synapses import delay_steps
 from neuromap.neurons.egru import egru_candidate
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
@@ -184,6 +185,22 @@ def _neuron(node, name, fi, fo):
     return _LI(name, fi, fo, spec) if isinstance(spec, LISpec) else _Neuron(name, fi, fo, spec)
 
 
+class _Registered(NodeOp):
+    """A registry neuron kind without a NIR node (``neuromap.Neuron``, e.g. ALIF): its registry step."""
+
+    def __init__(self, name, fi, fo, node: Neuron) -> None:
+        super().__init__(name, fi, fo)
+        self.model, self.params = registered_params(node, name)
+
+    def forward(self, x, state):
+        return self.model.sequence(x, self.params, state)
+
+
+@register_builder(Neuron)
+def _registered(node, name, fi, fo):
+    return _Registered(name, fi, fo, node)
+
+
 class _Delay(NodeOp):
     def __init__(self, name, fi, fo, steps: int) -> None:
         super().__init__(name, fi, fo)
@@ -197,16 +214,7 @@ class _Delay(NodeOp):
         return full[: x.shape[0]], full[x.shape[0]:]
 
 
-def delay_steps(node: nir.Delay, name: str, dt: float) -> int:
-    """A ``nir.Delay`` (seconds) as a whole number of steps of ``dt``; uniform delays only."""
-    d = np.asarray(node.delay, dtype=np.float64).reshape(-1)
-    steps = np.rint(d / dt)
-    if not np.all(d == d[0]) or not np.allclose(steps * dt, d, rtol=1e-6, atol=1e-12) or steps[0] < 0:
-        raise BackendError(f"node {name!r} (Delay): delays must be one non-negative multiple of dt={dt} s")
-    return int(steps[0])
-
-
-def _problems(graph: Graph) -> list[str]:
+def graph_problems(graph: Graph) -> list[str]:
     out = []
     for name, node in graph.nodes.items():
         if isinstance(node, nir.Input):
@@ -214,7 +222,7 @@ def _problems(graph: Graph) -> list[str]:
         if isinstance(node, nir.Delay):
             try:
                 delay_steps(node, name, float(graph.metadata.get("dt", 1e-3)))
-            except BackendError as exc:
+            except GraphError as exc:
                 out.append(str(exc))
             continue
         if type(node) not in BUILDERS:
@@ -222,9 +230,9 @@ def _problems(graph: Graph) -> list[str]:
                 f"node {name!r} ({type_name(node)}): not supported by the torch backend; supported: "
                 f"{sorted(t.__name__ for t in BUILDERS)}"
             )
-        elif is_neuron(node) and not has_spec(node):
+        elif is_neuron(node) and not isinstance(node, Neuron) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
-                       f"Graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
+                       f"neuromap.graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
     return out
 
 
@@ -315,12 +323,12 @@ class TorchBackend:
     name = NAME
 
     def unsupported(self, graph: Graph) -> list[str]:
-        return _problems(graph)
+        return graph_problems(graph)
 
     def compile(self, graph: Graph, target: Any = None, device: str | torch.device = "cpu") -> TorchCompiled:
         if not isinstance(graph, Graph):
             raise TypeError(f"compile() needs a neuromap Graph, got {type(graph).__name__}")
-        problems = _problems(graph)
+        problems = graph_problems(graph)
         if problems:
             raise BackendError("torch backend cannot run this graph:\n  " + "\n  ".join(problems))
         return TorchCompiled(graph, device)

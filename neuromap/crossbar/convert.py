@@ -13,12 +13,12 @@ import copy
 from torch import nn
 
 from .config import CrossbarConfig
-from .layers import CrossbarConv2d, CrossbarLinear, _CrossbarModule
+from .layers import CrossbarConv2d, CrossbarLinear, CrossbarModule
 
 
-def crossbar_layers(model: nn.Module) -> list[tuple[str, _CrossbarModule]]:
+def crossbar_layers(model: nn.Module) -> list[tuple[str, CrossbarModule]]:
     """``(name, layer)`` of every crossbar layer of ``model``, in module order."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, _CrossbarModule)]
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, CrossbarModule)]
 
 
 def to_crossbar(model: nn.Module, config: CrossbarConfig, seed: int = 0, t_inference: float = 0.0,

@@ -44,7 +44,7 @@ def hwa_weight_noise(weight: torch.Tensor, config: CrossbarConfig, generator: to
     return config.hwa_noise * sig * z
 
 
-class _CrossbarModule(nn.Module):
+class CrossbarModule(nn.Module):
     config: CrossbarConfig
 
     def _check_programmed(self) -> None:
@@ -56,7 +56,7 @@ class _CrossbarModule(nn.Module):
     def _weight_version(self) -> tuple[int, int]:
         return (self.weight._version, -1 if self.bias is None else self.bias._version)
 
-    def read_at(self, t_inference: float, read_seed: int = 0) -> _CrossbarModule:
+    def read_at(self, t_inference: float, read_seed: int = 0) -> CrossbarModule:
         """Re-read the same programmed devices ``t_inference`` s after programming."""
         if not self.arrays:
             raise RuntimeError(f"{type(self).__name__}: call program() before read_at()")
@@ -85,7 +85,7 @@ class _CrossbarModule(nn.Module):
         return w
 
 
-class CrossbarLinear(_CrossbarModule):
+class CrossbarLinear(CrossbarModule):
     """A linear layer on crossbar tiles. ``CrossbarLinear.from_linear(lin, config)`` or
     ``CrossbarLinear(in_features, out_features, config, bias=True)``."""
 
@@ -142,7 +142,7 @@ class CrossbarLinear(_CrossbarModule):
                 f"tiles={self.n_tiles}, target={self.config.target}")
 
 
-class CrossbarConv2d(_CrossbarModule):
+class CrossbarConv2d(CrossbarModule):
     """A 2-D convolution on crossbar tiles, unrolled as im2col (see :mod:`.tiles`): one MVM per output
     position. Built from an ``nn.Conv2d`` or from a kernel and a :class:`ConvGeometry`. Input
     ``[B, C, H, W]`` or time-major ``[T, B, C, H, W]``."""

@@ -270,7 +270,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         upd_e[name] = float(received[name].sum()) if name in received else 0.0
         zeros_out += out.numel() - nz
         total_out += out.numel()
-        footprint += FLOAT_BYTES * pop.size * max(1, len(pop.params.get("per_neuron", ())))
+        footprint += FLOAT_BYTES * pop.size  # one float of state per neuron (NeuroBench footprint)
     return Activity(
         steps=int(T),
         samples=int(B),

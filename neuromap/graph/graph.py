@@ -30,9 +30,10 @@ import networkx as nx
 import nir
 import numpy as np
 
+from . import zoo_nodes  # noqa: F401  (registers the zoo's extension nodes in EXTENSION_NODES)
 from .errors import GraphError, UnsupportedNodeError
-from .neuron import has_spec, spec_from_nir
-from .nodes import EXTENSION_NODES, STANDARD_NODES, is_stateful, type_name
+from .neuron import has_spec, registered_params, spec_from_nir
+from .nodes import EXTENSION_NODES, STANDARD_NODES, Neuron, is_stateful, type_name
 from .shapes import Shape, declared_input, output_shape
 
 # Fields in which +inf is a meaningful value (an integrator that never decays: beta = 1).
@@ -99,12 +100,12 @@ def complete_delayed_edges(nodes: dict[str, nir.NIRNode], edges: Iterable[tuple[
     return explicit | inferred
 
 
-def _to_numpy(value: Any) -> Any:
+def to_numpy(value: Any) -> Any:
     """torch tensors / tuples / numpy scalars -> numpy arrays or Python scalars (recursively for dicts)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         value = value.detach().cpu().numpy()
     if isinstance(value, dict):
-        return {str(k): _to_numpy(v) for k, v in value.items()}
+        return {str(k): to_numpy(v) for k, v in value.items()}
     if isinstance(value, bytes):
         return value.decode("utf8")
     if isinstance(value, (tuple, list)) and all(isinstance(v, (int, float, np.integer, np.floating)) for v in value):
@@ -127,8 +128,8 @@ def _normalise_node(node: nir.NIRNode) -> None:
     for key, value in node_fields(node).items():
         if key == "input_type":
             continue
-        setattr(node, key, _to_numpy(value))
-    node.metadata = _to_numpy(node.metadata) if isinstance(node.metadata, dict) else {}
+        setattr(node, key, to_numpy(value))
+    node.metadata = to_numpy(node.metadata) if isinstance(node.metadata, dict) else {}
 
 
 class Graph:
@@ -156,7 +157,7 @@ class Graph:
         metadata = dict(metadata or {})
         if DELAYED_KEY in metadata:
             metadata[DELAYED_KEY] = encode_delayed_edges(metadata[DELAYED_KEY])
-        self.metadata: dict[str, Any] = _to_numpy(metadata)
+        self.metadata: dict[str, Any] = to_numpy(metadata)
         for node in self.nodes.values():
             if isinstance(node, _KNOWN):
                 _normalise_node(node)
@@ -219,7 +220,7 @@ class Graph:
             if not isinstance(name, str) or not name or "/" in name:
                 raise GraphError(f"node name {name!r} must be a non-empty string without '/'")
             if isinstance(node, nir.NIRGraph):
-                raise UnsupportedNodeError(f"node {name!r} is a nested NIRGraph; import it with Graph.from_nir")
+                raise UnsupportedNodeError(f"node {name!r} is a nested NIRGraph; import it with neuromap.graph.from_nir")
             if not isinstance(node, _KNOWN):
                 raise UnsupportedNodeError(
                     f"node {name!r} has unsupported type {type(node).__name__}; supported: "
@@ -232,6 +233,8 @@ class Graph:
                         raise GraphError(f"node {name!r} ({type_name(node)}): {key} contains NaN or inf")
                 if isinstance(value, np.ndarray) and value.ndim == 0 and key != "input_type":
                     raise GraphError(f"node {name!r} ({type_name(node)}): {key} is a 0-d array; NIR needs shaped arrays")
+            if isinstance(node, Neuron):
+                registered_params(node, name)  # a known kind with valid parameters
             if has_spec(node):
                 spec = spec_from_nir(node, name)
                 if tuple(spec.shape) != declared_input(node):
@@ -299,13 +302,6 @@ class Graph:
                 f"{', '.join(f'{n} ({type_name(self.nodes[n])})' for n in ext)}"
             )
         return nir.NIRGraph(nodes=dict(self.nodes), edges=list(self.edges), metadata=dict(self.metadata), type_check=False)
-
-    @classmethod
-    def from_nir(cls, graph: nir.NIRGraph, convention: str = "nir", dt: float | None = None) -> Graph:
-        """Import a ``nir.NIRGraph`` (see :func:`neuromap.graph.nir_import.from_nir` for ``convention``)."""
-        from .nir_import import from_nir
-
-        return from_nir(graph, convention=convention, dt=dt)
 
     def lower(self):
         """The netlist (populations and projections) of this graph; see :mod:`neuromap.graph.lower`."""

@@ -18,107 +18,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import nir
 import numpy as np
 import scipy.sparse as sp
 
-from neuromap.netlist import ConvGeometry, Netlist, Population, Projection
+from neuromap.netlist import Netlist, Population, Projection
+from neuromap.neurons import registry
 
 from .errors import GraphError
-from .graph import Graph
-from .neuron import LISpec, has_spec, spec_from_nir
-from .nodes import AvgPool1d, Reshape, is_neuron, type_name
-from .shapes import conv_padding
-from .zoo_lower import is_unit, unit_population, unit_projections, zoo_op_matrix
+from .neuron import has_spec, population_params, registered_params, spec_from_nir
+from .nodes import Neuron, Reshape, is_neuron, type_name
+from .synapses import conv_geometry, delay_steps, op_matrix, size
+from .zoo_lower import is_unit, unit_population, unit_projections
 
-_KIND = {nir.LIF: "lif", nir.CubaLIF: "cuba", nir.LI: "li"}
-
-
-def _size(shape) -> int:
-    return int(np.prod(shape))
-
-
-def _vec(v, n: int) -> tuple[int, ...]:
-    a = np.asarray(v).reshape(-1)
-    return tuple(int(x) for x in (np.repeat(a, n) if a.size == 1 else a))
-
-
-def conv_matrix(weight: np.ndarray, geo: ConvGeometry) -> sp.csr_matrix:
-    """A 2-D convolution as a sparse ``[C_out*H_out*W_out, C_in*H_in*W_in]`` matrix (zero padding)."""
-    co, cig, kh, kw = weight.shape
-    c_in, h_in, w_in = geo.in_shape
-    _, h_out, w_out = geo.out_shape
-    g = geo.groups
-    ch_out = np.arange(co)[:, None, None, None]
-    ci = (ch_out // (co // g)) * cig + np.arange(cig)[None, :, None, None]
-    oh = np.arange(h_out)[None, None, :, None]
-    ow = np.arange(w_out)[None, None, None, :]
-    rows, cols, vals = [], [], []
-    for a in range(kh):
-        for b in range(kw):
-            ih = oh * geo.stride[0] - geo.padding[0] + a * geo.dilation[0]
-            iw = ow * geo.stride[1] - geo.padding[1] + b * geo.dilation[1]
-            shape = (co, cig, h_out, w_out)
-            valid = np.broadcast_to((ih >= 0) & (ih < h_in) & (iw >= 0) & (iw < w_in), shape)
-            r = np.broadcast_to(ch_out * h_out * w_out + oh * w_out + ow, shape)
-            c = np.broadcast_to(ci * h_in * w_in + ih * w_in + iw, shape)
-            v = np.broadcast_to(weight[:, :, a, b][:, :, None, None], shape)
-            rows.append(r[valid])
-            cols.append(c[valid])
-            vals.append(v[valid])
-    m = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(co * h_out * w_out, c_in * h_in * w_in))
-    return m.tocsr()
-
-
-def _geometry(node, fi, fo) -> tuple[ConvGeometry, np.ndarray]:
-    """Conv / pool node -> (2-D geometry, kernel ``[C_out, C_in/groups, kh, kw]``)."""
-    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-        n = 1 if isinstance(node, nir.Conv1d) else 2
-        pad, stride, dil = conv_padding(node, fi[1:]), _vec(node.stride, n), _vec(node.dilation, n)
-        w = np.asarray(node.weight)
-        if n == 1:
-            return ConvGeometry((fi[0], 1, fi[1]), (fo[0], 1, fo[1]), (1, w.shape[2]), (1, stride[0]), (0, pad[0]),
-                                (1, dil[0]), int(node.groups)), w[:, :, None, :]
-        return ConvGeometry(tuple(fi), tuple(fo), tuple(w.shape[2:]), stride, pad, dil, int(node.groups)), w
-    if isinstance(node, AvgPool1d):
-        k, s, p = (1, node.kernel_size), (1, node.stride), (0, node.padding)
-        fi3, fo3 = (fi[0], 1, fi[1]), (fo[0], 1, fo[1])
-        avg = True
-    else:
-        k, s, p = _vec(node.kernel_size, 2), _vec(node.stride, 2), _vec(node.padding, 2)
-        fi3, fo3 = tuple(fi), tuple(fo)
-        avg = isinstance(node, nir.AvgPool2d)
-    c = fi3[0]
-    w = np.full((c, 1, k[0], k[1]), 1.0 / (k[0] * k[1]) if avg else 1.0)
-    return ConvGeometry(fi3, fo3, tuple(k), tuple(s), tuple(p), (1, 1), c), w
-
-
-def _op_matrix(node, name: str, fi, fo) -> tuple[sp.csr_matrix, np.ndarray | None]:
-    """One synaptic node as ``(matrix [out, in], bias [out] or None)``."""
-    if isinstance(node, (nir.Affine, nir.Linear)):
-        b = np.asarray(node.bias, dtype=np.float64) if isinstance(node, nir.Affine) else None
-        return sp.csr_matrix(np.asarray(node.weight, dtype=np.float64)), b
-    if isinstance(node, (nir.Conv1d, nir.Conv2d, nir.AvgPool2d, nir.SumPool2d, AvgPool1d)):
-        geo, w = _geometry(node, fi, fo)
-        bias = None
-        if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-            bias = np.repeat(np.asarray(node.bias, dtype=np.float64), _size(fo[1:]))
-        return conv_matrix(np.asarray(w, dtype=np.float64), geo), bias
-    if isinstance(node, nir.Scale):
-        return sp.diags(np.broadcast_to(np.asarray(node.scale, dtype=np.float64), fi).reshape(-1)).tocsr(), None
-    zoo = zoo_op_matrix(node, fi, fo)
-    if zoo is not None:
-        return zoo, None
-    raise GraphError(f"lower: node {name!r} ({type_name(node)}) cannot be part of a projection")
-
-
-def _delay(node: nir.Delay, name: str, dt: float) -> int:
-    d = np.asarray(node.delay, dtype=np.float64).reshape(-1)
-    steps = np.rint(d / dt)
-    if not np.all(d == d[0]) or not np.allclose(steps * dt, d, rtol=1e-6, atol=1e-12):
-        raise GraphError(f"lower: node {name!r} (Delay): delays must be one multiple of dt={dt} s")
-    return int(steps[0])
+if TYPE_CHECKING:
+    from .graph import Graph
 
 
 def _population(graph: Graph, name: str) -> Population:
@@ -126,17 +42,15 @@ def _population(graph: Graph, name: str) -> Population:
     shape = graph.shapes[name][1]
     if isinstance(node, nir.Input):
         return Population(name, "input", shape, {}, True, {"node": name})
-    params: dict = {}
+    meta = {"node": name, "type": type_name(node)}
+    if isinstance(node, Neuron):
+        model, params = registered_params(node, name)
+        return Population(name, model.kind, shape, params, model.spiking, meta)
     spiking = not isinstance(node, (nir.LI, nir.CubaLI, nir.I))
-    if has_spec(node):
-        spec = spec_from_nir(node, name)
-        if isinstance(spec, LISpec):
-            params = {"beta": spec.beta, "gain": spec.gain, "v_leak": spec.v_leak, "dt": spec.dt}
-        else:
-            params = spec.params.to_dict()
-            params.update({k: np.asarray(getattr(spec, k))
-                           for k in ("beta", "v_th", "alpha") if getattr(spec, k) is not None})
-    return Population(name, _KIND.get(type(node), "other"), shape, params, spiking, {"node": name, "type": type_name(node)})
+    params = population_params(spec_from_nir(node, name)) if has_spec(node) else None
+    model = registry.by_nir_type(type_name(node))
+    kind = model.kind if model is not None else "other"
+    return Population(name, kind, shape, params if model is not None else {}, spiking, meta)
 
 
 def lower(graph: Graph) -> Netlist:
@@ -175,10 +89,10 @@ def lower(graph: Graph) -> Netlist:
 
 
 def _projection(graph: Graph, name: str, src: str, via: list[str], dst: str, dt: float) -> Projection:
-    delay = sum(_delay(graph.nodes[v], v, dt) for v in via if isinstance(graph.nodes[v], nir.Delay))
+    delay = sum(delay_steps(graph.nodes[v], v, dt) for v in via if isinstance(graph.nodes[v], nir.Delay))
     ops = [v for v in via if not isinstance(graph.nodes[v], (nir.Flatten, Reshape, nir.Delay))]
     meta = {"path": list(via), "ops": [type_name(graph.nodes[v]) for v in ops]}
-    n_src, n_dst = _size(graph.shapes[src][1]), _size(graph.shapes[dst][1])
+    n_src, n_dst = size(graph.shapes[src][1]), size(graph.shapes[dst][1])
     if not ops:
         return Projection(name, src, dst, "identity", delay=delay, meta={**meta, "size": n_src})
     if len(ops) == 1:
@@ -187,14 +101,14 @@ def _projection(graph: Graph, name: str, src: str, via: list[str], dst: str, dt:
             bias = np.asarray(node.bias) if isinstance(node, nir.Affine) else None
             return Projection(name, src, dst, "dense", weight=np.asarray(node.weight), bias=bias, delay=delay, meta=meta)
         if isinstance(node, (nir.Conv1d, nir.Conv2d)):
-            geo, w = _geometry(node, fi, fo)
-            bias = np.repeat(np.asarray(node.bias), _size(fo[1:]))
+            geo, w = conv_geometry(node, fi, fo)
+            bias = np.repeat(np.asarray(node.bias), size(fo[1:]))
             return Projection(name, src, dst, "conv", weight=w, bias=bias, conv=geo, delay=delay, meta=meta)
     m = sp.identity(n_src, format="csr")
     b = np.zeros(n_src)
     has_bias = False
     for v in ops:
-        mat, bias = _op_matrix(graph.nodes[v], v, *graph.shapes[v])
+        mat, bias = op_matrix(graph.nodes[v], v, *graph.shapes[v])
         m = (mat @ m).tocsr()
         b = mat @ b
         if bias is not None:

@@ -41,12 +41,13 @@ from typing import Any
 import nir
 import numpy as np
 
+from neuromap.neurons import registry
 from neuromap.neurons.params import CubaLIFParams, LIFParams, params_from_dict
 
 from .errors import GraphError
+from .nodes import Neuron
 
 META_KEY = "neuromap"
-NEURON_MODELS = ("lif", "cuba", "li")
 OVERRIDES = ("beta", "v_th", "alpha")
 
 
@@ -143,6 +144,34 @@ def spec_to_nir(spec: NeuronSpec) -> nir.NIRNode:
     )
 
 
+def population_params(spec: NeuronSpec) -> registry.SpikingParams | registry.LIParams:
+    """The typed population parameters (:mod:`neuromap.neurons.registry`) of a neuron spec."""
+    if isinstance(spec, LISpec):
+        return registry.LIParams(spec.beta, spec.gain, spec.v_leak, spec.dt)
+    return registry.SpikingParams(spec.params, spec.beta, spec.v_th, spec.alpha)
+
+
+def registered_node(module: Any, shape: tuple[int, ...]) -> Neuron | None:
+    """The ``neuromap.Neuron`` node of a registry module (e.g. :class:`neuromap.neurons.ALIF`), or None."""
+    model = registry.for_module(module)
+    if model is None:
+        return None
+    params = model.from_module(module)
+    return Neuron(model=model.kind, params=json.dumps(params.to_dict()), shape=np.asarray(shape, dtype=np.int64))
+
+
+def registered_params(node: Neuron, name: str = "?") -> tuple[registry.NeuronModel, Any]:
+    """``(descriptor, typed parameters)`` of a ``neuromap.Neuron`` node (raises :class:`GraphError`)."""
+    try:
+        model = registry.get(node.model)
+        params = model.coerce(json.loads(node.params), name)
+    except (TypeError, ValueError) as exc:
+        raise GraphError(f"node {name!r} (neuromap.Neuron): {exc}") from exc
+    if params is None:
+        raise GraphError(f"node {name!r} (neuromap.Neuron): no parameters for kind {node.model!r}")
+    return model, params
+
+
 def _as_str(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf8")
@@ -174,9 +203,10 @@ def spec_from_nir(node: nir.NIRNode, name: str = "?") -> NeuronSpec:
         raw = json.loads(_as_str(meta["params"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise GraphError(f"node {name!r}: malformed neuromap neuron metadata ({exc})") from exc
-    if model not in NEURON_MODELS:
-        raise GraphError(f"node {name!r}: unknown neuron model {model!r}; known: {list(NEURON_MODELS)}")
-    expected = {"lif": nir.LIF, "cuba": nir.CubaLIF, "li": nir.LI}[model]
+    standard = {m.kind: getattr(nir, m.nir_type) for m in registry.models() if m.nir_type in ("LIF", "CubaLIF", "LI")}
+    if model not in standard:
+        raise GraphError(f"node {name!r}: unknown neuron model {model!r}; known: {list(standard)}")
+    expected = standard[model]
     if not isinstance(node, expected):
         raise GraphError(f"node {name!r}: metadata model {model!r} does not match node type {type(node).__name__}")
     shape = neuron_shape(node)

@@ -48,7 +48,7 @@ import numpy as np
 from neuromap.neurons.params import CubaLIFParams, LIFParams
 
 from .errors import GraphError, UnsupportedNodeError
-from .graph import DELAYED_KEY, Graph, _to_numpy, decode_delayed_edges, infer_shapes
+from .graph import DELAYED_KEY, Graph, decode_delayed_edges, infer_shapes, to_numpy
 from .neuron import LIFSpec, LISpec, check_nir_fields, has_spec, spec_to_nir
 from .shapes import declared_input
 
@@ -66,9 +66,9 @@ SNNTORCH_RESETS: dict[str, dict[str, Any]] = {
 def _numpy_fields(node: nir.NIRNode) -> nir.NIRNode:
     for f in dataclasses.fields(node):
         if f.init and f.name not in ("metadata", "input_type"):
-            setattr(node, f.name, _to_numpy(getattr(node, f.name)))
+            setattr(node, f.name, to_numpy(getattr(node, f.name)))
     if isinstance(node.metadata, dict):
-        node.metadata = _to_numpy(node.metadata)
+        node.metadata = to_numpy(node.metadata)
     return node
 
 
@@ -116,7 +116,7 @@ def _fix_batch_axis(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]])
         if not isinstance(node, nir.Input):
             continue
         shape = tuple(int(s) for s in np.asarray(node.input_type["input"]).reshape(-1))
-        wants = {declared_input(nodes[b]) for a, b in edges if a == name} - {None}
+        wants = {declared_input(nodes[b]) for a, b in edges if a == name and b in nodes} - {None}  # dangling: Graph says
         if len(shape) > 1 and shape[0] == 1 and wants == {shape[1:]}:
             nodes[name] = nir.Input(input_type=np.asarray(shape[1:], dtype=np.int64), metadata=node.metadata)
 

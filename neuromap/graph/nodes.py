@@ -66,7 +66,45 @@ class Reshape(NeuromapNode):
         self.output_type = {"output": self.shape.copy()}
 
 
-EXTENSION_NODES: dict[str, type[NeuromapNode]] = {PREFIX + c.__name__: c for c in (AvgPool1d, Reshape)}
+@dataclass(eq=False)
+class Neuron(NeuromapNode):
+    """A neuron layer of a registry kind that NIR has no node for (e.g. ``alif``).
+
+    Attributes:
+        model: the kind (:mod:`neuromap.neurons.registry`).
+        params: ``json.dumps`` of the kind's typed parameters ``to_dict()`` (exact floats, per-neuron
+            float32 overrides as lists).
+        shape: neuron shape (without time and batch axes).
+    """
+
+    model: str
+    params: str
+    shape: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.model, self.params = _text(self.model), _text(self.params)
+        self.shape = np.asarray(self.shape, dtype=np.int64).reshape(-1)
+        if self.shape.size == 0 or np.any(self.shape < 1):
+            raise ValueError(f"Neuron needs a non-empty positive shape, got {self.shape.tolist()}")
+        self.input_type = {"input": self.shape.copy()}
+        self.output_type = {"output": self.shape.copy()}
+
+    def declared_input_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.shape)
+
+    def infer_output(self, s: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(s)
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf8")
+    if isinstance(v, np.ndarray) and v.size == 1:
+        return _text(v.reshape(-1)[0])
+    return str(v)
+
+
+EXTENSION_NODES: dict[str, type[NeuromapNode]] = {PREFIX + c.__name__: c for c in (AvgPool1d, Reshape, Neuron)}
 
 # Standard NIR node types a neuromap Graph holds (nested NIRGraphs are flattened on import).
 STANDARD_NODES: dict[str, type[nir.NIRNode]] = {
@@ -78,8 +116,8 @@ STANDARD_NODES: dict[str, type[nir.NIRNode]] = {
     )
 }
 
-NEURON_TYPES = (nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Threshold)
-STATEFUL_TYPES = (nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Delay)
+NEURON_TYPES = (nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Threshold, Neuron)
+STATEFUL_TYPES = (nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Delay, Neuron)
 
 
 def type_name(node: nir.NIRNode) -> str:
@@ -96,7 +134,6 @@ def is_stateful(node: nir.NIRNode) -> bool:
     return isinstance(node, STATEFUL_TYPES + tuple(STATEFUL_EXTENSIONS))
 
 
-# Extension node types with state (filled by the modules that define them, e.g. :mod:`.zoo_nodes`).
+# Extension node types with state (filled by the modules that define them, e.g. :mod:`.zoo_nodes`;
+# :mod:`.graph` imports that module so its nodes are known wherever a Graph is).
 STATEFUL_EXTENSIONS: list[type] = []
-
-from . import zoo_nodes  # noqa: E402,F401  (registers the zoo's extension nodes in EXTENSION_NODES)

@@ -35,19 +35,24 @@ def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -
     return math.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1)
 
 
-def conv_padding(node: nir.Conv1d | nir.Conv2d, spatial: Shape) -> tuple[int, ...]:
-    """Numeric padding per spatial axis (``"valid"`` -> 0, ``"same"`` -> symmetric, odd kernels only)."""
-    n = len(spatial)
-    kernel = node.weight.shape[2:]
-    if isinstance(node.padding, str):
-        if node.padding == "valid":
+def padding_values(padding, kernel: Shape, dilation) -> tuple[int, ...]:
+    """Numeric padding per spatial axis from a number, a sequence, ``"valid"`` (0) or ``"same"``
+    (symmetric; odd effective kernels only, else ``ValueError``). Used for NIR nodes and torch modules."""
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
             return (0,) * n
-        dil = _pair(node.dilation, n)
+        dil = _pair(dilation, n)
         total = [dil[i] * (kernel[i] - 1) for i in range(n)]
         if any(t % 2 for t in total):
             raise ValueError("padding='same' with an even effective kernel is asymmetric; use explicit padding")
         return tuple(t // 2 for t in total)
-    return _pair(node.padding, n)
+    return _pair(padding, n)
+
+
+def conv_padding(node: nir.Conv1d | nir.Conv2d, spatial: Shape) -> tuple[int, ...]:
+    """Numeric padding per spatial axis of a NIR conv (see :func:`padding_values`)."""
+    return padding_values(node.padding, tuple(node.weight.shape[2:2 + len(spatial)]), node.dilation)
 
 
 def declared_input(node: nir.NIRNode) -> Shape | None:

@@ -31,12 +31,14 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from neuromap.neurons.modules import LI, _SpikingNeuron
+from neuromap.neurons import registry
+from neuromap.neurons.modules import LI, SpikingNeuron
 
 from .errors import GraphError, UnsupportedNodeError
 from .graph import DELAYED_KEY, Graph, complete_delayed_edges
-from .neuron import LIFSpec, LISpec, spec_to_nir
+from .neuron import LIFSpec, LISpec, registered_node, spec_to_nir
 from .nodes import AvgPool1d, Reshape
+from .shapes import padding_values
 from .trace_zoo import fold_pending_batchnorms, on_zoo_function
 
 T0, B0 = 3, 2
@@ -274,14 +276,10 @@ def _linear(tr, m: nn.Linear, name, fi, fo):
 def _conv_padding(m, name) -> tuple[int, ...]:
     if m.padding_mode != "zeros":
         raise GraphError(f"trace: conv {name!r} uses padding_mode={m.padding_mode!r}; only zero padding is supported")
-    if isinstance(m.padding, str):
-        if m.padding == "valid":
-            return (0,) * len(m.kernel_size)
-        total = [m.dilation[i] * (m.kernel_size[i] - 1) for i in range(len(m.kernel_size))]
-        if any(t % 2 for t in total):
-            raise GraphError(f"trace: conv {name!r}: padding='same' with an even kernel is asymmetric; not supported")
-        return tuple(t // 2 for t in total)
-    return tuple(int(p) for p in m.padding)
+    try:
+        return padding_values(m.padding, tuple(m.kernel_size), m.dilation)
+    except ValueError as exc:
+        raise GraphError(f"trace: conv {name!r}: {exc}; not supported") from None
 
 
 def _conv(tr, m, name, fi, fo):
@@ -317,8 +315,8 @@ def _f32(v) -> np.ndarray:
     return np.asarray(a).reshape(-1) if np.ndim(a) == 0 else np.asarray(a)
 
 
-def _neuron(tr, m: _SpikingNeuron, name, fi, fo):
-    learned = m._values()
+def _neuron(tr, m: SpikingNeuron, name, fi, fo):
+    learned = m.learned_values()
     spec = LIFSpec(tuple(fo), m.params, *(_f32(learned[k]) if k in learned else None for k in ("beta", "v_th", "alpha")))
     if tr.dt is None:
         tr.dt = m.params.dt
@@ -339,7 +337,7 @@ MODULE_MAP: dict[type, Converter] = {
     nn.Flatten: _flatten,
     nn.BatchNorm1d: lambda *a: None,  # handled by fold_batchnorm
     nn.BatchNorm2d: lambda *a: None,
-    _SpikingNeuron: _neuron,
+    SpikingNeuron: _neuron,
     LI: _li,
 }
 
@@ -350,11 +348,18 @@ def _handler(module: nn.Module):
     return zoo_handler(module)
 
 
+def _registered(tr, m, name, fi, fo):
+    """A neuron module of a registry kind without a NIR node (ALIF, ...) -> ``neuromap.Neuron``."""
+    if tr.dt is None:
+        tr.dt = m.params.dt
+    return registered_node(m, tuple(fo))
+
+
 def _converter(module: nn.Module) -> Converter | None:
     for cls in type(module).__mro__:
         if cls in MODULE_MAP:
             return MODULE_MAP[cls]
-    return None
+    return _registered if registry.for_module(module) is not None else None
 
 
 def trace(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], dt: float | None = None) -> Graph:
@@ -383,7 +388,8 @@ def trace(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], dt
         xs.append(x)
     # neurons first so that LI readouts know dt even when they come first in module order
     if tracer.dt is None:
-        tracer.dt = next((m.params.dt for m in model.modules() if isinstance(m, _SpikingNeuron)), None)
+        tracer.dt = next((m.params.dt for m in model.modules()
+                          if isinstance(m, SpikingNeuron) or registry.for_module(m) is not None), None)
     was_training = model.training
     model.eval()
     h1 = nn.modules.module.register_module_forward_pre_hook(tracer.pre_hook)

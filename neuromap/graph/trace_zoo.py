@@ -137,7 +137,7 @@ def on_zoo_function(tr, fname: str, args: tuple, kwargs: dict, out: Any, where: 
 # --- module handlers ----------------------------------------------------------------------------------
 
 def _neuron_field(lif: nn.Module) -> str:
-    learned = lif._values()
+    learned = lif.learned_values()
     over = {k: _np(learned[k]).astype(np.float32) for k in ("beta", "v_th") if k in learned}
     if "alpha" in learned or hasattr(lif.params, "alpha"):
         raise GraphError("trace: the attention neuron must be a LIF (not CuBa)")
@@ -320,19 +320,19 @@ def _population_node(pop: nn.Module, shape: tuple[int, ...]) -> nir.NIRNode:
     """A neuromap neuron module of ``shape`` (LIF / CubaLIF, learned per-neuron values) as its NIR node."""
     from .neuron import LIFSpec, spec_to_nir
 
-    learned = pop._values()
+    learned = pop.learned_values()
     over = [_np(learned[k]).astype(np.float32) if k in learned else None for k in ("beta", "v_th", "alpha")]
     over = [None if a is None else (a.reshape(1) if a.ndim == 0 else a) for a in over]
     return spec_to_nir(LIFSpec(tuple(shape), pop.params, *over))
 
 
 def _l2mu(tr, m, name, args, out):
-    from neuromap.neurons.modules import _SpikingNeuron
+    from neuromap.neurons.modules import SpikingNeuron
 
     src = _single(tr, name, args)
     pops = [m.lif_u, m.lif_m, m.lif_h] + ([m.lif_o] if m.W_o is not None else [])
     for key, pop in zip(("lif_u", "lif_m", "lif_h", "lif_o"), pops):
-        if not isinstance(pop, _SpikingNeuron) or getattr(pop, "impl", "fused") != "fused":
+        if not isinstance(pop, SpikingNeuron) or getattr(pop, "impl", "fused") != "fused":
             raise GraphError(f"trace: L2MU {name!r}: population {key} must be a fused neuromap LIF / CubaLIF")
     prefix = tr.names.get(id(m), "")
     M, d = m.memory_size, m.order

@@ -24,9 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from neuromap.netlist import Population, Projection
+from neuromap.neurons.registry import EGRUParams
 
 from .errors import GraphError
 from .nodes import Reshape, type_name
+from .synapses import delay_steps, op_matrix, register_op_matrix
 from .zoo_nodes import (
     EGRU,
     SDSA,
@@ -58,10 +60,11 @@ def unit_population(graph, name: str) -> Population:
         return Population(name, "other", shape, {"order": node.order, "channels": node.channels, "mode": node.mode},
                           False, {**meta, "lmu_memory": True})
     if isinstance(node, EGRU):
-        return Population(name, "egru", shape, {"theta": np.asarray(node.threshold), "zoneout": node.zoneout}, False,
+        return Population(name, "egru", shape, EGRUParams(np.asarray(node.threshold), float(node.zoneout)), False,
                           {**meta, "graded_events": True})
     if isinstance(node, Activation):
-        return Population(name, "relu" if node.function == "relu" else "other", shape, {"function": node.function},
+        relu = node.function == "relu"
+        return Population(name, "relu" if relu else "other", shape, {} if relu else {"function": node.function},
                           False, meta)
     return Population(name, "other", shape, {}, False, meta)  # MaxPool2d
 
@@ -70,6 +73,7 @@ def _index(shape) -> np.ndarray:
     return np.arange(int(np.prod(shape))).reshape(shape)
 
 
+@register_op_matrix
 def zoo_op_matrix(node, fi, fo) -> sp.csr_matrix | None:
     """A layout / synaptic extension node as a sparse ``[out, in]`` matrix, or None."""
     n_in, n_out = int(np.prod(fi)), int(np.prod(fo))
@@ -122,8 +126,6 @@ def unit_projections(graph, name: str, src: str, via: list[str] | None, dst: str
     """The projections of one path (``via is None``: the self-loops of unit ``src``)."""
     if via is None:
         return _self_loops(graph, src)
-    from .lower import _delay, _op_matrix
-
     dnode = graph.nodes[dst]
     convs = [v for v in via if isinstance(graph.nodes[v], TemporalConv1d)]
     special = isinstance(dnode, (SDSA, SDSA3, LMUMemory, EGRU))
@@ -131,7 +133,7 @@ def unit_projections(graph, name: str, src: str, via: list[str] | None, dst: str
         return [base(graph, name, src, via, dst, dt)]
     if len(convs) > 1:
         raise GraphError(f"lower: path {name!r} has several temporal convolutions")
-    delay = sum(_delay(graph.nodes[v], v, dt) for v in via if isinstance(graph.nodes[v], nir.Delay))
+    delay = sum(delay_steps(graph.nodes[v], v, dt) for v in via if isinstance(graph.nodes[v], nir.Delay))
     ops = [v for v in via if not isinstance(graph.nodes[v], (nir.Flatten, Reshape, nir.Delay))]
     meta: dict = {"path": list(via), "ops": [type_name(graph.nodes[v]) for v in ops]}
     if isinstance(dnode, (SDSA, SDSA3)):
@@ -144,8 +146,8 @@ def unit_projections(graph, name: str, src: str, via: list[str] | None, dst: str
     if convs:
         k = ops.index(convs[0])
         conv = graph.nodes[convs[0]]
-        mb, bb, hb = _compose(graph, ops[:k], n_src, _op_matrix)
-        ma, ba, ha = _compose(graph, ops[k + 1:], conv.weight.shape[0], _op_matrix)
+        mb, bb, hb = _compose(graph, ops[:k], n_src, op_matrix)
+        ma, ba, ha = _compose(graph, ops[k + 1:], conv.weight.shape[0], op_matrix)
         w = np.asarray(conv.weight, dtype=np.float64)
         for j in range(w.shape[2]):
             lag = conv.pad_left - j
@@ -156,7 +158,7 @@ def unit_projections(graph, name: str, src: str, via: list[str] | None, dst: str
             taps.append(((ma @ tap @ mb).tocsr(), bias if bias is not None else np.zeros(ma.shape[0]),
                          lag == 0, delay + lag))
     else:
-        m, b, hb = _compose(graph, ops, n_src, _op_matrix)
+        m, b, hb = _compose(graph, ops, n_src, op_matrix)
         taps.append((m, b, hb, delay))
     out: list[Projection] = []
     for t, (m, b, has_bias, d) in enumerate(taps):

@@ -1,5 +1,6 @@
 """LIF and current-based LIF neurons: parameters, surrogate gradients, functional core, modules."""
 
+from .alif import ALIF, ALIFParams
 from .functional import (
     NeuronState,
     initial_state,
@@ -13,6 +14,8 @@ from .params import CubaLIFParams, LIFParams, decay_from_tau, params_from_dict, 
 from .surrogate import SURROGATES, Surrogate, as_surrogate, spike
 
 __all__ = [
+    "ALIF",
+    "ALIFParams",
     "LIF",
     "LI",
     "CubaLIF",

@@ -41,7 +41,9 @@ def _build_params(cls: type[LIFParams], params: LIFParams | None, beta, alpha, k
     return cls(**kwargs)
 
 
-class _SpikingNeuron(nn.Module):
+class SpikingNeuron(nn.Module):
+    """Base of :class:`LIF` and :class:`CubaLIF`: parameters, optional learned values, fused or reference step."""
+
     params_cls: type[LIFParams] = LIFParams
 
     def __init__(
@@ -80,7 +82,8 @@ class _SpikingNeuron(nn.Module):
             return None
         return nn.Parameter(torch.full(shape, float(value)))
 
-    def _values(self) -> dict[str, Any]:
+    def learned_values(self) -> dict[str, Any]:
+        """The learned per-neuron values as the step uses them (``beta`` / ``alpha`` clamped to [0, 1])."""
         out: dict[str, Any] = {}
         if self.beta is not None:
             out["beta"] = self.beta.clamp(0.0, 1.0)
@@ -92,7 +95,7 @@ class _SpikingNeuron(nn.Module):
 
     def decay_values(self) -> dict[str, torch.Tensor | float]:
         """Current beta / alpha / v_th (learned tensors or the params' floats), for export."""
-        vals = self._values()
+        vals = self.learned_values()
         res: dict[str, torch.Tensor | float] = {
             "beta": vals.get("beta", self.params.beta),
             "v_th": vals.get("v_th", self.params.v_th),
@@ -104,16 +107,16 @@ class _SpikingNeuron(nn.Module):
     def simulate(self, x: torch.Tensor, state: NeuronState | None = None) -> NeuronOutput:
         """Run over ``x [T, B, ...]``; return spikes, the membrane trace and the final state."""
         if self.impl == "reference":
-            s, v, st = neuron_sequence_reference(x, self.params, self.surrogate, state, **self._values())
+            s, v, st = neuron_sequence_reference(x, self.params, self.surrogate, state, **self.learned_values())
             return NeuronOutput(s, v, st)
-        s, v, st = neuron_sequence(x, self.params, self.surrogate, state, return_membrane=True, **self._values())
+        s, v, st = neuron_sequence(x, self.params, self.surrogate, state, return_membrane=True, **self.learned_values())
         return NeuronOutput(s, v, st)
 
     def forward(self, x: torch.Tensor, state: NeuronState | None = None, return_state: bool = False):
         if self.impl == "reference":
-            s, _, st = neuron_sequence_reference(x, self.params, self.surrogate, state, **self._values())
+            s, _, st = neuron_sequence_reference(x, self.params, self.surrogate, state, **self.learned_values())
         else:
-            s, _, st = neuron_sequence(x, self.params, self.surrogate, state, **self._values())
+            s, _, st = neuron_sequence(x, self.params, self.surrogate, state, **self.learned_values())
         return (s, st) if return_state else s
 
     def extra_repr(self) -> str:
@@ -124,13 +127,13 @@ class _SpikingNeuron(nn.Module):
         )
 
 
-class LIF(_SpikingNeuron):
+class LIF(SpikingNeuron):
     """Leaky integrate-and-fire layer over ``[T, B, ...]`` (see :class:`LIFParams`)."""
 
     params_cls = LIFParams
 
 
-class CubaLIF(_SpikingNeuron):
+class CubaLIF(SpikingNeuron):
     """Current-based LIF layer over ``[T, B, ...]`` (see :class:`CubaLIFParams`)."""
 
     params_cls = CubaLIFParams

@@ -179,11 +179,20 @@ class CubaLIFParams(LIFParams):
         )
 
 
+def _param_classes(cls: type[LIFParams] = LIFParams) -> dict[str, type[LIFParams]]:
+    """``LIFParams`` and every subclass defined so far (a new neuron model's parameters included)."""
+    out = {cls.__name__: cls}
+    for sub in cls.__subclasses__():
+        out.update(_param_classes(sub))
+    return out
+
+
 def params_from_dict(d: dict[str, Any]) -> LIFParams:
-    """Inverse of :meth:`LIFParams.to_dict`."""
+    """Inverse of :meth:`LIFParams.to_dict` (for ``LIFParams`` and its subclasses)."""
     d = dict(d)
     model = d.pop("model", "LIFParams")
-    cls = {"LIFParams": LIFParams, "CubaLIFParams": CubaLIFParams}.get(model)
+    classes = _param_classes()
+    cls = classes.get(model)
     if cls is None:
-        raise ValueError(f"unknown neuron parameter model {model!r}; known: LIFParams, CubaLIFParams")
+        raise ValueError(f"unknown neuron parameter model {model!r}; known: {', '.join(classes)}")
     return cls(**d)

@@ -8,7 +8,10 @@ Cost model (documented so every number can be traced):
   their receptive-field window densely (``valid taps * C_in/groups * weight_bits``; synapses are counted
   from the geometry, never from a dense matrix); identity projections one weight per neuron.
 * **Neuron state** (only for targets whose neuron state shares one memory pool with synapses,
-  ``core.memory_bits``): ``STATE_VARS[kind] * numerics.state_bits`` per neuron.
+  ``core.memory_bits``): the neuron registry's words per neuron of the population
+  (:meth:`neuromap.neurons.registry.NeuronModel.state_words`: state variables, a refractory
+  counter, per-neuron parameters; the same count the SpiNNaker2 program uses) times
+  ``numerics.state_bits``.
 * **Input axons** of a core: distinct source neurons that have a synapse onto it; **output axons**:
   distinct (source neuron, destination core) pairs leaving it (Loihi's axon tables).
 * Crossbar targets: a *core* is a tile of ``rows x cols`` cells; a population slice uses one column
@@ -27,9 +30,6 @@ from neuromap.netlist import Netlist, Population, Projection
 
 from .errors import DoesNotFit
 
-# Neuron state variables per population kind (membrane v; current i for CuBa; EGRU state + gate);
-# one word per input neuron for its spike buffer.
-STATE_VARS = {"input": 1, "lif": 1, "cuba": 2, "li": 1, "egru": 2, "relu": 1, "identity": 1, "other": 1}
 DEFAULT_RATE = 0.05  # spikes per neuron per time step, used when no Activity is given
 
 
@@ -129,7 +129,7 @@ def neuron_costs(net: Netlist, pop: Population, lim: Limits) -> dict[str, np.nda
             bits += s * wb
         else:
             bits += np.minimum(src.size * wb, s * (wb + _idx_bits(src.size)))
-    state = np.full(n, STATE_VARS.get(pop.kind, 1) * lim.state_bits, dtype=np.int64)
+    state = np.full(n, pop.model.state_words(pop.params) * lim.state_bits, dtype=np.int64)
     return {"synapses": syn, "synapse_bits": bits, "memory_bits": bits + state}
 
 

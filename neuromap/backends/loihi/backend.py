@@ -25,7 +25,7 @@ import torch
 
 from ..base import BackendError, RunResult
 from .emulator import LoihiRecord
-from .quantize import QuantizationError, QuantReport, check_semantics, quantize
+from .quantize import QuantizationError, QuantReport, check_semantics, kind_problem, quantize
 
 DEFAULT_TARGET = "loihi2"
 # Lava's num_weight_bits (the weight magnitude; the sign is extra) is at most 8 on Loihi 1 and 2;
@@ -169,8 +169,8 @@ class LoihiBackend:
             return [str(exc)]
         problems = []
         for pop in netlist.populations:
-            if pop.kind not in ("input", "lif", "cuba", "li"):
-                problems.append(f"population {pop.name!r} ({pop.kind}): Loihi runs LIF / CuBa / LI populations")
+            if pop.kind != "input" and kind_problem(pop):
+                problems.append(kind_problem(pop))
             elif pop.kind != "input" and not allow_mismatch:
                 try:
                     check_semantics(pop, allow_mismatch=False)

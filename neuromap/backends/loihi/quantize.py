@@ -31,12 +31,26 @@ import scipy.sparse as sp
 
 from neuromap.errors import NeuromapError
 from neuromap.netlist import Netlist, Population
+from neuromap.neurons import registry
+from neuromap.neurons.registry import LIParams
 
 from . import fixed_point as fx
 from .emulator import LoihiConnection, LoihiLIF, LoihiNetwork
 
 SPIKING_KINDS = ("lif", "cuba")
-SUPPORTED_KINDS = ("lif", "cuba", "li")
+
+
+def supported_kinds() -> list[str]:
+    """Kinds Loihi's compartment runs (the neuron registry's ``loihi`` field is None)."""
+    return [k for k in registry.kinds() if registry.get(k).loihi is None]
+
+
+def kind_problem(pop: Population) -> str | None:
+    """Why Loihi cannot run ``pop``'s kind (from the neuron registry), or None."""
+    reason = pop.model.loihi
+    if reason is None:
+        return None
+    return f"population {pop.name!r} has kind {pop.kind!r}: {reason}; Loihi runs {supported_kinds()}"
 
 
 class QuantizationError(NeuromapError, ValueError):
@@ -74,48 +88,46 @@ class QuantReport:
         return "\n".join(rows)
 
 
-def _param(pop: Population, key: str, default=None):
-    value = pop.params.get(key, default)
-    if value is None:
-        raise QuantizationError(f"population {pop.name!r} ({pop.kind}) lacks parameter {key!r} needed for Loihi")
-    return np.asarray(value, dtype=np.float64)
+def _params(pop: Population):
+    if pop.params is None:
+        raise QuantizationError(f"population {pop.name!r} ({pop.kind}) has no neuron parameters, needed for Loihi")
+    return pop.params
 
 
 def _decays(pop: Population) -> tuple[np.ndarray, np.ndarray | None]:
-    from neuromap.neurons.params import decay_from_tau
-
-    p = pop.params
-    dt = float(p.get("dt", 1e-3))
-    integ = p.get("integrator", "exp")
-    beta = p.get("beta")
-    if beta is None:
-        beta = decay_from_tau(float(p["tau_mem"]), dt, integ)
+    """Membrane decay ``beta`` and (CuBa) synaptic decay ``alpha``: per-neuron overrides or the scalars."""
+    p = _params(pop)
+    if isinstance(p, LIParams):
+        return np.asarray(p.beta, dtype=np.float64), None
+    beta = np.asarray(p.neuron.beta if p.beta is None else p.beta, dtype=np.float64)
     alpha = None
     if pop.kind == "cuba":
-        alpha = p.get("alpha")
-        if alpha is None:
-            alpha = decay_from_tau(float(p["tau_syn"]), dt, integ)
-        alpha = np.asarray(alpha, dtype=np.float64)
-    return np.asarray(beta, dtype=np.float64), alpha
+        alpha = np.asarray(p.neuron.alpha if p.alpha is None else p.alpha, dtype=np.float64)
+    return beta, alpha
+
+
+def _threshold(pop: Population) -> float:
+    p = _params(pop)
+    return float(np.max(np.asarray(p.neuron.v_th if p.v_th is None else p.v_th, dtype=np.float64)))
 
 
 def check_semantics(pop: Population, allow_mismatch: bool) -> list[str]:
     """Loihi 1 LIF: strict threshold, reset to 0, no refractoriness, no delayed reset."""
-    p = pop.params
     problems = []
     if pop.kind == "li":
         return problems
-    if p.get("reset", "zero") != "zero":
-        problems.append(f"reset={p.get('reset')!r} (Loihi resets v to 0; train with reset='zero')")
-    if float(p.get("v_reset", 0.0)) != 0.0:
-        problems.append(f"v_reset={p.get('v_reset')} (Loihi resets to 0)")
-    if float(p.get("v_leak", 0.0)) != 0.0:
-        problems.append(f"v_leak={p.get('v_leak')} (Loihi leaks to 0)")
-    if int(p.get("refractory_steps", 0)):
+    p = _params(pop).neuron
+    if p.reset != "zero":
+        problems.append(f"reset={p.reset!r} (Loihi resets v to 0; train with reset='zero')")
+    if float(p.v_reset) != 0.0:
+        problems.append(f"v_reset={p.v_reset} (Loihi resets to 0)")
+    if float(p.v_leak) != 0.0:
+        problems.append(f"v_leak={p.v_leak} (Loihi leaks to 0)")
+    if int(p.refractory_steps):
         problems.append("refractory_steps > 0 (Lava's bit-accurate LIF has no refractoriness)")
-    if p.get("threshold_rule", ">") != ">":
+    if p.threshold_rule != ">":
         problems.append("threshold_rule '>=' (Loihi spikes on v > threshold)")
-    if p.get("reset_delay", False):
+    if p.reset_delay:
         problems.append("reset_delay=True (snnTorch's delayed reset)")
     if problems and not allow_mismatch:
         raise QuantizationError(
@@ -136,7 +148,7 @@ def _as_matrix(proj, pop: Population):
     if proj.kind == "conv":
         from dataclasses import replace
 
-        from neuromap.graph.lower import conv_matrix
+        from neuromap.graph.synapses import conv_matrix
 
         return replace(proj, kind="sparse", weight=conv_matrix(np.asarray(proj.weight), proj.conv), conv=None)
     raise QuantizationError(
@@ -177,16 +189,15 @@ def quantize(
     for pop in pops:
         if pop.kind == "input":
             continue
-        if pop.kind not in SUPPORTED_KINDS:
-            raise QuantizationError(
-                f"population {pop.name!r} has kind {pop.kind!r}; Loihi runs {list(SUPPORTED_KINDS)} "
-                "(run it on backends.torch or split the graph: hybrid execution)"
-            )
+        reason = kind_problem(pop)
+        if reason:
+            raise QuantizationError(reason + " (run it on backends.torch or split the graph: hybrid execution)")
         notes = check_semantics(pop, allow_mismatch)
         beta, alpha = _decays(pop)
-        gain = (1.0 - beta) if pop.params.get("decay_input", False) else np.ones_like(beta)
+        decay_input = pop.kind != "li" and _params(pop).neuron.decay_input
+        gain = (1.0 - beta) if decay_input else np.ones_like(beta)
         gain_scalar = float(np.max(gain))
-        v_th = float(np.max(_param(pop, "v_th", 1.0))) if pop.kind != "li" else 1.0
+        v_th = _threshold(pop) if pop.kind != "li" else 1.0
         incoming = list(netlist.incoming(pop.name))
         if not incoming:
             raise QuantizationError(f"population {pop.name!r} has no incoming projection")

@@ -28,7 +28,7 @@ import torch
 
 from neuromap.graph import Graph
 from neuromap.graph.neuron import has_spec
-from neuromap.graph.nodes import AvgPool1d, Reshape, type_name
+from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, type_name
 from neuromap.netlist import Netlist
 from neuromap.partition.errors import DoesNotFit
 
@@ -40,7 +40,7 @@ from .timing import Timing, step_times
 
 NAME = "spinnaker2"
 SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.AvgPool2d, nir.SumPool2d,
-                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI)
+                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, Neuron)
 __all__ = ["BACKEND", "NAME", "SpiNNaker2Backend", "SpiNNaker2Compiled", "SpiNNaker2Result", "Program", "Timing"]
 
 
@@ -50,10 +50,10 @@ def graph_problems(graph: Graph) -> list[str]:
         if not isinstance(node, SUPPORTED_NODES):
             out.append(f"node {name!r} ({type_name(node)}): the SpiNNaker2 model cannot run it; supported: "
                        f"{sorted(t.__name__ for t in SUPPORTED_NODES)} (neurons LIF / CubaLIF / LI with neuromap "
-                       "parameters, synapses Affine / Linear / Conv / pooling)")
+                       "parameters or a registry kind as neuromap.Neuron, synapses Affine / Linear / Conv / pooling)")
         elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
-                       "Graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
+                       "neuromap.graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
         elif isinstance(node, nir.Output):
             for p in graph.predecessors(name):
                 if isinstance(graph.nodes[p], nir.Delay):

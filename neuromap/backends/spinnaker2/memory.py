@@ -4,9 +4,11 @@ What a PE holds (bytes; the layout is neuromap's model of a SpiNNaker-style PE p
 hardware figure is the SRAM size ``core.sram_bytes``):
 
 * ``code``: the PE program (user-given ``code_bytes``; its size is not in the sources, default 0);
-* ``neuron_state``: per neuron 4 bytes per state variable (v; + i for CuBa; + refractory counter;
-  EGRU: c, y, theta and 6 gate biases) + 4 bytes per per-neuron parameter override + 32 bytes of
-  population constants per slice;
+* ``neuron_state``: per neuron 4 bytes per word of the neuron registry's count
+  (:meth:`neuromap.neurons.registry.NeuronModel.state_words`: v; + i for CuBa; + a for ALIF;
+  + refractory counter; EGRU: c, y and the six gate pre-activations; + one word per parameter
+  given per neuron) + 32 bytes of population constants per slice; an input neuron holds the one
+  word the host writes each step;
 * ``synapse_rows``: per incoming projection and source neuron with targets on the PE, a 4-byte row
   header plus either a dense row (``weight_bytes`` per local target) or a CSR row
   (``weight_bytes + 2`` index bytes per synapse), whichever is smaller (as the partitioner's

@@ -15,14 +15,16 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from neuromap.graph.lower import conv_matrix
+from neuromap.graph.synapses import conv_matrix
 from neuromap.netlist import Netlist, Projection
+from neuromap.neurons import registry
 
 from ..base import BackendError
 from . import memory as mem_mod
 from .memory import PEMemory
 
-SUPPORTED_POPS = ("input", "lif", "cuba", "li", "identity", "egru")
+# Kinds the simulator runs with dedicated code; every other kind runs through its registry step.
+DEDICATED_KINDS = ("input", "identity", "egru")
 GRADED_KINDS = ("li", "identity")  # dense real-valued outputs: their dense projections use the MAC array
 
 
@@ -81,11 +83,16 @@ class Program:
         return len(self.pes)
 
 
+def supported_kinds() -> list[str]:
+    """Population kinds the SpiNNaker2 model runs (a PE is programmable: any kind with a registry step)."""
+    return [k for k in registry.kinds() if k in DEDICATED_KINDS or registry.get(k).sequence is not None]
+
+
 def netlist_problems(net: Netlist) -> list[str]:
     out = []
     for p in net.populations:
-        if p.kind not in SUPPORTED_POPS:
-            out.append(f"population {p.name!r} (kind {p.kind!r}): the SpiNNaker2 model runs {list(SUPPORTED_POPS)}")
+        if p.kind not in supported_kinds():
+            out.append(f"population {p.name!r} (kind {p.kind!r}): the SpiNNaker2 model runs {supported_kinds()}")
     for pr in net.projections:
         if pr.kind == "conv" and pr.conv.groups < 1:
             out.append(f"projection {pr.name!r}: invalid conv groups")
@@ -206,15 +213,12 @@ def build(net: Netlist, mapping, target, numerics: str, *, delayed_paths: set[st
     for p in net.populations:
         cores = core_of[p.name]
         per_core = np.bincount(cores, minlength=n_cores).astype(np.int64)
-        nvars = {"input": 0, "lif": 1, "cuba": 2, "li": 1, "identity": 1, "egru": 9}[p.kind]
-        if p.params.get("refractory_steps"):
-            nvars += 1
-        nvars += sum(1 for k in ("beta", "v_th", "alpha") if np.size(p.params.get(k, 0)) > 1)
-        if p.kind == "egru" and np.size(p.params.get("theta", 0)) <= 1:
-            nvars -= 1
+        nvars = p.model.state_words(p.params)  # the registry's count, as the partitioner's
         n_slices = np.bincount(np.unique(cores), minlength=n_cores)
         for c in np.flatnonzero(per_core):
-            if p.kind != "input":
+            if p.kind == "input":  # the value the host writes each step
+                parts[c]["neuron_state"] += int(per_core[c] * nvars * mem_mod.WORD)
+            else:
                 parts[c]["neuron_state"] += int(per_core[c] * nvars * mem_mod.WORD + mem_mod.SLICE_CONSTANTS * n_slices[c])
                 parts[c]["buffers"] += int(per_core[c] * (max_delay[p.name] + 1) * mem_mod.WORD)
         if p.name in dest:

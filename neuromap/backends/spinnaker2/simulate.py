@@ -33,15 +33,14 @@ import torch.nn.functional as F
 
 from neuromap.neurons.egru import egru_candidate
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
-from neuromap.neurons.params import CubaLIFParams, params_from_dict
+from neuromap.neurons.params import CubaLIFParams
 from neuromap.neurons.surrogate import as_surrogate
 
+from ..base import BackendError
 from . import numerics as nx_
 from .program import Program, ProjPlan
 
 COUNTERS = ("synops", "mla_macs", "packets_in", "packets_out", "neuron_updates", "dram_bytes")
-_LIF_FIELDS = {"tau_mem", "dt", "v_th", "v_reset", "v_leak", "reset", "refractory_steps", "integrator", "decay_input",
-               "threshold_rule", "detach_reset", "reset_delay", "tau_syn", "model"}
 
 
 # ------------------------------------------------------------------------------------------- projections
@@ -133,12 +132,10 @@ class _LIF:
     """LIF / CuBa-LIF: fp32 through :func:`neuron_sequence` (the one discretisation), s16.15 in integers."""
 
     def __init__(self, pop, fix: bool) -> None:
-        d = {k: v for k, v in pop.params.items() if k in _LIF_FIELDS}
-        self.params = params_from_dict(d)
+        self.params = _require(pop).neuron
         self.fix, self.n = fix, pop.size
         self.surrogate = as_surrogate("fast_sigmoid", None)
-        self.over = {k: _per_neuron(pop.params[k], pop.shape, pop.size) for k in ("beta", "v_th", "alpha")
-                     if k in pop.params and pop.params[k] is not None}
+        self.over = {k: _per_neuron(v, pop.shape, pop.size) for k, v in pop.params.overrides().items()}
         if fix:
             P = self.params
             beta = self.over["beta"].double() if "beta" in self.over else torch.tensor(P.beta, dtype=torch.float64)
@@ -196,8 +193,8 @@ class _LIF:
 
 class _LI:
     def __init__(self, pop, fix: bool) -> None:
-        p = pop.params
-        self.beta, self.gain, self.v_leak = float(p["beta"]), float(p.get("gain", 1.0)), float(p.get("v_leak", 0.0))
+        p = _require(pop)
+        self.beta, self.gain, self.v_leak = float(p.beta), float(p.gain), float(p.v_leak)
         self.fix, self.n = fix, pop.size
         self.beta_t = torch.tensor(self.beta, dtype=torch.float32)
         if fix:
@@ -232,8 +229,9 @@ class _EGRU:
 
     def __init__(self, pop, fix: bool) -> None:
         self.fix, self.n = fix, pop.size
-        self.theta = torch.from_numpy(np.asarray(pop.params["theta"], dtype=np.float32))
-        self.zoneout = float(pop.params.get("zoneout", 0.0))
+        p = _require(pop)
+        self.theta = torch.from_numpy(np.asarray(p.theta, dtype=np.float32))
+        self.zoneout = float(p.zoneout)
         if fix:
             self.theta = nx_.to_float(nx_.to_fix(self.theta))
 
@@ -250,14 +248,34 @@ class _EGRU:
         return y, (c_bar,)
 
 
+class _Registered:
+    """A kind run by its registry step (:attr:`NeuronModel.sequence`) in fp32, e.g. ALIF: the
+    population's flat ``[T, B, n]`` input is viewed in the neuron shape the step broadcasts against."""
+
+    def __init__(self, pop, fix: bool) -> None:
+        if fix:
+            raise BackendError(f"population {pop.name!r} ({pop.kind}): the SpiNNaker2 model has no s16.15 version of "
+                               f"{pop.model.description}; run it with numerics='fp32'")
+        self.pop, self.params = pop, _require(pop)
+
+    def run(self, x: torch.Tensor, state):
+        T, B = x.shape[:2]
+        out, state = self.pop.model.sequence(x.reshape(T, B, *self.pop.shape), self.params, state)
+        return out.reshape(T, B, -1).to(torch.float32), state
+
+
+def _require(pop):
+    if pop.params is None:
+        raise BackendError(f"population {pop.name!r} ({pop.kind}) has no neuron parameters; the SpiNNaker2 model "
+                           "needs them (trace the model, or import NIR with a convention)")
+    return pop.params
+
+
+_MODELS = {"lif": _LIF, "cuba": _LIF, "li": _LI, "egru": _EGRU, "identity": _Identity}
+
+
 def _model(pop, fix: bool):
-    if pop.kind in ("lif", "cuba"):
-        return _LIF(pop, fix)
-    if pop.kind == "li":
-        return _LI(pop, fix)
-    if pop.kind == "egru":
-        return _EGRU(pop, fix)
-    return _Identity(pop, fix)
+    return _MODELS.get(pop.kind, _Registered)(pop, fix)
 
 
 # ------------------------------------------------------------------------------------------- EGRU gate groups

@@ -1,0 +1,291 @@
+"""The neuron registry: one :class:`NeuronModel` descriptor per population kind.
+
+Every layer that needs to know something about a kind of neuron asks here instead of keeping a
+table of its own: the netlist (which kinds exist, their typed parameters), the graph (which node
+type holds a kind), the partitioner and the SpiNNaker2 program (state words per neuron), the
+backends (the functional step, whether Loihi can run it and why not).
+
+    from neuromap.neurons import registry
+    m = registry.get("cuba")
+    m.state, m.spiking, m.nir_type          # ("v", "i"), True, "CubaLIF"
+    m.state_words(pop.params)               # words per neuron (+ refractory counter, per-neuron params)
+
+A new neuron model registers itself with :func:`register` next to its definition (see
+:mod:`neuromap.neurons.alif`); nothing else in the library lists kinds.
+
+Population parameters are typed (:class:`SpikingParams`, :class:`LIParams`, :class:`EGRUParams`,
+:class:`NoParams`, :class:`Attributes`); :meth:`NeuronModel.coerce` turns the plain dicts of older
+code (``LIFParams.to_dict()`` plus optional per-neuron ``beta`` / ``v_th`` / ``alpha`` arrays) into them once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+
+from .functional import leaky_integrator, neuron_sequence
+from .params import LIFParams, params_from_dict
+from .surrogate import as_surrogate
+
+OVERRIDES = ("beta", "v_th", "alpha")
+
+
+# ------------------------------------------------------------------------------------------ typed parameters
+@dataclass(frozen=True, eq=False)
+class SpikingParams:
+    """Parameters of a LIF-family population: the neuron dataclass plus optional per-neuron
+    float32 overrides (learned ``beta`` / ``v_th`` / ``alpha``, already clamped) that broadcast
+    against the population's shape."""
+
+    neuron: LIFParams
+    beta: np.ndarray | None = None
+    v_th: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+
+    def overrides(self) -> dict[str, np.ndarray]:
+        """The per-neuron values that are given (name -> array)."""
+        return {k: getattr(self, k) for k in OVERRIDES if getattr(self, k) is not None}
+
+    def values(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """``beta`` / ``v_th`` / ``alpha`` per neuron (float64, ``shape``), override or scalar."""
+        over = getattr(self, name)
+        arr = np.asarray(getattr(self.neuron, name) if over is None else over, dtype=np.float64)
+        return np.broadcast_to(arr, shape).astype(np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly view (arrays as lists)."""
+        d = self.neuron.to_dict()
+        d.update({k: np.asarray(v).tolist() for k, v in self.overrides().items()})
+        return d
+
+
+@dataclass(frozen=True)
+class LIParams:
+    """Non-spiking leaky integrator ``v[t] = beta v[t-1] + (1 - beta) v_leak + gain x[t]`` (dt in s)."""
+
+    beta: float
+    gain: float = 1.0
+    v_leak: float = 0.0
+    dt: float = 1e-3
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"beta": self.beta, "gain": self.gain, "v_leak": self.v_leak, "dt": self.dt}
+
+
+@dataclass(frozen=True, eq=False)
+class EGRUParams:
+    """EGRU layer (Subramoney et al. 2023): event threshold ``theta`` (scalar or per unit), zoneout."""
+
+    theta: np.ndarray
+    zoneout: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"theta": np.asarray(self.theta).tolist(), "zoneout": self.zoneout}
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """Kinds without parameters (spike sources, identity / ReLU units)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True, eq=False)
+class Attributes:
+    """Descriptive attributes of an ``other`` unit (attention heads, LMU order, ...); no backend
+    runs ``other`` populations, so nothing parses these."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+PopulationParams = SpikingParams | LIParams | EGRUParams | NoParams | Attributes
+
+
+def spiking_from_dict(d: Mapping[str, Any]) -> SpikingParams:
+    """Typed parameters from ``LIFParams.to_dict()`` plus optional per-neuron ``beta`` / ``v_th`` /
+    ``alpha`` (arrays, even of one element, are overrides; a plain number ``v_th`` is the parameter)."""
+    raw = dict(d)
+    over = {}
+    for k in OVERRIDES:
+        if k not in raw:
+            continue
+        value = raw[k]
+        if k == "v_th" and np.ndim(value) == 0 and not isinstance(value, np.ndarray):
+            continue
+        raw.pop(k)
+        if value is not None:
+            over[k] = np.asarray(value, dtype=np.float32)
+    return SpikingParams(params_from_dict(raw), **over)
+
+
+# ------------------------------------------------------------------------------------------ the descriptor
+Sequence = Callable[[torch.Tensor, Any, Any], tuple[torch.Tensor, Any]]
+
+
+@dataclass(frozen=True)
+class NeuronModel:
+    """What the library knows about one population kind.
+
+    Attributes:
+        kind: the population kind (``Population.kind``).
+        description: one line for errors and listings.
+        params_type: the typed parameter class of its populations.
+        state: per-neuron state variables, one word each (the word is the target's
+            ``numerics.state_bits``; 32 bits on SpiNNaker2).
+        spiking: binary spikes (True) or real-valued / graded outputs.
+        nir_type: the serialised node type that holds it in a Graph (``"LIF"``, ``"neuromap.Neuron"``), or None.
+        sequence: ``(x [T, B, n] float32, params, state) -> (out [T, B, n], state)``, the functional
+            multi-step update every simulator calls, or None (no executable model).
+        per_neuron: parameters that cost one more word per neuron when given per neuron.
+        loihi: None when Loihi's compartment runs the kind; else why it cannot.
+        fixed_point: whether the SpiNNaker2 model has an s16.15 integer version.
+        parse: typed parameters from their ``to_dict()`` form (JSON in a saved graph).
+        module_type / from_module: the ``nn.Module`` class that :func:`neuromap.graph.trace` turns
+            into a ``neuromap.Neuron`` node, and how to read its typed parameters (learned values
+            included); only for kinds without a standard NIR node.
+    """
+
+    kind: str
+    description: str
+    params_type: type
+    state: tuple[str, ...] = ()
+    spiking: bool = False
+    nir_type: str | None = None
+    sequence: Sequence | None = None
+    per_neuron: tuple[str, ...] = ()
+    loihi: str | None = "Loihi's compartment runs LIF / CuBa / LI populations"
+    fixed_point: bool = False
+    parse: Callable[[Mapping[str, Any]], Any] | None = None
+    module_type: type | None = None
+    from_module: Callable[[Any], Any] | None = None
+
+    def coerce(self, params: Any, name: str = "?") -> Any:
+        """Typed parameters from ``params`` (already typed, a plain dict of older code, or empty: None
+        for kinds with parameters, meaning "not known" - backends that need them say so)."""
+        if isinstance(params, self.params_type):
+            return params
+        if params is None or (isinstance(params, Mapping) and not params):
+            return self.params_type() if self.params_type in (NoParams, Attributes) else None
+        if isinstance(params, Mapping):
+            if self.params_type is Attributes:
+                return Attributes(MappingProxyType(dict(params)))
+            if self.parse is None:
+                raise ValueError(f"population {name!r} ({self.kind}) takes no parameters, got {sorted(params)}")
+            try:
+                return self.parse(params)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"population {name!r} ({self.kind}): invalid parameters ({exc})") from exc
+        raise ValueError(f"population {name!r} ({self.kind}): parameters must be {self.params_type.__name__}, "
+                         f"got {type(params).__name__}")
+
+    def state_words(self, params: Any) -> int:
+        """Words of per-neuron memory: state variables, a refractory counter when there is one and
+        one word per parameter given per neuron (the rest are per-population constants)."""
+        words = len(self.state)
+        if isinstance(params, SpikingParams):
+            words += 1 if params.neuron.refractory_steps else 0
+        words += sum(1 for k in self.per_neuron if np.size(getattr(params, k, None) if params is not None else 0) > 1)
+        return words
+
+
+_MODELS: dict[str, NeuronModel] = {}
+
+
+def register(model: NeuronModel) -> NeuronModel:
+    """Add a kind (raises ``ValueError`` if the kind is taken by another descriptor)."""
+    old = _MODELS.get(model.kind)
+    if old is not None and old != model:
+        raise ValueError(f"neuron kind {model.kind!r} is already registered ({old.description})")
+    _MODELS[model.kind] = model
+    return model
+
+
+def get(kind: str) -> NeuronModel:
+    """The descriptor of ``kind`` (``ValueError`` listing the known kinds otherwise)."""
+    try:
+        return _MODELS[kind]
+    except KeyError:
+        raise ValueError(f"unknown population kind {kind!r}; known: {kinds()}") from None
+
+
+def kinds() -> list[str]:
+    return list(_MODELS)
+
+
+def models() -> list[NeuronModel]:
+    return list(_MODELS.values())
+
+
+def for_module(module: Any) -> NeuronModel | None:
+    """The model whose ``module_type`` ``module`` is an instance of, or None."""
+    return next((m for m in _MODELS.values() if m.module_type is not None and isinstance(module, m.module_type)), None)
+
+
+def by_nir_type(type_name: str) -> NeuronModel | None:
+    """The model stored as node type ``type_name`` (``"LIF"``, ``"CubaLIF"``, ``"LI"``), or None."""
+    return next((m for m in _MODELS.values() if m.nir_type == type_name), None)
+
+
+# ------------------------------------------------------------------------------------------ built-in kinds
+_SURROGATE = as_surrogate("fast_sigmoid", None)  # forward passes only: the surrogate does not matter
+
+
+def torch_overrides(params: SpikingParams, shape: tuple[int, ...] | None = None) -> dict[str, torch.Tensor]:
+    """Per-neuron overrides as float32 tensors (flattened to ``[prod(shape)]`` when ``shape`` is given)."""
+    out = {}
+    for k, v in params.overrides().items():
+        a = np.asarray(v, dtype=np.float32)
+        if shape is not None and a.size > 1:
+            a = np.ascontiguousarray(np.broadcast_to(a, shape).reshape(-1))
+        out[k] = torch.from_numpy(a.copy())
+    return out
+
+
+def lif_sequence(x: torch.Tensor, params: SpikingParams, state: Any) -> tuple[torch.Tensor, Any]:
+    """LIF / CuBa-LIF over ``x`` with the exact (possibly per-neuron) trained parameters."""
+    s, _, state = neuron_sequence(x, params.neuron, _SURROGATE, state, **torch_overrides(params))
+    return s, state
+
+
+def li_sequence(x: torch.Tensor, params: LIParams, state: Any) -> tuple[torch.Tensor, Any]:
+    v = leaky_integrator(x, torch.tensor(params.beta, dtype=torch.float32), state, params.gain, params.v_leak)
+    return v, v[-1]
+
+
+def _li_from_dict(d: Mapping[str, Any]) -> LIParams:
+    return LIParams(float(d["beta"]), float(d.get("gain", 1.0)), float(d.get("v_leak", 0.0)), float(d.get("dt", 1e-3)))
+
+
+def _egru_from_dict(d: Mapping[str, Any]) -> EGRUParams:
+    return EGRUParams(np.asarray(d["theta"], dtype=np.float32), float(d.get("zoneout", 0.0)))
+
+
+register(NeuronModel("input", "spike / value source fed by the host", NoParams, state=("x",), spiking=True))
+register(NeuronModel("lif", "leaky integrate-and-fire (neuromap.neurons.LIFParams)", SpikingParams, state=("v",),
+                     spiking=True, nir_type="LIF", sequence=lif_sequence, per_neuron=("beta", "v_th"), loihi=None,
+                     fixed_point=True, parse=spiking_from_dict))
+register(NeuronModel("cuba", "current-based LIF (neuromap.neurons.CubaLIFParams)", SpikingParams, state=("v", "i"),
+                     spiking=True, nir_type="CubaLIF", sequence=lif_sequence, per_neuron=("beta", "v_th", "alpha"),
+                     loihi=None, fixed_point=True, parse=spiking_from_dict))
+register(NeuronModel("li", "non-spiking leaky integrator", LIParams, state=("v",), nir_type="LI", sequence=li_sequence,
+                     loihi=None, fixed_point=True, parse=_li_from_dict))
+# EGRU on a PE: c, y and the six gate pre-activations (z, r, g from the input and the recurrent
+# group) per unit; theta takes a word only when it is per unit.
+register(NeuronModel("egru", "event-based GRU layer (graded events)", EGRUParams,
+                     state=("c", "y", "gx_z", "gx_r", "gx_g", "gh_z", "gh_r", "gh_g"), nir_type="neuromap.EGRU",
+                     per_neuron=("theta",), fixed_point=True, parse=_egru_from_dict,
+                     loihi="an EGRU's gated update is not a Loihi compartment"))
+register(NeuronModel("relu", "non-spiking ReLU unit (MAC layers)", NoParams, state=("y",)))
+register(NeuronModel("identity", "non-spiking unit that passes its summed input on", NoParams, state=("y",),
+                     fixed_point=True))
+register(NeuronModel("other", "a unit no backend model runs (attention, LMU memory, max-pool, ...)", Attributes,
+                     state=("y",)))
