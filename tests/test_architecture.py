@@ -59,7 +59,7 @@ def _analyse():
                     graph.add_edge(mod, full)
                 elif target in mods:
                     graph.add_edge(mod, target)
-                    if alias.name.startswith("_") and target != mod:
+                    if alias.name.startswith("_") and not alias.name.endswith("__") and target != mod:
                         private.append(f"{mod} imports {alias.name} from {target}")
     cycles = {frozenset(c) for c in nx.strongly_connected_components(graph) if len(c) > 1}
     return graph, cycles, private
