@@ -55,9 +55,9 @@ def _surrogate(x, k, k_half, k_atan, SUR: tl.constexpr):
     if SUR == 0:  # fast_sigmoid: 1 / (k |x| + 1) ** 2
         d = k * tl.abs(x) + 1.0
         return 1.0 / (d * d)
-    elif SUR == 1:  # atan: (k / 2) / (1 + (pi / 2 k x) ** 2)
+    elif SUR == 1:  # atan: (k / 2) / (1 + (pi / 2 k x) ** 2); torch divides a number by a tensor as number * (1 / tensor)
         z = k_atan * x
-        return k_half / (1.0 + z * z)
+        return k_half * (1.0 / (1.0 + z * z))
     elif SUR == 2:  # sigmoid: k s (1 - s), s = sigmoid(k x)
         s = 1.0 / (1.0 + tl.exp(-(k * x)))
         return (k * s) * (1.0 - s)

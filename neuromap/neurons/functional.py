@@ -558,7 +558,7 @@ def neuron_sequence(
     if state is None:
         state = initial_state(params, tuple(x.shape[1:]), x.dtype, x.device)
     backend = _select_backend(x, params, surrogate, state, beta, v_th, alpha)
-    if backend == "triton" and kernels.current_impl() == "auto":
+    if backend in ("triton", "interpret") and kernels.current_impl() == "auto":
         try:
             return _execute(x, params, surrogate, state, beta, v_th, alpha, return_membrane, backend)
         except Exception as exc:  # a kernel that does not compile here: log it once, never again
@@ -581,8 +581,8 @@ def _select_backend(x, params: LIFParams, surrogate: Surrogate, state: NeuronSta
     }
     if cuba:
         values["alpha"] = _as_tensor(params.alpha if alpha is None else alpha, x)
-    if impl in ("triton", "triton_interpret") or (impl == "auto" and x.device.type == "cuda"):
-        interpret = impl == "triton_interpret"
+    interpret = impl == "triton_interpret" or (impl == "auto" and x.device.type == "cpu" and triton_kernels.interpret_env())
+    if impl in ("triton", "triton_interpret") or (impl == "auto" and (x.device.type == "cuda" or interpret)):
         reason = triton_kernels.unsupported(x, state, values, interpret)
         if reason is None and _surrogate_code(surrogate) is None:
             reason = f"surrogate {surrogate.name!r} is not a built-in the kernel implements"

@@ -20,7 +20,8 @@ Selection (``kernels.use``): ``"auto"`` (default) uses Triton on CUDA float32 / 
 when Triton imports, and falls back to the PyTorch loop, with one logged warning per reason, when
 it is missing, cannot compile, or the call is unsupported (e.g. float64); ``"triton"`` forces it
 (errors instead of falling back); ``"torch"`` forces the PyTorch loop; ``"triton_interpret"`` runs
-these kernels through Triton's interpreter on CPU tensors (slow; for tests only).
+these kernels through Triton's interpreter on CPU tensors (slow; for tests only; the environment
+variable ``NEUROMAP_TRITON_INTERPRET=1`` makes ``"auto"`` do the same, fallback included).
 
 Install: ``pip install neuromap[gpu]`` (the ``triton`` package; CUDA builds of torch bring it).
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -47,6 +49,12 @@ _lock = threading.Lock()
 _modules: dict[bool, ModuleType] = {}
 _import_error: list[str] = []
 _warned: set[str] = set()
+
+
+def interpret_env() -> bool:
+    """``NEUROMAP_TRITON_INTERPRET=1``: ``auto`` treats CPU tensors like CUDA ones and runs the Triton
+    kernels through the interpreter (so tests exercise the GPU dispatch and fallback on a CPU)."""
+    return os.environ.get("NEUROMAP_TRITON_INTERPRET", "").strip() not in ("", "0")
 
 
 def warn_once(reason: str) -> None:
