@@ -10,10 +10,14 @@ What is pinned:
   gradients stay float32 and equal).
 * Dispatch: ``auto`` falls back to the PyTorch loop, with one logged warning, when Triton is missing
   or a kernel fails; a forced ``triton`` raises instead.
+
+``NEUROMAP_TEST_DEVICE=cuda`` runs the same tests with the compiled kernels on a GPU against the
+PyTorch loop on the GPU (benchmarks/gpu_check.sh does).
 """
 
 import itertools
 import logging
+import os
 
 import pytest
 import torch
@@ -26,6 +30,11 @@ if triton_kernels.unavailable():
         "(install the extra: pip install 'neuromap[gpu]'; `make setup` does)",
         allow_module_level=True,
     )
+
+DEVICE = torch.device(os.environ.get("NEUROMAP_TEST_DEVICE", "cpu"))
+IMPL = "triton" if DEVICE.type == "cuda" else "triton_interpret"
+if DEVICE.type == "cuda" and not torch.cuda.is_available():
+    pytest.fail("NEUROMAP_TEST_DEVICE=cuda but no CUDA device is available", pytrace=False)
 
 SURROGATES = ["fast_sigmoid", "atan", "sigmoid", "triangle", "straight_through"]
 RESETS = [("subtract", False), ("zero", False), ("none", False), ("subtract", True)]  # (reset, reset_delay)
@@ -52,27 +61,28 @@ def _run(impl, x, p, sur, *, learn=True, state=True, seed=0, param_dtype=torch.f
     leaves = {"x": x.detach().clone().requires_grad_()}
     kw = {}
     if learn:
-        kw["beta"] = leaves["beta"] = (0.85 + 0.1 * torch.rand(n, generator=g)).to(param_dtype).requires_grad_()
-        kw["v_th"] = leaves["v_th"] = torch.tensor(0.8, dtype=param_dtype, requires_grad=True)
+        dev = dict(dtype=param_dtype, device=x.device)
+        kw["beta"] = leaves["beta"] = (0.85 + 0.1 * torch.rand(n, generator=g)).to(**dev).requires_grad_()
+        kw["v_th"] = leaves["v_th"] = torch.tensor(0.8, **dev).requires_grad_()
         if isinstance(p, CubaLIFParams):
-            kw["alpha"] = leaves["alpha"] = (0.7 + 0.2 * torch.rand(n, generator=g)).to(param_dtype).requires_grad_()
+            kw["alpha"] = leaves["alpha"] = (0.7 + 0.2 * torch.rand(n, generator=g)).to(**dev).requires_grad_()
     st = None
     if state:
-        shape, dt = x.shape[1:], x.dtype
-        v0 = (0.5 * torch.rand(shape, generator=g)).to(dt).requires_grad_()
+        shape, dt = x.shape[1:], dict(dtype=x.dtype, device=x.device)
+        v0 = (0.5 * torch.rand(shape, generator=g)).to(**dt).requires_grad_()
         leaves["v0"] = v0
         i0 = s0 = r0 = None
         if isinstance(p, CubaLIFParams):
-            i0 = leaves["i0"] = (0.2 * torch.rand(shape, generator=g)).to(dt).requires_grad_()
+            i0 = leaves["i0"] = (0.2 * torch.rand(shape, generator=g)).to(**dt).requires_grad_()
         if p.reset_delay:
-            s0 = leaves["s0"] = (torch.rand(shape, generator=g) > 0.5).to(dt).requires_grad_()
+            s0 = leaves["s0"] = (torch.rand(shape, generator=g) > 0.5).to(**dt).requires_grad_()
         if p.refractory_steps:
-            r0 = torch.randint(0, p.refractory_steps + 1, shape, generator=g, dtype=torch.int32)
+            r0 = torch.randint(0, p.refractory_steps + 1, shape, generator=g, dtype=torch.int32).to(x.device)
         st = NeuronState(v0, i0, r0, s0)
     with kernels.use(impl):
         s, v, fin = neuron_sequence(leaves["x"], p, sur, state=st, return_membrane=True, **kw)
     # Loss weights exact in bfloat16, so a bfloat16 run and a float32 run get the same upstream gradients.
-    w_s, w_v, w_f = (torch.randn(s.shape, generator=g).to(torch.bfloat16).to(x.dtype) for _ in range(3))
+    w_s, w_v, w_f = (torch.randn(s.shape, generator=g).to(torch.bfloat16).to(x.dtype).to(x.device) for _ in range(3))
     loss = (s * w_s).sum() + (v * w_v).sum() + (fin.v * w_f[0]).sum()
     if fin.i is not None:
         loss = loss + (fin.i * w_f[1]).sum()
@@ -89,7 +99,7 @@ def _run(impl, x, p, sur, *, learn=True, state=True, seed=0, param_dtype=torch.f
 
 def _input(p, shape=(7, 2, 5), seed=0, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
-    return ((torch.randn(shape, generator=g) * 0.7 + 0.35) / p.input_gain).to(dtype)
+    return ((torch.randn(shape, generator=g) * 0.7 + 0.35) / p.input_gain).to(dtype).to(DEVICE)
 
 
 def _assert_match(ref, got, exact_grads: bool):
@@ -129,7 +139,7 @@ def test_float32_matches_pytorch_loop(case):
     x = _input(p, seed=len(sur_name) + refr)
     sur = Surrogate(sur_name, 3.0)
     ref = _run("torch", x, p, sur)
-    got = _run("triton_interpret", x, p, sur)
+    got = _run(IMPL, x, p, sur)
     _assert_match(ref, got, exact_grads=sur_name != "sigmoid")
 
 
@@ -139,7 +149,7 @@ def test_every_surrogate(sur_name, cuba):
     p = _params(cuba, "subtract", False)
     x = _input(p, seed=3)
     sur = Surrogate(sur_name)
-    _assert_match(_run("torch", x, p, sur), _run("triton_interpret", x, p, sur), exact_grads=sur_name != "sigmoid")
+    _assert_match(_run("torch", x, p, sur), _run(IMPL, x, p, sur), exact_grads=sur_name != "sigmoid")
 
 
 @pytest.mark.parametrize("learn,state", [(False, False), (True, False), (False, True)])
@@ -151,11 +161,11 @@ def test_default_neuron_without_learnable_values_or_state(learn, state):
         x = _input(p, shape=(9, 3, 67), seed=5)
         sur = Surrogate("fast_sigmoid", 10.0)
         kw = dict(learn=learn, state=state)
-        _assert_match(_run("torch", x, p, sur, **kw), _run("triton_interpret", x, p, sur, **kw), True)
+        _assert_match(_run("torch", x, p, sur, **kw), _run(IMPL, x, p, sur, **kw), True)
         with torch.no_grad():
             with kernels.use("torch"):
                 s1, v1, f1 = neuron_sequence(x, p, sur, return_membrane=True)
-            with kernels.use("triton_interpret"):
+            with kernels.use(IMPL):
                 s2, v2, f2 = neuron_sequence(x, p, sur, return_membrane=True)
         assert torch.equal(s1, s2) and torch.equal(v1, v2) and torch.equal(f1.v, f2.v)
 
@@ -171,7 +181,7 @@ def test_bfloat16_is_the_float32_result_rounded_once(case):
     x = _input(p, shape=(8, 2, 6), seed=7, dtype=torch.bfloat16)
     sur = Surrogate("atan", 2.0)
     (o32, g32) = _run("torch", x.float(), p, sur, state=False)
-    (o16, g16) = _run("triton_interpret", x, p, sur, state=False)
+    (o16, g16) = _run(IMPL, x, p, sur, state=False)
     assert o16["spikes"].dtype == torch.bfloat16 and o16["spikes"].sum() > 0
     for k in o32:
         want = o32[k] if o32[k].dtype == torch.int32 else o32[k].to(torch.bfloat16)
@@ -189,9 +199,9 @@ def test_forced_triton_on_cpu_raises_and_unsupported_dtype_is_named():
     x = _input(p)
     with pytest.raises(ValueError, match="CUDA tensors"):
         with kernels.use("triton"):
-            neuron_sequence(x, p, Surrogate())
+            neuron_sequence(x.cpu(), p, Surrogate())
     with pytest.raises(ValueError, match="float32 and bfloat16"):
-        with kernels.use("triton_interpret"):
+        with kernels.use(IMPL):
             neuron_sequence(x.double(), p, Surrogate())
 
 
@@ -243,7 +253,7 @@ def test_auto_uses_the_interpreter_and_falls_back_when_a_kernel_fails(monkeypatc
     assert any("PTX compile error (test)" in r.getMessage() for r in caplog.records)
     assert triton_kernels.unavailable()  # disabled for the rest of the process (restored by monkeypatch)
     with pytest.raises(RuntimeError, match="PTX compile error"):
-        with kernels.use("triton_interpret"):
+        with kernels.use(IMPL):
             pass
 
 
@@ -259,4 +269,4 @@ def test_full_option_product(sur_name):
             continue
         p = _params(cuba, reset, delay, refr, inclusive, decay_input, detach)
         x = _input(p, shape=(6, 2, 4), seed=refr + 2 * inclusive)
-        _assert_match(_run("torch", x, p, sur), _run("triton_interpret", x, p, sur), exact_grads=sur_name != "sigmoid")
+        _assert_match(_run("torch", x, p, sur), _run(IMPL, x, p, sur), exact_grads=sur_name != "sigmoid")

@@ -52,14 +52,17 @@ def _fire(h, th, INCLUSIVE: tl.constexpr):
 def _surrogate(x, k, k_half, k_atan, SUR: tl.constexpr):
     """``dS/dx`` of surrogate.py, the same float operations (``k`` slope, ``k_half`` = k / 2,
     ``k_atan`` = pi / 2 * k, each rounded once from double like Python's scalar constants)."""
+    # Divisions are IEEE-rounded (div_rn; Triton's "/" is approximate on the GPU), and torch divides a
+    # number by a tensor as number * (1 / tensor): the same here.
+    one = tl.full(x.shape, 1.0, tl.float32)
     if SUR == 0:  # fast_sigmoid: 1 / (k |x| + 1) ** 2
         d = k * tl.abs(x) + 1.0
-        return 1.0 / (d * d)
-    elif SUR == 1:  # atan: (k / 2) / (1 + (pi / 2 k x) ** 2); torch divides a number by a tensor as number * (1 / tensor)
+        return tl.math.div_rn(one, d * d)
+    elif SUR == 1:  # atan: (k / 2) / (1 + (pi / 2 k x) ** 2)
         z = k_atan * x
-        return k_half * (1.0 / (1.0 + z * z))
-    elif SUR == 2:  # sigmoid: k s (1 - s), s = sigmoid(k x)
-        s = 1.0 / (1.0 + tl.exp(-(k * x)))
+        return k_half * tl.math.div_rn(one, 1.0 + z * z)
+    elif SUR == 2:  # sigmoid: k s (1 - s), s = sigmoid(k x) (exp differs from torch's in the last bits)
+        s = tl.math.div_rn(one, 1.0 + tl.exp(-(k * x)))
         return (k * s) * (1.0 - s)
     elif SUR == 3:  # triangle: max(0, 1 - k |x|)
         y = 1.0 - k * tl.abs(x)
