@@ -87,14 +87,17 @@ def _load(interpret: bool) -> ModuleType:
     """The kernel module, compiled (``interpret=False``) or for Triton's interpreter; loaded once each."""
     with _lock:
         if interpret not in _modules:
-            from triton import knobs
-
             name = f"neuromap.neurons._triton_src_{'interpret' if interpret else 'jit'}"
             spec = importlib.util.spec_from_file_location(name, _SOURCE)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module  # the interpreter re-executes kernel source in the module's globals
-            with knobs.runtime.scope():
-                knobs.runtime.interpret = interpret
+            if interpret:  # every @triton.jit in the module becomes an interpreted function
+                from triton import knobs
+
+                with knobs.runtime.scope():
+                    knobs.runtime.interpret = True
+                    spec.loader.exec_module(module)
+            else:
                 spec.loader.exec_module(module)
             _modules[interpret] = module
     return _modules[interpret]
