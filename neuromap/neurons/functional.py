@@ -65,9 +65,8 @@ def check_sequence(x: torch.Tensor, name: str = "x", min_dim: int = 2) -> None:
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     if x.device.type == "cuda" and (torch.cuda.is_current_stream_capturing() or torch.compiler.is_compiling()):
         return  # reading the result back would wait for the device: not allowed in a CUDA graph / compiled region
-    # One reduction pass, no temporaries: min/max propagate NaN and expose +-inf.
-    lo, hi = torch.aminmax(x.detach())
-    if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+    # One reduction pass, no temporaries: min/max propagate NaN and expose +-inf; one read-back.
+    if not bool(torch.isfinite(torch.stack(torch.aminmax(x.detach()))).all()):
         raise ValueError(f"{name} contains NaN or inf values")
 
 
@@ -538,6 +537,7 @@ def _torch_backward(g_spikes, g_vseq, g_v, g_i, g_s, x, v0, i0, s0, beta, alpha,
     return gx, g_v0, g_i0, g_s0, g_beta, g_alpha, g_th
 
 
+@torch.compiler.disable  # runs eagerly inside a compiled model: the kernels are already fused, the loop would unroll
 def neuron_sequence(
     x: torch.Tensor,
     params: LIFParams,
