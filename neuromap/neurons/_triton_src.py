@@ -82,6 +82,57 @@ def _after_reset(h, s, th, v_reset, RESET: tl.constexpr, DELAY: tl.constexpr):
         return tl.where(s > 0.0, v_reset, h)
 
 
+@triton.jit
+def _forward_step(
+    x, v, i, sp, r, be, al, th, ga, lk, v_reset, refractory, ptr, mask, valid,
+    S_OUT, H_OUT, I_OUT, V_OUT, ACT_OUT,
+    CUBA: tl.constexpr, RESET: tl.constexpr, INCLUSIVE: tl.constexpr, DELAY: tl.constexpr,
+    DECAY_INPUT: tl.constexpr, REFRAC: tl.constexpr, STORE_H: tl.constexpr, STORE_I: tl.constexpr,
+    STORE_V: tl.constexpr, BF16: tl.constexpr,
+):  # fmt: skip
+    """One step of the recurrence for the neurons of a block; ``valid`` is false past the last step
+    (the chunk of ``_UNROLL`` steps overhangs ``T``): nothing is stored and the state is kept."""
+    smask = mask & valid
+    i_new = i
+    if CUBA:
+        i_new = al * i + x
+        if STORE_I:
+            tl.store(I_OUT + ptr, i_new, mask=smask)
+        cur = i_new
+    else:
+        cur = x
+    h = be * v + lk
+    if DECAY_INPUT:
+        h = h + ga * cur
+    else:
+        h = h + cur
+    if DELAY:
+        h = h - th * sp
+    r_new = r
+    if REFRAC:
+        active = r == 0
+        h = tl.where(active, h, v_reset)
+        if STORE_H:
+            tl.store(ACT_OUT + ptr, active.to(tl.uint8), mask=smask)
+        fired = _fire(h, th, INCLUSIVE) & active
+        r_new = tl.where(fired, refractory, tl.maximum(r - 1, 0))
+    else:
+        fired = _fire(h, th, INCLUSIVE)
+    s = tl.where(fired, 1.0, 0.0)
+    _store(S_OUT + ptr, s, smask, BF16)
+    if STORE_H:
+        tl.store(H_OUT + ptr, h, mask=smask)
+    v_new = _after_reset(h, s, th, v_reset, RESET, DELAY)
+    if STORE_V:
+        _store(V_OUT + ptr, v_new, smask, BF16)
+    return (
+        tl.where(valid, v_new, v),
+        tl.where(valid, i_new, i),
+        tl.where(valid, s, sp),
+        tl.where(valid, r_new, r),
+    )
+
+
 @triton.jit(do_not_specialize=["T", "M", "refractory"])
 def lif_forward_kernel(
     X, V0, I0, S0, R0,
@@ -110,44 +161,36 @@ def lif_forward_kernel(
     r = tl.full([BLOCK], 0, tl.int32)
     if REFRAC:
         r = tl.load(R0 + offs, mask=mask, other=0)
+    # The recurrence is a chain of dependent steps, so one step per load would pay a full memory
+    # latency each; instead the inputs of 4 steps are loaded together, one chunk ahead of their use.
     ptr = offs.to(tl.int64)
-    x_next = tl.load(X + ptr, mask=mask, other=0.0).to(tl.float32)
-    for t in range(T):
-        x = x_next
-        # Prefetch the next step's input: its load latency overlaps this step's arithmetic.
-        x_next = tl.load(X + ptr + M, mask=mask & (offs * 0 + t + 1 < T), other=0.0).to(tl.float32)
-        if CUBA:
-            i = al * i + x
-            if STORE_I:
-                tl.store(I_OUT + ptr, i, mask=mask)
-            cur = i
-        else:
-            cur = x
-        h = be * v + lk
-        if DECAY_INPUT:
-            h = h + ga * cur
-        else:
-            h = h + cur
-        if DELAY:
-            h = h - th * sp
-        if REFRAC:
-            active = r == 0
-            h = tl.where(active, h, v_reset)
-            if STORE_H:
-                tl.store(ACT_OUT + ptr, active.to(tl.uint8), mask=mask)
-            fired = _fire(h, th, INCLUSIVE) & active
-            r = tl.where(fired, refractory, tl.maximum(r - 1, 0))
-        else:
-            fired = _fire(h, th, INCLUSIVE)
-        s = tl.where(fired, 1.0, 0.0)
-        _store(S_OUT + ptr, s, mask, BF16)
-        if STORE_H:
-            tl.store(H_OUT + ptr, h, mask=mask)
-        v = _after_reset(h, s, th, v_reset, RESET, DELAY)
-        if STORE_V:
-            _store(V_OUT + ptr, v, mask, BF16)
-        sp = s
-        ptr += M
+    step = offs * 0  # a vector (the interpreter mis-types bool-vector & bool-scalar)
+    n0 = tl.load(X + ptr, mask=mask & (step < T), other=0.0).to(tl.float32)
+    n1 = tl.load(X + ptr + M, mask=mask & (step + 1 < T), other=0.0).to(tl.float32)
+    n2 = tl.load(X + ptr + 2 * M, mask=mask & (step + 2 < T), other=0.0).to(tl.float32)
+    n3 = tl.load(X + ptr + 3 * M, mask=mask & (step + 3 < T), other=0.0).to(tl.float32)
+    for t0 in range(0, T, 4):
+        x0, x1, x2, x3 = n0, n1, n2, n3
+        nxt = ptr + 4 * M
+        tn = step + t0 + 4
+        n0 = tl.load(X + nxt, mask=mask & (tn < T), other=0.0).to(tl.float32)
+        n1 = tl.load(X + nxt + M, mask=mask & (tn + 1 < T), other=0.0).to(tl.float32)
+        n2 = tl.load(X + nxt + 2 * M, mask=mask & (tn + 2 < T), other=0.0).to(tl.float32)
+        n3 = tl.load(X + nxt + 3 * M, mask=mask & (tn + 3 < T), other=0.0).to(tl.float32)
+        for u in tl.static_range(4):
+            xu = x0
+            if u == 1:
+                xu = x1
+            elif u == 2:
+                xu = x2
+            elif u == 3:
+                xu = x3
+            v, i, sp, r = _forward_step(
+                xu, v, i, sp, r, be, al, th, ga, lk, v_reset, refractory, ptr + u * M, mask, step + t0 + u < T,
+                S_OUT, H_OUT, I_OUT, V_OUT, ACT_OUT,
+                CUBA, RESET, INCLUSIVE, DELAY, DECAY_INPUT, REFRAC, STORE_H, STORE_I, STORE_V, BF16,
+            )  # fmt: skip
+        ptr = nxt
     _store(VF + offs, v, mask, BF16)
     if CUBA:
         _store(IF + offs, i, mask, BF16)
