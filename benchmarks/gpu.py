@@ -382,6 +382,8 @@ def run(workloads: list[str], libs: list[str], steps: int, warmup: int, out_dir:
             t0 = time.perf_counter()
             r = _spawn(args)
             results[key][lib] = r
+            out_dir.mkdir(parents=True, exist_ok=True)  # what is measured so far, should the run be cut short
+            _atomic_write(out_dir / "gpu-partial.json", json.dumps({"machine": machine, "raw": results}, indent=2))
             msg = f"{statistics.median(r['times_s']) * 1e3:8.2f} ms/step" if "times_s" in r else f"ERROR {r['error']}"
             print(f"{key} {lib:16s} {msg}  ({time.perf_counter() - t0:.0f} s)", flush=True)
     table = summarise(results, machine)

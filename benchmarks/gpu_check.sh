@@ -2,7 +2,7 @@
 # The GPU check of issue 19, prepared to run ONCE on a lent GPU machine (Python 3.12 with torch and
 # Triton, no internet): install, GPU correctness tests (compiled Triton kernels vs the PyTorch loop
 # on the device), CUDA-graph / torch.compile check, then the GPU benchmark. Everything it writes
-# lands in $OUT (the device tool brings $OUT back; at most 8 files).
+# lands in $OUT (the device tool brings $OUT back; at most 8 files: this writes 7).
 #
 #   bash benchmarks/gpu_check.sh prepare   # HERE, with internet: fetch the pure-Python wheels the GPU
 #                                           # machine lacks into .whl/ (git-ignored via .git/info/exclude)
@@ -11,9 +11,8 @@
 #   bash benchmarks/gpu_check.sh dry       # HERE: every step that needs no GPU (install into a
 #                                           # scratch dir, test collection, CLI parsing)
 #
-# Time on an H200 (estimate from the step counts, not measured): install ~20 s, tests ~2 min
-# (about 100 kernel specialisations compiled), capture check ~30 s, benchmark ~4 min (25 fresh
-# processes). Use a device timeout of 600 s.
+# Time on an H200: at most ~580 s (each step has its own timeout; see gpu()): use the device's
+# 600 s limit, carry [".whl"], and nothing else in the same call.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -50,21 +49,26 @@ install() {  # the wheels into a scratch dir on PYTHONPATH; neuromap itself edit
 
 gpu() {
     mkdir -p "$OUT"
-    install 2>&1 | tee "$OUT/gpu-install.log" || { echo "install failed"; exit 1; }
+    install 2>&1 | tee "$OUT/gpu-setup.log" || { echo "install failed"; exit 1; }
     export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-    "$PY" - <<'EOF' 2>&1 | tee "$OUT/gpu-env.log"
+    "$PY" - <<'EOF' 2>&1 | tee -a "$OUT/gpu-setup.log"
 import torch, triton
 print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__)
 print(torch.cuda.get_device_name(), torch.cuda.get_device_capability())
 EOF
+    # Budget: one device command may run 600 s; the timeouts below add up to 560 s (plus the install).
     # 1. Correctness: the compiled kernels against the PyTorch loop on the device (every option, every
     #    surrogate, float32 bit-exact forward, bfloat16 = float32 rounded once, fallback logged).
-    NEUROMAP_TEST_DEVICE=cuda timeout 300 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m "not slow" \
+    NEUROMAP_TEST_DEVICE=cuda timeout 150 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m "not slow" \
         tests/test_triton_kernels.py 2>&1 | tail -40 | tee "$OUT/gpu-tests.log"
-    # 2. What can be captured / compiled: a training step as a CUDA graph and under torch.compile.
-    timeout 180 "$PY" -m benchmarks.gpu_capture --out "$OUT/gpu-capture.json" 2>&1 | tail -30 | tee "$OUT/gpu-capture.log"
-    # 3. The benchmark (neuromap vs SpikingJelly, snnTorch, Norse): JSON + Markdown table into $OUT.
-    timeout 420 "$PY" -m benchmarks.run --device cuda --out "$OUT" 2>&1 | tail -60 | tee "$OUT/gpu-bench.log"
+    # 2. The benchmark (neuromap vs SpikingJelly, snnTorch, Norse): JSON + Markdown table into $OUT
+    #    (gpu-partial.json is rewritten after every measurement, in case the time runs out).
+    timeout 300 "$PY" -m benchmarks.run --device cuda --libs neuromap spikingjelly snntorch norse --out "$OUT" 2>&1 \
+        | tail -60 | tee "$OUT/gpu-bench.log"
+    # 3. What can be captured / compiled: a training step as a CUDA graph and under torch.compile.
+    timeout 110 "$PY" -m benchmarks.gpu_capture --out "$OUT/gpu-capture.json" 2>&1 | tail -30
+    # $OUT then holds 7 files (the device tool brings back at most 8): gpu-setup.log, gpu-tests.log,
+    # gpu-bench.log, gpu-partial.json, gpu-<date>.json, gpu-latest.md, gpu-capture.json.
 }
 
 dry() {  # what can be checked without a GPU, on this machine's Python
