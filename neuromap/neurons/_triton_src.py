@@ -11,7 +11,7 @@ The operations and their order mirror the PyTorch loop and ``_kernels.cpp`` (lau
 bit-identical to the PyTorch path. The backward needs only the pre-reset membrane ``h`` (float32;
 spikes are recomputed as ``h > v_th``), the synaptic current when gradients reach ``alpha`` (or
 ``beta`` with ``decay_input``) and, with a refractory period, one byte per element for the
-"not refractory" mask. Per-neuron values (``beta``, ``alpha``, ``v_th``, ``gain``, ``leak``) are one
+"not refractory" mask. Per-neuron values (``beta``, ``alpha``, ``v_th``) are one
 float32 element (stride 0) or ``M`` elements (stride 1); their gradients come back per element and
 are summed over the broadcast axes by the caller.
 """
@@ -136,9 +136,9 @@ def _forward_step(
 @triton.jit(do_not_specialize=["T", "M", "refractory"])
 def lif_forward_kernel(
     X, V0, I0, S0, R0,
-    BETA, ALPHA, VTH, GAIN, LEAK, sb, sa, st, sg, sl,
+    BETA, ALPHA, VTH, sb, sa, st,
     S_OUT, H_OUT, I_OUT, V_OUT, ACT_OUT, VF, IF, SF, RF,
-    T, M, v_reset, refractory,
+    T, M, v_reset, v_leak, refractory,
     CUBA: tl.constexpr, RESET: tl.constexpr, INCLUSIVE: tl.constexpr, DELAY: tl.constexpr,
     DECAY_INPUT: tl.constexpr, REFRAC: tl.constexpr, STORE_H: tl.constexpr, STORE_I: tl.constexpr,
     STORE_V: tl.constexpr, BF16: tl.constexpr, BLOCK: tl.constexpr,
@@ -149,8 +149,8 @@ def lif_forward_kernel(
     be = tl.load(BETA + offs * sb, mask=mask, other=0.0)
     al = tl.load(ALPHA + offs * sa, mask=mask, other=0.0)
     th = tl.load(VTH + offs * st, mask=mask, other=0.0)
-    ga = tl.load(GAIN + offs * sg, mask=mask, other=0.0)
-    lk = tl.load(LEAK + offs * sl, mask=mask, other=0.0)
+    ga = 1.0 - be  # the gain of decay_input; leak = (1 - beta) v_leak, rounded as the PyTorch loop does
+    lk = ga * v_leak
     v = tl.load(V0 + offs, mask=mask, other=0.0).to(tl.float32)
     i = tl.full([BLOCK], 0.0, tl.float32)
     if CUBA:
@@ -203,12 +203,13 @@ def lif_forward_kernel(
 @triton.jit(do_not_specialize=["T", "M"])
 def lif_backward_kernel(
     GS, GVS, GV, GI, GSL, H, ISEQ, ACT, X, V0, I0, S0,
-    BETA, ALPHA, VTH, GAIN, sb, sa, st, sg,
+    BETA, ALPHA, VTH, sb, sa, st,
     GX, GV0, GI0, GS0, GB, GA, GT,
     T, M, v_reset, v_leak, k, k_half, k_atan,
     CUBA: tl.constexpr, RESET: tl.constexpr, INCLUSIVE: tl.constexpr, DELAY: tl.constexpr,
     DECAY_INPUT: tl.constexpr, DETACH: tl.constexpr, REFRAC: tl.constexpr, SUR: tl.constexpr,
-    HAS_GS: tl.constexpr, HAS_GVS: tl.constexpr, NEED_BETA: tl.constexpr, NEED_ALPHA: tl.constexpr,
+    HAS_GS: tl.constexpr, HAS_GVS: tl.constexpr, HAS_GV: tl.constexpr, HAS_GI: tl.constexpr, HAS_GSL: tl.constexpr,
+    NEED_BETA: tl.constexpr, NEED_ALPHA: tl.constexpr,
     NEED_TH: tl.constexpr, BF16: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
     pid = tl.program_id(0)
@@ -217,13 +218,15 @@ def lif_backward_kernel(
     be = tl.load(BETA + offs * sb, mask=mask, other=0.0)
     al = tl.load(ALPHA + offs * sa, mask=mask, other=0.0)
     th = tl.load(VTH + offs * st, mask=mask, other=0.0)
-    ga = tl.load(GAIN + offs * sg, mask=mask, other=0.0)
-    gv = tl.load(GV + offs, mask=mask, other=0.0).to(tl.float32)
+    ga = 1.0 - be
+    gv = tl.full([BLOCK], 0.0, tl.float32)
+    if HAS_GV:
+        gv = tl.load(GV + offs, mask=mask, other=0.0).to(tl.float32)
     gI = tl.full([BLOCK], 0.0, tl.float32)
-    if CUBA:
+    if CUBA and HAS_GI:
         gI = tl.load(GI + offs, mask=mask, other=0.0).to(tl.float32)
     gsc = tl.full([BLOCK], 0.0, tl.float32)
-    if DELAY:
+    if DELAY and HAS_GSL:
         gsc = tl.load(GSL + offs, mask=mask, other=0.0).to(tl.float32)
     gb = tl.full([BLOCK], 0.0, tl.float32)
     gal = tl.full([BLOCK], 0.0, tl.float32)

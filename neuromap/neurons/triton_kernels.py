@@ -170,8 +170,6 @@ def forward(x, v0, i0, s0, r0, beta, alpha, v_th, cfg, keep_h: bool, keep_curren
     be, sb = _vals(beta, shape)
     al, sa = _vals(alpha, shape)
     th, st = _vals(v_th, shape)
-    ga, sg = _vals(1.0 - beta.detach().to(torch.float32), shape)
-    lk, sl = _vals((1.0 - beta.detach().to(torch.float32)) * cfg.v_leak, shape)
     keep_i = keep_current and cfg.cuba
     refrac = bool(cfg.refractory)
     spikes = torch.empty(x.shape, dtype=dt, device=dev)
@@ -189,10 +187,10 @@ def forward(x, v0, i0, s0, r0, beta, alpha, v_th, cfg, keep_h: bool, keep_curren
         mod.lif_forward_kernel, M, interpret,
         x.detach().contiguous(), _flat(v0.detach(), v0), _flat(i0.detach() if cfg.cuba else None, x),
         _flat(s0.detach() if cfg.reset_delay else None, x), _flat(r_in, x if r_in is None else r_in),
-        be, al, th, ga, lk, sb, sa, st, sg, sl,
+        be, al, th, sb, sa, st,
         spikes, h_seq, i_seq, v_seq, act, v_out, _flat(i_out, x), _flat(s_out, x),
         _flat(r_out, x if r_out is None else r_out),
-        T, M, float(cfg.v_reset), int(cfg.refractory),
+        T, M, float(cfg.v_reset), float(cfg.v_leak), int(cfg.refractory),
         CUBA=cfg.cuba, RESET=_RESET[cfg.reset], INCLUSIVE=cfg.inclusive, DELAY=cfg.reset_delay,
         DECAY_INPUT=cfg.decay_input, REFRAC=refrac, STORE_H=keep_h, STORE_I=keep_i,
         STORE_V=cfg.return_membrane, BF16=dt == torch.bfloat16,
@@ -227,8 +225,9 @@ def backward(
     be, sb = _vals(beta, nshape)
     al, sa = _vals(alpha, nshape)
     th, st = _vals(v_th, nshape)
-    ga, sg = _vals(1.0 - beta.detach().to(torch.float32), nshape)
-    zeros = torch.zeros(M, dtype=dt, device=dev)
+    has_gv = g_v is not None
+    has_gi = cfg.cuba and g_i is not None and g_i.numel() > 0
+    has_gsl = cfg.reset_delay and g_s is not None and g_s.numel() > 0
     gx = torch.empty((T, *nshape), dtype=dt, device=dev)
     g_v0 = torch.empty(nshape, dtype=dt, device=dev)
     g_i0 = torch.empty(nshape, dtype=dt, device=dev) if cfg.cuba else None
@@ -245,17 +244,17 @@ def backward(
     _launch(
         mod.lif_backward_kernel, M, interpret,
         g_spikes.contiguous() if has_gs else fl(None), g_vseq.contiguous() if has_gvs else fl(None),
-        fl(g_v) if g_v is not None else zeros, fl(g_i) if (cfg.cuba and g_i is not None and g_i.numel()) else zeros,
-        fl(g_s) if (cfg.reset_delay and g_s is not None and g_s.numel()) else zeros,
+        fl(g_v if has_gv else None), fl(g_i if has_gi else None), fl(g_s if has_gsl else None),
         h_seq, fl(i_seq), active_seq if active_seq is not None else fl(None),
         x.contiguous() if x is not None else fl(None), fl(v0), fl(i0) if cfg.cuba else fl(None),
         fl(s0) if cfg.reset_delay else fl(None),
-        be, al, th, ga, sb, sa, st, sg,
+        be, al, th, sb, sa, st,
         gx, g_v0, fl(g_i0), fl(g_s0), fl(g_beta), fl(g_alpha), fl(g_th),
         T, M, float(cfg.v_reset), float(cfg.v_leak), k, k / 2.0, 3.141592653589793 / 2.0 * k,
         CUBA=cfg.cuba, RESET=_RESET[cfg.reset], INCLUSIVE=cfg.inclusive, DELAY=cfg.reset_delay,
         DECAY_INPUT=cfg.decay_input, DETACH=cfg.detach_reset, REFRAC=bool(cfg.refractory), SUR=sur_code,
-        HAS_GS=has_gs, HAS_GVS=has_gvs, NEED_BETA=need_beta, NEED_ALPHA=need_alpha, NEED_TH=need_th,
+        HAS_GS=has_gs, HAS_GVS=has_gvs, HAS_GV=has_gv, HAS_GI=has_gi, HAS_GSL=has_gsl,
+        NEED_BETA=need_beta, NEED_ALPHA=need_alpha, NEED_TH=need_th,
         BF16=dt == torch.bfloat16,
     )  # fmt: skip
     return gx, g_v0, g_i0, g_s0, g_beta, g_alpha, g_th
