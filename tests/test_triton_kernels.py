@@ -88,6 +88,8 @@ def _run(impl, x, p, sur, *, learn=True, state=True, final=True, seed=0, param_d
         loss = loss + (fin.v * w_f[0]).sum()
         if fin.i is not None:
             loss = loss + (fin.i * w_f[1]).sum()
+        if fin.s is not None:  # the delayed reset's last spikes
+            loss = loss + (fin.s * w_f[2]).sum()
     grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
     outs = {"spikes": s, "membrane": v, "v_final": fin.v}
     if fin.i is not None:
