@@ -200,6 +200,130 @@ def lif_forward_kernel(
         tl.store(RF + offs, r, mask=mask)
 
 
+@triton.jit
+def _backward_loads(
+    t, ptr, mask, step, M, H, GS, GVS, ACT, X, ISEQ,
+    CUBA: tl.constexpr, DECAY_INPUT: tl.constexpr, REFRAC: tl.constexpr, HAS_GS: tl.constexpr,
+    HAS_GVS: tl.constexpr, NEED_BETA: tl.constexpr, NEED_ALPHA: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
+    """Everything step ``t`` of the backward reads (zeros for ``t < 0``, past the first step)."""
+    m = mask & (step + t >= 0)
+    pm = mask & (step + t > 0)
+    zero = tl.full([BLOCK], 0.0, tl.float32)
+    h = tl.load(H + ptr, mask=m, other=0.0)
+    hp = tl.load(H + ptr - M, mask=pm, other=0.0)
+    gs = zero
+    if HAS_GS:
+        gs = tl.load(GS + ptr, mask=m, other=0.0).to(tl.float32)
+    gvs = zero
+    if HAS_GVS:
+        gvs = tl.load(GVS + ptr, mask=m, other=0.0).to(tl.float32)
+    act = m
+    actp = pm
+    if REFRAC:
+        act = tl.load(ACT + ptr, mask=m, other=0) != 0
+        actp = tl.load(ACT + ptr - M, mask=pm, other=0) != 0
+    cur = zero  # this step's input current, for d/dbeta of the decay_input gain
+    if NEED_BETA and DECAY_INPUT:
+        if CUBA:
+            cur = tl.load(ISEQ + ptr, mask=m, other=0.0)
+        else:
+            cur = tl.load(X + ptr, mask=m, other=0.0).to(tl.float32)
+    ip = zero  # the previous step's synaptic current, for d/dalpha
+    if NEED_ALPHA and CUBA:
+        ip = tl.load(ISEQ + ptr - M, mask=pm, other=0.0)
+    return h, hp, gs, gvs, act, actp, cur, ip
+
+
+@triton.jit
+def _backward_step(
+    h, hp, gs, gvs, act, actp, cur, ip, t, ptr, mask, step,
+    gv, gI, gsc, gb, gal, gt, be, al, th, ga, v0, i0, s0, v_reset, v_leak, k, k_half, k_atan, GX,
+    CUBA: tl.constexpr, RESET: tl.constexpr, INCLUSIVE: tl.constexpr, DELAY: tl.constexpr,
+    DECAY_INPUT: tl.constexpr, DETACH: tl.constexpr, REFRAC: tl.constexpr, SUR: tl.constexpr,
+    HAS_GVS: tl.constexpr, NEED_BETA: tl.constexpr, NEED_ALPHA: tl.constexpr, NEED_TH: tl.constexpr,
+    BF16: tl.constexpr, BLOCK: tl.constexpr,
+):  # fmt: skip
+    """One step of the BPTT (the PyTorch loop's operations in its order); returns the carried
+    gradients, unchanged for ``t < 0`` (the chunk of 4 steps overhangs the first step)."""
+    valid = step + t >= 0
+    has_prev = step + t > 0
+    fired = _fire(h, th, INCLUSIVE)
+    if REFRAC:
+        fired = fired & act
+    s = tl.where(fired, 1.0, 0.0)
+    dsdh = _surrogate(h - th, k, k_half, k_atan, SUR)
+    if REFRAC:
+        dsdh = tl.where(act, dsdh, 0.0)
+    g_total_v = gv
+    if HAS_GVS:
+        g_total_v = gv + gvs
+    g_total_s = gs
+    if DELAY:
+        g_total_s = g_total_s + gsc
+    dvdh = g_total_v
+    n_gt = gt
+    if (not DELAY) and RESET != 2:
+        if RESET == 0:
+            if not DETACH:
+                g_total_s = g_total_s - th * g_total_v
+            if NEED_TH:
+                n_gt = n_gt - g_total_v * s
+        else:
+            dvdh = g_total_v * (1.0 - s)
+            if not DETACH:
+                g_total_s = g_total_s + (v_reset - h) * g_total_v
+    gh = dvdh + g_total_s * dsdh
+    if NEED_TH:
+        n_gt = n_gt - g_total_s * dsdh
+    if REFRAC:
+        gh = tl.where(act, gh, 0.0)
+    # h_t = beta v_{t-1} + (1 - beta) v_leak + gain cur_t - [delay] v_th s_{t-1}
+    firedp = _fire(hp, th, INCLUSIVE)
+    if REFRAC:
+        firedp = firedp & actp
+    s_prev = tl.where(firedp, 1.0, 0.0)
+    v_prev = tl.where(has_prev, _after_reset(hp, s_prev, th, v_reset, RESET, DELAY), v0)
+    n_gsc = gsc
+    if DELAY:
+        s_prev = tl.where(has_prev, s_prev, s0)
+        if NEED_TH:
+            n_gt = n_gt - gh * s_prev
+        if DETACH:
+            n_gsc = tl.full([BLOCK], 0.0, tl.float32)
+        else:
+            n_gsc = -th * gh
+    n_gb = gb
+    if NEED_BETA:
+        dh_dbeta = v_prev - v_leak
+        if DECAY_INPUT:
+            dh_dbeta = dh_dbeta - cur
+        n_gb = gb + gh * dh_dbeta
+    g_cur = gh
+    if DECAY_INPUT:
+        g_cur = ga * gh
+    n_gv = be * gh
+    n_gI = gI
+    n_gal = gal
+    smask = mask & valid
+    if CUBA:
+        g_it = g_cur + gI
+        n_gI = al * g_it
+        _store(GX + ptr, g_it, smask, BF16)
+        if NEED_ALPHA:
+            n_gal = gal + g_it * tl.where(has_prev, ip, i0)
+    else:
+        _store(GX + ptr, g_cur, smask, BF16)
+    return (
+        tl.where(valid, n_gv, gv),
+        tl.where(valid, n_gI, gI),
+        tl.where(valid, n_gsc, gsc),
+        tl.where(valid, n_gb, gb),
+        tl.where(valid, n_gal, gal),
+        tl.where(valid, n_gt, gt),
+    )
+
+
 @triton.jit(do_not_specialize=["T", "M"])
 def lif_backward_kernel(
     GS, GVS, GV, GI, GSL, H, ISEQ, ACT, X, V0, I0, S0,
@@ -219,106 +343,83 @@ def lif_backward_kernel(
     al = tl.load(ALPHA + offs * sa, mask=mask, other=0.0)
     th = tl.load(VTH + offs * st, mask=mask, other=0.0)
     ga = 1.0 - be
-    gv = tl.full([BLOCK], 0.0, tl.float32)
+    zero = tl.full([BLOCK], 0.0, tl.float32)
+    gv = zero
     if HAS_GV:
         gv = tl.load(GV + offs, mask=mask, other=0.0).to(tl.float32)
-    gI = tl.full([BLOCK], 0.0, tl.float32)
+    gI = zero
     if CUBA and HAS_GI:
         gI = tl.load(GI + offs, mask=mask, other=0.0).to(tl.float32)
-    gsc = tl.full([BLOCK], 0.0, tl.float32)
+    gsc = zero
     if DELAY and HAS_GSL:
         gsc = tl.load(GSL + offs, mask=mask, other=0.0).to(tl.float32)
-    gb = tl.full([BLOCK], 0.0, tl.float32)
-    gal = tl.full([BLOCK], 0.0, tl.float32)
-    gt = tl.full([BLOCK], 0.0, tl.float32)
-    immediate: tl.constexpr = (not DELAY) and RESET != 2
+    v0 = zero
+    if NEED_BETA:
+        v0 = tl.load(V0 + offs, mask=mask, other=0.0).to(tl.float32)
+    i0 = zero
+    if CUBA and NEED_ALPHA:
+        i0 = tl.load(I0 + offs, mask=mask, other=0.0).to(tl.float32)
+    s0 = zero
+    if DELAY:
+        s0 = tl.load(S0 + offs, mask=mask, other=0.0).to(tl.float32)
+    gb = zero
+    gal = zero
+    gt = zero
+    # Backwards in chunks of 4 steps whose loads are all issued one chunk ahead (see the forward).
+    step = offs * 0  # a vector (the interpreter mis-types bool-vector & bool-scalar)
     ptr = offs.to(tl.int64) + (T - 1).to(tl.int64) * M
-    h = tl.load(H + ptr, mask=mask, other=0.0)
-    act = mask
-    if REFRAC:
-        act = tl.load(ACT + ptr, mask=mask, other=0) != 0
-    for tt in range(T):
-        t = T - 1 - tt
-        has_prev = offs * 0 + t > 0  # a vector: the interpreter mis-types bool-vector & bool-scalar
-        pmask = mask & has_prev
-        # The previous step's values (the next iteration's current ones).
-        hp = tl.load(H + ptr - M, mask=pmask, other=0.0)
-        actp = pmask
-        if REFRAC:
-            actp = tl.load(ACT + ptr - M, mask=pmask, other=0) != 0
-        fired = _fire(h, th, INCLUSIVE)
-        if REFRAC:
-            fired = fired & act
-        s = tl.where(fired, 1.0, 0.0)
-        dsdh = _surrogate(h - th, k, k_half, k_atan, SUR)
-        if REFRAC:
-            dsdh = tl.where(act, dsdh, 0.0)
-        g_total_v = gv
-        if HAS_GVS:
-            g_total_v = gv + tl.load(GVS + ptr, mask=mask, other=0.0).to(tl.float32)
-        g_total_s = tl.full([BLOCK], 0.0, tl.float32)
-        if HAS_GS:
-            g_total_s = tl.load(GS + ptr, mask=mask, other=0.0).to(tl.float32)
-        if DELAY:
-            g_total_s = g_total_s + gsc
-        dvdh = g_total_v
-        if immediate:
-            if RESET == 0:
-                if not DETACH:
-                    g_total_s = g_total_s - th * g_total_v
-                if NEED_TH:
-                    gt = gt - g_total_v * s
-            else:
-                dvdh = g_total_v * (1.0 - s)
-                if not DETACH:
-                    g_total_s = g_total_s + (v_reset - h) * g_total_v
-        gh = dvdh + g_total_s * dsdh
-        if NEED_TH:
-            gt = gt - g_total_s * dsdh
-        if REFRAC:
-            gh = tl.where(act, gh, 0.0)
-        # h_t = beta v_{t-1} + (1 - beta) v_leak + gain cur_t - [delay] v_th s_{t-1}
-        firedp = _fire(hp, th, INCLUSIVE)
-        if REFRAC:
-            firedp = firedp & actp
-        s_prev = tl.where(firedp, 1.0, 0.0)
-        v_prev = _after_reset(hp, s_prev, th, v_reset, RESET, DELAY)
-        if NEED_BETA:
-            v_prev = tl.where(has_prev, v_prev, tl.load(V0 + offs, mask=mask, other=0.0).to(tl.float32))
-        if DELAY:
-            s0 = tl.load(S0 + offs, mask=mask, other=0.0).to(tl.float32)
-            s_prev = tl.where(has_prev, s_prev, s0)
-            if NEED_TH:
-                gt = gt - gh * s_prev
-            if DETACH:
-                gsc = tl.full([BLOCK], 0.0, tl.float32)
-            else:
-                gsc = -th * gh
-        if NEED_BETA:
-            dh_dbeta = v_prev - v_leak
-            if DECAY_INPUT:
-                if CUBA:
-                    dh_dbeta = dh_dbeta - tl.load(ISEQ + ptr, mask=mask, other=0.0)
-                else:
-                    dh_dbeta = dh_dbeta - tl.load(X + ptr, mask=mask, other=0.0).to(tl.float32)
-            gb = gb + gh * dh_dbeta
-        g_cur = gh
-        if DECAY_INPUT:
-            g_cur = ga * gh
-        gv = be * gh
-        if CUBA:
-            g_it = g_cur + gI
-            gI = al * g_it
-            _store(GX + ptr, g_it, mask, BF16)
-            if NEED_ALPHA:
-                i_prev = tl.load(ISEQ + ptr - M, mask=pmask, other=0.0)
-                i_prev = tl.where(has_prev, i_prev, tl.load(I0 + offs, mask=mask, other=0.0).to(tl.float32))
-                gal = gal + g_it * i_prev
-        else:
-            _store(GX + ptr, g_cur, mask, BF16)
-        h = hp
-        act = actp
-        ptr -= M
+    h0, hp0, gs0, gvs0, a0, ap0, c0, ip0 = _backward_loads(
+        T - 1, ptr, mask, step, M, H, GS, GVS, ACT, X, ISEQ,
+        CUBA, DECAY_INPUT, REFRAC, HAS_GS, HAS_GVS, NEED_BETA, NEED_ALPHA, BLOCK)  # fmt: skip
+    h1, hp1, gs1, gvs1, a1, ap1, c1, ip1 = _backward_loads(
+        T - 2, ptr - M, mask, step, M, H, GS, GVS, ACT, X, ISEQ,
+        CUBA, DECAY_INPUT, REFRAC, HAS_GS, HAS_GVS, NEED_BETA, NEED_ALPHA, BLOCK)  # fmt: skip
+    h2, hp2, gs2, gvs2, a2, ap2, c2, ip2 = _backward_loads(
+        T - 3, ptr - 2 * M, mask, step, M, H, GS, GVS, ACT, X, ISEQ,
+        CUBA, DECAY_INPUT, REFRAC, HAS_GS, HAS_GVS, NEED_BETA, NEED_ALPHA, BLOCK)  # fmt: skip
+    h3, hp3, gs3, gvs3, a3, ap3, c3, ip3 = _backward_loads(
+        T - 4, ptr - 3 * M, mask, step, M, H, GS, GVS, ACT, X, ISEQ,
+        CUBA, DECAY_INPUT, REFRAC, HAS_GS, HAS_GVS, NEED_BETA, NEED_ALPHA, BLOCK)  # fmt: skip
+    for c in range(0, T, 4):
+        t0 = T - 1 - c
+        xh0, xhp0, xgs0, xgvs0, xa0, xap0, xc0, xip0 = h0, hp0, gs0, gvs0, a0, ap0, c0, ip0
+        xh1, xhp1, xgs1, xgvs1, xa1, xap1, xc1, xip1 = h1, hp1, gs1, gvs1, a1, ap1, c1, ip1
+        xh2, xhp2, xgs2, xgvs2, xa2, xap2, xc2, xip2 = h2, hp2, gs2, gvs2, a2, ap2, c2, ip2
+        xh3, xhp3, xgs3, xgvs3, xa3, xap3, xc3, xip3 = h3, hp3, gs3, gvs3, a3, ap3, c3, ip3
+        nxt = ptr - 4 * M
+        h0, hp0, gs0, gvs0, a0, ap0, c0, ip0 = _backward_loads(
+            t0 - 4, nxt, mask, step, M, H, GS, GVS, ACT, X, ISEQ,
+            CUBA, DECAY_INPUT, REFRAC, HAS_GS, HAS_GVS, NEED_BETA, NEED_ALPHA, BLOCK)  # fmt: skip
+        h1, hp1, gs1, gvs1, a1, ap1, c1, ip1 = _backward_loads(
+            t0 - 5, nxt - M, mask, step, M, H, GS, GVS, ACT, X, ISEQ,
+            CUBA, DECAY_INPUT, REFRAC, HAS_GS, HAS_GVS, NEED_BETA, NEED_ALPHA, BLOCK)  # fmt: skip
+        h2, hp2, gs2, gvs2, a2, ap2, c2, ip2 = _backward_loads(
+            t0 - 6, nxt - 2 * M, mask, step, M, H, GS, GVS, ACT, X, ISEQ,
+            CUBA, DECAY_INPUT, REFRAC, HAS_GS, HAS_GVS, NEED_BETA, NEED_ALPHA, BLOCK)  # fmt: skip
+        h3, hp3, gs3, gvs3, a3, ap3, c3, ip3 = _backward_loads(
+            t0 - 7, nxt - 3 * M, mask, step, M, H, GS, GVS, ACT, X, ISEQ,
+            CUBA, DECAY_INPUT, REFRAC, HAS_GS, HAS_GVS, NEED_BETA, NEED_ALPHA, BLOCK)  # fmt: skip
+        gv, gI, gsc, gb, gal, gt = _backward_step(
+            xh0, xhp0, xgs0, xgvs0, xa0, xap0, xc0, xip0, t0, ptr, mask, step,
+            gv, gI, gsc, gb, gal, gt, be, al, th, ga, v0, i0, s0, v_reset, v_leak, k, k_half, k_atan, GX,
+            CUBA, RESET, INCLUSIVE, DELAY, DECAY_INPUT, DETACH, REFRAC, SUR, HAS_GVS, NEED_BETA, NEED_ALPHA,
+            NEED_TH, BF16, BLOCK)  # fmt: skip
+        gv, gI, gsc, gb, gal, gt = _backward_step(
+            xh1, xhp1, xgs1, xgvs1, xa1, xap1, xc1, xip1, t0 - 1, ptr - M, mask, step,
+            gv, gI, gsc, gb, gal, gt, be, al, th, ga, v0, i0, s0, v_reset, v_leak, k, k_half, k_atan, GX,
+            CUBA, RESET, INCLUSIVE, DELAY, DECAY_INPUT, DETACH, REFRAC, SUR, HAS_GVS, NEED_BETA, NEED_ALPHA,
+            NEED_TH, BF16, BLOCK)  # fmt: skip
+        gv, gI, gsc, gb, gal, gt = _backward_step(
+            xh2, xhp2, xgs2, xgvs2, xa2, xap2, xc2, xip2, t0 - 2, ptr - 2 * M, mask, step,
+            gv, gI, gsc, gb, gal, gt, be, al, th, ga, v0, i0, s0, v_reset, v_leak, k, k_half, k_atan, GX,
+            CUBA, RESET, INCLUSIVE, DELAY, DECAY_INPUT, DETACH, REFRAC, SUR, HAS_GVS, NEED_BETA, NEED_ALPHA,
+            NEED_TH, BF16, BLOCK)  # fmt: skip
+        gv, gI, gsc, gb, gal, gt = _backward_step(
+            xh3, xhp3, xgs3, xgvs3, xa3, xap3, xc3, xip3, t0 - 3, ptr - 3 * M, mask, step,
+            gv, gI, gsc, gb, gal, gt, be, al, th, ga, v0, i0, s0, v_reset, v_leak, k, k_half, k_atan, GX,
+            CUBA, RESET, INCLUSIVE, DELAY, DECAY_INPUT, DETACH, REFRAC, SUR, HAS_GVS, NEED_BETA, NEED_ALPHA,
+            NEED_TH, BF16, BLOCK)  # fmt: skip
+        ptr = nxt
     _store(GV0 + offs, gv, mask, BF16)
     if CUBA:
         _store(GI0 + offs, gI, mask, BF16)
