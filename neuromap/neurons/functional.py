@@ -9,9 +9,11 @@ Two implementations of the same recurrence (the equations are in :mod:`neuromap.
   step, keeps only the pre-reset membrane ``h`` for the backward pass (spikes are recomputed from
   it, so they cost no memory; nothing is kept when no gradient is needed), and backpropagates
   through time with a hand-written backward (BPTT through the membrane with the surrogate
-  derivative). The recurrence runs in the compiled C++/OpenMP kernel of
-  :mod:`neuromap.neurons.kernels` when it is available and supports the case, else in the
-  pure-PyTorch loop below; both give bit-identical forward results (``kernels.use`` selects one).
+  derivative). On the CPU the recurrence runs in the compiled C++/OpenMP kernel of
+  :mod:`neuromap.neurons.kernels`, on CUDA in the Triton kernels of
+  :mod:`neuromap.neurons.triton_kernels`, when available and supporting the case, else in the
+  pure-PyTorch loop below; all give bit-identical float32 forward results (``kernels.use``
+  selects one; a Triton fallback is logged).
 
 Tensors are time-major: input ``x`` is ``[T, B, *neuron_shape]``. ``beta``, ``alpha`` and ``v_th``
 are Python floats or tensors broadcastable to ``neuron_shape`` (learnable per-neuron values).
