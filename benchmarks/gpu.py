@@ -228,7 +228,10 @@ def worker(lib: str, key: str, steps: int, warmup: int, verify: bool) -> dict:
 
         out["triton"] = triton_kernels.unavailable() or "used"
         if verify and not variant:
-            out["verify"] = _verify(w)
+            try:
+                out["verify"] = _verify(w)
+            except Exception as exc:  # keep the timing; say why the check could not run
+                out["verify_error"] = f"{type(exc).__name__}: {exc}"
     return out
 
 
@@ -264,7 +267,7 @@ def summarise(results: dict, machine: dict) -> dict:
                 "launches_per_step": r.get("launches_per_step"),
                 "bound": terms,
                 "roofline_ratio": med / terms["bound_s"],
-                **{k: r[k] for k in ("verify", "triton") if k in r},
+                **{k: r[k] for k in ("verify", "verify_error", "triton") if k in r},
             }
         nm = rows.get("neuromap", {}).get("median_s")
         for r in rows.values():
