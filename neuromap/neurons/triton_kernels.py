@@ -11,10 +11,14 @@ needs a gradient, and with a refractory period a one-byte "not refractory" mask;
 recomputed from ``h``. Inference (no gradient) keeps nothing.
 
 Numerics: float32 forward results are bit-identical to the PyTorch loop (same operations in the
-same order, launched with ``enable_fp_fusion=False``); gradients agree to rounding (bit-identical
-for most surrogates, see tests/test_triton_kernels.py). bfloat16 inputs are integrated in float32
-and rounded once when stored, so they are closer to the float32 result than the PyTorch bfloat16
-loop is.
+same order, launched with ``enable_fp_fusion=False``: no fused multiply-add); so are the gradients
+for every surrogate but ``sigmoid`` (its ``exp`` differs from torch's in the last bits), divisions
+being IEEE-rounded (``div_rn``) as torch's are. Pinned through the interpreter on the CPU by
+tests/test_triton_kernels.py; ``NEUROMAP_TEST_DEVICE=cuda`` runs the same tests on a GPU. bfloat16
+inputs are integrated in float32 and each stored value rounded once (to nearest even), so they equal
+the float32 result rounded, closer than the PyTorch bfloat16 loop. Each program loads the inputs
+of 4 steps at once, a chunk ahead of their use, so the chain of dependent steps does not wait a
+memory latency per step.
 
 Selection (``kernels.use``): ``"auto"`` (default) uses Triton on CUDA float32 / bfloat16 tensors
 when Triton imports, and falls back to the PyTorch loop, with one logged warning per reason, when
