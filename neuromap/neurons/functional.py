@@ -21,6 +21,7 @@ are Python floats or tensors broadcastable to ``neuron_shape`` (learnable per-ne
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import torch
@@ -54,7 +55,9 @@ def initial_state(
 
 
 def check_sequence(x: torch.Tensor, name: str = "x", min_dim: int = 2) -> None:
-    """Validate a time-major input: a floating tensor of rank >= ``min_dim``, finite."""
+    """Validate a time-major input: a floating tensor of rank >= ``min_dim``, finite. On an
+    accelerator the finiteness check reads one flag back (a wait for the device); it is skipped
+    while a CUDA graph is captured, under ``torch.compile`` and with ``NEUROMAP_CHECK_FINITE=0``."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
     if x.dim() < min_dim:
@@ -65,8 +68,12 @@ def check_sequence(x: torch.Tensor, name: str = "x", min_dim: int = 2) -> None:
         raise ValueError(f"{name} has an empty time axis (T = 0); shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.device.type == "cuda" and (torch.cuda.is_current_stream_capturing() or torch.compiler.is_compiling()):
-        return  # reading the result back would wait for the device: not allowed in a CUDA graph / compiled region
+    if x.device.type != "cpu" and (
+        os.environ.get("NEUROMAP_CHECK_FINITE", "1").strip() == "0"  # opt-out: no read-back per call on a GPU
+        or (x.device.type == "cuda" and torch.cuda.is_current_stream_capturing())
+        or torch.compiler.is_compiling()
+    ):
+        return  # reading the result back waits for the device, and is not allowed in a CUDA graph
     # One reduction pass, no temporaries: min/max propagate NaN and expose +-inf; one read-back.
     if not bool(torch.isfinite(torch.stack(torch.aminmax(x.detach()))).all()):
         raise ValueError(f"{name} contains NaN or inf values")
