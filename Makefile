@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps --ignore-requires-python lava-nc==0.10.0
 	# SpikingJelly 2.0 (tests cross-check neuron presets against it; a benchmark peer) declares torchvision.
 	$(PIP) install -q --no-deps spikingjelly==2.0.0
+	$(PIP) install -q 'triton==3.9.0'  # extra [gpu]: the Triton neuron kernels, tested through its CPU interpreter
 	touch $(STAMP)
 
 demo: setup

@@ -8,6 +8,7 @@ and fixed seeds; measures the machine's GFLOP/s and memory bandwidth in the same
 
     python -m benchmarks.run                         # everything
     python -m benchmarks.run --workloads W1 W2-b1 --libs neuromap snntorch --steps 10 --rounds 2
+    python -m benchmarks.run --device cuda           # the GPU benchmark (benchmarks/gpu.py)
 
 ``--rounds R`` repeats the whole sweep R times, interleaving libraries, and pools the step times
 (median over all of them) - useful on a shared, noisy machine. Libraries that are not installed
@@ -264,6 +265,13 @@ def markdown(table: dict, machine: dict, meta: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.workloads import WORKLOADS
 
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    dev, rest = pre.parse_known_args(argv)
+    if dev.device == "cuda":  # the GPU benchmark has its own workloads and options: python -m benchmarks.gpu --help
+        from benchmarks.gpu import main as gpu_main
+
+        return gpu_main(rest)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     ap.add_argument("--libs", nargs="+", default=DEFAULT_LIBS)

@@ -1,7 +1,9 @@
 """Copy the latest benchmark table (benchmarks/results/latest.md) into README.md between the
-``<!-- bench:start -->`` / ``<!-- bench:end -->`` markers, so the README shows measured numbers only.
+``<!-- bench:start -->`` / ``<!-- bench:end -->`` markers, so the README shows measured numbers only;
+with ``--gpu``, the GPU table (benchmarks/results/gpu-latest.md) between ``<!-- bench-gpu:start -->`` /
+``<!-- bench-gpu:end -->``.
 
-    python -m benchmarks.update_readme
+    python -m benchmarks.update_readme [--gpu]
 """
 
 from __future__ import annotations
@@ -15,21 +17,24 @@ LATEST = ROOT / "benchmarks" / "results" / "latest.md"
 README = ROOT / "README.md"
 
 
-def main() -> int:
-    if not LATEST.exists():
-        print(f"{LATEST} does not exist: run `make bench` first", file=sys.stderr)
+def main(argv: list[str] | None = None) -> int:
+    gpu = "--gpu" in (sys.argv[1:] if argv is None else argv)
+    latest, tag = (LATEST.with_name("gpu-latest.md"), "bench-gpu") if gpu else (LATEST, "bench")
+    if not latest.exists():
+        print(f"{latest} does not exist: run `{'python -m benchmarks.run --device cuda' if gpu else 'make bench'}` first",
+              file=sys.stderr)
         return 1
     text = README.read_text()
-    block = LATEST.read_text().strip()
-    new, n = re.subn(r"(<!-- bench:start -->\n).*?(\n<!-- bench:end -->)", lambda m: m.group(1) + block + m.group(2),
+    block = latest.read_text().strip()
+    new, n = re.subn(rf"(<!-- {tag}:start -->\n).*?(\n<!-- {tag}:end -->)", lambda m: m.group(1) + block + m.group(2),
                      text, flags=re.S)
     if n != 1:
-        print("README.md has no <!-- bench:start --> ... <!-- bench:end --> block", file=sys.stderr)
+        print(f"README.md has no <!-- {tag}:start --> ... <!-- {tag}:end --> block", file=sys.stderr)
         return 1
     tmp = README.with_suffix(".md.tmp")
     tmp.write_text(new)
     tmp.replace(README)
-    print(f"README.md benchmark table updated from {LATEST}")
+    print(f"README.md benchmark table updated from {latest}")
     return 0
 
 

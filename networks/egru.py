@@ -153,7 +153,7 @@ class EGRUCell(nn.Module):
         for w in (self.weight_ih, self.weight_hh):
             for chunk in w.data.chunk(3, 0):
                 nn.init.xavier_normal_(chunk)
-        self.last_stats: dict[str, float] = {}
+        self._stats: tuple[torch.Tensor, torch.Tensor] | None = None  # on the device; read by last_stats
 
     def initial_state(self, batch: int, dtype=torch.float32, device=None) -> EGRUState:
         z = torch.zeros(batch, self.hidden_size, dtype=dtype, device=device)
@@ -212,8 +212,17 @@ class EGRUCell(nn.Module):
             cs.append(c)
             os_.append(o)
         y_seq, c_seq, o_seq = torch.stack(ys), torch.stack(cs), torch.stack(os_)
-        self.last_stats = layer_stats(c_seq.detach(), o_seq.detach(), theta.detach(), self.eps)
+        self._stats = _stat_tensors(c_seq.detach(), o_seq.detach(), theta.detach(), self.eps)
         return EGRUOutput(y_seq, c_seq, o_seq, EGRUState(c_bar, y))
+
+    @property
+    def last_stats(self) -> dict[str, float]:
+        """:func:`layer_stats` of the last forward, read back from the device when asked for (not in
+        every forward: that would wait for the device each time)."""
+        if self._stats is None:
+            return {}
+        activity, outside = (float(t) for t in self._stats)
+        return {"activity": activity, "activity_sparsity": 1.0 - activity, "backward_sparsity": outside}
 
     def forward(self, x: torch.Tensor, state: EGRUState | None = None) -> torch.Tensor:
         return self.forward_sequence(x, state).y
@@ -222,9 +231,13 @@ class EGRUCell(nn.Module):
 def layer_stats(c: torch.Tensor, o: torch.Tensor, theta: torch.Tensor, eps: float) -> dict[str, float]:
     """Activity (mean events), activity sparsity (1 - activity) and backward sparsity (fraction of
     unit-steps with ``|c - theta| > 1/eps``, where the pseudo-derivative is zero)."""
-    activity = float(o.mean())
-    outside = float(((c - theta).abs() > 1.0 / eps).to(c.dtype).mean())
+    activity, outside = (float(t) for t in _stat_tensors(c, o, theta, eps))
     return {"activity": activity, "activity_sparsity": 1.0 - activity, "backward_sparsity": outside}
+
+
+def _stat_tensors(c: torch.Tensor, o: torch.Tensor, theta: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean events and the fraction of unit-steps outside the pseudo-derivative's support, as 0-d tensors."""
+    return o.mean(), ((c - theta).abs() > 1.0 / eps).to(c.dtype).mean()
 
 
 class EGRU(nn.Module):

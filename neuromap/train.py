@@ -103,14 +103,21 @@ def membrane_cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 @contextlib.contextmanager
 def record_spikes(model: nn.Module) -> Iterator[dict[str, float]]:
     """Within the block, sum the spikes emitted by every spiking neuron layer of ``model``.
-    Yields a dict ``{layer_name: spikes}`` (filled as forwards run) and ``"total"``."""
+    Yields a dict ``{layer_name: spikes}`` and ``"total"``, filled as forwards run on the CPU; on an
+    accelerator the sums stay on the device (reading one back per forward would wait for it) and
+    the dict is filled when the block exits."""
     counts: dict[str, float] = {"total": 0.0}
+    on_device: dict[str, torch.Tensor] = {}
     handles = []
 
     def make_hook(name: str):
         def hook(_module, _inp, out):
-            s = out[0] if isinstance(out, tuple) else out
-            n = float(s.detach().sum())
+            s = (out[0] if isinstance(out, tuple) else out).detach()
+            if s.device.type != "cpu":
+                n = s.sum(dtype=torch.float64)
+                on_device[name] = on_device[name] + n if name in on_device else n
+                return
+            n = float(s.sum())
             counts[name] = counts.get(name, 0.0) + n
             counts["total"] += n
 
@@ -124,6 +131,9 @@ def record_spikes(model: nn.Module) -> Iterator[dict[str, float]]:
     finally:
         for h in handles:
             h.remove()
+        for name, n in on_device.items():  # one read-back per layer for the whole block
+            counts[name] = counts.get(name, 0.0) + float(n)
+            counts["total"] += float(n)
 
 
 # --- history and checkpoints --------------------------------------------------------------------
@@ -209,24 +219,39 @@ def evaluate(
     split: str = "test",
     loss: str | LossFn = "count_ce",
     batch_size: int = 256,
+    device: str | torch.device | None = None,
 ) -> dict[str, float]:
-    """Loss, accuracy (classification) and spikes per sample on one split, without gradients."""
+    """Loss, accuracy (classification) and spikes per sample on one split, without gradients.
+    ``device``: where to run (the model is moved there); default: where the model's parameters are."""
     readout, criterion = _resolve_loss(loss)
+    device = _place(model, device)
     model_was_training = model.training
     model.eval()
-    total_loss, correct, n = 0.0, 0, 0
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct, n = torch.zeros((), dtype=torch.int64, device=device), 0
     with torch.no_grad(), record_spikes(model) as spikes:
         for x, y in data.batches(split, batch_size):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             out = model(x)
-            total_loss += float(criterion(out, y)) * len(y)
+            total_loss += criterion(out, y).double() * len(y)  # summed on the device: no read-back per batch
             if data.n_classes is not None:
-                correct += int((readout(out).argmax(-1) == y).sum())
+                correct += (readout(out).argmax(-1) == y).sum()
             n += len(y)
     model.train(model_was_training)
-    metrics = {"loss": total_loss / n, "spikes_per_sample": spikes["total"] / n}
+    metrics = {"loss": float(total_loss) / n, "spikes_per_sample": spikes["total"] / n}
     if data.n_classes is not None:
-        metrics["accuracy"] = correct / n
+        metrics["accuracy"] = int(correct) / n
     return metrics
+
+
+def _place(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    """Move ``model`` to ``device`` (when given) and return the device training runs on."""
+    if device is not None:
+        device = torch.device(device)
+        model.to(device)
+        return device
+    first = next(iter(model.parameters()), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def fit(
@@ -244,11 +269,16 @@ def fit(
     evaluate_every: int = 1,
     grad_clip: float | None = None,
     callback: Callable[[int, dict[str, float]], None] | None = None,
+    device: str | torch.device | None = None,
 ) -> History:
     """Train with Adam (or ``optimizer``) on ``data``; returns the per-epoch :class:`History`.
 
     ``checkpoint``: a path written (atomically) after every epoch with model, optimizer and
     history. ``progress``: show a progress bar (default: when stderr is a terminal).
+    ``device``: where to train (the model is moved there before the optimizer is made, each batch
+    as it comes); default: where the model's parameters are. Loss and accuracy are summed on the
+    device, so without a progress bar a step never waits for the device; with one, the bar's
+    running loss is read back once per batch.
 
     Under ``torch.distributed`` (process group initialised, ``model`` wrapped in
     ``DistributedDataParallel``) every rank trains on its share of each mini-batch
@@ -259,6 +289,7 @@ def fit(
         raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
     set_seed(seed)
     readout, criterion = _resolve_loss(loss)
+    device = _place(model, device)
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     history = History()
     n_batches = data.num_batches("train", batch_size)
@@ -266,11 +297,13 @@ def fit(
     for epoch in range(epochs):
         model.train()
         t0 = time.perf_counter()
-        total, correct, n = 0.0, 0, 0
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        correct, n = torch.zeros((), dtype=torch.int64, device=device), 0
         bar = _progress(n_batches, f"epoch {epoch + 1}/{epochs}", progress)
         for x, y in data.batches("train", batch_size, shuffle=True, seed=seed * 100003 + epoch):
             if world > 1:
                 x, y = x[:, rank::world], y[rank::world]
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             out = model(x)
             batch_loss = criterion(out, y)
@@ -278,13 +311,15 @@ def fit(
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
-            total += float(batch_loss.detach()) * len(y)
+            total += batch_loss.detach().double() * len(y)
             n += len(y)
             if data.n_classes is not None:
-                correct += int((readout(out.detach()).argmax(-1) == y).sum())
+                correct += (readout(out.detach()).argmax(-1) == y).sum()
             bar.update(1)
-            bar.set_postfix(loss=f"{total / n:.4f}", acc=f"{correct / n:.3f}" if data.n_classes else "-")
+            if not bar.disable:
+                bar.set_postfix(loss=f"{float(total) / n:.4f}", acc=f"{int(correct) / n:.3f}" if data.n_classes else "-")
         bar.close()
+        total, correct = float(total), int(correct)
         if scheduler is not None:
             scheduler.step()
         row = {"epoch": epoch + 1, "loss": total / n, "seconds": time.perf_counter() - t0}

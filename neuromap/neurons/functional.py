@@ -9,9 +9,11 @@ Two implementations of the same recurrence (the equations are in :mod:`neuromap.
   step, keeps only the pre-reset membrane ``h`` for the backward pass (spikes are recomputed from
   it, so they cost no memory; nothing is kept when no gradient is needed), and backpropagates
   through time with a hand-written backward (BPTT through the membrane with the surrogate
-  derivative). The recurrence runs in the compiled C++/OpenMP kernel of
-  :mod:`neuromap.neurons.kernels` when it is available and supports the case, else in the
-  pure-PyTorch loop below; both give bit-identical forward results (``kernels.use`` selects one).
+  derivative). On the CPU the recurrence runs in the compiled C++/OpenMP kernel of
+  :mod:`neuromap.neurons.kernels`, on CUDA in the Triton kernels of
+  :mod:`neuromap.neurons.triton_kernels`, when available and supporting the case, else in the
+  pure-PyTorch loop below; all give bit-identical float32 forward results (``kernels.use``
+  selects one; a Triton fallback is logged).
 
 Tensors are time-major: input ``x`` is ``[T, B, *neuron_shape]``. ``beta``, ``alpha`` and ``v_th``
 are Python floats or tensors broadcastable to ``neuron_shape`` (learnable per-neuron values).
@@ -19,11 +21,12 @@ are Python floats or tensors broadcastable to ``neuron_shape`` (learnable per-ne
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import torch
 
-from . import kernels
+from . import kernels, triton_kernels
 from .params import CubaLIFParams, LIFParams
 from .surrogate import SURROGATES, Surrogate, spike
 
@@ -52,7 +55,9 @@ def initial_state(
 
 
 def check_sequence(x: torch.Tensor, name: str = "x", min_dim: int = 2) -> None:
-    """Validate a time-major input: a floating tensor of rank >= ``min_dim``, finite."""
+    """Validate a time-major input: a floating tensor of rank >= ``min_dim``, finite. On an
+    accelerator the finiteness check reads one flag back (a wait for the device); it is skipped
+    while a CUDA graph is captured, under ``torch.compile`` and with ``NEUROMAP_CHECK_FINITE=0``."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
     if x.dim() < min_dim:
@@ -63,16 +68,36 @@ def check_sequence(x: torch.Tensor, name: str = "x", min_dim: int = 2) -> None:
         raise ValueError(f"{name} has an empty time axis (T = 0); shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    # One reduction pass, no temporaries: min/max propagate NaN and expose +-inf.
-    lo, hi = torch.aminmax(x.detach())
-    if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+    if x.device.type != "cpu" and (
+        os.environ.get("NEUROMAP_CHECK_FINITE", "1").strip() == "0"  # opt-out: no read-back per call on a GPU
+        or (x.device.type == "cuda" and torch.cuda.is_current_stream_capturing())
+        or torch.compiler.is_compiling()
+    ):
+        return  # reading the result back waits for the device, and is not allowed in a CUDA graph
+    # One reduction pass, no temporaries: min/max propagate NaN and expose +-inf; one read-back.
+    if not bool(torch.isfinite(torch.stack(torch.aminmax(x.detach()))).all()):
         raise ValueError(f"{name} contains NaN or inf values")
 
 
-def _as_tensor(value: Scalar, like: torch.Tensor) -> torch.Tensor:
+_SCALARS: dict[tuple, torch.Tensor] = {}
+
+
+def _as_tensor(value: Scalar, like: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``value`` as a tensor on ``like``'s device. A Python number on an accelerator is cached (read
+    only, never mutated): a fresh one each call would be a host-to-device copy, which waits for the
+    device and cannot be recorded in a CUDA graph."""
+    dtype = like.dtype if dtype is None else dtype
     if isinstance(value, torch.Tensor):
-        return value.to(dtype=like.dtype, device=like.device)
-    return torch.tensor(float(value), dtype=like.dtype, device=like.device)
+        return value.to(dtype=dtype, device=like.device)
+    if like.device.type == "cpu":
+        return torch.tensor(float(value), dtype=dtype)
+    key = (float(value), dtype, like.device)
+    cached = _SCALARS.get(key)
+    if cached is None:
+        if len(_SCALARS) > 1024:  # many distinct constants: not a model's few parameters
+            _SCALARS.clear()
+        cached = _SCALARS[key] = torch.tensor(float(value), dtype=dtype, device=like.device)
+    return cached
 
 
 def neuron_step(
@@ -168,6 +193,8 @@ class _Config(NamedTuple):
     surrogate: Surrogate
     return_membrane: bool
     cpp: bool = False
+    triton: bool = False  # the Triton kernels (triton_kernels.py)
+    interpret: bool = False  # ... run through Triton's interpreter on CPU tensors (tests only)
 
 
 def _fire(h: torch.Tensor, v_th: torch.Tensor, inclusive: bool) -> torch.Tensor:
@@ -307,7 +334,9 @@ def _cpp_forward(x, v0, i0, s0, beta, alpha, v_th, cfg: _Config, keep_h: bool, k
 
 
 def _run_forward(x, v0, i0, s0, refrac0, beta, alpha, v_th, cfg: _Config, keep_h: bool, keep_current: bool):
-    """Either implementation; returns spikes, v_seq, v, i, refrac, s_last, h_seq, i_seq, active_seq."""
+    """Any implementation; returns spikes, v_seq, v, i, refrac, s_last, h_seq, i_seq, active_seq."""
+    if cfg.triton:
+        return triton_kernels.forward(x, v0, i0, s0, refrac0, beta, alpha, v_th, cfg, keep_h, keep_current, cfg.interpret)
     if cfg.cpp:
         spikes, v_seq, v, i, s_last, h_seq, i_seq = _cpp_forward(x, v0, i0, s0, beta, alpha, v_th, cfg, keep_h, keep_current)
         return spikes, v_seq, v, i, None, s_last, h_seq, i_seq, None
@@ -341,7 +370,9 @@ class _NeuronSequence(torch.autograd.Function):
         x, v0, i0, s0, beta, alpha, v_th, h_seq, i_seq, active_seq = ctx.saved_tensors
         needs = (ctx.needs_input_grad[5], ctx.needs_input_grad[6], ctx.needs_input_grad[7])
         args = (g_spikes, g_vseq, g_v, g_i, g_s, x, v0, i0, s0, beta, alpha, v_th, h_seq, i_seq)
-        if cfg.cpp:
+        if cfg.triton:
+            grads = _triton_backward(args, active_seq, cfg, needs)
+        elif cfg.cpp:
             grads = _cpp_backward(ctx.shape, *args, cfg, needs)
         else:
             grads = _torch_backward(*args, active_seq, cfg, needs)
@@ -408,6 +439,21 @@ def _cpp_backward(shape, g_spikes, g_vseq, g_v, g_i, g_s, x, v0, i0, s0, beta, a
         g_alpha.view(nshape) if need_alpha else None,
         g_th.view(nshape) if need_th else None,
     )
+
+
+def _triton_backward(args, active_seq, cfg: _Config, needs):
+    """The fused Triton BPTT; in ``auto`` mode a kernel failure is logged and the PyTorch loop
+    computes the same gradients from the saved (float32) membrane instead."""
+    try:
+        return triton_kernels.backward(*args, active_seq, cfg, needs, _surrogate_code(cfg.surrogate), cfg.interpret)
+    except Exception as exc:
+        if kernels.current_impl() != "auto":
+            raise
+        triton_kernels.warn_once(f"the backward kernel failed ({type(exc).__name__}: {exc})")
+    dtype = args[6].dtype  # v0: the input/state dtype
+    active = active_seq.bool() if active_seq is not None else None
+    grads = _torch_backward(*args, active, cfg, needs)
+    return tuple(g.to(dtype) if g is not None and i < 4 else g for i, g in enumerate(grads))
 
 
 def _torch_backward(g_spikes, g_vseq, g_v, g_i, g_s, x, v0, i0, s0, beta, alpha, v_th, h_seq, i_seq, active_seq, cfg, needs):
@@ -500,6 +546,7 @@ def _torch_backward(g_spikes, g_vseq, g_v, g_i, g_s, x, v0, i0, s0, beta, alpha,
     return gx, g_v0, g_i0, g_s0, g_beta, g_alpha, g_th
 
 
+@torch.compiler.disable  # runs eagerly inside a compiled model: the kernels are already fused, the loop would unroll
 def neuron_sequence(
     x: torch.Tensor,
     params: LIFParams,
@@ -519,19 +566,60 @@ def neuron_sequence(
     check_sequence(x)
     if state is None:
         state = initial_state(params, tuple(x.shape[1:]), x.dtype, x.device)
-    cuba = isinstance(params, CubaLIFParams)
-    beta_t = _as_tensor(params.beta if beta is None else beta, x)
-    v_th_t = _as_tensor(params.v_th if v_th is None else v_th, x)
-    alpha_t = _as_tensor((params.alpha if alpha is None else alpha) if cuba else 0.0, x)
+    backend = _select_backend(x, params, surrogate, state, beta, v_th, alpha)
+    if backend in ("triton", "interpret") and kernels.current_impl() == "auto":
+        try:
+            return _execute(x, params, surrogate, state, beta, v_th, alpha, return_membrane, backend)
+        except Exception as exc:  # a kernel that does not compile here: log it once, never again
+            triton_kernels.disable(f"the forward kernel failed ({type(exc).__name__}: {exc})")
+            backend = "torch"
+    return _execute(x, params, surrogate, state, beta, v_th, alpha, return_membrane, backend)
+
+
+def _select_backend(x, params: LIFParams, surrogate: Surrogate, state: NeuronState, beta, v_th, alpha) -> str:
+    """``"torch"``, ``"cpp"``, ``"triton"`` or ``"interpret"`` for this call, from ``kernels.use``'s
+    selection: a forced implementation that cannot run the call raises; ``auto`` falls back to the
+    PyTorch loop (logged once per reason for Triton on CUDA)."""
     impl = kernels.current_impl()
-    use_cpp = False
-    if impl != "torch":
-        values = {"beta": beta_t, "v_th": v_th_t, **({"alpha": alpha_t} if cuba else {})}
-        reason = _cpp_unsupported(x, params, surrogate, state, values)
+    if impl == "torch":
+        return "torch"
+    cuba = isinstance(params, CubaLIFParams)
+    values = {
+        "beta": _as_tensor(params.beta if beta is None else beta, x),
+        "v_th": _as_tensor(params.v_th if v_th is None else v_th, x),
+    }
+    if cuba:
+        values["alpha"] = _as_tensor(params.alpha if alpha is None else alpha, x)
+    interpret = impl == "triton_interpret" or (impl == "auto" and x.device.type == "cpu" and triton_kernels.interpret_env())
+    if impl in ("triton", "triton_interpret") or (impl == "auto" and (x.device.type == "cuda" or interpret)):
+        reason = triton_kernels.unsupported(x, state, values, interpret)
+        if reason is None and _surrogate_code(surrogate) is None:
+            reason = f"surrogate {surrogate.name!r} is not a built-in the kernel implements"
         if reason is None:
-            use_cpp = kernels.load() is not None
-        elif impl == "cpp":
-            raise ValueError(f"the compiled neuron kernel does not support this call: {reason}")
+            return "interpret" if interpret else "triton"
+        if impl != "auto":
+            raise ValueError(f"the Triton neuron kernel does not support this call: {reason}")
+        triton_kernels.warn_once(reason)
+        return "torch"
+    reason = _cpp_unsupported(x, params, surrogate, state, values)
+    if reason is None:
+        return "cpp" if kernels.load() is not None else "torch"
+    if impl == "cpp":
+        raise ValueError(f"the compiled neuron kernel does not support this call: {reason}")
+    return "torch"
+
+
+def _execute(
+    x, params: LIFParams, surrogate: Surrogate, state: NeuronState, beta, v_th, alpha, return_membrane: bool, backend: str
+):
+    """Run the recurrence with the chosen backend (through the autograd Function when a gradient
+    is needed). The Triton kernels take per-neuron values in float32 whatever the input dtype."""
+    cuba = isinstance(params, CubaLIFParams)
+    use_triton = backend in ("triton", "interpret")
+    vdtype = torch.float32 if use_triton else x.dtype
+    beta_t = _as_tensor(params.beta if beta is None else beta, x, vdtype)
+    v_th_t = _as_tensor(params.v_th if v_th is None else v_th, x, vdtype)
+    alpha_t = _as_tensor((params.alpha if alpha is None else alpha) if cuba else 0.0, x, vdtype)
     cfg = _Config(
         cuba=cuba,
         reset=params.reset,
@@ -544,7 +632,9 @@ def neuron_sequence(
         reset_delay=params.reset_delay,
         surrogate=surrogate,
         return_membrane=return_membrane,
-        cpp=use_cpp,
+        cpp=backend == "cpp",
+        triton=use_triton,
+        interpret=backend == "interpret",
     )
     empty = _empty(x)
     i0 = state.i if cuba else empty

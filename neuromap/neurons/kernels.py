@@ -43,7 +43,7 @@ _SOURCE = Path(__file__).with_name("_kernels.cpp")
 # -ffp-contract=off: no fused multiply-add, so results equal the PyTorch loop bit for bit; -fno-trapping-math only
 # lets the compiler if-convert and vectorise the threshold comparison (IEEE results are unchanged).
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-fopenmp"]
-IMPLS = ("auto", "torch", "cpp")
+IMPLS = ("auto", "torch", "cpp", "triton", "triton_interpret")
 
 _STALE_LOCK_S = 600.0
 #: Printed on stderr when the extension is compiled (not when a cached build is loaded).
@@ -163,14 +163,22 @@ def current_impl() -> str:
 
 @contextlib.contextmanager
 def use(impl: str) -> Iterator[None]:
-    """Select the kernel implementation in this thread: ``"auto"`` (compiled when available and the
-    case is supported), ``"torch"`` (pure PyTorch) or ``"cpp"`` (compiled; raises if it cannot be
-    built or a call is unsupported)."""
+    """Select the kernel implementation in this thread: ``"auto"`` (on the CPU the compiled C++
+    kernel, on CUDA the Triton kernels, when available and the case is supported; else the PyTorch
+    loop), ``"torch"`` (pure PyTorch), ``"cpp"`` (compiled C++; raises if it cannot be built or a
+    call is unsupported), ``"triton"`` (Triton on CUDA; raises likewise) or ``"triton_interpret"``
+    (the Triton kernels through Triton's interpreter on CPU tensors: slow, for tests)."""
     if impl not in IMPLS:
         raise ValueError(f"impl={impl!r} is not one of {list(IMPLS)}")
     if impl == "cpp" and load() is None:
         reason = "NEUROMAP_NO_CPP is set" if disabled() else _state["error"]
         raise RuntimeError(f"the compiled neuron kernels are unavailable: {reason}")
+    if impl.startswith("triton"):
+        from . import triton_kernels  # lazy: triton_kernels imports nothing heavy, but keep the order clear
+
+        reason = triton_kernels.unavailable()
+        if reason:
+            raise RuntimeError(f"the Triton neuron kernels are unavailable: {reason}")
     previous = current_impl()
     _impl.value = impl
     try:
