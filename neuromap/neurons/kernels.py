@@ -36,6 +36,8 @@ from pathlib import Path
 import torch
 
 _SOURCE = Path(__file__).with_name("_kernels.cpp")
+# Event-driven synapse ops (neuromap.synapses), compiled into the same extension.
+_SOURCES = (_SOURCE, Path(__file__).with_name("_synapse_kernels.cpp"))
 # -ffp-contract=off: no fused multiply-add, so results equal the PyTorch loop bit for bit; -fno-trapping-math only
 # lets the compiler if-convert and vectorise the threshold comparison (IEEE results are unchanged).
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-fopenmp"]
@@ -53,7 +55,7 @@ def disabled() -> bool:
 
 
 def _build_name() -> str:
-    digest = hashlib.sha1(_SOURCE.read_bytes())
+    digest = hashlib.sha1(b"".join(src.read_bytes() for src in _SOURCES))
     digest.update(" ".join(_CFLAGS).encode())
     digest.update(torch.__version__.encode())
     return f"neuromap_kernels_{digest.hexdigest()[:12]}"
@@ -88,7 +90,7 @@ def _build() -> None:
             lock.unlink(missing_ok=True)
         _load(
             name=_build_name(),
-            sources=[str(_SOURCE)],
+            sources=[str(src) for src in _SOURCES],
             extra_cflags=_CFLAGS,
             extra_ldflags=["-fopenmp"],
             build_directory=str(build_dir),
