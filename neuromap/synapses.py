@@ -94,8 +94,9 @@ def density(x: torch.Tensor) -> float:
     return float(torch.count_nonzero(x)) / x.numel() if x.numel() else 0.0
 
 
-def choose_sparse(x: torch.Tensor, layer_mode: str, crossover: float) -> bool:
-    """Whether a call on input ``x`` takes the event-driven path (see the module docstring)."""
+def _sparse_allowed(x: torch.Tensor, layer_mode: str) -> bool:
+    """False when the dense path is forced or the only option; raises if sparse is forced but the
+    kernels are unavailable."""
     modes = (current_mode(), layer_mode)
     if "dense" in modes or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
         return False
@@ -103,19 +104,35 @@ def choose_sparse(x: torch.Tensor, layer_mode: str, crossover: float) -> bool:
         if "sparse" in modes:
             raise RuntimeError(f"synapse mode 'sparse' needs the compiled kernels: {kernels.status()['error']}")
         return False
-    return "sparse" in modes or density(x) < crossover
+    return True
+
+
+def choose_sparse(x: torch.Tensor, layer_mode: str, crossover: float) -> bool:
+    """Whether a call on input ``x`` takes the event-driven path (see the module docstring)."""
+    if not _sparse_allowed(x, layer_mode):
+        return False
+    return "sparse" in (current_mode(), layer_mode) or density(x) < crossover
+
+
+def _rows_plan(x2d: torch.Tensor, layer_mode: str, crossover: float) -> torch.Tensor | None:
+    """The CSR row pointer of ``x2d [M, K]`` when the sparse path is taken, else None. The count
+    that builds the row pointer is also the density measurement, so "auto" costs no extra pass."""
+    if not _sparse_allowed(x2d, layer_mode):
+        return None
+    rowptr = kernels.load().csr_rowptr(x2d)
+    forced = "sparse" in (current_mode(), layer_mode)
+    if not forced and (x2d.numel() == 0 or int(rowptr[-1]) >= crossover * x2d.numel()):
+        return None
+    return rowptr
 
 
 class _SparseLinearFn(torch.autograd.Function):
     """``y = x W^T + b`` for ``x [M, K]`` from the CSR of ``x``; see the module docstring."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    def forward(ctx, x, rowptr, weight, bias):
         ops = kernels.load()
-        x = x.contiguous()
-        if x.dtype != weight.dtype:
-            raise TypeError(f"Linear: input dtype {x.dtype} differs from weight dtype {weight.dtype}")
-        rowptr, idx, val = ops.csr(x)
+        idx, val = ops.csr_fill(x, rowptr)
         b = bias.contiguous() if bias is not None else weight.new_empty(0)
         y = ops.sparse_linear_forward(rowptr, idx, val, weight.t().contiguous(), b)
         ctx.save_for_backward(rowptr, idx, val, weight)
@@ -128,17 +145,28 @@ class _SparseLinearFn(torch.autograd.Function):
         rowptr, idx, val, weight = ctx.saved_tensors
         gy = gy.contiguous()
         gx = gy @ weight if ctx.needs_input_grad[0] else None
-        gw = kernels.load().sparse_linear_wgrad(rowptr, idx, val, gy, weight.shape[1]) if ctx.needs_input_grad[1] else None
-        gb = gy.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return gx, gw, gb
+        gw = kernels.load().sparse_linear_wgrad(rowptr, idx, val, gy, weight.shape[1]) if ctx.needs_input_grad[2] else None
+        gb = gy.sum(0) if ctx.has_bias and ctx.needs_input_grad[3] else None
+        return gx, None, gw, gb
+
+
+def _flat(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    if x.dtype != weight.dtype:
+        raise TypeError(f"Linear: input dtype {x.dtype} differs from weight dtype {weight.dtype}")
+    return x.reshape(-1, x.shape[-1]).contiguous()
+
+
+def _apply(x2d: torch.Tensor, rowptr: torch.Tensor, lead: torch.Size, weight, bias) -> torch.Tensor:
+    return _SparseLinearFn.apply(x2d, rowptr, weight, bias).reshape(*lead, weight.shape[0])
 
 
 def sparse_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.linear`` through the event-driven kernels, for ``x [..., K]`` (any leading axes, e.g.
     time-major ``[T, B, K]``, are flattened into rows)."""
-    lead = x.shape[:-1]
-    y = _SparseLinearFn.apply(x.reshape(-1, x.shape[-1]), weight, bias)
-    return y.reshape(*lead, weight.shape[0])
+    if kernels.load() is None:
+        raise RuntimeError(f"sparse_linear needs the compiled kernels: {kernels.status()['error']}")
+    x2d = _flat(x, weight)
+    return _apply(x2d, kernels.load().csr_rowptr(x2d), x.shape[:-1], weight, bias)
 
 
 class Linear(nn.Linear):
@@ -159,9 +187,12 @@ class Linear(nn.Linear):
         self.last_path = None  # "sparse" | "dense": what the last forward ran (for tests and profiling)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() >= 1 and x.shape[-1] == self.in_features and choose_sparse(x, self.mode, self.crossover):
-            self.last_path = "sparse"
-            return sparse_linear(x, self.weight, self.bias)
+        if x.dim() >= 1 and x.shape[-1] == self.in_features and x.dtype == self.weight.dtype:
+            x2d = x.reshape(-1, x.shape[-1]).contiguous()
+            rowptr = _rows_plan(x2d, self.mode, self.crossover)
+            if rowptr is not None:
+                self.last_path = "sparse"
+                return _apply(x2d, rowptr, x.shape[:-1], self.weight, self.bias)
         self.last_path = "dense"
         return F.linear(x, self.weight, self.bias)
 

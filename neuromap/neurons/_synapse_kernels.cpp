@@ -31,6 +31,11 @@
 #include <cstdint>
 #include <vector>
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#define NM_AVX512_COMPACT 1
+#endif
+
 namespace {
 
 using at::Tensor;
@@ -106,49 +111,113 @@ void check_2d(const Tensor& t, const char* name) {
               " must be a contiguous 2-d CPU tensor");
 }
 
-// CSR of the non-zero entries of x [M, K]: two parallel passes (count, fill) over row chunks.
+// CSR of the non-zero entries of x [M, K] in two calls: csr_rowptr counts (its last entry, the
+// number of non-zeros, lets the caller choose the dense path before any CSR is built), csr_fill
+// writes the column indices and values.  Both are parallel over row chunks.
 template <typename T>
-std::vector<Tensor> csr_impl(const Tensor& x) {
+void rowptr_impl(const Tensor& x, Tensor& rowptr) {
   const int64_t M = x.size(0), K = x.size(1);
-  TORCH_CHECK(K < (int64_t(1) << 31), "neuromap synapse kernel: more than 2^31 input columns");
   const T* X = x.data_ptr<T>();
-  Tensor rowptr = at::empty({M + 1}, x.options().dtype(at::kLong));
   int64_t* R = rowptr.data_ptr<int64_t>();
   R[0] = 0;
   at::parallel_for(0, M, 16, [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m) {
       const T* row = X + m * K;
-      int64_t c = 0;
+      int32_t c = 0;
       for (int64_t k = 0; k < K; ++k) c += row[k] != T(0);
       R[m + 1] = c;
     }
   });
   for (int64_t m = 0; m < M; ++m) R[m + 1] += R[m];
-  const int64_t nnz = R[M];
-  Tensor idx = at::empty({nnz}, x.options().dtype(at::kInt));
-  Tensor val = at::empty({nnz}, x.options());
+}
+
+// Column indices of the non-zeros of row[0:K] into buf (which has K + 16 entries); returns their count.
+// Branch-free: every index is written, the cursor advances only past non-zeros.
+template <typename T>
+int64_t compact_scalar(const T* row, int64_t K, int32_t* buf) {
+  int64_t c = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    buf[c] = static_cast<int32_t>(k);
+    c += row[k] != T(0);
+  }
+  return c;
+}
+
+#ifdef NM_AVX512_COMPACT
+// 16 floats per step: compare to a mask, compress the lane indices in a register (the register form:
+// the memory form of vpcompressd is microcoded on some cores) and store all 16 lanes at the cursor.
+__attribute__((target("avx512f"))) int64_t compact_avx512(const float* row, int64_t K, int32_t* buf) {
+  __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i step = _mm512_set1_epi32(16);
+  const __m512 zero = _mm512_setzero_ps();
+  int64_t c = 0, k = 0;
+  for (; k + 16 <= K; k += 16) {
+    const __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(row + k), zero, _CMP_NEQ_UQ);  // NaN counts, as != 0
+    if (m) {
+      _mm512_storeu_si512(buf + c, _mm512_maskz_compress_epi32(m, iota));
+      c += __builtin_popcount(static_cast<unsigned>(m));
+    }
+    iota = _mm512_add_epi32(iota, step);
+  }
+  for (; k < K; ++k) {
+    buf[c] = static_cast<int32_t>(k);
+    c += row[k] != 0.0f;
+  }
+  return c;
+}
+#endif
+
+template <typename T>
+inline int64_t compact(const T* row, int64_t K, int32_t* buf) {
+  return compact_scalar(row, K, buf);
+}
+
+template <>
+inline int64_t compact<float>(const float* row, int64_t K, int32_t* buf) {
+#ifdef NM_AVX512_COMPACT
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return compact_avx512(row, K, buf);
+#endif
+  return compact_scalar(row, K, buf);
+}
+
+template <typename T>
+void fill_impl(const Tensor& x, const Tensor& rowptr, Tensor& idx, Tensor& val) {
+  const int64_t M = x.size(0), K = x.size(1);
+  const T* X = x.data_ptr<T>();
+  const int64_t* R = rowptr.data_ptr<int64_t>();
   int32_t* I = idx.data_ptr<int32_t>();
   T* V = val.data_ptr<T>();
   at::parallel_for(0, M, 16, [&](int64_t m0, int64_t m1) {
+    std::vector<int32_t> buf(static_cast<size_t>(K + 16));
     for (int64_t m = m0; m < m1; ++m) {
       const T* row = X + m * K;
-      int64_t p = R[m];
-      for (int64_t k = 0; k < K; ++k) {
-        if (row[k] != T(0)) {
-          I[p] = static_cast<int32_t>(k);
-          V[p++] = row[k];
-        }
+      const int64_t c = compact(row, K, buf.data()), p0 = R[m];
+      for (int64_t q = 0; q < c; ++q) {
+        I[p0 + q] = buf[q];
+        V[p0 + q] = row[buf[q]];
       }
     }
   });
-  return {rowptr, idx, val};
 }
 
-std::vector<Tensor> csr(const Tensor& x) {
+Tensor csr_rowptr(const Tensor& x) {
   check_2d<float>(x, "x");
-  std::vector<Tensor> out;
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuromap_csr", [&] { out = csr_impl<scalar_t>(x); });
-  return out;
+  TORCH_CHECK(x.size(1) < (int64_t(1) << 31), "neuromap synapse kernel: more than 2^31 input columns");
+  Tensor rowptr = at::empty({x.size(0) + 1}, x.options().dtype(at::kLong));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuromap_csr_rowptr", [&] { rowptr_impl<scalar_t>(x, rowptr); });
+  return rowptr;
+}
+
+std::vector<Tensor> csr_fill(const Tensor& x, const Tensor& rowptr) {
+  check_2d<float>(x, "x");
+  TORCH_CHECK(rowptr.dim() == 1 && rowptr.size(0) == x.size(0) + 1 && rowptr.scalar_type() == at::kLong,
+              "neuromap synapse kernel: rowptr must be csr_rowptr(x)");
+  const int64_t nnz = rowptr.data_ptr<int64_t>()[x.size(0)];
+  Tensor idx = at::empty({nnz}, x.options().dtype(at::kInt));
+  Tensor val = at::empty({nnz}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuromap_csr_fill", [&] { fill_impl<scalar_t>(x, rowptr, idx, val); });
+  return {idx, val};
 }
 
 template <typename T>
@@ -359,7 +428,8 @@ Tensor conv2d_wgrad(const Tensor& x, const Tensor& gy, int64_t kh, int64_t kw, i
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(neuromap_kernels, m) {
-  m.def("csr(Tensor x) -> Tensor[]", &csr);
+  m.def("csr_rowptr(Tensor x) -> Tensor", &csr_rowptr);
+  m.def("csr_fill(Tensor x, Tensor rowptr) -> Tensor[]", &csr_fill);
   m.def("sparse_linear_forward(Tensor rowptr, Tensor idx, Tensor val, Tensor wt, Tensor bias) -> Tensor",
         &linear_forward);
   m.def("sparse_linear_wgrad(Tensor rowptr, Tensor idx, Tensor val, Tensor grad_output, int in_features) -> Tensor",
