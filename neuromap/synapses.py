@@ -169,6 +169,24 @@ def sparse_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     return _apply(x2d, kernels.load().csr_rowptr(x2d), x.shape[:-1], weight, bias)
 
 
+def linear_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, mode: str = "auto",
+                crossover: float = LINEAR_CROSSOVER) -> tuple[torch.Tensor, str]:
+    """``F.linear(x, weight, bias)`` on the path the modes and the measured density choose; returns
+    ``(y, "sparse" | "dense")``. ``x [..., K]``: leading axes (e.g. time-major ``[T, B]``) become rows."""
+    if x.dim() >= 1 and x.shape[-1] == weight.shape[1] and x.dtype == weight.dtype:
+        x2d = x.reshape(-1, x.shape[-1]).contiguous()
+        rowptr = _rows_plan(x2d, _check_mode(mode), crossover)
+        if rowptr is not None:
+            return _apply(x2d, rowptr, x.shape[:-1], weight, bias), "sparse"
+    return F.linear(x, weight, bias), "dense"
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, mode: str = "auto",
+           crossover: float = LINEAR_CROSSOVER) -> torch.Tensor:
+    """``F.linear`` that is event-driven for sparse ``x`` (see :func:`linear_path`)."""
+    return linear_path(x, weight, bias, mode, crossover)[0]
+
+
 class Linear(nn.Linear):
     """``nn.Linear`` whose forward is event-driven for sparse inputs (same parameters and state_dict).
 
@@ -187,14 +205,8 @@ class Linear(nn.Linear):
         self.last_path = None  # "sparse" | "dense": what the last forward ran (for tests and profiling)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() >= 1 and x.shape[-1] == self.in_features and x.dtype == self.weight.dtype:
-            x2d = x.reshape(-1, x.shape[-1]).contiguous()
-            rowptr = _rows_plan(x2d, self.mode, self.crossover)
-            if rowptr is not None:
-                self.last_path = "sparse"
-                return _apply(x2d, rowptr, x.shape[:-1], self.weight, self.bias)
-        self.last_path = "dense"
-        return F.linear(x, self.weight, self.bias)
+        y, self.last_path = linear_path(x, self.weight, self.bias, self.mode, self.crossover)
+        return y
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mode={self.mode}"
@@ -235,6 +247,28 @@ class _SparseConv2dFn(torch.autograd.Function):
         return gx, gw, gb, None, None
 
 
+def conv2d_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0,
+                dilation=1, groups: int = 1, mode: str = "auto",
+                crossover: float = CONV2D_CROSSOVER) -> tuple[torch.Tensor, str]:
+    """``F.conv2d`` (zero padding given as numbers) on the path the modes and the measured density
+    choose; returns ``(y, "sparse" | "dense")``. Groups or dilation other than 1 always run dense."""
+    pair = lambda v: (int(v), int(v)) if isinstance(v, (int, float)) else tuple(int(a) for a in v)  # noqa: E731
+    stride, dilation = pair(stride), pair(dilation)
+    if isinstance(padding, str):
+        return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
+    padding = pair(padding)
+    if groups == 1 and dilation == (1, 1) and x.dim() == 4 and x.dtype == weight.dtype and choose_sparse(
+            x, _check_mode(mode), crossover):
+        return _SparseConv2dFn.apply(x, weight, bias, stride, padding), "sparse"
+    return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
+
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1, mode: str = "auto", crossover: float = CONV2D_CROSSOVER) -> torch.Tensor:
+    """``F.conv2d`` that is event-driven for sparse ``x`` (see :func:`conv2d_path`)."""
+    return conv2d_path(x, weight, bias, stride, padding, dilation, groups, mode, crossover)[0]
+
+
 class Conv2d(nn.Conv2d):
     """``nn.Conv2d`` whose forward is event-driven for sparse ``[N, C, H, W]`` inputs (same parameters
     and state_dict). Groups, dilation and non-zero padding modes other than ``"zeros"`` always run
@@ -246,19 +280,13 @@ class Conv2d(nn.Conv2d):
         self.crossover = CONV2D_CROSSOVER if crossover is None else float(crossover)
         self.last_path = None
 
-    def _sparse_ok(self, x: torch.Tensor) -> bool:
-        if self.groups != 1 or tuple(self.dilation) != (1, 1) or self.padding_mode != "zeros":
-            return False
-        if isinstance(self.padding, str) or x.dim() != 4:
-            return False
-        return choose_sparse(x, self.mode, self.crossover)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._sparse_ok(x):
-            self.last_path = "sparse"
-            return _SparseConv2dFn.apply(x, self.weight, self.bias, tuple(self.stride), tuple(self.padding))
-        self.last_path = "dense"
-        return super().forward(x)
+        if self.padding_mode != "zeros":
+            self.last_path = "dense"
+            return super().forward(x)
+        y, self.last_path = conv2d_path(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                                        self.groups, self.mode, self.crossover)
+        return y
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mode={self.mode}"
