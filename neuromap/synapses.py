@@ -132,9 +132,8 @@ class _SparseLinearFn(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, rowptr, weight, bias):
         ops = kernels.load()
-        idx, val = ops.csr_fill(x, rowptr)
         b = bias.contiguous() if bias is not None else weight.new_empty(0)
-        y = ops.sparse_linear_forward(rowptr, idx, val, weight.t().contiguous(), b)
+        y, idx, val = ops.sparse_linear_forward(x, rowptr, weight.t().contiguous(), b)
         ctx.save_for_backward(rowptr, idx, val, weight)
         ctx.has_bias = bias is not None
         return y

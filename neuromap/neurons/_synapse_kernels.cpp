@@ -105,22 +105,29 @@ int64_t tile_cols(int64_t rows, int64_t n, int64_t elem) {
   return std::min<int64_t>(tn, (n + kSub - 1) / kSub * kSub);
 }
 
+// Rows per parallel chunk so that a chunk carries at least kGrainWork element operations: small
+// problems (batch 1) run on one thread instead of paying a parallel region each.
+constexpr int64_t kGrainWork = 1 << 17;
+inline int64_t grain_rows(int64_t work_per_row) {
+  return std::max<int64_t>(1, kGrainWork / std::max<int64_t>(1, work_per_row));
+}
+
 template <typename T>
 void check_2d(const Tensor& t, const char* name) {
   TORCH_CHECK(t.dim() == 2 && t.is_contiguous() && t.device().is_cpu(), "neuromap synapse kernel: ", name,
               " must be a contiguous 2-d CPU tensor");
 }
 
-// CSR of the non-zero entries of x [M, K] in two calls: csr_rowptr counts (its last entry, the
-// number of non-zeros, lets the caller choose the dense path before any CSR is built), csr_fill
-// writes the column indices and values.  Both are parallel over row chunks.
+// CSR of the non-zero entries of x [M, K] in two steps: csr_rowptr counts (its last entry, the number
+// of non-zeros, lets the caller choose the dense path before any CSR is built); the forward writes the
+// column indices and values of its rows just before it accumulates them.
 template <typename T>
 void rowptr_impl(const Tensor& x, Tensor& rowptr) {
   const int64_t M = x.size(0), K = x.size(1);
   const T* X = x.data_ptr<T>();
   int64_t* R = rowptr.data_ptr<int64_t>();
   R[0] = 0;
-  at::parallel_for(0, M, 16, [&](int64_t m0, int64_t m1) {
+  at::parallel_for(0, M, grain_rows(K), [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m) {
       const T* row = X + m * K;
       int32_t c = 0;
@@ -181,14 +188,30 @@ inline int64_t compact<float>(const float* row, int64_t K, int32_t* buf) {
   return compact_scalar(row, K, buf);
 }
 
+Tensor csr_rowptr(const Tensor& x) {
+  check_2d<float>(x, "x");
+  TORCH_CHECK(x.size(1) < (int64_t(1) << 31), "neuromap synapse kernel: more than 2^31 input columns");
+  Tensor rowptr = at::empty({x.size(0) + 1}, x.options().dtype(at::kLong));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuromap_csr_rowptr", [&] { rowptr_impl<scalar_t>(x, rowptr); });
+  return rowptr;
+}
+
+// Forward, one parallel region: each chunk of rows writes its part of the CSR (idx, val at rowptr)
+// and accumulates its output rows from it.
 template <typename T>
-void fill_impl(const Tensor& x, const Tensor& rowptr, Tensor& idx, Tensor& val) {
-  const int64_t M = x.size(0), K = x.size(1);
+void linear_forward_impl(const Tensor& x, const Tensor& rowptr, const Tensor& wt, const Tensor& bias, Tensor& idx,
+                         Tensor& val, Tensor& y) {
+  const int64_t M = x.size(0), K = wt.size(0), N = wt.size(1);
   const T* X = x.data_ptr<T>();
   const int64_t* R = rowptr.data_ptr<int64_t>();
   int32_t* I = idx.data_ptr<int32_t>();
   T* V = val.data_ptr<T>();
-  at::parallel_for(0, M, 16, [&](int64_t m0, int64_t m1) {
+  const T* W = wt.data_ptr<T>();
+  const T* Bp = bias.defined() && bias.numel() ? bias.data_ptr<T>() : nullptr;
+  T* Y = y.data_ptr<T>();
+  const int64_t tn = tile_cols(K, N, sizeof(T));
+  const int64_t per_row = K + (M ? R[M] / M : 0) * N + N;
+  at::parallel_for(0, M, grain_rows(per_row), [&](int64_t m0, int64_t m1) {
     std::vector<int32_t> buf(static_cast<size_t>(K + 16));
     for (int64_t m = m0; m < m1; ++m) {
       const T* row = X + m * K;
@@ -198,40 +221,6 @@ void fill_impl(const Tensor& x, const Tensor& rowptr, Tensor& idx, Tensor& val) 
         V[p0 + q] = row[buf[q]];
       }
     }
-  });
-}
-
-Tensor csr_rowptr(const Tensor& x) {
-  check_2d<float>(x, "x");
-  TORCH_CHECK(x.size(1) < (int64_t(1) << 31), "neuromap synapse kernel: more than 2^31 input columns");
-  Tensor rowptr = at::empty({x.size(0) + 1}, x.options().dtype(at::kLong));
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuromap_csr_rowptr", [&] { rowptr_impl<scalar_t>(x, rowptr); });
-  return rowptr;
-}
-
-std::vector<Tensor> csr_fill(const Tensor& x, const Tensor& rowptr) {
-  check_2d<float>(x, "x");
-  TORCH_CHECK(rowptr.dim() == 1 && rowptr.size(0) == x.size(0) + 1 && rowptr.scalar_type() == at::kLong,
-              "neuromap synapse kernel: rowptr must be csr_rowptr(x)");
-  const int64_t nnz = rowptr.data_ptr<int64_t>()[x.size(0)];
-  Tensor idx = at::empty({nnz}, x.options().dtype(at::kInt));
-  Tensor val = at::empty({nnz}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuromap_csr_fill", [&] { fill_impl<scalar_t>(x, rowptr, idx, val); });
-  return {idx, val};
-}
-
-template <typename T>
-void linear_forward_impl(const Tensor& rowptr, const Tensor& idx, const Tensor& val, const Tensor& wt,
-                         const Tensor& bias, Tensor& y) {
-  const int64_t M = rowptr.size(0) - 1, K = wt.size(0), N = wt.size(1);
-  const int64_t* R = rowptr.data_ptr<int64_t>();
-  const int32_t* I = idx.data_ptr<int32_t>();
-  const T* V = val.data_ptr<T>();
-  const T* W = wt.data_ptr<T>();
-  const T* Bp = bias.defined() && bias.numel() ? bias.data_ptr<T>() : nullptr;
-  T* Y = y.data_ptr<T>();
-  const int64_t tn = tile_cols(K, N, sizeof(T));
-  at::parallel_for(0, M, 8, [&](int64_t m0, int64_t m1) {
     T acc[kSub];
     for (int64_t n0 = 0; n0 < N; n0 += tn) {
       const int64_t n1 = std::min(N, n0 + tn);
@@ -248,16 +237,24 @@ void linear_forward_impl(const Tensor& rowptr, const Tensor& idx, const Tensor& 
   });
 }
 
-Tensor linear_forward(const Tensor& rowptr, const Tensor& idx, const Tensor& val, const Tensor& wt,
-                      const Tensor& bias) {
+// x [M, K], rowptr = csr_rowptr(x), wt = W^T [K, N], bias [N] or empty -> [y [M, N], idx, val] (the CSR,
+// kept for the weight gradient).
+std::vector<Tensor> linear_forward(const Tensor& x, const Tensor& rowptr, const Tensor& wt, const Tensor& bias) {
+  check_2d<float>(x, "x");
   check_2d<float>(wt, "wt");
-  TORCH_CHECK(val.scalar_type() == wt.scalar_type(), "neuromap synapse kernel: x and weight dtypes differ");
+  TORCH_CHECK(x.scalar_type() == wt.scalar_type(), "neuromap synapse kernel: x and weight dtypes differ");
+  TORCH_CHECK(x.size(1) == wt.size(0), "neuromap synapse kernel: x has ", x.size(1), " columns, weight ", wt.size(0));
+  TORCH_CHECK(rowptr.dim() == 1 && rowptr.size(0) == x.size(0) + 1 && rowptr.scalar_type() == at::kLong,
+              "neuromap synapse kernel: rowptr must be csr_rowptr(x)");
   TORCH_CHECK(!bias.defined() || bias.numel() == 0 || (bias.numel() == wt.size(1) && bias.is_contiguous()),
               "neuromap synapse kernel: bias must have one contiguous value per output");
-  Tensor y = at::empty({rowptr.size(0) - 1, wt.size(1)}, wt.options());
+  const int64_t nnz = rowptr.data_ptr<int64_t>()[x.size(0)];
+  Tensor idx = at::empty({nnz}, x.options().dtype(at::kInt));
+  Tensor val = at::empty({nnz}, x.options());
+  Tensor y = at::empty({x.size(0), wt.size(1)}, wt.options());
   AT_DISPATCH_FLOATING_TYPES(wt.scalar_type(), "neuromap_sparse_linear_forward",
-                             [&] { linear_forward_impl<scalar_t>(rowptr, idx, val, wt, bias, y); });
-  return y;
+                             [&] { linear_forward_impl<scalar_t>(x, rowptr, wt, bias, idx, val, y); });
+  return {y, idx, val};
 }
 
 template <typename T>
@@ -289,7 +286,7 @@ void linear_wgrad_impl(const Tensor& rowptr, const Tensor& idx, const Tensor& va
   // with gy as the table of rows, over 64-wide column strips of gy (parallel; each strip is read
   // from L2 by one thread, so no races and a thread-count-independent result).
   const int64_t strips = (N + kSub - 1) / kSub;
-  at::parallel_for(0, strips, 1, [&](int64_t s0, int64_t s1) {
+  at::parallel_for(0, strips, grain_rows(nnz * kSub + K), [&](int64_t s0, int64_t s1) {
     T acc[kSub];
     for (int64_t s = s0; s < s1; ++s) {
       const int64_t n0 = s * kSub, len = std::min(kSub, N - n0);
@@ -333,7 +330,7 @@ void conv_forward_impl(const Tensor& x, const Tensor& wt, const ConvGeom& g, Ten
   const T* Wt = wt.data_ptr<T>();  // [C, kh, kw, O]
   T* Y = y.data_ptr<T>();          // [B, Ho, Wo, O], zero-initialised
   const int64_t O = g.O;
-  at::parallel_for(0, g.B, 1, [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, g.B, grain_rows(g.C * g.H * g.W), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       T* yb = Y + b * g.Ho * g.Wo * O;
       for (int64_t c = 0; c < g.C; ++c) {
@@ -429,9 +426,7 @@ Tensor conv2d_wgrad(const Tensor& x, const Tensor& gy, int64_t kh, int64_t kw, i
 
 TORCH_LIBRARY_FRAGMENT(neuromap_kernels, m) {
   m.def("csr_rowptr(Tensor x) -> Tensor", &csr_rowptr);
-  m.def("csr_fill(Tensor x, Tensor rowptr) -> Tensor[]", &csr_fill);
-  m.def("sparse_linear_forward(Tensor rowptr, Tensor idx, Tensor val, Tensor wt, Tensor bias) -> Tensor",
-        &linear_forward);
+  m.def("sparse_linear_forward(Tensor x, Tensor rowptr, Tensor wt, Tensor bias) -> Tensor[]", &linear_forward);
   m.def("sparse_linear_wgrad(Tensor rowptr, Tensor idx, Tensor val, Tensor grad_output, int in_features) -> Tensor",
         &linear_wgrad);
   m.def("sparse_conv2d_forward(Tensor x, Tensor wt, int sh, int sw, int ph, int pw) -> Tensor", &conv2d_forward);
