@@ -25,10 +25,16 @@ Choosing the path (per call): ``"dense"`` if the global mode (:func:`use` / :fun
 CPU tensor, or the compiled kernels are unavailable; ``"sparse"`` if either mode forces it; otherwise
 (``"auto"``) sparse when the input density is below the layer's crossover.
 
-Crossovers (density at which the dense product becomes faster), measured on the benchmark machine
-(AMD EPYC, AVX-512, 2 threads, torch 2.13 CPU, float32) with
-``python -m benchmarks.synapse_crossover`` (W1 shapes: 3200 x 700 -> 1024 Linear; 64 x 32 x 16 x 16
--> 64 3x3 Conv2d), forward + weight gradient:
+Crossovers (density above which the dense product stays faster), measured on the benchmark machine
+(AMD EPYC with AVX-512, 2 threads, torch 2.13 CPU wheel, float32; the machine was shared, load
+average ~8 on 2 cores, which slows both paths) by ``python -m benchmarks.synapse_crossover``
+(``benchmarks/results/synapse-crossover-2026-12-01.json``; Linear 3200 x 700 -> 1024 as in the
+benchmark's W1 layer 1, Conv2d 3x3 32 -> 64 on 64 x 16 x 16):
+
+    Linear   forward only 0.40, forward + weight gradient 0.29
+    Conv2d   forward only 0.48, forward + weight gradient 0.11
+
+A call uses the "train" value when autograd will need a weight or input gradient, else "forward".
 """
 
 from __future__ import annotations
@@ -47,9 +53,11 @@ from neuromap.neurons import kernels
 MODES = ("auto", "dense", "sparse")
 
 # Measured by ``python -m benchmarks.synapse_crossover`` (see the module docstring); a layer may
-# override its own with the ``crossover`` argument.
-LINEAR_CROSSOVER = 0.25
-CONV2D_CROSSOVER = 0.1
+# override them with one number (its ``crossover`` argument).
+LINEAR_CROSSOVER = {"forward": 0.40, "train": 0.29}
+CONV2D_CROSSOVER = {"forward": 0.48, "train": 0.11}
+
+Crossover = float | dict  # one density, or {"forward": density, "train": density}
 
 _local = threading.local()
 _process_mode = {"value": "auto"}
@@ -105,6 +113,15 @@ def _sparse_allowed(x: torch.Tensor, layer_mode: str) -> bool:
             raise RuntimeError(f"synapse mode 'sparse' needs the compiled kernels: {kernels.status()['error']}")
         return False
     return True
+
+
+def crossover_for(crossover: Crossover, *tensors: torch.Tensor | None) -> float:
+    """The density threshold for a call: ``crossover["train"]`` when autograd will need a gradient of
+    any of ``tensors`` (weight, bias, input), else ``crossover["forward"]``; a number is used as is."""
+    if not isinstance(crossover, dict):
+        return float(crossover)
+    train = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+    return crossover["train" if train else "forward"]
 
 
 def choose_sparse(x: torch.Tensor, layer_mode: str, crossover: float) -> bool:
@@ -169,19 +186,19 @@ def sparse_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
 
 
 def linear_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, mode: str = "auto",
-                crossover: float = LINEAR_CROSSOVER) -> tuple[torch.Tensor, str]:
+                crossover: Crossover = LINEAR_CROSSOVER) -> tuple[torch.Tensor, str]:
     """``F.linear(x, weight, bias)`` on the path the modes and the measured density choose; returns
     ``(y, "sparse" | "dense")``. ``x [..., K]``: leading axes (e.g. time-major ``[T, B]``) become rows."""
     if x.dim() >= 1 and x.shape[-1] == weight.shape[1] and x.dtype == weight.dtype:
         x2d = x.reshape(-1, x.shape[-1]).contiguous()
-        rowptr = _rows_plan(x2d, _check_mode(mode), crossover)
+        rowptr = _rows_plan(x2d, _check_mode(mode), crossover_for(crossover, x, weight, bias))
         if rowptr is not None:
             return _apply(x2d, rowptr, x.shape[:-1], weight, bias), "sparse"
     return F.linear(x, weight, bias), "dense"
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, mode: str = "auto",
-           crossover: float = LINEAR_CROSSOVER) -> torch.Tensor:
+           crossover: Crossover = LINEAR_CROSSOVER) -> torch.Tensor:
     """``F.linear`` that is event-driven for sparse ``x`` (see :func:`linear_path`)."""
     return linear_path(x, weight, bias, mode, crossover)[0]
 
@@ -192,15 +209,15 @@ class Linear(nn.Linear):
     Args (beyond ``nn.Linear``'s):
         mode: ``"auto"`` (measured density vs ``crossover``), ``"dense"`` (always ``F.linear``) or
             ``"sparse"`` (always the event-driven kernels).
-        crossover: input density below which ``"auto"`` takes the sparse path (default
-            :data:`LINEAR_CROSSOVER`, measured).
+        crossover: input density below which ``"auto"`` takes the sparse path: one number, or
+            ``{"forward": d, "train": d}`` (default :data:`LINEAR_CROSSOVER`, measured).
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
-                 mode: str = "auto", crossover: float | None = None) -> None:
+                 mode: str = "auto", crossover: Crossover | None = None) -> None:
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self.mode = _check_mode(mode)
-        self.crossover = LINEAR_CROSSOVER if crossover is None else float(crossover)
+        self.crossover = LINEAR_CROSSOVER if crossover is None else crossover
         self.last_path = None  # "sparse" | "dense": what the last forward ran (for tests and profiling)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -248,7 +265,7 @@ class _SparseConv2dFn(torch.autograd.Function):
 
 def conv2d_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0,
                 dilation=1, groups: int = 1, mode: str = "auto",
-                crossover: float = CONV2D_CROSSOVER) -> tuple[torch.Tensor, str]:
+                crossover: Crossover = CONV2D_CROSSOVER) -> tuple[torch.Tensor, str]:
     """``F.conv2d`` (zero padding given as numbers) on the path the modes and the measured density
     choose; returns ``(y, "sparse" | "dense")``. Groups or dilation other than 1 always run dense."""
     pair = lambda v: (int(v), int(v)) if isinstance(v, (int, float)) else tuple(int(a) for a in v)  # noqa: E731
@@ -257,13 +274,13 @@ def conv2d_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
     padding = pair(padding)
     if groups == 1 and dilation == (1, 1) and x.dim() == 4 and x.dtype == weight.dtype and choose_sparse(
-            x, _check_mode(mode), crossover):
+            x, _check_mode(mode), crossover_for(crossover, x, weight, bias)):
         return _SparseConv2dFn.apply(x, weight, bias, stride, padding), "sparse"
     return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
 
 
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0, dilation=1,
-           groups: int = 1, mode: str = "auto", crossover: float = CONV2D_CROSSOVER) -> torch.Tensor:
+           groups: int = 1, mode: str = "auto", crossover: Crossover = CONV2D_CROSSOVER) -> torch.Tensor:
     """``F.conv2d`` that is event-driven for sparse ``x`` (see :func:`conv2d_path`)."""
     return conv2d_path(x, weight, bias, stride, padding, dilation, groups, mode, crossover)[0]
 
@@ -273,10 +290,10 @@ class Conv2d(nn.Conv2d):
     and state_dict). Groups, dilation and non-zero padding modes other than ``"zeros"`` always run
     the dense ``F.conv2d``. ``mode`` / ``crossover`` as in :class:`Linear`."""
 
-    def __init__(self, *args, mode: str = "auto", crossover: float | None = None, **kwargs) -> None:
+    def __init__(self, *args, mode: str = "auto", crossover: Crossover | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.mode = _check_mode(mode)
-        self.crossover = CONV2D_CROSSOVER if crossover is None else float(crossover)
+        self.crossover = CONV2D_CROSSOVER if crossover is None else crossover
         self.last_path = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
