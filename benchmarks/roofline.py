@@ -48,3 +48,4 @@ def measure(threads: int = 2, n: int = 2048, copy_mib: int = 256, reps: int = 7)
 
 def bound_s(flops: int, nbytes: int, machine: dict) -> float:
     return max(flops / (machine["gflops"] * 1e9), nbytes / (machine["bandwidth_gbs"] * 1e9))
+

@@ -6,6 +6,8 @@ W1 lif-train   700 -> 1024 LIF -> 20 LIF, batch 32, T = 100, Bernoulli(0.05) inp
 W2 lif-infer   W1's network, forward only (no autograd), batch 1 and batch 32.
 W3 cuba-train  W1 with current-based LIF (synaptic decay 0.8).
 W4 long-seq    W1 with T = 1000, batch 8: time per step and peak memory.
+W1-p01, W1-p20 W1 with input density 0.01 and 0.2: the event-driven synapses' advantage shrinks as the
+               density approaches their measured dense crossover (neuromap.synapses.LINEAR_CROSSOVER).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ WORKLOADS: dict[str, Workload] = {
         Workload("W2-b32", "lif-infer batch 32", False, "lif", T=100, batch=32),
         Workload("W3", "cuba-train", True, "cuba", T=100, batch=32),
         Workload("W4", "long-seq", True, "lif", T=1000, batch=8),
+        Workload("W1-p01", "lif-train input density 0.01", True, "lif", T=100, batch=32, p_in=0.01),
+        Workload("W1-p20", "lif-train input density 0.2", True, "lif", T=100, batch=32, p_in=0.2),
     )
 }
 
@@ -107,3 +111,28 @@ def min_bytes(w: Workload, elem: int = 4) -> int:
     acts = w.T * w.batch * w.neurons * per_neuron_step
     inputs = w.T * w.batch * w.n_in * (2 if w.train else 1)
     return elem * (acts + inputs + params * (8 if w.train else 1))
+
+
+def event_cost(w: Workload, activity: dict, elem: int = 4) -> tuple[int, int]:
+    """FLOPs and bytes of one step when every synaptic layer is event-driven, from the measured activity.
+
+    ``activity``: ``in_nnz`` / ``hidden_nnz`` (non-zero input / hidden spikes over the whole
+    ``[T, B, .]`` tensor) and ``in_rows`` / ``hidden_rows`` (distinct inputs / hidden neurons that
+    spike at least once: the weight rows touched).
+
+    FLOPs: 2 per active synapse event: forward ``in_nnz n_hidden + hidden_nnz n_out``; training adds
+    the same for the weight gradients (accumulated only over active inputs) and the dense input
+    gradient of layer 2 (``2 T B n_hidden n_out``; layer 1 needs none).
+    Bytes: :func:`min_bytes` with the parameter traffic replaced by the weight rows touched
+    (``in_rows n_hidden + hidden_rows n_out`` words, read once; training also writes their gradient
+    and runs Adam over all parameters, 8 words each as in :func:`min_bytes`).
+    """
+    syn = activity["in_nnz"] * w.n_hidden + activity["hidden_nnz"] * w.n_out
+    fl = 2 * syn
+    if w.train:
+        fl += 2 * syn + 2 * w.T * w.batch * w.n_hidden * w.n_out
+    params = w.n_in * w.n_hidden + w.n_hidden + w.n_hidden * w.n_out + w.n_out
+    touched = activity["in_rows"] * w.n_hidden + activity["hidden_rows"] * w.n_out
+    acts = w.T * w.batch * w.neurons * (11 if w.train else 4) + w.T * w.batch * w.n_in * (2 if w.train else 1)
+    words = acts + (touched * 2 + params * 8 if w.train else touched)
+    return fl, elem * words

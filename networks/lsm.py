@@ -35,6 +35,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from neuromap import synapses
 from neuromap.neurons import CubaLIFParams, LIFParams, NeuronState, initial_state
 
 # Maass et al. 2002 connection constants (pre -> post) and mean amplitudes (relative, signed by Dale).
@@ -462,7 +463,7 @@ class Reservoir(nn.Module):
         else:
             st = NeuronState(*(t.clone() if t is not None else None for t in state))
         w_in = self._w_in64.to(dtype) if dtype == torch.float64 else self.w_in.to(dtype)
-        drive = torch.einsum("tbi,ni->tbn", u.to(dtype), w_in)
+        drive = synapses.linear(u.to(dtype), w_in)  # event-driven for sparse input spikes
         if self.bias:
             drive = drive + self.bias
         if external is not None:

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuromap import synapses
+
 from .multistep import MultiStep, check_heads, check_input, check_positive_int, neuron_factory
 from .sdt import SpikingConvMLP
 
@@ -187,11 +189,11 @@ class SepConv(nn.Module):
         med = dim * expansion
         make = neuron_factory(neuron)
         self.lif1 = make()
-        self.pw1 = MultiStep(nn.Conv2d(dim, med, 1, bias=False), nn.BatchNorm2d(med))
+        self.pw1 = MultiStep(synapses.Conv2d(dim, med, 1, bias=False), nn.BatchNorm2d(med))
         self.lif2 = make()
         self.dw = MultiStep(nn.Conv2d(med, med, kernel, padding=kernel // 2, groups=med, bias=False), nn.BatchNorm2d(med))
         self.lif3 = make()
-        self.pw2 = MultiStep(nn.Conv2d(med, dim, 1, bias=False), nn.BatchNorm2d(dim))
+        self.pw2 = MultiStep(synapses.Conv2d(med, dim, 1, bias=False), nn.BatchNorm2d(dim))
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         return self.pw2(self.lif3(self.dw(self.lif2(self.pw1(self.lif1(u))))))
@@ -207,9 +209,9 @@ class ConvBlock(nn.Module):
         make = neuron_factory(neuron)
         self.sepconv = SepConv(dim, 2, sep_kernel, neuron)
         self.lif1 = make()
-        self.conv1 = MultiStep(nn.Conv2d(dim, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden))
+        self.conv1 = MultiStep(synapses.Conv2d(dim, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden))
         self.lif2 = make()
-        self.conv2 = MultiStep(nn.Conv2d(hidden, dim, 3, padding=1, bias=False), nn.BatchNorm2d(dim))
+        self.conv2 = MultiStep(synapses.Conv2d(hidden, dim, 3, padding=1, bias=False), nn.BatchNorm2d(dim))
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         u = u + self.sepconv(u)
@@ -222,7 +224,8 @@ class Downsampling(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, first: bool = False, neuron: str = "spikingjelly"):
         super().__init__()
         self.lif = None if first else neuron_factory(neuron)()
-        self.conv = MultiStep(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2), nn.BatchNorm2d(c_out))
+        conv = synapses.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2)  # event-driven on sparse spikes
+        self.conv = MultiStep(conv, nn.BatchNorm2d(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.lif is not None:
@@ -294,7 +297,7 @@ class MetaSpikeFormer(nn.Module):
             self.stages.append(nn.Sequential(*blocks))
             c_prev = st.width
         self.head_lif = neuron_factory(neuron)()
-        self.head = nn.Linear(c_prev, num_classes)
+        self.head = synapses.Linear(c_prev, num_classes)
 
     @classmethod
     def reference(cls, widths: Sequence[int] = (96, 192, 384, 480), in_channels: int = 3, num_classes: int = 1000, **kw):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from neuromap import synapses
 from neuromap.neurons import LI, LIF, CubaLIF, CubaLIFParams, LIFParams
 
 NEURONS = ("lif", "cuba")
@@ -40,6 +41,10 @@ class SpikingMLP(nn.Sequential):
         beta, alpha: per-step membrane / synaptic decays (used when ``neuron_params`` is None).
         neuron_params: explicit :class:`LIFParams` / :class:`CubaLIFParams` for every layer.
         surrogate, slope: surrogate gradient by name (see :mod:`neuromap.neurons.surrogate`).
+
+    The projections are :class:`neuromap.synapses.Linear` (``nn.Linear`` subclasses, same
+    state_dict): event-driven on the CPU when their input (spikes, or sparse input data) is sparse;
+    ``neuromap.synapses.use("dense")`` or a layer's ``mode = "dense"`` forces the dense product.
     """
 
     def __init__(
@@ -64,8 +69,8 @@ class SpikingMLP(nn.Sequential):
         layers: list[nn.Module] = []
         sizes = [n_in, *hidden]
         for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b, bias=bias), make_neuron(neuron, neuron_params, beta, alpha, surrogate, slope)]
-        layers.append(nn.Linear(sizes[-1], n_out, bias=bias))
+            layers += [synapses.Linear(a, b, bias=bias), make_neuron(neuron, neuron_params, beta, alpha, surrogate, slope)]
+        layers.append(synapses.Linear(sizes[-1], n_out, bias=bias))
         if readout == "spikes":
             layers.append(make_neuron(neuron, neuron_params, beta, alpha, surrogate, slope))
         else:

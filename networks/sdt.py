@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from neuromap import synapses
+
 from .multistep import MultiStep, check_heads, check_input, check_positive_int, neuron_factory
 
 
@@ -58,7 +60,9 @@ class SDSA(nn.Module):
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 1, bias: bool = False, stride: int = 1) -> MultiStep:
-    return MultiStep(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=bias), nn.BatchNorm2d(c_out))
+    # Event-driven on the CPU when the input is sparse spikes (neuromap.synapses), dense otherwise.
+    conv = synapses.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=bias)
+    return MultiStep(conv, nn.BatchNorm2d(c_out))
 
 
 class SDSAttention(nn.Module):
@@ -139,7 +143,7 @@ class SpikingPatchStem(nn.Module):
         c_prev = in_channels
         for i, (c, pool) in enumerate(zip(channels, pooling)):
             check_positive_int(f"stem_channels[{i}]", c)
-            layers: list[nn.Module] = [nn.Conv2d(c_prev, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)]
+            layers: list[nn.Module] = [synapses.Conv2d(c_prev, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)]
             if pool:
                 layers.append(nn.MaxPool2d(3, stride=2, padding=1))
             self.convs.append(MultiStep(*layers))
@@ -196,7 +200,7 @@ class SpikeDrivenTransformer(nn.Module):
         self.stem = SpikingPatchStem(in_channels, stem_channels, stem_pooling, neuron)
         self.blocks = nn.ModuleList(SDTBlock(dim, heads, mlp_ratio, attn_v_th, neuron) for _ in range(depth))
         self.head_lif = neuron_factory(neuron)()
-        self.head = nn.Linear(dim, num_classes)
+        self.head = synapses.Linear(dim, num_classes)
         self.dim = dim
 
     @classmethod

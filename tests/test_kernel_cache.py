@@ -34,14 +34,17 @@ def test_checkouts_stage_the_same_source_path(tmp_path, monkeypatch):
     monkeypatch.setenv("NEUROMAP_KERNEL_CACHE", str(tmp_path / "cache"))
     staged = []
     for checkout in ("a", "b"):
-        src = tmp_path / checkout / "_kernels.cpp"
-        src.parent.mkdir()
-        src.write_bytes(kernels._SOURCE.read_bytes())
-        monkeypatch.setattr(kernels, "_SOURCE", src)
-        path = kernels._staged_source(kernels.cache_dir())
-        staged.append((path, path.stat().st_mtime_ns))
-    assert staged[0] == staged[1]  # same path, not rewritten
-    assert staged[0][0].read_bytes() == kernels._SOURCE.read_bytes()
+        copies = []
+        for original in kernels._SOURCES:
+            src = tmp_path / checkout / original.name
+            src.parent.mkdir(exist_ok=True)
+            src.write_bytes(original.read_bytes())
+            copies.append(src)
+        monkeypatch.setattr(kernels, "_SOURCES", tuple(copies))
+        paths = kernels._staged_sources(kernels.cache_dir())
+        staged.append([(path, path.stat().st_mtime_ns) for path in paths])
+    assert staged[0] == staged[1]  # same paths, not rewritten
+    assert [p.read_bytes() for p, _ in staged[0]] == [src.read_bytes() for src in kernels._SOURCES]
 
 
 @pytest.mark.slow

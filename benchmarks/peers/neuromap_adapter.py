@@ -4,7 +4,9 @@ Variants: ``""`` (default): neuromap's discretisation - immediate subtractive re
 ``V = beta V + X`` (CuBa: ``I = alpha I + X; V = beta V + I``), fast sigmoid slope 25 with gradient
 through the reset; the compiled C++ kernel when available. ``"torch"``: the same with the pure
 PyTorch loop (``kernels.use("torch")``). ``"snntorch-reset"``: ``reset_delay=True``, snnTorch's
-one-step-delayed reset, i.e. exactly snnTorch's Leaky/Synaptic semantics.
+one-step-delayed reset, i.e. exactly snnTorch's Leaky/Synaptic semantics. ``"dense"``: the default
+with every synaptic layer forced onto the dense product (``neuromap.synapses.Linear(mode="dense")``);
+the default's synapses are event-driven (sparse) below their measured density crossover.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import torch
 
 import neuromap
+from neuromap import synapses
 from neuromap.networks import SpikingMLP
 from neuromap.neurons import CubaLIFParams, LIFParams, kernels
 
@@ -21,12 +24,13 @@ from ..workloads import Workload, make_linears
 from . import Model
 
 NAME = "neuromap"
-VARIANTS = ("", "torch", "snntorch-reset")
+VARIANTS = ("", "torch", "snntorch-reset", "dense")
 SEMANTICS = {
     "": "reference semantics: immediate subtractive reset, h > v_th, V = 0.9 V + X (CuBa I = 0.8 I + X), "
-    "fast sigmoid slope 25",
+    "fast sigmoid slope 25; event-driven synapses",
     "torch": "as neuromap, pure-PyTorch kernel path (no compiled extension)",
     "snntorch-reset": "as neuromap with reset_delay=True: snnTorch's delayed reset, identical to snnTorch's semantics",
+    "dense": "as neuromap with dense synapses (synapses mode='dense': torch's GEMM)",
 }
 
 
@@ -53,6 +57,8 @@ def build_mlp(w: Workload, variant: str = "", impl: str = "fused") -> SpikingMLP
     for m in model:
         if hasattr(m, "impl"):
             m.impl = impl
+        if variant == "dense" and isinstance(m, synapses.Linear):
+            m.mode = "dense"
     return model
 
 

@@ -38,6 +38,7 @@ from neuromap.neurons.egru import egru_candidate
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
+from neuromap.synapses import conv2d, linear
 
 from .base import BackendError, RunResult
 
@@ -105,7 +106,8 @@ def _affine(node, name, fi, fo):
     bias = _t(node.bias) if isinstance(node, nir.Affine) else None
     # .contiguous(): torch's linear takes its fused (flattened addmm) path for contiguous input, and also for
     # strided input when the weight requires grad (a trained module); the FFT memory's output is strided.
-    return _Fn(name, fi, fo, lambda op, x: F.linear(x.contiguous(), op.weight, op.bias), weight=_t(node.weight),
+    # synapses.linear: event-driven for sparse (spike) input on the CPU, the same kernel the zoo modules run.
+    return _Fn(name, fi, fo, lambda op, x: linear(x.contiguous(), op.weight, op.bias), weight=_t(node.weight),
                bias=bias)
 
 
@@ -121,7 +123,7 @@ def _reshape(node, name, fi, fo):
 
 @register_builder(nir.Conv1d, nir.Conv2d)
 def _conv(node, name, fi, fo):
-    conv = F.conv1d if isinstance(node, nir.Conv1d) else F.conv2d
+    conv = F.conv1d if isinstance(node, nir.Conv1d) else conv2d  # synapses.conv2d: event-driven on spikes
     n = 1 if isinstance(node, nir.Conv1d) else 2
     pad = conv_padding(node, fi[1:])
 

@@ -40,6 +40,8 @@ from pathlib import Path
 import torch
 
 _SOURCE = Path(__file__).with_name("_kernels.cpp")
+# Event-driven synapse ops (neuromap.synapses), compiled into the same extension.
+_SOURCES = (_SOURCE, Path(__file__).with_name("_synapse_kernels.cpp"))
 # -ffp-contract=off: no fused multiply-add, so results equal the PyTorch loop bit for bit; -fno-trapping-math only
 # lets the compiler if-convert and vectorise the threshold comparison (IEEE results are unchanged).
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-fopenmp"]
@@ -59,7 +61,7 @@ def disabled() -> bool:
 
 
 def _build_name() -> str:
-    digest = hashlib.sha1(_SOURCE.read_bytes())
+    digest = hashlib.sha1(b"".join(src.read_bytes() for src in _SOURCES))
     digest.update(" ".join(_CFLAGS).encode())
     digest.update(torch.__version__.encode())
     return f"neuromap_kernels_{digest.hexdigest()[:12]}"
@@ -82,18 +84,21 @@ def cache_dir() -> Path:
     return path
 
 
-def _staged_source(build_dir: Path) -> Path:
-    """The kernel source copied into its cache entry, so that every checkout compiles the same path:
+def _staged_sources(build_dir: Path) -> list[Path]:
+    """The kernel sources copied into their cache entry, so that every checkout compiles the same paths:
     ninja rebuilds when a path in the compile command changes, so two checkouts compiling their own
-    copies would rebuild each other's library on every switch. The entry is keyed by the source's
-    hash, so the copy there is identical and is rewritten (atomically) only if it is missing."""
-    staged = build_dir / _SOURCE.name
-    data = _SOURCE.read_bytes()
-    if not staged.is_file() or staged.read_bytes() != data:
-        tmp = staged.with_name(f".{staged.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, staged)
-    return staged
+    copies would rebuild each other's library on every switch. The entry is keyed by the sources'
+    hash, so the copies there are identical and are rewritten (atomically) only if missing."""
+    staged_paths = []
+    for src in _SOURCES:
+        staged = build_dir / src.name
+        data = src.read_bytes()
+        if not staged.is_file() or staged.read_bytes() != data:
+            tmp = staged.with_name(f".{staged.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, staged)
+        staged_paths.append(staged)
+    return staged_paths
 
 
 def _build() -> None:
@@ -110,7 +115,7 @@ def _build() -> None:
             print(ANNOUNCEMENT, file=sys.stderr, flush=True)
         _load(
             name=_build_name(),
-            sources=[str(_staged_source(build_dir))],
+            sources=[str(p) for p in _staged_sources(build_dir)],
             extra_cflags=_CFLAGS,
             extra_ldflags=["-fopenmp"],
             build_directory=str(build_dir),
