@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 from neuromap import data, hardware, train  # noqa: E402
 from neuromap.crossbar import CrossbarConfig, layer_counters, program_model, read_at, reset_counters, to_crossbar  # noqa: E402
@@ -89,9 +89,26 @@ def run(epochs: int | None = None, seeds: int = 5, hwa_noise: float = 3.0, seed:
             entry["counters_last_eval"] = layer_counters(xmodel)
         result["runs"][training] = entry
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(result, out_dir / f"{name}.json")
+    write_result(result, out_dir / f"{name}.json")
     plot(result, out_dir / f"{name}.png")
     return result
+
+
+def table(result: dict) -> str:
+    """Markdown table of a result: test accuracy (%, mean ± std over the seeds) per training,
+    drift compensation and time after programming (README block, see experiments/update_readme.py)."""
+    times = [TIME_LABELS.get(t, f"{t:g} s") for t in result["times_s"]]
+    n = len(result["seeds"])
+    lines = [f"{result['model']} on `{result['target']}`, {result['dataset']}; test accuracy (%), mean ± std over "
+             f"{n} seeds.", "",
+             "| training | drift compensation | float | " + " | ".join(times) + " |",
+             "|---|---|---:|" + "---:|" * len(times)]
+    for training, run_ in result["runs"].items():
+        for key, label in (("comp", "global"), ("nocomp", "none")):
+            fl = run_.get("float_mean", run_.get("float_test_accuracy"))
+            cells = " | ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(run_[key]["mean"], run_[key]["std"]))
+            lines.append(f"| {training} | {label} | {100 * fl:.1f} | {cells} |")
+    return "\n".join(lines)
 
 
 def plot(result: dict, path: Path) -> None:

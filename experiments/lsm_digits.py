@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 from neuromap.networks.lsm import (  # noqa: E402
     MAASS_A,
@@ -94,10 +94,23 @@ def run(seed: int = 0, out_dir: Path = RESULTS) -> dict:
         "expected": "~0.90 (research notes §11 row 10)",
         "wall_seconds": time.perf_counter() - t0,
     }
-    write_json(result, out_dir / "lsm_digits.json")
+    write_result(result, out_dir / "lsm_digits.json")
     print(f"inputs alone: binned {baseline['input_binned_logistic']:.3f}, total counts "
           f"{baseline['input_total_counts_logistic']:.3f}; best LSM {result['best_accuracy']:.3f} at g_rec {best}")
     return result
+
+
+def table(result: dict) -> str:
+    """Markdown table: readout accuracy per recurrent gain, device weights and the input-only readouts."""
+    lines = [f"{result['reservoir']}; {result['encoding']}; seed {result['seed']}.", "",
+             "| features | test accuracy (%) |", "|---|---:|"]
+    for g, r in result["sweep_g_rec"].items():
+        lines.append(f"| reservoir, g_rec {g} | {100 * r['accuracy']:.1f} |")
+    device = result["device_weights_g0.1"]["accuracy"]
+    lines.append(f"| reservoir, device-conductance weights, g_rec 0.1 | {100 * device:.1f} |")
+    for k, v in result["baselines"].items():
+        lines.append(f"| input only: {k.replace('_', ' ')} | {100 * v:.1f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
