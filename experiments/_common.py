@@ -1,16 +1,25 @@
-"""Helpers shared by the experiment scripts: result folder, atomic JSON, threads."""
+"""Helpers shared by the experiment scripts: result folder, provenance, atomic JSON, threads."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
+import platform
+import shlex
+import subprocess
+import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
-RESULTS = Path(os.environ.get("NEUROMAP_RESULTS", Path(__file__).resolve().parent.parent / "results"))
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(os.environ.get("NEUROMAP_RESULTS", ROOT / "results"))
+# Packages whose versions decide an experiment's numbers (absent ones are recorded as None).
+PACKAGES = ("neuromap", "torch", "numpy", "scipy", "scikit-learn", "matplotlib")
 
 
 def setup_threads(n: int = 2) -> None:
@@ -18,12 +27,53 @@ def setup_threads(n: int = 2) -> None:
     torch.set_num_threads(n)
 
 
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def provenance() -> dict[str, Any]:
+    """Where a result came from: commit (and whether the work tree had uncommitted changes), the
+    command line, package versions, Python, platform, torch threads and the UTC time of writing."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": None if status is None else bool(status),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "packages": {p: _version(p) for p in PACKAGES},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),
+        "written_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
 def write_json(obj: Any, path: Path) -> Path:
     """Write JSON atomically (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
+
+
+def write_result(result: dict[str, Any], path: Path) -> Path:
+    """Write an experiment's result JSON with its :func:`provenance` under ``"provenance"``
+    (every experiment writes through this, so every number can be traced to a run)."""
+    return write_json({**result, "provenance": provenance()}, path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 import neuromap as nm  # noqa: E402
 from neuromap import train  # noqa: E402
@@ -68,7 +68,7 @@ def run_experiment(name: str, model: torch.nn.Module, data, epochs: int, lr: flo
         **(extra or {}),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(result, out_dir / f"{name}.json")
+    write_result(result, out_dir / f"{name}.json")
     plot_curve(history.epochs, out_dir / f"{name}.png", f"{name}: test acc {100 * test['accuracy']:.1f} %")
     return result
 

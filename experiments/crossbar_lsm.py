@@ -29,7 +29,7 @@ import scipy.sparse as sp
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 from neuromap import data, hardware  # noqa: E402
 from neuromap.crossbar import RRAMModel  # noqa: E402
@@ -84,8 +84,22 @@ def run(seeds: int = 5, grid=(5, 5, 8), rec_scale: float = 0.005, input_weight: 
                     for k, v in acc.items()},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(result, out_dir / "crossbar_lsm.json")
+    write_result(result, out_dir / "crossbar_lsm.json")
     return result
+
+
+def table(result: dict) -> str:
+    """Markdown table: test accuracy (%, mean ± std over seeds) and spike rate, ideal vs RRAM weights."""
+    r = result["reservoir"]
+    lines = [f"{r['neurons']}-neuron LIF reservoir (grid {'x'.join(map(str, r['grid']))}), {result['dataset']}, "
+             f"readout {r['readout']}; `{result['target']}` one-shot programmed weights; "
+             f"{len(result['seeds'])} seeds.", "",
+             "| reservoir weights | test accuracy (%) | spikes / neuron / step |", "|---|---:|---:|"]
+    for kind, label in (("ideal", "ideal (constant Maass amplitudes)"), ("rram", "RRAM device spread")):
+        s = result["summary"][kind]
+        rate = sum(result["spike_rate_per_step"][kind]) / len(result["spike_rate_per_step"][kind])
+        lines.append(f"| {label} | {100 * s['mean']:.1f} ± {100 * s['std']:.1f} | {rate:.3f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 import neuromap as nm  # noqa: E402
 from neuromap import backends, data, hardware, train  # noqa: E402
@@ -166,7 +166,7 @@ def main() -> None:
         "targets": {r["target"]: r for r in report.rows()},
         "wall_seconds": time.perf_counter() - t_start,
     }
-    write_json(summary, OUT / "summary.json")
+    write_result(summary, OUT / "summary.json")
     print(f"\nwrote {OUT / 'report.html'}, {OUT / 'report.json'}, {OUT / 'summary.json'} "
           f"(demo took {time.perf_counter() - t_start:.0f} s)")
     print(f"see how a number was computed: neuromap report {path} --target loihi2 --dataset digits --format json, "

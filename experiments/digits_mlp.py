@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 import neuromap as nm  # noqa: E402
 from neuromap import data, train  # noqa: E402
@@ -47,7 +47,7 @@ def run(epochs: int = 30, neuron: str = "lif", steps: int = 25, seed: int = 0, o
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     train.save_checkpoint(out_dir / "digits_mlp.pt", model, epoch=epochs, history=history)
-    write_json(result, out_dir / "digits_mlp.json")
+    write_result(result, out_dir / "digits_mlp.json")
     return result
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 from neuromap.eventdata import moving_bars  # noqa: E402
 from neuromap.networks.lsm import MAASS_A, Readout, Reservoir, maass_connectivity, time_binned_counts  # noqa: E402
@@ -58,9 +58,20 @@ def run(seed: int = 0, out_dir: Path = RESULTS, n_samples: int = 1200, bins: int
         "wall_seconds": time.perf_counter() - t0,
         "seed": seed,
     }
-    write_json(result, out_dir / "dvs_bars.json")
+    write_result(result, out_dir / "dvs_bars.json")
     print(f"LSM {lsm:.3f} (rate {rate:.3f}/step); summed events {summed:.3f}; binned events {binned:.3f}")
     return result
+
+
+def table(result: dict) -> str:
+    """Markdown table: LSM test accuracy against the input-only readouts."""
+    return "\n".join([
+        f"{result['dataset']}; {result['train']} train / {result['test']} test samples, seed {result['seed']}.", "",
+        "| readout on | test accuracy (%) |", "|---|---:|",
+        f"| reservoir: {result['reservoir']} | {100 * result['lsm_accuracy']:.1f} |",
+        f"| summed input events (logistic) | {100 * result['baseline_summed_events_logistic']:.1f} |",
+        f"| time-binned input events (logistic) | {100 * result['baseline_binned_events_logistic']:.1f} |",
+    ])
 
 
 def main() -> None:

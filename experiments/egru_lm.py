@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 from neuromap import train  # noqa: E402
 from neuromap.networks.egru import CharLM  # noqa: E402
@@ -171,13 +171,13 @@ def run(epochs: float = 16.0, hidden: int = 128, embedding: int = 32, batch_size
                                                         if "activity_sparsity" in test else "") + f" ({wall:.0f} s)")
     plot(curves, out_dir / f"{name}.png")
     if not ("gru" in results and "egru" in results):
-        write_json(results, out_dir / f"{name}.json")
+        write_result(results, out_dir / f"{name}.json")
         return results
     g, e = results["gru"]["test"]["bpc"], results["egru"]["test"]
     results["bpc_ratio_egru_over_gru"] = e["bpc"] / g
     results["target"] = {"bpc_within_5pct": e["bpc"] <= 1.05 * g, "sparsity_ge_50pct": e["activity_sparsity"] >= 0.5}
     results["target_met"] = all(results["target"].values())
-    write_json(results, out_dir / f"{name}.json")
+    write_result(results, out_dir / f"{name}.json")
     print(f"EGRU/GRU BPC ratio {results['bpc_ratio_egru_over_gru']:.4f}, EGRU activity sparsity "
           f"{e['activity_sparsity']:.3f}, target met: {results['target_met']}")
     return results

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, write_result  # noqa: E402
 from egru_lm import evaluate_bpc, train_lm  # noqa: E402
 
 from neuromap import backends, hardware, train  # noqa: E402
@@ -133,7 +133,7 @@ def run(hidden: int = 192, embedding: int = 32, epochs: float = 2.0, finetune: f
     lo, hi = hardware.load("spinnaker2").get("validation.egru_lm_vs_gpu_energy_ratio")
     out["paper_claim"] = "5-18x less energy than a GPU at batch 1 (Nazeer et al., SNUFA 2024 abstract)"
     out["reproduces_range"] = bool(lo <= r["gpu_over_spinnaker2"] <= hi)
-    write_json(out, RESULTS / f"{name}.json")
+    write_result(out, RESULTS / f"{name}.json")
     print({k: v for k, v in r.items() if k not in ("summary",)})
     print(f"dense BPC {dense['bpc']:.3f} -> pruned {pruned['bpc']:.3f}; chip fp32 BPC {r['bpc']:.3f}, "
           f"s16.15 BPC {out['s16.15']['bpc']:.3f}; energy per token: SpiNNaker2 "

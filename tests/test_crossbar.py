@@ -306,3 +306,20 @@ def test_to_crossbar_spiking_mlp_and_hwa():
     noise = hwa_weight_noise(torch.ones(100, 100), pcm, torch.Generator().manual_seed(0))
     sig = 2.0 * math.sqrt((0.26348 + 1.9650 - 1.1731) ** 2 + 0.26348**2) / 25.0
     assert abs(float(noise.std()) - sig) < 0.05 * sig
+
+
+def test_hwa_device_model_noise_is_the_inference_draw():
+    w = torch.randn(32, 48, generator=torch.Generator().manual_seed(1))
+    cfg = CrossbarConfig.from_target("crossbar-pcm", hwa_noise=1.0, hwa_t_inference=3.1536e7)
+    n1 = hwa_weight_noise(w, cfg, torch.Generator().manual_seed(5))
+    n2 = hwa_weight_noise(w, cfg, torch.Generator().manual_seed(5))
+    assert torch.equal(n1, n2) and n1.shape == w.shape
+    rel = float(n1.std() / w.abs().max())
+    early = hwa_weight_noise(w, cfg.replace(hwa_t_inference=1.0), torch.Generator().manual_seed(5))
+    assert 0.005 < float(early.std() / w.abs().max()) < rel < 0.2  # drift spread and read noise grow with time
+    g = hwa_weight_noise(w.reshape(32, 3, 4, 4), cfg, torch.Generator().manual_seed(5), groups=2)
+    assert g.shape == (32, 3, 4, 4)
+    with pytest.raises(ValueError, match="needs a device model"):
+        CrossbarConfig(hwa_noise=1.0, hwa_t_inference=1.0)
+    with pytest.raises(ValueError, match="hwa_t_inference"):
+        CrossbarConfig.from_target("crossbar-pcm", hwa_t_inference=-1.0)

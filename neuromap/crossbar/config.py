@@ -37,6 +37,11 @@ class CrossbarConfig:
         hwa_noise: hardware-aware training: multiplier on the device's programming-noise std injected
             into the weights in the training forward pass (for ``device=None``: relative std of
             ``max|W|``); 0 = off.
+        hwa_t_inference: None = the training noise is the Gaussian programming-noise model above.
+            A time (s) = the training noise is ``hwa_noise`` times the deviation of a full device draw
+            (programming noise, drift and read noise ``hwa_t_inference`` s after programming, global
+            drift compensation when ``drift_compensation`` is set) from the weights: the same device
+            model the inference uses, sampled afresh in every training forward.
         fast_ideal: when nothing is noisy or quantised, compute ``F.linear`` on the original weights
             (bit-identical to ``nn.Linear``) instead of the tiled sum.
         target: name of the hardware target the figures came from (provenance).
@@ -61,6 +66,7 @@ class CrossbarConfig:
     drift_compensation: str | None = None
     adc_activation: str | None = None
     hwa_noise: float = 0.0
+    hwa_t_inference: float | None = None
     fast_ideal: bool = True
     target: str | None = None
     max_rows: int | None = None
@@ -88,6 +94,10 @@ class CrossbarConfig:
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.hwa_t_inference is not None and not (math.isfinite(self.hwa_t_inference) and self.hwa_t_inference >= 0):
+            raise ValueError(f"hwa_t_inference must be None or a finite time >= 0 s, got {self.hwa_t_inference!r}")
+        if self.hwa_t_inference is not None and self.device is None:
+            raise ValueError("hwa_t_inference (device-model training noise) needs a device model")
         if self.out_bound is not None and not (math.isfinite(self.out_bound) and self.out_bound > 0):
             raise ValueError(f"out_bound must be None or > 0, got {self.out_bound!r}")
         for name in ("stuck_rate", "stuck_high_fraction"):

@@ -21,17 +21,24 @@ from .config import CrossbarConfig
 from .tiles import conv_matrix
 
 
-def hwa_weight_noise(weight: torch.Tensor, config: CrossbarConfig, generator: torch.Generator | None = None) -> torch.Tensor:
+def hwa_weight_noise(weight: torch.Tensor, config: CrossbarConfig, generator: torch.Generator | None = None,
+                     groups: int = 1) -> torch.Tensor:
     """A draw of device-shaped weight noise (same units as ``weight``) for hardware-aware training.
 
-    With a device model, each weight's noise std is ``hwa_noise`` times the std of the difference
-    of its two programmed devices, ``sqrt(sigma_prog(G+)^2 + sigma_prog(G-)^2)``, mapped back to
-    weight units (``w_max / (g_max - g_min)``). Without one, ``hwa_noise * max|W|``.
+    ``config.hwa_t_inference is None``: each weight's noise std is ``hwa_noise`` times the std of
+    the difference of its two programmed devices, ``sqrt(sigma_prog(G+)^2 + sigma_prog(G-)^2)``,
+    mapped back to weight units (``w_max / (g_max - g_min)``); without a device model
+    ``hwa_noise * max|W|``. ``config.hwa_t_inference = t`` (s): ``hwa_noise`` times the deviation of
+    a full device draw from the weights: the weights are mapped, programmed, drifted and read at
+    ``t`` (with the drift compensation of ``config``) exactly as :class:`CrossbarArray` does at
+    inference, per group of output rows (``groups`` of a grouped conv, each its own matrix).
     """
     w = weight.detach()
     w_max = float(w.abs().max()) if w.numel() else 0.0
     if w_max == 0 or config.hwa_noise == 0:
         return torch.zeros_like(w)
+    if config.hwa_t_inference is not None:
+        return config.hwa_noise * _device_deviation(w, config, generator, groups)
     z = torch.randn(w.shape, generator=generator, dtype=w.dtype)
     dev = config.device
     if dev is None:
@@ -42,6 +49,19 @@ def hwa_weight_noise(weight: torch.Tensor, config: CrossbarConfig, generator: to
     g_off = torch.full_like(w, g_min)
     sig = torch.sqrt(dev.sigma_prog(g_on) ** 2 + dev.sigma_prog(g_off) ** 2) / span * w_max
     return config.hwa_noise * sig * z
+
+
+def _device_deviation(w: torch.Tensor, config: CrossbarConfig, generator: torch.Generator | None,
+                      groups: int) -> torch.Tensor:
+    """``W_device(t) - W`` for one fresh programming of ``w`` (any shape ``[out, ...]``)."""
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    mats = w.reshape(w.shape[0], -1).chunk(groups, 0)
+    out = []
+    for m in mats:
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+        arr = CrossbarArray(m, config, name="hwa").program(seed, float(config.hwa_t_inference))
+        out.append(arr.effective_weight().to(w.dtype) - m)
+    return torch.cat(out, 0).reshape(w.shape)
 
 
 class CrossbarModule(nn.Module):
@@ -79,9 +99,9 @@ class CrossbarModule(nn.Module):
     def n_tiles(self) -> int:
         return sum(a.layout.n_tiles for a in self.arrays) if self.arrays else 0
 
-    def _noisy(self, w: torch.Tensor) -> torch.Tensor:
+    def _noisy(self, w: torch.Tensor, groups: int = 1) -> torch.Tensor:
         if self.training and self.config.hwa_noise > 0:
-            return w + hwa_weight_noise(w, self.config, self._hwa_gen)
+            return w + hwa_weight_noise(w, self.config, self._hwa_gen, groups)
         return w
 
 
@@ -197,7 +217,8 @@ class CrossbarConv2d(CrossbarModule):
             raise ValueError(f"CrossbarConv2d expects [B, {self.geometry.in_shape[0]}, H, W] or [T, B, C, H, W], "
                              f"got {tuple(x.shape)}")
         if self.training:
-            y = F.conv2d(x, self._noisy(self.weight), self.bias, groups=self.geometry.groups, **self._conv_args())
+            w = self._noisy(self.weight, self.geometry.groups)
+            y = F.conv2d(x, w, self.bias, groups=self.geometry.groups, **self._conv_args())
         else:
             self._check_programmed()
             y = self._crossbar_conv(x)

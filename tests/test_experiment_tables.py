@@ -1,0 +1,70 @@
+"""Experiment provenance and the README tables generated from the experiments' JSON files."""
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))
+
+
+def _mod(name):
+    return importlib.import_module(name)
+
+
+def test_provenance_records_commit_command_and_versions():
+    p = _mod("_common").provenance()
+    assert p["commit"] is None or len(p["commit"]) == 40
+    assert p["command"]
+    assert p["packages"]["torch"] and p["packages"]["numpy"]
+    assert set(p) >= {"dirty", "python", "platform", "torch_threads", "written_utc"}
+
+
+def test_write_result_adds_provenance(tmp_path):
+    path = _mod("_common").write_result({"experiment": "x", "accuracy": 0.5}, tmp_path / "x.json")
+    d = json.loads(path.read_text())
+    assert d["accuracy"] == 0.5 and "provenance" in d and d["provenance"]["packages"]["torch"]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary file left behind
+
+
+def _dvs_result():
+    return {"dataset": "bars", "train": 900, "test": 300, "seed": 0, "reservoir": "400 LIF",
+            "lsm_accuracy": 0.9234, "baseline_summed_events_logistic": 0.81,
+            "baseline_binned_events_logistic": 0.88}
+
+
+def _readme(tmp_path, names):
+    body = "# t\n\n" + "".join(f"<!-- experiment:{n}:start -->\nold {n}\n<!-- experiment:{n}:end -->\n\n" for n in names)
+    (tmp_path / "README.md").write_text(body)
+    return tmp_path / "README.md"
+
+
+def test_update_readme_renders_tables_from_json(tmp_path):
+    upd = _mod("update_readme")
+    readme = _readme(tmp_path, upd.TABLES)
+    res = tmp_path / "results"
+    _mod("_common").write_result(_dvs_result(), res / "dvs_bars.json")
+    args = ["--results", str(res), "--readme", str(readme)]
+    assert upd.main([*args, "--check"]) == 1  # the README still has the old text
+    assert upd.main(args) == 0
+    text = readme.read_text()
+    assert "| 92.3 |" in text and "| 81.0 |" in text and "| 88.0 |" in text
+    assert "_Generated from `results/dvs_bars.json`" in text
+    assert "old crossbar_drift" in text  # absent JSON: block left as it was
+    assert upd.main([*args, "--check"]) == 0
+
+
+def test_update_readme_missing_block_is_a_clear_error(tmp_path, capsys):
+    upd = _mod("update_readme")
+    readme = _readme(tmp_path, upd.TABLES[1:])
+    before = readme.read_text()
+    assert upd.main(["--results", str(tmp_path), "--readme", str(readme)]) == 2
+    assert upd.TABLES[0] in capsys.readouterr().err and readme.read_text() == before
+
+
+@pytest.mark.parametrize("name", ["crossbar_drift", "lsm_digits", "crossbar_lsm", "dvs_bars"])
+def test_every_table_experiment_has_a_renderer(name):
+    assert callable(_mod(name).table)
