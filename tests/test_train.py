@@ -67,3 +67,17 @@ def test_bad_arguments():
         with tempfile.NamedTemporaryFile(suffix=".pt") as f:
             torch.save({"weights": 1}, f.name)
             train.load_checkpoint(f.name, bad)
+
+
+def test_device_argument_moves_the_model_and_keeps_the_trajectory():
+    """``device=`` places the model and every batch; on the same device the run is unchanged (loss
+    and accuracy are summed on the device in float64, as Python floats summed them before)."""
+    small = data.digits(encoding="rate", steps=4, seed=0)
+    hists = []
+    for device in (None, "cpu"):
+        torch.manual_seed(0)
+        m = SpikingMLP(64, [16], 10)
+        hists.append(train.fit(m, small, epochs=1, seed=3, progress=False, device=device))
+    assert hists[0]["loss"] == hists[1]["loss"] and hists[0]["train_acc"] == hists[1]["train_acc"]
+    assert train.evaluate(m, small, device="cpu") == train.evaluate(m, small)
+    assert next(m.parameters()).device.type == "cpu"
