@@ -1,5 +1,5 @@
 """``neuromap validate [--case NAME ...] [-o results/validation.json]``: published measurements
-re-created with the cost models (:mod:`neuromap.energy.validate`); prints published, modelled, ratio,
+re-created with the cost models (:mod:`neuromap.energy.validation`); prints published, modelled, ratio,
 factor and whether each is within it, and writes the rows as JSON (atomically).
 
 Exit code 0 when every comparison ran (a case that misses its factor is a finding, not an error);
@@ -12,7 +12,7 @@ import sys
 
 
 def add_parser(subparsers) -> None:
-    from .validate import CASES, DEFAULT_PATH
+    from .validation import CASES, DEFAULT_PATH
 
     p = subparsers.add_parser("validate", help="compare the energy models with published measurements",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from .validate import format_table, validate
+    from .validation import format_table, validate
 
     try:
         rows = validate(args.output, args.case)
