@@ -9,7 +9,6 @@ import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -60,17 +59,10 @@ def provenance() -> dict[str, Any]:
 
 def write_json(obj: Any, path: Path) -> Path:
     """Write JSON atomically (temp file + rename)."""
+    from neuromap.atomic import write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def write_result(result: dict[str, Any], path: Path) -> Path:

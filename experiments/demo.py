@@ -29,6 +29,7 @@ from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 import neuromap as nm  # noqa: E402
 from neuromap import backends, data, hardware, train  # noqa: E402
+from neuromap.atomic import write_text  # noqa: E402
 from neuromap.deploy import readout_accuracy, records_with_inputs  # noqa: E402
 from neuromap.energy import collect  # noqa: E402
 from neuromap.energy.report import build_report  # noqa: E402
@@ -50,17 +51,6 @@ def _optional_backend(name: str):
     except (ImportError, ValueError) as exc:
         print(f"   backend {name!r} unavailable: {exc}")
         return None
-
-
-def _write_text(text: str, path: Path) -> None:
-    """Atomic text write (temp file + rename)."""
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -155,7 +145,7 @@ def main() -> None:
     report.save(OUT / "report.html")
     report.save(OUT / "report.json")
     print(report.table())
-    _write_text(report.markdown(), OUT / "targets.md")  # README's demo table is pasted from this file
+    write_text(OUT / "targets.md", report.markdown())  # README's demo table is pasted from this file
     summary = {
         "float_accuracy": float_acc,
         "accuracy": accuracy,

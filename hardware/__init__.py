@@ -158,9 +158,10 @@ _SUMMARY_KEYS = {
     "digital": (
         "chip.cores_per_chip", "core.max_neurons", "core.synapse_mem_bits", "core.memory_bits", "core.max_axons_in",
         "numerics.weight_bits", "energy.e_synop", "energy.e_neuron_update", "energy.p_static_chip",
+        "energy.p_chip_pes_off", "energy.p_pe_active",
     ),
-    "crossbar": ("tile.rows", "tile.cols", "tile.tiles_per_chip", "periphery.adc_bits", "energy.e_mac", "energy.e_cell_op",
-                 "timing.t_mvm"),
+    "crossbar": ("tile.rows", "tile.cols", "tile.tiles_per_chip", "periphery.adc_bits", "energy.e_core_mvm",
+                 "energy.e_cell_op", "timing.t_mvm"),
     "conventional": ("conventional.cost_model", "energy.p_busy", "timing.t_kernel_eager", "energy.e_synop_system",
                      "energy.e_mac", "energy.e_ac"),
 }

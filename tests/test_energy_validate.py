@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from neuromap.energy.validate import ROW_KEYS, format_table, row, validate
+from neuromap.energy.validation import ROW_KEYS, format_table, row, validate
 
 
 def _check_schema(rows):

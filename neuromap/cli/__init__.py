@@ -32,7 +32,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "neuromap.cli.partition",
     "neuromap.cli.report",
     "neuromap.cli.deploy",
-    "neuromap.energy.validate_cli",
+    "neuromap.cli.validate",
 ]
 
 

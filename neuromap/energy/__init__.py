@@ -3,7 +3,7 @@
 from .activity import Activity, ActivityError, collect
 from .costs import Estimate, MissingFigure, Options, Term, estimate, spike_driven_transformer_energy
 from .report import Report, build_report
-from .validate import validate
+from .validation import validate
 
 __all__ = [
     "Activity",

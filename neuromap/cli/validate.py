@@ -1,5 +1,5 @@
 """``neuromap validate [--case NAME ...] [-o results/validation.json]``: published measurements
-re-created with the cost models (:mod:`neuromap.energy.validate`); prints published, modelled, ratio,
+re-created with the cost models (:mod:`neuromap.energy.validation`); prints published, modelled, ratio,
 factor and whether each is within it, and writes the rows as JSON (atomically).
 
 Exit code 0 when every comparison ran (a case that misses its factor is a finding, not an error);
@@ -8,27 +8,26 @@ Exit code 0 when every comparison ran (a case that misses its factor is a findin
 from __future__ import annotations
 
 import argparse
-import sys
+
+from neuromap.rst import plain
 
 
 def add_parser(subparsers) -> None:
-    from .validate import CASES, DEFAULT_PATH
+    from neuromap.energy.validation import CASES, DEFAULT_PATH
 
     p = subparsers.add_parser("validate", help="compare the energy models with published measurements",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--case", action="append", choices=list(CASES), help="run only this case (repeatable)")
     p.add_argument("-o", "--output", default=str(DEFAULT_PATH), help=f"JSON rows (default {DEFAULT_PATH})")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    from .validate import format_table, validate
+    from neuromap.atomic import check_writable
+    from neuromap.energy.validation import format_table, validate
 
-    try:
-        rows = validate(args.output, args.case)
-    except (ValueError, OSError) as exc:
-        print(f"neuromap validate: {exc}", file=sys.stderr)
-        return 2
+    check_writable(args.output)  # before the work: a bad path fails now (exit 2 through neuromap.cli.main)
+    rows = validate(args.output, args.case)
     print(format_table(rows))
     print(f"\nwrote {args.output}")
     return 0
