@@ -707,7 +707,8 @@ def kernels_per_step(netlist: Netlist, mode: str) -> tuple[int, list[str]]:
             n += 1
             continue
         if pop.kind in ("lif", "cuba"):
-            ops += _RESET_OPS.get(str(pop.params.get("reset", "subtract")), 2)
+            neuron = getattr(pop.params, "neuron", None)  # typed SpikingParams; None when not known
+            ops += _RESET_OPS.get(str(getattr(neuron, "reset", "subtract")), 2)
         n += ops
     return n, unknown
 

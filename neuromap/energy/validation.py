@@ -61,8 +61,9 @@ def _mlp(name: str, sizes: list[int], kind: str) -> Netlist:
     prev = "in"
     for k, n in enumerate(sizes[1:]):
         pop = f"l{k + 1}"
-        net.add_population(Population(pop, kind if k < len(sizes) - 2 else "identity", (n,), {"reset": "zero"},
-                                      k < len(sizes) - 2))
+        hidden = k < len(sizes) - 2
+        net.add_population(Population(pop, kind if hidden else "identity", (n,),
+                                      {"reset": "zero"} if hidden else None, hidden))
         net.add_projection(Projection(f"{prev}->{pop}", prev, pop, "dense", weight=rng.normal(size=(n, sizes[k]))))
         prev = pop
     return net
