@@ -40,8 +40,12 @@ def check_writable(path: str | os.PathLike, directory: bool = False) -> Path:
         raise OutputError(f"cannot write {path}: it is {kind}")
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {path}: directory {parent} is not writable")
+    try:  # a real probe: os.access says yes to root on a read-only mount
+        fd, probe = tempfile.mkstemp(prefix=".neuromap-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: directory {parent} is not writable ({exc.strerror or exc})") from exc
     return path
 
 

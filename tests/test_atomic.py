@@ -204,14 +204,17 @@ def test_activity_save_is_atomic(tmp_path, monkeypatch):
     assert Activity.load(p).steps == 3
 
 
-def test_check_writable_fails_early(tmp_path):
+def test_check_writable_fails_early(tmp_path, monkeypatch):
     (tmp_path / "d").mkdir()
     with pytest.raises(OutputError, match="does not exist"):
         check_writable(tmp_path / "missing" / "r.json")
     with pytest.raises(OutputError, match="is a directory"):
         check_writable(tmp_path / "d")
-    if os.geteuid() != 0:  # root writes anywhere
-        ro = tmp_path / "ro"
-        ro.mkdir(mode=0o500)
-        with pytest.raises(OutputError, match="not writable"):
-            check_writable(ro / "r.json")
+    import neuromap.atomic as atomic
+
+    def read_only(*a, **k):  # a read-only mount (chmod does not stop root, so simulate it)
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", read_only)
+    with pytest.raises(OutputError, match="not writable.*Read-only"):
+        check_writable(tmp_path / "r.json")
