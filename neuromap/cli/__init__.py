@@ -32,6 +32,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "neuromap.cli.partition",
     "neuromap.cli.report",
     "neuromap.cli.deploy",
+    "neuromap.cli.validate",  # published measurements re-created (skipped until that module exists)
 ]
 
 
