@@ -40,25 +40,34 @@ def check_writable(path: str | os.PathLike, directory: bool = False) -> Path:
         raise OutputError(f"cannot write {path}: it is {kind}")
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {path}: directory {parent} is not writable")
+    try:  # a real probe: os.access says yes to root on a read-only mount
+        fd, probe = tempfile.mkstemp(prefix=".neuromap-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: directory {parent} is not writable ({exc.strerror or exc})") from exc
     return path
 
 
 @contextlib.contextmanager
-def _sigint_deferred() -> Iterator[list[int]]:
+def _sigint_deferred() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) while a third-party writer runs: h5py swallows a ``KeyboardInterrupt``
-    raised inside its callbacks ("Exception ignored in ..."), so the signal is recorded and the
-    caller raises it once the writer has returned. Only in the main thread (signals go there)."""
-    got: list[int] = []
+    raised inside its callbacks ("Exception ignored in ..."), so the signal is recorded and handed
+    to the previous handler (normally: ``KeyboardInterrupt``) once the writer has returned, before
+    the rename. Only in the main thread (signals go there)."""
     if threading.current_thread() is not threading.main_thread():
-        yield got
+        yield
         return
+    got: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
     try:
-        yield got
+        yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        if got and callable(previous):
+            previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt here
+        elif got and previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
@@ -78,10 +87,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     os.close(fd)
     tmp = Path(name)
     try:
-        with _sigint_deferred() as interrupted:
+        with _sigint_deferred():  # a Ctrl-C during the write is raised here: the old file stays
             yield tmp
-        if interrupted:
-            raise KeyboardInterrupt  # the writer finished, but the user asked to stop: keep the old file
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, _mode_for(path))

@@ -249,7 +249,7 @@ def check_run_dir(out_dir: str | os.PathLike) -> Path:
     which is replaced as a whole. Anything else (a file, a directory of other files) is refused."""
     from neuromap.atomic import check_writable
 
-    out = check_writable(out_dir, directory=True)
+    out = check_writable(Path(out_dir).resolve(), directory=True)  # resolved: "-o ." has a name to rename
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise OutputError(f"-o {out}: is a directory that is not a neuromap run (no {MANIFEST}); "
                           "give a new or empty directory")

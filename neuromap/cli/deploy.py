@@ -38,8 +38,13 @@ def add_parser(subparsers) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from neuromap import backends
     from neuromap.deploy import check_run_dir, deploy, describe_input, save
+    from neuromap.errors import InputError
 
+    for flag, name in (("--backend", args.backend), ("--compare", args.compare)):
+        if name not in backends.available() and not (flag == "--compare" and name == "none"):
+            raise InputError(f"{flag} {name}: not one of {backends.available()}")
     if args.output:
         check_run_dir(args.output)  # before the run: a bad -o fails now, not after it
     graph = load_model(args)
