@@ -117,3 +117,16 @@ def test_per_core_energy_and_memory(activity):
     # with no spike / hop / static figures on SpiNNaker2, the per-core energies add up to the total
     assert sum(per_core) == pytest.approx(est.energy_J, rel=1e-12)
     assert est.resources["memory_per_core"]
+
+
+def test_report_costs_the_mapping_the_run_used(activity, monkeypatch):
+    from neuromap import partition as part
+
+    net = small_net()
+    ran = part.partition(net, "spinnaker2", method="sequential")
+    calls = []
+    monkeypatch.setattr(part, "partition", lambda *a, **k: calls.append(a) or ran)
+    rep = build_report(net, activity, ["spinnaker2"], mappings={"spinnaker2": ran})
+    assert calls == [] and rep.mappings["spinnaker2"] is ran
+    with pytest.raises(ValueError, match="made for target 'spinnaker2'"):
+        build_report(net, activity, ["loihi"], mappings={"loihi": ran})
