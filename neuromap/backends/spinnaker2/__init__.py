@@ -35,7 +35,7 @@ from neuromap.graph.zoo_nodes import EGRU
 from neuromap.netlist import Netlist
 from neuromap.partition.errors import DoesNotFit
 
-from ..base import BackendError, RunResult
+from ..base import BackendError, RunResult, named_inputs
 from . import numerics as numerics_mod
 from .program import Program, build, netlist_problems
 from .simulate import COUNTERS, Simulator
@@ -137,16 +137,9 @@ class SpiNNaker2Compiled:
         return [pe.memory.to_dict() for pe in self.program.pes]
 
     def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
-        names = self.inputs
-        if isinstance(inputs, (torch.Tensor, np.ndarray)):
-            if len(names) != 1:
-                raise ValueError(f"network has inputs {names}; pass a dict name -> tensor")
-            inputs = {names[0]: inputs}
-        if not isinstance(inputs, dict) or set(inputs) != set(names):
-            raise ValueError(f"inputs must be a tensor or a dict with exactly the keys {names}")
         out = {}
         TB = None
-        for n, x in inputs.items():
+        for n, x in named_inputs(inputs, self.inputs).items():
             x = torch.as_tensor(x)
             x = x.float() if not x.is_floating_point() else x.to(torch.float32)
             pop = self.netlist.population(n)
