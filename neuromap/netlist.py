@@ -8,7 +8,8 @@ so a 1-million-neuron, 100-million-synapse network is a handful of nodes and edg
 
 Node attributes (one population, see :class:`Population`): ``pop`` -> the Population.
 Edge attributes (one projection, see :class:`Projection`): ``proj`` -> the Projection.
-Recurrent projections are self-loops (``src == dst``).
+Recurrent projections are self-loops (``src == dst``); a self-loop reads the source's output of the
+previous step (``Projection.delay`` adds steps on top of that).
 """
 
 from __future__ import annotations

@@ -303,3 +303,16 @@ def test_report_cli_rejects_bad_batch_and_mode(capsys):
     with pytest.raises(SystemExit) as exc:  # argparse rejects an unknown mode with exit code 2
         main(["report", "m.nir", "--target", "gpu-a100", "--dataset", "digits", "--gpu-mode", "turbo"])
     assert exc.value.code == 2 and "turbo" in capsys.readouterr().err
+
+
+def test_report_costs_the_mapping_the_run_used(activity, monkeypatch):
+    from neuromap import partition as part
+
+    net = small_net()
+    ran = part.partition(net, "spinnaker2", method="sequential")
+    calls = []
+    monkeypatch.setattr(part, "partition", lambda *a, **k: calls.append(a) or ran)
+    rep = build_report(net, activity, ["spinnaker2"], mappings={"spinnaker2": ran})
+    assert calls == [] and rep.mappings["spinnaker2"] is ran
+    with pytest.raises(ValueError, match="made for target 'spinnaker2'"):
+        build_report(net, activity, ["loihi"], mappings={"loihi": ran})

@@ -30,3 +30,25 @@ def test_egru_lm_fp32_equals_zoo_module_and_fixed_point_is_close():
     assert (p_ref.argmax(-1) == p_fix.argmax(-1)).float().mean() > 0.9
     est = res.estimate()
     assert any(t.name == "MAC-array MACs" for t in est.energy_terms)
+
+
+def test_traced_charlm_core_runs_through_the_normal_path():
+    """EGRU once: the traced core (EGRU layers + decoder on the host's embeddings) lowers to the
+    same populations and gate projections and runs on SpiNNaker2 with the zoo module's numbers."""
+    from torch import nn
+
+    from neuromap.graph import trace
+
+    torch.manual_seed(0)
+    model = CharLM(20, hidden_size=32, embedding_size=12, cell="egru", num_layers=2, thr_mean=0.05).eval()
+    tokens = torch.randint(0, 20, (30, 2))
+    emb = model.embedding(tokens).detach()
+    graph = trace(nn.Sequential(model.rnn, model.drop, model.decoder), emb)
+    with torch.no_grad():
+        ref = model(tokens)  # after tracing: the zoo module keeps its last run's events
+    be = backends.get("spinnaker2")
+    assert be.unsupported(graph) == []
+    assert [p.kind for p in graph.lower().populations] == ["input", "egru", "egru", "identity"]
+    res = be.compile(graph).run(emb)
+    assert torch.equal(res.output, ref)
+    assert torch.equal(res.records["0.1"], model.rnn._last[1].y)

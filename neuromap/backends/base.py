@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 from neuromap.errors import NeuromapError
@@ -41,6 +42,18 @@ class RunResult:
         if len(self.outputs) != 1:
             raise ValueError(f"graph has {len(self.outputs)} outputs: {list(self.outputs)}; use .outputs[name]")
         return next(iter(self.outputs.values()))
+
+
+def named_inputs(inputs: Any, names: list[str]) -> dict[str, Any]:
+    """``{input name: array}`` from one tensor / array (single-input networks) or a dict whose keys
+    are exactly ``names`` (raises ``ValueError`` saying what was expected)."""
+    if isinstance(inputs, (torch.Tensor, np.ndarray)):
+        if len(names) != 1:
+            raise ValueError(f"graph has inputs {names}; pass a dict name -> tensor")
+        return {names[0]: inputs}
+    if not isinstance(inputs, dict) or set(inputs) != set(names):
+        raise ValueError(f"inputs must be a tensor or a dict with exactly the keys {names}")
+    return dict(inputs)
 
 
 @runtime_checkable

@@ -40,7 +40,7 @@ from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
 from neuromap.synapses import conv2d, linear
 
-from .base import BackendError, RunResult
+from .base import BackendError, RunResult, named_inputs
 
 NAME = "torch"
 
@@ -260,15 +260,8 @@ class TorchCompiled:
         self.recorded = [n for n in self.order if is_neuron(graph.nodes[n])]
 
     def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
-        names = self.graph.inputs
-        if isinstance(inputs, torch.Tensor) or isinstance(inputs, np.ndarray):
-            if len(names) != 1:
-                raise ValueError(f"graph has inputs {names}; pass a dict name -> tensor")
-            inputs = {names[0]: inputs}
-        if not isinstance(inputs, dict) or set(inputs) != set(names):
-            raise ValueError(f"inputs must be a tensor or a dict with exactly the keys {names}")
         out = {}
-        for name, x in inputs.items():
+        for name, x in named_inputs(inputs, self.graph.inputs).items():
             x = torch.as_tensor(x).to(self.device)
             if not x.is_floating_point():
                 x = x.float()

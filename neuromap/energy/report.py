@@ -305,12 +305,15 @@ def _unique_targets(targets: list) -> list:
 
 def build_report(netlist, activity: Activity, targets: list[str] | str, model: str = "model",
                  method: str = "metis", counters: dict[str, dict] | None = None, accuracy: dict | None = None,
-                 activities: dict[str, Activity] | None = None, options: Options | None = None) -> Report:
+                 activities: dict[str, Activity] | None = None, options: Options | None = None,
+                 mappings: dict | None = None) -> Report:
     """Estimate ``activity`` on each target (``"all"`` for every shipped target). ``activities``
     overrides the activity per target (e.g. the one recorded on that target's own backend);
     ``counters[target]`` are a crossbar backend's measured per-projection counters for that target;
     ``options`` (:class:`~neuromap.energy.costs.Options`): batch size, GPU mode, operating point,
-    real-time mode (defaults: batch 1, eager, the target's default operating point, real time)."""
+    real-time mode (defaults: batch 1, eager, the target's default operating point, real time);
+    ``mappings[target]`` is the Mapping a run used on that target (e.g. ``compiled.mapping``), so the
+    report costs the placement that ran instead of partitioning again."""
     from neuromap import hardware
     from neuromap.partition import partition
 
@@ -319,13 +322,15 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
     if ALL_TARGETS in targets:
         targets = hardware.available()
     activity.check_matches(netlist)
-    estimates, mappings = {}, {}
+    estimates, used = {}, {}
     loaded = _unique_targets([hardware.load(name) for name in targets])
     for tgt in loaded:
         act = (activities or {}).get(tgt.name, activity)
-        mapping = None
-        if tgt.kind in ("digital", "crossbar"):
+        mapping = (mappings or {}).get(tgt.name)
+        if mapping is not None and getattr(mapping, "target", tgt.name) != tgt.name:
+            raise ValueError(f"mappings[{tgt.name!r}] was made for target {mapping.target!r}")
+        if mapping is None and tgt.kind in ("digital", "crossbar"):
             mapping = partition(netlist, tgt, method=method, activity=act)
         estimates[tgt.name] = estimate(netlist, act, tgt, mapping, (counters or {}).get(tgt.name), options)
-        mappings[tgt.name] = mapping
-    return Report(model, activity, estimates, mappings, dict(accuracy or {}))
+        used[tgt.name] = mapping
+    return Report(model, activity, estimates, used, dict(accuracy or {}))

@@ -82,7 +82,7 @@ class Neuron(NeuromapNode):
     shape: np.ndarray
 
     def __post_init__(self) -> None:
-        self.model, self.params = _text(self.model), _text(self.params)
+        self.model, self.params = as_text(self.model), as_text(self.params)
         self.shape = np.asarray(self.shape, dtype=np.int64).reshape(-1)
         if self.shape.size == 0 or np.any(self.shape < 1):
             raise ValueError(f"Neuron needs a non-empty positive shape, got {self.shape.tolist()}")
@@ -96,11 +96,12 @@ class Neuron(NeuromapNode):
         return tuple(s)
 
 
-def _text(v: Any) -> str:
+def as_text(v: Any) -> str:
+    """A string field as read back from HDF5 (bytes, a 1-element array) as ``str``."""
     if isinstance(v, bytes):
         return v.decode("utf8")
     if isinstance(v, np.ndarray) and v.size == 1:
-        return _text(v.reshape(-1)[0])
+        return as_text(v.reshape(-1)[0])
     return str(v)
 
 

@@ -3,10 +3,10 @@
 * Units become populations: ``SDSA`` / ``SDSA3`` -> ``other`` (spiking; shape ``(N, C)``, one
   projection per input port q, k, v with ``meta["port"]``), ``LMUMemory`` -> ``other`` non-spiking
   ``(channels, order)`` with a dense self-loop ``kron(I, A_bar)`` (``meta["role"] = "recurrent"``)
-  and ``B_bar`` multiplied into every incoming projection; ``EGRU`` -> ``egru`` (graded events,
+  and ``B_bar`` multiplied into every incoming projection (a self-loop reads the previous step, as
+  every recurrent projection of a netlist; its ``delay`` adds steps on top, here 0); ``EGRU`` -> ``egru`` (graded events,
   params ``theta``, ``zoneout``) with one projection per gate and role (``meta = {"gate": z|r|g,
-  "role": input|recurrent}``, recurrent ones self-loops: the convention of
-  :func:`neuromap.backends.spinnaker2.egru.charlm_netlist`); ``MaxPool2d`` / ``Activation`` ->
+  "role": input|recurrent}``, recurrent ones self-loops); ``MaxPool2d`` / ``Activation`` ->
   non-spiking ``other`` / ``relu`` populations.
 * Synaptic ops: ``Permute``, ``Place``, ``Mean``, ``SparseLinear``, ``AxisLinear`` (block diagonal
   ``kron(I, weight)``) and ``Outer`` (``kron(I, vector)``) are sparse matrices composed
@@ -112,11 +112,11 @@ def _self_loops(graph, name: str) -> list[Projection]:
     node = graph.nodes[name]
     if isinstance(node, LMUMemory):
         w = np.kron(np.eye(node.channels), np.asarray(node.A_bar, dtype=np.float64))
-        return [Projection(f"{name}->{name}/A_bar", name, name, "dense", weight=w, delay=1,
+        return [Projection(f"{name}->{name}/A_bar", name, name, "dense", weight=w,
                            meta={"role": "recurrent", "lmu": "A_bar"})]
     if isinstance(node, EGRU):
         return [Projection(f"{name}->{name}/recurrent/{g}", name, name, "dense", weight=w,
-                           bias=b if node.bias else None, delay=1, meta={"gate": g, "role": "recurrent"})
+                           bias=b if node.bias else None, meta={"gate": g, "role": "recurrent"})
                 for g, w, b in zip("zrg", np.split(node.weight_hh, 3), np.split(node.bias_hh, 3))]
     return []
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .nodes import EXTENSION_NODES, PREFIX, STATEFUL_EXTENSIONS, NeuromapNode
+from .nodes import EXTENSION_NODES, PREFIX, STATEFUL_EXTENSIONS, NeuromapNode, as_text
 
 Shape = tuple[int, ...]
 
@@ -37,14 +37,6 @@ EGRU_IMPLS = ("vectorised", "loop")
 
 def _ints(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=np.int64).reshape(-1)
-
-
-def _str(v: Any) -> str:
-    if isinstance(v, bytes):
-        return v.decode("utf8")
-    if isinstance(v, np.ndarray) and v.size == 1:
-        return _str(v.reshape(-1)[0])
-    return str(v)
 
 
 def _f32(a: Any, ndim: int | None = None, name: str = "array") -> np.ndarray:
@@ -184,7 +176,7 @@ class Activation(_Node):
     function: str
 
     def __post_init__(self) -> None:
-        self.function = _str(self.function)
+        self.function = as_text(self.function)
         if self.function not in ACTIVATIONS:
             raise ValueError(f"Activation function={self.function!r} is not one of {list(ACTIVATIONS)}")
         self._types()
@@ -194,7 +186,7 @@ class _Attention(_Node):
     """Shared by SDSA / SDSA3: input ``(3, N, C)`` (q, k, v stacked by :class:`Place`), output ``(N, C)``."""
 
     def check(self) -> None:
-        self.dim, self.heads, self.neuron = int(self.dim), int(self.heads), _str(self.neuron)
+        self.dim, self.heads, self.neuron = int(self.dim), int(self.heads), as_text(self.neuron)
         if self.dim < 1 or self.heads < 1 or self.dim % self.heads:
             raise ValueError(f"{type(self).__name__} needs heads dividing dim, got dim={self.dim}, heads={self.heads}")
         parse_neuron(self.neuron)
@@ -259,7 +251,7 @@ class LMUMemory(_Node):
 
     def __post_init__(self) -> None:
         self.A_bar, self.B_bar = _f32(self.A_bar, 2, "A_bar"), _f32(self.B_bar, 1, "B_bar")
-        self.channels, self.mode = int(self.channels), _str(self.mode)
+        self.channels, self.mode = int(self.channels), as_text(self.mode)
         d = self.B_bar.shape[0]
         if self.A_bar.shape != (d, d) or d < 1:
             raise ValueError(f"LMUMemory needs A_bar [d, d] and B_bar [d], got {self.A_bar.shape}, {self.B_bar.shape}")
@@ -374,7 +366,7 @@ class EGRU(_Node):
         self.weight_ih, self.weight_hh = _f32(self.weight_ih, 2, "weight_ih"), _f32(self.weight_hh, 2, "weight_hh")
         self.bias_ih, self.bias_hh = _f32(self.bias_ih, 1, "bias_ih"), _f32(self.bias_hh, 1, "bias_hh")
         self.threshold = _f32(self.threshold, 1, "threshold")
-        self.bias, self.impl = bool(self.bias), _str(self.impl)
+        self.bias, self.impl = bool(self.bias), as_text(self.impl)
         self.zoneout, self.gamma, self.eps = float(self.zoneout), float(self.gamma), float(self.eps)
         H = self.threshold.shape[0]
         if self.weight_ih.shape[0] != 3 * H or self.weight_hh.shape != (3 * H, H):

@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 import torch
 
-from ..base import BackendError, RunResult
+from ..base import BackendError, RunResult, named_inputs
 from .emulator import LoihiRecord
 from .quantize import QuantizationError, QuantReport, check_semantics, kind_problem, quantize
 
@@ -101,12 +101,8 @@ class LoihiCompiled:
         return out
 
     def _spikes_in(self, inputs: Any) -> dict[str, np.ndarray]:
-        if isinstance(inputs, (torch.Tensor, np.ndarray)):
-            if len(self.input_names) != 1:
-                raise ValueError(f"graph has inputs {self.input_names}; pass a dict name -> spikes")
-            inputs = {self.input_names[0]: inputs}
         out = {}
-        for name, x in inputs.items():
+        for name, x in named_inputs(inputs, self.input_names).items():
             a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
             if a.ndim < 3:
                 raise ValueError(f"input {name!r} must be [T, B, ...] spikes, got shape {a.shape}")

@@ -11,7 +11,9 @@ The graph is lowered to a netlist, partitioned (:func:`neuromap.partition.partit
 (:mod:`.program`, :mod:`.memory`: over-budget PEs raise ``DoesNotFit`` with byte counts or spill
 synapse rows to DRAM) and simulated step by step (:mod:`.simulate`) in ``fp32`` (bit-identical to
 ``backends.torch``) or ``s16.15`` fixed point (:mod:`.numerics`). Timing: :mod:`.timing`.
-Netlists without a graph (the EGRU LM, an LSM reservoir) compile with :meth:`SpiNNaker2Backend.compile_netlist`.
+A traced EGRU (the ``CharLM`` core: EGRU layers + decoder on the host's embeddings) compiles through
+:meth:`SpiNNaker2Backend.compile` like any graph; netlists without a graph (an LSM reservoir) compile
+with :meth:`SpiNNaker2Backend.compile_netlist`.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ import torch
 from neuromap.graph import Graph
 from neuromap.graph.neuron import has_spec
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, type_name
+from neuromap.graph.zoo_nodes import EGRU
 from neuromap.netlist import Netlist
 from neuromap.partition.errors import DoesNotFit
 
-from ..base import BackendError, RunResult
+from ..base import BackendError, RunResult, named_inputs
 from . import numerics as numerics_mod
 from .program import Program, build, netlist_problems
 from .simulate import COUNTERS, Simulator
@@ -40,7 +43,7 @@ from .timing import Timing, step_times
 
 NAME = "spinnaker2"
 SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.AvgPool2d, nir.SumPool2d,
-                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, Neuron)
+                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, Neuron, EGRU)
 __all__ = ["BACKEND", "NAME", "SpiNNaker2Backend", "SpiNNaker2Compiled", "SpiNNaker2Result", "Program", "Timing"]
 
 
@@ -50,7 +53,8 @@ def graph_problems(graph: Graph) -> list[str]:
         if not isinstance(node, SUPPORTED_NODES):
             out.append(f"node {name!r} ({type_name(node)}): the SpiNNaker2 model cannot run it; supported: "
                        f"{sorted(t.__name__ for t in SUPPORTED_NODES)} (neurons LIF / CubaLIF / LI with neuromap "
-                       "parameters or a registry kind as neuromap.Neuron, synapses Affine / Linear / Conv / pooling)")
+                       "parameters, a registry kind as neuromap.Neuron, neuromap.EGRU; synapses Affine / Linear / "
+                       "Conv / pooling)")
         elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
                        "neuromap.graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
@@ -135,16 +139,9 @@ class SpiNNaker2Compiled:
         return [pe.memory.to_dict() for pe in self.program.pes]
 
     def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
-        names = self.inputs
-        if isinstance(inputs, (torch.Tensor, np.ndarray)):
-            if len(names) != 1:
-                raise ValueError(f"network has inputs {names}; pass a dict name -> tensor")
-            inputs = {names[0]: inputs}
-        if not isinstance(inputs, dict) or set(inputs) != set(names):
-            raise ValueError(f"inputs must be a tensor or a dict with exactly the keys {names}")
         out = {}
         TB = None
-        for n, x in inputs.items():
+        for n, x in named_inputs(inputs, self.inputs).items():
             x = torch.as_tensor(x)
             x = x.float() if not x.is_floating_point() else x.to(torch.float32)
             pop = self.netlist.population(n)

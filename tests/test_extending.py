@@ -1,0 +1,92 @@
+"""The README's "Add a target" and "Add a backend" recipes, done: a copied target TOML with a
+changed figure is used by the partitioner and a backend by path, and a toy netlist backend
+registered through ``neuromap.backends.register`` runs a traced network from the neuron registry
+alone and matches ``backends.torch``."""
+
+from __future__ import annotations
+
+import pathlib
+
+import networkx as nx
+import torch
+from torch import nn
+
+from neuromap import backends, hardware
+from neuromap.backends import RunResult
+from neuromap.graph import trace
+from neuromap.neurons import ALIF, LIF, ALIFParams
+from neuromap.partition import partition
+
+HARDWARE = pathlib.Path(hardware.__file__).parent
+
+
+def net() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 40), LIF(beta=0.8), nn.Linear(40, 4), ALIF(ALIFParams.from_decay(0.9)))
+
+
+def test_a_copied_target_toml_with_a_changed_figure_is_used_by_path(tmp_path):
+    text = (HARDWARE / "spinnaker2.toml").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("memory_bits"))
+    mine = tmp_path / "mychip.toml"
+    mine.write_text(text.replace('name = "spinnaker2"', 'name = "mychip"').replace(
+        line, 'memory_bits = { value = 2000, unit = "bit", source = "test: a smaller PE", confidence = "D" }'))
+    tgt = hardware.load(mine)
+    assert tgt.name == "mychip" and tgt.get("core.memory_bits") == 2000
+    x = torch.rand(20, 2, 5) * 3
+    graph = trace(net(), x)
+    small, full = partition(graph.lower(), mine), partition(graph.lower(), "spinnaker2")
+    assert small.n_cores > full.n_cores
+    res = backends.get("spinnaker2").compile(graph, target=mine).run(x)
+    assert torch.equal(res.output, backends.get("torch").compile(graph).run(x).output)
+
+
+class ToyBackend:
+    """A netlist backend in a page: dense projections, every population run by its registry step."""
+
+    name = "toy"
+
+    def unsupported(self, graph) -> list[str]:
+        net = graph.lower()
+        bad = [f"population {p.name!r} ({p.kind}): no registry step" for p in net.populations
+               if p.kind != "input" and p.model.sequence is None]
+        return bad + [f"projection {p.name!r} ({p.kind}): toy runs dense only" for p in net.projections
+                      if p.kind != "dense"]
+
+    def compile(self, graph, target=None):
+        assert not self.unsupported(graph)
+        return ToyCompiled(graph.lower(), graph.outputs)
+
+
+class ToyCompiled:
+    def __init__(self, netlist, outputs) -> None:
+        self.netlist, self.outputs = netlist, outputs
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor) -> RunResult:
+        out = {}
+        for name in nx.topological_sort(self.netlist.graph):
+            pop = self.netlist.population(name)
+            if pop.kind == "input":
+                out[name] = x
+                continue
+            drive = sum(torch.nn.functional.linear(out[p.src], torch.as_tensor(p.weight, dtype=torch.float32),
+                                                   None if p.bias is None else torch.as_tensor(p.bias,
+                                                                                              dtype=torch.float32))
+                        for p in self.netlist.incoming(name))
+            out[name], _ = pop.model.sequence(drive, pop.params, None)
+        last = list(nx.topological_sort(self.netlist.graph))[-1]
+        return RunResult({self.outputs[0]: out[last]}, out, backend="toy")
+
+
+def test_a_toy_backend_registered_publicly_runs_from_the_registry():
+    backends.register("toy", ToyBackend())
+    assert "toy" in backends.available()
+    x = torch.rand(20, 2, 5) * 3
+    model = net()
+    graph = trace(model, x)
+    toy = backends.get("toy")
+    assert isinstance(toy, backends.Backend) and toy.unsupported(graph) == []
+    with torch.no_grad():
+        ref = model(x)
+    assert ref.sum() > 0 and torch.equal(toy.compile(graph).run(x).output, ref)
