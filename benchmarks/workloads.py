@@ -55,9 +55,9 @@ WORKLOADS: dict[str, Workload] = {
         Workload("W2-b1", "lif-infer batch 1", False, "lif", T=100, batch=1),
         Workload("W2-b32", "lif-infer batch 32", False, "lif", T=100, batch=32),
         Workload("W3", "cuba-train", True, "cuba", T=100, batch=32),
-        Workload("W4", "long-seq", True, "lif", T=1000, batch=8),
         Workload("W1-p01", "lif-train input density 0.01", True, "lif", T=100, batch=32, p_in=0.01),
         Workload("W1-p20", "lif-train input density 0.2", True, "lif", T=100, batch=32, p_in=0.2),
+        Workload("W4", "long-seq", True, "lif", T=1000, batch=8),
     )
 }
 
