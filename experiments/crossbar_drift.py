@@ -17,8 +17,9 @@ Three trainings per seed, each for the same number of epochs from the same initi
   (``CrossbarConfig.hwa_t_inference``); gradients reach the clean weights (noise injection as in
   Joshi et al., Nat. Commun. 11:2473, 2020, with the noise taken from the same PCM statistics).
 * ``hwa-gaussian`` (only with ``--gaussian-noise X > 0``): Gaussian weight noise of X times the PCM
-  programming-noise std (the earlier recipe of this experiment, X = 3: it cost about 1.5 points of
-  clean accuracy and held no better than standard training at one year).
+  programming-noise std, the earlier recipe of this experiment (X = 3); ``--gaussian-noise 3``
+  adds its rows to the table (in the diagnosis it lowered the clean accuracy and held no better
+  than standard training at one year).
 
 Seed ``s`` trains model ``s`` (data split and initialisation) and programs chip ``s``; the table
 gives mean and standard deviation over the seeds, i.e. training and device spread together.
