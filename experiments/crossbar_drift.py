@@ -165,11 +165,24 @@ def table(result: dict) -> str:
              f"{n} seeds.", "",
              "| training | drift compensation | float | " + " | ".join(times) + " |",
              "|---|---|---:|" + "---:|" * len(times)]
-    for training, run_ in result["runs"].items():
+    order = sorted(result["runs"], key=lambda k: (k != "standard", k))
+    for training in order:
+        run_ = result["runs"][training]
         for key, label in (("comp", "global"), ("nocomp", "none")):
             fl = f"{100 * run_['float_mean']:.1f} ± {100 * run_['float_std']:.1f}"
             cells = " | ".join(f"{100 * m:.1f} ± {100 * s:.1f}" for m, s in zip(run_[key]["mean"], run_[key]["std"]))
             lines.append(f"| {training} | {label} | {fl} | {cells} |")
+    std = result["runs"].get("standard")
+    for training in order:
+        run_ = result["runs"][training]
+        if training == "standard" or std is None or n < 2:
+            continue
+        for key, label in (("comp", "global"), ("nocomp", "none")):
+            d = 100 * (np.array(run_[key]["accuracy"]) - np.array(std[key]["accuracy"]))
+            fd = 100 * (np.array(run_["float_test_accuracy"]) - np.array(std["float_test_accuracy"]))
+            cells = " | ".join(f"{m:+.1f} ± {s:.1f}" for m, s in zip(d.mean(0), d.std(0, ddof=1)))
+            lines.append(f"| {training} − standard, paired by seed | {label} | {fd.mean():+.1f} ± {fd.std(ddof=1):.1f} "
+                         f"| {cells} |")
     return "\n".join(lines)
 
 

@@ -80,11 +80,13 @@ def test_ordered_digits_directions_have_identical_counts():
 
 
 def test_crossbar_drift_table_rows():
-    run_ = {"float_mean": 0.97, "float_std": 0.01, "comp": {"mean": [0.96, 0.95], "std": [0.01, 0.02]},
-            "nocomp": {"mean": [0.96, 0.5], "std": [0.01, 0.1]}}
+    run_ = {"float_mean": 0.97, "float_std": 0.01, "float_test_accuracy": [0.97] * 5,
+            "comp": {"mean": [0.96, 0.95], "std": [0.01, 0.02], "accuracy": [[0.96, 0.95]] * 5},
+            "nocomp": {"mean": [0.96, 0.5], "std": [0.01, 0.1], "accuracy": [[0.96, 0.5]] * 5}}
     result = {"model": "M", "target": "crossbar-pcm", "dataset": "d", "seeds": [0, 1, 2, 3, 4],
               "times_s": [1.0, 3.1536e7], "runs": {"standard": run_, "hwa": run_}}
     text = _mod("crossbar_drift").table(result)
     assert "| 1 s | 1 year |" in text and "5 seeds" in text
     assert "| hwa | none | 97.0 ± 1.0 | 96.0 ± 1.0 | 50.0 ± 10.0 |" in text
     assert text.count("\n| standard |") == 2
+    assert "| hwa − standard, paired by seed | global | +0.0 ± 0.0 | +0.0 ± 0.0 | +0.0 ± 0.0 |" in text
