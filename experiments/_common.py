@@ -41,13 +41,23 @@ def _version(package: str) -> str | None:
         return None
 
 
-def provenance() -> dict[str, Any]:
-    """Where a result came from: commit (and whether the work tree had uncommitted changes), the
-    command line, package versions, Python, platform, torch threads and the UTC time of writing."""
+def _code_state() -> dict[str, Any]:
     status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status),
+            "started_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
+
+
+# Taken when an experiment imports this module, i.e. for the code the run loaded (a long run's
+# work tree may change before it writes its result).
+_AT_START = _code_state()
+
+
+def provenance() -> dict[str, Any]:
+    """Where a result came from: the commit when the run started (and whether the work tree had
+    uncommitted changes then), the command line, package versions, Python, platform, torch threads,
+    and the UTC times of start and writing."""
     return {
-        "commit": _git("rev-parse", "HEAD"),
-        "dirty": None if status is None else bool(status),
+        **_AT_START,
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "packages": {p: _version(p) for p in PACKAGES},
         "python": platform.python_version(),

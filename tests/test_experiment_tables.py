@@ -68,3 +68,25 @@ def test_update_readme_missing_block_is_a_clear_error(tmp_path, capsys):
 @pytest.mark.parametrize("name", ["crossbar_drift", "lsm_digits", "crossbar_lsm", "dvs_bars"])
 def test_every_table_experiment_has_a_renderer(name):
     assert callable(_mod(name).table)
+
+
+def test_ordered_digits_directions_have_identical_counts():
+    u, y, tr, te = _mod("lsm_digits").ordered_digits(0)
+    n = len(y) // 2
+    assert u.shape == (40, 2 * n, 8) and set(y) == set(range(20))
+    assert (u[:, :n].sum(0) == u[:, n:].sum(0)).all()  # input-only counts cannot tell the direction
+    assert (u[:, :n].flip(0) == u[:, n:]).all() and not (u[:, :n] == u[:, n:]).all()
+    assert not set(tr) & set(te) and set((tr % n).tolist()).isdisjoint((te % n).tolist())
+
+
+def test_crossbar_drift_table_rows():
+    run_ = {"float_mean": 0.97, "float_std": 0.01, "float_test_accuracy": [0.97] * 5,
+            "comp": {"mean": [0.96, 0.95], "std": [0.01, 0.02], "accuracy": [[0.96, 0.95]] * 5},
+            "nocomp": {"mean": [0.96, 0.5], "std": [0.01, 0.1], "accuracy": [[0.96, 0.5]] * 5}}
+    result = {"model": "M", "target": "crossbar-pcm", "dataset": "d", "seeds": [0, 1, 2, 3, 4],
+              "times_s": [1.0, 3.1536e7], "runs": {"standard": run_, "hwa": run_}}
+    text = _mod("crossbar_drift").table(result)
+    assert "| 1 s | 1 year |" in text and "5 seeds" in text
+    assert "| hwa | none | 97.0 ± 1.0 | 96.0 ± 1.0 | 50.0 ± 10.0 |" in text
+    assert text.count("\n| standard |") == 2
+    assert "| hwa − standard, paired by seed | global | +0.0 ± 0.0 | +0.0 ± 0.0 | +0.0 ± 0.0 |" in text
