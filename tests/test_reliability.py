@@ -118,12 +118,20 @@ def test_item5_loihi_backend_uses_the_targets_weight_bits(model, tmp_path):
     def wb(n):
         return lambda t: re.sub(r"^weight_bits = \{ value = \d+", f"weight_bits = {{ value = {n}", t, flags=re.M)
 
-    t1 = _copy_target(tmp_path, "loihi2", "wb_1.toml", wb(1))
+    t2 = _copy_target(tmp_path, "loihi2", "wb_2.toml", wb(2))
+    t4 = _copy_target(tmp_path, "loihi2", "wb_4.toml", wb(4))
     t8 = _copy_target(tmp_path, "loihi2", "wb_8.toml", wb(8))
     g = nm.load(model)
-    w1 = backends.get("loihi").compile(g, str(t1)).network.connections[0].effective
-    w8 = backends.get("loihi").compile(g, str(t8)).network.connections[0].effective
-    assert len(np.unique(np.asarray(w1))) <= 3 < len(np.unique(np.asarray(w8)))
+    w = {b: np.asarray(backends.get("loihi").compile(g, str(t)).network.connections[0].effective)
+         for b, t in ((2, t2), (4, t4), (8, t8))}
+    assert len(np.unique(w[2])) <= 3 < len(np.unique(w[4])) <= 15 < len(np.unique(w[8]))
+    # fewer bits keep the weights' range (scaled to what survives Lava's truncation), not zeros
+    assert np.abs(w[4]).max() >= 0.8 * np.abs(w[8]).max() and np.count_nonzero(w[4]) > 0.5 * np.count_nonzero(w[8])
+    from neuromap.errors import NeuromapError
+
+    t1 = _copy_target(tmp_path, "loihi2", "wb_1.toml", wb(1))
+    with pytest.raises(NeuromapError, match="1 bit leaves no magnitude"):
+        backends.get("loihi").compile(g, str(t1))
 
 
 def test_item6_target_values_are_checked_with_file_and_field(tmp_path, capsys):

@@ -156,9 +156,17 @@ def _as_matrix(proj, pop: Population):
     )
 
 
+def max_weight_int(weight_bits: int) -> int:
+    """The largest positive weight Lava keeps with mixed signs at ``weight_bits``: the 8-bit mantissa
+    loses its low ``9 - weight_bits`` bits (sign included), so 254 at 8 bits, 224 at 4, 128 at 2.
+    Scaling to this bound (not to ``2**weight_bits - 2``) keeps the weights inside the range that
+    survives the truncation instead of truncating them to zero."""
+    return 2**8 - 2 ** (9 - weight_bits)
+
+
 def _choose_scale(w_absmax: float, v_th: float, gain: float, weight_bits: int) -> tuple[float, int]:
     """Largest scale S (best precision) such that weights fit the signed range and vth fits 17 bits."""
-    w_max_int = 2 ** (weight_bits) - 2  # 254 for 8 bits: the largest even magnitude with sign
+    w_max_int = max_weight_int(weight_bits)
     best = None
     for e in range(7, -9, -1):
         s = w_max_int * 2 ** (6 + e) / (w_absmax * gain) if w_absmax > 0 else 2 ** (6 + e) * 64.0
@@ -177,8 +185,10 @@ def quantize(
     """Quantise every population of ``netlist`` (kinds lif / cuba / li) and its incoming dense or
     sparse projections. Raises :class:`QuantizationError` naming the node for anything Loihi's
     bit-accurate model cannot run (conv projections must be unrolled first, unsupported kinds)."""
-    if not 1 <= weight_bits <= 8:
-        raise QuantizationError(f"weight_bits must lie in [1, 8], got {weight_bits}")
+    if not 2 <= weight_bits <= 8:
+        raise QuantizationError(f"weight_bits must lie in [2, 8], got {weight_bits}: with mixed-sign weights Lava "
+                                "keeps only the top weight_bits of the 8-bit mantissa and one of them is the sign, "
+                                "so 1 bit leaves no magnitude")
     pops = netlist.populations
     if not pops:
         raise QuantizationError("the netlist is empty")
@@ -213,10 +223,10 @@ def quantize(
             leak = max(1.0 - float(np.min(beta)), 1.0 / 4096)
             exp = -8
             for e in range(7, -9, -1):
-                if 64 * fan_in * (2**weight_bits - 2) * 2**e / leak < 2**22:
+                if 64 * fan_in * max_weight_int(weight_bits) * 2**e / leak < 2**22:
                     exp = e
                     break
-            scale = (2**weight_bits - 2) * 2 ** (6 + exp) / (w_absmax * gain_scalar) if w_absmax > 0 else 1.0
+            scale = max_weight_int(weight_bits) * 2 ** (6 + exp) / (w_absmax * gain_scalar) if w_absmax > 0 else 1.0
             vth = fx.MAX_VTH_MANT
         else:
             scale, exp = _choose_scale(w_absmax, v_th, gain_scalar, weight_bits)
