@@ -25,7 +25,6 @@ from neuromap.errors import InputError, OutputError
 
 DEFAULT_TARGETS = {"lava": "loihi2", "loihi": "loihi2", "spinnaker2": "spinnaker2", "crossbar": "crossbar-pcm",
                    "torch": "cpu"}
-DATASETS = ("digits",)
 
 
 @dataclass
@@ -94,24 +93,32 @@ def read_input_array(path: str, layout: str = "TB") -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(arr), dtype=torch.float32)
 
 
-def load_inputs(input_path: str | None, dataset: str | None, steps: int, samples: int, seed: int = 0,
-                layout: str = "TB"):
-    """``(x [T, B, ...] float tensor, labels or None)`` from an ``.npy`` file or a shipped data set.
+def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, samples: int, seed: int = 0,
+                layout: str = "TB", data_dir: str | None = None, bin_dt: float | None = None):
+    """``(x [T, B, ...] float tensor, labels or None)`` from an ``.npy`` file or a named data set
+    (:data:`neuromap.datasets.NAMES`: the shipped digits, or SHD / SSC / N-MNIST / DVS Gesture read
+    from ``data_dir`` or ``$NEUROMAP_DATA``).
 
     ``layout`` says how the file is laid out: ``"TB"`` (time-major, the default) or ``"BT"``
-    (batch-major, transposed here). Counts are checked: ``steps``/``samples`` >= 1, ``seed`` >= 0.
+    (batch-major, transposed here). ``steps``: the digits' encoding length (default 25), or the
+    number of ``bin_dt``-second bins of an event data set (default: its whole duration). Counts are
+    checked: ``steps``/``samples`` >= 1, ``seed`` >= 0.
     """
     if (input_path is None) == (dataset is None):
         raise InputError("give exactly one of --input X.npy and --dataset NAME")
     if input_path is not None:
         return read_input_array(input_path, layout), None
-    if dataset not in DATASETS:
-        raise InputError(f"--dataset {dataset}: not one of {list(DATASETS)}")
-    steps, samples = check_count("--steps", steps), check_count("--samples", samples)
-    seed = check_count("--seed", seed, 0)
-    from neuromap import data
+    from neuromap import data, datasets
 
-    d = data.digits(encoding="rate", steps=steps, seed=seed)
+    if dataset not in datasets.NAMES:
+        raise InputError(f"--dataset {dataset}: not one of {list(datasets.NAMES)}")
+    samples, seed = check_count("--samples", samples), check_count("--seed", seed, 0)
+    steps = None if steps is None else check_count("--steps", steps)
+    if bin_dt is not None and not (np.isfinite(bin_dt) and bin_dt > 0):
+        raise InputError(f"--bin-dt {bin_dt}: must be a positive number of seconds")
+    if dataset != "digits":
+        return datasets.inputs(dataset, samples=samples, data_dir=data_dir, steps=steps, dt=bin_dt, seed=seed)
+    d = data.digits(encoding="rate", steps=25 if steps is None else steps, seed=seed)
     if samples > len(d.y_test):
         raise InputError(f"--samples {samples}: the {dataset} test split has {len(d.y_test)} samples")
     return d.x_test[:samples].transpose(0, 1).contiguous(), d.y_test[:samples]

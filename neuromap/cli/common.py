@@ -22,14 +22,22 @@ def add_convention_args(p: argparse.ArgumentParser) -> None:
 
 def add_input_args(p: argparse.ArgumentParser, required: bool = True) -> argparse._MutuallyExclusiveGroup:
     """``--input X.npy`` | ``--dataset NAME``, ``--layout``, ``--steps``, ``--samples``, ``--seed``."""
-    from neuromap.deploy import DATASETS, LAYOUTS
+    from neuromap.datasets import ENV, NAMES
+    from neuromap.deploy import LAYOUTS
 
     src = p.add_mutually_exclusive_group(required=required)
     src.add_argument("--input", help="input spikes as one .npy array, time-major [T, B, ...] (see --layout)")
-    src.add_argument("--dataset", choices=DATASETS, help="a shipped data set (test split, rate-coded)")
+    src.add_argument("--dataset", choices=NAMES,
+                     help="a data set's test split: digits ships (rate-coded); shd, ssc, nmnist, dvsgesture are read "
+                          "from --data-dir")
+    p.add_argument("--data-dir", default=None,
+                   help=f"folder holding the real data sets' files (default: ${ENV}, else ~/.cache/neuromap/data)")
+    p.add_argument("--bin-dt", type=float, default=None,
+                   help="event data sets: bin width in seconds (default: the data set's own)")
     p.add_argument("--layout", default="TB", choices=LAYOUTS,
                    help="axis order of --input: TB = [T steps, B samples, ...] (default), BT = [B, T, ...]")
-    p.add_argument("--steps", type=int, default=25, help="time steps for --dataset (default 25)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="--dataset digits: encoding steps (default 25); event data sets: bins (default: all)")
     p.add_argument("--samples", type=int, default=64, help="samples of --dataset to run (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --dataset encoding (default 0)")
     return src
@@ -61,4 +69,5 @@ def load_run_inputs(args: argparse.Namespace):
     """``(x [T, B, ...], labels or None)`` from the input arguments (see :func:`add_input_args`)."""
     from neuromap.deploy import load_inputs
 
-    return load_inputs(args.input, args.dataset, args.steps, args.samples, args.seed, args.layout)
+    return load_inputs(args.input, args.dataset, args.steps, args.samples, args.seed, args.layout,
+                       args.data_dir, args.bin_dt)

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from neuromap.errors import NeuromapError
+
 ENV = "NEUROMAP_DATA"
 DEFAULT_ROOT = Path.home() / ".cache" / "neuromap" / "data"
 
@@ -58,7 +60,7 @@ SOURCES: dict[str, Source] = {
 }
 
 
-class DatasetMissing(FileNotFoundError):
+class DatasetMissing(NeuromapError, FileNotFoundError):
     """A real data set's files are not on disk; the message says where to get them and where to put them."""
 
 
