@@ -90,3 +90,15 @@ def test_crossbar_drift_table_rows():
     assert "| hwa | none | 97.0 ± 1.0 | 96.0 ± 1.0 | 50.0 ± 10.0 |" in text
     assert text.count("\n| standard |") == 2
     assert "| hwa − standard, paired by seed | global | +0.0 ± 0.0 | +0.0 ± 0.0 | +0.0 ± 0.0 |" in text
+
+
+def test_readme_tables_match_the_committed_results():
+    """The README's experiment tables are exactly what the committed ``results/*.json`` render to."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "experiments/update_readme.py", "--check"], cwd=root,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for name in ("crossbar_drift", "lsm_digits", "crossbar_lsm", "dvs_bars"):
+        assert (root / "results" / f"{name}.json").is_file(), name
