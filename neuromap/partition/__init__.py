@@ -8,7 +8,10 @@ Pipeline: split every population into core-sized slices (:mod:`.split`), cut the
 (contiguous neuron ranges, down to single neurons for small networks), assign atoms to cores
 (:mod:`.partition`: ``metis`` / ``sequential`` / ``random``), check the exact per-core axon limits
 and split cores that break them, place cores on the mesh (:mod:`.place`), route X-then-Y
-(:mod:`.route`) and collect metrics in a :class:`Mapping`.
+(:mod:`.route`) and collect metrics in a :class:`Mapping`. :func:`_partition_once` runs these as
+stages (split, atoms, resources, assign, axons, place/route) over one :class:`_Run`; what differs
+between target kinds (digital cores, crossbar tiles, one conventional device) is one strategy per
+kind in :data:`STRATEGIES`.
 
 Traffic model: a spike of a neuron is one packet per *destination core* holding at least one of its
 targets (multicast), times its firing rate (spikes / neuron / step) from ``activity`` when given,
@@ -20,6 +23,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
@@ -167,10 +172,299 @@ def partition(netlist: Netlist, target: Any, method: str = "metis", activity: An
     return best
 
 
+@dataclass
+class _Run:
+    """What one partition run carries from stage to stage (see :func:`_partition_once`)."""
+
+    netlist: Netlist
+    tgt: Any
+    lim: Limits
+    method: str
+    seed: int
+    pops: list
+    index: dict[str, int]
+    sizes: list[int]
+    rate_arr: np.ndarray
+    notes: list[str]
+    bounds: list = field(default_factory=list)  # per population: slice boundaries (core-sized)
+    wide_tiles: np.ndarray | None = None  # crossbar: tiles a slice of each population spans
+    pop_rows: list = field(default_factory=list)  # crossbar: rows (distinct inputs) per population
+    cost: list = field(default_factory=list)  # digital: per-neuron costs per population
+    a_pop: Any = None  # atoms: population index, start, stop
+    a_start: Any = None
+    a_stop: Any = None
+    res: Any = None  # per-atom additive resources, their names and per-core limits
+    res_names: list = field(default_factory=list)
+    limits: Any = None
+    assign: Any = None  # atom -> core
+    ax_in: Any = None
+    ax_out: Any = None
+    traffic: Any = None  # [cores, cores] packets per step
+
+    @property
+    def atoms(self) -> Atoms:
+        return Atoms(self.a_pop, self.a_start, self.a_stop, self.res, self.res_names, self.limits)
+
+
+# ------------------------------------------------------------------------------ stage 1: split (per target kind)
+def _split_conventional(run: _Run) -> None:
+    run.bounds = [np.array([0, n], dtype=np.int64) for n in run.sizes]
+
+
+def _split_crossbar(run: _Run) -> None:
+    lim = run.lim
+    for p in run.pops:
+        r = crossbar_rows(run.netlist, p)
+        run.pop_rows.append(r)
+        run.wide_tiles[run.index[p.name]] = max(1, math.ceil(r / lim.rows))
+        run.bounds.append(np.unique(np.r_[np.arange(0, p.size, lim.cols), p.size]).astype(np.int64))
+    run.notes.append("crossbar: a core is a tile; a slice uses one column per neuron and one row per distinct input; "
+                     "slices with more inputs than rows span ceil(rows/tile rows) tiles (partial sums)")
+
+
+def _split_digital(run: _Run) -> None:
+    run.bounds = [split_population(run.netlist, p, run.lim, run.tgt.name) for p in run.pops]
+    if run.lim.max_axons_in is not None:
+        run.bounds = _slice_axons(run.netlist, run.pops, run.index, run.bounds, run.lim)
+
+
+# ------------------------------------------------------------------------------ stage 2: atoms and their resources
+def _make_atoms(run: _Run, atoms_per_core: int | None) -> None:
+    """Cut the core-sized slices into atoms (finer only for METIS, within the atom-graph budget)."""
+    bounds, sizes = run.bounds, run.sizes
+    n_syn = max(1, run.netlist.n_synapses)
+    fout = 2 * n_syn / max(1, sum(sizes))  # partners per neuron: fan-in + fan-out
+    g = atoms_per_core
+    if g is None:
+        g = 1
+        max_len = max(int(np.diff(b).max()) for b in bounds)
+        for cand in (max_len, 256, 64, 16, 4, 2, 1):
+            n_atoms = sum(int(np.minimum(np.diff(b), cand).sum()) for b in bounds)
+            atom_size = sum(sizes) / max(1, n_atoms)
+            if n_atoms <= MAX_ATOMS and n_atoms * min(n_atoms, atom_size * fout + 1) <= MAX_ATOM_EDGES:
+                g = cand
+                break
+    if run.method != "metis" or run.lim.kind == "conventional":
+        g = 1  # baselines take core-sized slices (PACMAN-like); finer atoms only serve METIS
+    a_pop, a_start, a_stop = [], [], []
+    for p, b in enumerate(bounds):
+        for lo, hi in zip(b[:-1], b[1:]):
+            step = max(1, math.ceil((hi - lo) / g))
+            s = np.arange(lo, hi, step)
+            a_pop.append(np.full(len(s), p))
+            a_start.append(s)
+            a_stop.append(np.minimum(s + step, hi))
+    run.a_pop, run.a_start, run.a_stop = np.concatenate(a_pop), np.concatenate(a_start), np.concatenate(a_stop)
+
+
+def _resources_crossbar(run: _Run) -> None:
+    lim, a_pop = run.lim, run.a_pop
+    rows = np.array([min(run.pop_rows[p], lim.rows) if run.wide_tiles[p] == 1 else lim.rows for p in a_pop])
+    # populations without inputs (spike sources) drive rows of other tiles and use no columns
+    colsz = np.where(np.asarray(run.pop_rows)[a_pop] > 0, run.a_stop - run.a_start, 0)
+    run.res_names = ["tile.rows", "tile.cols"]
+    run.res = np.stack([rows, colsz], axis=1).astype(np.float64)
+    run.limits = np.array([lim.rows, lim.cols], dtype=np.float64)
+
+
+def _resources_conventional(run: _Run) -> None:
+    run.res_names, run.res, run.limits = [], np.zeros((len(run.a_pop), 0)), np.zeros(0)
+
+
+def _resources_digital(run: _Run) -> None:
+    run.cost = [neuron_costs(run.netlist, p, run.lim) for p in run.pops]
+    run.res_names, run.limits, run.res = _digital_res(run.lim, run.cost, run.a_pop, run.a_start, run.a_stop)
+
+
+# ------------------------------------------------------------------------------ stage 3: assign atoms to cores
+def _assign(run: _Run) -> None:
+    if run.lim.kind == "conventional":
+        run.assign = np.zeros(len(run.a_pop), dtype=np.int64)
+        return
+    res, limits = run.res, run.limits
+    seq = _part.sequential(res, limits)
+    if run.method == "sequential":
+        run.assign = seq
+    elif run.method == "random":
+        run.assign = _part.random_fill(res, limits, run.seed)
+    elif len(run.a_pop) <= int(seq.max()) + 1:
+        # one atom per core: nothing to group (huge nets); the placer does the optimisation
+        run.assign = seq
+        run.notes.append("metis: atoms are core-sized slices (atom-graph budget), partition = sequential slices")
+    else:
+        atom_groups = run.atoms.groups(run.sizes)
+        t_atoms = group_connectivity(run.netlist, run.index, atom_groups, len(run.a_pop), weights=run.rate_arr)
+        run.assign = _part.metis(_part.symmetric_graph(t_atoms), res, limits, int(seq.max()) + 1, run.seed)
+        if run.assign.max() > seq.max():
+            run.notes.append(f"metis repair needed {run.assign.max() + 1} cores vs {seq.max() + 1} sequential")
+
+
+# ------------------------------------------------------------------------------ stage 4: axons (exact connectivity)
+def _axons(run: _Run) -> None:
+    """Exact per-core connectivity; cores over an axon limit are split until none is (16 rounds)."""
+    lim, sizes = run.lim, run.sizes
+    atom_groups = run.atoms.groups(sizes)
+    for _ in range(16):
+        n_cores = int(run.assign.max()) + 1
+        core_groups = run.atoms.groups(sizes, run.assign)
+        conn = group_connectivity(run.netlist, run.index, core_groups, n_cores, src_groups=atom_groups,
+                                  n_src=len(run.a_pop))
+        onehot = sp.csr_matrix((np.ones(len(run.a_pop)), (run.assign, np.arange(len(run.a_pop)))),
+                               shape=(n_cores, len(run.a_pop)))
+        run.ax_in = np.asarray(conn.sum(axis=0)).ravel()
+        run.ax_out = np.asarray((onehot @ conn).sum(axis=1)).ravel()
+        bad = np.zeros(n_cores, dtype=bool)
+        if lim.kind == "digital" and lim.max_axons_in is not None:
+            bad |= run.ax_in > lim.max_axons_in
+        if lim.kind == "digital" and lim.max_axons_out is not None:
+            bad |= run.ax_out > lim.max_axons_out
+        if not bad.any():
+            break
+        # cores with several atoms: move half of them to a new core; a single atom is cut in half
+        multi = np.bincount(run.assign, minlength=n_cores) > 1
+        run.assign = _part.split_overfull_cores(run.assign, np.flatnonzero(bad & multi))
+        single = np.flatnonzero(bad & ~multi)
+        if len(single):
+            _halve_single_atom_cores(run, single)
+            atom_groups = run.atoms.groups(sizes)
+    run.traffic = (onehot @ sp.diags(run.rate_arr[run.a_pop]) @ conn).tocsr()  # cores x cores, packets / step
+
+
+def _halve_single_atom_cores(run: _Run, single: np.ndarray) -> None:
+    lim = run.lim
+    nxt = int(run.assign.max()) + 1
+    new_p, new_lo, new_hi, new_c = [], [], [], []
+    for c in single:
+        i = int(np.flatnonzero(run.assign == c)[0])
+        lo, hi = int(run.a_start[i]), int(run.a_stop[i])
+        if hi - lo < 2:
+            lname = "core.max_axons_out" if run.ax_out[c] > (lim.max_axons_out or np.inf) else "core.max_axons_in"
+            need = run.ax_out[c] if lname.endswith("out") else run.ax_in[c]
+            raise DoesNotFit(run.pops[run.a_pop[i]].name, lname, float(need), float(lim.value(lname)),
+                             ["fewer destination cores per neuron (more neurons per core, smaller fan-out)"],
+                             run.tgt.name)
+        mid = (lo + hi) // 2
+        run.a_stop[i] = mid
+        new_p.append(run.a_pop[i])
+        new_lo.append(mid)
+        new_hi.append(hi)
+        new_c.append(nxt)
+        nxt += 1
+    a_pop = np.r_[run.a_pop, new_p].astype(np.int64)
+    a_start = np.r_[run.a_start, new_lo].astype(np.int64)
+    a_stop = np.r_[run.a_stop, new_hi].astype(np.int64)
+    assign = np.r_[run.assign, new_c].astype(np.int64)
+    o = np.lexsort((a_start, a_pop))
+    run.a_pop, run.a_start, run.a_stop, run.assign = a_pop[o], a_start[o], a_stop[o], assign[o]
+    run.res_names, run.limits, run.res = _digital_res(lim, run.cost, run.a_pop, run.a_start, run.a_stop)
+
+
+# ------------------------------------------------------------------------------ stage 5: place and route (per kind)
+def _place_digital(run: _Run, placement: str, time_budget: float, tiles: np.ndarray, metrics: dict,
+                   violations: list[str]):
+    tgt, traffic = run.tgt, run.traffic
+    mesh = Mesh.for_target(tgt, traffic.shape[0])
+    slot_of = place(traffic, mesh, placement, run.seed, time_budget)
+    s = mesh.slots()
+    X, Y = s["X"].astype(np.int64), s["Y"].astype(np.int64)
+    cores = {k: s[k][slot_of].tolist() for k in ("chip", "x", "y", "sub", "X", "Y")}
+    cores["tiles"] = tiles.tolist()
+    all_links = link_loads(traffic, X, Y, slot_of, mesh.global_shape, mesh.grid[0], mesh.grid[1]).links()
+    links = sorted(all_links, key=lambda lk: -lk[2])[:64]
+    metrics.update(chips=len(set(cores["chip"])), hop_traffic=hop_cost(traffic, X, Y, slot_of),
+                   max_link_load=max((lk[2] for lk in all_links), default=0.0),
+                   max_offchip_link_load=max((lk[2] for lk in all_links if lk[3]), default=0.0),
+                   offchip_traffic=float(_offchip(traffic, np.asarray(cores["chip"]))))
+    if tgt.get("chip.router_entries") is not None:
+        ent = router_entries(traffic, np.asarray(cores["chip"]), mesh.chip_grid, mesh.n_chips)
+        metrics["router_entries_max"] = int(ent.max(initial=0))
+        metrics["router_entries_limit"] = int(tgt.get("chip.router_entries"))
+        if ent.max(initial=0) > tgt.get("chip.router_entries"):
+            violations.append(f"chip.router_entries: {int(ent.max())} > {tgt.get('chip.router_entries')}")
+    mesh_info = {"grid": list(mesh.grid), "chip_grid": list(mesh.chip_grid), "n_chips": mesh.n_chips,
+                 "cores_per_router": mesh.cores_per_router, "router_positions": mesh.router_positions.tolist()}
+    run.notes.append("mesh: chips in a near-square grid joined into one 2-D mesh; X-then-Y routes; link loads are "
+                     "unicast-equivalent (multicast trees share links, so real loads are at most these)")
+    return cores, links, mesh_info
+
+
+def _place_linear(run: _Run, placement: str, time_budget: float, tiles: np.ndarray, metrics: dict,
+                  violations: list[str]):
+    """Crossbar tiles and conventional devices: tiles in order, no mesh model."""
+    lim, n_cores = run.lim, run.traffic.shape[0]
+    n_tiles = int(tiles.sum())
+    tpc = run.tgt.get("tile.tiles_per_chip")
+    chips = 1 if lim.kind == "conventional" else (math.ceil(n_tiles / tpc) if tpc else None)
+    idx = np.cumsum(np.r_[0, tiles[:-1]])
+    chip_of = (idx // tpc).tolist() if tpc else [0] * n_cores
+    cores = {"chip": chip_of, "x": (idx % tpc if tpc else idx).tolist(), "y": [0] * n_cores, "sub": [0] * n_cores,
+             "X": idx.tolist(), "Y": [0] * n_cores, "tiles": tiles.tolist()}
+    metrics.update(chips=chips, hop_traffic=None, max_link_load=None, max_offchip_link_load=None)
+    if lim.kind == "crossbar":
+        cells = float((np.asarray(run.pop_rows)[run.a_pop] * (run.a_stop - run.a_start)).sum())
+        metrics.update(tiles=n_tiles, array_utilisation=cells / (n_tiles * lim.rows * lim.cols))
+        if not tpc:
+            run.notes.append("crossbar: tiles per chip not in the sources; chips not counted, no mesh model")
+    else:
+        run.notes.append("conventional target: the whole network runs on one device")
+    return cores, [], None
+
+
+# One strategy per target kind: how to split, which per-core resources, how to lay cores out.
+STRATEGIES: dict[str, tuple[Callable, Callable, Callable]] = {
+    "digital": (_split_digital, _resources_digital, _place_digital),
+    "crossbar": (_split_crossbar, _resources_crossbar, _place_linear),
+    "conventional": (_split_conventional, _resources_conventional, _place_linear),
+}
+
+
+# ------------------------------------------------------------------------------ stage 6: usage, feasibility, slices
+def _usage(run: _Run) -> tuple[dict[str, list], dict[str, float | None], np.ndarray]:
+    n_cores = run.traffic.shape[0]
+    usage: dict[str, list] = {}
+    limits_out: dict[str, float | None] = {}
+    for j, name in enumerate(run.res_names):
+        usage[name] = np.bincount(run.assign, weights=run.res[:, j], minlength=n_cores).tolist()
+        limits_out[name] = float(run.limits[j])
+    if run.lim.kind == "digital":
+        usage["core.max_axons_in"] = run.ax_in.tolist()
+        limits_out["core.max_axons_in"] = run.lim.max_axons_in
+        usage["core.max_axons_out"] = run.ax_out.tolist()
+        limits_out["core.max_axons_out"] = run.lim.max_axons_out
+    tiles = np.ones(n_cores, dtype=np.int64)
+    if run.lim.kind == "crossbar":
+        np.maximum.at(tiles, run.assign, run.wide_tiles[run.a_pop])
+    return usage, limits_out, tiles
+
+
+def _utilisation(usage: dict[str, list], limits_out: dict[str, float | None], violations: list[str]) -> dict:
+    util = {}
+    for name, vals in usage.items():
+        limv = limits_out.get(name)
+        if limv:
+            u = np.asarray(vals, dtype=float) / float(limv)
+            util[name] = {"max": float(u.max(initial=0)), "mean": float(u.mean()) if len(u) else 0.0}
+            if u.max(initial=0) > 1 + 1e-9:
+                violations.append(f"{name}: max {max(vals):,.0f} > {limv:,.0f}")
+    return util
+
+
+def _merged_slices(run: _Run) -> list[dict]:
+    """Runs of consecutive atoms of one population on one core, as ``{pop, start, stop, core}``."""
+    slices: list[dict] = []
+    for i in range(len(run.a_pop)):
+        p, lo, hi, c = int(run.a_pop[i]), int(run.a_start[i]), int(run.a_stop[i]), int(run.assign[i])
+        if slices and slices[-1]["pop"] == run.pops[p].name and slices[-1]["stop"] == lo and slices[-1]["core"] == c:
+            slices[-1]["stop"] = hi
+        else:
+            slices.append({"pop": run.pops[p].name, "start": lo, "stop": hi, "core": c})
+    return slices
+
+
 def _partition_once(netlist: Netlist, target: Any, method: str = "metis", activity: Any = None, seed: int = 0, *,
                     placement: str | None = None, weight_bits: int | None = None, atoms_per_core: int | None = None,
                     time_budget: float = 10.0) -> Mapping:
-    """One partition + placement run (see :func:`partition`)."""
+    """One partition + placement run (see :func:`partition`): split, atoms, assign, axons, place/route."""
     from neuromap import hardware
 
     t_start = time.perf_counter()
@@ -186,236 +480,32 @@ def _partition_once(netlist: Netlist, target: Any, method: str = "metis", activi
     if not order:
         raise ValueError("empty netlist: it has no populations to partition")
     pops = [netlist.population(n) for n in order]
-    index = {p.name: i for i, p in enumerate(pops)}
-    sizes = [p.size for p in pops]
     rates, rate_source = _rates(activity, pops)
-    rate_arr = np.array([rates[p.name] for p in pops])
     lim = Limits.from_target(tgt, weight_bits)
     notes = [f"firing rate {DEFAULT_RATE} spikes/neuron/step where no activity is given",
              "traffic = rate x distinct destination cores per source neuron (multicast packets per step)"]
-
-    # ---------------------------------------------------------------- slices (core-sized)
-    wide_tiles = np.ones(len(pops), dtype=np.int64)
-    if lim.kind == "conventional":
-        bounds = [np.array([0, n], dtype=np.int64) for n in sizes]
-    elif lim.kind == "crossbar":
-        bounds, pop_rows = [], []
-        for p in pops:
-            r = crossbar_rows(netlist, p)
-            pop_rows.append(r)
-            wide_tiles[index[p.name]] = max(1, math.ceil(r / lim.rows))
-            bounds.append(np.unique(np.r_[np.arange(0, p.size, lim.cols), p.size]).astype(np.int64))
-        notes.append("crossbar: a core is a tile; a slice uses one column per neuron and one row per distinct input; "
-                     "slices with more inputs than rows span ceil(rows/tile rows) tiles (partial sums)")
-    else:
-        bounds = [split_population(netlist, p, lim, tgt.name) for p in pops]
-        if lim.max_axons_in is not None:
-            bounds = _slice_axons(netlist, pops, index, bounds, lim)
-
-    # ---------------------------------------------------------------- atoms
-    n_syn = max(1, netlist.n_synapses)
-    fout = 2 * n_syn / max(1, sum(sizes))  # partners per neuron: fan-in + fan-out
-    g = atoms_per_core
-    if g is None:
-        g = 1
-        max_len = max(int(np.diff(b).max()) for b in bounds)
-        for cand in (max_len, 256, 64, 16, 4, 2, 1):
-            n_atoms = sum(int(np.minimum(np.diff(b), cand).sum()) for b in bounds)
-            atom_size = sum(sizes) / max(1, n_atoms)
-            if n_atoms <= MAX_ATOMS and n_atoms * min(n_atoms, atom_size * fout + 1) <= MAX_ATOM_EDGES:
-                g = cand
-                break
-    if method != "metis" or lim.kind == "conventional":
-        g = 1  # baselines take core-sized slices (PACMAN-like); finer atoms only serve METIS
-    a_pop, a_start, a_stop = [], [], []
-    for p, b in enumerate(bounds):
-        for lo, hi in zip(b[:-1], b[1:]):
-            step = max(1, math.ceil((hi - lo) / g))
-            s = np.arange(lo, hi, step)
-            a_pop.append(np.full(len(s), p))
-            a_start.append(s)
-            a_stop.append(np.minimum(s + step, hi))
-    a_pop, a_start, a_stop = np.concatenate(a_pop), np.concatenate(a_start), np.concatenate(a_stop)
-
-    # additive resources per atom
-    if lim.kind == "crossbar":
-        res_names = ["tile.rows", "tile.cols"]
-        rows = np.array([min(pop_rows[p], lim.rows) if wide_tiles[p] == 1 else lim.rows for p in a_pop])
-        # populations without inputs (spike sources) drive rows of other tiles and use no columns
-        colsz = np.where(np.asarray(pop_rows)[a_pop] > 0, a_stop - a_start, 0)
-        res = np.stack([rows, colsz], axis=1).astype(np.float64)
-        limits = np.array([lim.rows, lim.cols], dtype=np.float64)
-    elif lim.kind == "conventional":
-        res_names, res, limits = [], np.zeros((len(a_pop), 0)), np.zeros(0)
-    else:
-        cost = [neuron_costs(netlist, p, lim) for p in pops]
-        res_names, limits, res = _digital_res(lim, cost, a_pop, a_start, a_stop)
-    atoms = Atoms(a_pop, a_start, a_stop, res, res_names, limits)
-    atom_rate = rate_arr[a_pop]
-
-    # ---------------------------------------------------------------- assign atoms to cores
-    if lim.kind == "conventional":
-        assign = np.zeros(len(atoms), dtype=np.int64)
-    else:
-        seq = _part.sequential(res, limits)
-        if method == "sequential":
-            assign = seq
-        elif method == "random":
-            assign = _part.random_fill(res, limits, seed)
-        else:
-            if len(atoms) <= int(seq.max()) + 1:
-                # one atom per core: nothing to group (huge nets); the placer does the optimisation
-                assign = seq
-                notes.append("metis: atoms are core-sized slices (atom-graph budget), partition = sequential slices")
-            else:
-                atom_groups = atoms.groups(sizes)
-                t_atoms = group_connectivity(netlist, index, atom_groups, len(atoms), weights=rate_arr)
-                graph = _part.symmetric_graph(t_atoms)
-                assign = _part.metis(graph, res, limits, int(seq.max()) + 1, seed)
-                if assign.max() > seq.max():
-                    notes.append(f"metis repair needed {assign.max() + 1} cores vs {seq.max() + 1} sequential")
-
-    # ---------------------------------------------------------------- exact per-core connectivity, axon repair
-    atom_groups = atoms.groups(sizes)
-    for _ in range(16):
-        n_cores = int(assign.max()) + 1
-        core_groups = atoms.groups(sizes, assign)
-        conn = group_connectivity(netlist, index, core_groups, n_cores, src_groups=atom_groups, n_src=len(atoms))
-        onehot = sp.csr_matrix((np.ones(len(atoms)), (assign, np.arange(len(atoms)))), shape=(n_cores, len(atoms)))
-        ax_in = np.asarray(conn.sum(axis=0)).ravel()
-        ax_out = np.asarray((onehot @ conn).sum(axis=1)).ravel()
-        bad = np.zeros(n_cores, dtype=bool)
-        if lim.kind == "digital" and lim.max_axons_in is not None:
-            bad |= ax_in > lim.max_axons_in
-        if lim.kind == "digital" and lim.max_axons_out is not None:
-            bad |= ax_out > lim.max_axons_out
-        if not bad.any():
-            break
-        # cores with several atoms: move half of them to a new core; a single atom is cut in half
-        multi = np.bincount(assign, minlength=n_cores) > 1
-        assign = _part.split_overfull_cores(assign, np.flatnonzero(bad & multi))
-        single = np.flatnonzero(bad & ~multi)
-        if len(single):
-            nxt = int(assign.max()) + 1
-            new_p, new_lo, new_hi, new_c = [], [], [], []
-            for c in single:
-                i = int(np.flatnonzero(assign == c)[0])
-                lo, hi = int(a_start[i]), int(a_stop[i])
-                if hi - lo < 2:
-                    lname = "core.max_axons_out" if ax_out[c] > (lim.max_axons_out or np.inf) else "core.max_axons_in"
-                    need = ax_out[c] if lname.endswith("out") else ax_in[c]
-                    raise DoesNotFit(pops[a_pop[i]].name, lname, float(need), float(lim.value(lname)),
-                                     ["fewer destination cores per neuron (more neurons per core, smaller fan-out)"],
-                                     tgt.name)
-                mid = (lo + hi) // 2
-                a_stop[i] = mid
-                new_p.append(a_pop[i])
-                new_lo.append(mid)
-                new_hi.append(hi)
-                new_c.append(nxt)
-                nxt += 1
-            a_pop = np.r_[a_pop, new_p].astype(np.int64)
-            a_start = np.r_[a_start, new_lo].astype(np.int64)
-            a_stop = np.r_[a_stop, new_hi].astype(np.int64)
-            assign = np.r_[assign, new_c].astype(np.int64)
-            o = np.lexsort((a_start, a_pop))
-            a_pop, a_start, a_stop, assign = a_pop[o], a_start[o], a_stop[o], assign[o]
-            res_names, limits, res = _digital_res(lim, cost, a_pop, a_start, a_stop)
-            atoms = Atoms(a_pop, a_start, a_stop, res, res_names, limits)
-            atom_rate = rate_arr[a_pop]
-            atom_groups = atoms.groups(sizes)
-    traffic = (onehot @ sp.diags(atom_rate) @ conn).tocsr()  # cores x cores, packets / step
-    n_cores = traffic.shape[0]
-
-    # ---------------------------------------------------------------- usage
-    usage: dict[str, list] = {}
-    limits_out: dict[str, float | None] = {}
-    for j, name in enumerate(res_names):
-        u = np.bincount(assign, weights=res[:, j], minlength=n_cores)
-        usage[name] = u.tolist()
-        limits_out[name] = float(limits[j])
-    if lim.kind == "digital":
-        usage["core.max_axons_in"] = ax_in.tolist()
-        limits_out["core.max_axons_in"] = lim.max_axons_in
-        usage["core.max_axons_out"] = ax_out.tolist()
-        limits_out["core.max_axons_out"] = lim.max_axons_out
-    tiles = np.ones(n_cores, dtype=np.int64)
-    if lim.kind == "crossbar":
-        np.maximum.at(tiles, assign, wide_tiles[a_pop])
-
-    # ---------------------------------------------------------------- placement and routes
-    metrics: dict[str, Any] = {"cores": n_cores, "atoms": len(atoms), "neurons": int(sum(sizes)),
-                               "synapses": int(netlist.n_synapses)}
-    total = float(traffic.sum())
-    cut = total - float(traffic.diagonal().sum())
-    metrics.update(traffic_total=total, cut_traffic=cut)
-    links: list = []
-    mesh_info = None
+    run = _Run(netlist, tgt, lim, method, seed, pops, {p.name: i for i, p in enumerate(pops)}, [p.size for p in pops],
+               np.array([rates[p.name] for p in pops]), notes, wide_tiles=np.ones(len(pops), dtype=np.int64))
+    split, resources, layout = STRATEGIES[lim.kind]
+    split(run)
+    _make_atoms(run, atoms_per_core)
+    resources(run)
+    _assign(run)
+    _axons(run)
+    usage, limits_out, tiles = _usage(run)
+    n_cores = run.traffic.shape[0]
+    total = float(run.traffic.sum())
+    metrics: dict[str, Any] = {"cores": n_cores, "atoms": len(run.a_pop), "neurons": int(sum(run.sizes)),
+                               "synapses": int(netlist.n_synapses), "traffic_total": total,
+                               "cut_traffic": total - float(run.traffic.diagonal().sum())}
     violations: list[str] = []
-    if lim.kind == "digital":
-        mesh = Mesh.for_target(tgt, n_cores)
-        slot_of = place(traffic, mesh, placement, seed, time_budget)
-        s = mesh.slots()
-        X, Y = s["X"].astype(np.int64), s["Y"].astype(np.int64)
-        cores = {k: s[k][slot_of].tolist() for k in ("chip", "x", "y", "sub", "X", "Y")}
-        cores["tiles"] = tiles.tolist()
-        ll = link_loads(traffic, X, Y, slot_of, mesh.global_shape, mesh.grid[0], mesh.grid[1])
-        all_links = ll.links()
-        links = sorted(all_links, key=lambda lk: -lk[2])[:64]
-        chips_used = len(set(cores["chip"]))
-        metrics.update(chips=chips_used, hop_traffic=hop_cost(traffic, X, Y, slot_of),
-                       max_link_load=max((lk[2] for lk in all_links), default=0.0),
-                       max_offchip_link_load=max((lk[2] for lk in all_links if lk[3]), default=0.0),
-                       offchip_traffic=float(_offchip(traffic, np.asarray(cores["chip"]))))
-        if tgt.get("chip.router_entries") is not None:
-            ent = router_entries(traffic, np.asarray(cores["chip"]), mesh.chip_grid, mesh.n_chips)
-            metrics["router_entries_max"] = int(ent.max(initial=0))
-            metrics["router_entries_limit"] = int(tgt.get("chip.router_entries"))
-            if ent.max(initial=0) > tgt.get("chip.router_entries"):
-                violations.append(f"chip.router_entries: {int(ent.max())} > {tgt.get('chip.router_entries')}")
-        mesh_info = {"grid": list(mesh.grid), "chip_grid": list(mesh.chip_grid), "n_chips": mesh.n_chips,
-                     "cores_per_router": mesh.cores_per_router, "router_positions": mesh.router_positions.tolist()}
-        notes.append("mesh: chips in a near-square grid joined into one 2-D mesh; X-then-Y routes; link loads are "
-                     "unicast-equivalent (multicast trees share links, so real loads are at most these)")
-    else:
-        n_tiles = int(tiles.sum())
-        tpc = tgt.get("tile.tiles_per_chip")
-        chips = 1 if lim.kind == "conventional" else (math.ceil(n_tiles / tpc) if tpc else None)
-        idx = np.cumsum(np.r_[0, tiles[:-1]])
-        chip_of = (idx // tpc).tolist() if tpc else [0] * n_cores
-        cores = {"chip": chip_of, "x": (idx % tpc if tpc else idx).tolist(), "y": [0] * n_cores, "sub": [0] * n_cores,
-                 "X": idx.tolist(), "Y": [0] * n_cores, "tiles": tiles.tolist()}
-        metrics.update(chips=chips, hop_traffic=None, max_link_load=None, max_offchip_link_load=None)
-        if lim.kind == "crossbar":
-            cells = float((np.asarray(pop_rows)[a_pop] * (a_stop - a_start)).sum())
-            metrics.update(tiles=n_tiles, array_utilisation=cells / (n_tiles * lim.rows * lim.cols))
-            if not tpc:
-                notes.append("crossbar: tiles per chip not in the sources; chips not counted, no mesh model")
-        else:
-            notes.append("conventional target: the whole network runs on one device")
-    # utilisation and feasibility
-    util = {}
-    for name, vals in usage.items():
-        limv = limits_out.get(name)
-        if limv:
-            u = np.asarray(vals, dtype=float) / float(limv)
-            util[name] = {"max": float(u.max(initial=0)), "mean": float(u.mean()) if len(u) else 0.0}
-            if u.max(initial=0) > 1 + 1e-9:
-                violations.append(f"{name}: max {max(vals):,.0f} > {limv:,.0f}")
-    metrics["utilisation"] = util
+    cores, links, mesh_info = layout(run, placement, time_budget, tiles, metrics, violations)
+    metrics["utilisation"] = _utilisation(usage, limits_out, violations)
     metrics["violations"] = violations
     metrics["feasible"] = not violations
     metrics["time_s"] = time.perf_counter() - t_start
-    # merged slices (runs of consecutive atoms of one population on one core)
-    slices = []
-    for i in range(len(atoms)):
-        p, lo, hi, c = int(a_pop[i]), int(a_start[i]), int(a_stop[i]), int(assign[i])
-        if slices and slices[-1]["pop"] == pops[p].name and slices[-1]["stop"] == lo and slices[-1]["core"] == c:
-            slices[-1]["stop"] = hi
-        else:
-            slices.append({"pop": pops[p].name, "start": lo, "stop": hi, "core": c})
     return Mapping(tgt.name, tgt.kind, method, placement if lim.kind == "digital" else "none", DEFAULT_RATE, rates,
-                   rate_source, slices, cores, usage, limits_out, metrics, links, mesh_info, notes)
+                   rate_source, _merged_slices(run), cores, usage, limits_out, metrics, links, mesh_info, notes)
 
 
 def _offchip(traffic: sp.csr_matrix, chip_of_core: np.ndarray) -> float:
