@@ -115,20 +115,87 @@ def parse_node(name: str, d: Any) -> nir.NIRNode:
         raise GraphError(f"node {name!r} ({kind}): malformed node data: {type(exc).__name__}: {exc}") from exc
 
 
-def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
-    """Read a NIR HDF5 file (standard and neuromap nodes) into a ``nir.NIRGraph`` without type checks."""
-    path = Path(path)
-    if not path.is_file():
-        raise GraphError(f"{path}: no such file")
+READ_TIMEOUT_ENV = "NEUROMAP_READ_TIMEOUT"
+DEFAULT_READ_TIMEOUT_S = 300.0
+
+
+def _read_node_dict(path: Path) -> dict:
+    """The file's ``node`` group as a dictionary (``hdf2dict``); errors as :class:`GraphError`."""
     try:
         with h5py.File(path, "r") as f:
             if "node" not in f:
                 raise GraphError(f"{path}: not a NIR file (no 'node' group)")
-            raw = hdf2dict(f["node"])
+            return hdf2dict(f["node"])
     except GraphError:
         raise
     except Exception as exc:  # h5py raises OSError / KeyError / RuntimeError on damaged files
         raise GraphError(f"{path}: cannot read as NIR/HDF5 (truncated or corrupt?): {type(exc).__name__}: {exc}") from exc
+
+
+def _child_read(path: Path, conn) -> None:
+    try:
+        conn.send(("ok", _read_node_dict(path)))
+    except GraphError as exc:
+        conn.send(("error", str(exc)))
+    finally:
+        conn.close()
+
+
+def read_timeout() -> float:
+    """Seconds a file may take to parse (``$NEUROMAP_READ_TIMEOUT``, default 300 s)."""
+    raw = os.environ.get(READ_TIMEOUT_ENV, "")
+    try:
+        value = float(raw) if raw.strip() else DEFAULT_READ_TIMEOUT_S
+    except ValueError:
+        raise GraphError(f"${READ_TIMEOUT_ENV}={raw!r}: must be a number of seconds") from None
+    if not value > 0:
+        raise GraphError(f"${READ_TIMEOUT_ENV}={raw!r}: must be > 0 seconds")
+    return value
+
+
+def _read_bounded(path: Path) -> dict:
+    """:func:`_read_node_dict` in a forked child, given :func:`read_timeout` seconds. The HDF5 library
+    loops forever on some damaged files (a corrupt global heap under a variable-length string), in
+    C code that no signal or thread can stop, so a damaged file must not be parsed in this process.
+    Where ``fork`` does not exist (Windows) the file is read in-process."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return _read_node_dict(path)
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_read, args=(path, send), daemon=True)
+    proc.start()
+    send.close()
+    timeout = read_timeout()
+    try:
+        if not recv.poll(timeout):
+            raise GraphError(f"{path}: reading it did not finish within {timeout:g} s (${READ_TIMEOUT_ENV}); "
+                             "the HDF5 library loops on some damaged files, so the file is most likely corrupt")
+        try:
+            status, payload = recv.recv()
+        except EOFError:
+            raise GraphError(f"{path}: the HDF5 library crashed while reading it (exit code "
+                             f"{proc.join(5) or proc.exitcode}); the file is most likely corrupt") from None
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join()
+        recv.close()
+    if status == "error":
+        raise GraphError(payload)
+    return payload
+
+
+def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
+    """Read a NIR HDF5 file (standard and neuromap nodes) into a ``nir.NIRGraph`` without type checks.
+
+    The HDF5 parse runs in a child process with a time limit (:func:`read_timeout`), so a damaged
+    file gives a :class:`GraphError`, never a hang."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphError(f"{path}: no such file")
+    raw = _read_bounded(path)
     if "type" not in raw or _str(raw["type"]) != "NIRGraph":
         raise GraphError(f"{path}: the root node is not a NIRGraph")
     root = parse_node("<root>", raw)
