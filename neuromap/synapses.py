@@ -34,7 +34,11 @@ benchmark's W1 layer 1, Conv2d 3x3 32 -> 64 on 64 x 16 x 16):
     Linear   forward only 0.40, forward + weight gradient 0.29
     Conv2d   forward only 0.48, forward + weight gradient 0.11
 
-A call uses the "train" value when autograd will need a weight or input gradient, else "forward".
+Every call uses the "forward + weight gradient" value, with or without autograd: the path (and so
+the summation order) must not depend on whether a gradient is recorded, or a traced graph run
+without gradients (``backends.torch``, the SpiNNaker2 fp32 model) would differ in the last bits
+from the module it came from, which must reproduce it exactly. The forward-only figure is kept
+for reference: inference between the two densities runs dense where sparse would be a little faster.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ MODES = ("auto", "dense", "sparse")
 # override them with one number (its ``crossover`` argument).
 LINEAR_CROSSOVER = {"forward": 0.40, "train": 0.29}
 CONV2D_CROSSOVER = {"forward": 0.48, "train": 0.11}
+_USED = "train"  # the figure every call uses (see the module docstring)
 
 Crossover = float | dict  # one density, or {"forward": density, "train": density}
 
@@ -115,13 +120,10 @@ def _sparse_allowed(x: torch.Tensor, layer_mode: str) -> bool:
     return True
 
 
-def crossover_for(crossover: Crossover, *tensors: torch.Tensor | None) -> float:
-    """The density threshold for a call: ``crossover["train"]`` when autograd will need a gradient of
-    any of ``tensors`` (weight, bias, input), else ``crossover["forward"]``; a number is used as is."""
-    if not isinstance(crossover, dict):
-        return float(crossover)
-    train = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-    return crossover["train" if train else "forward"]
+def crossover_for(crossover: Crossover) -> float:
+    """The density threshold of every call: ``crossover["train"]`` (a number is used as is), whether or
+    not autograd records the call, so a module and its traced graph take the same path."""
+    return float(crossover[_USED]) if isinstance(crossover, dict) else float(crossover)
 
 
 def choose_sparse(x: torch.Tensor, layer_mode: str, crossover: float) -> bool:
@@ -191,7 +193,7 @@ def linear_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ``(y, "sparse" | "dense")``. ``x [..., K]``: leading axes (e.g. time-major ``[T, B]``) become rows."""
     if x.dim() >= 1 and x.shape[-1] == weight.shape[1] and x.dtype == weight.dtype:
         x2d = x.reshape(-1, x.shape[-1]).contiguous()
-        rowptr = _rows_plan(x2d, _check_mode(mode), crossover_for(crossover, x, weight, bias))
+        rowptr = _rows_plan(x2d, _check_mode(mode), crossover_for(crossover))
         if rowptr is not None:
             return _apply(x2d, rowptr, x.shape[:-1], weight, bias), "sparse"
     return F.linear(x, weight, bias), "dense"
@@ -274,7 +276,7 @@ def conv2d_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
     padding = pair(padding)
     if groups == 1 and dilation == (1, 1) and x.dim() == 4 and x.dtype == weight.dtype and choose_sparse(
-            x, _check_mode(mode), crossover_for(crossover, x, weight, bias)):
+            x, _check_mode(mode), crossover_for(crossover)):
         return _SparseConv2dFn.apply(x, weight, bias, stride, padding), "sparse"
     return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
 

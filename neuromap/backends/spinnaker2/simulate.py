@@ -35,6 +35,7 @@ from neuromap.neurons.egru import egru_candidate
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import CubaLIFParams
 from neuromap.neurons.surrogate import as_surrogate
+from neuromap.synapses import linear
 
 from ..base import BackendError
 from . import numerics as nx_
@@ -79,7 +80,7 @@ class _Proj:
         if p.kind == "identity":
             return _resize(x, self.n_dst)
         if p.kind == "dense":
-            return F.linear(x, self.W, self.b)
+            return linear(x, self.W, self.b)  # the torch backend's synapses: the same float sums
         t, b = x.shape[:2]
         y = torch.sparse.mm(self.W, x.reshape(t * b, -1).t()).t().reshape(t, b, -1)
         return y if self.b is None else y + self.b
