@@ -154,7 +154,7 @@ class RepConv(nn.Module):
     def fuse(self) -> nn.Conv2d:
         """One 3x3 conv (padding 1, with bias) equal to this module in eval mode."""
         c_in = self.conv1.in_channels
-        w1, b1 = _fuse_bn(self.conv1.weight, None, self.bn_pad.bn)  # [c_in, c_in, 1, 1], padding value = b1
+        w1, b1 = _fuse_bn(self.conv1.weight, None, self.pad_bn)  # [c_in, c_in, 1, 1], padding value = b1
         # dw3x3 o (w1 x + b1): 3x3 kernel per input channel, bias = b1 * sum(dw kernel)
         dw = self.dw.weight  # [c_in, 1, 3, 3]
         w_mid = w1.reshape(c_in, c_in, 1, 1) * dw  # (o, i): w1[o, i] * dw[o]
