@@ -30,9 +30,13 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
+from neuromap.graph import zoo_nodes
+from neuromap.graph.errors import GraphError
+from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
 from neuromap.neurons.egru import egru_candidate
 
 IMPLS = ("vectorised", "loop")
@@ -331,6 +335,31 @@ class EGRU(nn.Module):
 # --- character-level language model -----------------------------------------------------------
 
 CELLS = ("egru", "gru")
+
+
+def egru_node(layer: EGRUCell) -> zoo_nodes.EGRU:
+    """One EGRU layer as its ``neuromap.EGRU`` node (threshold clamped into [0, 1] as in forward)."""
+    zeros = np.zeros(3 * layer.hidden_size, dtype=np.float32)
+    return zoo_nodes.EGRU(
+        weight_ih=to_numpy(layer.weight_ih), weight_hh=to_numpy(layer.weight_hh),
+        bias_ih=to_numpy(layer.bias_ih) if layer.bias_ih is not None else zeros,
+        bias_hh=to_numpy(layer.bias_hh) if layer.bias_hh is not None else zeros,
+        threshold=to_numpy(layer.threshold.detach().clamp(0.0, 1.0)), bias=layer.bias_ih is not None,
+        zoneout=layer.zoneout, gamma=layer.gamma, eps=layer.eps, impl=layer.impl,
+    )
+
+
+@register_handler(EGRU, EGRUCell)
+def trace_egru(tr, m: EGRU | EGRUCell, name: str, args: tuple, out: torch.Tensor) -> None:
+    """Tracer handler: one ``neuromap.EGRU`` node per layer (``output_trace=True`` is refused)."""
+    src = single_input(tr, name, args)
+    layers = m.layers if isinstance(m, EGRU) else [m]
+    for k, layer in enumerate(layers):
+        src = [tr.add_node(f"{name}.{k}" if isinstance(m, EGRU) else name, egru_node(layer), src)]
+    if getattr(m, "output_trace", False):
+        raise GraphError(f"trace: EGRU {name!r}: output_trace=True (the 0.9/0.1 low-pass readout) is not traced; "
+                         f"trace with output_trace=False")
+    tr.bind(out, src)
 
 
 class CharLM(nn.Module):

@@ -26,11 +26,17 @@ from __future__ import annotations
 
 import math
 
+import nir
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuromap.graph import zoo_nodes
+from neuromap.graph.errors import GraphError
+from neuromap.graph.trace_zoo import add_pending_batchnorm, population_node, register_handler, single_input, to_numpy
 from neuromap.neurons import CubaLIF, CubaLIFParams
+from neuromap.neurons.modules import SpikingNeuron
 from neuromap.neurons.presets import snntorch_leaky
 
 from .multistep import check_input, check_positive_int, neuron_factory
@@ -187,6 +193,20 @@ class LMUMemory(nn.Module):
         return f"order={self.order}, theta={float(self.theta):.4g}, channels={self.channels}, method={self.method!r}"
 
 
+@register_handler(LMUMemory)
+def trace_lmu_memory(tr, m: LMUMemory, name: str, args: tuple, out: torch.Tensor) -> None:
+    """Tracer handler -> ``neuromap.LMUMemory``; ``mode`` is whichever of recurrent / FFT reproduces the
+    module's output bit-for-bit on the trace input."""
+    src = single_input(tr, name, args)
+    Ab, Bb = (t.detach().float() for t in m.matrices())
+    with torch.no_grad():
+        modes = [md for md in ("recurrent", "fft") if torch.equal(m.forward(args[0], mode=md), out)]
+    if not modes:
+        raise GraphError(f"trace: LMU memory {name!r}: its output matches neither the recurrence nor the FFT form")
+    node = zoo_nodes.LMUMemory(A_bar=to_numpy(Ab), B_bar=to_numpy(Bb), channels=m.channels, mode=modes[0])
+    tr.bind(out, [tr.add_node(name, node, src)])
+
+
 # --- keras-lmu style layer ------------------------------------------------------------------------
 
 ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda x: x}
@@ -304,6 +324,13 @@ class SeqBN(nn.Module):
         return self.bn(x.reshape(T * B, -1)).reshape(x.shape)
 
 
+@register_handler(SeqBN)
+def trace_seq_bn(tr, m: SeqBN, name: str, args: tuple, out: torch.Tensor) -> None:
+    """Tracer handler -> a per-feature ``nir.Affine`` that the tracer folds into its producer when that
+    one is a Linear / conv with no other consumer."""
+    tr.bind(out, [add_pending_batchnorm(tr, name, m.bn, single_input(tr, name, args))])
+
+
 class CausalConv1d(nn.Module):
     """Conv1d along time of ``[T, B, C]``. ``causal=True`` pads ``k-1`` steps on the left only (output at
     t sees t-k+1..t); ``causal=False`` is the reference's centred ``padding=k//2`` (looks ahead)."""
@@ -313,11 +340,29 @@ class CausalConv1d(nn.Module):
         self.conv = nn.Conv1d(c_in, c_out, kernel, bias=bias)
         self.kernel, self.causal = kernel, causal
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def time_padding(self) -> tuple[int, int]:
+        """Steps of zero padding ``(left, right)`` along time."""
         k = self.kernel
+        return (k - 1, 0) if self.causal else (k // 2, k - 1 - k // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x.permute(1, 2, 0)  # [B, C, T]
-        y = F.pad(y, (k - 1, 0) if self.causal else (k // 2, k - 1 - k // 2))
+        y = F.pad(y, self.time_padding())
         return self.conv(y).permute(2, 0, 1)
+
+
+@register_handler(CausalConv1d)
+def trace_causal_conv(tr, m: CausalConv1d, name: str, args: tuple, out: torch.Tensor) -> None:
+    """Tracer handler -> ``neuromap.TemporalConv1d``."""
+    src = single_input(tr, name, args)
+    left, right = m.time_padding()
+    conv = m.conv
+    if conv.stride[0] != 1 or conv.dilation[0] != 1 or conv.groups != 1 or conv.padding[0] != 0:
+        raise GraphError(f"trace: {name!r}: only stride 1, dilation 1, groups 1 temporal convolutions are supported")
+    w = to_numpy(conv.weight)
+    bias = to_numpy(conv.bias) if conv.bias is not None else np.zeros(w.shape[0], dtype=w.dtype)
+    node = zoo_nodes.TemporalConv1d(weight=w, bias=bias, pad_left=left, pad_right=right)
+    tr.bind(out, [tr.add_node(name, node, src)])
 
 
 class LMUCell(nn.Module):
@@ -567,6 +612,53 @@ class L2MU(nn.Module):
             else:
                 out.append(s_h)
         return torch.stack(out)
+
+
+@register_handler(L2MU)
+def trace_l2mu(tr, m: L2MU, name: str, args: tuple, out: torch.Tensor) -> None:
+    """Tracer handler: the populations ``lif_u`` / ``lif_m`` / ``lif_h`` (/ ``lif_o``) as LIF / CubaLIF
+    nodes with the learned per-neuron beta / threshold (/ alpha), the encoders and weights as
+    ``nir.Linear``, ``S_m A_bar^T`` as ``neuromap.AxisLinear`` and ``S_u (x) B_bar`` as
+    ``neuromap.Outer``. Within a step spikes flow u -> m -> h (-> o); the edges that read ``S_h[t-1]`` /
+    ``S_m[t-1]`` (into ``e_h``, ``e_m``, ``W_h`` and ``A_bar``) are marked delayed (``tr.delayed``).
+    Edge order into each population is the module's order of the sum."""
+    src = single_input(tr, name, args)
+    pops = [m.lif_u, m.lif_m, m.lif_h] + ([m.lif_o] if m.W_o is not None else [])
+    for key, pop in zip(("lif_u", "lif_m", "lif_h", "lif_o"), pops):
+        if not isinstance(pop, SpikingNeuron) or getattr(pop, "impl", "fused") != "fused":
+            raise GraphError(f"trace: L2MU {name!r}: population {key} must be a fused neuromap LIF / CubaLIF")
+    prefix = tr.names.get(id(m), "")
+    M, d = m.memory_size, m.order
+
+    def add(key: str, node: nir.NIRNode) -> str:
+        n = tr.unique(f"{prefix}.{key}" if prefix else key)
+        tr.nodes[n] = node
+        return n
+
+    def lin(key: str) -> str:
+        return add(key, nir.Linear(weight=to_numpy(getattr(m, key).weight)))
+
+    def flat(key: str) -> str:
+        return add(key, nir.Flatten(input_type={"input": np.asarray((M, d))}, start_dim=0, end_dim=1))
+
+    e_x, e_h, f_em, e_m = lin("e_x"), lin("e_h"), flat("e_m.flatten"), lin("e_m")
+    u = add("lif_u", population_node(m.lif_u, (M,)))
+    a_bar = add("A_bar", zoo_nodes.AxisLinear(weight=to_numpy(m.A_bar)))
+    b_bar = add("B_bar", zoo_nodes.Outer(vector=to_numpy(m.B_bar)))
+    mem = add("lif_m", population_node(m.lif_m, (M, d)))
+    w_x, w_h, f_wm, w_m = lin("W_x"), lin("W_h"), flat("W_m.flatten"), lin("W_m")
+    h = add("lif_h", population_node(m.lif_h, (m.hidden,)))
+    edges = [(s, e_x) for s in src] + [(h, e_h), (mem, f_em), (f_em, e_m), (e_x, u), (e_h, u), (e_m, u),
+                                       (mem, a_bar), (u, b_bar), (a_bar, mem), (b_bar, mem)]
+    edges += [(s, w_x) for s in src] + [(h, w_h), (mem, f_wm), (f_wm, w_m), (w_x, h), (w_h, h), (w_m, h)]
+    last = h
+    if m.W_o is not None:
+        w_o = lin("W_o")
+        last = add("lif_o", population_node(m.lif_o, (m.n_out,)))
+        edges += [(h, w_o), (w_o, last)]
+    tr.edges += edges
+    tr.delayed += [(h, e_h), (mem, f_em), (mem, a_bar), (h, w_h)]  # S_h[t-1], S_m[t-1]
+    tr.bind(out, [last])
 
 
 __all__ = [

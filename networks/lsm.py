@@ -30,12 +30,17 @@ import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import nir
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
 from neuromap import synapses
+from neuromap.graph import zoo_nodes
+from neuromap.graph.errors import GraphError
+from neuromap.graph.neuron import LIFSpec, spec_to_nir
+from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
 from neuromap.neurons import CubaLIFParams, LIFParams, NeuronState, initial_state
 
 # Maass et al. 2002 connection constants (pre -> post) and mean amplitudes (relative, signed by Dale).
@@ -510,6 +515,25 @@ class Reservoir(nn.Module):
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """Spikes ``[T, B, N]`` (float 0/1) for input ``u [T, B, n_inputs]``."""
         return self.simulate(u).spikes
+
+
+@register_handler(Reservoir)
+def trace_reservoir(tr, m: Reservoir, name: str, args: tuple, out: torch.Tensor) -> None:
+    """Tracer handler: ``Linear(w_in)`` -> LIF with a ``neuromap.SparseLinear`` (CSR) self-loop."""
+    src = single_input(tr, name, args)
+    if m.bias:
+        raise GraphError(f"trace: reservoir {name!r}: a constant bias is not traced (its einsum + bias rounding); "
+                         f"use bias=0")
+    w = m.w_rec
+    csr = zoo_nodes.SparseLinear(indptr=to_numpy(w.crow_indices()), indices=to_numpy(w.col_indices()),
+                                 data=to_numpy(w.values()), shape=np.asarray(w.shape))
+    inp = tr.add_node(f"{name}.w_in", nir.Linear(weight=to_numpy(m.w_in)), src)
+    lif = tr.add_node(f"{name}.lif", spec_to_nir(LIFSpec((m.n,), m.params)), [inp])
+    rec = tr.add_node(f"{name}.w_rec", csr, [lif])
+    tr.edges.append((rec, lif))
+    if tr.dt is None:
+        tr.dt = m.params.dt
+    tr.bind(out, [lif])
 
 
 # --- readout ------------------------------------------------------------------------------------

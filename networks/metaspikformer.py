@@ -19,11 +19,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import nir
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from neuromap import synapses
+from neuromap.graph import zoo_nodes
+from neuromap.graph.trace_zoo import (
+    attention_inputs,
+    bn_scale_shift,
+    fold_into,
+    neuron_field,
+    register_handler,
+    single_input,
+    to_numpy,
+)
 
 from .multistep import MultiStep, check_heads, check_input, check_positive_int, neuron_factory
 from .sdt import SpikingConvMLP
@@ -68,6 +80,13 @@ class SDSA3(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, heads={self.heads}, scale={self.scale}"
+
+
+@register_handler(SDSA3)
+def trace_sdsa3(tr, m: SDSA3, name: str, args: tuple, out: torch.Tensor) -> None:
+    """Tracer handler: q, k, v as three ``neuromap.Place`` ports -> one ``neuromap.SDSA3`` node."""
+    node = zoo_nodes.SDSA3(dim=m.dim, heads=m.heads, scale=m.scale, neuron=neuron_field(m.neuron))
+    tr.bind(out, [tr.add_node(name, node, attention_inputs(tr, name, args))])
 
 
 class BNAndPad(nn.Module):
@@ -118,6 +137,16 @@ class RepConv(nn.Module):
         self.conv2 = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out)
 
+    @property
+    def pad_bn(self) -> nn.BatchNorm2d:
+        """The BatchNorm between ``conv1`` and the depthwise conv (its output is padded with BN(0))."""
+        return self.bn_pad.bn
+
+    @property
+    def pad(self) -> int:
+        """Border width (pixels) that the BatchNorm's zero-input value pads ``conv1``'s output with."""
+        return int(self.bn_pad.pad)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.conv2(self.dw(self.bn_pad(self.conv1(x)))))
 
@@ -125,7 +154,7 @@ class RepConv(nn.Module):
     def fuse(self) -> nn.Conv2d:
         """One 3x3 conv (padding 1, with bias) equal to this module in eval mode."""
         c_in = self.conv1.in_channels
-        w1, b1 = _fuse_bn(self.conv1.weight, None, self.bn_pad.bn)  # [c_in, c_in, 1, 1], padding value = b1
+        w1, b1 = _fuse_bn(self.conv1.weight, None, self.pad_bn)  # [c_in, c_in, 1, 1], padding value = b1
         # dw3x3 o (w1 x + b1): 3x3 kernel per input channel, bias = b1 * sum(dw kernel)
         dw = self.dw.weight  # [c_in, 1, 3, 3]
         w_mid = w1.reshape(c_in, c_in, 1, 1) * dw  # (o, i): w1[o, i] * dw[o]
@@ -138,6 +167,26 @@ class RepConv(nn.Module):
         conv.weight.copy_(w)
         conv.bias.copy_(b)
         return conv
+
+
+@register_handler(RepConv)
+def trace_repconv(tr, m: RepConv, name: str, args: tuple, out: torch.Tensor) -> None:
+    """Tracer handler: the three convolutions with both BatchNorms folded. BNAndPad's border value is
+    exactly what a 1x1 conv with bias produces on zero padding, so conv1 gets ``padding=pad``."""
+    src = single_input(tr, name, args)
+    fi = tr.feature(args[0], f"module {name!r}")
+    c_in = m.conv1.in_channels
+    w1, b1 = fold_into(to_numpy(m.conv1.weight), None, *bn_scale_shift(m.pad_bn, f"{name}.bn_pad.bn"))
+    pad = m.pad
+    w3, b3 = fold_into(to_numpy(m.conv2.weight), None, *bn_scale_shift(m.bn, f"{name}.bn"))
+    h, w = fi[1] + 2 * pad, fi[2] + 2 * pad
+    conv = lambda weight, bias, size, padding, groups: nir.Conv2d(  # noqa: E731
+        input_shape=np.asarray(size), weight=weight, stride=np.asarray((1, 1)), padding=np.asarray((padding, padding)),
+        dilation=np.asarray((1, 1)), groups=groups, bias=bias)
+    a = tr.add_node(f"{name}.conv1", conv(w1, b1, fi[1:], pad, 1), src)
+    dw = to_numpy(m.dw.weight)
+    b = tr.add_node(f"{name}.dw", conv(dw, np.zeros(c_in, dtype=dw.dtype), (h, w), 0, c_in), [a])
+    tr.bind(out, [tr.add_node(f"{name}.conv2", conv(w3, b3, (h - 2, w - 2), 0, 1), [b])])
 
 
 class SDSA3Attention(nn.Module):

@@ -25,6 +25,8 @@ import torch
 from torch import nn
 
 from neuromap import synapses
+from neuromap.graph import zoo_nodes
+from neuromap.graph.trace_zoo import attention_inputs, neuron_field, register_handler
 
 from .multistep import MultiStep, check_heads, check_input, check_positive_int, neuron_factory
 
@@ -57,6 +59,13 @@ class SDSA(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, heads={self.heads}"
+
+
+@register_handler(SDSA)
+def trace_sdsa(tr, m: SDSA, name: str, args: tuple, out: torch.Tensor) -> None:
+    """Tracer handler: q, k, v as three ``neuromap.Place`` ports -> one ``neuromap.SDSA`` node."""
+    node = zoo_nodes.SDSA(dim=m.dim, heads=m.heads, neuron=neuron_field(m.neuron))
+    tr.bind(out, [tr.add_node(name, node, attention_inputs(tr, name, args))])
 
 
 def conv_bn(c_in: int, c_out: int, kernel: int = 1, bias: bool = False, stride: int = 1) -> MultiStep:

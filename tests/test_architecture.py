@@ -86,3 +86,44 @@ def test_the_analysis_finds_a_cycle_and_a_private_import(tmp_path, monkeypatch):
     _, cycles, private = _analyse()
     assert cycles == {frozenset({"neuromap.a", "neuromap.b"})}
     assert private == ["neuromap.a imports _hidden from neuromap.b"]
+
+
+def _zoo_imports(mods: dict[str, pathlib.Path]) -> list[str]:
+    """``module imports target`` for every import of the zoo (``neuromap.networks``, or ``networks``
+    as installed from the source tree) by a module outside it, at module level or inside functions."""
+    zoo = ("neuromap.networks", "networks")
+    hits = []
+    for mod, path in mods.items():
+        if mod == "neuromap.networks" or mod.startswith("neuromap.networks."):
+            continue
+        for node in _imports(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                base = _absolute(mod, path.name == "__init__.py", node.level, node.module)
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            hits += [f"{mod} imports {t}" for t in targets if any(t == z or t.startswith(z + ".") for z in zoo)]
+    return sorted(set(hits))
+
+
+def test_library_does_not_import_the_zoo():
+    """The zoo registers its tracer handlers itself (``@register_handler``); nothing under neuromap/
+    (graph, backends, ...) may import ``neuromap.networks``, not even lazily inside a function."""
+    mods = {m: p for m, p in _modules().items() if m.split(".")[:2] != ["neuromap", "hardware"]}
+    assert any(m.startswith("neuromap.graph") for m in mods)
+    assert _zoo_imports(mods) == []
+
+
+def test_the_zoo_import_check_finds_a_lazy_import(tmp_path, monkeypatch):
+    pkg = tmp_path / "neuromap"
+    (pkg / "graph").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "graph" / "__init__.py").write_text("")
+    (pkg / "graph" / "a.py").write_text("def f():\n    from neuromap.networks import egru\n")
+    (pkg / "graph" / "b.py").write_text("from .. import networks\n")
+    (pkg / "graph" / "c.py").write_text("import neuromap.networks.lmu as lmu\n")
+    monkeypatch.setattr(__import__(__name__), "PACKAGES", {"neuromap": pkg})
+    assert _zoo_imports(_modules()) == ["neuromap.graph.a imports neuromap.networks",
+                                        "neuromap.graph.a imports neuromap.networks.egru",
+                                        "neuromap.graph.b imports neuromap.networks",
+                                        "neuromap.graph.c imports neuromap.networks.lmu"]

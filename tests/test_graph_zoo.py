@@ -143,3 +143,48 @@ def test_cli_info_on_traced_zoo_model(tmp_path, capsys):
     assert cli.main(["info", str(path)]) == 0
     out = capsys.readouterr().out
     assert "neuromap.SDSA" in out and "torch: yes" in out
+
+
+def test_zoo_modules_register_their_own_handlers():
+    from neuromap.graph import trace_zoo
+    from neuromap.networks import egru, lmu, lsm, metaspikformer, sdt
+
+    expected = {sdt.SDSA: sdt.trace_sdsa, metaspikformer.SDSA3: metaspikformer.trace_sdsa3,
+                metaspikformer.RepConv: metaspikformer.trace_repconv, lmu.LMUMemory: lmu.trace_lmu_memory,
+                lmu.CausalConv1d: lmu.trace_causal_conv, lmu.SeqBN: lmu.trace_seq_bn, lmu.L2MU: lmu.trace_l2mu,
+                egru.EGRU: egru.trace_egru, egru.EGRUCell: egru.trace_egru, lsm.Reservoir: lsm.trace_reservoir}
+    for cls, fn in expected.items():
+        assert trace_zoo.HANDLERS[cls] is fn, cls
+
+
+def test_register_handler_traces_a_new_module_and_its_subclasses(monkeypatch):
+    import nir
+    import numpy as np
+
+    from neuromap.graph import trace_zoo
+
+    class Twice(nn.Module):  # torch.sin is not traceable: only the handler can trace these modules
+        def forward(self, x):
+            return torch.sin(x) * 0 + 2 * x
+
+    class Thrice(Twice):
+        def forward(self, x):
+            return torch.sin(x) * 0 + 3 * x
+
+    model = nn.Sequential(nn.Linear(4, 3), Twice())
+    with pytest.raises(nm.graph.GraphError, match="sin"):
+        nm.trace(model, torch.zeros(5, 1, 4))
+    monkeypatch.setattr(trace_zoo, "HANDLERS", dict(trace_zoo.HANDLERS))
+
+    @trace_zoo.register_handler(Twice)
+    def _trace_twice(tr, m, name, args, out):
+        factor = 2.0 if type(m) is Twice else 3.0
+        node = nir.Scale(scale=np.full(tr.feature(out, name), factor, dtype=np.float32))
+        tr.bind(out, [tr.add_node(name, node, trace_zoo.single_input(tr, name, args))])
+
+    for module, factor in ((Twice(), 2.0), (Thrice(), 3.0)):
+        graph = nm.trace(nn.Sequential(nn.Linear(4, 3), module), torch.zeros(5, 1, 4))
+        scales = [n for n in graph.nodes.values() if isinstance(n, nir.Scale)]
+        assert len(scales) == 1 and np.all(scales[0].scale == factor)
+    with pytest.raises(TypeError, match="at least one module class"):
+        trace_zoo.register_handler()

@@ -8,8 +8,9 @@ records:
 * calls of *leaf modules* (the module map :data:`MODULE_MAP`: neuromap neurons, Linear, Conv1d/2d,
   AvgPool1d/2d, Flatten, BatchNorm1d/2d — folded into the preceding Linear/Conv —, Dropout and
   Identity — dropped —) through module hooks; their internals are not recorded;
-* zoo modules through handlers (:mod:`.trace_zoo`); a handler may mark edges as delayed (carrying the
-  previous step's value), which the graph then lists in ``metadata["delayed_edges"]``;
+* zoo modules through handlers that the zoo registers (:func:`.trace_zoo.register_handler`); a handler
+  may mark edges as delayed (carrying the previous step's value), which the graph then lists in
+  ``metadata["delayed_edges"]``;
 * top-level tensor operations through a ``TorchFunctionMode``: ``+`` of two traced tensors (a
   residual add: both edges go into the consumer, NIR sums them), reshapes (``flatten``, ``view``,
   ``reshape``, ``unflatten``: layout changes of the time/batch axes vanish, feature reshapes become
@@ -39,7 +40,7 @@ from .graph import DELAYED_KEY, Graph, complete_delayed_edges
 from .neuron import LIFSpec, LISpec, registered_node, spec_to_nir
 from .nodes import AvgPool1d, Reshape
 from .shapes import padding_values
-from .trace_zoo import fold_pending_batchnorms, on_zoo_function
+from .trace_zoo import fold_pending_batchnorms, on_zoo_function, zoo_handler
 
 T0, B0 = 3, 2
 PASSTHROUGH = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
@@ -343,8 +344,6 @@ MODULE_MAP: dict[type, Converter] = {
 
 
 def _handler(module: nn.Module):
-    from .trace_zoo import zoo_handler
-
     return zoo_handler(module)
 
 

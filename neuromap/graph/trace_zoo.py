@@ -1,27 +1,15 @@
-"""Tracer support for the model zoo: module handlers and tensor functions that map to :mod:`.zoo_nodes`.
+"""Tracer extension points: the module-handler registry, its public helpers, and the tensor functions
+that map to :mod:`.zoo_nodes`.
 
-Handlers take ``(tracer, module, name, args, output)``, add nodes and bind the output; they are
-looked up by class (MRO) in :func:`zoo_handler`. The zoo classes are imported lazily, so the graph
-package does not depend on ``neuromap.networks`` until a zoo model is traced.
-
-* ``nn.MaxPool2d`` -> ``neuromap.MaxPool2d``;
-* ``SDSA`` / ``SDSA3`` (``forward(q, k, v)``) -> three ``neuromap.Place`` (stacking q, k, v) ->
-  ``neuromap.SDSA`` / ``neuromap.SDSA3``;
-* ``RepConv`` -> its three convolutions with both BatchNorms folded (BNAndPad's border value is
-  exactly what a 1x1 conv with bias produces on zero padding, so conv1 gets ``padding=1``);
-* ``LMUMemory`` -> ``neuromap.LMUMemory`` (``mode``: whichever of recurrent / FFT reproduces the
-  module's output bit-for-bit on the trace input);
-* ``CausalConv1d`` -> ``neuromap.TemporalConv1d``; ``SeqBN`` -> a standalone per-feature ``nir.Affine``
-  that :func:`fold_pending_batchnorms` folds into its producer when that one is a Linear / conv with
-  no other consumer;
-* ``EGRU`` / ``EGRUCell`` -> one ``neuromap.EGRU`` per layer (+ ``LI`` for ``output_trace``);
-* ``Reservoir`` -> ``Linear(w_in)`` -> ``LIF`` with a ``neuromap.SparseLinear`` self-loop (CSR).
-* ``L2MU`` -> its populations ``lif_u`` / ``lif_m`` / ``lif_h`` (/ ``lif_o``) as LIF / CubaLIF nodes with
-  the learned per-neuron beta / threshold (/ alpha), the encoders and weights as ``nir.Linear``,
-  ``S_m A_bar^T`` as ``neuromap.AxisLinear`` and ``S_u (x) B_bar`` as ``neuromap.Outer``. Within a step
-  spikes flow u -> m -> h (-> o); the edges that read ``S_h[t-1]`` / ``S_m[t-1]`` (into ``e_h``,
-  ``e_m``, ``W_h`` and ``A_bar``) are marked delayed (``tracer.delayed``). Edge order into each
-  population is the module's order of the sum.
+Handlers take ``(tracer, module, name, args, output)``, add nodes and bind the output; a module
+class gets one with ``@register_handler(Cls)`` (looked up by class, most derived first, in
+:func:`zoo_handler`). The model zoo (``neuromap.networks``) registers its handlers next to its
+models, so this package never imports the zoo: a zoo class exists only once its module ran, and
+with it its handler. Here: ``nn.MaxPool2d`` -> ``neuromap.MaxPool2d``; helpers for handlers
+(:func:`single_input`, :func:`attention_inputs`, :func:`neuron_field`, :func:`population_node`,
+:func:`bn_scale_shift`, :func:`fold_into`, :func:`add_pending_batchnorm`); and
+:func:`fold_pending_batchnorms`, which folds each standalone BN into its producer when that one is a
+Linear / conv with no other consumer.
 
 Functions: ``transpose`` / ``permute`` of feature axes (``neuromap.Permute``), ``mean`` over one
 feature axis (``neuromap.Mean``), ``cat`` along a feature axis (``neuromap.Place`` per operand) and
@@ -30,6 +18,7 @@ feature axis (``neuromap.Mean``), ``cat`` along a feature axis (``neuromap.Place
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import nir
@@ -38,22 +27,9 @@ import torch
 from torch import nn
 
 from .errors import GraphError
-from .zoo_nodes import (
-    EGRU,
-    Activation,
-    AxisLinear,
-    LMUMemory,
-    MaxPool2d,
-    Mean,
-    Outer,
-    Permute,
-    Place,
-    SparseLinear,
-    TemporalConv1d,
-    neuron_json,
-)
-from .zoo_nodes import SDSA as SDSANode
-from .zoo_nodes import SDSA3 as SDSA3Node
+from .neuron import LIFSpec, spec_to_nir
+from .nodes import Reshape
+from .zoo_nodes import Activation, MaxPool2d, Mean, Permute, Place, TemporalConv1d, neuron_json
 
 _ACT = {"relu": "relu", "relu_": "relu", "tanh": "tanh", "gelu": "gelu"}
 _TRANSPOSE = {"transpose", "permute"}
@@ -134,9 +110,52 @@ def on_zoo_function(tr, fname: str, args: tuple, kwargs: dict, out: Any, where: 
     return False
 
 
-# --- module handlers ----------------------------------------------------------------------------------
+# --- module handlers: the registry ------------------------------------------------------------------
 
-def _neuron_field(lif: nn.Module) -> str:
+Handler = Callable[..., None]
+# Module class -> handler ``fn(tracer, module, name, args, output)``; zoo modules add theirs with
+# :func:`register_handler` next to the model (the graph package never imports the zoo).
+HANDLERS: dict[type, Handler] = {}
+
+
+def register_handler(*module_types: type) -> Callable[[Handler], Handler]:
+    """Decorator: ``@register_handler(MyModule)`` makes the function trace that module class (and its
+    subclasses, unless one has its own); the function adds nodes and binds the module's output."""
+    if not module_types:
+        raise TypeError("register_handler needs at least one module class")
+
+    def deco(fn: Handler) -> Handler:
+        for t in module_types:
+            HANDLERS[t] = fn
+        return fn
+
+    return deco
+
+
+def zoo_handler(module: nn.Module) -> Handler | None:
+    """The handler for ``module`` (by class, most derived first), or None."""
+    for cls in type(module).__mro__:
+        if cls in HANDLERS:
+            return HANDLERS[cls]
+    return None
+
+
+# --- public helpers for handlers ----------------------------------------------------------------------
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A detached CPU copy of ``t`` as a NumPy array (same dtype)."""
+    return _np(t)
+
+
+def single_input(tr, name: str, args: tuple) -> list[str]:
+    """The sources of a module called with one traced tensor (explicit state arguments are refused)."""
+    if any(a is not None for a in args[1:]):
+        raise GraphError(f"trace: module {name!r} was called with extra arguments (explicit state is not traced)")
+    return tr.sources(args[0], f"module {name!r}")
+
+
+def neuron_field(lif: nn.Module) -> str:
+    """The ``neuron`` JSON field of an attention node: a LIF's parameters and learned beta / v_th."""
     learned = lif.learned_values()
     over = {k: _np(learned[k]).astype(np.float32) for k in ("beta", "v_th") if k in learned}
     if "alpha" in learned or hasattr(lif.params, "alpha"):
@@ -144,23 +163,9 @@ def _neuron_field(lif: nn.Module) -> str:
     return neuron_json(lif.params.to_dict(), over.get("beta"), over.get("v_th"))
 
 
-def _single(tr, name: str, args: tuple) -> list[str]:
-    if any(a is not None for a in args[1:]):
-        raise GraphError(f"trace: module {name!r} was called with extra arguments (explicit state is not traced)")
-    return tr.sources(args[0], f"module {name!r}")
-
-
-def _maxpool(tr, m: nn.MaxPool2d, name, args, out):
-    src = _single(tr, name, args)
-    if m.ceil_mode or m.return_indices or np.any(np.asarray(m.dilation) != 1):
-        raise GraphError(f"trace: {name!r}: only MaxPool2d with dilation 1, ceil_mode=False is supported")
-    pair = lambda v: np.asarray((v, v) if isinstance(v, int) else tuple(v))  # noqa: E731
-    stride = m.stride if m.stride is not None else m.kernel_size
-    node = MaxPool2d(kernel_size=pair(m.kernel_size), stride=pair(stride), padding=pair(m.padding))
-    tr.bind(out, [tr.add_node(name, node, src)])
-
-
-def _attention(tr, m, name, args, out):
+def attention_inputs(tr, name: str, args: tuple) -> list[str]:
+    """The q, k, v operands of an attention module as three ``neuromap.Place`` nodes stacking them
+    into ``[3, *shape]`` (port ``i`` at offset ``(i, 0, 0)``)."""
     if len(args) != 3:
         raise GraphError(f"trace: module {name!r} needs (q, k, v)")
     shape = tr.feature(args[0], f"module {name!r}")
@@ -169,15 +174,17 @@ def _attention(tr, m, name, args, out):
     for i, (port, t) in enumerate(zip("qkv", args)):
         if tr.feature(t, f"module {name!r}") != shape:
             raise GraphError(f"trace: module {name!r}: q, k, v must have one shape")
-        from .nodes import Reshape
-
         r = tr.add_node(f"{name}.{port}_expand", Reshape(shape=np.asarray((1, *shape))), tr.sources(t, f"module {name!r}"))
         srcs.append(tr.add_node(f"{name}.{port}", Place(shape=stack, offset=np.asarray((i, 0, 0))), [r]))
-    if type(m).__name__ == "SDSA3":
-        node = SDSA3Node(dim=m.dim, heads=m.heads, scale=m.scale, neuron=_neuron_field(m.neuron))
-    else:
-        node = SDSANode(dim=m.dim, heads=m.heads, neuron=_neuron_field(m.neuron))
-    tr.bind(out, [tr.add_node(name, node, srcs)])
+    return srcs
+
+
+def population_node(pop: nn.Module, shape: tuple[int, ...]) -> nir.NIRNode:
+    """A neuromap neuron module of ``shape`` (LIF / CubaLIF, learned per-neuron values) as its NIR node."""
+    learned = pop.learned_values()
+    over = [_np(learned[k]).astype(np.float32) if k in learned else None for k in ("beta", "v_th", "alpha")]
+    over = [None if a is None else (a.reshape(1) if a.ndim == 0 else a) for a in over]
+    return spec_to_nir(LIFSpec(tuple(shape), pop.params, *over))
 
 
 def bn_scale_shift(bn: nn.Module, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -200,53 +207,27 @@ def fold_into(weight: np.ndarray, bias: np.ndarray | None, g: np.ndarray, c: np.
     return (w * g.reshape(-1, *([1] * (w.ndim - 1)))).astype(dtype), (b * g + c).astype(dtype)
 
 
-def _repconv(tr, m, name, args, out):
-    src = _single(tr, name, args)
-    fi = tr.feature(args[0], f"module {name!r}")
-    c_in = m.conv1.in_channels
-    w1, b1 = fold_into(_np(m.conv1.weight), None, *bn_scale_shift(m.bn_pad.bn, f"{name}.bn_pad.bn"))
-    pad = int(m.bn_pad.pad)
-    w3, b3 = fold_into(_np(m.conv2.weight), None, *bn_scale_shift(m.bn, f"{name}.bn"))
-    h, w = fi[1] + 2 * pad, fi[2] + 2 * pad
-    conv = lambda weight, bias, size, padding, groups: nir.Conv2d(  # noqa: E731
-        input_shape=np.asarray(size), weight=weight, stride=np.asarray((1, 1)), padding=np.asarray((padding, padding)),
-        dilation=np.asarray((1, 1)), groups=groups, bias=bias)
-    a = tr.add_node(f"{name}.conv1", conv(w1, b1, fi[1:], pad, 1), src)
-    dw = _np(m.dw.weight)
-    b = tr.add_node(f"{name}.dw", conv(dw, np.zeros(c_in, dtype=dw.dtype), (h, w), 0, c_in), [a])
-    tr.bind(out, [tr.add_node(f"{name}.conv2", conv(w3, b3, (h - 2, w - 2), 0, 1), [b])])
-
-
-def _lmu_memory(tr, m, name, args, out):
-    src = _single(tr, name, args)
-    Ab, Bb = (t.detach().float() for t in m.matrices())
-    with torch.no_grad():
-        modes = [md for md in ("recurrent", "fft") if torch.equal(m.forward(args[0], mode=md), out)]
-    if not modes:
-        raise GraphError(f"trace: LMU memory {name!r}: its output matches neither the recurrence nor the FFT form")
-    node = LMUMemory(A_bar=_np(Ab), B_bar=_np(Bb), channels=m.channels, mode=modes[0])
-    tr.bind(out, [tr.add_node(name, node, src)])
-
-
-def _causal_conv(tr, m, name, args, out):
-    src = _single(tr, name, args)
-    k = m.kernel
-    left, right = (k - 1, 0) if m.causal else (k // 2, k - 1 - k // 2)
-    conv = m.conv
-    if conv.stride[0] != 1 or conv.dilation[0] != 1 or conv.groups != 1 or conv.padding[0] != 0:
-        raise GraphError(f"trace: {name!r}: only stride 1, dilation 1, groups 1 temporal convolutions are supported")
-    w = _np(conv.weight)
-    bias = _np(conv.bias) if conv.bias is not None else np.zeros(w.shape[0], dtype=w.dtype)
-    tr.bind(out, [tr.add_node(name, TemporalConv1d(weight=w, bias=bias, pad_left=left, pad_right=right), src)])
-
-
-def _seq_bn(tr, m, name, args, out):
-    src = _single(tr, name, args)
-    g, c = bn_scale_shift(m.bn, name)
+def add_pending_batchnorm(tr, name: str, bn: nn.Module, src: list[str]) -> str:
+    """A standalone eval-mode BatchNorm as a per-feature ``nir.Affine`` that
+    :func:`fold_pending_batchnorms` later folds into its producer where it can."""
+    g, c = bn_scale_shift(bn, name)
     node = nir.Affine(weight=np.diag(g).astype(np.float32), bias=c.astype(np.float32))
     node_name = tr.add_node(name, node, src)
     tr.pending_bn[node_name] = (g, c)
-    tr.bind(out, [node_name])
+    return node_name
+
+
+# --- graph-level handlers -----------------------------------------------------------------------------
+
+@register_handler(nn.MaxPool2d)
+def _maxpool(tr, m: nn.MaxPool2d, name, args, out):
+    src = single_input(tr, name, args)
+    if m.ceil_mode or m.return_indices or np.any(np.asarray(m.dilation) != 1):
+        raise GraphError(f"trace: {name!r}: only MaxPool2d with dilation 1, ceil_mode=False is supported")
+    pair = lambda v: np.asarray((v, v) if isinstance(v, int) else tuple(v))  # noqa: E731
+    stride = m.stride if m.stride is not None else m.kernel_size
+    node = MaxPool2d(kernel_size=pair(m.kernel_size), stride=pair(stride), padding=pair(m.padding))
+    tr.bind(out, [tr.add_node(name, node, src)])
 
 
 _FOLDABLE = (nir.Affine, nir.Linear, nir.Conv1d, TemporalConv1d)
@@ -272,123 +253,3 @@ def fold_pending_batchnorms(tr) -> None:
         del tr.nodes[bn]
         tr.edges = [(p if a == bn else a, b) for a, b in tr.edges if (a, b) != (p, bn)]
         tr.delayed = [(p if a == bn else a, b) for a, b in tr.delayed if (a, b) != (p, bn)]
-
-
-def _egru_layer(layer, theta_name: str) -> EGRU:
-    H = layer.hidden_size
-    zeros = np.zeros(3 * H, dtype=np.float32)
-    return EGRU(
-        weight_ih=_np(layer.weight_ih), weight_hh=_np(layer.weight_hh),
-        bias_ih=_np(layer.bias_ih) if layer.bias_ih is not None else zeros,
-        bias_hh=_np(layer.bias_hh) if layer.bias_hh is not None else zeros,
-        threshold=_np(layer.threshold.detach().clamp(0.0, 1.0)), bias=layer.bias_ih is not None,
-        zoneout=layer.zoneout, gamma=layer.gamma, eps=layer.eps, impl=layer.impl,
-    )
-
-
-def _egru(tr, m, name, args, out):
-    src = _single(tr, name, args)
-    layers = m.layers if hasattr(m, "layers") else [m]
-    for k, layer in enumerate(layers):
-        src = [tr.add_node(f"{name}.{k}" if hasattr(m, "layers") else name, _egru_layer(layer, name), src)]
-    if getattr(m, "output_trace", False):
-        raise GraphError(f"trace: EGRU {name!r}: output_trace=True (the 0.9/0.1 low-pass readout) is not traced; "
-                         f"trace with output_trace=False")
-    tr.bind(out, src)
-
-
-def _reservoir(tr, m, name, args, out):
-    from .neuron import LIFSpec, spec_to_nir
-
-    src = _single(tr, name, args)
-    if m.bias:
-        raise GraphError(f"trace: reservoir {name!r}: a constant bias is not traced (its einsum + bias rounding); "
-                         f"use bias=0")
-    w = m.w_rec
-    csr = SparseLinear(indptr=_np(w.crow_indices()), indices=_np(w.col_indices()), data=_np(w.values()),
-                       shape=np.asarray(w.shape))
-    inp = tr.add_node(f"{name}.w_in", nir.Linear(weight=_np(m.w_in)), src)
-    lif = tr.add_node(f"{name}.lif", spec_to_nir(LIFSpec((m.n,), m.params)), [inp])
-    rec = tr.add_node(f"{name}.w_rec", csr, [lif])
-    tr.edges.append((rec, lif))
-    if tr.dt is None:
-        tr.dt = m.params.dt
-    tr.bind(out, [lif])
-
-
-def _population_node(pop: nn.Module, shape: tuple[int, ...]) -> nir.NIRNode:
-    """A neuromap neuron module of ``shape`` (LIF / CubaLIF, learned per-neuron values) as its NIR node."""
-    from .neuron import LIFSpec, spec_to_nir
-
-    learned = pop.learned_values()
-    over = [_np(learned[k]).astype(np.float32) if k in learned else None for k in ("beta", "v_th", "alpha")]
-    over = [None if a is None else (a.reshape(1) if a.ndim == 0 else a) for a in over]
-    return spec_to_nir(LIFSpec(tuple(shape), pop.params, *over))
-
-
-def _l2mu(tr, m, name, args, out):
-    from neuromap.neurons.modules import SpikingNeuron
-
-    src = _single(tr, name, args)
-    pops = [m.lif_u, m.lif_m, m.lif_h] + ([m.lif_o] if m.W_o is not None else [])
-    for key, pop in zip(("lif_u", "lif_m", "lif_h", "lif_o"), pops):
-        if not isinstance(pop, SpikingNeuron) or getattr(pop, "impl", "fused") != "fused":
-            raise GraphError(f"trace: L2MU {name!r}: population {key} must be a fused neuromap LIF / CubaLIF")
-    prefix = tr.names.get(id(m), "")
-    M, d = m.memory_size, m.order
-
-    def add(key: str, node: nir.NIRNode) -> str:
-        n = tr.unique(f"{prefix}.{key}" if prefix else key)
-        tr.nodes[n] = node
-        return n
-
-    def lin(key: str) -> str:
-        return add(key, nir.Linear(weight=_np(getattr(m, key).weight)))
-
-    def flat(key: str) -> str:
-        return add(key, nir.Flatten(input_type={"input": np.asarray((M, d))}, start_dim=0, end_dim=1))
-
-    e_x, e_h, f_em, e_m = lin("e_x"), lin("e_h"), flat("e_m.flatten"), lin("e_m")
-    u = add("lif_u", _population_node(m.lif_u, (M,)))
-    a_bar = add("A_bar", AxisLinear(weight=_np(m.A_bar)))
-    b_bar = add("B_bar", Outer(vector=_np(m.B_bar)))
-    mem = add("lif_m", _population_node(m.lif_m, (M, d)))
-    w_x, w_h, f_wm, w_m = lin("W_x"), lin("W_h"), flat("W_m.flatten"), lin("W_m")
-    h = add("lif_h", _population_node(m.lif_h, (m.hidden,)))
-    edges = [(s, e_x) for s in src] + [(h, e_h), (mem, f_em), (f_em, e_m), (e_x, u), (e_h, u), (e_m, u),
-                                       (mem, a_bar), (u, b_bar), (a_bar, mem), (b_bar, mem)]
-    edges += [(s, w_x) for s in src] + [(h, w_h), (mem, f_wm), (f_wm, w_m), (w_x, h), (w_h, h), (w_m, h)]
-    last = h
-    if m.W_o is not None:
-        w_o = lin("W_o")
-        last = add("lif_o", _population_node(m.lif_o, (m.n_out,)))
-        edges += [(h, w_o), (w_o, last)]
-    tr.edges += edges
-    tr.delayed += [(h, e_h), (mem, f_em), (mem, a_bar), (h, w_h)]  # S_h[t-1], S_m[t-1]
-    tr.bind(out, [last])
-
-
-def _handlers() -> dict[type, Any]:
-    out: dict[type, Any] = {nn.MaxPool2d: _maxpool}
-    try:
-        from neuromap.networks import egru, lmu, lsm, metaspikformer, sdt
-    except ImportError:  # pragma: no cover - the zoo is part of the package
-        return out
-    out.update({sdt.SDSA: _attention, metaspikformer.SDSA3: _attention, metaspikformer.RepConv: _repconv,
-                lmu.LMUMemory: _lmu_memory, lmu.CausalConv1d: _causal_conv, lmu.SeqBN: _seq_bn,
-                egru.EGRU: _egru, egru.EGRUCell: _egru, lsm.Reservoir: _reservoir, lmu.L2MU: _l2mu})
-    return out
-
-
-_HANDLERS: dict[type, Any] | None = None
-
-
-def zoo_handler(module: nn.Module):
-    """The handler for ``module`` (by class, most derived first), or None."""
-    global _HANDLERS
-    if _HANDLERS is None:
-        _HANDLERS = _handlers()
-    for cls in type(module).__mro__:
-        if cls in _HANDLERS:
-            return _HANDLERS[cls]
-    return None

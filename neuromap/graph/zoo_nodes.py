@@ -16,6 +16,11 @@ Units: :class:`MaxPool2d`, :class:`Activation`, :class:`SDSA`, :class:`SDSA3`, :
 Neurons inside a unit (the attention LIF of SDSA / SDSA3) are stored in the field ``neuron`` as
 JSON (``{"params": LIFParams.to_dict(), "beta": [...] | null, "v_th": [...] | null}``): JSON keeps
 floats exact, and float32 overrides survive the round trip through float64 text.
+
+The node classes (and their lowering in :mod:`.zoo_lower` and torch builders in
+:mod:`neuromap.backends.torch`) stay in the library, not in the zoo: a saved ``.nir`` file must load,
+lower and run without importing ``neuromap.networks``. Only the tracer handlers, which need the
+zoo's module classes anyway, live next to the models (``@register_handler``).
 """
 
 from __future__ import annotations
