@@ -279,17 +279,7 @@ def _cpp_unsupported(x: torch.Tensor, params: LIFParams, surrogate: Surrogate, s
         return "refractory_steps > 0"
     if _surrogate_code(surrogate) is None:
         return f"surrogate {surrogate.name!r} is not a built-in the kernel implements"
-    for name, t in zip(("v", "i", "s"), (state.v, state.i, state.s)):
-        if t is not None and (t.shape != x.shape[1:] or t.dtype != x.dtype):
-            return f"state.{name} has shape/dtype {tuple(t.shape)}/{t.dtype}, not {tuple(x.shape[1:])}/{x.dtype}"
-    for name, t in values.items():
-        try:
-            shape = torch.broadcast_shapes(t.shape, x.shape[1:])
-        except RuntimeError:
-            shape = None
-        if shape != x.shape[1:]:
-            return f"{name} of shape {tuple(t.shape)} does not broadcast to the neuron shape {tuple(x.shape[1:])}"
-    return None
+    return triton_kernels.layout_problem(x, state, values)
 
 
 def _flat_values(t: torch.Tensor, neuron_shape: torch.Size) -> torch.Tensor:

@@ -119,11 +119,18 @@ def unsupported(x: torch.Tensor, state, values: dict[str, torch.Tensor], interpr
         return f"device {x.device.type} (the Triton kernels run on CUDA tensors)"
     if x.dtype not in DTYPES:
         return f"dtype {x.dtype} (the Triton kernels support float32 and bfloat16)"
+    if state.refrac is not None and state.refrac.shape != x.shape[1:]:
+        return f"state.refrac has shape {tuple(state.refrac.shape)}, not {tuple(x.shape[1:])}"
+    return layout_problem(x, state, values)
+
+
+def layout_problem(x: torch.Tensor, state, values: dict[str, torch.Tensor]) -> str | None:
+    """Why a fused kernel (C++ or Triton) cannot take these operands: a state tensor whose shape or
+    dtype differs from one step of ``x [T, ...]``, or a per-neuron value that does not broadcast to
+    the neuron shape (None when they fit)."""
     for name, t in zip(("v", "i", "s"), (state.v, state.i, state.s)):
         if t is not None and (t.shape != x.shape[1:] or t.dtype != x.dtype):
             return f"state.{name} has shape/dtype {tuple(t.shape)}/{t.dtype}, not {tuple(x.shape[1:])}/{x.dtype}"
-    if state.refrac is not None and state.refrac.shape != x.shape[1:]:
-        return f"state.refrac has shape {tuple(state.refrac.shape)}, not {tuple(x.shape[1:])}"
     for name, t in values.items():
         try:
             shape = torch.broadcast_shapes(t.shape, x.shape[1:])
