@@ -62,6 +62,19 @@ def update(text: str, results: Path) -> tuple[str, list[str], list[str]]:
     return text, updated, skipped
 
 
+_DEMO_BLOCK = r"(<!-- demo-targets:start[^>]*-->\n).*?(\n<!-- demo-targets:end -->)"
+
+
+def update_demo(text: str, results: Path) -> tuple[str, bool]:
+    """The README's demo per-target table from ``results/demo/targets.md`` (written by
+    ``experiments/demo.py``, i.e. ``make demo``); unchanged (False) when that file is absent."""
+    path = results / "demo" / "targets.md"
+    if not path.exists() or not re.search(_DEMO_BLOCK, text, flags=re.S):
+        return text, False
+    table = path.read_text().strip()
+    return re.sub(_DEMO_BLOCK, lambda m: m.group(1) + table + m.group(2), text, flags=re.S), True
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, default=RESULTS, help="folder of the experiments' JSON files")
@@ -74,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     text = args.readme.read_text()
     try:
         new, updated, skipped = update(text, args.results)
+        new, demo = update_demo(new, args.results)
+        if demo:
+            updated.append("demo targets")
     except (ValueError, KeyError, json.JSONDecodeError) as e:
         print(f"cannot update {args.readme}: {e}", file=sys.stderr)
         return 2
@@ -85,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"README experiment tables {'differ from' if stale else 'match'} the JSON files ({', '.join(updated)})")
         return 1 if stale else 0
     if new != text:
-        tmp = args.readme.with_suffix(".md.tmp")
-        tmp.write_text(new)
-        tmp.replace(args.readme)
+        from neuromap.atomic import write_text
+
+        write_text(args.readme, new)
     print(f"README experiment tables regenerated from {args.results}: {', '.join(updated) or 'none'}")
     return 0
 
