@@ -35,12 +35,9 @@ def _absolute(module: str, is_package: bool, level: int, name: str | None) -> st
 
 
 def _imports(tree: ast.AST):
-    """Every import statement, at module level or inside functions, except ``if TYPE_CHECKING:`` blocks."""
-    skip = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip.update(id(n) for b in node.body for n in ast.walk(b))
-    return [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in skip]
+    """Every import statement, at module level, inside functions and in ``if TYPE_CHECKING:`` blocks
+    (a type-only import that closes a cycle still ties the two modules together)."""
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
 
 
 def _analyse():

@@ -18,7 +18,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import nir
 import numpy as np
@@ -33,11 +33,12 @@ from .nodes import Neuron, Reshape, is_neuron, type_name
 from .synapses import conv_geometry, delay_steps, op_matrix, size
 from .zoo_lower import is_unit, unit_population, unit_projections
 
-if TYPE_CHECKING:
-    from .graph import Graph
+# The graph arguments are neuromap.graph.Graph objects; the class is not imported here because
+# Graph.lower() calls into this module (no import cycle, not even a type-only one).
+GraphLike = Any
 
 
-def _population(graph: Graph, name: str) -> Population:
+def _population(graph: GraphLike, name: str) -> Population:
     node = graph.nodes[name]
     shape = graph.shapes[name][1]
     if isinstance(node, nir.Input):
@@ -53,7 +54,7 @@ def _population(graph: Graph, name: str) -> Population:
     return Population(name, kind, shape, params if model is not None else {}, spiking, meta)
 
 
-def lower(graph: Graph) -> Netlist:
+def lower(graph: GraphLike) -> Netlist:
     """The :class:`~neuromap.netlist.Netlist` of ``graph`` (see the module docstring for the rules)."""
     net = Netlist(name=str(graph.metadata.get("model", "graph")))
     dt = float(graph.metadata.get("dt", 1e-3))
@@ -88,7 +89,7 @@ def lower(graph: Graph) -> Netlist:
     return net
 
 
-def _projection(graph: Graph, name: str, src: str, via: list[str], dst: str, dt: float) -> Projection:
+def _projection(graph: GraphLike, name: str, src: str, via: list[str], dst: str, dt: float) -> Projection:
     delay = sum(delay_steps(graph.nodes[v], v, dt) for v in via if isinstance(graph.nodes[v], nir.Delay))
     ops = [v for v in via if not isinstance(graph.nodes[v], (nir.Flatten, Reshape, nir.Delay))]
     meta = {"path": list(via), "ops": [type_name(graph.nodes[v]) for v in ops]}

@@ -150,7 +150,7 @@ def _vals(t: torch.Tensor, neuron_shape: torch.Size) -> tuple[torch.Tensor, int]
 
 
 def _flat(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
-    """``t`` contiguous (the kernels index flat memory), or an empty placeholder (a null pointer the
+    """``t`` contiguous (the kernels index flat memory), or an empty tensor standing for None (a null pointer the
     kernel never reads)."""
     if t is None or not t.numel():
         return torch.empty(0, dtype=like.dtype, device=like.device)
