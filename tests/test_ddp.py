@@ -3,6 +3,7 @@ single-process loss trajectory (each rank trains on half of every batch; DDP ave
 
 import json
 import os
+import time
 
 import pytest
 import torch
@@ -41,6 +42,11 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
             json.dump(hist["loss"], f)
     finally:
         dist.destroy_process_group()
+    # The results are on disk. Freeing the DDP model now (at this function's exit) sometimes deadlocks
+    # in torch 2.13: the gloo process group's destructor joins its worker thread while holding the
+    # GIL, and that thread is freeing an allreduce whose thread-local state holds a Python object
+    # (seen with py-spy in about 1 run of 3). Skip the teardown: exit code 0 is all spawn checks.
+    os._exit(0)
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
@@ -50,7 +56,13 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    ctx = mp.start_processes(_worker, args=(2, port, str(tmp_path)), nprocs=2, join=False)
+    deadline = time.monotonic() + 300  # a hang fails the test instead of the whole run
+    while not ctx.join(timeout=5):
+        if time.monotonic() > deadline:
+            for p in ctx.processes:
+                p.kill()
+            pytest.fail("the two DDP ranks did not finish within 300 s")
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     ddp_loss = [(a + b) / 2 for a, b in zip(*ranks)]
     single = train.fit(_model(), _digits(), epochs=EPOCHS, batch_size=64, lr=2e-3, seed=0, progress=False,
