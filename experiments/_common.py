@@ -67,6 +67,23 @@ def provenance() -> dict[str, Any]:
     }
 
 
+def training_record(test: dict[str, Any], history: Any, epochs: int, seed: int, wall: float) -> dict[str, Any]:
+    """The fields every training experiment's JSON shares: test accuracy, spikes per sample, epochs,
+    seed, training wall time (s), torch threads, neuromap version and the per-epoch history."""
+    import neuromap as nm
+
+    return {
+        "epochs": epochs,
+        "seed": seed,
+        "test_accuracy": test["accuracy"],
+        "spikes_per_sample": test["spikes_per_sample"],
+        "train_wall_seconds": wall,
+        "torch_threads": torch.get_num_threads(),
+        "neuromap_version": nm.__version__,
+        "history": history.epochs,
+    }
+
+
 def write_json(obj: Any, path: Path) -> Path:
     """Write JSON atomically (temp file + rename)."""
     from neuromap.atomic import write_text

@@ -9,9 +9,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
+from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
 
-import neuromap as nm  # noqa: E402
 from neuromap import train  # noqa: E402
 
 
@@ -55,16 +54,9 @@ def run_experiment(name: str, model: torch.nn.Module, data, epochs: int, lr: flo
         "dataset": data.name,
         "model": type(model).__name__,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "epochs": epochs,
         "lr": lr,
-        "seed": seed,
-        "test_accuracy": test["accuracy"],
         "best_test_accuracy": max(r.get("test_acc", 0.0) for r in history.epochs),
-        "spikes_per_sample": test["spikes_per_sample"],
-        "train_wall_seconds": wall,
-        "torch_threads": torch.get_num_threads(),
-        "neuromap_version": nm.__version__,
-        "history": history.epochs,
+        **training_record(test, history, epochs, seed, wall),
         **(extra or {}),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -17,12 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_json  # noqa: E402
+from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
 
-import neuromap as nm  # noqa: E402
 from neuromap import datasets, train  # noqa: E402
 from neuromap.data import SequenceData  # noqa: E402
 from neuromap.networks import SpikingMLP  # noqa: E402
@@ -55,17 +52,10 @@ def run(dataset: str, data_dir: str | None = None, dt: float | None = None, max_
         "test_samples": int(d.x_test.shape[0]),
         "steps": d.steps,
         "model": f"SpikingMLP({d.n_inputs}, [{hidden}], {d.n_classes})",
-        "epochs": epochs,
-        "seed": seed,
-        "test_accuracy": test["accuracy"],
-        "spikes_per_sample": test["spikes_per_sample"],
-        "train_wall_seconds": wall,
-        "torch_threads": torch.get_num_threads(),
-        "neuromap_version": nm.__version__,
-        "history": history.epochs,
+        **training_record(test, history, epochs, seed, wall),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(result, out_dir / f"{dataset}_mlp.json")
+    write_result(result, out_dir / f"{dataset}_mlp.json")
     return result
 
 

@@ -13,12 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
+from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
 
-import neuromap as nm  # noqa: E402
 from neuromap import data, train  # noqa: E402
 from neuromap.networks import SpikingMLP  # noqa: E402
 
@@ -36,14 +33,7 @@ def run(epochs: int = 30, neuron: str = "lif", steps: int = 25, seed: int = 0, o
         "experiment": "digits_mlp",
         "dataset": digits.name,
         "model": f"SpikingMLP(64, [128], 10, neuron={neuron!r})",
-        "epochs": epochs,
-        "seed": seed,
-        "test_accuracy": test["accuracy"],
-        "spikes_per_sample": test["spikes_per_sample"],
-        "train_wall_seconds": wall,
-        "torch_threads": torch.get_num_threads(),
-        "neuromap_version": nm.__version__,
-        "history": history.epochs,
+        **training_record(test, history, epochs, seed, wall),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     train.save_checkpoint(out_dir / "digits_mlp.pt", model, epoch=epochs, history=history)
