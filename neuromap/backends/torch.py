@@ -34,7 +34,7 @@ from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, 
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
 from neuromap.graph.synapses import delay_steps
-from neuromap.neurons.egru import egru_candidate
+from neuromap.neurons.egru import egru_events, egru_state
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
@@ -510,11 +510,8 @@ class _EGRU(NodeOp):
         gh = y_prev @ self.weight_hh.t()
         if self.has_bias:
             gh = gh + self.bias_hh
-        c = egru_candidate(gx, gh, c_prev)
-        if self.zoneout > 0:
-            c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
-        o = (c - self.threshold > 0).to(c.dtype)
-        return o * c, c - o * self.threshold
+        y, _, c_bar = egru_events(egru_state(gx, gh, c_prev, self.zoneout), self.threshold)
+        return y, c_bar
 
     def forward(self, x, state):
         T, B = x.shape[:2]
