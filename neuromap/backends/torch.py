@@ -67,8 +67,14 @@ Builder = Callable[[nir.NIRNode, str, tuple, tuple], NodeOp]
 BUILDERS: dict[type, Builder] = {}
 
 
+def builder(node: nir.NIRNode) -> Builder | None:
+    """The builder of ``node``: its class's, else the nearest base class's (e.g. an attention unit's)."""
+    return next((BUILDERS[t] for t in type(node).__mro__ if t in BUILDERS), None)
+
+
 def register_builder(*node_types: type) -> Callable[[Builder], Builder]:
-    """Decorator: ``@register_builder(nir.Affine)`` makes the function build ops for that node type."""
+    """Decorator: ``@register_builder(nir.Affine)`` makes the function build ops for that node type
+    (and its subclasses that have no builder of their own)."""
 
     def deco(fn: Builder) -> Builder:
         for t in node_types:
@@ -227,7 +233,7 @@ def graph_problems(graph: Graph) -> list[str]:
             except GraphError as exc:
                 out.append(str(exc))
             continue
-        if type(node) not in BUILDERS:
+        if builder(node) is None:
             out.append(
                 f"node {name!r} ({type_name(node)}): not supported by the torch backend; supported: "
                 f"{sorted(t.__name__ for t in BUILDERS)}"
@@ -255,7 +261,7 @@ class TorchCompiled:
             if isinstance(node, nir.Delay):
                 self.ops[name] = _Delay(name, fi, fo, delay_steps(node, name, dt))
             else:
-                self.ops[name] = BUILDERS[type(node)](node, name, fi, fo).to(self.device)
+                self.ops[name] = builder(node)(node, name, fi, fo).to(self.device)
         self.preds = {n: graph.predecessors(n) for n in graph.nodes}
         self.recorded = [n for n in self.order if is_neuron(graph.nodes[n])]
 
@@ -400,7 +406,8 @@ def _sparse_linear(node, name, fi, fo):
 
 
 class _Attention(NodeOp):
-    """SDSA / SDSA3 on stacked ``(3, N, C)`` input; the attention LIF keeps its state across calls."""
+    """Any :class:`~neuromap.graph.zoo_nodes.AttentionUnit` on stacked ``(3, N, C)`` input: the node's
+    ``mix(q, k, v)`` into its LIF (state kept across calls), then its ``output(q, spikes)``."""
 
     def __init__(self, name, fi, fo, node) -> None:
         super().__init__(name, fi, fo)
@@ -410,26 +417,13 @@ class _Attention(NodeOp):
         self.overrides = {k: torch.from_numpy(v) for k, v in (("beta", beta), ("v_th", v_th)) if v is not None}
         self.node = node
 
-    def pre(self, q, k, v):
-        if isinstance(self.node, zn.SDSA):
-            return (k * v).sum(dim=2, keepdim=True)
-        T, B, N, C = q.shape
-        h = self.node.heads
-
-        def split(t):
-            return t.reshape(T, B, N, h, C // h).transpose(2, 3)
-
-        kv = split(k).transpose(-2, -1) @ split(v)
-        y = (split(q) @ kv) * self.node.scale
-        return y.transpose(2, 3).reshape(T, B, N, C)
-
     def forward(self, x, state):
         q, k, v = x[:, :, 0], x[:, :, 1], x[:, :, 2]
-        s, _, state = neuron_sequence(self.pre(q, k, v), self.params, self.surrogate, state, **self.overrides)
-        return (q * s if isinstance(self.node, zn.SDSA) else s), state
+        s, _, state = neuron_sequence(self.node.mix(q, k, v), self.params, self.surrogate, state, **self.overrides)
+        return self.node.output(q, s), state
 
 
-@register_builder(zn.SDSA, zn.SDSA3)
+@register_builder(zn.AttentionUnit)
 def _attention(node, name, fi, fo):
     return _Attention(name, fi, fo, node)
 

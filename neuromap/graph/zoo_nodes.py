@@ -197,8 +197,13 @@ class Activation(_Node, Unit):
                           False, self.population_meta(name))
 
 
-class _Attention(_Node, Unit):
-    """Shared by SDSA / SDSA3: input ``(3, N, C)`` (q, k, v stacked by :class:`Place`), output ``(N, C)``.
+class AttentionUnit(_Node, Unit):
+    """Base of spike-driven attention nodes (the zoo's SDSA, SDSA-3, ...): input ``(3, N, C)`` (q, k, v
+    stacked by :class:`Place` ports), output ``(N, C)``, an inner LIF given as the ``neuron`` JSON
+    field. A subclass defines the fields ``dim``, ``heads``, ``neuron`` (and its own), calls
+    :meth:`check` in ``__post_init__`` and says what it computes: :meth:`mix` (the neuron's input
+    from q, k, v) and :meth:`output` (the result from q and the neuron's spikes); ``backends.torch``
+    runs every subclass with one op.
 
     Lowered to a spiking ``other`` population ``(N, C)`` with one projection per port q, k, v
     (``meta["port"]``, from the ``Place`` that ends each incoming path).
@@ -226,37 +231,13 @@ class _Attention(_Node, Unit):
             raise ValueError(f"expects stacked (3, N, {self.dim}) q, k, v")
         return (s[1], s[2])
 
+    def mix(self, q, k, v):
+        """The attention neuron's input from ``q, k, v [T, B, N, C]`` (tensors)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define mix()")
 
-@dataclass(eq=False)
-class SDSA(_Attention):
-    """Spike-driven self-attention V1: ``Y = Q * LIF(sum_n K[n] * V[n])`` (per channel; the LIF is ``(1, C)``).
-
-    Attributes: ``dim`` (C), ``heads`` (layout only: the result does not depend on it), ``neuron``
-    (the attention LIF, JSON; see the module docstring).
-    """
-
-    dim: int
-    heads: int
-    neuron: str
-
-    def __post_init__(self) -> None:
-        self.check()
-
-
-@dataclass(eq=False)
-class SDSA3(_Attention):
-    """SDSA-3 linear attention: ``Y[h] = LIF(Q[h] (K[h]^T V[h]) * scale)`` per head (the LIF is ``(N, C)``)."""
-
-    dim: int
-    heads: int
-    scale: float
-    neuron: str
-
-    def __post_init__(self) -> None:
-        self.scale = float(self.scale)
-        if not self.scale > 0:
-            raise ValueError(f"SDSA3 scale must be positive, got {self.scale}")
-        self.check()
+    def output(self, q, spikes):
+        """The node's output from ``q`` and the attention neuron's spikes; default: the spikes."""
+        return spikes
 
 
 @dataclass(eq=False)
@@ -541,5 +522,5 @@ def zoo_op_matrix(node, fi, fo) -> sp.csr_matrix | None:
 
 for _cls in (MaxPool2d, Permute, Place, Mean, Activation, SparseLinear, AxisLinear, Outer):
     register_node(_cls)
-for _cls in (SDSA, SDSA3, LMUMemory, TemporalConv1d, EGRU):
+for _cls in (LMUMemory, TemporalConv1d, EGRU):
     register_node(_cls, stateful=True)
