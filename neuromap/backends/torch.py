@@ -34,7 +34,6 @@ from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, 
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
 from neuromap.graph.synapses import delay_steps
-from neuromap.neurons.egru import egru_events, egru_state
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
@@ -428,45 +427,6 @@ def _attention(node, name, fi, fo):
     return _Attention(name, fi, fo, node)
 
 
-def _causal_fft(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
-    """``networks.lmu.causal_fft_conv``: zero-padded FFT convolution along time."""
-    L = u.shape[0]
-    n = 2 * L
-    U = torch.fft.rfft(u, n=n, dim=0).unsqueeze(-1)
-    Hf = torch.fft.rfft(H, n=n, dim=0)
-    Hf = Hf.reshape(Hf.shape[0], *([1] * (u.dim() - 1)), Hf.shape[-1])
-    return torch.fft.irfft(U * Hf, n=n, dim=0)[:L]
-
-
-class _LMUMemory(NodeOp):
-    """``m_t = m_{t-1} A_bar^T + u_t B_bar`` (recurrent) or the FFT convolution over the whole sequence."""
-
-    def __init__(self, name, fi, fo, node) -> None:
-        super().__init__(name, fi, fo)
-        self.register_buffer("A", _t(node.A_bar))
-        self.register_buffer("B", _t(node.B_bar))
-        self.mode = node.mode
-
-    def forward(self, x, state):
-        if self.mode == "fft" and state is None and x.shape[0] > 1:
-            rows, h = [], self.B
-            for _ in range(x.shape[0]):
-                rows.append(h)
-                h = self.A @ h
-            return _causal_fft(x, torch.stack(rows).to(x.dtype)), None
-        m, out = state, []
-        for t in range(x.shape[0]):
-            new = x[t].unsqueeze(-1) * self.B
-            m = new if m is None else m @ self.A.T + new
-            out.append(m)
-        return torch.stack(out), m
-
-
-@register_builder(zn.LMUMemory)
-def _lmu_memory(node, name, fi, fo):
-    return _LMUMemory(name, fi, fo, node)
-
-
 class _TemporalConv(NodeOp):
     def __init__(self, name, fi, fo, node) -> None:
         super().__init__(name, fi, fo)
@@ -491,43 +451,3 @@ def _temporal_conv(node, name, fi, fo):
     return _TemporalConv(name, fi, fo, node)
 
 
-class _EGRU(NodeOp):
-    """``networks.egru.EGRUCell.forward_sequence`` in eval mode (state: ``(cbar, y)``)."""
-
-    def __init__(self, name, fi, fo, node) -> None:
-        super().__init__(name, fi, fo)
-        for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "threshold"):
-            self.register_buffer(k, _t(getattr(node, k)))
-        self.has_bias, self.zoneout, self.impl = node.bias, node.zoneout, node.impl
-
-    def _step(self, gx, y_prev, c_prev):
-        gh = y_prev @ self.weight_hh.t()
-        if self.has_bias:
-            gh = gh + self.bias_hh
-        y, _, c_bar = egru_events(egru_state(gx, gh, c_prev, self.zoneout), self.threshold)
-        return y, c_bar
-
-    def forward(self, x, state):
-        T, B = x.shape[:2]
-        W, b = self.weight_ih, self.bias_ih if self.has_bias else None
-        if state is None:
-            z = torch.zeros(B, self.threshold.shape[0], dtype=x.dtype, device=x.device)
-            state = (z, z.clone())
-        c_bar, y = state
-        if self.impl == "vectorised":
-            flat = x.reshape(T * B, -1)
-            gx_all = (torch.addmm(b, flat, W.t()) if b is not None else flat @ W.t()).reshape(T, B, -1)
-        ys = []
-        for t in range(T):
-            if self.impl == "vectorised":
-                gx = gx_all[t]
-            else:
-                gx = torch.addmm(b, x[t], W.t()) if b is not None else x[t] @ W.t()
-            y, c_bar = self._step(gx, y, c_bar)
-            ys.append(y)
-        return torch.stack(ys), (c_bar, y)
-
-
-@register_builder(zn.EGRU)
-def _egru(node, name, fi, fo):
-    return _EGRU(name, fi, fo, node)

@@ -31,7 +31,7 @@ from neuromap import pipeline
 from neuromap.graph import Graph
 from neuromap.graph.neuron import has_spec
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, type_name
-from neuromap.graph.zoo_nodes import EGRU
+from neuromap.graph.units import Unit
 from neuromap.netlist import Netlist
 
 from ..base import BackendError, RunResult, check_inputs
@@ -43,7 +43,7 @@ from .timing import Timing, step_times
 
 NAME = "spinnaker2"
 SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.AvgPool2d, nir.SumPool2d,
-                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, Neuron, EGRU)
+                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, Neuron, Unit)
 __all__ = ["BACKEND", "NAME", "SpiNNaker2Backend", "SpiNNaker2Compiled", "SpiNNaker2Result", "Program", "Timing"]
 
 
@@ -53,7 +53,8 @@ def graph_problems(graph: Graph) -> list[str]:
         if not isinstance(node, SUPPORTED_NODES):
             out.append(f"node {name!r} ({type_name(node)}): the SpiNNaker2 model cannot run it; supported: "
                        f"{sorted(t.__name__ for t in SUPPORTED_NODES)} (neurons LIF / CubaLIF / LI with neuromap "
-                       "parameters, a registry kind as neuromap.Neuron, neuromap.EGRU; synapses Affine / Linear / "
+                       "parameters, a registry kind as neuromap.Neuron, a unit lowering to a population kind the PEs run, "
+                       "e.g. neuromap.EGRU; synapses Affine / Linear / "
                        "Conv / pooling)")
         elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
