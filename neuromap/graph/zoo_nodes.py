@@ -10,7 +10,8 @@ Layout ops: :class:`Permute` (a transpose of feature axes), :class:`Place` (writ
 zero tensor at an offset: the sum of several ``Place`` s into one node is a concatenation or a
 stack, so multi-input ops keep NIR's "edges into a node are summed" rule), :class:`Mean`.
 Units: :class:`MaxPool2d`, :class:`Activation`, and :class:`AttentionUnit`, the base of spike-driven
-attention nodes (the zoo's SDSA / SDSA-3 nodes subclass it). Synapses: :class:`SparseLinear` (CSR, never dense), :class:`TemporalConv1d`,
+attention nodes (the zoo's SDSA / SDSA-3 nodes subclass it). Synapses: :class:`SparseLinear` (CSR,
+never dense), :class:`TemporalConv1d`,
 :class:`AxisLinear` (a matrix on the last axis), :class:`Outer` (times a vector, new last axis).
 
 Neurons inside a unit (the attention LIF of SDSA / SDSA3) are stored in the field ``neuron`` as
