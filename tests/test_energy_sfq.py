@@ -113,7 +113,7 @@ def test_full_target_hand_arithmetic(activity, tmp_path):
     assert est.breakdown()["SFQ pulses (neurons)"] == pytest.approx(updates * 2 * e_switch)
     assert est.breakdown()["static bias power"] == pytest.approx(1e-6 * latency)
     assert est.energy_per_inference_J == pytest.approx(chip * 501.0)
-    assert est.resources["wall_plug_factor"] == 500.0
+    assert (est.resources["wall_plug_factor"], est.resources["wall_plug_factor_from"]) == (500.0, "cryo.wall_plug_factor")
     assert est.omitted == ["I/O: DC-to-SFQ input and SFQ-to-DC output converters are not priced (no figure)"]
 
 
@@ -158,3 +158,4 @@ def test_report_shows_chip_and_wall_plug_energy(activity, tmp_path):
         assert "sfq: chip >=" in text and "cryocooler >=" in text
     doc = rep.to_dict()["targets"]["sfq"]
     assert doc["resources"]["wall_plug_factor"] == pytest.approx(300 / 4.2 - 1)
+    assert "(wall-plug factor 70.4 J/J, Carnot bound)" in rep.table()

@@ -940,7 +940,7 @@ def _sfq_cryo_term(target, est: Estimate, chip_J: float) -> None:
     if f is not None:
         term = _term("energy", "cryocooler (wall-plug)", chip_J, "J dissipated on the chip", f, "cryo.wall_plug_factor")
         term.unit = "J/J"
-        est.resources["wall_plug_factor"] = term.value
+        est.resources.update({"wall_plug_factor": term.value, "wall_plug_factor_from": "cryo.wall_plug_factor"})
         est.energy_terms.append(term)
         return
     t_cold = _need(target, "cryo.t_cold", "the cryocooler's Carnot bound")
@@ -951,7 +951,7 @@ def _sfq_cryo_term(target, est: Estimate, chip_J: float) -> None:
         "J/J", f"Carnot bound on the work per unit heat lifted from {t_cold.value:g} K to {t_amb.value:g} K "
         f"(second law): {t_amb.value:g} / {t_cold.value:g} - 1; t_cold: {t_cold.source}; t_ambient: {t_amb.source}",
         "D", bool(t_cold.estimate or t_amb.estimate)))
-    est.resources["wall_plug_factor"] = carnot
+    est.resources.update({"wall_plug_factor": carnot, "wall_plug_factor_from": "Carnot bound"})
     est.omitted.append("practical cryocooler efficiency: target lacks cryo.wall_plug_factor"
                        f"{_missing_why(target, 'cryo.wall_plug_factor')}; priced at the Carnot bound (a real "
                        "cryocooler needs more)")

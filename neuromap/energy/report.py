@@ -69,8 +69,9 @@ def _energy_split(name: str, e: Estimate) -> str | None:
     if chip is None or cryo is None:
         return None
     ge = ">=" if e.energy_lower_bound else ""
+    factor = f"{e.resources.get('wall_plug_factor', float('nan')):.3g} J/J, {e.resources.get('wall_plug_factor_from', '')}"
     return (f"{name}: chip {ge}{_fmt_si(chip, 'J')} + cryocooler {ge}{_fmt_si(cryo, 'J')} (wall-plug factor "
-            f"{e.resources.get('wall_plug_factor', float('nan')):.3g} J/J) = {ge}{_fmt_si(chip + cryo, 'J')} per inference")
+            f"{factor}) = {ge}{_fmt_si(chip + cryo, 'J')} per inference")
 
 
 def _fmt_si(x: float | None, unit: str) -> str:
