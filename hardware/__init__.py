@@ -112,7 +112,8 @@ class Section(Mapping[str, Figure]):
 @dataclass(frozen=True)
 class Target:
     """A validated hardware target. Sections: ``core``, ``chip``, ``system``, ``tile``, ``energy``,
-    ``timing``, ``numerics``, ``device``, ``periphery`` (absent sections are empty)."""
+    ``timing``, ``numerics``, ``device``, ``periphery``, and for SFQ ``sfq`` and ``cryo`` (absent sections
+    are empty)."""
 
     name: str
     kind: str
