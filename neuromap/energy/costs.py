@@ -848,7 +848,8 @@ def sfq(netlist: Netlist, activity: Activity, target, options: Options | None = 
     """SFQ cost (see the comment above). A missing junction count for synaptic events is priced at
     ``sfq.junctions_per_pulse_min`` and a missing neuron count, bias power or practical wall-plug
     factor is left out (the Carnot bound replaces the latter); each marks the energy a lower bound
-    and is listed in :attr:`Estimate.omitted`."""
+    and is listed in :attr:`Estimate.omitted`. ``options`` is taken for the common signature (no
+    option changes an SFQ estimate). Energies in J, latency in s per step."""
     est = Estimate(target.name, target.kind, activity.samples, activity.steps)
     pulse = _sfq_pulse_term(target)
     _sfq_synapse_terms(activity, target, est, pulse)
