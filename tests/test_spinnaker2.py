@@ -8,6 +8,7 @@ import torch
 import neuromap as nm
 from neuromap import backends, hardware
 from neuromap.backends.base import BackendError
+from neuromap.errors import InputError
 from neuromap.graph import Graph
 from neuromap.graph.neuron import LIFSpec, LISpec, spec_to_nir
 from neuromap.networks import SpikingMLP
@@ -124,8 +125,11 @@ def test_unsupported_node_named_and_foreign_mapping_rejected():
     model = SpikingMLP(4, [6], 2)
     g2 = nm.trace(model, torch.rand(3, 1, 4))
     m = partition(g2.lower(), "loihi2")
-    with pytest.raises(BackendError, match="loihi2"):
+    with pytest.raises(InputError, match="loihi2"):
         S2.compile(g2, mapping=m)
+    other = partition(nm.trace(SpikingMLP(4, [7], 2), torch.rand(3, 1, 4)).lower(), "spinnaker2")
+    with pytest.raises(BackendError, match="another netlist"):  # same population names, other sizes
+        S2.compile(g2, mapping=other)
     with pytest.raises(ValueError, match="shape"):
         S2.compile(g2).run(torch.rand(3, 1, 5))
 
