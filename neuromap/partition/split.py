@@ -59,6 +59,10 @@ class Limits:
                        weight_bits=wb)
         if target.kind == "conventional":
             return cls("conventional", weight_bits=wb)
+        if target.kind != "digital":
+            raise ValueError(f"target {target.name!r} is of kind {target.kind!r}: the partitioner maps onto the cores "
+                             "of digital and crossbar targets (and whole conventional devices); a "
+                             f"{target.kind!r} target has no core model to partition for")
         lim = cls("digital", g("core.max_neurons"), g("core.synapse_mem_bits"), g("core.memory_bits"),
                   g("core.max_axons_in"), g("core.max_axons_out"), wb, int(g("numerics.state_bits", 32)))
         if lim.max_neurons is None and lim.memory_bits is None and lim.synapse_mem_bits is None:
