@@ -96,7 +96,7 @@ class SpiNNaker2Result(RunResult):
                             options=costs.Options(realtime=realtime))
         if self.timing is not None:
             est.notes.append(f"spinnaker2 model step time ({self.timing.mode}): mean {self.timing.step_s.mean():.4g} s"
-                             + ("" if self.timing.complete else " (lower bound: CPU cycles per op not in the spec)"))
+                             + ("" if self.timing.complete else " (lower bound: no event rate or CPU cycles in the spec)"))
         return est
 
     def summary(self) -> dict:
