@@ -33,12 +33,11 @@ import numpy as np
 from . import zoo_nodes  # noqa: F401  (registers the zoo's extension nodes in EXTENSION_NODES)
 from .errors import GraphError, UnsupportedNodeError
 from .neuron import has_spec, registered_params, spec_from_nir
-from .nodes import EXTENSION_NODES, STANDARD_NODES, Neuron, is_stateful, type_name
+from .nodes import EXTENSION_NODES, STANDARD_NODES, Neuron, is_stateful, known_types, type_name
 from .shapes import Shape, declared_input, output_shape
 
 # Fields in which +inf is a meaningful value (an integrator that never decays: beta = 1).
 _INF_OK = {"tau", "tau_mem", "tau_syn", "r", "w_in"}
-_KNOWN = tuple(STANDARD_NODES.values()) + tuple(EXTENSION_NODES.values())
 DELAYED_KEY = "delayed_edges"  # graph.metadata key of the explicit delayed-edge set
 
 
@@ -159,7 +158,7 @@ class Graph:
             metadata[DELAYED_KEY] = encode_delayed_edges(metadata[DELAYED_KEY])
         self.metadata: dict[str, Any] = to_numpy(metadata)
         for node in self.nodes.values():
-            if isinstance(node, _KNOWN):
+            if isinstance(node, known_types()):
                 _normalise_node(node)
         self.shapes: dict[str, tuple[Shape, Shape]] = {}
         self.validate()
@@ -221,7 +220,7 @@ class Graph:
                 raise GraphError(f"node name {name!r} must be a non-empty string without '/'")
             if isinstance(node, nir.NIRGraph):
                 raise UnsupportedNodeError(f"node {name!r} is a nested NIRGraph; import it with neuromap.graph.from_nir")
-            if not isinstance(node, _KNOWN):
+            if not isinstance(node, known_types()):
                 raise UnsupportedNodeError(
                     f"node {name!r} has unsupported type {type(node).__name__}; supported: "
                     f"{sorted(STANDARD_NODES) + sorted(EXTENSION_NODES)}"
