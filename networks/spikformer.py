@@ -66,6 +66,20 @@ def _tokens(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(3).transpose(2, 3)
 
 
+def _fused_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """``conv`` followed by eval-mode ``bn`` as one conv with bias (computed in float64)."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("fuse_batchnorm needs BatchNorm running statistics (track_running_stats=True)")
+    g = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    b = conv.bias.double() if conv.bias is not None else torch.zeros_like(g)
+    fused = synapses.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                            padding=conv.padding, dilation=conv.dilation, groups=conv.groups, bias=True,
+                            mode=getattr(conv, "mode", "auto"), crossover=getattr(conv, "crossover", None))
+    fused.weight.copy_(conv.weight.double() * g.reshape(-1, 1, 1, 1))
+    fused.bias.copy_((b - bn.running_mean.double()) * g + bn.bias.double())
+    return fused.to(conv.weight.dtype)
+
+
 class SSA(nn.Module):
     """Spiking Self-Attention on ``X [T, B, C, H, W]`` (spikes or spike counts)::
 
@@ -206,6 +220,21 @@ class Spikformer(nn.Module):
                    mlp_ratio=4.0)
         cfg.update(kwargs)
         return cls(in_channels, num_classes, img_size, **cfg)
+
+    @torch.no_grad()
+    def fuse_batchnorm(self) -> Spikformer:
+        """Fold every BatchNorm into the conv before it, in place (inference form; call after training).
+
+        The traced graph folds BN the same way, but a module that keeps BN computes ``BN(conv(x))``
+        in a different float order than the folded conv, so a spike near threshold can flip. After
+        this call the module *is* the folded network and ``backends.torch`` reproduces it exactly.
+        """
+        for m in self.modules():
+            if isinstance(m, MultiStep) and isinstance(m.layers, nn.Sequential):
+                layers = list(m.layers)
+                if len(layers) >= 2 and isinstance(layers[0], nn.Conv2d) and isinstance(layers[1], nn.BatchNorm2d):
+                    m.layers = nn.Sequential(_fused_conv(layers[0], layers[1]), *layers[2:])
+        return self.eval()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The residual stream after the last block: spike counts ``[T, B, D, H', W']``."""

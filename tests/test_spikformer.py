@@ -149,3 +149,27 @@ def test_bad_configuration_errors():
         SpikingConvStem(1, (8, 16), (False,))
     with pytest.raises(ValueError, match="dimension 3"):
         Spikformer.tiny()(torch.rand(2, 2, 1, 7, 8))
+
+
+def test_fused_batchnorm_module_and_graph_identical_with_trained_statistics():
+    """Real (non-foldable-exactly) BN statistics: the BN-folded module is close to the trained one,
+    and the traced graph of the folded module reproduces it exactly."""
+    torch.manual_seed(0)
+    model = Spikformer.tiny()
+    x = _images(2, B=8)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):  # running statistics from data
+            model(x)
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(2.0, 4.0)
+                m.bias.uniform_(0.0, 1.0)
+        model.eval()
+        ref = model(x)
+        model.fuse_batchnorm()
+        fused = model(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert (fused - ref).abs().max() <= 0.05 * ref.abs().max()
+    run = get("torch").compile(nm.trace(model, x)).run(x)
+    assert torch.equal(run.output, fused) and run.records["blocks.0.attn.attn"].sum() > 0
