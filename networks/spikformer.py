@@ -12,8 +12,8 @@ Structure (after the reference code, ZK-Zhou/spikformer ``cifar10/model.py``)::
 * **SSA** (:class:`SSA`): ``Q, K, V = LIF(BN(Linear(X)))``;
   ``Y = LIF_0.5(Q K^T V * scale)`` per head (``scale = 0.125``, no softmax); out ``LIF(BN(Linear(Y)))``.
   The product is the zoo's :class:`~networks.metaspikformer.SDSA3` node ``LIF(Q (K^T V) * scale)``:
-  ``(Q K^T) V == Q (K^T V)`` (associativity; with binary Q, K, V both are integer counts, so the
-  order does not change the value), and computing ``K^T V`` first costs ``O(N (C/h)^2)`` instead of
+  ``(Q K^T) V == Q (K^T V)`` (associativity; with binary Q, K, V both are sums of integer counts,
+  exact in float32, and the scale is a power of two), and computing ``K^T V`` first costs ``O(N (C/h)^2)`` instead of
   ``O(N^2 C/h)``.
 * **MLP** (:class:`SpikformerMLP`): ``LIF(BN(Linear(LIF(BN(Linear(X))))))`` (hidden ``mlp_ratio * C``).
 * **Linear over tokens** is written as a 1x1 convolution on the ``[C, H, W]`` map: the same product
@@ -31,14 +31,17 @@ Structure (after the reference code, ZK-Zhou/spikformer ``cifar10/model.py``)::
 branch to its input: ``X + SSA(X)`` and ``X + MLP(X)`` with both branches ending in a LIF. The
 stem output ``x_feat + RPE`` is in {0, 1, 2}; after ``L`` blocks the residual stream holds
 integers in ``{0, ..., 2 + 2L}``. So every neuron output is binary (spikes), but the Linear layers
-of Q, K, V and the first MLP layer, and the head, see **integers**: they are not spike-driven (the
-point Spike-driven Transformer V1 addressed with membrane shortcuts). The first stem conv sees
-pixels (real). :func:`neuromap.audit.spike_driven_audit` reports exactly this.
+of Q, K, V and the first MLP layer see **integers** and the head their token mean (real): they are
+not spike-driven (the point Spike-driven Transformer V1 addressed with membrane shortcuts). The
+first stem conv sees pixels (real). :func:`neuromap.audit.spike_driven_audit` reports exactly this.
+On hardware the residual stream is never materialised: the lowered netlist has one projection per
+summed source into the consumer's neurons (the Linear's bias on one of them).
 
 Neurons: SpikingJelly's ``MultiStepLIFNode(tau=2, detach_reset=True)`` as in the reference (hard
 reset to 0, ``>=``, sigmoid(alpha=4) surrogate: :func:`neuromap.neurons.presets.spikingjelly_lif`),
 the attention neuron with threshold 0.5. Every conv / BN runs on ``[T*B, ...]`` (:class:`MultiStep`),
-every neuron on ``[T, B, ...]``. Train on the mean-over-time logits (``loss="membrane_ce"``).
+every neuron on ``[T, B, ...]``. Train on the mean-over-time logits (``loss="membrane_ce"``); then
+:meth:`Spikformer.fuse_batchnorm` gives the inference form that the traced graph reproduces exactly.
 
 Graph: nothing here needs its own tracer handler: the containers trace through their children
 (``synapses.Conv2d`` -> ``nir.Conv2d`` with the BN folded in, LIF -> ``nir.LIF``, ``MaxPool2d`` ->
@@ -70,13 +73,15 @@ def _fused_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """``conv`` followed by eval-mode ``bn`` as one conv with bias (computed in float64)."""
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError("fuse_batchnorm needs BatchNorm running statistics (track_running_stats=True)")
-    g = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(bn.running_var, dtype=torch.float64)
+    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(gamma)
+    g = gamma / torch.sqrt(bn.running_var.double() + bn.eps)
     b = conv.bias.double() if conv.bias is not None else torch.zeros_like(g)
     fused = synapses.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
                             padding=conv.padding, dilation=conv.dilation, groups=conv.groups, bias=True,
                             mode=getattr(conv, "mode", "auto"), crossover=getattr(conv, "crossover", None))
     fused.weight.copy_(conv.weight.double() * g.reshape(-1, 1, 1, 1))
-    fused.bias.copy_((b - bn.running_mean.double()) * g + bn.bias.double())
+    fused.bias.copy_((b - bn.running_mean.double()) * g + beta)
     return fused.to(conv.weight.dtype)
 
 
@@ -94,6 +99,7 @@ class SSA(nn.Module):
         check_positive_int("dim", dim)
         check_heads(dim, heads)
         make = neuron_factory(neuron)
+        self.dim = dim
         self.q_linear, self.q_lif = conv_bn(dim, dim, bias=True), make()
         self.k_linear, self.k_lif = conv_bn(dim, dim, bias=True), make()
         self.v_linear, self.v_lif = conv_bn(dim, dim, bias=True), make()
@@ -101,6 +107,8 @@ class SSA(nn.Module):
         self.proj_linear, self.proj_lif = conv_bn(dim, dim, bias=True), make()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5 or x.shape[2] != self.dim:
+            raise ValueError(f"SSA expects x of shape [T, B, {self.dim}, H, W], got {tuple(x.shape)}")
         T, B, C, H, W = x.shape
         q = _tokens(self.q_lif(self.q_linear(x)))
         k = _tokens(self.k_lif(self.k_linear(x)))

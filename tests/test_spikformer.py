@@ -149,6 +149,8 @@ def test_bad_configuration_errors():
         SpikingConvStem(1, (8, 16), (False,))
     with pytest.raises(ValueError, match="dimension 3"):
         Spikformer.tiny()(torch.rand(2, 2, 1, 7, 8))
+    with pytest.raises(ValueError, match="SSA expects x of shape"):
+        SSA(8, 2)(torch.rand(2, 2, 4, 3, 3))
 
 
 def test_fused_batchnorm_module_and_graph_identical_with_trained_statistics():
