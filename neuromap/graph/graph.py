@@ -39,6 +39,7 @@ from .shapes import Shape, declared_input, output_shape
 # Fields in which +inf is a meaningful value (an integrator that never decays: beta = 1).
 _INF_OK = {"tau", "tau_mem", "tau_syn", "r", "w_in"}
 DELAYED_KEY = "delayed_edges"  # graph.metadata key of the explicit delayed-edge set
+GRADED_KEY = "graded_inputs"  # graph.metadata key: JSON list of inputs that carry real values, not spikes
 
 
 def encode_delayed_edges(pairs: Any) -> str:
@@ -194,6 +195,21 @@ class Graph:
         if self.has_explicit_delays():
             return decode_delayed_edges(self.metadata[DELAYED_KEY])
         return inferred_delayed_edges(self.nodes, self.edges)
+
+    def graded_inputs(self) -> set[str]:
+        """Inputs that carry real values rather than 0/1 spikes (``metadata["graded_inputs"]``, a JSON
+        list the tracer writes from the example: an input whose example holds other values)."""
+        raw = self.metadata.get(GRADED_KEY)
+        if raw is None:
+            return set()
+        raw = raw.item() if isinstance(raw, np.ndarray) and raw.ndim == 0 else raw
+        try:
+            names = json.loads(raw.decode("utf8") if isinstance(raw, bytes) else str(raw))
+        except ValueError as exc:
+            raise GraphError(f"graph metadata {GRADED_KEY!r} is not valid JSON ({exc})") from exc
+        if not isinstance(names, list) or not all(isinstance(n, str) and n in self.nodes for n in names):
+            raise GraphError(f"graph metadata {GRADED_KEY!r} must be a JSON list of input node names, got {raw!r}")
+        return set(names)
 
     def is_recurrent(self) -> bool:
         return not nx.is_directed_acyclic_graph(self.to_networkx())

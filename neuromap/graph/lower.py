@@ -53,7 +53,8 @@ def _population(graph: GraphLike, name: str) -> Population:
     node = graph.nodes[name]
     shape = graph.shapes[name][1]
     if isinstance(node, nir.Input):
-        return Population(name, "input", shape, {}, True, {"node": name})
+        graded = name in graph.graded_inputs()
+        return Population(name, "input", shape, {}, not graded, {"node": name, **({"graded": True} if graded else {})})
     meta = {"node": name, "type": type_name(node)}
     if isinstance(node, Neuron):
         model, params = registered_params(node, name)

@@ -6,7 +6,8 @@
     res.records["1"], res.timing.to_dict(), res.link_counts[:3], compiled.mapping
     est = res.estimate()                       # neuromap.energy: synops, neuron updates, MAC-array ops
 
-The graph is lowered to a netlist, partitioned (:func:`neuromap.partition.partition`) unless a
+The graph is lowered to a netlist, partitioned (:func:`neuromap.partition.partition`, with the PE
+layout as its memory model, :class:`.memory.PEMemoryModel`, so one partition fits) unless a
 :class:`~neuromap.partition.Mapping` for ``spinnaker2`` is given, compiled into per-PE programs
 (:mod:`.program`, :mod:`.memory`: over-budget PEs raise ``DoesNotFit`` with byte counts or spill
 synapse rows to DRAM) and simulated step by step (:mod:`.simulate`) in ``fp32`` (bit-identical to
@@ -18,10 +19,8 @@ with :meth:`SpiNNaker2Backend.compile_netlist`.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import nir
@@ -33,10 +32,10 @@ from neuromap.graph.neuron import has_spec
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, type_name
 from neuromap.graph.zoo_nodes import EGRU
 from neuromap.netlist import Netlist
-from neuromap.partition.errors import DoesNotFit
 
 from ..base import BackendError, RunResult, named_inputs
 from . import numerics as numerics_mod
+from .memory import PEMemoryModel
 from .program import Program, build, netlist_problems
 from .simulate import COUNTERS, Simulator
 from .timing import Timing, step_times
@@ -64,18 +63,6 @@ def graph_problems(graph: Graph) -> list[str]:
                     out.append(f"node {p!r} (Delay): a delay directly before output {name!r} is not supported; "
                                "put it before the synapses")
     return out
-
-
-def _with_memory_bits(target, bits: int):
-    from neuromap.hardware import Figure, Section, Target
-
-    core = dict(target.sections["core"])
-    core["memory_bits"] = dataclasses.replace(core["memory_bits"], value=int(bits),
-                                              note="reduced by the spinnaker2 backend to fit its SRAM model")
-    assert isinstance(core["memory_bits"], Figure)
-    sections = dict(target.sections)
-    sections["core"] = Section("core", core)
-    return Target(target.name, target.kind, target.description, target.path, MappingProxyType(sections))
 
 
 @dataclass
@@ -260,19 +247,9 @@ class SpiNNaker2Backend:
             prog = build(net, mapping, tgt, numerics, **kw)
         else:
             wb = 32 if numerics == "fp32" else int(tgt.get("numerics.weight_bits", 8))
-            bits = int(tgt.get("core.memory_bits"))
-            for attempt in range(8):
-                part_tgt = tgt if attempt == 0 else _with_memory_bits(tgt, bits)
-                mapping = partition(net, part_tgt, method=method, activity=activity, seed=seed, weight_bits=wb)
-                try:
-                    prog = build(net, mapping, tgt, numerics, **kw)
-                    break
-                except DoesNotFit as e:
-                    if e.limit != "core.sram_bytes" or attempt == 7:
-                        raise
-                    bits = int(bits * min(0.9, 0.97 * e.available / e.needed))
-                    if bits < 8 * 1024:
-                        raise
+            memory = PEMemoryModel(weight_bytes=numerics_mod.weight_bytes(numerics), code_bytes=code_bytes)
+            mapping = partition(net, tgt, method=method, activity=activity, seed=seed, weight_bits=wb, memory=memory)
+            prog = build(net, mapping, tgt, numerics, **kw)
         return SpiNNaker2Compiled(prog, graph, outputs, mode, clock_hz, cycles)
 
 
