@@ -151,10 +151,13 @@ def readout_accuracy(output: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def records_with_inputs(graph, result, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A run's records plus the graph input's spikes (the sources of the first projections)."""
+    """A run's records plus the graph input's spikes (the sources of the first projections) and its
+    outputs (an output fed through synapses is a population of the lowered graph)."""
     recs = dict(result.records)
     for name in graph.inputs:
         recs.setdefault(name, x)
+    for name, out in result.outputs.items():
+        recs.setdefault(name, out)
     return recs
 
 

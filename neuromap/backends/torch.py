@@ -34,6 +34,7 @@ from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, 
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
 from neuromap.graph.synapses import delay_steps
+from neuromap.graph.units import is_unit
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
@@ -262,7 +263,9 @@ class TorchCompiled:
             else:
                 self.ops[name] = builder(node)(node, name, fi, fo).to(self.device)
         self.preds = {n: graph.predecessors(n) for n in graph.nodes}
-        self.recorded = [n for n in self.order if is_neuron(graph.nodes[n])]
+        # neurons and units (attention, pooling, ...): every population of the lowered graph but inputs
+        # and outputs, so that an activity count (neuromap.energy.collect) finds the sources it needs
+        self.recorded = [n for n in self.order if is_neuron(graph.nodes[n]) or is_unit(graph.nodes[n])]
 
     def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
         xs = check_inputs(inputs, {n: self.graph.shapes[n][1] for n in self.graph.inputs})

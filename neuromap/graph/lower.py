@@ -12,7 +12,10 @@
   (input, output) pair in each window, weight ``1/(kh kw)`` (average) or 1 (sum); a pool after a conv,
   or a Scale, is multiplied into the composed matrix (``dense`` when an Affine is involved).
 * Biases are per target neuron (``[dst.size]``, conv biases repeated over positions); ``nir.Delay``
-  nodes on the path add their steps (``graph.metadata["dt"]``) to ``Projection.delay``.
+  nodes on the path add their steps (``graph.metadata["dt"]``) to ``Projection.delay``. When several
+  sources are summed into one synaptic node (a spike-level residual ``x + f(x)`` feeding a Linear),
+  each source gets its own projection through that node, and the node's bias goes with only the
+  first of them (in path order): the target receives it once, as the graph computes it.
 * Recurrent connections (a path from a population back to itself) are self-loops.
 * Units (:class:`~neuromap.graph.units.Unit`: attention, LMU memory, EGRU, max pooling, activations,
   or any registered extension) are populations of their own: the node gives its population, turns
@@ -23,6 +26,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -86,15 +90,45 @@ def lower(graph: GraphLike) -> Netlist:
                 raise GraphError(f"lower: cycle through synaptic nodes at {node!r}")
             else:
                 stack += [(s, via + [node]) for s in graph.successors(node)]
+    biased: set[tuple] = set()  # (node, rest of the path, dst) whose bias a projection already carries
     for src, via, dst in sorted(paths, key=lambda p: (p[0], p[2], p[1])):
         name = "/".join([src, *via, dst]) if via else f"{src}->{dst}"
-        for proj in path_projections(graph, name, src, via, dst, dt):
+        for proj in path_projections(_shared_bias_view(graph, via, dst, biased), name, src, via, dst, dt):
             net.add_projection(proj)
     for n in pops:
         if is_unit(graph.nodes[n]):
             for proj in graph.nodes[n].self_projections(n):
                 net.add_projection(proj)
     return net
+
+
+class _BiasView:
+    """``graph`` with some synaptic nodes replaced by bias-free copies (their bias is on another path)."""
+
+    def __init__(self, graph: GraphLike, replaced: dict[str, Any]) -> None:
+        self._graph = graph
+        self.nodes = {**graph.nodes, **replaced}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._graph, name)
+
+
+def _shared_bias_view(graph: GraphLike, via: list[str], dst: str, biased: set[tuple]) -> GraphLike:
+    """``graph``, or a view of it in which each node of ``via`` whose bias an earlier path through the
+    same rest of the route to ``dst`` already carries has a zero bias (the others join ``biased``)."""
+    replaced: dict[str, Any] = {}
+    for i, v in enumerate(via):
+        node = graph.nodes[v]
+        if getattr(node, "bias", None) is None:
+            continue
+        key = (v, tuple(via[i + 1:]), dst)
+        if key in biased:
+            stripped = copy.copy(node)
+            stripped.bias = np.zeros_like(np.asarray(node.bias))
+            replaced[v] = stripped
+        else:
+            biased.add(key)
+    return _BiasView(graph, replaced) if replaced else graph
 
 
 def _projection(graph: GraphLike, name: str, src: str, via: list[str], dst: str, dt: float) -> Projection:
