@@ -32,6 +32,7 @@ from neuromap.backends import get  # noqa: E402
 from neuromap.deploy import records_with_inputs  # noqa: E402
 from neuromap.energy import collect  # noqa: E402
 from neuromap.energy.report import build_report  # noqa: E402
+from neuromap.graph.nodes import type_name  # noqa: E402
 from neuromap.networks.spikformer import Spikformer  # noqa: E402
 from neuromap.partition import DoesNotFit  # noqa: E402
 
@@ -56,7 +57,7 @@ def graph_check(model: torch.nn.Module, x: torch.Tensor) -> tuple[dict, dict]:
     check = {
         "samples": int(x.shape[1]),
         "nodes": len(loaded.nodes),
-        "node_types": sorted({type(v).__name__ for v in loaded.nodes.values()}),
+        "node_types": sorted({type_name(v).removeprefix("neuromap.") for v in loaded.nodes.values()}),
         "identical_outputs": bool(torch.equal(run.output, ref)),
         "max_abs_output_difference": float((run.output - ref).abs().max()),
         "output_range": float(ref.max() - ref.min()),

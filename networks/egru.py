@@ -394,9 +394,10 @@ class EGRUNode(ExtensionNode, Unit):
         m, b, out = incoming.matrix, incoming.bias, []
         for g, w, bg in zip("zrg", np.split(self.weight_ih, 3), np.split(self.bias_ih, 3)):
             w64 = np.asarray(w, dtype=np.float64)
-            bias = (w64 @ b if b is not None else 0) + (np.asarray(bg, dtype=np.float64) if self.bias else 0)
+            own = self.bias and incoming.first  # the layer's bias once, however many paths feed it
+            bias = (w64 @ b if b is not None else 0) + (np.asarray(bg, dtype=np.float64) if own else 0)
             out.append(Projection(f"{incoming.name}/input/{g}", incoming.src, incoming.dst, "dense",
-                                  weight=np.asarray(m.T @ w64.T).T, bias=bias if b is not None or self.bias else None,
+                                  weight=np.asarray(m.T @ w64.T).T, bias=bias if b is not None or own else None,
                                   delay=incoming.delay, meta={**incoming.meta, "gate": g, "role": "input"}))
         return out
 

@@ -9,6 +9,7 @@ from torch import nn
 import neuromap as nm
 from neuromap.audit import spike_driven_audit
 from neuromap.backends import get
+from neuromap.graph.nodes import type_name
 from neuromap.networks import SSA, Spikformer, SpikingConvStem
 from neuromap.partition import partition
 
@@ -114,7 +115,7 @@ def test_trace_save_load_torch_backend_identical_and_lowering(tmp_path):
     _lively(model)
     graph = nm.trace(model, x)
     assert {"SDSA3", "Permute", "Mean", "MaxPool2d", "Conv2d", "LIF", "Affine"} <= {
-        type(v).__name__ for v in graph.nodes.values()}
+        type_name(v).removeprefix("neuromap.") for v in graph.nodes.values()}
     loaded = nm.load(nm.save(graph, tmp_path / "spikformer.nir"))
     assert loaded.diff(graph) == []
     run = get("torch").compile(loaded).run(x)

@@ -59,3 +59,30 @@ def test_traced_charlm_core_runs_through_the_normal_path():
     res = be.compile(graph).run(emb)
     assert torch.equal(res.output, ref)
     assert torch.equal(res.records["0.1"], model.rnn._last[1].y)
+
+
+def test_an_egru_fed_by_two_paths_gets_its_bias_once():
+    """x + Linear(x) into an EGRU: two incoming paths, each lowered with the gate weights; the layer's
+    own bias rides on the first only, so SpiNNaker2 (fp32) equals the module."""
+    from torch import nn
+
+    from neuromap.graph import trace
+    from neuromap.networks.egru import EGRU
+
+    class TwoPaths(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin, self.egru = nn.Linear(6, 6), EGRU(6, [10], thr_mean=0.05)
+
+        def forward(self, x):
+            return self.egru(x + self.lin(x))
+
+    torch.manual_seed(0)
+    model = TwoPaths().eval()
+    x = torch.randn(12, 2, 6)
+    graph = trace(model, x)
+    into = [p for p in graph.lower().projections if p.dst == "egru.0" and p.meta.get("role") == "input"]
+    assert len(into) == 6 and sum(p.bias is not None for p in into) == 6  # the Linear's bias rides on its own path
+    with torch.no_grad():
+        ref = model(x)
+    assert torch.allclose(backends.get("spinnaker2").compile(graph).run(x).output, ref, atol=1e-5)

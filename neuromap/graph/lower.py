@@ -91,10 +91,13 @@ def lower(graph: GraphLike) -> Netlist:
             else:
                 stack += [(s, via + [node]) for s in graph.successors(node)]
     biased: set[tuple] = set()  # (node, rest of the path, dst) whose bias a projection already carries
+    reached: set[str] = set()  # units that got an incoming path already (their own bias goes with the first)
     for src, via, dst in sorted(paths, key=lambda p: (p[0], p[2], p[1])):
         name = "/".join([src, *via, dst]) if via else f"{src}->{dst}"
-        for proj in path_projections(_shared_bias_view(graph, via, dst, biased), name, src, via, dst, dt):
+        view = _shared_bias_view(graph, via, dst, biased)
+        for proj in path_projections(view, name, src, via, dst, dt, first=dst not in reached):
             net.add_projection(proj)
+        reached.add(dst)
     for n in pops:
         if is_unit(graph.nodes[n]):
             for proj in graph.nodes[n].self_projections(n):
@@ -184,7 +187,8 @@ def _taps(graph: GraphLike, name: str, ops: list[str], conv: str, n_src: int, de
     return taps
 
 
-def path_projections(graph: GraphLike, name: str, src: str, via: list[str], dst: str, dt: float) -> list[Projection]:
+def path_projections(graph: GraphLike, name: str, src: str, via: list[str], dst: str, dt: float,
+                     first: bool = True) -> list[Projection]:
     """The projections of one path ``src -> via... -> dst``: one plain projection (:func:`_projection`),
     or, into a unit or through a temporal conv, the composed path (per tap) handed to the unit."""
     dnode = graph.nodes[dst]
@@ -211,5 +215,5 @@ def path_projections(graph: GraphLike, name: str, src: str, via: list[str], dst:
     out: list[Projection] = []
     for t, (m, b, has_bias, d) in enumerate(taps):
         tag, tmeta = (f"{name}/tap{t}", {**meta, "tap": t}) if len(taps) > 1 else (name, meta)
-        out += lower_input(Incoming(tag, src, dst, m, b if has_bias else None, d, dense, tmeta))
+        out += lower_input(Incoming(tag, src, dst, m, b if has_bias else None, d, dense, tmeta, first and t == 0))
     return out

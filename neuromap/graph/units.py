@@ -43,6 +43,8 @@ class Incoming:
         delay: synaptic delay (time steps).
         dense: whether the path holds a dense op (Affine / Linear / temporal conv): a dense projection.
         meta: path metadata (``path``, ``ops``, a port or tap when there is one).
+        first: the first projection into the unit (a unit's own bias goes with it only, so that a
+            unit fed by several paths receives it once).
     """
 
     name: str
@@ -53,6 +55,7 @@ class Incoming:
     delay: int
     dense: bool
     meta: dict = field(default_factory=dict)
+    first: bool = True
 
     def projection(self) -> Projection:
         """The path as one ``dense`` (array weight) or ``sparse`` (CSR weight) projection."""

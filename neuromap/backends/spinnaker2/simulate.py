@@ -281,8 +281,9 @@ class _GateGroup:
 
     def __init__(self, projs: list[_Proj], role: str, fix: bool) -> None:
         by_gate = {p.plan.meta["gate"]: p for p in projs}
-        if set(by_gate) != {"z", "r", "g"}:
-            raise ValueError(f"EGRU gate projections must be z, r and g, got {sorted(by_gate)}")
+        if set(by_gate) != {"z", "r", "g"} or len(projs) != 3:
+            raise ValueError(f"EGRU gate projections of one path must be z, r and g once each, got "
+                             f"{sorted(p.plan.meta['gate'] for p in projs)}")
         self.parts = [by_gate[k] for k in ("z", "r", "g")]
         self.role, self.fix = role, fix
         self.plan = self.parts[0].plan
@@ -331,10 +332,10 @@ class Simulator:
             if p.kind != "egru":
                 self.incoming[n] = mine
                 continue
-            groups: dict[tuple[str, str], list] = {}
-            for q in mine:
+            groups: dict[tuple[str, str, str], list] = {}
+            for q in mine:  # one group per path (its name without the gate): two paths from one source stay apart
                 role = q.plan.meta.get("role", "recurrent" if q.plan.prev else "input")
-                groups.setdefault((q.plan.src, role), []).append(q)
+                groups.setdefault((q.plan.src, role, q.plan.name.rsplit("/", 1)[0]), []).append(q)
             self.incoming[n] = [_GateGroup(v, k[1], self.fix) for k, v in groups.items()]
         self.blocks = self._blocks()
 
