@@ -1,6 +1,6 @@
 """Legendre Memory Units: the LMU core, its parallel (FFT) form, LMUFormer / Spiking LMUFormer, L2MU.
 
-LMU memory (Voelker et al. 2019; research notes §6.1): ``theta * dm/dt = A m + B u`` with
+LMU memory (Voelker, Kajić & Eliasmith, NeurIPS 2019; nengo/keras-lmu): ``theta * dm/dt = A m + B u`` with
 (0-indexed ``i, j < d``)::
 
     A[i, j] = (2i + 1) * (-1 if i < j else (-1)^(i - j + 1)),    B[i] = (2i + 1) (-1)^i

@@ -1,7 +1,7 @@
 """Spike-driven Transformer V2 — Meta-SpikeFormer (Yao et al., ICLR 2024), time-major ``[T, B, C, H, W]``.
 
-Stages (research notes §3.1), each ``Downsampling -> blocks``; a downsampling layer is
-``[LIF] -> Conv(k, stride) -> BN`` (no LIF before the very first conv). Blocks are
+Stages (BICLab/Spike-Driven-Transformer-V2 ``classification/models.py``), each ``Downsampling ->
+blocks``; a downsampling layer is ``[LIF] -> Conv(k, stride) -> BN`` (no LIF before the very first conv). Blocks are
 :class:`ConvBlock` (conv stages) or :class:`MetaTransformerBlock` (transformer stages); every
 block keeps membrane shortcuts, so every conv / linear after the stem sees spikes.
 

@@ -1,6 +1,6 @@
 """Spike-driven Transformer V1 (Yao et al., NeurIPS 2023), on time-major ``[T, B, C, H, W]``.
 
-Structure (research notes §2.1)::
+Structure (Yao et al., NeurIPS 2023; BICLab/Spike-Driven-Transformer model.py)::
 
     x [T, B, C_in, H, W]
       -> SpikingPatchStem: (Conv3x3 -> BN -> [MaxPool] -> LIF) per stage; the last stage keeps the
@@ -207,7 +207,7 @@ class SpikeDrivenTransformer(nn.Module):
         neuron: ``"spikingjelly"`` (reference) or ``"snntorch"`` convention for every LIF.
 
     ``forward(x) -> logits [T, B, num_classes]`` (average over T for the prediction).
-    :meth:`tiny` is the digits configuration of research notes §11 (8x8 -> 4x4 = 16 tokens).
+    :meth:`tiny` is the digits configuration (8x8 -> 4x4 = 16 tokens).
     """
 
     def __init__(
