@@ -15,6 +15,7 @@ from .metaspikformer import SDSA3, MetaSpikeFormer, RepConv, Stage
 from .mlp import SpikingMLP
 from .sdt import SDSA, SpikeDrivenTransformer
 from .sequence_digits import pixel_digits, rowwise_digits
+from .spikegpt import SpikeGPT, SpikeGPTLM
 
 __all__ = [
     "SpikingMLP",
@@ -34,6 +35,8 @@ __all__ = [
     "EGRU",
     "EGRUCell",
     "CharLM",
+    "SpikeGPT",
+    "SpikeGPTLM",
     "Reservoir",
     "LiquidStateMachine",
     "Readout",

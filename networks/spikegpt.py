@@ -48,9 +48,11 @@ from torch import nn
 from neuromap import synapses
 from neuromap.backends.torch import NodeOp, register_builder
 from neuromap.graph.errors import GraphError
-from neuromap.graph.nodes import EXTENSION_NODES, PREFIX, STATEFUL_EXTENSIONS, NeuromapNode, Reshape
+from neuromap.graph.nodes import Reshape, register_node
 from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
+from neuromap.graph.units import Unit
 from neuromap.graph.zoo_nodes import Place
+from neuromap.netlist import Population
 from neuromap.neurons import as_surrogate, spike
 from neuromap.neurons.presets import spikingjelly_lif
 
@@ -374,10 +376,15 @@ def _f32(a: Any, name: str) -> np.ndarray:
     return arr
 
 
-class _Unit(NeuromapNode):
-    """Shared shape rules: an elementwise op over ``(C,)`` (or a gate over a stacked ``(2, C)``)."""
+class _Unit(Unit):
+    """Shared by this module's nodes: an op over ``(C,)`` (``stacked``: over a ``(2, C)`` input of two
+    operands stacked by ``neuromap.Place``), lowered to a non-spiking ``other`` population
+    (``params["function"]`` names the op); a stacked unit gets one projection per operand port
+    (``meta["port"]``)."""
 
     stacked = False
+    ports: tuple[str, ...] = ()
+    function = ""
 
     def _types(self) -> None:
         self.input_type = {"input": None}
@@ -393,7 +400,18 @@ class _Unit(NeuromapNode):
             return (s[1],)
         return tuple(s)
 
+    def population(self, name: str, shape: tuple[int, ...]) -> Population:
+        return Population(name, "other", shape, {"function": self.function}, False, self.population_meta(name))
 
+    def input_port(self, path: str, ops: list) -> tuple[int, dict]:
+        if not self.stacked:
+            return 0, {}
+        if not ops or not isinstance(ops[-1], Place):
+            raise GraphError(f"lower: path {path!r} into {type(self).__name__} does not end in a port (Place)")
+        return 1, {"port": self.ports[int(ops[-1].offset[0])]}
+
+
+@register_node
 @dataclass(eq=False)
 class LayerNorm(_Unit):
     """Layer normalisation over the last axis: ``(x - mean) / sqrt(var + eps) * weight + bias``."""
@@ -401,6 +419,7 @@ class LayerNorm(_Unit):
     weight: np.ndarray
     bias: np.ndarray
     eps: float = 1e-5
+    function = "layer_norm"
 
     def __post_init__(self) -> None:
         self.weight, self.bias = _f32(self.weight, "weight"), _f32(self.bias, "bias")
@@ -415,11 +434,13 @@ class LayerNorm(_Unit):
         return tuple(s)
 
 
+@register_node(stateful=True)
 @dataclass(eq=False)
 class TokenShift(_Unit):
     """``mix * x_t + (1 - mix) * x_{t-1}`` per channel (``x_{-1} = 0``); state: the previous input."""
 
     mix: np.ndarray
+    function = "token_shift"
 
     def __post_init__(self) -> None:
         self.mix = _f32(self.mix, "mix")
@@ -431,6 +452,7 @@ class TokenShift(_Unit):
         return s
 
 
+@register_node(stateful=True)
 @dataclass(eq=False)
 class WKV(_Unit):
     """The RWKV weighted key-value recurrence (:func:`wkv_sequence`) on a stacked ``(2, C)`` input
@@ -439,7 +461,9 @@ class WKV(_Unit):
 
     time_decay: np.ndarray
     time_first: np.ndarray
-    stacked = True
+    stacked = composes_inputs = True
+    ports = ("k", "v")
+    function = "wkv"
 
     def __post_init__(self) -> None:
         self.time_decay, self.time_first = _f32(self.time_decay, "time_decay"), _f32(self.time_first, "time_first")
@@ -454,28 +478,31 @@ class WKV(_Unit):
         return out
 
 
+@register_node
 @dataclass(eq=False)
 class SigmoidGate(_Unit):
-    """``sigmoid(x[0]) * x[1]`` on a stacked ``(2, C)`` input (the receptance gate)."""
+    """``sigmoid(x[0]) * x[1]`` on a stacked ``(2, C)`` input ``[r, y]`` (the receptance gate)."""
 
-    stacked = True
+    stacked = composes_inputs = True
+    ports = ("r", "y")
+    function = "sigmoid_gate"
 
     def __post_init__(self) -> None:
         self._types()
 
 
+@register_node
 @dataclass(eq=False)
 class SquaredReLU(_Unit):
     """``relu(x)^2`` elementwise."""
+
+    function = "squared_relu"
 
     def __post_init__(self) -> None:
         self._types()
 
 
 NODES = (LayerNorm, TokenShift, WKV, SigmoidGate, SquaredReLU)
-STATEFUL = (TokenShift, WKV)
-EXTENSION_NODES.update({PREFIX + c.__name__: c for c in NODES})
-STATEFUL_EXTENSIONS.extend(c for c in STATEFUL if c not in STATEFUL_EXTENSIONS)
 
 
 # --- tracer handlers ------------------------------------------------------------------------------------

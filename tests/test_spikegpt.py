@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+import neuromap as nm
+from neuromap.backends import get
 from neuromap.networks.spikegpt import (
     SpikeGPT,
     SpikeGPTLM,
@@ -99,6 +101,37 @@ def test_state_carried_across_windows_equals_one_window():
         a, st = lm.forward_with_state(tok[:9])
         b, _ = lm.forward_with_state(tok[9:], st)
     assert torch.allclose(torch.cat([a, b]), full, atol=1e-5)
+
+
+def test_trace_save_load_and_torch_backend_identical(tmp_path):
+    lm = _lm()
+    x = lm.encode(_tokens())
+    with torch.no_grad():
+        ref = lm.core(x)
+    graph = nm.trace(lm.core, x)
+    types = {type(n).__name__ for n in graph.nodes.values()}
+    assert {"WKV", "TokenShift", "LayerNorm", "SigmoidGate", "SquaredReLU", "LIF"} <= types
+    loaded = nm.load(nm.save(graph, tmp_path / "spikegpt.nir"))
+    assert loaded.diff(graph) == []
+    run = get("torch").compile(loaded).run(x)
+    assert torch.equal(run.output, ref)
+    lifs = [n for n, v in loaded.nodes.items() if type(v).__name__ == "LIF"]
+    assert len(lifs) == 4 and all(run.records[n].sum() > 0 for n in lifs)
+
+
+def test_lowering_units_and_ports():
+    lm = _lm(n_layer=1, n_embd=8)
+    net = nm.trace(lm.core, lm.encode(_tokens())).lower()
+    pops = {p.name: p for p in net.populations}
+    assert pops["blocks.0.att.wkv"].kind == "other" and pops["blocks.0.att.wkv"].params.to_dict() == {"function": "wkv"}
+    assert pops["blocks.0.ffn.relu2"].shape == (32,) and pops["blocks.0.lif1"].kind == "lif"
+    into = {(p.src, p.meta.get("port")): p for p in net.projections if p.dst == "blocks.0.att.wkv"}
+    assert set(into) == {("blocks.0.att.key_shift", "k"), ("blocks.0.att.value_shift", "v")}
+    assert all(p.kind == "dense" and p.weight.shape == (8, 8) for p in into.values())
+    gate = {p.meta.get("port"): p.src for p in net.projections if p.dst == "blocks.0.att.gate"}
+    assert gate == {"r": "blocks.0.att.receptance_shift", "y": "blocks.0.att.wkv"}
+    ffn = [p for p in net.projections if p.dst == "blocks.0.ffn.relu2"]
+    assert len(ffn) == 1 and ffn[0].weight.shape == (32, 8)
 
 
 def test_invalid_input_is_a_clear_error():
