@@ -240,10 +240,12 @@ def table(result: dict) -> str:
     cfg = result["config"]
 
     def energy(e: dict) -> str:
-        return (">= " if e["lower_bound"] else "") + f"{e['energy_J_per_token']:.3g}"
+        where = f" ({e['cores']} PE{'s' if e['cores'] != 1 else ''}, " if "cores" in e else " ("
+        return ((">= " if e["lower_bound"] else "") + f"{e['energy_J_per_token']:.3g}" + where
+                + f"{1e3 * e['latency_per_token_s']:.3g} ms)")
 
     lines = ["| model | parameters | test BPC | activity sparsity | activation sparsity (all units) | synops / token "
-             "(dense) | SpiNNaker2 J / token | A100 batch-1 J / token |",
+             "(dense) | SpiNNaker2 J / token (PEs, time / token) | A100 batch-1 J / token (time / token) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for cell in sorted(result["models"], key=lambda c: MODELS.index(c) if c in MODELS else len(MODELS)):
         r = result["models"][cell]
@@ -252,14 +254,19 @@ def table(result: dict) -> str:
                      f"{r['synops_per_token']:,.0f} ({r['dense_synops_per_token']:,.0f}) | "
                      f"{energy(r['spinnaker2'])} | {energy(r['gpu'])} |")
     sg = result["models"].get("spikegpt", {})
-    lines += ["", f"{cfg['epochs']:g} epochs each (SpikeGPT {cfg['layers']} blocks x {cfg['n_embd']} channels, lr "
-              f"{cfg['lr_spikegpt']:g}; EGRU / GRU {cfg['hidden']} units, lr {cfg['lr_rnn']:g}); costs on "
-              f"{cfg['tokens']} test characters at batch 1. SpiNNaker2: sequential mapping, 1 ms real-time tick at "
-              "0.5 V (a PE that needs longer stretches the step); A100: eager PyTorch, kernel launches x busy power"
-              + ("; SpikeGPT's LayerNorm / token-shift / WKV / gate units are counted as one kernel each (hence >=)"
-                 if sg.get("gpu", {}).get("lower_bound") else "")
-              + (f". backends.torch on the traced SpikeGPT equals the module: {sg['backend_torch_equals_module']}."
-                 if "backend_torch_equals_module" in sg else ".")]
+    one_pe = all(r["spinnaker2"].get("cores") == 1 for r in result["models"].values())
+    notes = [f"{cfg['epochs']:g} epochs each (SpikeGPT {cfg['layers']} blocks x {cfg['n_embd']} channels, lr "
+             f"{cfg['lr_spikegpt']:g}; EGRU / GRU {cfg['hidden']} units, lr {cfg['lr_rnn']:g}); costs on "
+             f"{cfg['tokens']} test characters at batch 1. SpiNNaker2: sequential mapping, 1 ms real-time tick at 0.5 V"]
+    if one_pe:
+        notes.append(" (each model fits one PE, whose synaptic events then take longer than the tick, which stretches "
+                     "the step: chip baseline power x time dominates)")
+    notes.append("; A100: eager PyTorch, kernel launches x busy power")
+    if sg.get("gpu", {}).get("lower_bound"):
+        notes.append("; SpikeGPT's LayerNorm / token-shift / WKV / gate units are counted as one kernel each (hence >=)")
+    if "backend_torch_equals_module" in sg:
+        notes.append(f". backends.torch on the traced SpikeGPT equals the module: {sg['backend_torch_equals_module']}")
+    lines += ["", "".join(notes) + "."]
     return "\n".join(lines)
 
 
