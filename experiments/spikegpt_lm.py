@@ -42,6 +42,7 @@ from egru_lm import evaluate_bpc, train_lm  # noqa: E402
 import neuromap as nm  # noqa: E402
 from neuromap import backends, hardware, train  # noqa: E402
 from neuromap.energy import collect, costs  # noqa: E402
+from neuromap.energy.report import ALL_TARGETS, build_report  # noqa: E402
 from neuromap.networks.egru import CharLM  # noqa: E402
 from neuromap.networks.spikegpt import SpikeGPTLM  # noqa: E402
 from neuromap.partition import partition  # noqa: E402
@@ -149,6 +150,10 @@ def costs_per_token(net, records: dict, tokens: int) -> dict:
         if mapping is not None:
             out[key]["cores"] = mapping.n_cores
     out["gpu_over_spinnaker2"] = out["gpu"]["energy_J_per_token"] / out["spinnaker2"]["energy_J_per_token"]
+    # the report on every shipped target (each target's defaults: batch 1, real time, sequential mapping)
+    rep = build_report(net, act, ALL_TARGETS, method="sequential")
+    out["every_target"] = {name: {"energy_J_per_token": e.energy_J / tokens, "lower_bound": e.energy_lower_bound}
+                           for name, e in rep.estimates.items()}
     return out
 
 
@@ -267,6 +272,15 @@ def table(result: dict) -> str:
     if "backend_torch_equals_module" in sg:
         notes.append(f". backends.torch on the traced SpikeGPT equals the module: {sg['backend_torch_equals_module']}")
     lines += ["", "".join(notes) + "."]
+    order = [c for c in MODELS if c in result["models"]]
+    every = [result["models"][c].get("every_target", {}) for c in order]
+    if all(every):
+        def cell(e: dict) -> str:
+            return (">=" if e["lower_bound"] else "") + format(e["energy_J_per_token"], ".3g")
+
+        per = [f"{t} {' / '.join(cell(e[t]) for e in every)}" for t in sorted(every[0]) if all(t in e for e in every)]
+        lines += ["", f"Every shipped target, J / token ({' / '.join(names[c] for c in order)}; each target's cost model "
+                  f"and defaults): " + "; ".join(per) + "."]
     return "\n".join(lines)
 
 

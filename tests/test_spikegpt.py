@@ -191,8 +191,10 @@ def test_lm_experiment_counts_costs_on_each_traced_netlist():
     assert rows["egru"]["synops_per_token"] <= rows["egru"]["dense_synops_per_token"]
     for r in rows.values():
         assert r["spinnaker2"]["energy_J_per_token"] > 0 and r["gpu"]["energy_J_per_token"] > 0
+        assert {"spinnaker2", "loihi2", "gpu-a100", "crossbar-pcm"} <= set(r["every_target"])
     result = {"config": {"epochs": 1, "layers": 1, "n_embd": 8, "lr_spikegpt": 0.01, "hidden": 12, "lr_rnn": 0.006,
                          "tokens": 16},
               "models": {c: {**r, "parameters": 1, "test_bpc": 2.0} for c, r in rows.items()}}
     text = exp.table(result)
     assert text.index("| SpikeGPT") < text.index("| EGRU") < text.index("| GRU")
+    assert "Every shipped target, J / token (SpikeGPT / EGRU / GRU" in text
