@@ -280,7 +280,8 @@ def table(result: dict) -> str:
 
         per = [f"{t} {' / '.join(cell(e[t]) for e in every)}" for t in sorted(every[0]) if all(t in e for e in every)]
         lines += ["", f"Every shipped target, J / token ({' / '.join(names[c] for c in order)}; each target's cost model "
-                  f"and defaults): " + "; ".join(per) + "."]
+                  "and defaults; estimates only: no hardware backend runs SpikeGPT's non-spiking units, priced here as "
+                  "neuron updates): " + "; ".join(per) + "."]
     return "\n".join(lines)
 
 
