@@ -25,6 +25,7 @@ their source (aihwkit noise models) keep ``uS``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -138,6 +139,18 @@ class Target:
         sec, _, key = dotted.partition(".")
         s = self.sections.get(sec)
         return None if s is None else s.get(key)
+
+    def with_value(self, dotted: str, value: float, note: str) -> Target:
+        """A copy with figure ``"section.figure"`` set to ``value`` (a what-if study, e.g. a smaller
+        core memory); ``note`` says why, on the figure, so a report shows it was changed."""
+        sec, _, key = dotted.partition(".")
+        old = self.figure(dotted)
+        if old is None:
+            raise KeyError(f"target {self.name!r} has no figure {dotted!r}")
+        figs = dict(self.sections[sec])
+        figs[key] = dataclasses.replace(old, value=value, note=note)
+        sections = {**self.sections, sec: Section(sec, figs)}
+        return dataclasses.replace(self, sections=MappingProxyType(sections))
 
     def figures(self) -> Iterator[tuple[str, Figure]]:
         for sname, sec in self.sections.items():

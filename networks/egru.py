@@ -37,7 +37,7 @@ from torch import nn
 from neuromap.graph import zoo_nodes
 from neuromap.graph.errors import GraphError
 from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
-from neuromap.neurons.egru import egru_candidate
+from neuromap.neurons.egru import egru_events, egru_state
 
 IMPLS = ("vectorised", "loop")
 
@@ -176,15 +176,8 @@ class EGRUCell(nn.Module):
         gh = y_prev @ R.t()
         if self.bias_hh is not None:
             gh = gh + self.bias_hh
-        c = egru_candidate(gx, gh, c_prev)
-        if self.zoneout > 0:
-            if self.training:
-                c = c_prev + zone_mask * (c - c_prev)
-            else:
-                c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
-        o = event(c - theta, self.gamma, self.eps)
-        y = o * c
-        c_bar = c - o * theta
+        c = egru_state(gx, gh, c_prev, self.zoneout, zone_mask if self.training else None)
+        y, o, c_bar = egru_events(c, theta, lambda x: event(x, self.gamma, self.eps))
         return y, c, o, c_bar
 
     def forward_sequence(self, x: torch.Tensor, state: EGRUState | None = None) -> EGRUOutput:

@@ -34,13 +34,13 @@ from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, 
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
 from neuromap.graph.synapses import delay_steps
-from neuromap.neurons.egru import egru_candidate
+from neuromap.neurons.egru import egru_events, egru_state
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
 from neuromap.synapses import conv2d, linear
 
-from .base import BackendError, RunResult, named_inputs
+from .base import BackendError, RunResult, check_inputs
 
 NAME = "torch"
 
@@ -260,16 +260,8 @@ class TorchCompiled:
         self.recorded = [n for n in self.order if is_neuron(graph.nodes[n])]
 
     def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
-        out = {}
-        for name, x in named_inputs(inputs, self.graph.inputs).items():
-            x = torch.as_tensor(x).to(self.device)
-            if not x.is_floating_point():
-                x = x.float()
-            want = self.graph.shapes[name][1]
-            if x.dim() != 2 + len(want) or tuple(x.shape[2:]) != want:
-                raise ValueError(f"input {name!r} must have shape [T, B, {', '.join(map(str, want))}], got {tuple(x.shape)}")
-            out[name] = x
-        return out
+        xs = check_inputs(inputs, {n: self.graph.shapes[n][1] for n in self.graph.inputs})
+        return {n: x.to(self.device) for n, x in xs.items()}
 
     def _sum(self, name: str, values: dict[str, torch.Tensor], prev: dict[str, torch.Tensor] | None) -> torch.Tensor:
         total = None
@@ -518,11 +510,8 @@ class _EGRU(NodeOp):
         gh = y_prev @ self.weight_hh.t()
         if self.has_bias:
             gh = gh + self.bias_hh
-        c = egru_candidate(gx, gh, c_prev)
-        if self.zoneout > 0:
-            c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
-        o = (c - self.threshold > 0).to(c.dtype)
-        return o * c, c - o * self.threshold
+        y, _, c_bar = egru_events(egru_state(gx, gh, c_prev, self.zoneout), self.threshold)
+        return y, c_bar
 
     def forward(self, x, state):
         T, B = x.shape[:2]

@@ -314,8 +314,7 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
     real-time mode (defaults: batch 1, eager, the target's default operating point, real time);
     ``mappings[target]`` is the Mapping a run used on that target (e.g. ``compiled.mapping``), so the
     report costs the placement that ran instead of partitioning again."""
-    from neuromap import hardware
-    from neuromap.partition import partition
+    from neuromap import hardware, pipeline
 
     if isinstance(targets, str):
         targets = [targets]
@@ -327,10 +326,8 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
     for tgt in loaded:
         act = (activities or {}).get(tgt.name, activity)
         mapping = (mappings or {}).get(tgt.name)
-        if mapping is not None and getattr(mapping, "target", tgt.name) != tgt.name:
-            raise ValueError(f"mappings[{tgt.name!r}] was made for target {mapping.target!r}")
-        if mapping is None and tgt.kind in ("digital", "crossbar"):
-            mapping = partition(netlist, tgt, method=method, activity=act)
+        if mapping is not None or tgt.kind in ("digital", "crossbar"):  # the run's mapping, else one partition
+            mapping = pipeline.map_netlist(netlist, tgt, mapping, method=method, activity=act)
         estimates[tgt.name] = estimate(netlist, act, tgt, mapping, (counters or {}).get(tgt.name), options)
         used[tgt.name] = mapping
     return Report(model, activity, estimates, used, dict(accuracy or {}))

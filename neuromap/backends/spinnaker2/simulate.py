@@ -31,7 +31,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from neuromap.neurons.egru import egru_candidate
+from neuromap.neurons.egru import egru_events, egru_state
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import CubaLIFParams
 from neuromap.neurons.surrogate import as_surrogate
@@ -237,15 +237,10 @@ class _EGRU:
             self.theta = nx_.to_float(nx_.to_fix(self.theta))
 
     def step(self, gx: torch.Tensor, gh: torch.Tensor, state):
-        c_prev = state[0]
-        c = egru_candidate(gx, gh, c_prev)
-        if self.zoneout > 0:
-            c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
+        c = egru_state(gx, gh, state[0], self.zoneout)
         if self.fix:
             c = nx_.to_float(nx_.to_fix(c))
-        o = (c - self.theta > 0).to(c.dtype)
-        y = o * c
-        c_bar = c - o * self.theta
+        y, _, c_bar = egru_events(c, self.theta)
         return y, (c_bar,)
 
 
