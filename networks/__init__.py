@@ -15,6 +15,7 @@ from .metaspikformer import SDSA3, MetaSpikeFormer, RepConv, Stage
 from .mlp import SpikingMLP
 from .sdt import SDSA, SpikeDrivenTransformer
 from .sequence_digits import pixel_digits, rowwise_digits
+from .spikegpt import SpikeGPT, SpikeGPTLM
 from .spikformer import SSA, Spikformer, SpikingConvStem
 
 __all__ = [
@@ -38,6 +39,8 @@ __all__ = [
     "EGRU",
     "EGRUCell",
     "CharLM",
+    "SpikeGPT",
+    "SpikeGPTLM",
     "Reservoir",
     "LiquidStateMachine",
     "Readout",
