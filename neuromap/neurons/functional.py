@@ -580,8 +580,8 @@ def _select_backend(x, params: LIFParams, surrogate: Surrogate, state: NeuronSta
     }
     if cuba:
         values["alpha"] = _as_tensor(params.alpha if alpha is None else alpha, x)
-    interpret = impl == "triton_interpret" or (impl == "auto" and x.device.type == "cpu" and triton_kernels.interpret_env())
-    if impl in ("triton", "triton_interpret") or (impl == "auto" and (x.device.type == "cuda" or interpret)):
+    interpret = triton_kernels.use_interpreter(x, impl)
+    if triton_kernels.wants_triton(x, impl):
         reason = triton_kernels.unsupported(x, state, values, interpret)
         if reason is None and _surrogate_code(surrogate) is None:
             reason = f"surrogate {surrogate.name!r} is not a built-in the kernel implements"
