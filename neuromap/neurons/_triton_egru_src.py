@@ -76,10 +76,12 @@ def _reset_state(c, th):
 
 @triton.jit
 def egru_step_forward(
-    GX, GH, BH, TH, CPREV, ZONE_M, Y, C, O, CBAR, M, H, p,
+    GX, GH, BH, TH, CPREV, ZONE_M, Y, C, O, CBAR, SCAL, M, H,
     HAS_BIAS: tl.constexpr, ZONE: tl.constexpr, F64: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
-    """One step: ``y, c, o`` of the step and the reset state ``CBAR`` (may alias ``CPREV``)."""
+    """One step: ``y, c, o`` of the step and the reset state ``CBAR`` (may alias ``CPREV``).
+    ``SCAL``: ``[p, gamma, eps]`` in the compute dtype (scalar arguments would be float32)."""
+    p = tl.load(SCAL)
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
     b = offs // H
@@ -102,7 +104,7 @@ def egru_step_forward(
 
 @triton.jit
 def egru_step_backward(
-    GX, GH, BH, TH, CPREV, ZONE_M, C, GY, GYREC, GC, GO, DCBAR, DTH, DGX, DGH, M, H, p, gamma, eps,
+    GX, GH, BH, TH, CPREV, ZONE_M, C, GY, GYREC, GC, GO, DCBAR, DTH, DGX, DGH, SCAL, M, H,
     HAS_BIAS: tl.constexpr, ZONE: tl.constexpr, CPREV_IS_C: tl.constexpr, HAS_GY: tl.constexpr,
     HAS_GYREC: tl.constexpr, HAS_GC: tl.constexpr, HAS_GO: tl.constexpr, F64: tl.constexpr, BLOCK: tl.constexpr,
 ):  # fmt: skip
@@ -111,6 +113,9 @@ def egru_step_backward(
     gradients of the input and recurrent pre-activations ``DGX``, ``DGH`` (``[B, 3H]``). ``CPREV``
     is the previous step's ``c`` (``CPREV_IS_C``: its reset state is recomputed) or the initial
     state; the recurrent gradient reaching ``y_t`` is ``GY + GYREC``."""
+    p = tl.load(SCAL)
+    gamma = tl.load(SCAL + 1)
+    eps = tl.load(SCAL + 2)
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < M
     b = offs // H

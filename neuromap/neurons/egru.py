@@ -113,12 +113,17 @@ def _empty(like: torch.Tensor) -> torch.Tensor:
     return torch.empty(0, dtype=like.dtype, device=like.device)
 
 
-def _fwd_step(mod, cfg: EGRUConfig, t, gx, gh, b_hh, theta, c_bar, zone, y, c, o) -> None:
+def _scalars(cfg: EGRUConfig, like: torch.Tensor) -> torch.Tensor:
+    """``[p, gamma, eps]`` in the compute dtype (a kernel's float arguments are float32)."""
+    return triton_kernels.scalar_tensor((cfg.p, cfg.gamma, cfg.eps), like.dtype, like.device)
+
+
+def _fwd_step(mod, cfg: EGRUConfig, t, gx, gh, b_hh, theta, c_bar, zone, y, c, o, scal) -> None:
     n = c_bar.numel()
     triton_kernels.launch(
         mod.egru_step_forward, n, cfg.interpret,
         gx[t], gh, _empty(gx) if b_hh is None else b_hh, theta, c_bar, zone[t] if cfg.zone == 1 else _empty(gx),
-        y[t], c[t], o[t], c_bar, n, theta.numel(), cfg.p,
+        y[t], c[t], o[t], c_bar, scal, n, theta.numel(),
         HAS_BIAS=b_hh is not None, ZONE=cfg.zone, F64=gx.dtype == torch.float64,
     )  # fmt: skip
 
@@ -132,11 +137,11 @@ def _sequence_forward(gx, R, b_hh, theta, c0, y0, zone, cfg: EGRUConfig, keep_gh
     gh_all = torch.empty_like(gx) if keep_gh else None
     gh = torch.empty_like(gx[0])
     c_bar = c0.detach().clone().contiguous()
-    y_prev, Rt = y0.detach(), R.detach().t()
+    y_prev, Rt, scal = y0.detach(), R.detach().t(), _scalars(cfg, gx)
     for t in range(T):
         out = gh_all[t] if keep_gh else gh
         torch.mm(y_prev, Rt, out=out)
-        _fwd_step(mod, cfg, t, gx, out, b_hh, theta, c_bar, zone, y, c, o)
+        _fwd_step(mod, cfg, t, gx, out, b_hh, theta, c_bar, zone, y, c, o, scal)
         y_prev = y[t]
     return y, c, o, c_bar, gh_all
 
@@ -161,14 +166,14 @@ class _EGRUSequence(torch.autograd.Function):
         dcbar = g_cbar.contiguous().clone() if g_cbar is not None else torch.zeros_like(c0)
         dth = torch.zeros((B, H), dtype=gx.dtype, device=gx.device)
         gy_rec = None
-        none = _empty(gx)
+        none, scal = _empty(gx), _scalars(cfg, gx)
         flat = lambda g, t: g[t].contiguous() if g is not None else none  # noqa: E731
         for t in reversed(range(T)):
             triton_kernels.launch(
                 mod.egru_step_backward, B * H, cfg.interpret,
                 gx[t], gh_all[t], none if b_hh is None else b_hh, theta, c[t - 1] if t else c0,
                 zone[t] if cfg.zone == 1 else none, c[t], flat(g_y, t), none if gy_rec is None else gy_rec,
-                flat(g_c, t), flat(g_o, t), dcbar, dth, dgx[t], dgh[t], B * H, H, cfg.p, cfg.gamma, cfg.eps,
+                flat(g_c, t), flat(g_o, t), dcbar, dth, dgx[t], dgh[t], scal, B * H, H,
                 HAS_BIAS=b_hh is not None, ZONE=cfg.zone, CPREV_IS_C=t > 0, HAS_GY=g_y is not None,
                 HAS_GYREC=gy_rec is not None, HAS_GC=g_c is not None, HAS_GO=g_o is not None,
                 F64=gx.dtype == torch.float64,

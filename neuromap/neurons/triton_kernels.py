@@ -32,6 +32,7 @@ Install: ``pip install neuromap[gpu]`` (the ``triton`` package; CUDA builds of t
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -197,6 +198,14 @@ def launch(kernel, n: int, interpret: bool, *args, block: int = BLOCK, **meta) -
         kernel[grid](*args, BLOCK=block, **meta)
     else:
         kernel[grid](*args, BLOCK=block, num_warps=NUM_WARPS, enable_fp_fusion=False, **meta)
+
+
+@functools.lru_cache(maxsize=256)
+def scalar_tensor(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Constants a kernel loads in its compute dtype (a Triton float argument is float32), made once per
+    (values, dtype, device): no host-to-device copy per call, so a CUDA graph can capture the call
+    (the cached tensor must not be written to)."""
+    return torch.tensor(values, dtype=dtype, device=device)
 
 
 def triton_cdiv(a: int, b: int) -> int:
