@@ -1,0 +1,196 @@
+"""No host round trip per time step in the zoo's forward passes, a training step, or the step loops.
+
+On a GPU, an operation whose result the host must read (``.item()``, ``bool(t)``, ``int(t)``,
+``nonzero``, boolean-mask indexing, ``.tolist()``, ``.numpy()``, ``.cpu()``) makes Python wait for
+the device: inside a loop over time steps it serialises every step. That cannot be timed on the
+CPU, but it can be counted: a ``TorchDispatchMode`` sees every aten operation, including
+``_local_scalar_dense`` (what ``.item()`` and ``bool()`` call) and the data-dependent-shape ops, and
+the Python-level read-backs are counted by wrapping ``Tensor.tolist/numpy/cpu``. Each model runs at
+two sequence lengths: the count must not grow with ``T`` (a constant number per forward, e.g. an
+input check, is allowed and listed). The fused EGRU and reservoir paths run through the Triton
+interpreter (``NEUROMAP_TRITON_INTERPRET=1``), the same Python code that launches them on CUDA.
+On a real GPU, benchmarks/gpu_check.sh runs these forward passes under
+``torch.cuda.set_sync_debug_mode("error")``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from neuromap.networks.egru import EGRU, CharLM
+from neuromap.networks.lmu import L2MU, LMU, LMUFormer
+from neuromap.networks.lsm import LiquidStateMachine, Reservoir, maass_connectivity
+from neuromap.networks.metaspikformer import MetaSpikeFormer
+from neuromap.networks.sdt import SpikeDrivenTransformer
+from neuromap.neurons import LIFParams, triton_kernels
+
+# aten operations whose result (a value or an output size) the host must read from the device
+SYNC_OPS = {
+    "aten._local_scalar_dense", "aten.nonzero", "aten.masked_select", "aten._unique2", "aten.unique_dim",
+    "aten.unique_consecutive", "aten.equal", "aten.is_nonzero", "aten.masked_scatter",
+}  # fmt: skip
+
+
+class HostSyncCounter(TorchDispatchMode):
+    """Counts host read-backs: the aten ops in ``SYNC_OPS``, boolean-mask indexing, and the Python-level
+    ``Tensor.tolist / numpy / cpu`` calls (which a CPU tensor answers without an aten op)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: Counter[str] = Counter()
+        self._saved: dict[str, object] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func.overloadpacket)
+        if name in SYNC_OPS:
+            self.counts[name] += 1
+        elif name in ("aten.index", "aten.index_put_", "aten.index_put") and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in _flat(args[1:2])
+        ):
+            self.counts[f"{name} (boolean mask)"] += 1
+        return func(*args, **(kwargs or {}))
+
+    def __enter__(self):
+        for meth in ("tolist", "numpy", "cpu"):
+            orig = getattr(torch.Tensor, meth)
+            self._saved[meth] = orig
+
+            def wrapped(t, *a, _orig=orig, _name=meth, **k):
+                self.counts[f"Tensor.{_name}"] += 1
+                return _orig(t, *a, **k)
+
+            setattr(torch.Tensor, meth, wrapped)
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        for meth, orig in self._saved.items():
+            setattr(torch.Tensor, meth, orig)
+        return super().__exit__(*exc)
+
+
+def _flat(items):
+    for it in items:
+        if isinstance(it, (list, tuple)):
+            yield from _flat(it)
+        else:
+            yield it
+
+
+def _count(fn) -> Counter:
+    with HostSyncCounter() as c:
+        fn()
+    return c.counts
+
+
+def _sdt():
+    return SpikeDrivenTransformer.tiny(), lambda T: torch.rand(T, 2, 1, 8, 8)
+
+
+def _meta():
+    return MetaSpikeFormer.tiny(), lambda T: torch.rand(T, 2, 1, 8, 8)
+
+
+def _lmu():
+    return LMU(3, 8, order=4, theta=8.0, hidden_recurrent=True), lambda T: torch.randn(T, 2, 3)
+
+
+def _lmu_fft():
+    return LMU(3, 8, order=4, theta=8.0), lambda T: torch.randn(T, 2, 3)
+
+
+def _lmuformer():
+    return LMUFormer(3, 4, dim=8, theta=8.0, max_len=16), lambda T: torch.randn(T, 2, 3)
+
+
+def _l2mu():
+    return L2MU(3, order=4, theta=8.0, memory_size=4, hidden=6, n_out=3), lambda T: torch.randn(T, 2, 3)
+
+
+def _egru():
+    return EGRU(3, [6, 5], zoneout=0.2, dropconnect=0.1), lambda T: torch.randn(T, 2, 3)
+
+
+def _charlm():
+    return CharLM(11, hidden_size=8, embedding_size=4), lambda T: torch.randint(0, 11, (T, 2))
+
+
+def _reservoir():
+    res = Reservoir(3, maass_connectivity((4, 3, 3), seed=0), LIFParams(tau_mem=20e-3), input_weight=2.0)
+    return res, lambda T: (torch.rand(T, 2, 3) < 0.3).float()
+
+
+def _lsm():
+    res, make = _reservoir()
+    return LiquidStateMachine(res, bins=2), make
+
+
+MODELS = {
+    "sdt": _sdt, "metaspikformer": _meta, "lmu-recurrent": _lmu, "lmu-fft": _lmu_fft, "lmuformer": _lmuformer,
+    "l2mu": _l2mu, "egru": _egru, "charlm": _charlm, "reservoir": _reservoir, "lsm": _lsm,
+}  # fmt: skip
+# Host read-backs a forward makes once, whatever T (none of them inside a loop over steps):
+CONSTANT = {
+    # neurons.check_sequence: one finiteness flag per spiking layer call
+    "sdt", "metaspikformer", "lmuformer", "l2mu",
+    # CharLM checks its token ids lie in the vocabulary (min/max)
+    "charlm",
+    # the reservoir's input projection picks dense or event-driven by the input's density
+    "reservoir", "lsm",
+}  # fmt: skip
+
+
+# The fused Triton paths whose launch code loops over steps in Python (EGRU, reservoir, the per-step
+# populations of L2MU) run through the interpreter; the multi-step LIF kernel is one launch per
+# layer (no step loop on the host), so the transformers' Triton variants are only in the slow suite.
+STEP_LOOPS = {"egru", "charlm", "reservoir", "lsm", "l2mu"}
+CASES = [pytest.param(name, False, id=f"torch-{name}") for name in MODELS] + [
+    pytest.param(name, True, id=f"triton-{name}", marks=() if name in STEP_LOOPS else pytest.mark.slow)
+    for name in MODELS
+]
+
+
+def _use_triton(monkeypatch, triton: bool) -> None:
+    if triton:
+        if triton_kernels.unavailable():
+            pytest.skip(f"TRITON NOT INSTALLED - the fused paths were not checked: {triton_kernels.unavailable()}")
+        monkeypatch.setenv("NEUROMAP_TRITON_INTERPRET", "1")  # auto runs the kernels' launch code on the CPU
+
+
+@pytest.mark.parametrize("name,triton", CASES)
+def test_forward_has_no_host_round_trip_per_step(name, triton, monkeypatch):
+    _use_triton(monkeypatch, triton)
+    torch.manual_seed(0)
+    model, make = MODELS[name]()
+    model.train()
+    short, long_ = (_count(lambda T=T: model(make(T))) for T in (2, 5))
+    assert short == long_, f"{name}: host read-backs grow with T: T=2 {dict(short)}, T=5 {dict(long_)}"
+    if name not in CONSTANT:
+        assert not long_, f"{name}: host read-backs in the forward: {dict(long_)}"
+
+
+@pytest.mark.parametrize("name,triton", [c for c in CASES if c.values[0] in ("sdt", "lmu-recurrent", "l2mu", "egru")])
+def test_training_step_has_no_host_round_trip_per_step(name, triton, monkeypatch):
+    """Forward, loss and backward of a training step (the backward of the recurrent models loops
+    over steps too)."""
+    _use_triton(monkeypatch, triton)
+    torch.manual_seed(0)
+    model, make = MODELS[name]()
+
+    def step(T):
+        out = model(make(T))
+        out.float().pow(2).mean().backward()
+
+    short, long_ = (_count(lambda T=T: step(T)) for T in (2, 5))
+    assert short == long_, f"{name}: host read-backs grow with T: T=2 {dict(short)}, T=5 {dict(long_)}"
+
+
+def test_the_counter_sees_every_kind_of_read_back():
+    x = torch.tensor([0.0, 1.0, 2.0])
+    counts = _count(lambda: (x.sum().item(), bool(x.any()), x.nonzero(), x[x > 0], x.tolist(), x.numpy()))
+    assert counts["aten._local_scalar_dense"] == 2
+    assert counts["aten.nonzero"] == 1 and counts["aten.index (boolean mask)"] == 1
+    assert counts["Tensor.tolist"] == 1 and counts["Tensor.numpy"] == 1
