@@ -389,6 +389,11 @@ def trace_egru(tr, m: EGRU | EGRUCell, name: str, args: tuple, out: torch.Tensor
     tr.bind(out, src)
 
 
+def _reading_back_is_unsafe(t: torch.Tensor) -> bool:
+    """While a CUDA graph is being captured or ``torch.compile`` traces, a read-back to the host fails."""
+    return (t.device.type == "cuda" and torch.cuda.is_current_stream_capturing()) or torch.compiler.is_compiling()
+
+
 class CharLM(nn.Module):
     """Embedding -> EGRU (or a dense GRU of the same size) -> Linear over the vocabulary.
 
@@ -428,6 +433,8 @@ class CharLM(nn.Module):
             raise ValueError(f"CharLM expects integer token ids of shape [T, B], got {desc}")
         if tokens.shape[0] == 0:
             raise ValueError("CharLM got a zero-length sequence (T = 0)")
+        if _reading_back_is_unsafe(tokens):
+            return  # the range check reads two values back, which a CUDA graph cannot capture
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
             raise ValueError(
                 f"token ids must lie in [0, {self.vocab_size}) (the model's vocabulary); got range "

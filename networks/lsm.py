@@ -424,6 +424,7 @@ class Reservoir(nn.Module):
         self.register_buffer("inhibitory", torch.from_numpy(connectivity.inhibitory.copy()))
         self.positions = connectivity.positions
         self._fanout = None
+        self._device_copies: dict[tuple, torch.Tensor] = {}
 
     def extra_repr(self) -> str:
         return f"n_inputs={self.n_inputs}, n={self.n}, synapses={self.connectivity.n_synapses}, params={self.params}"
@@ -490,7 +491,7 @@ class Reservoir(nn.Module):
         else:
             st = NeuronState(*(t.to(dev).clone(memory_format=torch.contiguous_format) if t is not None else None
                                for t in state))
-        w_in = self._w_in64.to(dev, dtype) if dtype == torch.float64 else self.w_in.to(dev, dtype)
+        w_in = self.w_in if self.w_in.device == dev and self.w_in.dtype == dtype else self._on_device("w_in", dtype, dev)
         drive = synapses.linear(u.to(dtype), w_in)  # event-driven for sparse input spikes
         if self.bias:
             drive = drive + self.bias
@@ -507,12 +508,23 @@ class Reservoir(nn.Module):
         run = self._run_csr if method == "csr" else self._run_event
         return ReservoirOutput(run(drive, st, events, mem).to(dtype), mem, st)
 
+    def _on_device(self, name: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """``w_rec`` (sparse CSR) or ``w_in`` in ``dtype`` on ``device``, copied once per (dtype, device)
+        and kept (plain attributes: ``.to()`` does not move them; a copy per call would be a
+        host-to-device transfer each run, which a CUDA graph cannot capture)."""
+        key = (name, dtype, str(device))
+        if key not in self._device_copies:
+            if name == "w_rec":
+                W = self._w_rec64 if dtype == torch.float64 else self.w_rec.to(dtype)
+            else:
+                W = self._w_in64.to(dtype) if dtype == torch.float64 else self.w_in.to(dtype)
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self._device_copies[key] = W.to(device)
+        return self._device_copies[key]
+
     def _rec_weights(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-        """``w_rec`` (sparse CSR) in ``dtype`` on ``device`` (a plain attribute: ``.to()`` does not move it)."""
-        W = self._w_rec64 if dtype == torch.float64 else self.w_rec.to(dtype)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta"
-            warnings.simplefilter("ignore", UserWarning)
-            return W.to(device)
+        return self._on_device("w_rec", dtype, device)
 
     def _run_fused(self, drive, st: NeuronState, events, mem, forced: bool) -> torch.Tensor | None:
         """The step loop through the fused Triton step; None when it does not run here (``auto``:
