@@ -9,12 +9,17 @@ the Python-level read-backs are counted by wrapping ``Tensor.tolist/numpy/cpu``.
 two sequence lengths: the count must not grow with ``T`` (a constant number per forward, e.g. an
 input check, is allowed and listed). The fused EGRU and reservoir paths run through the Triton
 interpreter (``NEUROMAP_TRITON_INTERPRET=1``), the same Python code that launches them on CUDA.
-On a real GPU, benchmarks/gpu_check.sh runs these forward passes under
-``torch.cuda.set_sync_debug_mode("error")``.
+With ``NEUROMAP_TEST_DEVICE=cuda`` (benchmarks/gpu_check.sh) the same tests run on a GPU, where
+CUDA's own synchronisation report (``torch.cuda.set_sync_debug_mode("warn")``) is counted as well;
+there the ``triton`` cases use the default (compiled Triton) paths and the ``torch`` cases force the
+PyTorch loops with ``kernels.use("torch")``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import warnings
 from collections import Counter
 
 import pytest
@@ -26,7 +31,11 @@ from neuromap.networks.lmu import L2MU, LMU, LMUFormer
 from neuromap.networks.lsm import LiquidStateMachine, Reservoir, maass_connectivity
 from neuromap.networks.metaspikformer import MetaSpikeFormer
 from neuromap.networks.sdt import SpikeDrivenTransformer
-from neuromap.neurons import LIFParams, triton_kernels
+from neuromap.neurons import LIFParams, kernels, triton_kernels
+
+DEVICE = torch.device(os.environ.get("NEUROMAP_TEST_DEVICE", "cpu"))
+if DEVICE.type == "cuda" and not torch.cuda.is_available():
+    pytest.fail("NEUROMAP_TEST_DEVICE=cuda but no CUDA device is available", pytrace=False)
 
 # aten operations whose result (a value or an output size) the host must read from the device
 SYNC_OPS = {
@@ -81,8 +90,21 @@ def _flat(items):
 
 
 def _count(fn) -> Counter:
-    with HostSyncCounter() as c:
-        fn()
+    if DEVICE.type != "cuda":
+        with HostSyncCounter() as c:
+            fn()
+        return c.counts
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught, HostSyncCounter() as c:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    n = sum("synchroniz" in str(w.message) for w in caught)
+    if n:
+        c.counts["cuda synchronisation (sync debug mode)"] += n
     return c.counts
 
 
@@ -153,20 +175,30 @@ CASES = [pytest.param(name, False, id=f"torch-{name}") for name in MODELS] + [
 ]
 
 
-def _use_triton(monkeypatch, triton: bool) -> None:
+def _use_triton(monkeypatch, triton: bool):
+    """The kernel selection of a case: on the CPU the default, or the Triton paths through the
+    interpreter; on CUDA the default (Triton), or the PyTorch loops."""
+    if triton and triton_kernels.unavailable():
+        pytest.skip(f"TRITON NOT INSTALLED - the fused paths were not checked: {triton_kernels.unavailable()}")
+    if DEVICE.type == "cuda":
+        return contextlib.nullcontext() if triton else kernels.use("torch")
     if triton:
-        if triton_kernels.unavailable():
-            pytest.skip(f"TRITON NOT INSTALLED - the fused paths were not checked: {triton_kernels.unavailable()}")
         monkeypatch.setenv("NEUROMAP_TRITON_INTERPRET", "1")  # auto runs the kernels' launch code on the CPU
+    return contextlib.nullcontext()
+
+
+def _on_device(model, make):
+    return model.to(DEVICE), lambda T: make(T).to(DEVICE)
 
 
 @pytest.mark.parametrize("name,triton", CASES)
 def test_forward_has_no_host_round_trip_per_step(name, triton, monkeypatch):
-    _use_triton(monkeypatch, triton)
+    use = _use_triton(monkeypatch, triton)
     torch.manual_seed(0)
-    model, make = MODELS[name]()
+    model, make = _on_device(*MODELS[name]())
     model.train()
-    short, long_ = (_count(lambda T=T: model(make(T))) for T in (2, 5))
+    with use:
+        short, long_ = (_count(lambda T=T: model(make(T))) for T in (2, 5))
     assert short == long_, f"{name}: host read-backs grow with T: T=2 {dict(short)}, T=5 {dict(long_)}"
     if name not in CONSTANT:
         assert not long_, f"{name}: host read-backs in the forward: {dict(long_)}"
@@ -176,15 +208,16 @@ def test_forward_has_no_host_round_trip_per_step(name, triton, monkeypatch):
 def test_training_step_has_no_host_round_trip_per_step(name, triton, monkeypatch):
     """Forward, loss and backward of a training step (the backward of the recurrent models loops
     over steps too)."""
-    _use_triton(monkeypatch, triton)
+    use = _use_triton(monkeypatch, triton)
     torch.manual_seed(0)
-    model, make = MODELS[name]()
+    model, make = _on_device(*MODELS[name]())
 
     def step(T):
         out = model(make(T))
         out.float().pow(2).mean().backward()
 
-    short, long_ = (_count(lambda T=T: step(T)) for T in (2, 5))
+    with use:
+        short, long_ = (_count(lambda T=T: step(T)) for T in (2, 5))
     assert short == long_, f"{name}: host read-backs grow with T: T=2 {dict(short)}, T=5 {dict(long_)}"
 
 
