@@ -526,6 +526,7 @@ class Reservoir(nn.Module):
     def _rec_weights(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         return self._on_device("w_rec", dtype, device)
 
+    @torch.compiler.disable  # a Python loop of kernel launches: torch.compile runs it eagerly
     def _run_fused(self, drive, st: NeuronState, events, mem, forced: bool) -> torch.Tensor | None:
         """The step loop through the fused Triton step; None when it does not run here (``auto``:
         the reason logged once; a kernel failure switches it off and the state is left as it was)."""

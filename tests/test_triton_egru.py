@@ -203,3 +203,23 @@ def test_auto_falls_back_when_triton_is_missing(fresh, monkeypatch, caplog):
         with kernels.use("auto"):
             cell(torch.randn(3, 2, 4))
     assert any("EGRU: triton is not importable (test)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.skipif(DEVICE.type == "cuda", reason="the auto/interpreter dispatch is a CPU-side test")
+def test_torch_compile_runs_the_fused_recurrence_eagerly(fresh):
+    """Under torch.compile the fused recurrence is one graph break per layer (``torch.compiler.disable``):
+    same values and gradients as eager, and the kernels stay on."""
+    import torch._dynamo
+
+    m = EGRU(3, [5], thr_mean=0.2)
+    x = torch.randn(4, 2, 3)
+    ref = m(x)
+    g_ref = torch.autograd.grad(ref.sum(), m.layers[0].weight_hh)[0]
+    torch._dynamo.reset()
+    y = torch.compile(m, backend="eager")(x)
+    g = torch.autograd.grad(y.sum(), m.layers[0].weight_hh)[0]
+    torch.testing.assert_close(y, ref, rtol=0, atol=0)
+    torch.testing.assert_close(g, g_ref, rtol=0, atol=0)
+    assert not egru_fn._failed
+    breaks = torch._dynamo.utils.counters.get("graph_break", {})
+    assert all("torch.compiler.disable" in k for k in breaks), list(breaks)

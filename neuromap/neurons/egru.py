@@ -58,6 +58,7 @@ def triton_problem(x: torch.Tensor, impl: str) -> str | None:
     return reason
 
 
+@torch.compiler.disable  # host-side dispatch: torch.compile runs it eagerly
 def select_backend(x: torch.Tensor) -> str:
     """``"torch"``, ``"triton"`` or ``"interpret"`` for an EGRU layer on ``x``, from ``kernels.use``:
     ``auto`` takes the fused kernels on CUDA float32/float64 tensors (or under
@@ -185,6 +186,7 @@ class _EGRUSequence(torch.autograd.Function):
         return dgx, g_R, g_b, dth.sum(0), dcbar, gy_rec, None, None
 
 
+@torch.compiler.disable  # a Python loop of kernel launches: torch.compile runs it eagerly (one graph break)
 def egru_sequence(
     gx: torch.Tensor,
     R: torch.Tensor,
