@@ -30,6 +30,7 @@ from neuromap.networks.egru import EGRU, CharLM
 from neuromap.networks.lmu import L2MU, LMU, LMUFormer
 from neuromap.networks.lsm import LiquidStateMachine, Reservoir, maass_connectivity
 from neuromap.networks.metaspikformer import MetaSpikeFormer
+from neuromap.networks.mlp import SpikingMLP
 from neuromap.networks.sdt import SpikeDrivenTransformer
 from neuromap.neurons import LIFParams, kernels, triton_kernels
 
@@ -227,3 +228,28 @@ def test_the_counter_sees_every_kind_of_read_back():
     assert counts["aten._local_scalar_dense"] == 2
     assert counts["aten.nonzero"] == 1 and counts["aten.index (boolean mask)"] == 1
     assert counts["Tensor.tolist"] == 1 and counts["Tensor.numpy"] == 1
+
+
+FIT_MODELS = {"mlp": lambda: SpikingMLP(8, [16], 3), "egru": lambda: EGRU(8, [6, 3], zoneout=0.1)}
+
+
+@pytest.mark.parametrize("name,triton", [(n, t) for n in FIT_MODELS for t in (False, True)])
+def test_fit_has_no_host_round_trip_per_step(name, triton, monkeypatch):
+    """``train.fit`` (no progress bar) over an epoch: its read-backs (per batch and per epoch) do
+    not grow with the sequence length."""
+    from neuromap import train
+    from neuromap.data import SequenceData
+
+    use = _use_triton(monkeypatch, triton)
+
+    def fit(T):
+        g = torch.Generator().manual_seed(0)
+        data = SequenceData("sync", (torch.rand(24, T, 8, generator=g) < 0.3).float(), torch.arange(24) % 3,
+                            (torch.rand(12, T, 8, generator=g) < 0.3).float(), torch.arange(12) % 3, 3)
+        torch.manual_seed(0)
+        model = FIT_MODELS[name]()
+        train.fit(model, data, epochs=1, batch_size=8, progress=False, device=DEVICE)
+
+    with use:
+        short, long_ = (_count(lambda T=T: fit(T)) for T in (2, 5))
+    assert short == long_, f"{name}: host read-backs grow with T: T=2 {dict(short)}, T=5 {dict(long_)}"
