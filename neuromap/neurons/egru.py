@@ -1,5 +1,7 @@
 """The EGRU cell's gated state update (Subramoney et al. 2023), shared by the zoo module and every
-backend that runs it, so the arithmetic is written once."""
+backend that runs it, so the arithmetic is written once; and the fused GPU form of the whole
+recurrence (:func:`egru_sequence`: per step the recurrent matmul and one Triton kernel for the rest,
+forward and hand-written BPTT), which ``networks/egru.py`` takes by default on CUDA tensors."""
 
 from __future__ import annotations
 
