@@ -223,3 +223,16 @@ def test_torch_compile_runs_the_fused_recurrence_eagerly(fresh):
     assert not egru_fn._failed
     breaks = torch._dynamo.utils.counters.get("graph_break", {})
     assert all("torch.compiler.disable" in k for k in breaks), list(breaks)
+
+
+@pytest.mark.skipif(DEVICE.type == "cuda", reason="the auto/interpreter dispatch is a CPU-side test")
+def test_first_use_under_inference_mode_keeps_the_kernels(fresh):
+    """The one-time probe runs a backward; a first call under ``torch.inference_mode`` must not
+    mistake that mode for a broken kernel."""
+    cell = EGRUCell(4, 5, thr_mean=0.2)
+    x = torch.randn(3, 2, 4)
+    with kernels.use("auto"), torch.inference_mode():
+        y = cell(x)
+    assert not egru_fn._failed
+    with kernels.use("torch"), torch.no_grad():
+        torch.testing.assert_close(y, cell(x), rtol=1e-5, atol=1e-6)

@@ -93,11 +93,11 @@ def _probe(dtype: torch.dtype, device: torch.device, interpret: bool) -> str | N
         return _failed[0] if _failed else None
     _probed.add(key)
     kw = dict(dtype=dtype, device=device)
-    leaves = [torch.zeros(1, 1, 3, **kw), torch.zeros(3, 1, **kw), torch.zeros(3, **kw), torch.full((1,), 0.5, **kw),
-              torch.ones(1, 1, **kw), torch.zeros(1, 1, **kw)]
-    leaves = [t.requires_grad_() for t in leaves]
-    try:
-        with torch.enable_grad():
+    try:  # (also when the first call comes under torch.inference_mode or no_grad)
+        with torch.inference_mode(False), torch.enable_grad():
+            leaves = [torch.zeros(1, 1, 3, **kw), torch.zeros(3, 1, **kw), torch.zeros(3, **kw),
+                      torch.full((1,), 0.5, **kw), torch.ones(1, 1, **kw), torch.zeros(1, 1, **kw)]
+            leaves = [t.requires_grad_() for t in leaves]
             out = egru_sequence(*leaves, torch.ones(1, 1, 1, **kw), EGRUConfig(1, 0.5, 1.0, 1.0, interpret))
             torch.autograd.grad(sum(t.sum() for t in out), leaves)
     except Exception as exc:  # compiler or driver errors of any kind: fall back, say why
