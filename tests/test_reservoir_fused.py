@@ -2,7 +2,8 @@
 Triton kernel, run through the interpreter on the CPU) against the sparse-matmul step loop.
 
 Pinned: spikes, membrane and final state bit-identical to ``method="csr"`` in float32 and float64
-for LIF / CuBa, every reset, ``>=``, refractoriness and carried state; with Poisson events the
+for LIF / CuBa, every reset, ``>=``, refractoriness and carried state (on a GPU within rounding:
+cuSPARSE's summation order is its own); with Poisson events the
 spikes are identical and the membrane equal to rounding (the events are added before the recurrent
 input instead of after). ``auto`` picks the fused step on CUDA (here: under
 ``NEUROMAP_TRITON_INTERPRET=1``) and falls back to csr, logged, when Triton cannot run.
@@ -53,6 +54,10 @@ def test_fused_step_is_bit_identical_to_the_csr_loop(k, dtype):
     got = res.simulate(u, record_membrane=True, method="fused")
     assert 0.01 < float(ref.spikes.mean()) < 0.95
     assert got.spikes.dtype == dtype and got.spikes.device == u.device
+    if DEVICE.type == "cuda":  # cuSPARSE may sum a row in another order than the kernel: rounding
+        assert float((got.spikes != ref.spikes).float().mean()) <= 1e-3
+        torch.testing.assert_close(got.membrane, ref.membrane, rtol=1e-4, atol=1e-4)
+        return
     assert torch.equal(got.spikes, ref.spikes) and torch.equal(got.membrane, ref.membrane)
     for a, b in zip(ref.state, got.state):
         assert (a is None and b is None) or torch.equal(a, b)
