@@ -58,7 +58,7 @@ import torch, triton
 print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__)
 print(torch.cuda.get_device_name(), torch.cuda.get_device_capability())
 EOF
-    # Budget: one device command may run 600 s; the timeouts below add up to 570 s (plus the install).
+    # Budget: one device command may run 600 s; the timeouts below add up to 575 s (plus the install).
     # 1. Correctness: the compiled kernels against the PyTorch loops on the device (LIF/CuBa: every
     #    option, every surrogate, float32 bit-exact forward, bfloat16 = float32 rounded once; EGRU:
     #    values and gradients within rounding; reservoir step: bit-identical; fallbacks logged) and
@@ -68,13 +68,13 @@ EOF
         tests/test_host_sync.py 2>&1 | tail -40 | tee "$OUT/gpu-tests.log"
     # 2. The benchmark (neuromap vs SpikingJelly, snnTorch, Norse): JSON + Markdown table into $OUT
     #    (gpu-partial.json is rewritten after every measurement, in case the time runs out).
-    timeout 270 "$PY" -m benchmarks.run --device cuda --libs neuromap spikingjelly snntorch norse --out "$OUT" 2>&1 \
+    timeout 265 "$PY" -m benchmarks.run --device cuda --libs neuromap spikingjelly snntorch norse --out "$OUT" 2>&1 \
         | tail -60 | tee "$OUT/gpu-bench.log"
     # 3. The step loops that stay loops (EGRU LM train / infer, LSM reservoir): neuromap's fused paths
     #    vs the PyTorch loops, device-side verification, CUDA-graph capture and torch.compile of them.
-    timeout 60 "$PY" -m benchmarks.gpu_loops --out "$OUT/gpu-loops.json" 2>&1 | tail -30 | tee -a "$OUT/gpu-bench.log"
+    timeout 75 "$PY" -m benchmarks.gpu_loops --out "$OUT/gpu-loops.json" 2>&1 | tail -30 | tee -a "$OUT/gpu-bench.log"
     # 4. What can be captured / compiled: a training step as a CUDA graph and under torch.compile.
-    timeout 80 "$PY" -m benchmarks.gpu_capture --out "$OUT/gpu-capture.json" 2>&1 | tail -30
+    timeout 75 "$PY" -m benchmarks.gpu_capture --out "$OUT/gpu-capture.json" 2>&1 | tail -30
     # $OUT then holds 8 files (the device tool brings back at most 8): gpu-setup.log, gpu-tests.log,
     # gpu-bench.log, gpu-partial.json, gpu-<date>.json, gpu-latest.md, gpu-loops.json, gpu-capture.json.
 }

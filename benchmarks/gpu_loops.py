@@ -352,12 +352,13 @@ def run(keys: list[str], steps: int, warmup: int, out: Path | None) -> int:
             print(f"{key} {var:16s} {msg}", flush=True)
             save()
             torch.cuda.empty_cache()
-    for name, fn in (("egru", verify_egru), ("lsm", verify_lsm)):
-        doc["verify"][name] = _guarded(fn)
-    for name, fn in (("egru_train_step", capture_egru), ("lsm_simulate", capture_lsm)):
-        doc["capture"][name] = _guarded(fn)
-    doc["compile"]["egru_train_step"] = _guarded(compile_egru)
-    save()
+    # the checks, slowest (torch.compile) last; saved after each in case the time limit cuts the run
+    for part, name, fn in (("verify", "egru", verify_egru), ("verify", "lsm", verify_lsm),
+                           ("capture", "egru_train_step", capture_egru), ("capture", "lsm_simulate", capture_lsm),
+                           ("compile", "egru_train_step", compile_egru)):
+        doc[part][name] = _guarded(fn)
+        print(part, name, json.dumps({k: v for k, v in doc[part][name].items() if k != "trace"}), flush=True)
+        save()
     print(markdown(doc))
     return 0
 
