@@ -11,7 +11,8 @@ by a measurement), ``note`` adds a remark. A figure that the sources do not give
 ``{ missing = "why" }`` and loads with ``value = None``: code that needs it must treat it as
 unknown (e.g. "no limit"), never substitute a number.
 
-Units are SI: ``J``, ``W``, ``s``, ``Hz``, ``bit``, ``byte``, ``B/s``, ``S`` (siemens), ``m2``;
+Units are SI: ``J``, ``W``, ``s``, ``Hz``, ``bit``, ``byte``, ``B/s``, ``S`` (siemens), ``m2``,
+``A``, ``Wb`` (weber), ``K``;
 ``1`` is a dimensionless count or ratio. Model coefficients that are defined in microsiemens by
 their source (aihwkit noise models) keep ``uS``.
 
@@ -25,6 +26,7 @@ their source (aihwkit noise models) keep ``uS``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -38,9 +40,9 @@ from neuromap.errors import NeuromapError
 __all__ = ["Figure", "Section", "Target", "TargetError", "available", "load", "KINDS", "CONFIDENCE"]
 
 HERE = Path(__file__).resolve().parent
-KINDS = ("digital", "crossbar", "conventional")
+KINDS = ("digital", "crossbar", "conventional", "sfq")
 CONFIDENCE = ("H", "M", "L", "D")
-UNITS = ("J", "W", "s", "Hz", "bit", "byte", "B/s", "FLOP/s", "S", "uS", "m2", "1")
+UNITS = ("J", "W", "s", "Hz", "bit", "byte", "B/s", "FLOP/s", "S", "uS", "m2", "A", "Wb", "K", "1")
 _FIGURE_KEYS = {"value", "unit", "source", "confidence", "estimate", "note", "missing"}
 
 
@@ -111,7 +113,8 @@ class Section(Mapping[str, Figure]):
 @dataclass(frozen=True)
 class Target:
     """A validated hardware target. Sections: ``core``, ``chip``, ``system``, ``tile``, ``energy``,
-    ``timing``, ``numerics``, ``device``, ``periphery`` (absent sections are empty)."""
+    ``timing``, ``numerics``, ``device``, ``periphery``, and for SFQ ``sfq`` and ``cryo`` (absent sections
+    are empty)."""
 
     name: str
     kind: str
@@ -139,6 +142,18 @@ class Target:
         s = self.sections.get(sec)
         return None if s is None else s.get(key)
 
+    def with_value(self, dotted: str, value: float, note: str) -> Target:
+        """A copy with figure ``"section.figure"`` set to ``value`` (a what-if study, e.g. a smaller
+        core memory); ``note`` says why, on the figure, so a report shows it was changed."""
+        sec, _, key = dotted.partition(".")
+        old = self.figure(dotted)
+        if old is None:
+            raise KeyError(f"target {self.name!r} has no figure {dotted!r}")
+        figs = dict(self.sections[sec])
+        figs[key] = dataclasses.replace(old, value=value, note=note)
+        sections = {**self.sections, sec: Section(sec, figs)}
+        return dataclasses.replace(self, sections=MappingProxyType(sections))
+
     def figures(self) -> Iterator[tuple[str, Figure]]:
         for sname, sec in self.sections.items():
             for k, f in sec.items():
@@ -164,6 +179,8 @@ _SUMMARY_KEYS = {
                  "energy.e_cell_op", "timing.t_mvm"),
     "conventional": ("conventional.cost_model", "energy.p_busy", "timing.t_kernel_eager", "energy.e_synop_system",
                      "energy.e_mac", "energy.e_ac"),
+    "sfq": ("device.i_c", "device.phi_0", "sfq.junctions_per_synaptic_event", "sfq.junctions_per_neuron_update",
+            "timing.clock", "cryo.t_cold", "cryo.wall_plug_factor"),
 }
 
 
@@ -174,7 +191,8 @@ def _short(f: Figure) -> str:
     if isinstance(v, float):
         txt = f"{v:.3g}"
     elif isinstance(v, list):
-        txt = "x".join(str(x) for x in v) if len(v) <= 3 and all(not isinstance(x, list) for x in v) else f"[{len(v)}]"
+        flat = len(v) <= 3 and all(not isinstance(x, list) for x in v)
+        txt = "x".join(f"{x:.3g}" if isinstance(x, float) else str(x) for x in v) if flat else f"[{len(v)}]"
     else:
         txt = str(v)
     unit = "" if f.unit == "1" else f" {f.unit}"
@@ -246,6 +264,17 @@ SCHEMA: dict[str, _Spec] = {
     "energy.p_busy": _Spec("W", "numbers", positive=True),
     "energy.p_idle": _Spec("W", "numbers", positive=True),
     "conventional.cost_model": _Spec("1", "str"),
+    # superconducting SFQ (kind = "sfq", neuromap/energy/costs.py sfq())
+    "device.i_c": _Spec("A", positive=True),
+    "device.phi_0": _Spec("Wb", positive=True),
+    "sfq.junctions_per_synaptic_event": _Spec("1", positive=True),
+    "sfq.junctions_per_neuron_update": _Spec("1", positive=True),
+    "sfq.junctions_per_pulse_min": _Spec("1", "int", positive=True),
+    "timing.clock": _Spec("Hz", "numbers", positive=True),
+    "cryo.t_cold": _Spec("K", positive=True),
+    "cryo.t_ambient": _Spec("K", positive=True),
+    "cryo.wall_plug_factor": _Spec("1", positive=True),
+    "energy.p_bias_static": _Spec("W", positive=True),
 }
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -255,6 +284,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     ),
     "crossbar": ("tile.rows", "tile.cols", "tile.tiles_per_chip", "numerics.weight_bits"),
     "conventional": ("conventional.cost_model",),
+    "sfq": ("device.i_c", "device.phi_0", "sfq.junctions_per_synaptic_event", "sfq.junctions_per_neuron_update",
+            "sfq.junctions_per_pulse_min", "timing.clock", "cryo.t_cold", "cryo.t_ambient", "cryo.wall_plug_factor"),
 }
 # Required figures the mapping arithmetic cannot do without: ``{ missing = ... }`` is refused for these.
 NEEDS_VALUE: dict[str, tuple[str, ...]] = {
@@ -262,6 +293,7 @@ NEEDS_VALUE: dict[str, tuple[str, ...]] = {
                 "numerics.state_bits"),
     "crossbar": ("tile.rows", "tile.cols", "numerics.weight_bits"),
     "conventional": (),
+    "sfq": ("device.phi_0", "sfq.junctions_per_pulse_min"),
 }
 
 

@@ -15,6 +15,7 @@ from .metaspikformer import SDSA3, MetaSpikeFormer, RepConv, Stage
 from .mlp import SpikingMLP
 from .sdt import SDSA, SpikeDrivenTransformer
 from .sequence_digits import pixel_digits, rowwise_digits
+from .spikformer import SSA, Spikformer, SpikingConvStem
 
 __all__ = [
     "SpikingMLP",
@@ -24,6 +25,9 @@ __all__ = [
     "Stage",
     "SDSA3",
     "RepConv",
+    "Spikformer",
+    "SSA",
+    "SpikingConvStem",
     "LMUMemory",
     "LMU",
     "LMUClassifier",

@@ -32,20 +32,27 @@ default 0.3 lets events die out on long sequences (pixel-wise digits), so the de
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from neuromap.graph import zoo_nodes
+from neuromap.backends.torch import NodeOp, register_builder
 from neuromap.graph.errors import GraphError
+from neuromap.graph.nodes import as_text, register_node
 from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
+from neuromap.graph.units import Incoming, Unit
+from neuromap.graph.zoo_nodes import ExtensionNode, float32_array
+from neuromap.netlist import Population, Projection
 from neuromap.neurons import egru as egru_fn
 from neuromap.neurons import kernels
-from neuromap.neurons.egru import egru_candidate
+from neuromap.neurons.egru import egru_events, egru_state
+from neuromap.neurons.registry import EGRUParams
 
 IMPLS = ("vectorised", "loop")
+Shape = tuple[int, ...]
 
 
 class EventFn(torch.autograd.Function):
@@ -182,15 +189,8 @@ class EGRUCell(nn.Module):
         gh = y_prev @ R.t()
         if self.bias_hh is not None:
             gh = gh + self.bias_hh
-        c = egru_candidate(gx, gh, c_prev)
-        if self.zoneout > 0:
-            if self.training:
-                c = c_prev + zone_mask * (c - c_prev)
-            else:
-                c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
-        o = event(c - theta, self.gamma, self.eps)
-        y = o * c
-        c_bar = c - o * theta
+        c = egru_state(gx, gh, c_prev, self.zoneout, zone_mask if self.training else None)
+        y, o, c_bar = egru_events(c, theta, lambda x: event(x, self.gamma, self.eps))
         return y, c, o, c_bar
 
     def forward_sequence(self, x: torch.Tensor, state: EGRUState | None = None) -> EGRUOutput:
@@ -364,10 +364,129 @@ class EGRU(nn.Module):
 CELLS = ("egru", "gru")
 
 
-def egru_node(layer: EGRUCell) -> zoo_nodes.EGRU:
+@register_node(stateful=True)
+@dataclass(eq=False)
+class EGRUNode(ExtensionNode, Unit):
+    """The graph node of one :class:`EGRUCell` (saved as ``neuromap.EGRU``; eval mode), input ``(I,)``,
+    output graded events ``(H,)``.
+
+    Attributes: ``weight_ih [3H, I]``, ``weight_hh [3H, H]``, ``bias_ih``, ``bias_hh [3H]`` (gate
+    order z, r, g; used only when ``bias`` is true), ``threshold [H]`` (clamped to [0, 1]),
+    ``zoneout`` (applied as its expectation), ``gamma``, ``eps`` (the pseudo-derivative; no effect
+    on the forward pass), ``impl`` (``vectorised`` / ``loop``: how the input projection is batched,
+    which decides its float rounding).
+    """
+
+    TYPE = "EGRU"
+    composes_inputs = True
+
+    weight_ih: np.ndarray
+    weight_hh: np.ndarray
+    bias_ih: np.ndarray
+    bias_hh: np.ndarray
+    threshold: np.ndarray
+    bias: bool = True
+    zoneout: float = 0.0
+    gamma: float = 1.0
+    eps: float = 1.0
+    impl: str = "vectorised"
+
+    def __post_init__(self) -> None:
+        self.weight_ih = float32_array(self.weight_ih, 2, "weight_ih")
+        self.weight_hh = float32_array(self.weight_hh, 2, "weight_hh")
+        self.bias_ih, self.bias_hh = float32_array(self.bias_ih, 1, "bias_ih"), float32_array(self.bias_hh, 1, "bias_hh")
+        self.threshold = float32_array(self.threshold, 1, "threshold")
+        self.bias, self.impl = bool(self.bias), as_text(self.impl)
+        self.zoneout, self.gamma, self.eps = float(self.zoneout), float(self.gamma), float(self.eps)
+        H = self.threshold.shape[0]
+        if self.weight_ih.shape[0] != 3 * H or self.weight_hh.shape != (3 * H, H):
+            raise ValueError(f"EGRU needs weight_ih [3H, I], weight_hh [3H, H] for H={H}")
+        if self.bias_ih.shape != (3 * H,) or self.bias_hh.shape != (3 * H,):
+            raise ValueError(f"EGRU needs biases of shape [{3 * H}]")
+        if self.impl not in IMPLS or not 0.0 <= self.zoneout < 1.0:
+            raise ValueError(f"EGRU needs impl in {list(IMPLS)} and zoneout in [0, 1)")
+        self.set_types((H,))
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.threshold.shape[0])
+
+    def population(self, name: str, shape: Shape) -> Population:
+        """An ``egru`` population (graded events; params ``theta``, ``zoneout``)."""
+        return Population(name, "egru", shape, EGRUParams(np.asarray(self.threshold), float(self.zoneout)), False,
+                          {**self.population_meta(name), "graded_events": True})
+
+    def input_projections(self, incoming: Incoming) -> list[Projection]:
+        """One dense projection per gate z, r, g (``meta = {"gate", "role": "input"}``)."""
+        m, b, out = incoming.matrix, incoming.bias, []
+        for g, w, bg in zip("zrg", np.split(self.weight_ih, 3), np.split(self.bias_ih, 3)):
+            w64 = np.asarray(w, dtype=np.float64)
+            own = self.bias and incoming.first  # the layer's bias once, however many paths feed it
+            bias = (w64 @ b if b is not None else 0) + (np.asarray(bg, dtype=np.float64) if own else 0)
+            out.append(Projection(f"{incoming.name}/input/{g}", incoming.src, incoming.dst, "dense",
+                                  weight=np.asarray(m.T @ w64.T).T, bias=bias if b is not None or own else None,
+                                  delay=incoming.delay, meta={**incoming.meta, "gate": g, "role": "input"}))
+        return out
+
+    def self_projections(self, name: str) -> list[Projection]:
+        """The recurrent gate projections (self-loops delivering the previous step's events)."""
+        return [Projection(f"{name}->{name}/recurrent/{g}", name, name, "dense", weight=w,
+                           bias=b if self.bias else None, meta={"gate": g, "role": "recurrent"})
+                for g, w, b in zip("zrg", np.split(self.weight_hh, 3), np.split(self.bias_hh, 3))]
+
+    def declared_input_shape(self) -> Shape:
+        return (int(self.weight_ih.shape[1]),)
+
+    def infer_output(self, s: Shape) -> Shape:
+        return (self.hidden_size,)
+
+
+
+class EGRUOp(NodeOp):
+    """``backends.torch`` op of :class:`EGRUNode`: ``EGRUCell.forward_sequence`` in eval mode
+    (state: ``(c_bar, y)``), with the same step functions."""
+
+    def __init__(self, name, fi, fo, node) -> None:
+        super().__init__(name, fi, fo)
+        for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "threshold"):
+            self.register_buffer(k, torch.tensor(getattr(node, k)))  # torch-allocated (matmul rounding)
+        self.has_bias, self.zoneout, self.impl = node.bias, node.zoneout, node.impl
+
+    def _step(self, gx, y_prev, c_prev):
+        gh = y_prev @ self.weight_hh.t()
+        if self.has_bias:
+            gh = gh + self.bias_hh
+        y, _, c_bar = egru_events(egru_state(gx, gh, c_prev, self.zoneout), self.threshold)
+        return y, c_bar
+
+    def forward(self, x, state):
+        T, B = x.shape[:2]
+        W, b = self.weight_ih, self.bias_ih if self.has_bias else None
+        if state is None:
+            z = torch.zeros(B, self.threshold.shape[0], dtype=x.dtype, device=x.device)
+            state = (z, z.clone())
+        c_bar, y = state
+        if self.impl == "vectorised":
+            flat = x.reshape(T * B, -1)
+            gx_all = (torch.addmm(b, flat, W.t()) if b is not None else flat @ W.t()).reshape(T, B, -1)
+        ys = []
+        for t in range(T):
+            if self.impl == "vectorised":
+                gx = gx_all[t]
+            else:
+                gx = torch.addmm(b, x[t], W.t()) if b is not None else x[t] @ W.t()
+            y, c_bar = self._step(gx, y, c_bar)
+            ys.append(y)
+        return torch.stack(ys), (c_bar, y)
+
+
+register_builder(EGRUNode)(lambda node, name, fi, fo: EGRUOp(name, fi, fo, node))
+
+
+def egru_node(layer: EGRUCell) -> EGRUNode:
     """One EGRU layer as its ``neuromap.EGRU`` node (threshold clamped into [0, 1] as in forward)."""
     zeros = np.zeros(3 * layer.hidden_size, dtype=np.float32)
-    return zoo_nodes.EGRU(
+    return EGRUNode(
         weight_ih=to_numpy(layer.weight_ih), weight_hh=to_numpy(layer.weight_hh),
         bias_ih=to_numpy(layer.bias_ih) if layer.bias_ih is not None else zeros,
         bias_hh=to_numpy(layer.bias_hh) if layer.bias_hh is not None else zeros,

@@ -25,16 +25,23 @@ Models (all time-major ``[T, B, features]``, time = sequence axis):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import nir
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuromap.backends.torch import NodeOp, register_builder
 from neuromap.graph import zoo_nodes
 from neuromap.graph.errors import GraphError
+from neuromap.graph.nodes import as_text, register_node
 from neuromap.graph.trace_zoo import add_pending_batchnorm, population_node, register_handler, single_input, to_numpy
+from neuromap.graph.units import Incoming, Unit
+from neuromap.graph.zoo_nodes import ExtensionNode, float32_array
+from neuromap.netlist import Population, Projection
 from neuromap.neurons import CubaLIF, CubaLIFParams, inputs_checked
 from neuromap.neurons.functional import check_sequence
 from neuromap.neurons.modules import SpikingNeuron
@@ -42,6 +49,7 @@ from neuromap.neurons.presets import snntorch_leaky
 
 from .multistep import check_input, check_positive_int, neuron_factory
 
+Shape = tuple[int, ...]
 DISCRETISATIONS = ("zoh", "euler")
 MODES = ("fft", "recurrent")
 
@@ -194,6 +202,101 @@ class LMUMemory(nn.Module):
         return f"order={self.order}, theta={float(self.theta):.4g}, channels={self.channels}, method={self.method!r}"
 
 
+@register_node(stateful=True)
+@dataclass(eq=False)
+class LMUMemoryNode(ExtensionNode, Unit):
+    """The graph node of :class:`LMUMemory` (saved as ``neuromap.LMUMemory``): the LMU memory
+    ``m_t = A_bar m_{t-1} + B_bar u_t`` per channel: input ``(channels,)``, output
+    ``(channels, order)``; ``m_{-1} = 0``.
+
+    ``mode`` is how the traced module computed it: ``"recurrent"`` (the update above, step by step)
+    or ``"fft"`` (the same linear system as a causal convolution with ``H[k] = A_bar^k B_bar``,
+    computed by FFT over the whole sequence). Both are reproduced bit-for-bit by ``backends.torch``;
+    hardware runs the recurrence.
+
+    Why not NIR ``I`` + ``Affine``: NIR's integrator adds ``(A_bar - 1) m + B_bar u`` to ``m``, which
+    rounds differently from ``A_bar m + B_bar u``; the trained model would not be reproduced exactly.
+    """
+
+    TYPE = "LMUMemory"
+    composes_inputs = True
+
+    A_bar: np.ndarray
+    B_bar: np.ndarray
+    channels: int
+    mode: str = "recurrent"
+
+    def __post_init__(self) -> None:
+        self.A_bar, self.B_bar = float32_array(self.A_bar, 2, "A_bar"), float32_array(self.B_bar, 1, "B_bar")
+        self.channels, self.mode = int(self.channels), as_text(self.mode)
+        d = self.B_bar.shape[0]
+        if self.A_bar.shape != (d, d) or d < 1:
+            raise ValueError(f"LMUMemory needs A_bar [d, d] and B_bar [d], got {self.A_bar.shape}, {self.B_bar.shape}")
+        if self.channels < 1 or self.mode not in MODES:
+            raise ValueError(f"LMUMemory needs channels >= 1 and mode in {list(MODES)}")
+        self.set_types((self.channels, d))
+
+    @property
+    def order(self) -> int:
+        return int(self.B_bar.shape[0])
+
+    def population(self, name: str, shape: Shape) -> Population:
+        """Non-spiking ``(channels, order)`` state."""
+        return Population(name, "other", shape, {"order": self.order, "channels": self.channels, "mode": self.mode},
+                          False, {**self.population_meta(name), "lmu_memory": True})
+
+    def input_projections(self, incoming: Incoming) -> list[Projection]:
+        """``B_bar`` multiplied into the incoming path (``kron(I, B_bar)``)."""
+        enc = sp.csr_matrix(np.kron(np.eye(self.channels), np.asarray(self.B_bar, dtype=np.float64)[:, None]))
+        b = incoming.bias
+        return [Projection(incoming.name, incoming.src, incoming.dst, "dense", weight=(enc @ incoming.matrix).toarray(),
+                           bias=None if b is None else enc @ b, delay=incoming.delay,
+                           meta={**incoming.meta, "role": "input", "lmu": "B_bar"})]
+
+    def self_projections(self, name: str) -> list[Projection]:
+        """The dense self-loop ``kron(I, A_bar)`` (reads the previous step's memory)."""
+        w = np.kron(np.eye(self.channels), np.asarray(self.A_bar, dtype=np.float64))
+        return [Projection(f"{name}->{name}/A_bar", name, name, "dense", weight=w,
+                           meta={"role": "recurrent", "lmu": "A_bar"})]
+
+    def declared_input_shape(self) -> Shape:
+        return (self.channels,)
+
+    def infer_output(self, s: Shape) -> Shape:
+        return (self.channels, self.order)
+
+
+
+
+class LMUMemoryOp(NodeOp):
+    """``backends.torch`` op of :class:`LMUMemoryNode`: ``m_t = m_{t-1} A_bar^T + u_t B_bar`` step by
+    step (``recurrent``), or :func:`causal_fft_conv` over the whole sequence (``fft``), as the module."""
+
+    def __init__(self, node: LMUMemoryNode, name: str, fi: tuple, fo: tuple) -> None:
+        super().__init__(name, fi, fo)
+        # torch-allocated copies: CPU matmul rounding can depend on the operands' alignment
+        self.register_buffer("A", torch.tensor(node.A_bar))
+        self.register_buffer("B", torch.tensor(node.B_bar))
+        self.mode = node.mode
+
+    def forward(self, x: torch.Tensor, state):
+        if self.mode == "fft" and state is None and x.shape[0] > 1:
+            rows, h = [], self.B
+            for _ in range(x.shape[0]):
+                rows.append(h)
+                h = self.A @ h
+            return causal_fft_conv(x, torch.stack(rows).to(x.dtype)), None
+        m, out = state, []
+        for t in range(x.shape[0]):
+            new = x[t].unsqueeze(-1) * self.B
+            m = new if m is None else m @ self.A.T + new
+            out.append(m)
+        return torch.stack(out), m
+
+
+register_builder(LMUMemoryNode)(LMUMemoryOp)
+
+
 @register_handler(LMUMemory)
 def trace_lmu_memory(tr, m: LMUMemory, name: str, args: tuple, out: torch.Tensor) -> None:
     """Tracer handler -> ``neuromap.LMUMemory``; ``mode`` is whichever of recurrent / FFT reproduces the
@@ -204,7 +307,7 @@ def trace_lmu_memory(tr, m: LMUMemory, name: str, args: tuple, out: torch.Tensor
         modes = [md for md in ("recurrent", "fft") if torch.equal(m.forward(args[0], mode=md), out)]
     if not modes:
         raise GraphError(f"trace: LMU memory {name!r}: its output matches neither the recurrence nor the FFT form")
-    node = zoo_nodes.LMUMemory(A_bar=to_numpy(Ab), B_bar=to_numpy(Bb), channels=m.channels, mode=modes[0])
+    node = LMUMemoryNode(A_bar=to_numpy(Ab), B_bar=to_numpy(Bb), channels=m.channels, mode=modes[0])
     tr.bind(out, [tr.add_node(name, node, src)])
 
 

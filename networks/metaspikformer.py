@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuromap import synapses
-from neuromap.graph import zoo_nodes
+from neuromap.graph.nodes import register_node
 from neuromap.graph.trace_zoo import (
     attention_inputs,
     bn_scale_shift,
@@ -36,6 +36,7 @@ from neuromap.graph.trace_zoo import (
     single_input,
     to_numpy,
 )
+from neuromap.graph.zoo_nodes import AttentionUnit
 
 from .multistep import MultiStep, check_heads, check_input, check_positive_int, neuron_factory
 from .sdt import SpikingConvMLP
@@ -82,10 +83,40 @@ class SDSA3(nn.Module):
         return f"dim={self.dim}, heads={self.heads}, scale={self.scale}"
 
 
+@register_node(stateful=True)
+@dataclass(eq=False)
+class SDSA3Node(AttentionUnit):
+    """The graph node of :class:`SDSA3` (saved as ``neuromap.SDSA3``): linear attention
+    ``Y[h] = LIF(Q[h] (K[h]^T V[h]) * scale)`` per head (the LIF is ``(N, C)``)."""
+
+    TYPE = "SDSA3"
+    dim: int
+    heads: int
+    scale: float
+    neuron: str
+
+    def __post_init__(self) -> None:
+        self.scale = float(self.scale)
+        if not self.scale > 0:
+            raise ValueError(f"SDSA3 scale must be positive, got {self.scale}")
+        self.check()
+
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        T, B, N, C = q.shape
+        h = self.heads
+
+        def split(t):
+            return t.reshape(T, B, N, h, C // h).transpose(2, 3)
+
+        kv = split(k).transpose(-2, -1) @ split(v)
+        y = (split(q) @ kv) * self.scale
+        return y.transpose(2, 3).reshape(T, B, N, C)
+
+
 @register_handler(SDSA3)
 def trace_sdsa3(tr, m: SDSA3, name: str, args: tuple, out: torch.Tensor) -> None:
     """Tracer handler: q, k, v as three ``neuromap.Place`` ports -> one ``neuromap.SDSA3`` node."""
-    node = zoo_nodes.SDSA3(dim=m.dim, heads=m.heads, scale=m.scale, neuron=neuron_field(m.neuron))
+    node = SDSA3Node(dim=m.dim, heads=m.heads, scale=m.scale, neuron=neuron_field(m.neuron))
     tr.bind(out, [tr.add_node(name, node, attention_inputs(tr, name, args))])
 
 

@@ -20,13 +20,15 @@ tokens), ``Y = Q * A``: with binary Q, K, V it is an AND, a popcount and a mask 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from neuromap import synapses
-from neuromap.graph import zoo_nodes
+from neuromap.graph.nodes import register_node
 from neuromap.graph.trace_zoo import attention_inputs, neuron_field, register_handler
+from neuromap.graph.zoo_nodes import AttentionUnit
 
 from .multistep import MultiStep, check_heads, check_input, check_positive_int, neuron_factory
 
@@ -61,10 +63,32 @@ class SDSA(nn.Module):
         return f"dim={self.dim}, heads={self.heads}"
 
 
+@register_node(stateful=True)
+@dataclass(eq=False)
+class SDSANode(AttentionUnit):
+    """The graph node of :class:`SDSA` (saved as ``neuromap.SDSA``): ``Y = Q * LIF(sum_n K[n] * V[n])``
+    per channel (the LIF is ``(1, C)``). Attributes: ``dim`` (C), ``heads`` (layout only: the result
+    does not depend on it), ``neuron`` (the attention LIF, JSON: :func:`neuromap.graph.zoo_nodes.neuron_json`)."""
+
+    TYPE = "SDSA"
+    dim: int
+    heads: int
+    neuron: str
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return (k * v).sum(dim=2, keepdim=True)
+
+    def output(self, q: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
+        return q * spikes
+
+
 @register_handler(SDSA)
 def trace_sdsa(tr, m: SDSA, name: str, args: tuple, out: torch.Tensor) -> None:
     """Tracer handler: q, k, v as three ``neuromap.Place`` ports -> one ``neuromap.SDSA`` node."""
-    node = zoo_nodes.SDSA(dim=m.dim, heads=m.heads, neuron=neuron_field(m.neuron))
+    node = SDSANode(dim=m.dim, heads=m.heads, neuron=neuron_field(m.neuron))
     tr.bind(out, [tr.add_node(name, node, attention_inputs(tr, name, args))])
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuromap import pipeline
 from neuromap.atomic import atomic_path, write_text
 from neuromap.errors import InputError, OutputError
 
@@ -150,10 +151,13 @@ def readout_accuracy(output: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def records_with_inputs(graph, result, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A run's records plus the graph input's spikes (the sources of the first projections)."""
+    """A run's records plus the graph input's spikes (the sources of the first projections) and its
+    outputs (an output fed through synapses is a population of the lowered graph)."""
     recs = dict(result.records)
     for name in graph.inputs:
         recs.setdefault(name, x)
+    for name, out in result.outputs.items():
+        recs.setdefault(name, out)
     return recs
 
 
@@ -193,15 +197,6 @@ def prepare_kernels(announce: Callable[[str], None] | None = None) -> float:
     t0 = time.perf_counter()
     kernels.load()
     return time.perf_counter() - t0
-
-
-def _run_mappings(compiled, result, target: str) -> dict | None:
-    """The Mapping the run used, keyed by its target's name, so the report costs that placement
-    instead of partitioning again (None for graph executors, which have no mapping)."""
-    from neuromap import hardware
-
-    mapping = getattr(result, "mapping", None) or getattr(compiled, "mapping", None)
-    return {hardware.load(target).name: mapping} if mapping is not None else None
 
 
 def deploy(
@@ -252,7 +247,7 @@ def deploy(
     acc_for_report = {target: dep_accuracy[backend]} if backend in dep_accuracy else {}
     counters = {target: result.counters} if getattr(result, "counters", None) else None
     rep = build_report(netlist, activity, targets, model=model_name or str(graph.metadata.get("name", "model")),
-                       accuracy=acc_for_report, counters=counters, mappings=_run_mappings(compiled, result, target))
+                       accuracy=acc_for_report, counters=counters, mappings=pipeline.run_mappings(compiled, result))
     return Deployment(backend, target, result, activity, rep, agreement, dep_accuracy, reference, difference)
 
 

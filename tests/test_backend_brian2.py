@@ -76,3 +76,32 @@ def test_neuron_model_mapping_and_errors():
         nb.simulate_reservoir(res, np.full((5, 2), 0.5))
     with pytest.raises(ValueError, match="zero-length"):
         nb.simulate_reservoir(res, np.zeros((0, 2)))
+
+
+def test_brian2_netlist_backend_reproduces_backends_torch_on_a_traced_network():
+    """Brian2 as a netlist backend: a traced LIF -> CuBa network with biases, run population by
+    population, gives backends.torch's spike trains; unsupported kinds are named."""
+    import neuromap as nm
+    from neuromap import backends
+    from neuromap.backends import BackendError
+    from neuromap.neurons import LIF, CubaLIF
+    from neuromap.neurons.modules import LI
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 24), LIF(LIFParams(tau_mem=10e-3, dt=1e-3, reset="zero")),
+                                torch.nn.Linear(24, 10), CubaLIF(CubaLIFParams(tau_mem=20e-3, tau_syn=5e-3, dt=1e-3)))
+    x = (torch.rand(60, 3, 16, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.weight.mul_(3.0)
+    graph = nm.trace(model, x)
+    ref = backends.get("torch").compile(graph).run(x)
+    res = backends.get("brian2").compile(graph).run(x)
+    assert res.backend == "brian2" and set(res.records) == set(ref.records)
+    for k in ref.records:  # float32 graph vs Brian2's float64: equal here (a tie at threshold could flip one)
+        assert torch.equal(res.records[k], ref.records[k]), k
+    assert all(int(r.sum()) > 50 for r in ref.records.values())  # both layers are active
+    bad = nm.trace(torch.nn.Sequential(torch.nn.Linear(4, 3), LI(beta=0.9)), torch.rand(2, 1, 4))
+    with pytest.raises(BackendError, match="kind"):
+        backends.get("brian2").compile(bad)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import neuromap as nm
@@ -95,6 +95,7 @@ def _argv(case, d: Path, good) -> tuple[list[str], str]:
     if what == "target":
         bad = d / "bad.toml"
         _write(bad, "toml", how, good)
+        assume(not _loads_as_target(bad))  # a cut after the last required field is still a valid target
         if cmd == "targets":
             return ["targets", bad], str(bad)
         argv = list(base[cmd])
@@ -115,6 +116,16 @@ def _argv(case, d: Path, good) -> tuple[list[str], str]:
     if cmd == "deploy" and how == "file":
         out = model  # a file where a run directory should go
     return base[cmd] + [flag, out], str(out) if how == "dir" else str(out.name if cmd == "deploy" else out)
+
+
+def _loads_as_target(path: Path) -> bool:
+    from neuromap import hardware
+
+    try:
+        hardware.load(path)
+    except Exception:  # noqa: BLE001 - any refusal means the file is bad input, which is what we want
+        return False
+    return True
 
 
 def _snapshot(d: Path) -> dict[str, str]:

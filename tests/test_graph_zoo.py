@@ -8,6 +8,7 @@ from torch import nn
 import neuromap as nm
 from neuromap.backends import get
 from neuromap.graph import UnsupportedNodeError
+from neuromap.graph.nodes import type_name
 from neuromap.graph.zoo_nodes import SparseLinear
 from neuromap.networks.egru import EGRU
 from neuromap.networks.lmu import LMUClassifier, LMUFormer, LMUMemory
@@ -27,7 +28,7 @@ def _identity_bn(model: nn.Module) -> nn.Module:
 
 def _roundtrip_run(model, x, tmp_path, ext):
     graph = nm.trace(model, x)
-    assert set(ext) <= {type(n).__name__ for n in graph.nodes.values()}
+    assert set(ext) <= {type_name(n).removeprefix("neuromap.") for n in graph.nodes.values()}
     path = nm.save(graph, tmp_path / "m.nir")
     loaded = nm.load(path)
     assert loaded.diff(graph) == []
@@ -54,7 +55,7 @@ def test_transformers_exact(tmp_path, cls, ext):
     x = _images()
     graph, run, ref, net = _roundtrip_run(model, x, tmp_path, ext)
     assert torch.equal(run.output, ref) and ref.abs().sum() > 0
-    attn = [n for n, v in graph.nodes.items() if type(v).__name__.startswith("SDSA")]
+    attn = [n for n, v in graph.nodes.items() if type_name(v).startswith("neuromap.SDSA")]
     pops = {p.name: p for p in net.populations}
     assert all(pops[a].kind == "other" for a in attn)
     ports = {p.meta.get("port") for p in net.projections if p.dst in attn}
@@ -188,3 +189,19 @@ def test_register_handler_traces_a_new_module_and_its_subclasses(monkeypatch):
         assert len(scales) == 1 and np.all(scales[0].scale == factor)
     with pytest.raises(TypeError, match="at least one module class"):
         trace_zoo.register_handler()
+
+
+def test_a_saved_zoo_graph_loads_without_importing_the_zoo(tmp_path):
+    """The zoo's nodes live next to their models; ``load`` finds them through the package's
+    ``neuromap.extensions`` entry point in a fresh interpreter that never imported the zoo."""
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    path = nm.save(nm.trace(_identity_bn(MetaSpikeFormer.tiny()), _images()), tmp_path / "msf.nir")
+    code = ("import sys, neuromap.graph as g; assert 'neuromap.networks' not in sys.modules; "
+            f"gr = g.load({str(path)!r}); print(sorted(type(n).__name__ for n in gr.nodes.values() "
+            "if type(n).__module__.startswith('neuromap.networks')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "SDSA3Node" in out.stdout

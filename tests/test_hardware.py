@@ -7,7 +7,8 @@ import pytest
 from neuromap import hardware
 from neuromap.hardware import TargetError, load
 
-SHIPPED = ["cpu", "crossbar-pcm", "crossbar-rram", "gpu-a100", "gpu-h100", "loihi", "loihi2", "sdt-45nm", "spinnaker2"]
+SHIPPED = ["cpu", "crossbar-pcm", "crossbar-rram", "gpu-a100", "gpu-h100", "loihi", "loihi2", "sdt-45nm", "sfq",
+           "spinnaker2"]
 
 
 def test_available_lists_shipped_targets():

@@ -21,6 +21,7 @@ BACKEND_MODULES: dict[str, str] = {
     "loihi": "neuromap.backends.loihi.backend",
     "lava": "neuromap.backends.lava",
     "crossbar": "neuromap.backends.crossbar",
+    "brian2": "neuromap.backends.brian2",
 }
 _LOADED: dict[str, Backend] = {}
 

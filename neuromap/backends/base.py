@@ -56,6 +56,29 @@ def named_inputs(inputs: Any, names: list[str]) -> dict[str, Any]:
     return dict(inputs)
 
 
+def check_inputs(inputs: Any, shapes: dict[str, tuple[int, ...]], *, flat: bool = False) -> dict[str, torch.Tensor]:
+    """``{input name: float tensor [T, B, *shape]}``, checked once for every backend: the names
+    (:func:`named_inputs`), each shape (``flat``: only the number of features must match), one
+    ``[T, B]`` for all inputs, finite values. Raises ``ValueError`` naming the input and what was expected."""
+    out: dict[str, torch.Tensor] = {}
+    lead = None
+    for name, x in named_inputs(inputs, list(shapes)).items():
+        x = torch.as_tensor(x)
+        x = x.float() if not x.is_floating_point() else x
+        want = tuple(int(s) for s in shapes[name])
+        n = int(np.prod(want))
+        ok = x.dim() >= 3 and int(np.prod(x.shape[2:])) == n if flat else tuple(x.shape[2:]) == want and x.dim() >= 2
+        if not ok:
+            raise ValueError(f"input {name!r} must have shape [T, B, {', '.join(map(str, want))}], got {tuple(x.shape)}")
+        if lead is not None and tuple(x.shape[:2]) != lead:
+            raise ValueError(f"inputs disagree on [T, B]: {lead} vs {tuple(x.shape[:2])}")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"input {name!r} contains NaN or inf")
+        lead = tuple(x.shape[:2])
+        out[name] = x
+    return out
+
+
 @runtime_checkable
 class Compiled(Protocol):
     def run(self, inputs: Any) -> RunResult:

@@ -18,6 +18,11 @@ neuromap's discretisation (:mod:`neuromap.neurons.params`) maps onto Brian2 exac
 With these choices a reservoir gives identical spike trains in neuromap and Brian2 (float64, the
 ``numpy`` code-generation target); tests pin it. ``reset_delay`` (snnTorch) has no Brian2 form and
 is rejected with an error.
+
+``backends.get("brian2")`` is a netlist backend: a lowered graph of spike inputs and LIF / CuBa
+populations (dense, sparse, conv and identity projections, biases, delays, self-loops) is simulated
+population by population in topological order, each driven by its sources' recorded spikes
+(:func:`driven_population`), one sample at a time. It needs no target (a simulator, not hardware).
 """
 
 from __future__ import annotations
@@ -56,8 +61,9 @@ class NeuronModel:
     jump_variable: str  # variable that input / recurrent spikes add to ("I" for CuBa, "x" for LIF)
 
 
-def neuron_model(params: LIFParams) -> NeuronModel:
-    """Equations, threshold, reset, refractoriness and method for ``params`` (see module docstring)."""
+def neuron_model(params: LIFParams, bias: bool = False) -> NeuronModel:
+    """Equations, threshold, reset, refractoriness and method for ``params`` (see module docstring);
+    ``bias``: a per-neuron constant ``b`` the group adds to its jump variable every step."""
     b2 = _b2()
     if not isinstance(params, LIFParams):
         raise ValueError(f"params must be LIFParams or CubaLIFParams, got {type(params).__name__}")
@@ -73,6 +79,8 @@ def neuron_model(params: LIFParams) -> NeuronModel:
         model += "dI/dt = -I / tau_syn : 1\n"
     else:
         model += "x : 1\n"
+    if bias:
+        model += "b : 1 (constant)\n"
     ns: dict[str, Any] = {
         "v_leak": float(params.v_leak),
         "v_th": float(params.v_th),
@@ -92,15 +100,16 @@ def neuron_model(params: LIFParams) -> NeuronModel:
     return NeuronModel(model, threshold, reset, refractory, method_for(params), ns, jump)
 
 
-def neuron_group(params: LIFParams, n: int, name: str = "neurons"):
+def neuron_group(params: LIFParams, n: int, name: str = "neurons", bias: np.ndarray | None = None):
     """A Brian2 ``NeuronGroup`` of ``n`` neurons with ``params`` at rest (``v = v_leak``).
 
     Spikes from :func:`synapses` add to ``group.<jump_variable>``; for a LIF group the accumulator is
-    cleared after each state update (a ``run_regularly`` operation attached to the group)."""
+    cleared after each state update (a ``run_regularly`` operation attached to the group). ``bias``
+    (``[n]``) is added to the jump variable at the end of every step, for the next state update."""
     b2 = _b2()
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    m = neuron_model(params)
+    m = neuron_model(params, bias is not None)
     kwargs = {"reset": m.reset} if m.reset is not None else {}
     if m.refractory is not False:
         kwargs["refractory"] = m.refractory
@@ -111,6 +120,9 @@ def neuron_group(params: LIFParams, n: int, name: str = "neurons"):
     group.v = params.v_leak
     if m.jump_variable == "x":
         group.run_regularly("x = 0", when="after_groups", name=f"{name}_clear_x")
+    if bias is not None:
+        group.b = np.asarray(bias, dtype=np.float64)
+        group.run_regularly(f"{m.jump_variable} += b", when="end", name=f"{name}_bias")
     group.add_attribute("neuromap_jump_variable")
     group.neuromap_jump_variable = m.jump_variable
     return group
@@ -144,6 +156,44 @@ def spikes_from_monitor(monitor, n: int, steps: int, dt: float) -> np.ndarray:
     return raster
 
 
+def driven_population(params: LIFParams, n: int, drives: list[tuple[Any, np.ndarray, int]],
+                      bias: np.ndarray | None = None, recurrent: Any = None, name: str = "neurons"):
+    """Brian2 objects for a population driven by known source spike rasters, with neuromap's timing.
+
+    ``drives``: ``(weights [n, n_src] (scipy / dense), raster [T, n_src] 0/1, delay in steps)``. The
+    drive of step ``t`` (``sum W s[t - delay] + bias``) must sit in the jump variable when the state
+    update of step ``t`` runs, so step 0's is the group's initial value and a spike of source step
+    ``s`` is generated at step ``s + delay - 1`` (the synapses slot adds it for the next update).
+    ``recurrent``: the population's own weights ``[n, n]`` (previous step's spikes, as neuromap's
+    self-loops). Returns ``(objects, group, spike_monitor)``; run them for ``T * dt`` seconds.
+    """
+    import scipy.sparse as sp
+
+    b2 = _b2()
+    group = neuron_group(params, n, name=name, bias=bias)
+    jump = group.neuromap_jump_variable
+    initial = np.zeros(n) if bias is None else np.asarray(bias, dtype=np.float64).copy()
+    objects: list[Any] = [group]
+    for k, (w, raster, delay) in enumerate(drives):
+        raster = np.asarray(raster)
+        if delay == 0:
+            initial += sp.csr_matrix(w) @ raster[0].astype(np.float64)
+        steps, chans = np.nonzero(raster[1:] if delay == 0 else raster)
+        steps = steps + (1 if delay == 0 else 0) + delay - 1
+        keep = steps < raster.shape[0]
+        if keep.any():
+            gen = b2.SpikeGeneratorGroup(raster.shape[1], chans[keep].astype(np.int32),
+                                         steps[keep] * params.dt * b2.second, dt=params.dt * b2.second,
+                                         name=f"{name}_in{k}")
+            objects += [gen, synapses(gen, group, w, name=f"{name}_syn{k}")]
+    setattr(group, jump, initial)
+    if recurrent is not None and sp.csr_matrix(recurrent).nnz:
+        objects.append(synapses(group, group, recurrent, name=f"{name}_recurrent"))
+    mon = b2.SpikeMonitor(group, name=f"{name}_spikes")
+    objects.append(mon)
+    return objects, group, mon
+
+
 def reservoir_objects(reservoir, u: np.ndarray, external_poisson: tuple[int, float, float] | None = None):
     """Brian2 objects for a :class:`neuromap.networks.lsm.Reservoir` driven by one input sequence.
 
@@ -153,7 +203,6 @@ def reservoir_objects(reservoir, u: np.ndarray, external_poisson: tuple[int, flo
     ``T * dt`` seconds.
     """
     b2 = _b2()
-    p = reservoir.params
     u = np.asarray(u, dtype=np.float64)
     if u.ndim == 3:
         if u.shape[1] != 1:
@@ -165,28 +214,13 @@ def reservoir_objects(reservoir, u: np.ndarray, external_poisson: tuple[int, flo
         raise ValueError("zero-length input sequence (T = 0)")
     if not np.isin(u, (0.0, 1.0)).all():
         raise ValueError("the Brian2 reservoir input must be binary spikes (0/1)")
-    N = reservoir.n
-    group = neuron_group(p, N, name="reservoir")
-    jump = group.neuromap_jump_variable
-    w_in = reservoir._w_in64.numpy()
-    # step 0's drive is the initial jump-variable value; later steps' spikes jump one step early
-    setattr(group, jump, w_in @ u[0] + reservoir.bias)
-    objects: list[Any] = [group]
-    steps, chans = np.nonzero(u[1:])
-    if steps.size:
-        gen = b2.SpikeGeneratorGroup(reservoir.n_inputs, chans.astype(np.int32), steps * p.dt * b2.second,
-                                     dt=p.dt * b2.second, name="inputs")
-        objects += [gen, synapses(gen, group, w_in, name="input_synapses")]
-    if reservoir.bias:
-        group.run_regularly(f"{jump} += {reservoir.bias!r}", when="end", name="bias")  # contained in the group
-    W = reservoir.connectivity.weights * reservoir.rec_scale
-    if W.nnz:
-        objects.append(synapses(group, group, W, name="recurrent"))
+    bias = np.full(reservoir.n, float(reservoir.bias)) if reservoir.bias else None
+    objects, group, mon = driven_population(reservoir.params, reservoir.n, [(reservoir._w_in64.numpy(), u, 0)], bias,
+                                            reservoir.connectivity.weights * reservoir.rec_scale, name="reservoir")
     if external_poisson is not None:
         n_src, rate, w = external_poisson
-        objects.append(b2.PoissonInput(group, jump, int(n_src), float(rate) * b2.Hz, weight=float(w)))
-    mon = b2.SpikeMonitor(group, name="spikes")
-    objects.append(mon)
+        objects.append(b2.PoissonInput(group, group.neuromap_jump_variable, int(n_src), float(rate) * b2.Hz,
+                                       weight=float(w)))
     return objects, group, mon
 
 
@@ -218,3 +252,140 @@ def isclose_rates(a: np.ndarray, b: np.ndarray, rel: float = 0.05) -> bool:
     """Whether two population mean rates agree within ``rel``."""
     ma, mb = float(np.mean(a)), float(np.mean(b))
     return math.isclose(ma, mb, rel_tol=rel)
+
+
+# --- the netlist backend ---------------------------------------------------------------------------
+
+NAME = "brian2"
+KINDS = ("input", "lif", "cuba")  # what Brian2 runs here: spike sources and LIF-family groups
+
+
+def netlist_problems(net) -> list[str]:
+    """Reasons the Brian2 backend cannot run ``net`` (population kinds, per-neuron parameters,
+    projections, cycles between populations)."""
+    import networkx as nx
+
+    out = []
+    for p in net.populations:
+        if p.kind not in KINDS:
+            out.append(f"population {p.name!r} (kind {p.kind!r}): the Brian2 backend runs {list(KINDS)}")
+        elif p.kind != "input" and p.params.overrides():
+            out.append(f"population {p.name!r}: per-neuron {sorted(p.params.overrides())} have no Brian2 "
+                       "NeuronGroup form here (one parameter set per group)")
+        elif p.kind != "input" and p.params.neuron.reset_delay:
+            out.append(f"population {p.name!r}: reset_delay=True (snnTorch's delayed reset) has no Brian2 form")
+    for pr in net.projections:
+        if pr.src == pr.dst and pr.delay:
+            out.append(f"projection {pr.name!r}: a delayed self-loop is not supported")
+    g = nx.DiGraph((pr.src, pr.dst) for pr in net.projections if pr.src != pr.dst)
+    if not nx.is_directed_acyclic_graph(g):
+        out.append("the populations form a cycle: the Brian2 backend runs them one after another "
+                   "(self-loops are fine)")
+    return out
+
+
+class Brian2Compiled:
+    """A netlist ready to simulate in Brian2, population by population in topological order, one
+    sample at a time (each population is driven by the recorded spikes of its sources with
+    neuromap's timing: :func:`driven_population`), so spike trains equal ``backends.torch``'s in float64."""
+
+    def __init__(self, netlist, outputs: dict[str, tuple[str, tuple[int, ...]]], codegen: str = "numpy") -> None:
+        import networkx as nx
+
+        if codegen not in ("numpy", "cython"):
+            raise ValueError(f"codegen={codegen!r} is not one of ['numpy', 'cython'] (runtime mode)")
+        self.netlist, self.outputs, self.codegen = netlist, outputs, codegen
+        self.inputs = [p.name for p in netlist.populations if p.kind == "input"]
+        g = nx.DiGraph()
+        g.add_nodes_from(p.name for p in netlist.populations)
+        g.add_edges_from((pr.src, pr.dst) for pr in netlist.projections if pr.src != pr.dst)
+        self.order = list(nx.topological_sort(g))
+
+    def _weights(self, proj, n_src: int, n_dst: int):
+        import scipy.sparse as sp
+
+        from neuromap.graph.synapses import conv_matrix
+
+        if proj.kind == "identity":
+            return sp.identity(n_dst, format="csr")
+        if proj.kind == "conv":
+            return conv_matrix(np.asarray(proj.weight, dtype=np.float64), proj.conv)
+        return sp.csr_matrix(proj.weight, dtype=np.float64)
+
+    def _sample(self, xs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        b2 = _b2()
+        b2.prefs.codegen.target = self.codegen
+        rasters = dict(xs)
+        for name in self.order:
+            pop = self.netlist.population(name)
+            if pop.kind == "input":
+                continue
+            drives, bias, rec = [], None, None
+            for pr in self.netlist.incoming(name):
+                w = self._weights(pr, self.netlist.population(pr.src).size, pop.size)
+                if pr.src == name:
+                    rec = w
+                else:
+                    drives.append((w, rasters[pr.src], int(pr.delay)))
+                if pr.bias is not None:
+                    bias = (0.0 if bias is None else bias) + np.asarray(pr.bias, dtype=np.float64)
+            T = next(iter(xs.values())).shape[0]
+            objects, _, mon = driven_population(pop.params.neuron, pop.size, drives, bias, rec, name="p")
+            b2.Network(*objects).run(T * pop.params.neuron.dt * b2.second, namespace={})
+            rasters[name] = spikes_from_monitor(mon, pop.size, T, pop.params.neuron.dt)
+        return rasters
+
+    def run(self, inputs: Any):
+        import time
+
+        import torch
+
+        from .base import RunResult, check_inputs
+
+        shapes = {n: self.netlist.population(n).shape for n in self.inputs}
+        xs = check_inputs(inputs, shapes, flat=True)
+        for n, x in xs.items():
+            if not bool(((x == 0) | (x == 1)).all()):
+                raise ValueError(f"input {n!r} is not binary: Brian2 is driven by spikes here; encode it first")
+        T, B = next(iter(xs.values())).shape[:2]
+        start = time.perf_counter()
+        per_sample = [self._sample({n: x[:, b].reshape(T, -1).numpy() for n, x in xs.items()}) for b in range(B)]
+        wall = time.perf_counter() - start
+        records = {p.name: torch.from_numpy(np.stack([r[p.name] for r in per_sample], axis=1).astype(np.float32))
+                   .reshape(T, B, *p.shape) for p in self.netlist.populations if p.kind != "input"}
+        outputs = {o: records[pop].reshape(T, B, *shape) for o, (pop, shape) in self.outputs.items()}
+        return RunResult(outputs=outputs, records=records, wall_seconds=wall, backend=NAME)
+
+
+class Brian2Backend:
+    """``backends.get("brian2")``: a netlist simulated in Brian2 (a reference simulator, no target)."""
+
+    name = NAME
+
+    def unsupported(self, graph) -> list[str]:
+        try:
+            return netlist_problems(graph.lower())
+        except Exception as exc:  # noqa: BLE001 - report any lowering problem as a reason
+            return [str(exc)]
+
+    def compile(self, graph, target: Any = None, codegen: str = "numpy") -> Brian2Compiled:
+        """Lower ``graph`` and prepare it for Brian2 (``target`` is ignored: Brian2 is a simulator)."""
+        from neuromap import pipeline
+
+        return self.compile_netlist(graph.lower(), codegen, pipeline.output_populations(graph, graph.lower()))
+
+    def compile_netlist(self, netlist, codegen: str = "numpy",
+                        outputs: dict[str, tuple[str, tuple[int, ...]]] | None = None) -> Brian2Compiled:
+        """Prepare a netlist (outputs: the given ones, else populations without outgoing projections)."""
+        from neuromap import pipeline
+
+        from .base import BackendError
+
+        _b2()
+        problems = netlist_problems(netlist)
+        if problems:
+            raise BackendError("brian2 backend cannot run this network:\n  " + "\n  ".join(problems))
+        return Brian2Compiled(netlist, outputs or pipeline.netlist_outputs(netlist), codegen)
+
+
+BACKEND = Brian2Backend()

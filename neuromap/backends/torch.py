@@ -34,13 +34,13 @@ from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, 
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
 from neuromap.graph.synapses import delay_steps
-from neuromap.neurons.egru import egru_candidate
+from neuromap.graph.units import is_unit
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.surrogate import as_surrogate
 from neuromap.synapses import conv2d, linear
 
-from .base import BackendError, RunResult, named_inputs
+from .base import BackendError, RunResult, check_inputs
 
 NAME = "torch"
 
@@ -67,8 +67,14 @@ Builder = Callable[[nir.NIRNode, str, tuple, tuple], NodeOp]
 BUILDERS: dict[type, Builder] = {}
 
 
+def builder(node: nir.NIRNode) -> Builder | None:
+    """The builder of ``node``: its class's, else the nearest base class's (e.g. an attention unit's)."""
+    return next((BUILDERS[t] for t in type(node).__mro__ if t in BUILDERS), None)
+
+
 def register_builder(*node_types: type) -> Callable[[Builder], Builder]:
-    """Decorator: ``@register_builder(nir.Affine)`` makes the function build ops for that node type."""
+    """Decorator: ``@register_builder(nir.Affine)`` makes the function build ops for that node type
+    (and its subclasses that have no builder of their own)."""
 
     def deco(fn: Builder) -> Builder:
         for t in node_types:
@@ -227,7 +233,7 @@ def graph_problems(graph: Graph) -> list[str]:
             except GraphError as exc:
                 out.append(str(exc))
             continue
-        if type(node) not in BUILDERS:
+        if builder(node) is None:
             out.append(
                 f"node {name!r} ({type_name(node)}): not supported by the torch backend; supported: "
                 f"{sorted(t.__name__ for t in BUILDERS)}"
@@ -255,21 +261,15 @@ class TorchCompiled:
             if isinstance(node, nir.Delay):
                 self.ops[name] = _Delay(name, fi, fo, delay_steps(node, name, dt))
             else:
-                self.ops[name] = BUILDERS[type(node)](node, name, fi, fo).to(self.device)
+                self.ops[name] = builder(node)(node, name, fi, fo).to(self.device)
         self.preds = {n: graph.predecessors(n) for n in graph.nodes}
-        self.recorded = [n for n in self.order if is_neuron(graph.nodes[n])]
+        # neurons and units (attention, pooling, ...): every population of the lowered graph but inputs
+        # and outputs, so that an activity count (neuromap.energy.collect) finds the sources it needs
+        self.recorded = [n for n in self.order if is_neuron(graph.nodes[n]) or is_unit(graph.nodes[n])]
 
     def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
-        out = {}
-        for name, x in named_inputs(inputs, self.graph.inputs).items():
-            x = torch.as_tensor(x).to(self.device)
-            if not x.is_floating_point():
-                x = x.float()
-            want = self.graph.shapes[name][1]
-            if x.dim() != 2 + len(want) or tuple(x.shape[2:]) != want:
-                raise ValueError(f"input {name!r} must have shape [T, B, {', '.join(map(str, want))}], got {tuple(x.shape)}")
-            out[name] = x
-        return out
+        xs = check_inputs(inputs, {n: self.graph.shapes[n][1] for n in self.graph.inputs})
+        return {n: x.to(self.device) for n, x in xs.items()}
 
     def _sum(self, name: str, values: dict[str, torch.Tensor], prev: dict[str, torch.Tensor] | None) -> torch.Tensor:
         total = None
@@ -408,7 +408,8 @@ def _sparse_linear(node, name, fi, fo):
 
 
 class _Attention(NodeOp):
-    """SDSA / SDSA3 on stacked ``(3, N, C)`` input; the attention LIF keeps its state across calls."""
+    """Any :class:`~neuromap.graph.zoo_nodes.AttentionUnit` on stacked ``(3, N, C)`` input: the node's
+    ``mix(q, k, v)`` into its LIF (state kept across calls), then its ``output(q, spikes)``."""
 
     def __init__(self, name, fi, fo, node) -> None:
         super().__init__(name, fi, fo)
@@ -418,67 +419,15 @@ class _Attention(NodeOp):
         self.overrides = {k: torch.from_numpy(v) for k, v in (("beta", beta), ("v_th", v_th)) if v is not None}
         self.node = node
 
-    def pre(self, q, k, v):
-        if isinstance(self.node, zn.SDSA):
-            return (k * v).sum(dim=2, keepdim=True)
-        T, B, N, C = q.shape
-        h = self.node.heads
-
-        def split(t):
-            return t.reshape(T, B, N, h, C // h).transpose(2, 3)
-
-        kv = split(k).transpose(-2, -1) @ split(v)
-        y = (split(q) @ kv) * self.node.scale
-        return y.transpose(2, 3).reshape(T, B, N, C)
-
     def forward(self, x, state):
         q, k, v = x[:, :, 0], x[:, :, 1], x[:, :, 2]
-        s, _, state = neuron_sequence(self.pre(q, k, v), self.params, self.surrogate, state, **self.overrides)
-        return (q * s if isinstance(self.node, zn.SDSA) else s), state
+        s, _, state = neuron_sequence(self.node.mix(q, k, v), self.params, self.surrogate, state, **self.overrides)
+        return self.node.output(q, s), state
 
 
-@register_builder(zn.SDSA, zn.SDSA3)
+@register_builder(zn.AttentionUnit)
 def _attention(node, name, fi, fo):
     return _Attention(name, fi, fo, node)
-
-
-def _causal_fft(u: torch.Tensor, H: torch.Tensor) -> torch.Tensor:
-    """``networks.lmu.causal_fft_conv``: zero-padded FFT convolution along time."""
-    L = u.shape[0]
-    n = 2 * L
-    U = torch.fft.rfft(u, n=n, dim=0).unsqueeze(-1)
-    Hf = torch.fft.rfft(H, n=n, dim=0)
-    Hf = Hf.reshape(Hf.shape[0], *([1] * (u.dim() - 1)), Hf.shape[-1])
-    return torch.fft.irfft(U * Hf, n=n, dim=0)[:L]
-
-
-class _LMUMemory(NodeOp):
-    """``m_t = m_{t-1} A_bar^T + u_t B_bar`` (recurrent) or the FFT convolution over the whole sequence."""
-
-    def __init__(self, name, fi, fo, node) -> None:
-        super().__init__(name, fi, fo)
-        self.register_buffer("A", _t(node.A_bar))
-        self.register_buffer("B", _t(node.B_bar))
-        self.mode = node.mode
-
-    def forward(self, x, state):
-        if self.mode == "fft" and state is None and x.shape[0] > 1:
-            rows, h = [], self.B
-            for _ in range(x.shape[0]):
-                rows.append(h)
-                h = self.A @ h
-            return _causal_fft(x, torch.stack(rows).to(x.dtype)), None
-        m, out = state, []
-        for t in range(x.shape[0]):
-            new = x[t].unsqueeze(-1) * self.B
-            m = new if m is None else m @ self.A.T + new
-            out.append(m)
-        return torch.stack(out), m
-
-
-@register_builder(zn.LMUMemory)
-def _lmu_memory(node, name, fi, fo):
-    return _LMUMemory(name, fi, fo, node)
 
 
 class _TemporalConv(NodeOp):
@@ -505,46 +454,3 @@ def _temporal_conv(node, name, fi, fo):
     return _TemporalConv(name, fi, fo, node)
 
 
-class _EGRU(NodeOp):
-    """``networks.egru.EGRUCell.forward_sequence`` in eval mode (state: ``(cbar, y)``)."""
-
-    def __init__(self, name, fi, fo, node) -> None:
-        super().__init__(name, fi, fo)
-        for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "threshold"):
-            self.register_buffer(k, _t(getattr(node, k)))
-        self.has_bias, self.zoneout, self.impl = node.bias, node.zoneout, node.impl
-
-    def _step(self, gx, y_prev, c_prev):
-        gh = y_prev @ self.weight_hh.t()
-        if self.has_bias:
-            gh = gh + self.bias_hh
-        c = egru_candidate(gx, gh, c_prev)
-        if self.zoneout > 0:
-            c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
-        o = (c - self.threshold > 0).to(c.dtype)
-        return o * c, c - o * self.threshold
-
-    def forward(self, x, state):
-        T, B = x.shape[:2]
-        W, b = self.weight_ih, self.bias_ih if self.has_bias else None
-        if state is None:
-            z = torch.zeros(B, self.threshold.shape[0], dtype=x.dtype, device=x.device)
-            state = (z, z.clone())
-        c_bar, y = state
-        if self.impl == "vectorised":
-            flat = x.reshape(T * B, -1)
-            gx_all = (torch.addmm(b, flat, W.t()) if b is not None else flat @ W.t()).reshape(T, B, -1)
-        ys = []
-        for t in range(T):
-            if self.impl == "vectorised":
-                gx = gx_all[t]
-            else:
-                gx = torch.addmm(b, x[t], W.t()) if b is not None else x[t] @ W.t()
-            y, c_bar = self._step(gx, y, c_bar)
-            ys.append(y)
-        return torch.stack(ys), (c_bar, y)
-
-
-@register_builder(zn.EGRU)
-def _egru(node, name, fi, fo):
-    return _EGRU(name, fi, fo, node)

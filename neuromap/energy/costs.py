@@ -14,6 +14,8 @@
   ``E = DAC conversions x e_dac + cell MACs x e_mac + ADC conversions x e_adc`` (+ digital neuron
   updates where the target gives a figure); latency per step = the layers' MVM rounds in sequence,
   tiles of a layer in parallel (``t_mvm`` each).
+* ``sfq`` (superconducting single flux quantum; see :func:`sfq`): junction switches x I_c x Phi_0
+  on the chip, plus the cryocooler's wall-plug energy as its own term; latency from the clock.
 * ``conventional`` (CPU, GPU; see :func:`conventional`): a GPU is launch-bound at small batch, so
   per step ``t = max(kernels x t_kernel, FLOPs / peak, bytes / bandwidth)`` and ``E = busy power x t``
   (batch size and execution mode from :class:`Options`); a CPU is priced per synaptic op (Degnan et
@@ -833,7 +835,168 @@ def _idle_and_bound(activity: Activity, target, est: Estimate, busy_s: float, de
                          f">= {lb['energy_per_inference_J']:.3g} J per inference (not a prediction)")
 
 
-MODELS = {"digital": digital, "crossbar": crossbar, "conventional": conventional}
+# --- superconducting SFQ --------------------------------------------------------------------------
+#
+# A pulse-rate SFQ network (Krylov et al. 2023, arXiv:2311.10721): a spike is an SFQ pulse, i.e. one
+# 2 pi phase slip of a Josephson junction, which dissipates I_c x Phi_0. Energy on the chip = junction
+# switches x I_c x Phi_0 (synaptic events x junctions per event, event-driven neuron updates x
+# junctions per update) + static bias power x time; the cryocooler's wall-plug energy is its own
+# term, chip heat x wall-plug factor. Time: one model step = one pulse slot = one clock period, and
+# the pulses of a step cross the network's layers in a pipeline (depth - 1 periods of fill).
+
+def sfq(netlist: Netlist, activity: Activity, target, options: Options | None = None) -> Estimate:
+    """SFQ cost (see the comment above). A missing junction count for synaptic events is priced at
+    ``sfq.junctions_per_pulse_min`` and a missing neuron count, bias power or practical wall-plug
+    factor is left out (the Carnot bound replaces the latter); each marks the energy a lower bound
+    and is listed in :attr:`Estimate.omitted`. ``options`` is taken for the common signature (no
+    option changes an SFQ estimate). Energies in J, latency in s per step."""
+    est = Estimate(target.name, target.kind, activity.samples, activity.steps)
+    pulse = _sfq_pulse_term(target)
+    _sfq_synapse_terms(activity, target, est, pulse)
+    _sfq_neuron_terms(activity, target, est, pulse)
+    _sfq_latency(netlist, activity, target, est)
+    _sfq_static(target, est)
+    chip_J = est.energy_J
+    _sfq_cryo_term(target, est, chip_J)
+    switches = sum(t.count for t in est.energy_terms if t.figure == pulse.figure)
+    est.resources.update({
+        "junction_switches_per_inference": switches / activity.samples,
+        "energy_per_switch_J": pulse.value,
+        "chip_energy_J_per_inference": chip_J / activity.samples,
+        "cryocooler_energy_J_per_inference": (est.energy_J - chip_J) / activity.samples,
+    })
+    est.omitted.append("I/O: DC-to-SFQ input and SFQ-to-DC output converters are not priced (no figure)")
+    est.energy_lower_bound = True
+    return est
+
+
+def _sfq_pulse_term(target) -> Term:
+    """A template term for one junction switch: ``I_c x Phi_0`` joules (count 1)."""
+    i_c = _need(target, "device.i_c", "the SFQ switching energy I_c x Phi_0")
+    phi_0 = _need(target, "device.phi_0", "the SFQ switching energy I_c x Phi_0")
+    return Term("energy", "junction switch", 1.0, "junction switch", "device.i_c*device.phi_0",
+                float(i_c.value) * float(phi_0.value), "J",
+                f"I_c x Phi_0 = {i_c.value:g} A x {phi_0.value:.10g} Wb; I_c: {i_c.source}"
+                + (f" (note: {i_c.note})" if i_c.note else "") + f"; Phi_0: {phi_0.source}",
+                "D", bool(i_c.estimate or phi_0.estimate))
+
+
+def _switch_term(pulse: Term, name: str, switches: float, label: str, layer: str | None) -> Term:
+    return Term("energy", name, float(switches), label, pulse.figure, pulse.value, pulse.unit, pulse.source,
+                pulse.confidence, pulse.estimate_flag, layer)
+
+
+def _missing_why(target, dotted: str) -> str:
+    fig = target.figure(dotted)
+    return f" ({fig.missing})" if fig is not None and fig.missing else ""
+
+
+def _sfq_synapse_terms(activity: Activity, target, est: Estimate, pulse: Term) -> None:
+    """Synaptic events x junctions switched per event (the minimum of one pulse where the circuit's
+    count is missing)."""
+    f = _fig(target, "sfq.junctions_per_synaptic_event")
+    if f is None:
+        f = _need(target, "sfq.junctions_per_pulse_min", "an SFQ estimate without junctions_per_synaptic_event")
+        est.omitted.append("junctions per synaptic event: target lacks sfq.junctions_per_synaptic_event"
+                           f"{_missing_why(target, 'sfq.junctions_per_synaptic_event')}; priced at the "
+                           f"{f.value}-junction minimum of sfq.junctions_per_pulse_min")
+    per_event = _scalar(f)
+    for proj, (_src, dst) in activity.projection_ends.items():
+        est.energy_terms.append(_switch_term(pulse, "SFQ pulses (synapses)", activity.synops[proj] * per_event,
+                                             f"junction switches ({proj}: synaptic events x {per_event:g})", dst))
+
+
+def _sfq_neuron_terms(activity: Activity, target, est: Estimate, pulse: Term) -> None:
+    """Event-driven neuron updates x junctions switched per update (an SFQ circuit dissipates only
+    when a fluxon moves, so idle neurons cost nothing); left out where the count is missing."""
+    f = _fig(target, "sfq.junctions_per_neuron_update")
+    if f is None:
+        est.omitted.append("neuron circuit switching: target lacks sfq.junctions_per_neuron_update"
+                           f"{_missing_why(target, 'sfq.junctions_per_neuron_update')}")
+        return
+    per_update = _scalar(f)
+    for pop in activity.neurons:
+        est.energy_terms.append(_switch_term(pulse, "SFQ pulses (neurons)", activity.updates_event[pop] * per_update,
+                                             f"junction switches ({pop}: neuron updates x {per_update:g})", pop))
+
+
+def _sfq_static(target, est: Estimate) -> None:
+    """Static bias power x run time (latency per inference x samples); left out where missing."""
+    p = _fig(target, "energy.p_bias_static")
+    if p is None:
+        est.omitted.append(f"static bias power: target lacks energy.p_bias_static"
+                           f"{_missing_why(target, 'energy.p_bias_static')}")
+        return
+    if est.latency_per_inference_s is None:
+        est.omitted.append("static bias power: no latency (timing.clock) to charge it over")
+        return
+    est.energy_terms.append(_term("energy", "static bias power", est.latency_per_inference_s * est.samples,
+                                  "seconds of operation", p, "energy.p_bias_static"))
+
+
+def _sfq_cryo_term(target, est: Estimate, chip_J: float) -> None:
+    """Heat dissipated at ``cryo.t_cold`` x the cryocooler's wall-plug factor (W of wall power per W
+    removed); the Carnot bound ``t_ambient / t_cold - 1`` where no practical factor is given."""
+    f = _fig(target, "cryo.wall_plug_factor")
+    if f is not None:
+        term = _term("energy", "cryocooler (wall-plug)", chip_J, "J dissipated on the chip", f, "cryo.wall_plug_factor")
+        term.unit = "J/J"
+        est.resources.update({"wall_plug_factor": term.value, "wall_plug_factor_from": "cryo.wall_plug_factor"})
+        est.energy_terms.append(term)
+        return
+    t_cold = _need(target, "cryo.t_cold", "the cryocooler's Carnot bound")
+    t_amb = _need(target, "cryo.t_ambient", "the cryocooler's Carnot bound")
+    carnot = float(t_amb.value) / float(t_cold.value) - 1.0
+    est.energy_terms.append(Term(
+        "energy", "cryocooler (wall-plug)", chip_J, "J dissipated on the chip", "cryo.t_ambient/cryo.t_cold-1", carnot,
+        "J/J", f"Carnot bound on the work per unit heat lifted from {t_cold.value:g} K to {t_amb.value:g} K "
+        f"(second law): {t_amb.value:g} / {t_cold.value:g} - 1; t_cold: {t_cold.source}; t_ambient: {t_amb.source}",
+        "D", bool(t_cold.estimate or t_amb.estimate)))
+    est.resources.update({"wall_plug_factor": carnot, "wall_plug_factor_from": "Carnot bound"})
+    est.omitted.append("practical cryocooler efficiency: target lacks cryo.wall_plug_factor"
+                       f"{_missing_why(target, 'cryo.wall_plug_factor')}; priced at the Carnot bound (a real "
+                       "cryocooler needs more)")
+
+
+def network_depth(netlist: Netlist) -> int:
+    """Neuron populations on the longest input-to-output path; a recurrent group of populations
+    counts once (pulses cross it once per step)."""
+    import networkx as nx
+
+    g = nx.DiGraph()
+    g.add_nodes_from(p.name for p in netlist.populations if p.kind != "input")
+    g.add_edges_from((p.src, p.dst) for p in netlist.projections if p.src in g and p.dst in g and p.src != p.dst)
+    if g.number_of_nodes() == 0:
+        return 0
+    return int(nx.dag_longest_path_length(nx.condensation(g))) + 1
+
+
+def _sfq_latency(netlist: Netlist, activity: Activity, target, est: Estimate) -> None:
+    """One clock period per step plus the pipeline fill, ``depth - 1`` periods spread over the steps,
+    so latency per inference = (steps + depth - 1) / clock (the slowest clock where a range is given)."""
+    f = _fig(target, "timing.clock")
+    if f is None:
+        est.omitted.append(f"latency: target lacks timing.clock{_missing_why(target, 'timing.clock')}")
+        return
+    clocks = f.value if isinstance(f.value, (list, tuple)) else [f.value]
+    period = 1.0 / float(min(clocks))
+    depth = network_depth(netlist)
+    terms = [_term("latency", "clock period", 1.0, "pulse slot per step", f, "timing.clock", value=period)]
+    if depth > 1:
+        terms.append(_term("latency", "pipeline fill", (depth - 1) / activity.steps,
+                           f"clock periods per step ({depth - 1} of fill over {activity.steps} steps)", f,
+                           "timing.clock", value=period))
+    for t in terms:
+        t.unit = "s (1 / clock)"
+    est.latency_terms += terms
+    est.resources.update({"depth": depth, "clock_Hz": float(min(clocks))})
+    if len(clocks) > 1:
+        est.notes.append(f"clock: the slowest of the range {', '.join(f'{c:.3g}' for c in clocks)} Hz (timing.clock)")
+    est.notes.append("one model time step = one pulse slot of one clock period; a neuron emits at most one SFQ pulse "
+                     "per slot (pulse-rate coding)")
+
+
+MODELS = {"digital": digital, "crossbar": crossbar, "conventional": conventional, "sfq": sfq}
 
 
 def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counters: dict | None = None,
@@ -850,6 +1013,8 @@ def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counter
         return crossbar(netlist, activity, target, mapping, counters)
     if kind == "conventional":
         return conventional(netlist, activity, target, mapping, options)
+    if kind == "sfq":
+        return sfq(netlist, activity, target, options)
     raise ValueError(f"unknown target kind {kind!r}")
 
 

@@ -60,12 +60,26 @@ def _validation_html(link: Path) -> str:
             f"<th>factor</th><th>within</th></tr>{cells}</table>")
 
 
+def _energy_split(name: str, e: Estimate) -> str | None:
+    """``"sfq: chip X + cryocooler Y (wall-plug factor F) = Z per inference"`` for an estimate that
+    prices its cooling as its own term (resources ``chip_energy_J_per_inference`` and
+    ``cryocooler_energy_J_per_inference``), None for the others."""
+    chip = e.resources.get("chip_energy_J_per_inference")
+    cryo = e.resources.get("cryocooler_energy_J_per_inference")
+    if chip is None or cryo is None:
+        return None
+    ge = ">=" if e.energy_lower_bound else ""
+    factor = f"{e.resources.get('wall_plug_factor', float('nan')):.3g} J/J, {e.resources.get('wall_plug_factor_from', '')}"
+    return (f"{name}: chip {ge}{_fmt_si(chip, 'J')} + cryocooler {ge}{_fmt_si(cryo, 'J')} (wall-plug factor "
+            f"{factor}) = {ge}{_fmt_si(chip + cryo, 'J')} per inference")
+
+
 def _fmt_si(x: float | None, unit: str) -> str:
     if x is None:
         return "n/a"
     if x == 0:
         return f"0 {unit}"
-    for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f")):
+    for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f"), (1e-18, "a")):
         if abs(x) >= scale:
             return f"{x / scale:.3g} {prefix}{unit}"
     return f"{x:.3g} {unit}"
@@ -100,8 +114,14 @@ class Report:
                 "latency_lower_bound": e.latency_lower_bound,
                 "energy_lower_bound": e.energy_lower_bound,
                 "accuracy": self.accuracy.get(name),
+                "chip_energy_per_inference_J": res.get("chip_energy_J_per_inference"),
+                "cryocooler_energy_per_inference_J": res.get("cryocooler_energy_J_per_inference"),
             })
         return out
+
+    def energy_splits(self) -> list[str]:
+        """One line per target whose cooling is its own term (SFQ): chip and wall-plug energy."""
+        return [line for n, e in self.estimates.items() if (line := _energy_split(n, e)) is not None]
 
     def table(self) -> str:
         head = f"{'target':<14}{'kind':<13}{'energy/inf':>12}{'latency/step':>14}{'latency/inf':>13}{'cores|tiles':>12}" \
@@ -115,6 +135,7 @@ class Report:
                 f"{r['target']:<14}{r['kind']:<13}{energy:>12}{lat_step:>14}{lat_inf:>13}"
                 f"{str(r['cores_or_tiles'] or ''):>12}{str(r['chips'] or ''):>7}{acc:>10}  {r['omitted'] or ''}"
             )
+        lines += self.energy_splits()
         lines.append(f"({LEGEND})")
         return "\n".join(lines)
 
@@ -125,7 +146,8 @@ class Report:
         for r in self.rows():
             acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
             lines.append("| " + " | ".join((r["target"], r["kind"], *_marked(r), acc, str(r["omitted"] or ""))) + " |")
-        return "\n".join(lines) + "\n"
+        splits = self.energy_splits()
+        return "\n".join(lines + ([""] + splits if splits else [])) + "\n"
 
     def __str__(self) -> str:
         return self.table()
@@ -203,6 +225,7 @@ font-size:12px}}figure{{display:inline-block;margin:8px}}img{{max-width:520px}}<
 the run times a figure of the target spec; the sources are listed under each target.</p>
 <table><tr><th>target</th><th>kind</th><th>energy / inference</th><th>latency / step</th><th>latency / inference</th>
 <th>cores / tiles</th><th>chips</th><th>accuracy</th><th>omitted</th></tr>{rows}</table>
+{"".join(f"<p>{html.escape(line)}</p>" for line in self.energy_splits())}
 <p>{html.escape(LEGEND)}.</p>
 {imgs}
 {valid}
@@ -314,8 +337,7 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
     real-time mode (defaults: batch 1, eager, the target's default operating point, real time);
     ``mappings[target]`` is the Mapping a run used on that target (e.g. ``compiled.mapping``), so the
     report costs the placement that ran instead of partitioning again."""
-    from neuromap import hardware
-    from neuromap.partition import partition
+    from neuromap import hardware, pipeline
 
     if isinstance(targets, str):
         targets = [targets]
@@ -327,10 +349,8 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
     for tgt in loaded:
         act = (activities or {}).get(tgt.name, activity)
         mapping = (mappings or {}).get(tgt.name)
-        if mapping is not None and getattr(mapping, "target", tgt.name) != tgt.name:
-            raise ValueError(f"mappings[{tgt.name!r}] was made for target {mapping.target!r}")
-        if mapping is None and tgt.kind in ("digital", "crossbar"):
-            mapping = partition(netlist, tgt, method=method, activity=act)
+        if mapping is not None or tgt.kind in ("digital", "crossbar"):  # the run's mapping, else one partition
+            mapping = pipeline.map_netlist(netlist, tgt, mapping, method=method, activity=act)
         estimates[tgt.name] = estimate(netlist, act, tgt, mapping, (counters or {}).get(tgt.name), options)
         used[tgt.name] = mapping
     return Report(model, activity, estimates, used, dict(accuracy or {}))

@@ -17,17 +17,24 @@ PREFIX = "neuromap."
 
 
 class NeuromapNode(nir.NIRNode):
-    """Base of the extension nodes: serialises its type as ``"neuromap.<Class>"``."""
+    """Base of the extension nodes: serialises its type as ``"neuromap.<TYPE>"`` (``TYPE``: a class
+    attribute, by default the class name; a zoo module names its node class ``SDSANode`` next to the
+    ``SDSA`` module and keeps the saved type ``neuromap.SDSA`` with ``TYPE = "SDSA"``)."""
+
+    @classmethod
+    def node_type(cls) -> str:
+        """The serialised type, ``"neuromap.<TYPE>"``."""
+        return PREFIX + (cls.__dict__.get("TYPE") or cls.__name__)
 
     def to_dict(self) -> dict[str, Any]:
         ret = super().to_dict()
-        ret["type"] = PREFIX + type(self).__name__
+        ret["type"] = self.node_type()
         return ret
 
     @classmethod
     def from_dict(cls, kwargs: dict[str, Any]) -> NeuromapNode:
         kwargs = dict(kwargs)
-        if kwargs.pop("type", PREFIX + cls.__name__) != PREFIX + cls.__name__:
+        if kwargs.pop("type", cls.node_type()) != cls.node_type():
             raise ValueError(f"{cls.__name__}.from_dict got another type")
         return cls(**kwargs)
 
@@ -105,7 +112,57 @@ def as_text(v: Any) -> str:
     return str(v)
 
 
-EXTENSION_NODES: dict[str, type[NeuromapNode]] = {PREFIX + c.__name__: c for c in (AvgPool1d, Reshape, Neuron)}
+EXTENSION_NODES: dict[str, type[NeuromapNode]] = {c.node_type(): c for c in (AvgPool1d, Reshape, Neuron)}
+PLUGIN_GROUP = "neuromap.extensions"  # entry points: modules that register extension nodes on import
+_plugins_loaded = False
+
+
+def register_node(cls: type[NeuromapNode] | None = None, *, stateful: bool = False):
+    """Class decorator: make an extension node type known to graphs, ``save`` and ``load``.
+
+    ``@register_node`` or ``@register_node(stateful=True)`` (the node's output at step t depends on
+    earlier steps: a cycle through it is allowed). The node is written as ``"neuromap.<Class>"``;
+    two different classes with one name are refused (a saved file would be ambiguous).
+    """
+
+    def add(c: type[NeuromapNode]) -> type[NeuromapNode]:
+        if not (isinstance(c, type) and issubclass(c, NeuromapNode)):
+            raise TypeError(f"register_node needs a NeuromapNode subclass, got {c!r}")
+        key = c.node_type()
+        old = EXTENSION_NODES.get(key)
+        if old is not None and old is not c and (old.__module__, old.__qualname__) != (c.__module__, c.__qualname__):
+            raise ValueError(f"extension node type {key!r} is already registered by {old.__module__}.{old.__qualname__}")
+        EXTENSION_NODES[key] = c
+        if stateful and c not in STATEFUL_EXTENSIONS:
+            STATEFUL_EXTENSIONS.append(c)
+        return c
+
+    return add if cls is None else add(cls)
+
+
+def load_plugins() -> None:
+    """Import the modules registered under the ``neuromap.extensions`` entry point group (once).
+
+    This is how a saved graph holding, say, a zoo model's node loads without its module having been
+    imported: the package that defines the node declares itself in its ``pyproject.toml``.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib import import_module
+    from importlib.metadata import distributions
+
+    # every distribution's, not entry_points()'s first per name: a stale ``*.egg-info`` in the working
+    # directory (left by a source build) would otherwise hide the installed package's entry points
+    modules = {ep.value.split(":")[0] for d in distributions() for ep in d.entry_points if ep.group == PLUGIN_GROUP}
+    for module in sorted(modules):
+        import_module(module)
+
+
+def known_types() -> tuple[type[nir.NIRNode], ...]:
+    """Every node type a Graph may hold: NIR's standard ones and the registered extensions."""
+    return tuple(STANDARD_NODES.values()) + tuple(EXTENSION_NODES.values())
 
 # Standard NIR node types a neuromap Graph holds (nested NIRGraphs are flattened on import).
 STANDARD_NODES: dict[str, type[nir.NIRNode]] = {
@@ -123,7 +180,7 @@ STATEFUL_TYPES = (nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.D
 
 def type_name(node: nir.NIRNode) -> str:
     """The serialised type of a node (``"LIF"``, ``"neuromap.Reshape"``, ...)."""
-    return PREFIX + type(node).__name__ if isinstance(node, NeuromapNode) else type(node).__name__
+    return node.node_type() if isinstance(node, NeuromapNode) else type(node).__name__
 
 
 def is_neuron(node: nir.NIRNode) -> bool:

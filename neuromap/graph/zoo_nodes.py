@@ -1,4 +1,4 @@
-"""neuromap extension nodes for the model zoo: what NIR cannot express, in the style of :mod:`.nodes`.
+"""The extension nodes models are built from: what NIR cannot express, in the style of :mod:`.nodes`.
 
 Each node is a small typed dataclass saved by ``nir.write`` under ``"neuromap.<Class>"`` with the
 same HDF5 layout as NIR's own nodes (arrays as datasets, strings as string datasets). Shapes exclude
@@ -9,18 +9,20 @@ its output shape (:meth:`declared_input_shape`, :meth:`infer_output`), which
 Layout ops: :class:`Permute` (a transpose of feature axes), :class:`Place` (write the input into a
 zero tensor at an offset: the sum of several ``Place`` s into one node is a concatenation or a
 stack, so multi-input ops keep NIR's "edges into a node are summed" rule), :class:`Mean`.
-Units: :class:`MaxPool2d`, :class:`Activation`, :class:`SDSA`, :class:`SDSA3`, :class:`LMUMemory`,
-:class:`EGRU`. Synapses: :class:`SparseLinear` (CSR, never dense), :class:`TemporalConv1d`,
+Units: :class:`MaxPool2d`, :class:`Activation`, and :class:`AttentionUnit`, the base of spike-driven
+attention nodes (the zoo's SDSA / SDSA-3 nodes subclass it). Synapses: :class:`SparseLinear` (CSR,
+never dense), :class:`TemporalConv1d`,
 :class:`AxisLinear` (a matrix on the last axis), :class:`Outer` (times a vector, new last axis).
 
 Neurons inside a unit (the attention LIF of SDSA / SDSA3) are stored in the field ``neuron`` as
 JSON (``{"params": LIFParams.to_dict(), "beta": [...] | null, "v_th": [...] | null}``): JSON keeps
 floats exact, and float32 overrides survive the round trip through float64 text.
 
-The node classes (and their lowering in :mod:`.zoo_lower` and torch builders in
-:mod:`neuromap.backends.torch`) stay in the library, not in the zoo: a saved ``.nir`` file must load,
-lower and run without importing ``neuromap.networks``. Only the tracer handlers, which need the
-zoo's module classes anyway, live next to the models (``@register_handler``).
+Units lower themselves (:class:`~.units.Unit` methods on each class); the synaptic ones give their
+matrix through :func:`zoo_op_matrix`; torch builders are in :mod:`neuromap.backends.torch`. Nodes of
+one model (``neuromap.SDSA``, ``neuromap.EGRU``, ``neuromap.LMUMemory``, ...) live next to the model
+in the zoo, registered with :func:`~.nodes.register_node`, with their lowering and torch op; this
+package never imports the zoo (a saved graph finds them through the ``neuromap.extensions`` entry point).
 """
 
 from __future__ import annotations
@@ -30,31 +32,37 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from .nodes import EXTENSION_NODES, PREFIX, STATEFUL_EXTENSIONS, NeuromapNode, as_text
+from neuromap.netlist import Population
+
+from .errors import GraphError
+from .nodes import NeuromapNode, as_text, register_node
+from .synapses import register_op_matrix
+from .units import Unit
 
 Shape = tuple[int, ...]
 
 ACTIVATIONS = ("relu", "tanh", "gelu")
-LMU_MODES = ("recurrent", "fft")
-EGRU_IMPLS = ("vectorised", "loop")
 
 
 def _ints(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=np.int64).reshape(-1)
 
 
-def _f32(a: Any, ndim: int | None = None, name: str = "array") -> np.ndarray:
+def float32_array(a: Any, ndim: int | None = None, name: str = "array") -> np.ndarray:
+    """``a`` as a float32 array, checked to have ``ndim`` dimensions (ValueError naming ``name``)."""
     arr = np.asarray(a, dtype=np.float32)
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
     return arr
 
 
-class _Node(NeuromapNode):
-    """Shared helpers: no declared input by default, elementwise output."""
+class ExtensionNode(NeuromapNode):
+    """Base for extension nodes in this style: no declared input by default, elementwise output;
+    :meth:`set_types` fills NIR's ``input_type`` / ``output_type``."""
 
-    def _types(self, out: Shape | None = None) -> None:
+    def set_types(self, out: Shape | None = None) -> None:
         self.input_type = {"input": None}
         self.output_type = {"output": None if out is None else np.asarray(out, dtype=np.int64)}
 
@@ -83,7 +91,7 @@ def parse_neuron(text: str) -> tuple[dict, np.ndarray | None, np.ndarray | None]
 
 
 @dataclass(eq=False)
-class MaxPool2d(_Node):
+class MaxPool2d(ExtensionNode, Unit):
     """Max pooling of a ``(C, H, W)`` input (padding with -inf, like torch); ``kernel_size``, ``stride``, ``padding``."""
 
     kernel_size: np.ndarray
@@ -99,7 +107,7 @@ class MaxPool2d(_Node):
             raise ValueError("MaxPool2d needs kernel_size, stride >= 1 and padding >= 0")
         if np.any(2 * self.padding > self.kernel_size):
             raise ValueError("MaxPool2d padding must be at most half the kernel (torch's rule)")
-        self._types()
+        self.set_types()
 
     def infer_output(self, s: Shape) -> Shape:
         if len(s) != 3:
@@ -112,7 +120,7 @@ class MaxPool2d(_Node):
 
 
 @dataclass(eq=False)
-class Permute(_Node):
+class Permute(ExtensionNode):
     """Permute the feature axes: output axis ``i`` is input axis ``perm[i]`` (e.g. tokens ``(C, N) -> (N, C)``)."""
 
     perm: np.ndarray
@@ -121,7 +129,7 @@ class Permute(_Node):
         self.perm = _ints(self.perm)
         if sorted(self.perm.tolist()) != list(range(self.perm.size)):
             raise ValueError(f"Permute needs a permutation of 0..n-1, got {self.perm.tolist()}")
-        self._types()
+        self.set_types()
 
     def infer_output(self, s: Shape) -> Shape:
         if len(s) != self.perm.size:
@@ -130,7 +138,7 @@ class Permute(_Node):
 
 
 @dataclass(eq=False)
-class Place(_Node):
+class Place(ExtensionNode):
     """Write the input into a zero tensor of ``shape`` starting at ``offset`` (per axis).
 
     Several ``Place`` nodes feeding one node (edges are summed) express a concatenation or a stack
@@ -145,7 +153,7 @@ class Place(_Node):
         if self.shape.size == 0 or self.shape.size != self.offset.size or np.any(self.shape < 1) or np.any(self.offset < 0):
             raise ValueError(f"Place needs a positive shape and a non-negative offset per axis, got "
                              f"{self.shape.tolist()}, {self.offset.tolist()}")
-        self._types(tuple(self.shape.tolist()))
+        self.set_types(tuple(self.shape.tolist()))
 
     def infer_output(self, s: Shape) -> Shape:
         if len(s) != self.shape.size or any(o + n > m for o, n, m in zip(self.offset, s, self.shape)):
@@ -157,7 +165,7 @@ class Place(_Node):
 
 
 @dataclass(eq=False)
-class Mean(_Node):
+class Mean(ExtensionNode):
     """Mean over one feature axis ``axis`` (removed from the shape, as ``x.mean(axis)``)."""
 
     axis: int
@@ -166,7 +174,7 @@ class Mean(_Node):
         self.axis = int(self.axis)
         if self.axis < 0:
             raise ValueError(f"Mean axis must be a non-negative feature axis, got {self.axis}")
-        self._types()
+        self.set_types()
 
     def infer_output(self, s: Shape) -> Shape:
         if self.axis >= len(s) or len(s) < 2:
@@ -175,7 +183,7 @@ class Mean(_Node):
 
 
 @dataclass(eq=False)
-class Activation(_Node):
+class Activation(ExtensionNode, Unit):
     """A stateless elementwise non-linearity: ``function`` in ``relu``, ``tanh``, ``gelu`` (exact erf form)."""
 
     function: str
@@ -184,99 +192,59 @@ class Activation(_Node):
         self.function = as_text(self.function)
         if self.function not in ACTIVATIONS:
             raise ValueError(f"Activation function={self.function!r} is not one of {list(ACTIVATIONS)}")
-        self._types()
+        self.set_types()
+
+    def population(self, name: str, shape: Shape) -> Population:
+        relu = self.function == "relu"
+        return Population(name, "relu" if relu else "other", shape, {} if relu else {"function": self.function},
+                          False, self.population_meta(name))
 
 
-class _Attention(_Node):
-    """Shared by SDSA / SDSA3: input ``(3, N, C)`` (q, k, v stacked by :class:`Place`), output ``(N, C)``."""
+class AttentionUnit(ExtensionNode, Unit):
+    """Base of spike-driven attention nodes (the zoo's SDSA, SDSA-3, ...): input ``(3, N, C)`` (q, k, v
+    stacked by :class:`Place` ports), output ``(N, C)``, an inner LIF given as the ``neuron`` JSON
+    field. A subclass defines the fields ``dim``, ``heads``, ``neuron`` (and its own), calls
+    :meth:`check` in ``__post_init__`` and says what it computes: :meth:`mix` (the neuron's input
+    from q, k, v) and :meth:`output` (the result from q and the neuron's spikes); ``backends.torch``
+    runs every subclass with one op.
+
+    Lowered to a spiking ``other`` population ``(N, C)`` with one projection per port q, k, v
+    (``meta["port"]``, from the ``Place`` that ends each incoming path).
+    """
+
+    composes_inputs = True
+
+    def population(self, name: str, shape: Shape) -> Population:
+        return Population(name, "other", shape, {"heads": self.heads}, True, self.population_meta(name))
+
+    def input_port(self, path: str, ops: list) -> tuple[int, dict]:
+        if not ops or not isinstance(ops[-1], Place):
+            raise GraphError(f"lower: path {path!r} into attention does not end in a port (Place)")
+        return 1, {"port": "qkv"[int(ops[-1].offset[0])]}
 
     def check(self) -> None:
         self.dim, self.heads, self.neuron = int(self.dim), int(self.heads), as_text(self.neuron)
         if self.dim < 1 or self.heads < 1 or self.dim % self.heads:
             raise ValueError(f"{type(self).__name__} needs heads dividing dim, got dim={self.dim}, heads={self.heads}")
         parse_neuron(self.neuron)
-        self._types()
+        self.set_types()
 
     def infer_output(self, s: Shape) -> Shape:
         if len(s) != 3 or s[0] != 3 or s[2] != self.dim:
             raise ValueError(f"expects stacked (3, N, {self.dim}) q, k, v")
         return (s[1], s[2])
 
+    def mix(self, q, k, v):
+        """The attention neuron's input from ``q, k, v [T, B, N, C]`` (tensors)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define mix()")
 
-@dataclass(eq=False)
-class SDSA(_Attention):
-    """Spike-driven self-attention V1: ``Y = Q * LIF(sum_n K[n] * V[n])`` (per channel; the LIF is ``(1, C)``).
-
-    Attributes: ``dim`` (C), ``heads`` (layout only: the result does not depend on it), ``neuron``
-    (the attention LIF, JSON; see the module docstring).
-    """
-
-    dim: int
-    heads: int
-    neuron: str
-
-    def __post_init__(self) -> None:
-        self.check()
+    def output(self, q, spikes):
+        """The node's output from ``q`` and the attention neuron's spikes; default: the spikes."""
+        return spikes
 
 
 @dataclass(eq=False)
-class SDSA3(_Attention):
-    """SDSA-3 linear attention: ``Y[h] = LIF(Q[h] (K[h]^T V[h]) * scale)`` per head (the LIF is ``(N, C)``)."""
-
-    dim: int
-    heads: int
-    scale: float
-    neuron: str
-
-    def __post_init__(self) -> None:
-        self.scale = float(self.scale)
-        if not self.scale > 0:
-            raise ValueError(f"SDSA3 scale must be positive, got {self.scale}")
-        self.check()
-
-
-@dataclass(eq=False)
-class LMUMemory(_Node):
-    """The LMU memory ``m_t = A_bar m_{t-1} + B_bar u_t`` per channel: input ``(channels,)``, output
-    ``(channels, order)``; ``m_{-1} = 0``.
-
-    ``mode`` is how the traced module computed it: ``"recurrent"`` (the update above, step by step)
-    or ``"fft"`` (the same linear system as a causal convolution with ``H[k] = A_bar^k B_bar``,
-    computed by FFT over the whole sequence). Both are reproduced bit-for-bit by ``backends.torch``;
-    hardware runs the recurrence.
-
-    Why not NIR ``I`` + ``Affine``: NIR's integrator adds ``(A_bar - 1) m + B_bar u`` to ``m``, which
-    rounds differently from ``A_bar m + B_bar u``; the trained model would not be reproduced exactly.
-    """
-
-    A_bar: np.ndarray
-    B_bar: np.ndarray
-    channels: int
-    mode: str = "recurrent"
-
-    def __post_init__(self) -> None:
-        self.A_bar, self.B_bar = _f32(self.A_bar, 2, "A_bar"), _f32(self.B_bar, 1, "B_bar")
-        self.channels, self.mode = int(self.channels), as_text(self.mode)
-        d = self.B_bar.shape[0]
-        if self.A_bar.shape != (d, d) or d < 1:
-            raise ValueError(f"LMUMemory needs A_bar [d, d] and B_bar [d], got {self.A_bar.shape}, {self.B_bar.shape}")
-        if self.channels < 1 or self.mode not in LMU_MODES:
-            raise ValueError(f"LMUMemory needs channels >= 1 and mode in {list(LMU_MODES)}")
-        self._types((self.channels, d))
-
-    @property
-    def order(self) -> int:
-        return int(self.B_bar.shape[0])
-
-    def declared_input_shape(self) -> Shape:
-        return (self.channels,)
-
-    def infer_output(self, s: Shape) -> Shape:
-        return (self.channels, self.order)
-
-
-@dataclass(eq=False)
-class AxisLinear(_Node):
+class AxisLinear(ExtensionNode):
     """``y = x @ weight.T`` over the last feature axis: input ``(*lead, in)``, output ``(*lead, out)``
     (``weight [out, in]``; L2MU's memory map ``S_m A_bar^T`` on ``(memory_size, order)`` spikes).
 
@@ -287,10 +255,10 @@ class AxisLinear(_Node):
     weight: np.ndarray
 
     def __post_init__(self) -> None:
-        self.weight = _f32(self.weight, 2, "weight")
+        self.weight = float32_array(self.weight, 2, "weight")
         if min(self.weight.shape) < 1:
             raise ValueError(f"AxisLinear needs a non-empty weight [out, in], got {self.weight.shape}")
-        self._types()
+        self.set_types()
 
     def infer_output(self, s: Shape) -> Shape:
         if not s or s[-1] != self.weight.shape[1]:
@@ -299,24 +267,24 @@ class AxisLinear(_Node):
 
 
 @dataclass(eq=False)
-class Outer(_Node):
+class Outer(ExtensionNode):
     """``y[..., j] = x[...] * vector[j]``: input ``s``, output ``(*s, len(vector))`` (L2MU's encoder map
     ``S_u (x) B_bar``: each spike times the memory's input vector, one product per element, exact)."""
 
     vector: np.ndarray
 
     def __post_init__(self) -> None:
-        self.vector = _f32(self.vector, 1, "vector")
+        self.vector = float32_array(self.vector, 1, "vector")
         if self.vector.shape[0] < 1:
             raise ValueError("Outer needs a non-empty vector")
-        self._types()
+        self.set_types()
 
     def infer_output(self, s: Shape) -> Shape:
         return (*s, int(self.vector.shape[0]))
 
 
 @dataclass(eq=False)
-class TemporalConv1d(_Node):
+class TemporalConv1d(ExtensionNode):
     """A convolution along *time* of ``(C_in,)`` features (LMUFormer's conv embedding):
     ``y_t = bias + sum_j weight[:, :, j] x_{t - pad_left + j}`` with zeros outside the sequence.
 
@@ -330,13 +298,13 @@ class TemporalConv1d(_Node):
     pad_right: int
 
     def __post_init__(self) -> None:
-        self.weight, self.bias = _f32(self.weight, 3, "weight"), _f32(self.bias, 1, "bias")
+        self.weight, self.bias = float32_array(self.weight, 3, "weight"), float32_array(self.bias, 1, "bias")
         self.pad_left, self.pad_right = int(self.pad_left), int(self.pad_right)
         if self.bias.shape[0] != self.weight.shape[0] or self.pad_left < 0 or self.pad_right < 0:
             raise ValueError("TemporalConv1d needs bias [C_out] and non-negative padding")
         if self.pad_left + self.pad_right != self.weight.shape[2] - 1:
             raise ValueError("TemporalConv1d padding must add up to kernel - 1 (one output per step)")
-        self._types((self.weight.shape[0],))
+        self.set_types((self.weight.shape[0],))
 
     def declared_input_shape(self) -> Shape:
         return (int(self.weight.shape[1]),)
@@ -346,55 +314,7 @@ class TemporalConv1d(_Node):
 
 
 @dataclass(eq=False)
-class EGRU(_Node):
-    """One EGRU layer (``networks.egru.EGRUCell``, eval mode), input ``(I,)``, output graded events ``(H,)``.
-
-    Attributes: ``weight_ih [3H, I]``, ``weight_hh [3H, H]``, ``bias_ih``, ``bias_hh [3H]`` (gate
-    order z, r, g; used only when ``bias`` is true), ``threshold [H]`` (clamped to [0, 1]),
-    ``zoneout`` (applied as its expectation), ``gamma``, ``eps`` (the pseudo-derivative; no effect
-    on the forward pass), ``impl`` (``vectorised`` / ``loop``: how the input projection is batched,
-    which decides its float rounding).
-    """
-
-    weight_ih: np.ndarray
-    weight_hh: np.ndarray
-    bias_ih: np.ndarray
-    bias_hh: np.ndarray
-    threshold: np.ndarray
-    bias: bool = True
-    zoneout: float = 0.0
-    gamma: float = 1.0
-    eps: float = 1.0
-    impl: str = "vectorised"
-
-    def __post_init__(self) -> None:
-        self.weight_ih, self.weight_hh = _f32(self.weight_ih, 2, "weight_ih"), _f32(self.weight_hh, 2, "weight_hh")
-        self.bias_ih, self.bias_hh = _f32(self.bias_ih, 1, "bias_ih"), _f32(self.bias_hh, 1, "bias_hh")
-        self.threshold = _f32(self.threshold, 1, "threshold")
-        self.bias, self.impl = bool(self.bias), as_text(self.impl)
-        self.zoneout, self.gamma, self.eps = float(self.zoneout), float(self.gamma), float(self.eps)
-        H = self.threshold.shape[0]
-        if self.weight_ih.shape[0] != 3 * H or self.weight_hh.shape != (3 * H, H):
-            raise ValueError(f"EGRU needs weight_ih [3H, I], weight_hh [3H, H] for H={H}")
-        if self.bias_ih.shape != (3 * H,) or self.bias_hh.shape != (3 * H,):
-            raise ValueError(f"EGRU needs biases of shape [{3 * H}]")
-        if self.impl not in EGRU_IMPLS or not 0.0 <= self.zoneout < 1.0:
-            raise ValueError(f"EGRU needs impl in {list(EGRU_IMPLS)} and zoneout in [0, 1)")
-        self._types((H,))
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.threshold.shape[0])
-
-    def declared_input_shape(self) -> Shape:
-        return (int(self.weight_ih.shape[1]),)
-
-    def infer_output(self, s: Shape) -> Shape:
-        return (self.hidden_size,)
-
-
-@dataclass(eq=False)
-class SparseLinear(_Node):
+class SparseLinear(ExtensionNode):
     """``y = W x`` with ``W [shape[0], shape[1]]`` in CSR form (``indptr``, ``indices``, ``data``), never dense:
     a reservoir's recurrent weights are O(synapses) on disk and in memory."""
 
@@ -405,14 +325,14 @@ class SparseLinear(_Node):
 
     def __post_init__(self) -> None:
         self.indptr, self.indices, self.shape = _ints(self.indptr), _ints(self.indices), _ints(self.shape)
-        self.data = _f32(self.data, 1, "data")
+        self.data = float32_array(self.data, 1, "data")
         if self.shape.size != 2 or self.indptr.size != self.shape[0] + 1 or self.indices.size != self.data.size:
             raise ValueError("SparseLinear needs indptr [rows + 1], indices and data [nnz], shape [rows, cols]")
         if self.indptr[0] != 0 or self.indptr[-1] != self.data.size or np.any(np.diff(self.indptr) < 0):
             raise ValueError("SparseLinear indptr must rise from 0 to nnz")
         if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= self.shape[1]):
             raise ValueError("SparseLinear column indices out of range")
-        self._types((int(self.shape[0]),))
+        self.set_types((int(self.shape[0]),))
 
     @classmethod
     def from_scipy(cls, m) -> SparseLinear:
@@ -421,8 +341,6 @@ class SparseLinear(_Node):
         return cls(indptr=m.indptr, indices=m.indices, data=m.data, shape=np.asarray(m.shape))
 
     def to_scipy(self):
-        import scipy.sparse as sp
-
         return sp.csr_matrix((self.data, self.indices, self.indptr), shape=tuple(int(v) for v in self.shape))
 
     @property
@@ -443,9 +361,35 @@ class SparseLinear(_Node):
         return ret
 
 
-ZOO_NODES = (MaxPool2d, Permute, Place, Mean, Activation, SDSA, SDSA3, LMUMemory, TemporalConv1d, EGRU, SparseLinear,
-             AxisLinear, Outer)
-# Units: computed by a population of their own when lowered (not synapses).
-UNIT_TYPES = (MaxPool2d, Activation, SDSA, SDSA3, LMUMemory, EGRU)
-EXTENSION_NODES.update({PREFIX + c.__name__: c for c in ZOO_NODES})
-STATEFUL_EXTENSIONS.extend([SDSA, SDSA3, LMUMemory, EGRU, TemporalConv1d])
+def _index(shape) -> np.ndarray:
+    return np.arange(int(np.prod(shape))).reshape(shape)
+
+
+@register_op_matrix
+def zoo_op_matrix(node, fi, fo) -> sp.csr_matrix | None:
+    """A layout / synaptic extension node as a sparse ``[out, in]`` matrix, or None."""
+    n_in, n_out = int(np.prod(fi)), int(np.prod(fo))
+    if isinstance(node, Permute):
+        cols = _index(fi).transpose([int(p) for p in node.perm]).reshape(-1)
+        return sp.csr_matrix((np.ones(n_out), (np.arange(n_out), cols)), shape=(n_out, n_in))
+    if isinstance(node, Place):
+        rows = _index(fo)[node.slices(fi)].reshape(-1)
+        return sp.csr_matrix((np.ones(n_in), (rows, np.arange(n_in))), shape=(n_out, n_in))
+    if isinstance(node, Mean):
+        idx = _index(fi)
+        rows = np.moveaxis(np.broadcast_to(_index(fo)[(slice(None),) * node.axis + (None,)], fi), 0, 0).reshape(-1)
+        return sp.csr_matrix((np.full(n_in, 1.0 / fi[node.axis]), (rows, idx.reshape(-1))), shape=(n_out, n_in))
+    if isinstance(node, SparseLinear):
+        return node.to_scipy().astype(np.float64)
+    if isinstance(node, AxisLinear):  # the same matrix on every row: block diagonal
+        lead = n_in // int(fi[-1])
+        return sp.kron(sp.identity(lead), sp.csr_matrix(np.asarray(node.weight, dtype=np.float64))).tocsr()
+    if isinstance(node, Outer):  # input i -> outputs (i, j) with weight vector[j]
+        vec = np.asarray(node.vector, dtype=np.float64).reshape(-1, 1)
+        return sp.kron(sp.identity(n_in), sp.csr_matrix(vec)).tocsr()
+    return None
+
+
+for _cls in (MaxPool2d, Permute, Place, Mean, Activation, SparseLinear, AxisLinear, Outer):
+    register_node(_cls)
+register_node(TemporalConv1d, stateful=True)

@@ -1,10 +1,13 @@
-"""The EGRU cell's gated state update (Subramoney et al. 2023), shared by the zoo module and every
-backend that runs it, so the arithmetic is written once; and the fused GPU form of the whole
-recurrence (:func:`egru_sequence`: per step the recurrent matmul and one Triton kernel for the rest,
-forward and hand-written BPTT), which ``networks/egru.py`` takes by default on CUDA tensors."""
+"""The EGRU cell's step (Subramoney et al. 2023), shared by the zoo module (``networks/egru.py``),
+``backends.torch`` and the SpiNNaker2 model, so the arithmetic is written once: :func:`egru_state`
+(gates, candidate, zoneout) then :func:`egru_events` (events, graded output, subtractive reset).
+And the fused GPU form of the whole recurrence (:func:`egru_sequence`: per step the recurrent matmul
+and one Triton kernel for the rest, forward and hand-written BPTT), which ``networks/egru.py`` takes
+by default on CUDA tensors."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,35 @@ def egru_candidate(gx: torch.Tensor, gh: torch.Tensor, c_prev: torch.Tensor) -> 
     r = torch.sigmoid(rx + rh)
     g = torch.tanh(cx + r * ch)
     return z * c_prev + (1.0 - z) * g
+
+
+def egru_state(gx: torch.Tensor, gh: torch.Tensor, c_prev: torch.Tensor, zoneout: float = 0.0,
+               zone_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The internal state ``c`` of one step: :func:`egru_candidate`, then zoneout - in training a
+    per-unit mask (1 = take the new state), in evaluation its expectation
+    ``zoneout c_prev + (1 - zoneout) c``."""
+    c = egru_candidate(gx, gh, c_prev)
+    if zoneout <= 0:
+        return c
+    if zone_mask is not None:
+        return c_prev + zone_mask * (c - c_prev)
+    return zoneout * c_prev + (1.0 - zoneout) * c
+
+
+def heaviside(x: torch.Tensor) -> torch.Tensor:
+    """``1`` where ``x > 0``, else ``0`` (the event function of inference; training uses a pseudo-derivative)."""
+    return (x > 0).to(x.dtype)
+
+
+Events = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def egru_events(c: torch.Tensor, theta: torch.Tensor,
+                spike: Callable[[torch.Tensor], torch.Tensor] = heaviside) -> Events:
+    """Events of one step from the state ``c`` and the thresholds: ``o = spike(c - theta)``, the graded
+    event ``y = o c`` and the subtractive reset ``c_bar = c - o theta``; returns ``(y, o, c_bar)``."""
+    o = spike(c - theta)
+    return o * c, o, c - o * theta
 
 
 # --- the fused sequence (Triton) ------------------------------------------------------------------

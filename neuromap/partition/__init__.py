@@ -20,6 +20,7 @@ else :data:`DEFAULT_RATE`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -40,9 +41,20 @@ from .mapping import Mapping
 from .partition import METHODS
 from .place import PLACEMENTS, Mesh, hop_cost, place
 from .route import link_loads, router_entries
-from .split import DEFAULT_RATE, Atoms, Limits, crossbar_rows, group_connectivity, neuron_costs, split_population
+from .split import (
+    DEFAULT_RATE,
+    Atoms,
+    Limits,
+    MemoryModel,
+    SharedMemory,
+    crossbar_rows,
+    group_connectivity,
+    neuron_costs,
+    split_population,
+)
 
-__all__ = ["partition", "Mapping", "DoesNotFit", "METHODS", "PLACEMENTS", "DEFAULT_RATE", "Limits", "METIS_FALLBACK"]
+__all__ = ["partition", "Mapping", "DoesNotFit", "METHODS", "PLACEMENTS", "DEFAULT_RATE", "Limits", "MemoryModel",
+           "SharedMemory", "METIS_FALLBACK"]
 
 _log = logging.getLogger(__name__)
 #: What ``method="metis"`` does when pymetis is not installed.
@@ -121,7 +133,7 @@ def _slice_axons(net, pops, index, bounds, lim) -> list[np.ndarray]:
 
 def partition(netlist: Netlist, target: Any, method: str = "metis", activity: Any = None, seed: int = 0, *,
               placement: str | None = None, weight_bits: int | None = None, atoms_per_core: int | None = None,
-              time_budget: float = 10.0) -> Mapping:
+              time_budget: float = 10.0, memory: MemoryModel | None = None) -> Mapping:
     """Map ``netlist`` onto ``target`` (a name, a TOML path or a loaded ``Target``).
 
     Args:
@@ -141,11 +153,16 @@ def partition(netlist: Netlist, target: Any, method: str = "metis", activity: An
         atoms_per_core: partition granularity (atoms per core-sized slice); default: as fine as the
             atom graph allows (single neurons for networks up to ~50k neurons).
         time_budget: seconds allowed for placement refinement.
+        memory: how a population uses a core's ``core.memory_bits`` (per neuron and per slice), given
+            by a backend that lays out the core memory itself (the SpiNNaker2 program's
+            :class:`~neuromap.backends.spinnaker2.memory.PEMemoryModel`); default
+            :class:`~neuromap.partition.split.SharedMemory`.
     Raises:
         DoesNotFit: a population or the whole network exceeds a limit (the message says what fits).
     """
     t0 = time.perf_counter()
-    kw = dict(activity=activity, seed=seed, placement=placement, weight_bits=weight_bits, time_budget=time_budget)
+    kw = dict(activity=activity, seed=seed, placement=placement, weight_bits=weight_bits, time_budget=time_budget,
+              memory=memory)
     if method == "metis" and not optional.available("pymetis"):
         _log.warning(METIS_FALLBACK)
         m = _partition_once(netlist, target, "sequential", atoms_per_core=atoms_per_core,
@@ -200,6 +217,7 @@ class _Run:
     ax_in: Any = None
     ax_out: Any = None
     traffic: Any = None  # [cores, cores] packets per step
+    mem: Any = None  # digital with a memory model's overheads: memory bits per core
 
     @property
     def atoms(self) -> Atoms:
@@ -318,6 +336,9 @@ def _axons(run: _Run) -> None:
             bad |= run.ax_in > lim.max_axons_in
         if lim.kind == "digital" and lim.max_axons_out is not None:
             bad |= run.ax_out > lim.max_axons_out
+        run.mem = core_memory_bits(run, n_cores, conn)
+        if run.mem is not None:  # slice overheads and routing entries on top of the neurons' bits
+            bad |= run.mem > lim.memory_bits
         if not bad.any():
             break
         # cores with several atoms: move half of them to a new core; a single atom is cut in half
@@ -330,6 +351,28 @@ def _axons(run: _Run) -> None:
     run.traffic = (onehot @ sp.diags(run.rate_arr[run.a_pop]) @ conn).tocsr()  # cores x cores, packets / step
 
 
+def core_memory_bits(run: _Run, n_cores: int, conn: sp.csr_matrix) -> np.ndarray | None:
+    """Memory bits per core: its atoms' neuron bits, one slice overhead per population it holds and
+    one routing entry per (source population, source core) sending to it (``conn``: source atoms x
+    cores); None when the memory model has neither overhead or the target no memory limit."""
+    if run.lim.kind != "digital" or "core.memory_bits" not in run.res_names:
+        return None
+    model = run.lim.memory or SharedMemory()
+    slice_bits = np.array([int(c["slice_bits"]) for c in run.cost], dtype=np.float64)
+    per_source = float(model.source_bits(run.lim))
+    if not slice_bits.any() and not per_source:
+        return None
+    mem = np.bincount(run.assign, weights=run.res[:, run.res_names.index("core.memory_bits")], minlength=n_cores)
+    pairs, pair_of_atom = np.unique(run.assign * len(run.pops) + run.a_pop, return_inverse=True)
+    mem += np.bincount(pairs // len(run.pops), weights=slice_bits[pairs % len(run.pops)], minlength=n_cores)
+    if per_source:
+        hot = sp.csr_matrix((np.ones(len(run.a_pop)), (pair_of_atom, np.arange(len(run.a_pop)))),
+                            shape=(len(pairs), len(run.a_pop)))
+        sends = ((hot @ (conn > 0).astype(np.float64)) > 0).astype(np.float64)  # (pop, core) pair -> cores
+        mem += per_source * np.asarray(sends.sum(axis=0)).ravel()
+    return mem
+
+
 def _halve_single_atom_cores(run: _Run, single: np.ndarray) -> None:
     lim = run.lim
     nxt = int(run.assign.max()) + 1
@@ -340,6 +383,8 @@ def _halve_single_atom_cores(run: _Run, single: np.ndarray) -> None:
         if hi - lo < 2:
             lname = "core.max_axons_out" if run.ax_out[c] > (lim.max_axons_out or np.inf) else "core.max_axons_in"
             need = run.ax_out[c] if lname.endswith("out") else run.ax_in[c]
+            if run.mem is not None and run.mem[c] > lim.memory_bits:
+                lname, need = "core.memory_bits", run.mem[c]
             raise DoesNotFit(run.pops[run.a_pop[i]].name, lname, float(need), float(lim.value(lname)),
                              ["fewer destination cores per neuron (more neurons per core, smaller fan-out)"],
                              run.tgt.name)
@@ -426,6 +471,8 @@ def _usage(run: _Run) -> tuple[dict[str, list], dict[str, float | None], np.ndar
     for j, name in enumerate(run.res_names):
         usage[name] = np.bincount(run.assign, weights=run.res[:, j], minlength=n_cores).tolist()
         limits_out[name] = float(run.limits[j])
+    if run.mem is not None:
+        usage["core.memory_bits"] = run.mem.tolist()
     if run.lim.kind == "digital":
         usage["core.max_axons_in"] = run.ax_in.tolist()
         limits_out["core.max_axons_in"] = run.lim.max_axons_in
@@ -463,7 +510,7 @@ def _merged_slices(run: _Run) -> list[dict]:
 
 def _partition_once(netlist: Netlist, target: Any, method: str = "metis", activity: Any = None, seed: int = 0, *,
                     placement: str | None = None, weight_bits: int | None = None, atoms_per_core: int | None = None,
-                    time_budget: float = 10.0) -> Mapping:
+                    time_budget: float = 10.0, memory: MemoryModel | None = None) -> Mapping:
     """One partition + placement run (see :func:`partition`): split, atoms, assign, axons, place/route."""
     from neuromap import hardware
 
@@ -481,7 +528,7 @@ def _partition_once(netlist: Netlist, target: Any, method: str = "metis", activi
         raise ValueError("empty netlist: it has no populations to partition")
     pops = [netlist.population(n) for n in order]
     rates, rate_source = _rates(activity, pops)
-    lim = Limits.from_target(tgt, weight_bits)
+    lim = dataclasses.replace(Limits.from_target(tgt, weight_bits), memory=memory)
     notes = [f"firing rate {DEFAULT_RATE} spikes/neuron/step where no activity is given",
              "traffic = rate x distinct destination cores per source neuron (multicast packets per step)"]
     run = _Run(netlist, tgt, lim, method, seed, pops, {p.name: i for i, p in enumerate(pops)}, [p.size for p in pops],

@@ -21,7 +21,8 @@ Cost model (documented so every number can be traced):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -47,6 +48,7 @@ class Limits:
     state_bits: int = 32
     rows: int | None = None
     cols: int | None = None
+    memory: MemoryModel | None = field(default=None, compare=False)  # None: :class:`SharedMemory`
 
     @classmethod
     def from_target(cls, target, weight_bits: int | None = None) -> Limits:
@@ -57,6 +59,10 @@ class Limits:
                        weight_bits=wb)
         if target.kind == "conventional":
             return cls("conventional", weight_bits=wb)
+        if target.kind != "digital":
+            raise ValueError(f"target {target.name!r} is of kind {target.kind!r}: the partitioner maps onto the cores "
+                             "of digital and crossbar targets (and whole conventional devices); a "
+                             f"{target.kind!r} target has no core model to partition for")
         lim = cls("digital", g("core.max_neurons"), g("core.synapse_mem_bits"), g("core.memory_bits"),
                   g("core.max_axons_in"), g("core.max_axons_out"), wb, int(g("numerics.state_bits", 32)))
         if lim.max_neurons is None and lim.memory_bits is None and lim.synapse_mem_bits is None:
@@ -115,22 +121,62 @@ def synapses_per_neuron(proj: Projection, dst: Population) -> np.ndarray:
     return np.asarray(proj.fan_in(), dtype=np.int64)
 
 
-def neuron_costs(net: Netlist, pop: Population, lim: Limits) -> dict[str, np.ndarray]:
-    """Per-neuron additive costs of ``pop``: synapses, synapse bits, memory bits (state + synapses)."""
-    n = pop.size
-    syn = np.zeros(n, dtype=np.int64)
-    bits = np.zeros(n, dtype=np.int64)
-    wb = lim.weight_bits
+class MemoryModel(Protocol):
+    """How much of a core's memory (``core.memory_bits``) a population takes: what a backend that
+    lays out the core's memory itself (the SpiNNaker2 program) gives the partitioner, so that the
+    mapping it makes is one the backend can build."""
+
+    def neuron_bits(self, net: Netlist, pop: Population, lim: Limits) -> np.ndarray:
+        """Bits per neuron of ``pop`` (state, synapses, buffers: everything that scales with neurons)."""
+        ...
+
+    def slice_bits(self, net: Netlist, pop: Population, lim: Limits) -> int:
+        """Fixed bits of every slice of ``pop`` on a core (headers, tables, constants)."""
+        ...
+
+    def source_bits(self, lim: Limits) -> int:
+        """Bits per (source population slice, core) pair that sends to a core (a routing-table entry)."""
+        ...
+
+
+class SharedMemory:
+    """The default model (module docstring): synapse rows in the cheaper format plus the registry's
+    state words; no per-slice overhead."""
+
+    def neuron_bits(self, net: Netlist, pop: Population, lim: Limits) -> np.ndarray:
+        bits = synapse_bits(net, pop, lim.weight_bits)
+        return bits + pop.model.state_words(pop.params) * lim.state_bits
+
+    def slice_bits(self, net: Netlist, pop: Population, lim: Limits) -> int:
+        return 0
+
+    def source_bits(self, lim: Limits) -> int:
+        return 0
+
+
+def synapse_bits(net: Netlist, pop: Population, weight_bits: int) -> np.ndarray:
+    """Synapse-memory bits per neuron of ``pop``: per incoming projection the cheaper row format."""
+    bits = np.zeros(pop.size, dtype=np.int64)
     for proj in net.incoming(pop.name):
         src = net.population(proj.src)
         s = synapses_per_neuron(proj, pop)
-        syn += s
         if proj.kind in ("conv", "identity"):
-            bits += s * wb
+            bits += s * weight_bits
         else:
-            bits += np.minimum(src.size * wb, s * (wb + _idx_bits(src.size)))
-    state = np.full(n, pop.model.state_words(pop.params) * lim.state_bits, dtype=np.int64)
-    return {"synapses": syn, "synapse_bits": bits, "memory_bits": bits + state}
+            bits += np.minimum(src.size * weight_bits, s * (weight_bits + _idx_bits(src.size)))
+    return bits
+
+
+def neuron_costs(net: Netlist, pop: Population, lim: Limits) -> dict[str, np.ndarray]:
+    """Per-neuron additive costs of ``pop``: synapses, synapse bits, memory bits (from the limits'
+    memory model), and ``slice_bits`` (a 0-d array: the fixed memory of one slice)."""
+    syn = np.zeros(pop.size, dtype=np.int64)
+    for proj in net.incoming(pop.name):
+        syn += synapses_per_neuron(proj, pop)
+    model = lim.memory or SharedMemory()
+    return {"synapses": syn, "synapse_bits": synapse_bits(net, pop, lim.weight_bits),
+            "memory_bits": np.asarray(model.neuron_bits(net, pop, lim), dtype=np.int64),
+            "slice_bits": np.asarray(int(model.slice_bits(net, pop, lim)))}
 
 
 # ------------------------------------------------------------------------------------------ connectivity
@@ -328,7 +374,7 @@ def _check_neuron_fits(pop: Population, costs: dict[str, np.ndarray], fanin: np.
     if lim.synapse_mem_bits is not None:
         checks.append(("core.synapse_mem_bits", costs["synapse_bits"], lim.synapse_mem_bits))
     if lim.memory_bits is not None:
-        checks.append(("core.memory_bits", costs["memory_bits"], lim.memory_bits))
+        checks.append(("core.memory_bits", costs["memory_bits"] + int(costs["slice_bits"]), lim.memory_bits))
     if lim.max_axons_in is not None:
         checks.append(("core.max_axons_in", fanin, lim.max_axons_in))
     if lim.kind == "crossbar":
@@ -352,7 +398,7 @@ def split_population(net: Netlist, pop: Population, lim: Limits, target_name: st
         caps.append(lim.synapse_mem_bits)
     if lim.memory_bits is not None:
         arrs.append(costs["memory_bits"])
-        caps.append(lim.memory_bits)
+        caps.append(lim.memory_bits - int(costs["slice_bits"]))
     return _greedy_cuts(arrs, caps, n, lim.max_neurons)
 
 

@@ -1,8 +1,9 @@
 """``backends.loihi`` (neuromap's bit-accurate emulator) and ``backends.lava`` (Lava itself).
 
-Both compile a Graph the same way: lower it to a netlist, map it onto the target's cores with the
-partitioner (the per-core limits are checked there; the Mapping is part of the result), quantise
-it to Loihi fixed point (:mod:`.quantize`) and build a :class:`~.emulator.LoihiNetwork`. They
+Both compile a Graph the same way: :func:`neuromap.pipeline.prepare` lowers it to a netlist and
+maps it onto the target's cores (the per-core limits are checked there; a given Mapping is checked
+instead; it is part of the result), then :meth:`LoihiBackend.compile_lowered` quantises it to Loihi
+fixed point (:mod:`.quantize`) and builds a :class:`~.emulator.LoihiNetwork`. They
 differ only in who runs that network: the vectorised emulator (batched, fast) or Lava's
 ``Loihi2SimCfg(select_tag="fixed_pt")`` (one sample at a time); their outputs are bit-identical.
 
@@ -23,7 +24,9 @@ import networkx as nx
 import numpy as np
 import torch
 
-from ..base import BackendError, RunResult, named_inputs
+from neuromap import pipeline
+
+from ..base import BackendError, RunResult, check_inputs
 from .emulator import LoihiRecord
 from .quantize import QuantizationError, QuantReport, check_semantics, kind_problem, quantize
 
@@ -59,15 +62,9 @@ def _depths(netlist) -> dict[str, int]:
 class LoihiCompiled:
     """A graph quantised for Loihi, mapped onto the target, ready to run."""
 
-    def __init__(self, graph, target, runner: str, weight_bits: int | None, allow_mismatch: bool, method: str) -> None:
-        from neuromap import hardware
-        from neuromap.partition import partition
-
-        self.graph = graph
-        self.target = hardware.load(target)
-        self.runner = runner
-        self.netlist = graph.lower()
-        self.mapping = partition(self.netlist, self.target, method=method, weight_bits=weight_bits)
+    def __init__(self, lowered: pipeline.Lowered, runner: str, weight_bits: int | None, allow_mismatch: bool) -> None:
+        self.graph, self.target, self.runner = lowered.graph, lowered.target, runner
+        self.netlist, self.mapping = lowered.netlist, lowered.mapping
         if weight_bits is None:  # the target's numerics decide, as they do for the partitioner
             weight_bits = min(int(self.target.get("numerics.weight_bits", MAX_WEIGHT_BITS)), MAX_WEIGHT_BITS)
         try:
@@ -77,39 +74,18 @@ class LoihiCompiled:
         self.depth = _depths(self.netlist)
         self.max_depth = max((self.depth.get(p.name, 0) for p in self.network.populations), default=0)
         self.input_names = list(self.network.inputs)
-        self.output_pops = self._output_populations()
+        pops = {p.name for p in self.network.populations}
+        self.output_pops = {o: pop for o, (pop, _) in lowered.outputs.items() if pop in pops}
 
     @property
     def report(self) -> QuantReport:
         return self.quant
 
-    def _output_populations(self) -> dict[str, str]:
-        """Graph output node -> the nearest population upstream of it (breadth-first)."""
-        pops = {p.name for p in self.network.populations}
-        out: dict[str, str] = {}
-        for o in self.graph.outputs:
-            frontier, seen = [o], {o}
-            while frontier:
-                node = frontier.pop(0)
-                if node in pops:
-                    out[o] = node
-                    break
-                for pred in self.graph.predecessors(node):
-                    if pred not in seen:
-                        seen.add(pred)
-                        frontier.append(pred)
-        return out
-
     def _spikes_in(self, inputs: Any) -> dict[str, np.ndarray]:
         out = {}
-        for name, x in named_inputs(inputs, self.input_names).items():
-            a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-            if a.ndim < 3:
-                raise ValueError(f"input {name!r} must be [T, B, ...] spikes, got shape {a.shape}")
-            want = self.network.inputs.get(name)
-            if want is not None and int(np.prod(a.shape[2:])) != want:
-                raise ValueError(f"input {name!r} has {a.shape[0]} steps x {a.shape[1]} samples x features "
-                                 f"{tuple(a.shape[2:])}, but the model takes {want} features")
+        shapes = {n: (int(self.network.inputs[n]),) for n in self.input_names}
+        for name, x in check_inputs(inputs, shapes, flat=True).items():
+            a = x.detach().cpu().numpy()
             a = a.reshape(a.shape[0], a.shape[1], -1)
             if not np.all((a == 0) | (a == 1)):
                 raise ValueError(
@@ -178,17 +154,23 @@ class LoihiBackend:
         return problems
 
     def compile(self, graph, target: Any = DEFAULT_TARGET, weight_bits: int | None = None,
-                allow_mismatch: bool = False, method: str = "metis") -> LoihiCompiled:
-        """Quantise and map ``graph`` for ``target``; ``weight_bits`` defaults to the target's
-        ``numerics.weight_bits`` capped at :data:`MAX_WEIGHT_BITS` (a custom target's numerics are
-        used, not ignored)."""
+                allow_mismatch: bool = False, method: str = "metis", mapping: Any = None) -> LoihiCompiled:
+        """Quantise and map ``graph`` for ``target`` (partitioned unless ``mapping`` is given);
+        ``weight_bits`` defaults to the target's ``numerics.weight_bits`` capped at
+        :data:`MAX_WEIGHT_BITS` (a custom target's numerics are used, not ignored)."""
         problems = self.unsupported(graph, allow_mismatch)
         if problems:
             raise BackendError(
                 f"{self.name} backend cannot run this graph:\n  " + "\n  ".join(problems)
                 + "\n  (run those parts on backends.torch, or use a hybrid split)"
             )
-        return LoihiCompiled(graph, target or DEFAULT_TARGET, self.runner, weight_bits, allow_mismatch, method)
+        lowered = pipeline.prepare(graph, target or DEFAULT_TARGET, mapping, method=method, weight_bits=weight_bits)
+        return self.compile_lowered(lowered, weight_bits, allow_mismatch)
+
+    def compile_lowered(self, lowered: pipeline.Lowered, weight_bits: int | None = None,
+                        allow_mismatch: bool = False) -> LoihiCompiled:
+        """Quantise ``(netlist, mapping, target)`` (:class:`neuromap.pipeline.Lowered`) for this runner."""
+        return LoihiCompiled(lowered, self.runner, weight_bits, allow_mismatch)
 
 
 class LavaBackend(LoihiBackend):

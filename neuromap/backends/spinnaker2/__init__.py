@@ -6,7 +6,8 @@
     res.records["1"], res.timing.to_dict(), res.link_counts[:3], compiled.mapping
     est = res.estimate()                       # neuromap.energy: synops, neuron updates, MAC-array ops
 
-The graph is lowered to a netlist, partitioned (:func:`neuromap.partition.partition`) unless a
+The graph is lowered to a netlist, partitioned (:func:`neuromap.partition.partition`, with the PE
+layout as its memory model, :class:`.memory.PEMemoryModel`, so one partition fits) unless a
 :class:`~neuromap.partition.Mapping` for ``spinnaker2`` is given, compiled into per-PE programs
 (:mod:`.program`, :mod:`.memory`: over-budget PEs raise ``DoesNotFit`` with byte counts or spill
 synapse rows to DRAM) and simulated step by step (:mod:`.simulate`) in ``fp32`` (bit-identical to
@@ -18,32 +19,31 @@ with :meth:`SpiNNaker2Backend.compile_netlist`.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import nir
 import numpy as np
 import torch
 
+from neuromap import pipeline
 from neuromap.graph import Graph
 from neuromap.graph.neuron import has_spec
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, type_name
-from neuromap.graph.zoo_nodes import EGRU
+from neuromap.graph.units import Unit
 from neuromap.netlist import Netlist
-from neuromap.partition.errors import DoesNotFit
 
-from ..base import BackendError, RunResult, named_inputs
+from ..base import BackendError, RunResult, check_inputs
 from . import numerics as numerics_mod
+from .memory import PEMemoryModel
 from .program import Program, build, netlist_problems
 from .simulate import COUNTERS, Simulator
 from .timing import Timing, step_times
 
 NAME = "spinnaker2"
 SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.AvgPool2d, nir.SumPool2d,
-                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, Neuron, EGRU)
+                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, Neuron, Unit)
 __all__ = ["BACKEND", "NAME", "SpiNNaker2Backend", "SpiNNaker2Compiled", "SpiNNaker2Result", "Program", "Timing"]
 
 
@@ -53,7 +53,8 @@ def graph_problems(graph: Graph) -> list[str]:
         if not isinstance(node, SUPPORTED_NODES):
             out.append(f"node {name!r} ({type_name(node)}): the SpiNNaker2 model cannot run it; supported: "
                        f"{sorted(t.__name__ for t in SUPPORTED_NODES)} (neurons LIF / CubaLIF / LI with neuromap "
-                       "parameters, a registry kind as neuromap.Neuron, neuromap.EGRU; synapses Affine / Linear / "
+                       "parameters, a registry kind as neuromap.Neuron, a unit lowering to a population kind the PEs run, "
+                       "e.g. neuromap.EGRU; synapses Affine / Linear / "
                        "Conv / pooling)")
         elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
@@ -64,18 +65,6 @@ def graph_problems(graph: Graph) -> list[str]:
                     out.append(f"node {p!r} (Delay): a delay directly before output {name!r} is not supported; "
                                "put it before the synapses")
     return out
-
-
-def _with_memory_bits(target, bits: int):
-    from neuromap.hardware import Figure, Section, Target
-
-    core = dict(target.sections["core"])
-    core["memory_bits"] = dataclasses.replace(core["memory_bits"], value=int(bits),
-                                              note="reduced by the spinnaker2 backend to fit its SRAM model")
-    assert isinstance(core["memory_bits"], Figure)
-    sections = dict(target.sections)
-    sections["core"] = Section("core", core)
-    return Target(target.name, target.kind, target.description, target.path, MappingProxyType(sections))
 
 
 @dataclass
@@ -107,7 +96,7 @@ class SpiNNaker2Result(RunResult):
                             options=costs.Options(realtime=realtime))
         if self.timing is not None:
             est.notes.append(f"spinnaker2 model step time ({self.timing.mode}): mean {self.timing.step_s.mean():.4g} s"
-                             + ("" if self.timing.complete else " (lower bound: CPU cycles per op not in the spec)"))
+                             + ("" if self.timing.complete else " (lower bound: no event rate or CPU cycles in the spec)"))
         return est
 
     def summary(self) -> dict:
@@ -139,23 +128,8 @@ class SpiNNaker2Compiled:
         return [pe.memory.to_dict() for pe in self.program.pes]
 
     def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
-        out = {}
-        TB = None
-        for n, x in named_inputs(inputs, self.inputs).items():
-            x = torch.as_tensor(x)
-            x = x.float() if not x.is_floating_point() else x.to(torch.float32)
-            pop = self.netlist.population(n)
-            bad = x.dim() < 3 or int(np.prod(x.shape[2:])) != pop.size
-            if bad or (self.graph is not None and tuple(x.shape[2:]) != pop.shape):
-                want = ", ".join(map(str, pop.shape))
-                raise ValueError(f"input {n!r} must have shape [T, B, {want}], got {tuple(x.shape)}")
-            if not bool(torch.isfinite(x).all()):
-                raise ValueError(f"input {n!r} contains NaN or inf")
-            if TB is not None and tuple(x.shape[:2]) != TB:
-                raise ValueError(f"inputs disagree on [T, B]: {TB} vs {tuple(x.shape[:2])}")
-            TB = tuple(x.shape[:2])
-            out[n] = x
-        return out
+        shapes = {n: self.netlist.population(n).shape for n in self.inputs}
+        return {n: x.to(torch.float32) for n, x in check_inputs(inputs, shapes, flat=self.graph is None).items()}
 
     @torch.no_grad()
     def run(self, inputs: Any, mode: str | None = None, cycles: dict | None = None) -> SpiNNaker2Result:
@@ -204,76 +178,55 @@ class SpiNNaker2Backend:
         probs = graph_problems(graph)
         if probs:
             raise BackendError("spinnaker2 backend cannot run this graph:\n  " + "\n  ".join(probs))
-        net = graph.lower()
-        delayed = graph.delayed_edges()
-        prev = set()
-        for p in net.projections:
-            path = [p.src, *p.meta.get("path", []), p.dst]
-            if any((a, b) in delayed for a, b in zip(path[:-1], path[1:])):
-                prev.add(p.name)
-        outputs = {}
-        pops = {p.name for p in net.populations}
-        for o in graph.outputs:
-            n = o
-            while n not in pops:
-                preds = graph.predecessors(n)
-                if len(preds) != 1:
-                    raise BackendError(f"output {o!r}: cannot trace it to one population (predecessors {preds})")
-                n = preds[0]
-            outputs[o] = (n, tuple(graph.shapes[o][1]))
-        sched = schedule or ("step" if delayed else "scc")
-        return self._compile(net, target, mapping, numerics, graph=graph, outputs=outputs, delayed=prev,
-                             allow_dram=allow_dram, code_bytes=code_bytes, method=method, activity=activity, mode=mode,
-                             clock_hz=clock_hz, cycles=cycles, schedule=sched, seed=seed)
+        tgt = _target(target)
+        part = _partition_options(tgt, numerics, code_bytes, method, activity, seed)
+        lowered = pipeline.prepare(graph, tgt, mapping, **part)
+        sched = schedule or ("step" if graph.delayed_edges() else "scc")
+        return self.compile_lowered(lowered, numerics, allow_dram=allow_dram, code_bytes=code_bytes, mode=mode,
+                                    clock_hz=clock_hz, cycles=cycles, schedule=sched)
 
     def compile_netlist(self, netlist: Netlist, target: Any = "spinnaker2", mapping: Any = None, numerics: str = "fp32",
                         *, allow_dram: bool = False, code_bytes: int = 0, method: str = "metis", activity: Any = None,
                         mode: str = "afap", clock_hz: float | None = None, cycles: dict | None = None,
                         schedule: str = "scc", seed: int = 0) -> SpiNNaker2Compiled:
         """Compile a netlist built without a graph (outputs: populations without outgoing projections)."""
-        outputs = {p.name: (p.name, p.shape) for p in netlist.populations
-                   if p.kind != "input" and not any(True for _ in netlist.outgoing(p.name))}
-        return self._compile(netlist, target, mapping, numerics, graph=None, outputs=outputs, delayed=None,
-                             allow_dram=allow_dram, code_bytes=code_bytes, method=method, activity=activity, mode=mode,
-                             clock_hz=clock_hz, cycles=cycles, schedule=schedule, seed=seed)
+        tgt = _target(target)
+        part = _partition_options(tgt, numerics, code_bytes, method, activity, seed)
+        lowered = pipeline.prepare_netlist(netlist, tgt, mapping, **part)
+        return self.compile_lowered(lowered, numerics, allow_dram=allow_dram, code_bytes=code_bytes, mode=mode,
+                                    clock_hz=clock_hz, cycles=cycles, schedule=schedule)
 
-    def _compile(self, net, target, mapping, numerics, *, graph, outputs, delayed, allow_dram, code_bytes, method,
-                 activity, mode, clock_hz, cycles, schedule, seed) -> SpiNNaker2Compiled:
-        from neuromap import hardware
-        from neuromap.partition import partition
-
+    def compile_lowered(self, lowered: pipeline.Lowered, numerics: str = "fp32", *, allow_dram: bool = False,
+                        code_bytes: int = 0, mode: str = "afap", clock_hz: float | None = None,
+                        cycles: dict | None = None, schedule: str = "scc") -> SpiNNaker2Compiled:
+        """Per-PE programs from ``(netlist, mapping, target)`` (:class:`neuromap.pipeline.Lowered`)."""
         numerics_mod.check(numerics)
         if schedule not in ("scc", "step"):
             raise ValueError(f"schedule={schedule!r} is not one of ['scc', 'step']")
-        tgt = hardware.load(target)
-        if tgt.kind != "digital" or tgt.get("numerics.mla_macs_per_cycle") is None or tgt.get("core.sram_bytes") is None:
-            raise BackendError(f"target {tgt.name!r} is not a SpiNNaker2-like target (needs core.sram_bytes and "
-                               "numerics.mla_macs_per_cycle); use target='spinnaker2' or a copy of its TOML")
-        probs = netlist_problems(net)
+        probs = netlist_problems(lowered.netlist)
         if probs:
             raise BackendError("spinnaker2 backend cannot run this network:\n  " + "\n  ".join(probs))
-        kw = dict(allow_dram=allow_dram, code_bytes=code_bytes, schedule=schedule, delayed_paths=delayed)
-        if mapping is not None:
-            if getattr(mapping, "target", None) != tgt.name:
-                raise BackendError(f"the mapping was made for target {getattr(mapping, 'target', None)!r}, not "
-                                   f"{tgt.name!r}; partition the netlist for {tgt.name!r} (neuromap.partition.partition)")
-            prog = build(net, mapping, tgt, numerics, **kw)
-        else:
-            wb = 32 if numerics == "fp32" else int(tgt.get("numerics.weight_bits", 8))
-            bits = int(tgt.get("core.memory_bits"))
-            for attempt in range(8):
-                part_tgt = tgt if attempt == 0 else _with_memory_bits(tgt, bits)
-                mapping = partition(net, part_tgt, method=method, activity=activity, seed=seed, weight_bits=wb)
-                try:
-                    prog = build(net, mapping, tgt, numerics, **kw)
-                    break
-                except DoesNotFit as e:
-                    if e.limit != "core.sram_bytes" or attempt == 7:
-                        raise
-                    bits = int(bits * min(0.9, 0.97 * e.available / e.needed))
-                    if bits < 8 * 1024:
-                        raise
-        return SpiNNaker2Compiled(prog, graph, outputs, mode, clock_hz, cycles)
+        prog = build(lowered.netlist, lowered.mapping, _target(lowered.target), numerics, allow_dram=allow_dram,
+                     code_bytes=code_bytes, schedule=schedule,
+                     delayed_paths=lowered.delayed if lowered.graph is not None else None)
+        return SpiNNaker2Compiled(prog, lowered.graph, lowered.outputs, mode, clock_hz, cycles)
+
+
+def _target(target: Any):
+    from neuromap import hardware
+
+    tgt = hardware.load(target)
+    if tgt.kind != "digital" or tgt.get("numerics.mla_macs_per_cycle") is None or tgt.get("core.sram_bytes") is None:
+        raise BackendError(f"target {tgt.name!r} is not a SpiNNaker2-like target (needs core.sram_bytes and "
+                           "numerics.mla_macs_per_cycle); use target='spinnaker2' or a copy of its TOML")
+    return tgt
+
+
+def _partition_options(tgt, numerics: str, code_bytes: int, method: str, activity: Any, seed: int) -> dict:
+    """The partitioner's options for the PE layout (weights as the numerics store them)."""
+    wb = 32 if numerics_mod.check(numerics) == "fp32" else int(tgt.get("numerics.weight_bits", 8))
+    memory = PEMemoryModel(weight_bytes=numerics_mod.weight_bytes(numerics), code_bytes=code_bytes)
+    return dict(method=method, activity=activity, seed=seed, weight_bits=wb, memory=memory)
 
 
 BACKEND = SpiNNaker2Backend()

@@ -23,13 +23,20 @@ hardware figure is the SRAM size ``core.sram_bytes``):
 mode (8-bit weights). When a PE's total exceeds the SRAM, synapse rows are moved to DRAM (largest
 projection first) if ``allow_dram``; each received event then DMAs its row (bytes counted per step
 for the timing model). Otherwise :class:`~neuromap.partition.DoesNotFit` is raised with the bytes.
+
+:class:`PEMemoryModel` gives the partitioner the same layout per neuron and per slice (an upper
+bound of what :func:`~.program.build` lays out), so a mapping made with it is one the program fits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from neuromap.netlist import Netlist, Population, Projection
 from neuromap.partition.errors import DoesNotFit
+from neuromap.partition.split import Limits, synapses_per_neuron
 
 ROW_HEADER = 4
 INDEX_BYTES = 2
@@ -37,6 +44,79 @@ MPT_ENTRY = 12
 KEY_BYTES = 4
 WORD = 4
 SLICE_CONSTANTS = 32
+SPIKE_QUEUE = 256  # packets a PE with neurons buffers (the receive queue)
+GRADED_KINDS = ("li", "identity")  # dense real-valued outputs: their dense projections use the MAC array
+
+
+def engine(proj: Projection, src: Population) -> str:
+    """``"mla"``: a dense projection from graded values runs on the MAC array (dense block per step);
+    ``"event"``: synaptic rows fetched per received event."""
+    graded = src.kind in GRADED_KINDS or bool(src.meta.get("graded"))
+    return "mla" if proj.kind == "dense" and graded else "event"
+
+
+@dataclass(frozen=True)
+class PEMemoryModel:
+    """The PE layout above as the partitioner's memory model (bits; see
+    :class:`neuromap.partition.split.MemoryModel`).
+
+    Per neuron: state words, input ring buffers, a bias word per projection with a bias, and per
+    incoming projection its rows in the format that is cheaper for the whole projection (dense:
+    ``weight_bytes`` per source with a synapse onto the population; CSR: ``weight_bytes + 2`` per
+    synapse) or the MAC-array block. Both formats bound the row-wise minimum the program picks.
+    Per slice: population constants, row headers (one per source neuron), code, the spike queue and
+    a routing key. Per (source population slice, PE) pair sending to a PE: a master-population-table
+    entry (the partitioner counts them from its exact connectivity).
+    """
+
+    weight_bytes: int
+    code_bytes: int = 0
+
+    def _row_bytes(self, net: Netlist, proj: Projection, pop: Population) -> np.ndarray:
+        src = net.population(proj.src)
+        if engine(proj, src) == "mla":
+            return np.full(pop.size, src.size * self.weight_bytes, dtype=np.int64)
+        fan_in = synapses_per_neuron(proj, pop)
+        csr = fan_in * (self.weight_bytes + INDEX_BYTES)
+        dense = np.full(pop.size, _sources(proj, src) * self.weight_bytes, dtype=np.int64)
+        return dense if dense.sum() <= csr.sum() else csr
+
+    def _bytes_per_neuron(self, net: Netlist, pop: Population) -> np.ndarray:
+        out = np.full(pop.size, pop.model.state_words(pop.params) * WORD, dtype=np.int64)
+        if pop.kind == "input":
+            return out
+        incoming = list(net.incoming(pop.name))
+        out += WORD * (max((p.delay for p in incoming), default=0) + 1)
+        for proj in incoming:
+            out += self._row_bytes(net, proj, pop) + (WORD if proj.bias is not None else 0)
+        return out
+
+    def neuron_bits(self, net: Netlist, pop: Population, lim: Limits) -> np.ndarray:
+        return 8 * self._bytes_per_neuron(net, pop)
+
+    def _fixed_bytes(self, net: Netlist, pop: Population) -> int:
+        b = self.code_bytes + (KEY_BYTES if any(True for _ in net.outgoing(pop.name)) else 0)
+        if pop.kind == "input":  # a spike-source PE: its code and routing key only
+            return b
+        b += SLICE_CONSTANTS + SPIKE_QUEUE * WORD
+        for proj in net.incoming(pop.name):
+            if engine(proj, net.population(proj.src)) == "event":
+                b += ROW_HEADER * _sources(proj, net.population(proj.src))
+        return b
+
+    def slice_bits(self, net: Netlist, pop: Population, lim: Limits) -> int:
+        return 8 * self._fixed_bytes(net, pop)
+
+    def source_bits(self, lim: Limits) -> int:
+        return 8 * MPT_ENTRY
+
+
+def _sources(proj: Projection, src: Population) -> int:
+    """Source neurons with at least one synapse in ``proj`` (conv / identity: all of them)."""
+    if proj.kind in ("dense", "sparse") and proj.weight is not None:
+        fo = proj.fan_out()
+        return int(np.count_nonzero(fo)) if not isinstance(fo, int) else src.size
+    return src.size
 
 
 @dataclass

@@ -45,6 +45,11 @@ def check(numerics: str) -> str:
     return numerics
 
 
+def weight_bytes(numerics: str) -> int:
+    """Bytes per stored weight: 4 in ``fp32`` (float weights, for bit-exactness), 1 in ``s16.15`` (8-bit)."""
+    return 4 if check(numerics) == "fp32" else 1
+
+
 def sat32(x: torch.Tensor) -> torch.Tensor:
     """Saturate an int64 tensor to the int32 range (kept as int64)."""
     return x.clamp_(I32_MIN, I32_MAX)

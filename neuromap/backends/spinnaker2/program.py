@@ -21,11 +21,11 @@ from neuromap.neurons import registry
 
 from ..base import BackendError
 from . import memory as mem_mod
+from . import numerics as numerics_mod
 from .memory import PEMemory
 
 # Kinds the simulator runs with dedicated code; every other kind runs through its registry step.
 DEDICATED_KINDS = ("input", "identity", "egru")
-GRADED_KINDS = ("li", "identity")  # dense real-valued outputs: their dense projections use the MAC array
 
 
 @dataclass
@@ -149,12 +149,13 @@ def order_and_prev(net: Netlist, delayed_paths: set[str] | None) -> tuple[list[s
 
 
 def build(net: Netlist, mapping, target, numerics: str, *, delayed_paths: set[str] | None = None,
-          allow_dram: bool = False, code_bytes: int = 0, spike_queue: int = 256, schedule: str = "scc") -> Program:
+          allow_dram: bool = False, code_bytes: int = 0, spike_queue: int = mem_mod.SPIKE_QUEUE,
+          schedule: str = "scc") -> Program:
     """Per-PE programs for ``net`` on ``mapping`` (raises ``DoesNotFit`` when a PE's SRAM overflows)."""
     n_cores = int(mapping.n_cores)
     core_of = _core_of(mapping, net)
     order, prev = order_and_prev(net, delayed_paths)
-    wbytes = 4 if numerics == "fp32" else 1
+    wbytes = numerics_mod.weight_bytes(numerics)
     sram = int(target.get("core.sram_bytes") or (target.get("core.memory_bits") // 8))
     parts = [dict(code=int(code_bytes), neuron_state=0, synapse_rows=0, bias=0, routing=0, buffers=0)
              for _ in range(n_cores)]
@@ -175,7 +176,7 @@ def build(net: Netlist, mapping, target, numerics: str, *, delayed_paths: set[st
         d = syn_core.copy()
         d.data[:] = 1.0
         dest[src.name] = d if src.name not in dest else ((dest[src.name] + d) > 0).astype(np.float64).tocsr()
-        engine = "mla" if (proj.kind == "dense" and (src.kind in GRADED_KINDS or src.meta.get("graded"))) else "event"
+        engine = mem_mod.engine(proj, src)
         # bytes of the synapse rows of each (source neuron, core)
         local = np.bincount(core_of[dst.name], minlength=n_cores).astype(np.int64)  # neurons of dst per core
         if engine == "mla":

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from neuromap.neurons.egru import egru_candidate
+from neuromap.neurons.egru import egru_events, egru_state
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import CubaLIFParams
 from neuromap.neurons.surrogate import as_surrogate
@@ -237,15 +237,10 @@ class _EGRU:
             self.theta = nx_.to_float(nx_.to_fix(self.theta))
 
     def step(self, gx: torch.Tensor, gh: torch.Tensor, state):
-        c_prev = state[0]
-        c = egru_candidate(gx, gh, c_prev)
-        if self.zoneout > 0:
-            c = self.zoneout * c_prev + (1.0 - self.zoneout) * c
+        c = egru_state(gx, gh, state[0], self.zoneout)
         if self.fix:
             c = nx_.to_float(nx_.to_fix(c))
-        o = (c - self.theta > 0).to(c.dtype)
-        y = o * c
-        c_bar = c - o * self.theta
+        y, _, c_bar = egru_events(c, self.theta)
         return y, (c_bar,)
 
 
@@ -286,8 +281,9 @@ class _GateGroup:
 
     def __init__(self, projs: list[_Proj], role: str, fix: bool) -> None:
         by_gate = {p.plan.meta["gate"]: p for p in projs}
-        if set(by_gate) != {"z", "r", "g"}:
-            raise ValueError(f"EGRU gate projections must be z, r and g, got {sorted(by_gate)}")
+        if set(by_gate) != {"z", "r", "g"} or len(projs) != 3:
+            raise ValueError(f"EGRU gate projections of one path must be z, r and g once each, got "
+                             f"{sorted(p.plan.meta['gate'] for p in projs)}")
         self.parts = [by_gate[k] for k in ("z", "r", "g")]
         self.role, self.fix = role, fix
         self.plan = self.parts[0].plan
@@ -336,10 +332,10 @@ class Simulator:
             if p.kind != "egru":
                 self.incoming[n] = mine
                 continue
-            groups: dict[tuple[str, str], list] = {}
-            for q in mine:
+            groups: dict[tuple[str, str, str], list] = {}
+            for q in mine:  # one group per path (its name without the gate): two paths from one source stay apart
                 role = q.plan.meta.get("role", "recurrent" if q.plan.prev else "input")
-                groups.setdefault((q.plan.src, role), []).append(q)
+                groups.setdefault((q.plan.src, role, q.plan.name.rsplit("/", 1)[0]), []).append(q)
             self.incoming[n] = [_GateGroup(v, k[1], self.fix) for k, v in groups.items()]
         self.blocks = self._blocks()
 

@@ -1,18 +1,19 @@
-"""Step time of the SpiNNaker2 model from per-PE operation counts.
+"""Step time of the SpiNNaker2 model from per-PE operation counts - the same model as the energy
+estimate (:func:`neuromap.energy.costs.digital`), so a run's timing and its report agree.
 
-What the spec gives (``hardware/spinnaker2.toml``): the MAC array does ``numerics.mla_macs_per_cycle``
-(64) MACs per cycle, the PE clock is ``chip.clock`` (150 / 300 MHz), the chip's DRAM sustains
-``chip.dram_bandwidth`` (6.4 GB/s, shared by the chip's PEs) and the real-time convention is
-``timing.timestep`` (1 ms). What it does **not** give: Cortex-M4F cycles per synaptic event, per
-neuron update and per packet sent / received (no public source was found for SpiNNaker2; SpiNNaker1
-figures from sPyNNaker are for a different core). Those parts of the step time are therefore
-*unavailable* unless the caller passes measured cycles (``cycles={"synop": .., "neuron_update": ..,
-"packet_in": .., "packet_out": ..}``); the per-PE op counts are always reported so a user can
-multiply them by their own measurements.
+What the spec gives (``hardware/spinnaker2.toml``): the per-PE synaptic event rate
+``timing.synop_rate_pe`` at each operating point (Scholze et al.: up to 12 M events/s per PE at
+300 MHz; the CPU time of neuron updates and packets is not published separately and is taken as
+part of that rate, as in the cost model), the MAC array's ``numerics.mla_macs_per_cycle`` (64) at
+``chip.clock``, the chip's DRAM bandwidth ``chip.dram_bandwidth`` (shared by the chip's PEs) and the
+real-time tick ``timing.timestep`` (1 ms). A caller with measured Cortex-M4F cycles may pass
+``cycles={"synop": .., "neuron_update": .., "packet_in": .., "packet_out": ..}``: a given
+``synop`` replaces the published rate, the others add their time.
 
-Per step, PE time = MAC-array cycles / f (+ given cycles x counts / f); chip DRAM time = chip DRAM
-bytes / bandwidth; the step time is the slowest PE or chip DRAM channel. With the CPU cycles
-unknown the step time is a *lower bound* (``complete = False``).
+Per step, PE time = synaptic events / rate (or x cycles / f) + MAC-array cycles / f (+ other given
+cycles x counts / f); chip DRAM time = chip DRAM bytes / bandwidth; the step time is the slowest PE
+or chip DRAM channel. The default clock is the target's default operating point (index 0). Without
+an event rate or cycles the step time is a *lower bound* (``complete = False``).
 """
 
 from __future__ import annotations
@@ -62,12 +63,26 @@ class Timing:
                 "unavailable": self.unavailable}
 
 
+def _synop_rate(target, f: float) -> tuple[float | None, str]:
+    """Synaptic events per second per PE at clock ``f`` (the published value at that operating point,
+    else scaled by the clock from the fastest one) and how it was obtained."""
+    rates, clocks = target.get("timing.synop_rate_pe"), target.get("chip.clock")
+    if rates is None:
+        return None, ""
+    rates = rates if isinstance(rates, list) else [rates]
+    clocks = clocks if isinstance(clocks, list) else [clocks]
+    if f in clocks:
+        return float(rates[clocks.index(f)]), "timing.synop_rate_pe"
+    return float(rates[-1]) * f / float(clocks[-1]), f"timing.synop_rate_pe scaled to {f:.4g} Hz (derived)"
+
+
 def step_times(counters: dict[str, np.ndarray], chip_of_pe: np.ndarray, target, mode: str = "afap",
                clock_hz: float | None = None, cycles: dict[str, float] | None = None) -> Timing:
+    """Per-step timing of a run from its per-PE counters ``[T, B, PEs]`` (see the module docstring)."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not one of {list(MODES)}")
     clocks = target.get("chip.clock")
-    f = float(clock_hz if clock_hz is not None else (max(clocks) if isinstance(clocks, list) else clocks))
+    f = float(clock_hz if clock_hz is not None else (clocks[0] if isinstance(clocks, list) else clocks))
     macs_per_cycle = float(target.get("numerics.mla_macs_per_cycle"))
     bw = target.get("chip.dram_bandwidth")
     ts = float(target.get("timing.timestep", 1e-3))
@@ -77,11 +92,15 @@ def step_times(counters: dict[str, np.ndarray], chip_of_pe: np.ndarray, target, 
     unknown = set(cycles) - set(CYCLE_KEYS)
     if unknown:
         raise ValueError(f"cycles has unknown keys {sorted(unknown)}; known: {sorted(CYCLE_KEYS)}")
+    rate, _ = _synop_rate(target, f)
+    if "synop" not in cycles and rate is not None:
+        parts["synop"] = counters["synops"] / rate  # neuron updates and packets are part of the published rate
     for key, counter in CYCLE_KEYS.items():
         if key in cycles:
             parts[key] = counters[counter] * float(cycles[key]) / f
-        else:
-            unavailable.append(f"{key}: Cortex-M4F cycles per operation not in the spec (pass cycles={{'{key}': ...}})")
+        elif key not in parts and rate is None:
+            unavailable.append(f"{key}: no timing.synop_rate_pe and no Cortex-M4F cycles per operation "
+                               f"(pass cycles={{'{key}': ...}})")
     pe_time = sum(parts.values())  # [T, B, C]
     step = pe_time.max(axis=-1)
     bottleneck = pe_time.argmax(axis=-1)
