@@ -32,6 +32,7 @@ from neuromap.networks.lsm import LiquidStateMachine, Reservoir, maass_connectiv
 from neuromap.networks.metaspikformer import MetaSpikeFormer
 from neuromap.networks.mlp import SpikingMLP
 from neuromap.networks.sdt import SpikeDrivenTransformer
+from neuromap.networks.spikformer import Spikformer
 from neuromap.neurons import LIFParams, kernels, triton_kernels
 
 DEVICE = torch.device(os.environ.get("NEUROMAP_TEST_DEVICE", "cpu"))
@@ -113,6 +114,10 @@ def _sdt():
     return SpikeDrivenTransformer.tiny(), lambda T: torch.rand(T, 2, 1, 8, 8)
 
 
+def _spikformer():
+    return Spikformer.tiny(), lambda T: torch.rand(T, 2, 1, 8, 8)
+
+
 def _meta():
     return MetaSpikeFormer.tiny(), lambda T: torch.rand(T, 2, 1, 8, 8)
 
@@ -152,13 +157,14 @@ def _lsm():
 
 
 MODELS = {
-    "sdt": _sdt, "metaspikformer": _meta, "lmu-recurrent": _lmu, "lmu-fft": _lmu_fft, "lmuformer": _lmuformer,
+    "sdt": _sdt, "spikformer": _spikformer, "metaspikformer": _meta,
+    "lmu-recurrent": _lmu, "lmu-fft": _lmu_fft, "lmuformer": _lmuformer,
     "l2mu": _l2mu, "egru": _egru, "charlm": _charlm, "reservoir": _reservoir, "lsm": _lsm,
 }  # fmt: skip
 # Host read-backs a forward makes once, whatever T (none of them inside a loop over steps):
 CONSTANT = {
     # neurons.check_sequence: one finiteness flag per spiking layer call
-    "sdt", "metaspikformer", "lmuformer", "l2mu",
+    "sdt", "spikformer", "metaspikformer", "lmuformer", "l2mu",
     # CharLM checks its token ids lie in the vocabulary (min/max)
     "charlm",
     # the reservoir's input projection picks dense or event-driven by the input's density
