@@ -202,7 +202,8 @@ class _EGRUSequence(torch.autograd.Function):
         dth = torch.zeros((B, H), dtype=gx.dtype, device=gx.device)
         gy_rec = None
         none, scal = _empty(gx), _scalars(cfg, gx)
-        flat = lambda g, t: g[t].contiguous() if g is not None else none  # noqa: E731
+        g_y, g_c, g_o = (g.contiguous() if g is not None else None for g in (g_y, g_c, g_o))  # one copy, not T
+        flat = lambda g, t: g[t] if g is not None else none  # noqa: E731
         for t in reversed(range(T)):
             triton_kernels.launch(
                 mod.egru_step_backward, B * H, cfg.interpret,
