@@ -259,3 +259,72 @@ def test_fit_has_no_host_round_trip_per_step(name, triton, monkeypatch):
     with use:
         short, long_ = (_count(lambda T=T: fit(T)) for T in (2, 5))
     assert short == long_, f"{name}: host read-backs grow with T: T=2 {dict(short)}, T=5 {dict(long_)}"
+
+
+# --- launches per step of the fused paths ------------------------------------------------------------
+
+# aten operations that launch no kernel of their own (views, metadata, allocation without a fill)
+NO_KERNEL = {
+    "aten.view", "aten.t", "aten.select", "aten.slice", "aten.detach", "aten.unsqueeze", "aten.expand",
+    "aten._unsafe_view", "aten.transpose", "aten.split", "aten.alias", "aten.permute", "aten.reshape",
+    "aten.as_strided", "aten.squeeze", "aten.empty", "aten.new_empty", "aten.lift_fresh", "aten.split_with_sizes",
+    "aten.unbind", "aten.empty_like", "aten.crow_indices", "aten.col_indices", "aten.values", "aten.set_",
+    "aten._to_copy",
+}  # fmt: skip
+
+
+class LaunchCounter(TorchDispatchMode):
+    """Counts aten operations that run a kernel, and the Triton launches (whose interpreter's own
+    tensor operations are not counted)."""
+
+    def __init__(self, monkeypatch) -> None:
+        super().__init__()
+        self.aten = self.triton = 0
+        self._in_triton = False
+        real = triton_kernels.launch
+
+        def launch(*a, **k):
+            self.triton += 1
+            self._in_triton = True
+            try:
+                return real(*a, **k)
+            finally:
+                self._in_triton = False
+
+        monkeypatch.setattr(triton_kernels, "launch", launch)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not self._in_triton and str(func.overloadpacket) not in NO_KERNEL:
+            self.aten += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.skipif(DEVICE.type == "cuda", reason="counted through the interpreter on the CPU")
+def test_fused_paths_launch_a_fixed_few_kernels_per_step(monkeypatch):
+    """Per time step: the fused EGRU training step runs 2 matmuls and 2 Triton kernels (forward and
+    backward; the PyTorch cell about 65 operations), the fused reservoir step 1 Triton kernel and
+    nothing else (the sparse-matmul loop 10 operations)."""
+    if triton_kernels.unavailable():
+        pytest.skip(f"TRITON NOT INSTALLED - launches not counted: {triton_kernels.unavailable()}")
+    monkeypatch.setenv("NEUROMAP_TRITON_INTERPRET", "1")
+    counter = LaunchCounter(monkeypatch)
+    egru = EGRU(6, [8], zoneout=0.1)
+    res, make = _reservoir()
+
+    def per_step(fn):
+        fn(2)  # warm-up: the one-time probe and cached constants
+        counts = []
+        for T in (4, 8):
+            counter.aten = counter.triton = 0
+            with counter:
+                fn(T)
+            counts.append((counter.aten, counter.triton))
+        (a4, t4), (a8, t8) = counts
+        return (a8 - a4) / 4, (t8 - t4) / 4
+
+    assert per_step(lambda T: egru(torch.randn(T, 3, 6)).pow(2).sum().backward()) == (2.0, 2.0)
+    assert per_step(lambda T: res.simulate(make(T))) == (0.0, 1.0)
+    with kernels.use("torch"):
+        ref_egru = per_step(lambda T: egru(torch.randn(T, 3, 6)).pow(2).sum().backward())
+        ref_res = per_step(lambda T: res.simulate(make(T)))
+    assert ref_egru[0] > 30 and ref_egru[1] == 0 and ref_res[0] >= 5
