@@ -119,7 +119,8 @@ def bound_terms(w: Workload, launches: int | None, machine: dict) -> dict:
     return {**terms, "bound_s": max(terms.values())}
 
 
-def _count_launches(step) -> int | None:
+def count_launches(step) -> int | None:
+    """CUDA kernels launched by one call of ``step`` (torch.profiler; None where CUPTI is unavailable)."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
@@ -221,7 +222,7 @@ def worker(lib: str, key: str, steps: int, warmup: int, verify: bool) -> dict:
         "times_s": times,
         "peak_mb": peak / 2**20,
         "peak_delta_mb": (peak - base) / 2**20,
-        "launches_per_step": _count_launches(step),
+        "launches_per_step": count_launches(step),
     }
     if name == "neuromap":
         from neuromap.neurons import triton_kernels

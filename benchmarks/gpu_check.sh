@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check of issue 19, prepared to run ONCE on a lent GPU machine (Python 3.12 with torch and
-# Triton, no internet): install, GPU correctness tests (compiled Triton kernels vs the PyTorch loop
-# on the device), CUDA-graph / torch.compile check, then the GPU benchmark. Everything it writes
-# lands in $OUT (the device tool brings $OUT back; at most 8 files: this writes 7).
+# Triton, no internet): install, GPU correctness tests (compiled Triton kernels vs the PyTorch loops
+# on the device: LIF/CuBa, EGRU, reservoir step; no host sync per time step in the zoo), the GPU
+# benchmark, the EGRU / LSM step-loop benchmark, then the CUDA-graph / torch.compile check.
+# Everything it writes lands in $OUT (the device tool brings $OUT back; at most 8 files: this
+# writes 8).
 #
 #   bash benchmarks/gpu_check.sh prepare   # HERE, with internet: fetch the pure-Python wheels the GPU
 #                                           # machine lacks into .whl/ (git-ignored via .git/info/exclude)
@@ -11,7 +13,7 @@
 #   bash benchmarks/gpu_check.sh dry       # HERE: every step that needs no GPU (install into a
 #                                           # scratch dir, test collection, CLI parsing)
 #
-# Time on an H200: at most ~580 s (each step has its own timeout; see gpu()): use the device's
+# Time on an H200: at most ~590 s (each step has its own timeout; see gpu()): use the device's
 # 600 s limit, carry [".whl"], and nothing else in the same call.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -56,19 +58,25 @@ import torch, triton
 print("torch", torch.__version__, "cuda", torch.version.cuda, "triton", triton.__version__)
 print(torch.cuda.get_device_name(), torch.cuda.get_device_capability())
 EOF
-    # Budget: one device command may run 600 s; the timeouts below add up to 560 s (plus the install).
-    # 1. Correctness: the compiled kernels against the PyTorch loop on the device (every option, every
-    #    surrogate, float32 bit-exact forward, bfloat16 = float32 rounded once, fallback logged).
-    NEUROMAP_TEST_DEVICE=cuda timeout 150 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m "not slow" \
-        tests/test_triton_kernels.py 2>&1 | tail -40 | tee "$OUT/gpu-tests.log"
+    # Budget: one device command may run 600 s; the timeouts below add up to 575 s (plus the install).
+    # 1. Correctness: the compiled kernels against the PyTorch loops on the device (LIF/CuBa: every
+    #    option, every surrogate, float32 bit-exact forward, bfloat16 = float32 rounded once; EGRU:
+    #    values and gradients within rounding; reservoir step: bit-identical; fallbacks logged) and
+    #    no host synchronisation per time step in the zoo's forward passes (CUDA's sync debug mode).
+    NEUROMAP_TEST_DEVICE=cuda timeout 160 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m "not slow" \
+        tests/test_triton_kernels.py tests/test_triton_egru.py tests/test_reservoir_fused.py \
+        tests/test_host_sync.py 2>&1 | tail -40 | tee "$OUT/gpu-tests.log"
     # 2. The benchmark (neuromap vs SpikingJelly, snnTorch, Norse): JSON + Markdown table into $OUT
     #    (gpu-partial.json is rewritten after every measurement, in case the time runs out).
-    timeout 300 "$PY" -m benchmarks.run --device cuda --libs neuromap spikingjelly snntorch norse --out "$OUT" 2>&1 \
+    timeout 265 "$PY" -m benchmarks.run --device cuda --libs neuromap spikingjelly snntorch norse --out "$OUT" 2>&1 \
         | tail -60 | tee "$OUT/gpu-bench.log"
-    # 3. What can be captured / compiled: a training step as a CUDA graph and under torch.compile.
-    timeout 110 "$PY" -m benchmarks.gpu_capture --out "$OUT/gpu-capture.json" 2>&1 | tail -30
-    # $OUT then holds 7 files (the device tool brings back at most 8): gpu-setup.log, gpu-tests.log,
-    # gpu-bench.log, gpu-partial.json, gpu-<date>.json, gpu-latest.md, gpu-capture.json.
+    # 3. The step loops that stay loops (EGRU LM train / infer, LSM reservoir): neuromap's fused paths
+    #    vs the PyTorch loops, device-side verification, CUDA-graph capture and torch.compile of them.
+    timeout 75 "$PY" -m benchmarks.gpu_loops --out "$OUT/gpu-loops.json" 2>&1 | tail -30 | tee -a "$OUT/gpu-bench.log"
+    # 4. What can be captured / compiled: a training step as a CUDA graph and under torch.compile.
+    timeout 75 "$PY" -m benchmarks.gpu_capture --out "$OUT/gpu-capture.json" 2>&1 | tail -30
+    # $OUT then holds 8 files (the device tool brings back at most 8): gpu-setup.log, gpu-tests.log,
+    # gpu-bench.log, gpu-partial.json, gpu-<date>.json, gpu-latest.md, gpu-loops.json, gpu-capture.json.
 }
 
 dry() {  # what can be checked without a GPU, on this machine's Python
@@ -76,8 +84,10 @@ dry() {  # what can be checked without a GPU, on this machine's Python
     local tmp
     tmp=$(mktemp -d)
     SITE="$tmp/site" PYTHONPATH="" install || { echo "dry install failed"; exit 1; }  # (re)installs this checkout editable
-    PYTHONPATH="$tmp/site" "$PY" -m pytest -q -p no:cacheprovider --collect-only tests/test_triton_kernels.py | tail -2
+    PYTHONPATH="$tmp/site" "$PY" -m pytest -q -p no:cacheprovider --collect-only tests/test_triton_kernels.py \
+        tests/test_triton_egru.py tests/test_reservoir_fused.py tests/test_host_sync.py | tail -2
     PYTHONPATH="$tmp/site" "$PY" -m benchmarks.run --device cuda --help > /dev/null && echo "benchmark CLI parses"
+    PYTHONPATH="$tmp/site" "$PY" -m benchmarks.gpu_loops --help > /dev/null && echo "loop benchmark CLI parses"
     PYTHONPATH="$tmp/site" "$PY" -m benchmarks.gpu_capture --help > /dev/null && echo "capture CLI parses"
     rm -rf "$tmp"
 }

@@ -18,7 +18,11 @@ units (sparse BPTT; the fraction of units outside the support is reported as bac
 Two implementations of the same recurrence: ``impl="loop"`` computes everything step by step
 (the readable reference) and ``impl="vectorised"`` computes the input projections of all steps
 in one matmul and runs only the recurrent part in the loop; they agree to float rounding and
-produce identical events (tests pin this in float64).
+produce identical events (tests pin this in float64). On CUDA tensors (float32 / float64)
+``"vectorised"`` runs the recurrence through fused Triton kernels by default
+(:func:`neuromap.neurons.egru.egru_sequence`: per step the recurrent matmul and one kernel for the
+rest, forward and backward; ``kernels.use("torch")`` forces this module's loop, and ``auto`` falls
+back to it with a logged reason when Triton cannot run); ``"loop"`` always runs the loop.
 
 Thresholds are initialised from Beta(a, 3) with mean ``thr_mean`` (a = 3 m / (1 - m)); EvNN's
 default 0.3 lets events die out on long sequences (pixel-wise digits), so the default here is
@@ -42,6 +46,8 @@ from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
 from neuromap.graph.units import Incoming, Unit
 from neuromap.graph.zoo_nodes import ExtensionNode, float32_array
 from neuromap.netlist import Population, Projection
+from neuromap.neurons import egru as egru_fn
+from neuromap.neurons import kernels
 from neuromap.neurons.egru import egru_events, egru_state
 from neuromap.neurons.registry import EGRUParams
 
@@ -204,6 +210,11 @@ class EGRUCell(nn.Module):
         if self.impl == "vectorised":
             gx_all = torch.addmm(b, x.reshape(T * B, -1), W.t()) if b is not None else x.reshape(T * B, -1) @ W.t()
             gx_all = gx_all.reshape(T, B, -1)
+            backend = egru_fn.select_backend(x)
+            if backend != "torch":
+                out = self._fused(gx_all, R, theta, state, zone, backend)
+                if out is not None:
+                    return out
         c_bar, y = state.c, state.y
         ys, cs, os_ = [], [], []
         for t in range(T):
@@ -218,6 +229,22 @@ class EGRUCell(nn.Module):
         y_seq, c_seq, o_seq = torch.stack(ys), torch.stack(cs), torch.stack(os_)
         self._stats = _stat_tensors(c_seq.detach(), o_seq.detach(), theta.detach(), self.eps)
         return EGRUOutput(y_seq, c_seq, o_seq, EGRUState(c_bar, y))
+
+    def _fused(self, gx_all, R, theta, state: EGRUState, zone, backend: str) -> EGRUOutput | None:
+        """The recurrence through the fused kernels (:func:`neuromap.neurons.egru.egru_sequence`);
+        None when a kernel fails under ``kernels.use("auto")`` (logged; the caller runs the loop)."""
+        mode = 1 if zone is not None else (2 if self.zoneout > 0 else 0)
+        cfg = egru_fn.EGRUConfig(mode, self.zoneout, self.gamma, self.eps, backend == "interpret")
+        b_hh = self.bias_hh.to(gx_all.dtype) if self.bias_hh is not None else None
+        try:
+            y_seq, c_seq, o_seq, c_bar = egru_fn.egru_sequence(gx_all, R, b_hh, theta, state.c, state.y, zone, cfg)
+        except Exception as exc:  # a kernel that does not compile here: log it once, never again
+            if kernels.current_impl() != "auto":
+                raise
+            egru_fn.disable(f"{type(exc).__name__}: {exc}")
+            return None
+        self._stats = _stat_tensors(c_seq.detach(), o_seq.detach(), theta.detach(), self.eps)
+        return EGRUOutput(y_seq, c_seq, o_seq, EGRUState(c_bar, y_seq[-1]))
 
     @property
     def last_stats(self) -> dict[str, float]:
@@ -481,6 +508,11 @@ def trace_egru(tr, m: EGRU | EGRUCell, name: str, args: tuple, out: torch.Tensor
     tr.bind(out, src)
 
 
+def _reading_back_is_unsafe(t: torch.Tensor) -> bool:
+    """While a CUDA graph is being captured or ``torch.compile`` traces, a read-back to the host fails."""
+    return (t.device.type == "cuda" and torch.cuda.is_current_stream_capturing()) or torch.compiler.is_compiling()
+
+
 class CharLM(nn.Module):
     """Embedding -> EGRU (or a dense GRU of the same size) -> Linear over the vocabulary.
 
@@ -520,6 +552,8 @@ class CharLM(nn.Module):
             raise ValueError(f"CharLM expects integer token ids of shape [T, B], got {desc}")
         if tokens.shape[0] == 0:
             raise ValueError("CharLM got a zero-length sequence (T = 0)")
+        if _reading_back_is_unsafe(tokens):
+            return  # the range check reads two values back, which a CUDA graph cannot capture
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
             raise ValueError(
                 f"token ids must lie in [0, {self.vocab_size}) (the model's vocabulary); got range "

@@ -42,7 +42,8 @@ from neuromap.graph.trace_zoo import add_pending_batchnorm, population_node, reg
 from neuromap.graph.units import Incoming, Unit
 from neuromap.graph.zoo_nodes import ExtensionNode, float32_array
 from neuromap.netlist import Population, Projection
-from neuromap.neurons import CubaLIF, CubaLIFParams
+from neuromap.neurons import CubaLIF, CubaLIFParams, inputs_checked
+from neuromap.neurons.functional import check_sequence
 from neuromap.neurons.modules import SpikingNeuron
 from neuromap.neurons.presets import snntorch_leaky
 
@@ -694,6 +695,11 @@ class L2MU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, (self.n_in,), "L2MU", f"[T, B, {self.n_in}]")
+        check_sequence(x)  # once: the populations' per-step calls skip it (a device read-back each)
+        with inputs_checked():
+            return self._steps(x)
+
+    def _steps(self, x: torch.Tensor) -> torch.Tensor:
         T, B = x.shape[:2]
         s_h = x.new_zeros(B, self.hidden)
         s_m = x.new_zeros(B, self.memory_size, self.order)

@@ -20,7 +20,10 @@ the recurrent input of step ``t`` computed from the spikes of step ``t - 1``::
     x[t] = W_in u[t] + W_rec s[t-1] + bias
 
 The recurrent weights are a torch sparse CSR tensor ``[post, pre]`` (and, for single-sample runs,
-an event-driven padded fan-out table); nothing is differentiated (the reservoir is fixed).
+an event-driven padded fan-out table); nothing is differentiated (the reservoir is fixed). A run
+stays on the input's device; on CUDA each step is one fused Triton kernel (CSR row gather over the
+last spikes + neuron update, :mod:`neuromap.neurons.sparse_recurrent`) and nothing in the step loop
+reads a value back to the host.
 """
 
 from __future__ import annotations
@@ -41,12 +44,13 @@ from neuromap.graph import zoo_nodes
 from neuromap.graph.errors import GraphError
 from neuromap.graph.neuron import LIFSpec, spec_to_nir
 from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
-from neuromap.neurons import CubaLIFParams, LIFParams, NeuronState, initial_state
+from neuromap.neurons import CubaLIFParams, LIFParams, NeuronState, initial_state, kernels, sparse_recurrent
 
 # Maass et al. 2002 connection constants (pre -> post) and mean amplitudes (relative, signed by Dale).
 MAASS_C = {"EE": 0.3, "EI": 0.2, "IE": 0.4, "II": 0.1}
 MAASS_A = {"EE": 30.0, "EI": 60.0, "IE": 19.0, "II": 19.0}
 WEIGHT_DISTS = ("constant", "gamma", "device")
+METHODS = ("auto", "csr", "event", "fused")
 
 
 # --- connectivity -------------------------------------------------------------------------------
@@ -309,32 +313,44 @@ class _Step:
 
 
 class _PoissonEvents:
-    """Independent Poisson input to ``B x N`` neurons, generated ``chunk`` steps at a time as event
-    lists (Poisson splitting: a Poisson total per step scattered uniformly over the neurons)."""
+    """Independent Poisson input to ``B x N`` neurons, generated on the host ``chunk`` steps at a time as
+    event lists (Poisson splitting: a Poisson total per step scattered uniformly over the neurons) and
+    moved to ``device`` once per chunk, so the step loop reads nothing back from the device."""
 
-    def __init__(self, spec: tuple[int, float, float], B: int, N: int, dt: float, seed: int, chunk: int = 1000):
+    def __init__(self, spec: tuple[int, float, float], B: int, N: int, dt: float, seed: int, device=None,
+                 chunk: int = 1000):
         n_src, rate, weight = spec
         if n_src < 0 or rate < 0:
             raise ValueError(f"poisson=(n_sources, rate_hz, weight) needs n_sources, rate_hz >= 0, got {spec!r}")
         self.lam_total = float(n_src) * float(rate) * dt * B * N
         self.M, self.weight, self.chunk = B * N, float(weight), chunk
-        self.g = torch.Generator().manual_seed(seed)
-        self.start = -chunk
-        self.offsets = self.targets = None
+        self.seed, self.device = seed, torch.device("cpu") if device is None else torch.device(device)
+        self.rewind()
+
+    def rewind(self) -> None:
+        """Back to the first step (the same events again)."""
+        self.g = torch.Generator().manual_seed(self.seed)
+        self.start = -self.chunk
+        self.offsets: list[int] = []
+        self.targets = self.weights = None
 
     def _fill(self, t0: int) -> None:
         counts = torch.poisson(torch.full((self.chunk,), self.lam_total, dtype=torch.float64), generator=self.g).long()
-        self.offsets = torch.zeros(self.chunk + 1, dtype=torch.long)
-        self.offsets[1:] = counts.cumsum(0)
-        self.targets = torch.randint(0, self.M, (int(self.offsets[-1]),), generator=self.g)
+        offsets = torch.zeros(self.chunk + 1, dtype=torch.long)
+        offsets[1:] = counts.cumsum(0)
+        self.offsets = offsets.tolist()  # host tensor: no device involved
+        self.targets = torch.randint(0, self.M, (self.offsets[-1],), generator=self.g).to(self.device)
+        self.weights = None
         self.start = t0
 
     def step(self, t: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
         if t >= self.start + self.chunk:
             self._fill(t)
+        if self.weights is None or self.weights.dtype != dtype:
+            self.weights = torch.full((self.targets.numel(),), self.weight, dtype=dtype, device=self.device)
         k = t - self.start
-        tgt = self.targets[self.offsets[k] : self.offsets[k + 1]]
-        return tgt, torch.full((tgt.numel(),), self.weight, dtype=dtype)
+        a, b = self.offsets[k], self.offsets[k + 1]
+        return self.targets[a:b], self.weights[a:b]
 
 
 class ReservoirOutput(NamedTuple):
@@ -408,6 +424,7 @@ class Reservoir(nn.Module):
         self.register_buffer("inhibitory", torch.from_numpy(connectivity.inhibitory.copy()))
         self.positions = connectivity.positions
         self._fanout = None
+        self._device_copies: dict[tuple, torch.Tensor] = {}
 
     def extra_repr(self) -> str:
         return f"n_inputs={self.n_inputs}, n={self.n}, synapses={self.connectivity.n_synapses}, params={self.params}"
@@ -430,8 +447,8 @@ class Reservoir(nn.Module):
             self._fanout = (torch.from_numpy(post), torch.from_numpy(w).to(dtype))
         return self._fanout
 
-    def initial_state(self, batch: int, dtype=torch.float32) -> NeuronState:
-        return initial_state(self.params, (batch, self.n), dtype)
+    def initial_state(self, batch: int, dtype=torch.float32, device=None) -> NeuronState:
+        return initial_state(self.params, (batch, self.n), dtype, device)
 
     @torch.no_grad()
     def simulate(
@@ -444,73 +461,155 @@ class Reservoir(nn.Module):
         poisson: tuple[int, float, float] | None = None,
         seed: int = 0,
     ) -> ReservoirOutput:
-        """Run over ``u [T, B, n_inputs]``; ``external`` adds a per-step current ``[T, B, N]``;
-        ``poisson = (n_sources, rate_hz, weight)`` adds independent Poisson input to every neuron
-        (``weight`` x a Poisson count of mean ``n_sources * rate_hz * dt`` per step, drawn as
-        uniformly scattered events in chunks of steps; ``seed`` seeds it).
-        ``method``: ``"csr"`` (sparse matmul per step), ``"event"`` (accumulate the fan-out of the
-        neurons that spiked) or ``"auto"`` (event for a single sample, csr otherwise)."""
+        """Run over ``u [T, B, n_inputs]`` on ``u``'s device; ``external`` adds a per-step current
+        ``[T, B, N]``; ``poisson = (n_sources, rate_hz, weight)`` adds independent Poisson input to
+        every neuron (``weight`` x a Poisson count of mean ``n_sources * rate_hz * dt`` per step,
+        drawn on the host as uniformly scattered events in chunks of steps, the same on every
+        device; ``seed`` seeds it).
+
+        ``method``: ``"csr"`` (sparse matmul per step, then the PyTorch step), ``"event"``
+        (accumulate the fan-out of the neurons that spiked; it reads the spiking indices back each
+        step, so it suits the CPU), ``"fused"`` (one Triton kernel per step: CSR row gather over the
+        last spikes + neuron update, :mod:`neuromap.neurons.sparse_recurrent`) or ``"auto"``: on the
+        CPU event for a single sample and csr otherwise; on CUDA the fused step when Triton runs
+        (else csr, the reason logged once). Apart from ``"event"``, nothing inside the step loop
+        waits for the device."""
         if not isinstance(u, torch.Tensor) or u.dim() != 3 or u.shape[-1] != self.n_inputs:
             shape = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
             raise ValueError(f"Reservoir expects u of shape [T, B, {self.n_inputs}], got {shape}")
         if u.shape[0] == 0:
             raise ValueError("Reservoir got a zero-length input sequence (T = 0)")
-        if method not in ("auto", "csr", "event"):
-            raise ValueError(f"method={method!r} is not one of ['auto', 'csr', 'event']")
+        if method not in METHODS:
+            raise ValueError(f"method={method!r} is not one of {list(METHODS)}")
         T, B = u.shape[0], u.shape[1]
         dtype = u.dtype if u.is_floating_point() else torch.float32
+        dev = u.device
         if external is not None and tuple(external.shape) != (T, B, self.n):
             raise ValueError(f"external must have shape {(T, B, self.n)}, got {tuple(external.shape)}")
-        if method == "auto":
-            method = "event" if B == 1 else "csr"
         if state is None:
-            st = self.initial_state(B, dtype)
+            st = self.initial_state(B, dtype, dev)
         else:
-            st = NeuronState(*(t.clone() if t is not None else None for t in state))
-        w_in = self._w_in64.to(dtype) if dtype == torch.float64 else self.w_in.to(dtype)
+            st = NeuronState(*(t.to(dev).clone(memory_format=torch.contiguous_format) if t is not None else None
+                               for t in state))
+        w_in = self.w_in if self.w_in.device == dev and self.w_in.dtype == dtype else self._on_device("w_in", dtype, dev)
         drive = synapses.linear(u.to(dtype), w_in)  # event-driven for sparse input spikes
         if self.bias:
             drive = drive + self.bias
         if external is not None:
-            drive = drive + external.to(dtype)
-        spikes = torch.zeros(T, B, self.n, dtype=torch.bool)
-        events = _PoissonEvents(poisson, B, self.n, self.params.dt, seed) if poisson is not None else None
-        mem = torch.empty(T, B, self.n, dtype=dtype) if record_membrane else None
-        if method == "csr":
-            W = self._w_rec64 if dtype == torch.float64 else self.w_rec.to(dtype)
-            s_prev = None
+            drive = drive + external.to(dev, dtype)
+        events = _PoissonEvents(poisson, B, self.n, self.params.dt, seed, dev) if poisson is not None else None
+        mem = torch.empty(T, B, self.n, dtype=dtype, device=dev) if record_membrane else None
+        if method in ("auto", "fused"):
+            spikes = self._run_fused(drive, st, events, mem, method == "fused")
+            if spikes is not None:
+                return ReservoirOutput(spikes.to(dtype), mem, st)
+            if method == "auto":
+                method = "event" if B == 1 and dev.type == "cpu" else "csr"
+        run = self._run_csr if method == "csr" else self._run_event
+        return ReservoirOutput(run(drive, st, events, mem).to(dtype), mem, st)
+
+    def _on_device(self, name: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """``w_rec`` (sparse CSR) or ``w_in`` in ``dtype`` on ``device``, copied once per (dtype, device)
+        and kept (plain attributes: ``.to()`` does not move them; a copy per call would be a
+        host-to-device transfer each run, which a CUDA graph cannot capture)."""
+        key = (name, dtype, str(device))
+        if key not in self._device_copies:
+            if name == "w_rec":
+                W = self._w_rec64 if dtype == torch.float64 else self.w_rec.to(dtype)
+            else:
+                W = self._w_in64.to(dtype) if dtype == torch.float64 else self.w_in.to(dtype)
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self._device_copies[key] = W.to(device)
+        return self._device_copies[key]
+
+    def _rec_weights(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        return self._on_device("w_rec", dtype, device)
+
+    @torch.compiler.disable  # a Python loop of kernel launches: torch.compile runs it eagerly
+    def _run_fused(self, drive, st: NeuronState, events, mem, forced: bool) -> torch.Tensor | None:
+        """The step loop through the fused Triton step; None when it does not run here (``auto``:
+        the reason logged once; a kernel failure switches it off and the state is left as it was)."""
+        impl = kernels.current_impl()
+        if forced:  # method="fused": the compiled kernel on CUDA, the interpreter on the CPU, or an error
+            if impl in ("torch", "cpp"):
+                raise ValueError(f"method='fused' needs the Triton CSR step; kernels.use({impl!r}) excludes it")
+            if impl == "auto":
+                impl = "triton" if drive.device.type == "cuda" else "triton_interpret"
+        with kernels.use(impl):
+            backend = sparse_recurrent.select(drive)
+        if backend is None:
+            return None
+        T, B, N = drive.shape
+        try:
+            degrees = np.diff(self.connectivity.weights.indptr)  # on the host: no read-back from the device
+            step = sparse_recurrent.CSRStep(self._rec_weights(drive.dtype, drive.device), self.params, drive.dtype,
+                                            backend == "interpret", int(degrees.max()) if degrees.size else 0)
+            s_buf = torch.zeros(T + 1, B, N, dtype=torch.uint8, device=drive.device)  # row 0: no spikes before t = 0
+            saved = NeuronState(*(t.clone() if t is not None else None for t in st))
             for t in range(T):
                 x = drive[t]
-                if s_prev is not None and s_prev.any():
-                    x = x + torch.sparse.mm(W, s_prev.to(dtype).t()).t()
-                x = x.clone()
                 if events is not None:
-                    tgt, w_ev = events.step(t, dtype)
+                    tgt, w_ev = events.step(t, drive.dtype)
+                    x = x.clone()
                     x.view(-1).index_add_(0, tgt, w_ev)
-                s, st = self._step_fn(x, st)
-                spikes[t] = s
-                if mem is not None:
-                    mem[t] = st.v
-                s_prev = s
-        else:
-            post, w = self.fanout_table(dtype)
-            buf = torch.zeros(B, self.n + 1, dtype=dtype)
-            idx = None
-            for t in range(T):
-                buf[:, : self.n] = drive[t]
-                if idx is not None and idx.numel():
-                    b_idx, n_idx = idx[:, 0], idx[:, 1]
-                    tgt = (post[n_idx] + (b_idx * (self.n + 1))[:, None]).reshape(-1)
-                    buf.view(-1).index_add_(0, tgt, w[n_idx].reshape(-1))
-                if events is not None:
-                    tgt_ev, w_ev = events.step(t, dtype)
-                    buf.view(-1).index_add_(0, tgt_ev + tgt_ev // self.n, w_ev)  # skip the padding column
-                s, st = self._step_fn(buf[:, : self.n].clone(), st)
-                spikes[t] = s
-                if mem is not None:
-                    mem[t] = st.v
-                idx = s.nonzero()
-        return ReservoirOutput(spikes.to(dtype), mem, st)
+                step(x.contiguous(), s_buf[t], st, s_buf[t + 1], None if mem is None else mem[t])
+        except Exception as exc:  # a kernel that does not compile here
+            if impl != "auto":
+                raise
+            sparse_recurrent.disable(f"{type(exc).__name__}: {exc}")
+            for a, b in zip(st, saved):
+                if a is not None:
+                    a.copy_(b)
+            if events is not None:
+                events.rewind()
+            return None
+        return s_buf[1:].view(torch.bool)
+
+    def _run_csr(self, drive, st: NeuronState, events, mem) -> torch.Tensor:
+        """The step loop as a sparse matmul and the PyTorch step (no host read-back per step)."""
+        T, B, N = drive.shape
+        dtype, dev = drive.dtype, drive.device
+        W = self._rec_weights(dtype, dev)
+        spikes = torch.zeros(T, B, N, dtype=torch.bool, device=dev)
+        for t in range(T):
+            x = drive[t]
+            if t > 0:  # the recurrent input of step t comes from the spikes of step t - 1
+                x = x + torch.sparse.mm(W, spikes[t - 1].to(dtype).t()).t()
+            x = x.clone()
+            if events is not None:
+                tgt, w_ev = events.step(t, dtype)
+                x.view(-1).index_add_(0, tgt, w_ev)
+            s, st = self._step_fn(x, st)
+            spikes[t] = s
+            if mem is not None:
+                mem[t] = st.v
+        return spikes
+
+    def _run_event(self, drive, st: NeuronState, events, mem) -> torch.Tensor:
+        """The step loop accumulating the fan-out of the neurons that spiked (reads their indices
+        back every step: the CPU's method)."""
+        T, B, N = drive.shape
+        dtype, dev = drive.dtype, drive.device
+        post, w = (t.to(dev) for t in self.fanout_table(dtype))
+        buf = torch.zeros(B, N + 1, dtype=dtype, device=dev)
+        spikes = torch.zeros(T, B, N, dtype=torch.bool, device=dev)
+        idx = None
+        for t in range(T):
+            buf[:, :N] = drive[t]
+            if idx is not None and idx.numel():
+                b_idx, n_idx = idx[:, 0], idx[:, 1]
+                tgt = (post[n_idx] + (b_idx * (N + 1))[:, None]).reshape(-1)
+                buf.view(-1).index_add_(0, tgt, w[n_idx].reshape(-1))
+            if events is not None:
+                tgt_ev, w_ev = events.step(t, dtype)
+                buf.view(-1).index_add_(0, tgt_ev + tgt_ev // N, w_ev)  # skip the padding column
+            s, st = self._step_fn(buf[:, :N].clone(), st)
+            spikes[t] = s
+            if mem is not None:
+                mem[t] = st.v
+            idx = s.nonzero()
+        return spikes
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         """Spikes ``[T, B, N]`` (float 0/1) for input ``u [T, B, n_inputs]``."""

@@ -60,3 +60,58 @@ def test_summary_speedups_and_target_verdicts():
     md = gpu.markdown(table, MACHINE, {"date": "d", "torch": "t", "triton": "tr", "steps": 10, "warmup": 3})
     assert "| G3 lif-infer batch 32 | norse | n/a (norse is not installed) |" in md
     assert md.count("\n| G1 ") == 3
+
+
+# --- the step-loop benchmark (benchmarks/gpu_loops.py) ----------------------------------------------
+
+
+def test_loop_benchmark_baselines_compute_the_same_thing_on_the_cpu():
+    """The hand-written dense PyTorch loop of L1 is the reservoir's computation (same spikes as
+    ``simulate``), and the EGRU LM step trains; a GPU run only adds the timing."""
+    import dataclasses
+
+    import torch
+
+    from benchmarks import gpu_loops
+
+    w = dataclasses.replace(gpu_loops.WORKLOADS["L1"], T=60, batch=2)
+    dense, _ = gpu_loops.lsm_step(w, "torch-dense", device="cpu")
+    sim, _ = gpu_loops.lsm_step(w, "neuromap:torch", device="cpu")
+    s_dense, s_sim = dense(), sim()
+    assert 0.001 < float(s_sim.mean()) < 0.5
+    assert float((s_dense != s_sim).float().mean()) < 1e-3  # float sums in another order: rare flips at most
+    e = dataclasses.replace(gpu_loops.WORKLOADS["E1"], T=5, batch=2)
+    step, _ = gpu_loops.egru_step(e, "neuromap:torch", device="cpu")
+    losses = [float(step()) for _ in range(3)]
+    assert all(map(torch.isfinite, map(torch.tensor, losses))) and losses[-1] < losses[0]
+
+
+def test_loop_benchmark_report():
+    from benchmarks import gpu_loops
+
+    row = {"median_s": 0.004, "times_s": [0.004] * 10, "peak_delta_mb": 12.0, "launches_per_step": 400,
+           "launch_floor_s": 400 * 5e-6, "launch_floor_ratio": 2.0}
+    doc = {"machine": {"device": "test device", "launch_s": 5e-6},
+           "workloads": {"E1": {"neuromap": row, "neuromap:torch": {**row, "median_s": 0.04},
+                                "gru-cudnn": {"error": "x"}}},
+           "verify": {"egru": {"max_abs_logit_diff": 1e-6}}, "capture": {}, "compile": {}}
+    md = gpu_loops.markdown(doc)
+    assert "| E1 egru-lm train (hidden 512, T 100) | neuromap | 4.00 | 10.00x | 12.0 | 400 | 2.00 |" in md
+    assert "gru-cudnn | n/a (x)" in md and "max_abs_logit_diff" in md
+
+
+@pytest.mark.slow
+def test_loop_benchmark_device_checks_run_through_the_interpreter():
+    """The correctness checks the GPU run makes, on the CPU through Triton's interpreter (tiny sizes)."""
+    import dataclasses
+
+    from benchmarks import gpu_loops
+    from neuromap.neurons import triton_kernels
+
+    if triton_kernels.unavailable():
+        pytest.skip(f"TRITON NOT INSTALLED - the loop checks did not run: {triton_kernels.unavailable()}")
+    e = dataclasses.replace(gpu_loops.WORKLOADS["E1"], T=4, batch=2)
+    v = gpu_loops.verify_egru("cpu", e)
+    assert v["events_identical"] and v["max_abs_logit_diff"] < 1e-5 and v["max_abs_grad_diff"] < 1e-5
+    r = gpu_loops.verify_lsm("cpu", T=6, batch=1)
+    assert r["spikes_identical"] and r["max_abs_membrane_diff"] == 0.0 and r["spike_rate"] > 0

@@ -4,6 +4,7 @@ from .alif import ALIF, ALIFParams
 from .functional import (
     NeuronState,
     initial_state,
+    inputs_checked,
     leaky_integrator,
     neuron_sequence,
     neuron_sequence_reference,
@@ -14,6 +15,7 @@ from .params import CubaLIFParams, LIFParams, decay_from_tau, params_from_dict, 
 from .surrogate import SURROGATES, Surrogate, as_surrogate, spike
 
 __all__ = [
+    "inputs_checked",
     "ALIF",
     "ALIFParams",
     "LIF",

@@ -21,7 +21,10 @@ are Python floats or tensors broadcastable to ``neuron_shape`` (learnable per-ne
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import torch
@@ -54,10 +57,27 @@ def initial_state(
     return NeuronState(v, i, r, s)
 
 
+_checked = threading.local()
+
+
+@contextlib.contextmanager
+def inputs_checked() -> Iterator[None]:
+    """Inside a model's own loop over time steps whose input was checked once on entry (with
+    :func:`check_sequence`): the neuron calls of each step skip the finiteness scan, which on an
+    accelerator would read a flag back from the device every step."""
+    previous = getattr(_checked, "value", False)
+    _checked.value = True
+    try:
+        yield
+    finally:
+        _checked.value = previous
+
+
 def check_sequence(x: torch.Tensor, name: str = "x", min_dim: int = 2) -> None:
     """Validate a time-major input: a floating tensor of rank >= ``min_dim``, finite. On an
     accelerator the finiteness check reads one flag back (a wait for the device); it is skipped
-    while a CUDA graph is captured, under ``torch.compile`` and with ``NEUROMAP_CHECK_FINITE=0``."""
+    while a CUDA graph is captured, under ``torch.compile``, with ``NEUROMAP_CHECK_FINITE=0`` and
+    (on every device) inside :func:`inputs_checked`."""
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape [T, B, ...], got {type(x).__name__}")
     if x.dim() < min_dim:
@@ -68,6 +88,8 @@ def check_sequence(x: torch.Tensor, name: str = "x", min_dim: int = 2) -> None:
         raise ValueError(f"{name} has an empty time axis (T = 0); shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if getattr(_checked, "value", False):
+        return
     if x.device.type != "cpu" and (
         os.environ.get("NEUROMAP_CHECK_FINITE", "1").strip() == "0"  # opt-out: no read-back per call on a GPU
         or (x.device.type == "cuda" and torch.cuda.is_current_stream_capturing())
@@ -580,8 +602,8 @@ def _select_backend(x, params: LIFParams, surrogate: Surrogate, state: NeuronSta
     }
     if cuba:
         values["alpha"] = _as_tensor(params.alpha if alpha is None else alpha, x)
-    interpret = impl == "triton_interpret" or (impl == "auto" and x.device.type == "cpu" and triton_kernels.interpret_env())
-    if impl in ("triton", "triton_interpret") or (impl == "auto" and (x.device.type == "cuda" or interpret)):
+    interpret = triton_kernels.use_interpreter(x, impl)
+    if triton_kernels.wants_triton(x, impl):
         reason = triton_kernels.unsupported(x, state, values, interpret)
         if reason is None and _surrogate_code(surrogate) is None:
             reason = f"surrogate {surrogate.name!r} is not a built-in the kernel implements"

@@ -32,6 +32,7 @@ Install: ``pip install neuromap[gpu]`` (the ``triton`` package; CUDA builds of t
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -50,7 +51,7 @@ NUM_WARPS = 4
 DTYPES = (torch.float32, torch.bfloat16)
 
 _lock = threading.Lock()
-_modules: dict[bool, ModuleType] = {}
+_modules: dict[tuple[str, bool], ModuleType] = {}
 _import_error: list[str] = []
 _warned: set[str] = set()
 
@@ -88,11 +89,17 @@ def unavailable() -> str | None:
 
 
 def _load(interpret: bool) -> ModuleType:
-    """The kernel module, compiled (``interpret=False``) or for Triton's interpreter; loaded once each."""
+    return kernel_module(_SOURCE, interpret)
+
+
+def kernel_module(source: Path, interpret: bool) -> ModuleType:
+    """The Triton kernel module in ``source`` (a file next to this one), compiled (``interpret=False``)
+    or for Triton's interpreter; loaded once each."""
+    key = (source.name, interpret)
     with _lock:
-        if interpret not in _modules:
-            name = f"neuromap.neurons._triton_src_{'interpret' if interpret else 'jit'}"
-            spec = importlib.util.spec_from_file_location(name, _SOURCE)
+        if key not in _modules:
+            name = f"neuromap.neurons.{source.stem}_{'interpret' if interpret else 'jit'}"
+            spec = importlib.util.spec_from_file_location(name, source)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module  # the interpreter re-executes kernel source in the module's globals
             if interpret:  # every @triton.jit in the module becomes an interpreted function
@@ -103,12 +110,13 @@ def _load(interpret: bool) -> ModuleType:
                     spec.loader.exec_module(module)
             else:
                 spec.loader.exec_module(module)
-            _modules[interpret] = module
-    return _modules[interpret]
+            _modules[key] = module
+    return _modules[key]
 
 
-def unsupported(x: torch.Tensor, state, values: dict[str, torch.Tensor], interpret: bool) -> str | None:
-    """Why the Triton kernels cannot run this call (None when they can)."""
+def device_problem(x: torch.Tensor, interpret: bool) -> str | None:
+    """Why a Triton kernel cannot take a tensor on ``x``'s device (None when it can): the compiled
+    kernels run on CUDA tensors, the interpreter on CPU tensors; Triton must import."""
     reason = unavailable()
     if reason:
         return reason
@@ -117,6 +125,27 @@ def unsupported(x: torch.Tensor, state, values: dict[str, torch.Tensor], interpr
             return f"device {x.device.type} (the interpreter runs on CPU tensors)"
     elif x.device.type != "cuda":
         return f"device {x.device.type} (the Triton kernels run on CUDA tensors)"
+    return None
+
+
+def use_interpreter(x: torch.Tensor, impl: str) -> bool:
+    """Whether a call on ``x`` under ``kernels.use(impl)`` goes to Triton's interpreter."""
+    return impl == "triton_interpret" or (impl == "auto" and x.device.type == "cpu" and interpret_env())
+
+
+def wants_triton(x: torch.Tensor, impl: str) -> bool:
+    """Whether ``kernels.use(impl)`` asks for a Triton kernel for a call on ``x`` (forced, or ``auto``
+    on a CUDA tensor or under ``NEUROMAP_TRITON_INTERPRET=1``)."""
+    if impl in ("triton", "triton_interpret"):
+        return True
+    return impl == "auto" and (x.device.type == "cuda" or use_interpreter(x, impl))
+
+
+def unsupported(x: torch.Tensor, state, values: dict[str, torch.Tensor], interpret: bool) -> str | None:
+    """Why the Triton kernels cannot run this call (None when they can)."""
+    reason = device_problem(x, interpret)
+    if reason:
+        return reason
     if x.dtype not in DTYPES:
         return f"dtype {x.dtype} (the Triton kernels support float32 and bfloat16)"
     if state.refrac is not None and state.refrac.shape != x.shape[1:]:
@@ -158,11 +187,25 @@ def _flat(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
 
 
 def _launch(kernel, grid_m: int, interpret: bool, *args, **meta) -> None:
-    grid = (triton_cdiv(grid_m, BLOCK),)
+    launch(kernel, grid_m, interpret, *args, **meta)
+
+
+def launch(kernel, n: int, interpret: bool, *args, block: int = BLOCK, **meta) -> None:
+    """Launch ``kernel`` over ``n`` elements in programs of ``block`` (``BLOCK`` constexpr), without
+    fused multiply-add on the GPU (the kernels mirror PyTorch's operation order)."""
+    grid = (triton_cdiv(n, block),)
     if interpret:
-        kernel[grid](*args, BLOCK=BLOCK, **meta)
+        kernel[grid](*args, BLOCK=block, **meta)
     else:
-        kernel[grid](*args, BLOCK=BLOCK, num_warps=NUM_WARPS, enable_fp_fusion=False, **meta)
+        kernel[grid](*args, BLOCK=block, num_warps=NUM_WARPS, enable_fp_fusion=False, **meta)
+
+
+@functools.lru_cache(maxsize=256)
+def scalar_tensor(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Constants a kernel loads in its compute dtype (a Triton float argument is float32), made once per
+    (values, dtype, device): no host-to-device copy per call, so a CUDA graph can capture the call
+    (the cached tensor must not be written to)."""
+    return torch.tensor(values, dtype=dtype, device=device)
 
 
 def triton_cdiv(a: int, b: int) -> int:
