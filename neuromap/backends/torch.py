@@ -34,9 +34,11 @@ from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, 
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
 from neuromap.graph.synapses import delay_steps
+from neuromap.neurons import registry
 from neuromap.neurons.egru import egru_candidate
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
+from neuromap.neurons.registry import SpikingParams
 from neuromap.neurons.surrogate import as_surrogate
 from neuromap.synapses import conv2d, linear
 
@@ -416,6 +418,10 @@ class _Attention(NodeOp):
         self.params = params_from_dict(params)
         self.surrogate = as_surrogate("fast_sigmoid", None)
         self.overrides = {k: torch.from_numpy(v) for k, v in (("beta", beta), ("v_th", v_th)) if v is not None}
+        # a registered neuron kind other than LIF (e.g. the IE-LIF of neuromap.neurons.ielif) runs its own step
+        self.model = registry.for_neuron_params(self.params)
+        if self.model is not None:
+            self.typed = SpikingParams(self.params, beta=beta, v_th=v_th)
         self.node = node
 
     def pre(self, q, k, v):
@@ -433,7 +439,10 @@ class _Attention(NodeOp):
 
     def forward(self, x, state):
         q, k, v = x[:, :, 0], x[:, :, 1], x[:, :, 2]
-        s, _, state = neuron_sequence(self.pre(q, k, v), self.params, self.surrogate, state, **self.overrides)
+        if self.model is not None:
+            s, state = self.model.sequence(self.pre(q, k, v), self.typed, state)
+        else:
+            s, _, state = neuron_sequence(self.pre(q, k, v), self.params, self.surrogate, state, **self.overrides)
         return (q * s if isinstance(self.node, zn.SDSA) else s), state
 
 

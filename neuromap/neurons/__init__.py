@@ -9,6 +9,7 @@ from .functional import (
     neuron_sequence_reference,
     neuron_step,
 )
+from .ielif import IELIF, IELIFParams
 from .modules import LI, LIF, CubaLIF, NeuronOutput
 from .params import CubaLIFParams, LIFParams, decay_from_tau, params_from_dict, tau_from_decay
 from .surrogate import SURROGATES, Surrogate, as_surrogate, spike
@@ -16,6 +17,8 @@ from .surrogate import SURROGATES, Surrogate, as_surrogate, spike
 __all__ = [
     "ALIF",
     "ALIFParams",
+    "IELIF",
+    "IELIFParams",
     "LIF",
     "LI",
     "CubaLIF",
