@@ -5,10 +5,11 @@
 1. Train the zoo's ``CharLM(cell="egru")`` on ``pydoc_data.topics`` (experiments/egru_lm.py's loop).
 2. Magnitude-prune the recurrent and input weights to ``--prune`` (global per matrix) and fine-tune
    with the mask held fixed (gradual: half the sparsity, fine-tune, full sparsity, fine-tune).
-3. Map it onto the SpiNNaker2 model (``backends.spinnaker2``; the Graph has no EGRU node yet, so the
-   LM's weights are mapped directly by :func:`neuromap.backends.spinnaker2.egru.charlm_netlist`:
-   pruned recurrent weights as CSR rows, the embedding -> gate matmul on the MAC array, the decoder
-   event-driven) and run batch-1 inference on test text in fp32 (must equal the module) and s16.15.
+3. Trace the LM's core (EGRU layers + decoder on the host's embeddings: ``neuromap.trace``), compile
+   it for the SpiNNaker2 model through the normal path (``backends.spinnaker2``: pruned recurrent
+   weights as CSR rows where they are smaller, the graded embedding -> gate matmul on the MAC array,
+   the decoder event-driven) and run batch-1 inference on test text in fp32 (must equal the module)
+   and s16.15.
 4. Report BPC, activity sparsity, PEs / chips, energy and latency per token on SpiNNaker2 (real-time
    1 ms tick, 0.5 V: chip baseline + PE sleep / active power x time) and the same model's batch-1
    A100 (eager and CUDA-graph kernel launches x busy power) and CPU estimates from ``neuromap.energy``.
@@ -33,8 +34,8 @@ from _common import RESULTS, setup_threads, write_result  # noqa: E402
 from egru_lm import evaluate_bpc, train_lm  # noqa: E402
 
 from neuromap import backends, hardware, train  # noqa: E402
-from neuromap.backends.spinnaker2.egru import charlm_netlist  # noqa: E402
 from neuromap.energy import costs  # noqa: E402
+from neuromap.graph import trace  # noqa: E402
 from neuromap.networks.egru import CharLM  # noqa: E402
 from neuromap.textdata import char_corpus  # noqa: E402
 
@@ -110,24 +111,26 @@ def run(hidden: int = 192, embedding: int = 32, epochs: float = 2.0, finetune: f
     with torch.no_grad():
         ref = model(x)
         emb = model.embedding(x)
-    net = charlm_netlist(model)
+    # the LM's core (EGRU layers + decoder) on the host's embeddings, traced: the normal path
+    graph = trace(nn.Sequential(model.rnn, model.drop, model.decoder), emb)
+    layers = [f"0.{k}" for k in range(len(model.rnn.layers))]  # the EGRU populations' names
     be = backends.get("spinnaker2")
     out: dict = {"experiment": name, "config": {"hidden": hidden, "embedding": embedding, "epochs": epochs,
                                                  "finetune_epochs_per_stage": finetune, "prune": prune,
                                                  "tokens": tokens, "seed": seed},
                  "train_seconds": train_s, "dense_test": dense, "pruned_test": pruned}
     for numerics in ("fp32", "s16.15"):
-        c = be.compile_netlist(net, numerics=numerics, mode="realtime")
-        res = c.run({"embedding": emb})
-        logits = res.outputs["logits"][:, 0]
+        c = be.compile(graph, numerics=numerics, mode="realtime")
+        res = c.run(emb)
+        logits = res.output[:, 0]
         bpc = float(nn.functional.cross_entropy(logits, y)) / LN2
-        events = [res.records[f"egru{k}"] for k in range(len(model.rnn.layers))]
+        events = [res.records[n] for n in layers]
         act = sum(float((e != 0).float().mean()) for e in events) / len(events)
         row = {"bpc": bpc, "activity_sparsity": 1 - act, "pes": c.mapping.n_cores,
                "chips": int(c.mapping.metrics.get("chips") or 1), "summary": res.summary()}
         if numerics == "fp32":
-            row["equals_module"] = bool(torch.equal(res.outputs["logits"], ref))
-            row.update(_energy_rows(res, net, tokens))
+            row["equals_module"] = bool(torch.equal(res.output, ref))
+            row.update(_energy_rows(res, c.netlist, tokens))
         out[numerics] = row
     r = out["fp32"]
     lo, hi = hardware.load("spinnaker2").get("validation.egru_lm_vs_gpu_energy_ratio")

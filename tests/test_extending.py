@@ -90,3 +90,86 @@ def test_a_toy_backend_registered_publicly_runs_from_the_registry():
     with torch.no_grad():
         ref = model(x)
     assert ref.sum() > 0 and torch.equal(toy.compile(graph).run(x).output, ref)
+
+
+# --- a new extension node in a page: node, tracer handler, lowering (Unit) and torch builder ---------
+
+from dataclasses import dataclass  # noqa: E402
+
+import pytest  # noqa: E402
+
+from neuromap.backends.torch import NodeOp, register_builder  # noqa: E402
+from neuromap.graph import load, save  # noqa: E402
+from neuromap.graph.nodes import NeuromapNode, register_node  # noqa: E402
+from neuromap.graph.trace_zoo import register_handler, single_input  # noqa: E402
+from neuromap.graph.units import Unit  # noqa: E402
+
+
+class Clip(nn.Module):
+    """``clamp(x, 0, ceiling)``: a graded (non-spiking) unit."""
+
+    def __init__(self, ceiling: float) -> None:
+        super().__init__()
+        self.ceiling = ceiling
+
+    def forward(self, x):
+        return x.clamp(0.0, self.ceiling)
+
+
+@register_node
+@dataclass(eq=False)
+class ClipNode(Unit):
+    ceiling: float
+
+    def __post_init__(self) -> None:
+        self.ceiling = float(self.ceiling)
+        self.input_type, self.output_type = {"input": None}, {"output": None}
+
+    def declared_input_shape(self):
+        return None
+
+    def infer_output(self, s):
+        return tuple(s)
+
+
+@register_handler(Clip)
+def _trace_clip(tr, m, name, args, out):
+    tr.bind(out, [tr.add_node(name, ClipNode(m.ceiling), single_input(tr, name, args))])
+
+
+class _ClipOp(NodeOp):
+    def __init__(self, node, name, fi, fo):
+        super().__init__(name, fi, fo)
+        self.ceiling = node.ceiling
+
+    def forward(self, x, state):
+        return x.clamp(0.0, self.ceiling), state
+
+
+register_builder(ClipNode)(_ClipOp)
+
+
+def test_a_new_unit_node_traces_saves_lowers_and_runs_without_touching_the_library(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), Clip(0.5), nn.Linear(8, 3), LIF(beta=0.9))
+    x = torch.randn(6, 2, 5)
+    graph = trace(model, x)
+    assert any(isinstance(n, ClipNode) for n in graph.nodes.values())
+    save(graph, tmp_path / "clip.nir")
+    back = load(tmp_path / "clip.nir")
+    with torch.no_grad():
+        ref = model(x)
+    assert torch.equal(backends.get("torch").compile(back).run(x).output, ref)
+    net = back.lower()
+    clip = next(p for p in net.populations if p.meta.get("type") == "neuromap.ClipNode")
+    assert clip.kind == "other" and clip.size == 8 and not clip.spiking
+    assert [p.kind for p in net.projections if p.dst == clip.name] == ["dense"]
+
+
+def test_two_node_classes_with_one_name_are_refused():
+    @dataclass(eq=False)
+    class ClipNode(NeuromapNode):  # noqa: F811 - same serialised name, another class
+        ceiling: float
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_node(ClipNode)

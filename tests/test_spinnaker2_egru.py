@@ -1,13 +1,18 @@
-"""backends.spinnaker2 on the zoo's EGRU character LM (weights mapped directly, no Graph node yet)."""
+"""backends.spinnaker2 on the zoo's EGRU character LM, traced (EGRU once: the normal path)."""
 
 import torch
 
 from neuromap import backends
-from neuromap.backends.spinnaker2.egru import charlm_netlist
 from neuromap.networks.egru import CharLM
 
 
-def test_egru_lm_fp32_equals_zoo_module_and_fixed_point_is_close():
+def test_pruned_egru_lm_fp32_equals_zoo_module_and_fixed_point_is_close():
+    """The traced core of a pruned LM: graded embeddings (recorded by the tracer) go to the MAC array,
+    the pruned recurrent rows are event-driven; fp32 equals the module, s16.15 is close."""
+    from torch import nn
+
+    from neuromap.graph import trace
+
     torch.manual_seed(0)
     model = CharLM(20, hidden_size=48, embedding_size=16, cell="egru", num_layers=2, thr_mean=0.05).eval()
     with torch.no_grad():  # prune 80 % of the recurrent weights (CSR rows on the PEs)
@@ -15,18 +20,20 @@ def test_egru_lm_fp32_equals_zoo_module_and_fixed_point_is_close():
             w = layer.weight_hh
             w.mul_((w.abs() > w.abs().flatten().kthvalue(int(0.8 * w.numel())).values).float())
     tokens = torch.randint(0, 20, (40, 3))
+    emb = model.embedding(tokens).detach()
+    graph = trace(nn.Sequential(model.rnn, model.drop, model.decoder), emb)
+    assert graph.graded_inputs() == {"input"}
     with torch.no_grad():
         ref = model(tokens)
-    net = charlm_netlist(model)
     be = backends.get("spinnaker2")
-    c = be.compile_netlist(net)
-    res = c.run({"embedding": model.embedding(tokens).detach()})
-    assert torch.equal(res.outputs["logits"], ref)
-    assert torch.equal(res.records["egru1"], model.rnn._last[1].y)
-    assert c.mla_projections == {f"embedding->egru0/input/{g}" for g in "zrg"}
+    c = be.compile(graph)
+    res = c.run(emb)
+    assert torch.equal(res.output, ref)
+    assert torch.equal(res.records["0.1"], model.rnn._last[1].y)
+    assert c.mla_projections == {f"input->0.0/input/{g}" for g in "zrg"}
     assert res.counters["mla_macs"].sum() > 0 and res.counters["synops"].sum() > 0
-    fix = be.compile_netlist(net, numerics="s16.15").run({"embedding": model.embedding(tokens).detach()})
-    p_ref, p_fix = ref.log_softmax(-1), fix.outputs["logits"].log_softmax(-1)
+    fix = be.compile(graph, numerics="s16.15").run(emb)
+    p_ref, p_fix = ref.log_softmax(-1), fix.output.log_softmax(-1)
     assert (p_ref.argmax(-1) == p_fix.argmax(-1)).float().mean() > 0.9
     est = res.estimate()
     assert any(t.name == "MAC-array MACs" for t in est.energy_terms)

@@ -70,8 +70,9 @@ def _mlp(name: str, sizes: list[int], kind: str) -> Netlist:
 
 
 def _egru_lm(hidden: tuple[int, ...], embedding: int, density: float) -> Netlist:
-    """Three EGRU layers with pruned (``density`` kept) CSR weights per gate, as ``charlm_netlist`` lays
-    them out (``neuromap.backends.spinnaker2.egru``); the decoder is left out (see the case note)."""
+    """Three EGRU layers with pruned (``density`` kept) CSR weights per gate, laid out as the traced
+    ``CharLM`` core lowers them (one projection per gate and role); the decoder is left out (see the
+    case note)."""
     net = Netlist("egru_lm")
     net.add_population(Population("embedding", "input", (embedding,), {}, False))
     rng = np.random.default_rng(0)

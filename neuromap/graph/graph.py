@@ -33,13 +33,13 @@ import numpy as np
 from . import zoo_nodes  # noqa: F401  (registers the zoo's extension nodes in EXTENSION_NODES)
 from .errors import GraphError, UnsupportedNodeError
 from .neuron import has_spec, registered_params, spec_from_nir
-from .nodes import EXTENSION_NODES, STANDARD_NODES, Neuron, is_stateful, type_name
+from .nodes import EXTENSION_NODES, STANDARD_NODES, Neuron, is_stateful, known_types, type_name
 from .shapes import Shape, declared_input, output_shape
 
 # Fields in which +inf is a meaningful value (an integrator that never decays: beta = 1).
 _INF_OK = {"tau", "tau_mem", "tau_syn", "r", "w_in"}
-_KNOWN = tuple(STANDARD_NODES.values()) + tuple(EXTENSION_NODES.values())
 DELAYED_KEY = "delayed_edges"  # graph.metadata key of the explicit delayed-edge set
+GRADED_KEY = "graded_inputs"  # graph.metadata key: JSON list of inputs that carry real values, not spikes
 
 
 def encode_delayed_edges(pairs: Any) -> str:
@@ -159,7 +159,7 @@ class Graph:
             metadata[DELAYED_KEY] = encode_delayed_edges(metadata[DELAYED_KEY])
         self.metadata: dict[str, Any] = to_numpy(metadata)
         for node in self.nodes.values():
-            if isinstance(node, _KNOWN):
+            if isinstance(node, known_types()):
                 _normalise_node(node)
         self.shapes: dict[str, tuple[Shape, Shape]] = {}
         self.validate()
@@ -196,6 +196,21 @@ class Graph:
             return decode_delayed_edges(self.metadata[DELAYED_KEY])
         return inferred_delayed_edges(self.nodes, self.edges)
 
+    def graded_inputs(self) -> set[str]:
+        """Inputs that carry real values rather than 0/1 spikes (``metadata["graded_inputs"]``, a JSON
+        list the tracer writes from the example: an input whose example holds other values)."""
+        raw = self.metadata.get(GRADED_KEY)
+        if raw is None:
+            return set()
+        raw = raw.item() if isinstance(raw, np.ndarray) and raw.ndim == 0 else raw
+        try:
+            names = json.loads(raw.decode("utf8") if isinstance(raw, bytes) else str(raw))
+        except ValueError as exc:
+            raise GraphError(f"graph metadata {GRADED_KEY!r} is not valid JSON ({exc})") from exc
+        if not isinstance(names, list) or not all(isinstance(n, str) and n in self.nodes for n in names):
+            raise GraphError(f"graph metadata {GRADED_KEY!r} must be a JSON list of input node names, got {raw!r}")
+        return set(names)
+
     def is_recurrent(self) -> bool:
         return not nx.is_directed_acyclic_graph(self.to_networkx())
 
@@ -221,7 +236,7 @@ class Graph:
                 raise GraphError(f"node name {name!r} must be a non-empty string without '/'")
             if isinstance(node, nir.NIRGraph):
                 raise UnsupportedNodeError(f"node {name!r} is a nested NIRGraph; import it with neuromap.graph.from_nir")
-            if not isinstance(node, _KNOWN):
+            if not isinstance(node, known_types()):
                 raise UnsupportedNodeError(
                     f"node {name!r} has unsupported type {type(node).__name__}; supported: "
                     f"{sorted(STANDARD_NODES) + sorted(EXTENSION_NODES)}"

@@ -29,7 +29,7 @@ from neuromap.atomic import atomic_path
 
 from .errors import GraphError, UnsupportedNodeError
 from .graph import Graph
-from .nodes import EXTENSION_NODES, PREFIX, STANDARD_NODES
+from .nodes import EXTENSION_NODES, PREFIX, STANDARD_NODES, load_plugins
 
 _SCALARS = (str, bool, int, float, np.integer, np.floating, np.bool_)
 
@@ -96,6 +96,8 @@ def parse_node(name: str, d: Any) -> nir.NIRNode:
         return nir.NIRGraph(nodes=nodes, edges=_parse_edges(d["edges"], f"subgraph {name!r}"),
                             metadata=meta if isinstance(meta, dict) else {}, type_check=False)
     if kind.startswith(PREFIX):
+        if kind not in EXTENSION_NODES:
+            load_plugins()  # a node of a package not imported yet (e.g. the model zoo)
         cls = EXTENSION_NODES.get(kind)
     else:
         cls = STANDARD_NODES.get(kind)

@@ -14,10 +14,16 @@
 * Biases are per target neuron (``[dst.size]``, conv biases repeated over positions); ``nir.Delay``
   nodes on the path add their steps (``graph.metadata["dt"]``) to ``Projection.delay``.
 * Recurrent connections (a path from a population back to itself) are self-loops.
+* Units (:class:`~neuromap.graph.units.Unit`: attention, LMU memory, EGRU, max pooling, activations,
+  or any registered extension) are populations of their own: the node gives its population, turns
+  each incoming path (composed into one matrix, a port selector excluded) into projections and adds
+  its self-loops. A path through a ``TemporalConv1d`` becomes one projection per tap, tap ``j``
+  delayed by ``pad_left - j`` steps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import nir
@@ -31,7 +37,8 @@ from .errors import GraphError
 from .neuron import has_spec, population_params, registered_params, spec_from_nir
 from .nodes import Neuron, Reshape, is_neuron, type_name
 from .synapses import conv_geometry, delay_steps, op_matrix, size
-from .zoo_lower import is_unit, unit_population, unit_projections
+from .units import Incoming, is_unit
+from .zoo_nodes import TemporalConv1d
 
 # The graph arguments are neuromap.graph.Graph objects; the class is not imported here because
 # Graph.lower() calls into this module (no import cycle, not even a type-only one).
@@ -42,7 +49,8 @@ def _population(graph: GraphLike, name: str) -> Population:
     node = graph.nodes[name]
     shape = graph.shapes[name][1]
     if isinstance(node, nir.Input):
-        return Population(name, "input", shape, {}, True, {"node": name})
+        graded = name in graph.graded_inputs()
+        return Population(name, "input", shape, {}, not graded, {"node": name, **({"graded": True} if graded else {})})
     meta = {"node": name, "type": type_name(node)}
     if isinstance(node, Neuron):
         model, params = registered_params(node, name)
@@ -60,8 +68,8 @@ def lower(graph: GraphLike) -> Netlist:
     dt = float(graph.metadata.get("dt", 1e-3))
     pops = [n for n, v in graph.nodes.items() if isinstance(v, nir.Input) or is_neuron(v) or is_unit(v)]
     for n in pops:
-        unit = is_unit(graph.nodes[n])
-        net.add_population(unit_population(graph, n) if unit else _population(graph, n))
+        node = graph.nodes[n]
+        net.add_population(node.population(n, graph.shapes[n][1]) if is_unit(node) else _population(graph, n))
     paths: list[tuple[str, list[str], str]] = []
     for src in pops:
         stack: list[tuple[str, list[str]]] = [(s, []) for s in graph.successors(src)]
@@ -80,11 +88,11 @@ def lower(graph: GraphLike) -> Netlist:
                 stack += [(s, via + [node]) for s in graph.successors(node)]
     for src, via, dst in sorted(paths, key=lambda p: (p[0], p[2], p[1])):
         name = "/".join([src, *via, dst]) if via else f"{src}->{dst}"
-        for proj in unit_projections(graph, name, src, via, dst, dt, _projection):
+        for proj in path_projections(graph, name, src, via, dst, dt):
             net.add_projection(proj)
     for n in pops:
         if is_unit(graph.nodes[n]):
-            for proj in unit_projections(graph, f"{n}->{n}", n, None, n, dt, _projection):
+            for proj in graph.nodes[n].self_projections(n):
                 net.add_projection(proj)
     return net
 
@@ -107,18 +115,69 @@ def _projection(graph: GraphLike, name: str, src: str, via: list[str], dst: str,
             geo, w = conv_geometry(node, fi, fo)
             bias = np.repeat(np.asarray(node.bias), size(fo[1:]))
             return Projection(name, src, dst, "conv", weight=w, bias=bias, conv=geo, delay=delay, meta=meta)
-    m = sp.identity(n_src, format="csr")
-    b = np.zeros(n_src)
-    has_bias = False
+    m, b, has_bias = _compose(graph, ops, n_src)
+    dense = any(isinstance(graph.nodes[v], (nir.Affine, nir.Linear)) for v in ops)
+    proj = Incoming(name, src, dst, m, b if has_bias else None, delay, dense, meta).projection()
+    assert proj.weight.shape == (n_dst, n_src)
+    return proj
+
+
+def _compose(graph: GraphLike, ops: list[str], n: int) -> tuple[sp.csr_matrix, np.ndarray, bool]:
+    """The synaptic nodes ``ops`` (in path order) as one ``(matrix, bias, has_bias)`` on ``n`` inputs."""
+    m, b, has_bias = sp.identity(n, format="csr"), np.zeros(n), False
     for v in ops:
         mat, bias = op_matrix(graph.nodes[v], v, *graph.shapes[v])
-        m = (mat @ m).tocsr()
-        b = mat @ b
+        m, b = (mat @ m).tocsr(), mat @ b
         if bias is not None:
             b, has_bias = b + bias, True
-    dense = any(isinstance(graph.nodes[v], (nir.Affine, nir.Linear)) for v in ops)
-    m.eliminate_zeros()
-    weight = m.toarray() if dense else m
-    assert weight.shape == (n_dst, n_src)
-    return Projection(name, src, dst, "dense" if dense else "sparse", weight=weight, bias=b if has_bias else None,
-                      delay=delay, meta=meta)
+    return m, b, has_bias
+
+
+def _taps(graph: GraphLike, name: str, ops: list[str], conv: str, n_src: int, delay: int) -> list[tuple]:
+    """A path through a temporal conv as one ``(matrix, bias, has_bias, delay)`` per tap: tap ``j`` is
+    delayed by ``pad_left - j`` steps (a look-ahead tap cannot be lowered)."""
+    k = ops.index(conv)
+    node = graph.nodes[conv]
+    mb, bb, _ = _compose(graph, ops[:k], n_src)
+    ma, ba, _ = _compose(graph, ops[k + 1:], node.weight.shape[0])
+    w = np.asarray(node.weight, dtype=np.float64)
+    taps = []
+    for j in range(w.shape[2]):
+        lag = node.pad_left - j
+        if lag < 0:
+            raise GraphError(f"lower: temporal conv {conv!r} looks {-lag} step(s) ahead; hardware cannot")
+        bias = ma @ (np.asarray(node.bias, dtype=np.float64) + w.sum(axis=2) @ bb) + ba if lag == 0 else None
+        taps.append(((ma @ sp.csr_matrix(w[:, :, j]) @ mb).tocsr(), bias if bias is not None else np.zeros(ma.shape[0]),
+                     lag == 0, delay + lag))
+    return taps
+
+
+def path_projections(graph: GraphLike, name: str, src: str, via: list[str], dst: str, dt: float) -> list[Projection]:
+    """The projections of one path ``src -> via... -> dst``: one plain projection (:func:`_projection`),
+    or, into a unit or through a temporal conv, the composed path (per tap) handed to the unit."""
+    dnode = graph.nodes[dst]
+    convs = [v for v in via if isinstance(graph.nodes[v], TemporalConv1d)]
+    composes = is_unit(dnode) and dnode.composes_inputs
+    if not convs and not composes:
+        return [_projection(graph, name, src, via, dst, dt)]
+    if len(convs) > 1:
+        raise GraphError(f"lower: path {name!r} has several temporal convolutions")
+    delay = sum(delay_steps(graph.nodes[v], v, dt) for v in via if isinstance(graph.nodes[v], nir.Delay))
+    ops = [v for v in via if not isinstance(graph.nodes[v], (nir.Flatten, Reshape, nir.Delay))]
+    meta: dict = {"path": list(via), "ops": [type_name(graph.nodes[v]) for v in ops]}
+    lower_input: Callable = dnode.input_projections if composes else (lambda inc: [inc.projection()])
+    if composes:
+        n_port, port_meta = dnode.input_port(name, [graph.nodes[v] for v in ops])
+        ops, meta = ops[:len(ops) - n_port], {**meta, **port_meta}
+    n_src = size(graph.shapes[src][1])
+    if convs:
+        taps = _taps(graph, name, ops, convs[0], n_src, delay)
+    else:
+        m, b, hb = _compose(graph, ops, n_src)
+        taps = [(m, b, hb, delay)]
+    dense = bool(convs) or any(isinstance(graph.nodes[v], (nir.Affine, nir.Linear)) for v in ops)
+    out: list[Projection] = []
+    for t, (m, b, has_bias, d) in enumerate(taps):
+        tag, tmeta = (f"{name}/tap{t}", {**meta, "tap": t}) if len(taps) > 1 else (name, meta)
+        out += lower_input(Incoming(tag, src, dst, m, b if has_bias else None, d, dense, tmeta))
+    return out

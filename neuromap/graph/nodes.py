@@ -106,6 +106,53 @@ def as_text(v: Any) -> str:
 
 
 EXTENSION_NODES: dict[str, type[NeuromapNode]] = {PREFIX + c.__name__: c for c in (AvgPool1d, Reshape, Neuron)}
+PLUGIN_GROUP = "neuromap.extensions"  # entry points: modules that register extension nodes on import
+_plugins_loaded = False
+
+
+def register_node(cls: type[NeuromapNode] | None = None, *, stateful: bool = False):
+    """Class decorator: make an extension node type known to graphs, ``save`` and ``load``.
+
+    ``@register_node`` or ``@register_node(stateful=True)`` (the node's output at step t depends on
+    earlier steps: a cycle through it is allowed). The node is written as ``"neuromap.<Class>"``;
+    two different classes with one name are refused (a saved file would be ambiguous).
+    """
+
+    def add(c: type[NeuromapNode]) -> type[NeuromapNode]:
+        if not (isinstance(c, type) and issubclass(c, NeuromapNode)):
+            raise TypeError(f"register_node needs a NeuromapNode subclass, got {c!r}")
+        key = PREFIX + c.__name__
+        old = EXTENSION_NODES.get(key)
+        if old is not None and old is not c and (old.__module__, old.__qualname__) != (c.__module__, c.__qualname__):
+            raise ValueError(f"extension node type {key!r} is already registered by {old.__module__}.{old.__qualname__}")
+        EXTENSION_NODES[key] = c
+        if stateful and c not in STATEFUL_EXTENSIONS:
+            STATEFUL_EXTENSIONS.append(c)
+        return c
+
+    return add if cls is None else add(cls)
+
+
+def load_plugins() -> None:
+    """Import the modules registered under the ``neuromap.extensions`` entry point group (once).
+
+    This is how a saved graph holding, say, a zoo model's node loads without its module having been
+    imported: the package that defines the node declares itself in its ``pyproject.toml``.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib import import_module
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        import_module(ep.value.split(":")[0])
+
+
+def known_types() -> tuple[type[nir.NIRNode], ...]:
+    """Every node type a Graph may hold: NIR's standard ones and the registered extensions."""
+    return tuple(STANDARD_NODES.values()) + tuple(EXTENSION_NODES.values())
 
 # Standard NIR node types a neuromap Graph holds (nested NIRGraphs are flattened on import).
 STANDARD_NODES: dict[str, type[nir.NIRNode]] = {

@@ -23,6 +23,7 @@ Time and batch axes are told apart from feature axes by their sizes (3 and 2, or
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,7 @@ from neuromap.neurons import registry
 from neuromap.neurons.modules import LI, SpikingNeuron
 
 from .errors import GraphError, UnsupportedNodeError
-from .graph import DELAYED_KEY, Graph, complete_delayed_edges
+from .graph import DELAYED_KEY, GRADED_KEY, Graph, complete_delayed_edges
 from .neuron import LIFSpec, LISpec, registered_node, spec_to_nir
 from .nodes import AvgPool1d, Reshape
 from .shapes import padding_values
@@ -417,6 +418,9 @@ def trace(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], dt
         tracer.add_node(name, nir.Output(output_type=np.asarray(shape, dtype=np.int64)), src)
     fold_pending_batchnorms(tracer)
     meta = {"producer": "neuromap.trace", "model": type(model).__name__, "dt": tracer.dt or 1e-3}
+    graded = ["input" if i == 0 else f"input_{i}" for i, e in enumerate(examples) if not bool(((e == 0) | (e == 1)).all())]
+    if graded:  # hardware streams real-valued inputs differently from spikes (e.g. SpiNNaker2's MAC array)
+        meta[GRADED_KEY] = json.dumps(graded)
     if tracer.delayed:  # explicit delays (L2MU); cycles no handler marked keep the inferred rule
         meta[DELAYED_KEY] = sorted(complete_delayed_edges(tracer.nodes, tracer.edges, tracer.delayed))
     return Graph(tracer.nodes, tracer.edges, meta)

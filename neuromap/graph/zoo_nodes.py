@@ -17,10 +17,8 @@ Neurons inside a unit (the attention LIF of SDSA / SDSA3) are stored in the fiel
 JSON (``{"params": LIFParams.to_dict(), "beta": [...] | null, "v_th": [...] | null}``): JSON keeps
 floats exact, and float32 overrides survive the round trip through float64 text.
 
-The node classes (and their lowering in :mod:`.zoo_lower` and torch builders in
-:mod:`neuromap.backends.torch`) stay in the library, not in the zoo: a saved ``.nir`` file must load,
-lower and run without importing ``neuromap.networks``. Only the tracer handlers, which need the
-zoo's module classes anyway, live next to the models (``@register_handler``).
+Units lower themselves (:class:`~.units.Unit` methods on each class); the synaptic ones give their
+matrix through :func:`zoo_op_matrix`; torch builders are in :mod:`neuromap.backends.torch`.
 """
 
 from __future__ import annotations
@@ -30,8 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from .nodes import EXTENSION_NODES, PREFIX, STATEFUL_EXTENSIONS, NeuromapNode, as_text
+from neuromap.netlist import Population, Projection
+from neuromap.neurons.registry import EGRUParams
+
+from .errors import GraphError
+from .nodes import NeuromapNode, as_text, register_node
+from .synapses import register_op_matrix
+from .units import Incoming, Unit
 
 Shape = tuple[int, ...]
 
@@ -83,7 +88,7 @@ def parse_neuron(text: str) -> tuple[dict, np.ndarray | None, np.ndarray | None]
 
 
 @dataclass(eq=False)
-class MaxPool2d(_Node):
+class MaxPool2d(_Node, Unit):
     """Max pooling of a ``(C, H, W)`` input (padding with -inf, like torch); ``kernel_size``, ``stride``, ``padding``."""
 
     kernel_size: np.ndarray
@@ -175,7 +180,7 @@ class Mean(_Node):
 
 
 @dataclass(eq=False)
-class Activation(_Node):
+class Activation(_Node, Unit):
     """A stateless elementwise non-linearity: ``function`` in ``relu``, ``tanh``, ``gelu`` (exact erf form)."""
 
     function: str
@@ -186,9 +191,28 @@ class Activation(_Node):
             raise ValueError(f"Activation function={self.function!r} is not one of {list(ACTIVATIONS)}")
         self._types()
 
+    def population(self, name: str, shape: Shape) -> Population:
+        relu = self.function == "relu"
+        return Population(name, "relu" if relu else "other", shape, {} if relu else {"function": self.function},
+                          False, self.population_meta(name))
 
-class _Attention(_Node):
-    """Shared by SDSA / SDSA3: input ``(3, N, C)`` (q, k, v stacked by :class:`Place`), output ``(N, C)``."""
+
+class _Attention(_Node, Unit):
+    """Shared by SDSA / SDSA3: input ``(3, N, C)`` (q, k, v stacked by :class:`Place`), output ``(N, C)``.
+
+    Lowered to a spiking ``other`` population ``(N, C)`` with one projection per port q, k, v
+    (``meta["port"]``, from the ``Place`` that ends each incoming path).
+    """
+
+    composes_inputs = True
+
+    def population(self, name: str, shape: Shape) -> Population:
+        return Population(name, "other", shape, {"heads": self.heads}, True, self.population_meta(name))
+
+    def input_port(self, path: str, ops: list) -> tuple[int, dict]:
+        if not ops or not isinstance(ops[-1], Place):
+            raise GraphError(f"lower: path {path!r} into attention does not end in a port (Place)")
+        return 1, {"port": "qkv"[int(ops[-1].offset[0])]}
 
     def check(self) -> None:
         self.dim, self.heads, self.neuron = int(self.dim), int(self.heads), as_text(self.neuron)
@@ -236,7 +260,7 @@ class SDSA3(_Attention):
 
 
 @dataclass(eq=False)
-class LMUMemory(_Node):
+class LMUMemory(_Node, Unit):
     """The LMU memory ``m_t = A_bar m_{t-1} + B_bar u_t`` per channel: input ``(channels,)``, output
     ``(channels, order)``; ``m_{-1} = 0``.
 
@@ -248,6 +272,8 @@ class LMUMemory(_Node):
     Why not NIR ``I`` + ``Affine``: NIR's integrator adds ``(A_bar - 1) m + B_bar u`` to ``m``, which
     rounds differently from ``A_bar m + B_bar u``; the trained model would not be reproduced exactly.
     """
+
+    composes_inputs = True
 
     A_bar: np.ndarray
     B_bar: np.ndarray
@@ -267,6 +293,25 @@ class LMUMemory(_Node):
     @property
     def order(self) -> int:
         return int(self.B_bar.shape[0])
+
+    def population(self, name: str, shape: Shape) -> Population:
+        """Non-spiking ``(channels, order)`` state."""
+        return Population(name, "other", shape, {"order": self.order, "channels": self.channels, "mode": self.mode},
+                          False, {**self.population_meta(name), "lmu_memory": True})
+
+    def input_projections(self, incoming: Incoming) -> list[Projection]:
+        """``B_bar`` multiplied into the incoming path (``kron(I, B_bar)``)."""
+        enc = sp.csr_matrix(np.kron(np.eye(self.channels), np.asarray(self.B_bar, dtype=np.float64)[:, None]))
+        b = incoming.bias
+        return [Projection(incoming.name, incoming.src, incoming.dst, "dense", weight=(enc @ incoming.matrix).toarray(),
+                           bias=None if b is None else enc @ b, delay=incoming.delay,
+                           meta={**incoming.meta, "role": "input", "lmu": "B_bar"})]
+
+    def self_projections(self, name: str) -> list[Projection]:
+        """The dense self-loop ``kron(I, A_bar)`` (reads the previous step's memory)."""
+        w = np.kron(np.eye(self.channels), np.asarray(self.A_bar, dtype=np.float64))
+        return [Projection(f"{name}->{name}/A_bar", name, name, "dense", weight=w,
+                           meta={"role": "recurrent", "lmu": "A_bar"})]
 
     def declared_input_shape(self) -> Shape:
         return (self.channels,)
@@ -346,7 +391,7 @@ class TemporalConv1d(_Node):
 
 
 @dataclass(eq=False)
-class EGRU(_Node):
+class EGRU(_Node, Unit):
     """One EGRU layer (``networks.egru.EGRUCell``, eval mode), input ``(I,)``, output graded events ``(H,)``.
 
     Attributes: ``weight_ih [3H, I]``, ``weight_hh [3H, H]``, ``bias_ih``, ``bias_hh [3H]`` (gate
@@ -355,6 +400,8 @@ class EGRU(_Node):
     on the forward pass), ``impl`` (``vectorised`` / ``loop``: how the input projection is batched,
     which decides its float rounding).
     """
+
+    composes_inputs = True
 
     weight_ih: np.ndarray
     weight_hh: np.ndarray
@@ -385,6 +432,28 @@ class EGRU(_Node):
     @property
     def hidden_size(self) -> int:
         return int(self.threshold.shape[0])
+
+    def population(self, name: str, shape: Shape) -> Population:
+        """An ``egru`` population (graded events; params ``theta``, ``zoneout``)."""
+        return Population(name, "egru", shape, EGRUParams(np.asarray(self.threshold), float(self.zoneout)), False,
+                          {**self.population_meta(name), "graded_events": True})
+
+    def input_projections(self, incoming: Incoming) -> list[Projection]:
+        """One dense projection per gate z, r, g (``meta = {"gate", "role": "input"}``)."""
+        m, b, out = incoming.matrix, incoming.bias, []
+        for g, w, bg in zip("zrg", np.split(self.weight_ih, 3), np.split(self.bias_ih, 3)):
+            w64 = np.asarray(w, dtype=np.float64)
+            bias = (w64 @ b if b is not None else 0) + (np.asarray(bg, dtype=np.float64) if self.bias else 0)
+            out.append(Projection(f"{incoming.name}/input/{g}", incoming.src, incoming.dst, "dense",
+                                  weight=np.asarray(m.T @ w64.T).T, bias=bias if b is not None or self.bias else None,
+                                  delay=incoming.delay, meta={**incoming.meta, "gate": g, "role": "input"}))
+        return out
+
+    def self_projections(self, name: str) -> list[Projection]:
+        """The recurrent gate projections (self-loops delivering the previous step's events)."""
+        return [Projection(f"{name}->{name}/recurrent/{g}", name, name, "dense", weight=w,
+                           bias=b if self.bias else None, meta={"gate": g, "role": "recurrent"})
+                for g, w, b in zip("zrg", np.split(self.weight_hh, 3), np.split(self.bias_hh, 3))]
 
     def declared_input_shape(self) -> Shape:
         return (int(self.weight_ih.shape[1]),)
@@ -421,8 +490,6 @@ class SparseLinear(_Node):
         return cls(indptr=m.indptr, indices=m.indices, data=m.data, shape=np.asarray(m.shape))
 
     def to_scipy(self):
-        import scipy.sparse as sp
-
         return sp.csr_matrix((self.data, self.indices, self.indptr), shape=tuple(int(v) for v in self.shape))
 
     @property
@@ -443,9 +510,36 @@ class SparseLinear(_Node):
         return ret
 
 
-ZOO_NODES = (MaxPool2d, Permute, Place, Mean, Activation, SDSA, SDSA3, LMUMemory, TemporalConv1d, EGRU, SparseLinear,
-             AxisLinear, Outer)
-# Units: computed by a population of their own when lowered (not synapses).
-UNIT_TYPES = (MaxPool2d, Activation, SDSA, SDSA3, LMUMemory, EGRU)
-EXTENSION_NODES.update({PREFIX + c.__name__: c for c in ZOO_NODES})
-STATEFUL_EXTENSIONS.extend([SDSA, SDSA3, LMUMemory, EGRU, TemporalConv1d])
+def _index(shape) -> np.ndarray:
+    return np.arange(int(np.prod(shape))).reshape(shape)
+
+
+@register_op_matrix
+def zoo_op_matrix(node, fi, fo) -> sp.csr_matrix | None:
+    """A layout / synaptic extension node as a sparse ``[out, in]`` matrix, or None."""
+    n_in, n_out = int(np.prod(fi)), int(np.prod(fo))
+    if isinstance(node, Permute):
+        cols = _index(fi).transpose([int(p) for p in node.perm]).reshape(-1)
+        return sp.csr_matrix((np.ones(n_out), (np.arange(n_out), cols)), shape=(n_out, n_in))
+    if isinstance(node, Place):
+        rows = _index(fo)[node.slices(fi)].reshape(-1)
+        return sp.csr_matrix((np.ones(n_in), (rows, np.arange(n_in))), shape=(n_out, n_in))
+    if isinstance(node, Mean):
+        idx = _index(fi)
+        rows = np.moveaxis(np.broadcast_to(_index(fo)[(slice(None),) * node.axis + (None,)], fi), 0, 0).reshape(-1)
+        return sp.csr_matrix((np.full(n_in, 1.0 / fi[node.axis]), (rows, idx.reshape(-1))), shape=(n_out, n_in))
+    if isinstance(node, SparseLinear):
+        return node.to_scipy().astype(np.float64)
+    if isinstance(node, AxisLinear):  # the same matrix on every row: block diagonal
+        lead = n_in // int(fi[-1])
+        return sp.kron(sp.identity(lead), sp.csr_matrix(np.asarray(node.weight, dtype=np.float64))).tocsr()
+    if isinstance(node, Outer):  # input i -> outputs (i, j) with weight vector[j]
+        vec = np.asarray(node.vector, dtype=np.float64).reshape(-1, 1)
+        return sp.kron(sp.identity(n_in), sp.csr_matrix(vec)).tocsr()
+    return None
+
+
+for _cls in (MaxPool2d, Permute, Place, Mean, Activation, SparseLinear, AxisLinear, Outer):
+    register_node(_cls)
+for _cls in (SDSA, SDSA3, LMUMemory, TemporalConv1d, EGRU):
+    register_node(_cls, stateful=True)
