@@ -34,8 +34,9 @@ import torch
 
 from neuromap.graph.synapses import conv_geometry
 from neuromap.netlist import ConvGeometry
+from neuromap.quantize import GridError, grid_integers, sign_magnitude_bits
 
-from .base import RunResult
+from .base import BackendError, RunResult
 from .torch import NodeOp, TorchCompiled, graph_problems
 
 NAME = "crossbar"
@@ -96,10 +97,6 @@ def _geometry(node, fi, fo) -> tuple[ConvGeometry, torch.Tensor, bool]:
 def _grid(name: str, node, config) -> tuple[np.ndarray, np.ndarray, Any] | None:
     """``(integers, row steps, config)`` of a quantisation-aware-trained node on a target that stores
     quantised weights, or None (no grid recorded, or an analog target: nothing is rounded there)."""
-    from neuromap.quantize import GridError, grid_integers, sign_magnitude_bits
-
-    from .base import BackendError
-
     if config.weight_bits is None:
         return None
     try:
@@ -179,8 +176,6 @@ class CrossbarBackend:
     def compile(self, graph, target: Any = DEFAULT_TARGET, seed: int = 0, t_inference: float = 0.0,
                 ideal: bool = False, **overrides: Any) -> CrossbarCompiled:
         from neuromap.crossbar import CrossbarConfig
-
-        from .base import BackendError
 
         problems = self.unsupported(graph)
         if problems:
