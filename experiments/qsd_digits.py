@@ -98,7 +98,7 @@ def _energy(model, x: torch.Tensor) -> dict[str, Any]:
         except Exception as exc:  # a target that cannot price this graph: recorded with its reason
             out["targets"][name] = {"error": f"{type(exc).__name__}: {exc}"}
     if bits:  # the same graph and activity with its weights stored at the target's full width
-        floats = copy.deepcopy(net)
+        floats = graph.lower()
         for proj in floats.projections:
             proj.meta.pop("node_metadata", None)
         est = estimate(floats, activity, hardware.load("crossbar-rram"), None)
