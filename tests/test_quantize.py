@@ -237,3 +237,20 @@ def test_experiment_table_renders_accuracy_size_and_energy():
     text = mod.table(result)
     assert "| QSD 4-bit | 93.0 | 8.0 | 4.0x | 2.00 (2.00x) | 4 |" in text
     assert "not estimated" in text
+
+
+def test_distiller_plugs_into_fit():
+    from neuromap import train
+    from neuromap.data import SequenceData
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (96,), generator=g)
+    x = (torch.rand(96, 4, 64, generator=g) < 0.1 + 0.2 * (torch.arange(64) % 3 == y[:, None, None])).float()
+    d = SequenceData("toy", x[:64], y[:64], x[64:], y[64:], 3)
+    train.set_seed(0)
+    teacher = SpikingMLP(64, [16], 3, readout="membrane")
+    train.fit(teacher, d, epochs=1, loss="membrane_ce", progress=False, evaluate_every=0)
+    student = Q.quantize(copy.deepcopy(teacher), bits=2)
+    with Distiller(student, teacher, readout="mean", alpha=0.5) as kd:
+        hist = train.fit(student, d, epochs=1, loss=kd, progress=False, evaluate_every=0)
+    assert np.isfinite(hist.epochs[-1]["loss"]) and 0 <= hist.epochs[-1]["train_acc"] <= 1
