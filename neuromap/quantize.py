@@ -17,8 +17,11 @@ in the forward pass; backward: straight-through for ``round`` (gradient 1 inside
 outside, so a clipped weight gets no gradient) and LSQ's step gradient, scaled by
 ``g = 1 / sqrt(numel(W) * Q_p)``. ``s`` starts at ``2 mean|W| / sqrt(Q_p)`` (the reference code's
 initialisation; it does so on the first training batch, here at :func:`quantize` time, from the same
-weights). Activations are not quantised: the reference's activation quantiser is a no-op because
-spikes are already low-bit.
+weights; with per-channel steps the mean is over each channel, where the reference starts every
+channel from the whole weight's mean). The reference's default is one step per output channel
+(``kernel_wise``); the default here is one per layer, which Loihi's single weight exponent per
+projection can take as it is (``per_channel=True`` for the reference's mode). Activations are not
+quantised: the reference's activation quantiser is a no-op because spikes are already low-bit.
 
 Options beyond the reference code, labelled as ours:
 
