@@ -239,7 +239,7 @@ def _energy_cell(row: dict, target: str, ref: dict) -> str:
     if "energy_per_inference_J" not in t:
         return "n/a"
     e, e0 = t["energy_per_inference_J"], ref["energy"]["targets"][target].get("energy_per_inference_J")
-    return f"{1e6 * e:.2f}" + (f" ({e0 / e:.2f}x)" if e0 and row is not ref else "")
+    return f"{1e6 * e:.2f}" + (f" ({e / e0:.2f}x)" if e0 and row is not ref else "")
 
 
 def table(result: dict) -> str:
@@ -248,7 +248,7 @@ def table(result: dict) -> str:
     ref = runs[0]
     lines = [f"{result['model']} on {result['dataset']}; float teacher {result['teacher_epochs']} epochs, then "
              f"{result['qat_epochs']} QAT epochs per row ({result['student']}); energy on "
-             f"{result['energy_inputs']}, reduction vs the float teacher in brackets.", "",
+             f"{result['energy_inputs']}; in brackets: energy relative to the float teacher.", "",
              "| model | test accuracy (%) | weights (kbit) | compression | crossbar-rram µJ / inference | "
              "rram bit slices | crossbar-pcm µJ / inference | loihi |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -264,7 +264,13 @@ def table(result: dict) -> str:
                      f"{_energy_cell(r, 'crossbar-pcm', ref)} | {loihi_cell} |")
     same = [(r["model"], r["energy"]) for r in runs[1:] if "crossbar_rram_float_weights_same_activity_J" in r["energy"]]
     if same:
-        lines += ["", "Weight width alone on `crossbar-rram` (the same QSD graph and activity, weights stored at the "
+        reads = {r["model"]: r["energy"]["targets"]["crossbar-rram"].get("resources", {}).get("tile_reads")
+                 for r in (ref, runs[1])}
+        lines += ["", "The students' activity differs from the teacher's: the IE-LIF attention emits integer spikes, "
+                  "so the projections it feeds get non-binary inputs, which the crossbar estimate prices as bit-serial "
+                  "input planes (target `activation_bits` / `dac_bits`); tile reads "
+                  + " vs ".join(f"{m} {v:.0f}" for m, v in reads.items() if v) + ". "
+                  "Weight width alone on `crossbar-rram` (the same QSD graph and activity, weights stored at the "
                   "target's 8 bits vs the QAT width): " + "; ".join(
                       f"{m}: {1e6 * e['crossbar_rram_float_weights_same_activity_J']:.2f} -> "
                       f"{1e6 * e['targets']['crossbar-rram']['energy_per_inference_J']:.2f} µJ" for m, e in same) + "."]
@@ -274,7 +280,7 @@ def table(result: dict) -> str:
                   f"({mlp['epochs']} float + {mlp['qat_epochs']} QAT epochs):", "",
                   "| model | torch accuracy (%) | Loihi accuracy (%) | Loihi weight bits | weight error vs model | "
                   "cores | Loihi µJ / inference | weights (kbit) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for name, r in mlp["runs"].items():
+        for name, r in sorted(mlp["runs"].items(), key=lambda kv: kv[0] != "float"):  # float first
             lines.append(f"| {name} | {100 * r['torch_accuracy']:.1f} | {100 * r['loihi_accuracy']:.1f} | "
                          f"{r['loihi_weight_bits']} | {100 * r['weight_rel_rms_error']:.2g} % | {r['cores']} | "
                          f"{1e6 * r['energy_per_inference_J']:.2f} | {r['model_size_bits'] / 1000:.1f} |")

@@ -235,7 +235,7 @@ def test_experiment_table_renders_accuracy_size_and_energy():
               "energy_inputs": "32 samples", "runs": [row("float teacher", 32, 0.95, 32000, 4e-6, [7]),
                                                       row("QSD 4-bit", 4, 0.93, 8000, 2e-6, [4])]}
     text = mod.table(result)
-    assert "| QSD 4-bit | 93.0 | 8.0 | 4.0x | 2.00 (2.00x) | 4 |" in text
+    assert "| QSD 4-bit | 93.0 | 8.0 | 4.0x | 2.00 (0.50x) | 4 |" in text
     assert "not estimated" in text
 
 
