@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, ROOT  # noqa: E402
 
 # Experiments with a README table: the module in experiments/ whose ``table(result) -> str`` renders it.
-TABLES = ("crossbar_drift", "lsm_digits", "crossbar_lsm", "dvs_bars", "spikformer_digits", "spikegpt_lm")
+TABLES = ("crossbar_drift", "lsm_digits", "crossbar_lsm", "dvs_bars", "spikformer_digits", "spikegpt_lm",
+          "qsd_digits")
 _BLOCK = r"(<!-- experiment:{name}:start -->\n).*?(\n<!-- experiment:{name}:end -->)"
 
 

@@ -13,6 +13,7 @@ from .lsm import (
 )
 from .metaspikformer import SDSA3, MetaSpikeFormer, RepConv, Stage
 from .mlp import SpikingMLP
+from .qsd import qsd_sdt, use_ielif_attention
 from .sdt import SDSA, SpikeDrivenTransformer
 from .sequence_digits import pixel_digits, rowwise_digits
 from .spikegpt import SpikeGPT, SpikeGPTLM
@@ -22,6 +23,8 @@ __all__ = [
     "SpikingMLP",
     "SpikeDrivenTransformer",
     "SDSA",
+    "qsd_sdt",
+    "use_ielif_attention",
     "MetaSpikeFormer",
     "Stage",
     "SDSA3",

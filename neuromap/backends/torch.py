@@ -35,8 +35,10 @@ from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_nam
 from neuromap.graph.shapes import conv_padding
 from neuromap.graph.synapses import delay_steps
 from neuromap.graph.units import is_unit
+from neuromap.neurons import registry
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
 from neuromap.neurons.params import params_from_dict
+from neuromap.neurons.registry import SpikingParams
 from neuromap.neurons.surrogate import as_surrogate
 from neuromap.synapses import conv2d, linear
 
@@ -417,11 +419,19 @@ class _Attention(NodeOp):
         self.params = params_from_dict(params)
         self.surrogate = as_surrogate("fast_sigmoid", None)
         self.overrides = {k: torch.from_numpy(v) for k, v in (("beta", beta), ("v_th", v_th)) if v is not None}
+        # a registered neuron kind other than LIF (e.g. the IE-LIF of neuromap.neurons.ielif) runs its own step
+        self.model = registry.for_neuron_params(self.params)
+        if self.model is not None:
+            self.typed = SpikingParams(self.params, beta=beta, v_th=v_th)
         self.node = node
 
     def forward(self, x, state):
         q, k, v = x[:, :, 0], x[:, :, 1], x[:, :, 2]
-        s, _, state = neuron_sequence(self.node.mix(q, k, v), self.params, self.surrogate, state, **self.overrides)
+        mixed = self.node.mix(q, k, v)
+        if self.model is not None:
+            s, state = self.model.sequence(mixed, self.typed, state)
+        else:
+            s, _, state = neuron_sequence(mixed, self.params, self.surrogate, state, **self.overrides)
         return self.node.output(q, s), state
 
 

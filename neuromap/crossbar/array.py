@@ -91,7 +91,8 @@ class CrossbarArray:
         self.bias = None if bias is None else bias.detach().clone().to(weight.dtype)
         self.n_out, self.n_in = weight.shape
         g_min, g_max = config.conductance_range
-        self.cmap: ConductanceMap = to_conductances(self.weight, g_min, g_max, config.weight_bits, config.cell_bits)
+        self.cmap: ConductanceMap = to_conductances(self.weight, g_min, g_max, config.weight_bits, config.cell_bits,
+                                                     config.weight_step)
         slices = n_slices(config.weight_bits, config.cell_bits)
         self.layout = TileLayout(self.n_out, self.n_in, config.rows, config.cols, slices)
         if config.adc_activation is not None:

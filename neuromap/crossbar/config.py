@@ -20,6 +20,10 @@ class CrossbarConfig:
         device: :class:`PCMModel`, :class:`RRAMModel` or None (ideal conductances, no device noise).
         g_min, g_max: conductance range (S) for ``device=None`` (only the ratio matters then).
         weight_bits: weight quantisation (sign-magnitude bits) before mapping; None = analog, unquantised.
+        weight_step: weights already on an integer grid (quantisation-aware trained, :mod:`neuromap.quantize`):
+            weight units per level, so the magnitude codes are ``|W| / weight_step`` exactly (must be
+            integers up to ``2^(weight_bits-1) - 1``) instead of ``round(|W| / max|W| x (2^(weight_bits-1) - 1))``;
+            None = the latter. Needs ``weight_bits``.
         cell_bits: levels per device ``2^cell_bits`` with bit slicing; None = analog device.
         dac_bits: DAC resolution (bits); None = ideal inputs. Binary (spike) inputs are always one
             exact pulse per row.
@@ -53,6 +57,7 @@ class CrossbarConfig:
     g_min: float = 0.0
     g_max: float = 25.0e-6
     weight_bits: int | None = None
+    weight_step: float | None = None
     cell_bits: int | None = None
     dac_bits: int | None = None
     input_bits: int | None = None
@@ -90,6 +95,9 @@ class CrossbarConfig:
             raise ValueError(f"weight_bits must be >= 2 (sign + magnitude), got {self.weight_bits}")
         if self.cell_bits is not None and self.weight_bits is None:
             raise ValueError("cell_bits (bit slicing) needs weight_bits")
+        if self.weight_step is not None and (self.weight_bits is None or not (
+                isinstance(self.weight_step, int | float) and math.isfinite(self.weight_step) and self.weight_step > 0)):
+            raise ValueError(f"weight_step must be a finite number > 0 and needs weight_bits, got {self.weight_step!r}")
         for name in ("out_noise", "w_noise", "ir_drop", "hwa_noise"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):

@@ -110,9 +110,13 @@ class ConductanceMap:
 
 
 def to_conductances(
-    weight: torch.Tensor, g_min: float, g_max: float, weight_bits: int | None = None, cell_bits: int | None = None
+    weight: torch.Tensor, g_min: float, g_max: float, weight_bits: int | None = None, cell_bits: int | None = None,
+    weight_step: float | None = None,
 ) -> ConductanceMap:
-    """Differential-pair target conductances (S) of ``weight [out, in]`` (see the module docstring)."""
+    """Differential-pair target conductances (S) of ``weight [out, in]`` (see the module docstring).
+    ``weight_step``: the weights are integers x ``weight_step`` (quantisation-aware trained); their
+    integers are the magnitude codes as they are (``w_max = weight_step x (2^(weight_bits-1) - 1)``),
+    with ``ValueError`` when they are not integers or exceed the sign-magnitude range."""
     w = weight.detach()
     if w.dim() != 2:
         raise ValueError(f"expected a weight matrix [out, in], got shape {tuple(w.shape)}")
@@ -123,6 +127,10 @@ def to_conductances(
     w_max = float(w.abs().max()) if w.numel() else 0.0
     if w_max == 0.0:
         w_max = 1.0
+    if weight_step is not None:
+        if weight_bits is None:
+            raise ValueError("weight_step (integer-grid weights) needs weight_bits")
+        w_max = _grid_w_max(w, float(weight_step), weight_bits)
     mag = (w.abs() / w_max).unsqueeze(0)  # [1, out, in] in [0, 1]
     slice_w = torch.ones(1, dtype=w.dtype)
     if weight_bits is not None:
@@ -152,6 +160,19 @@ def to_conductances(
     g_pos = g_min + torch.where(pos, mag, torch.zeros_like(mag)) * span
     g_neg = g_min + torch.where(neg, mag, torch.zeros_like(mag)) * span
     return ConductanceMap(g_pos, g_neg, slice_w, w_max, float(g_min), float(g_max))
+
+
+def _grid_w_max(w: torch.Tensor, step: float, weight_bits: int) -> float:
+    """``w_max`` that makes the codes of integer-grid weights their integers (checked)."""
+    m = 2 ** (weight_bits - 1) - 1
+    q = w.abs().double() / step
+    if w.numel() and float((q - q.round()).abs().max()) > 1e-3:
+        raise ValueError(f"weights are not integers x weight_step={step} (max deviation "
+                         f"{float((q - q.round()).abs().max()):.3g})")
+    if w.numel() and float(q.round().max()) > m:
+        raise ValueError(f"integer weights up to {int(q.round().max())} exceed the {weight_bits}-bit sign-magnitude "
+                         f"range (magnitudes <= {m})")
+    return step * m
 
 
 def conv_matrix(kernel: torch.Tensor, groups: int = 1) -> list[torch.Tensor]:

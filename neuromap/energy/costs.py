@@ -585,13 +585,26 @@ def _tile_read_time(target, est: Estimate) -> float | None:
     return t
 
 
+def _stored_weight_bits(proj, target) -> int | None:
+    """Sign-magnitude bits a sliced crossbar stores for ``proj``: the target's ``numerics.weight_bits``,
+    or fewer for quantisation-aware-trained weights whose recorded range needs fewer (as
+    ``backends.crossbar`` programs them; a wider range is refused there)."""
+    from neuromap.quantize import grid_of, sign_magnitude_bits
+
+    bits = target.get("numerics.weight_bits")
+    grid = grid_of(proj.meta)
+    if grid is None or bits is None:
+        return bits
+    return min(int(bits), sign_magnitude_bits(grid["qmin"], grid["qmax"]))
+
+
 def _crossbar_counts(proj, activity: Activity, target, rows: int, cols: int, measured: dict | None) -> dict:
     """Per-projection counts over the run: tile reads, cell reads, ADC / DAC conversions, input planes."""
     from neuromap.crossbar.tiles import n_slices
 
     T, B = activity.steps, activity.samples
     cell_bits = target.get("numerics.cell_bits")
-    slices = n_slices(target.get("numerics.weight_bits"), cell_bits) if cell_bits is not None else 1
+    slices = n_slices(_stored_weight_bits(proj, target), cell_bits) if cell_bits is not None else 1
     devices = int(target.get("numerics.devices_per_weight", 1))
     tiling = tiling_of(proj, rows, cols)
     phys_cols = tiling.out_features * slices

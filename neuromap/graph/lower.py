@@ -143,6 +143,8 @@ def _projection(graph: GraphLike, name: str, src: str, via: list[str], dst: str,
         return Projection(name, src, dst, "identity", delay=delay, meta={**meta, "size": n_src})
     if len(ops) == 1:
         node, (fi, fo) = graph.nodes[ops[0]], graph.shapes[ops[0]]
+        if getattr(node, "metadata", None):  # e.g. the weight grid of a quantised layer (neuromap.quantize)
+            meta["node_metadata"] = dict(node.metadata)
         if isinstance(node, (nir.Affine, nir.Linear)):
             bias = np.asarray(node.bias) if isinstance(node, nir.Affine) else None
             return Projection(name, src, dst, "dense", weight=np.asarray(node.weight), bias=bias, delay=delay, meta=meta)

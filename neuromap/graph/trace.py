@@ -41,7 +41,7 @@ from .graph import DELAYED_KEY, GRADED_KEY, Graph, complete_delayed_edges
 from .neuron import LIFSpec, LISpec, registered_node, spec_to_nir
 from .nodes import AvgPool1d, Reshape
 from .shapes import padding_values
-from .trace_zoo import fold_pending_batchnorms, on_zoo_function, zoo_handler
+from .trace_zoo import fold_pending_batchnorms, on_zoo_function, scale_rows_metadata, weight_metadata, zoo_handler
 
 T0, B0 = 3, 2
 PASSTHROUGH = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
@@ -157,6 +157,7 @@ class _Tracer:
         if node is None:  # shape-only (e.g. Flatten that only merges time and batch)
             self.bind(out, src)
             return
+        node.metadata.update(weight_metadata(module))
         self.bind(out, [self.add_node(name, node, src)])
 
     def fold_batchnorm(self, bn: nn.Module, name: str, x: torch.Tensor, out: torch.Tensor, src: list[str]) -> None:
@@ -184,9 +185,10 @@ class _Tracer:
         new_w = (w * g.reshape(-1, *([1] * (w.ndim - 1)))).astype(dtype)
         new_b = ((bias - mean) * g + beta).astype(dtype)
         if isinstance(node, (nir.Affine, nir.Linear)):
-            self.nodes[prev] = nir.Affine(weight=new_w, bias=new_b)
+            self.nodes[prev] = nir.Affine(weight=new_w, bias=new_b, metadata=scale_rows_metadata(node.metadata, g))
         else:
             node.weight, node.bias = new_w, new_b
+            node.metadata = scale_rows_metadata(node.metadata, g)
         self.folded[id(x)] = x
         self.prov.pop(id(x), None)
         self.bind(out, src)

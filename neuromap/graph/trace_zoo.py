@@ -207,6 +207,31 @@ def fold_into(weight: np.ndarray, bias: np.ndarray | None, g: np.ndarray, c: np.
     return (w * g.reshape(-1, *([1] * (w.ndim - 1)))).astype(dtype), (b * g + c).astype(dtype)
 
 
+def weight_metadata(module: nn.Module) -> dict[str, Any]:
+    """What the parametrizations of ``module.weight`` record for the graph (each one's
+    ``graph_metadata()``; :mod:`neuromap.quantize` records the bit width and integer grid), or {}."""
+    plist = getattr(getattr(module, "parametrizations", None), "weight", None)
+    out: dict[str, Any] = {}
+    for p in plist or ():
+        fn = getattr(p, "graph_metadata", None)
+        if callable(fn):
+            out.update(fn())
+    return out
+
+
+# A per-output-row scale recorded in a synaptic node's metadata (neuromap.quantize's weight grid):
+# folding a BatchNorm multiplies row c of the weight by g[c], and so this scale.
+ROW_SCALE_KEY = "weight_scale"
+
+
+def scale_rows_metadata(metadata: dict[str, Any] | None, g: np.ndarray) -> dict[str, Any]:
+    """A copy of a node's metadata after its weight rows were multiplied by ``g``."""
+    md = dict(metadata or {})
+    if ROW_SCALE_KEY in md:
+        md[ROW_SCALE_KEY] = np.asarray(md[ROW_SCALE_KEY], dtype=np.float64) * np.asarray(g, dtype=np.float64)
+    return md
+
+
 def add_pending_batchnorm(tr, name: str, bn: nn.Module, src: list[str]) -> str:
     """A standalone eval-mode BatchNorm as a per-feature ``nir.Affine`` that
     :func:`fold_pending_batchnorms` later folds into its producer where it can."""
@@ -247,9 +272,10 @@ def fold_pending_batchnorms(tr) -> None:
         bias = getattr(node, "bias", None)
         w, b = fold_into(node.weight, bias, g, c)
         if isinstance(node, (nir.Affine, nir.Linear)):
-            tr.nodes[p] = nir.Affine(weight=w, bias=b)
+            tr.nodes[p] = nir.Affine(weight=w, bias=b, metadata=scale_rows_metadata(node.metadata, g))
         else:
             node.weight, node.bias = w, b
+            node.metadata = scale_rows_metadata(node.metadata, g)
         del tr.nodes[bn]
         tr.edges = [(p if a == bn else a, b) for a, b in tr.edges if (a, b) != (p, bn)]
         tr.delayed = [(p if a == bn else a, b) for a, b in tr.delayed if (a, b) != (p, bn)]

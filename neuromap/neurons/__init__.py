@@ -10,6 +10,7 @@ from .functional import (
     neuron_sequence_reference,
     neuron_step,
 )
+from .ielif import IELIF, IELIFParams
 from .modules import LI, LIF, CubaLIF, NeuronOutput
 from .params import CubaLIFParams, LIFParams, decay_from_tau, params_from_dict, tau_from_decay
 from .surrogate import SURROGATES, Surrogate, as_surrogate, spike
@@ -18,6 +19,8 @@ __all__ = [
     "inputs_checked",
     "ALIF",
     "ALIFParams",
+    "IELIF",
+    "IELIFParams",
     "LIF",
     "LI",
     "CubaLIF",

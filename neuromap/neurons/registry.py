@@ -152,6 +152,9 @@ class NeuronModel:
         module_type / from_module: the ``nn.Module`` class that :func:`neuromap.graph.trace` turns
             into a ``neuromap.Neuron`` node, and how to read its typed parameters (learned values
             included); only for kinds without a standard NIR node.
+        params_class: the ``LIFParams`` subclass of a ``SpikingParams`` kind other than lif / cuba
+            (:func:`for_neuron_params` finds the kind of a neuron stored by its parameters, e.g. the
+            neuron inside an attention node).
     """
 
     kind: str
@@ -167,6 +170,7 @@ class NeuronModel:
     parse: Callable[[Mapping[str, Any]], Any] | None = None
     module_type: type | None = None
     from_module: Callable[[Any], Any] | None = None
+    params_class: type | None = None
 
     def coerce(self, params: Any, name: str = "?") -> Any:
         """Typed parameters from ``params`` (already typed, a plain dict of older code, or empty: None
@@ -228,6 +232,12 @@ def models() -> list[NeuronModel]:
 def for_module(module: Any) -> NeuronModel | None:
     """The model whose ``module_type`` ``module`` is an instance of, or None."""
     return next((m for m in _MODELS.values() if m.module_type is not None and isinstance(module, m.module_type)), None)
+
+
+def for_neuron_params(params: Any) -> NeuronModel | None:
+    """The model whose ``params_class`` is exactly ``type(params)`` (``IELIFParams`` -> ``ielif``), or
+    None (plain ``LIFParams`` / ``CubaLIFParams``: the lif / cuba step)."""
+    return next((m for m in _MODELS.values() if m.params_class is not None and type(params) is m.params_class), None)
 
 
 def by_nir_type(type_name: str) -> NeuronModel | None:

@@ -19,6 +19,16 @@ of membrane potential):
 ``S`` is chosen per layer so that the largest weight uses the full 8-bit range for the best
 ``weight_exp`` in [-8, 7] with the threshold still representable (``vth <= 2**17 - 1``).
 Every approximation is reported in :class:`QuantReport` (weight RMS error, decay error, ...).
+
+Quantisation-aware-trained weights (:mod:`neuromap.quantize`: the projection records a bit width and
+an integer grid ``W = q x step``) are used as they are, with no second rounding: when every incoming
+projection of a population shares one step ``s``, ``S`` is chosen so that Loihi's weight is
+``q x m`` exactly, ``m`` the largest power of two for which every integer of the recorded range fits
+Lava's ``weight_bits`` (a multiple of the bits Lava truncates: ``m >= 2`` at 8 bits with mixed signs).
+A grid that cannot be expressed raises :class:`QuantizationError` naming the projection and why
+(steps that differ per output channel or per projection - a folded BatchNorm, per-channel QAT -, a
+range too wide for ``weight_bits``, per-neuron decays); ``allow_mismatch=True`` quantises such a
+layer as float weights instead, with a note.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from neuromap.errors import NeuromapError
 from neuromap.netlist import Netlist, Population
 from neuromap.neurons import registry
 from neuromap.neurons.registry import LIParams
+from neuromap.quantize import GridError, grid_integers
 
 from . import fixed_point as fx
 from .emulator import LoihiConnection, LoihiLIF, LoihiNetwork
@@ -179,6 +190,65 @@ def _choose_scale(w_absmax: float, v_th: float, gain: float, weight_bits: int) -
     return best
 
 
+@dataclass(frozen=True)
+class QATGrid:
+    """The shared integer grid of a population's incoming QAT weights: ``W = q x step``, ``q`` in
+    ``[qmin, qmax]``, each Loihi weight ``q x multiplier``."""
+
+    step: float
+    qmin: int
+    qmax: int
+    bits: int
+    multiplier: int
+
+
+def qat_grid(pop: Population, incoming: list, weight_bits: int) -> QATGrid | None:
+    """The grid all incoming projections of ``pop`` share, None when none records one; raises
+    :class:`QuantizationError` when some do and Loihi cannot take them as they are."""
+    grids = []
+    for proj in incoming:
+        try:
+            found = grid_integers(proj.weight, proj.meta, f"projection {proj.name!r}")
+        except GridError as exc:
+            raise QuantizationError(str(exc)) from exc
+        grids.append((proj, None if found is None else found[1]))
+    if all(g is None for _, g in grids):
+        return None
+    missing = [p.name for p, g in grids if g is None]
+    if missing:
+        raise QuantizationError(f"population {pop.name!r}: projections {missing} have float weights while the others "
+                                "are quantisation-aware trained; one Loihi scale per population cannot keep both")
+    steps = np.concatenate([g["scale"] for _, g in grids])
+    if np.ptp(steps) > 1e-9 * steps.max():
+        raise QuantizationError(
+            f"population {pop.name!r}: its incoming QAT weights have {len(np.unique(steps))} different steps "
+            f"({steps.min():.4g} .. {steps.max():.4g}; per output channel or per projection, e.g. a folded "
+            "BatchNorm or per-channel QAT); Loihi has one weight exponent per projection and one scale per "
+            "population, so only a per-layer step shared by all incoming projections is taken as it is")
+    qmin, qmax = min(g["qmin"] for _, g in grids), max(g["qmax"] for _, g in grids)
+    bits = max(g["bits"] for _, g in grids)
+    kmax = max(abs(qmin), abs(qmax))
+    lowest = 2 ** (9 - weight_bits)  # Lava drops the bits below this with mixed signs
+    m = lowest
+    while 2 * m * kmax <= max_weight_int(weight_bits):
+        m *= 2
+    if m * kmax > max_weight_int(weight_bits):
+        raise QuantizationError(
+            f"population {pop.name!r}: {bits}-bit QAT weights (integers in [{qmin}, {qmax}]) do not fit Loihi's "
+            f"{weight_bits}-bit weights with mixed signs (multiples of {lowest} up to {max_weight_int(weight_bits)}); "
+            "train with fewer bits or symmetric=True")
+    return QATGrid(float(steps.max()), qmin, qmax, bits, m)
+
+
+def _grid_scale(grid: QATGrid, v_th: float, gain: float) -> tuple[float, int]:
+    """``(S, weight_exp)`` mapping the grid's step to ``multiplier`` Loihi units, the threshold still representable."""
+    for e in range(7, -9, -1):
+        s = grid.multiplier * 2 ** (6 + e) / (grid.step * gain)
+        if s * v_th / 64 <= fx.MAX_VTH_MANT and s * v_th < fx.MAX_UV / 4:
+            return s, e
+    raise QuantizationError("no weight exponent in [-8, 7] maps the QAT step and fits the threshold")
+
+
 def quantize(
     netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False
 ) -> tuple[LoihiNetwork, QuantReport]:
@@ -211,6 +281,16 @@ def quantize(
         incoming = list(netlist.incoming(pop.name))
         if not incoming:
             raise QuantizationError(f"population {pop.name!r} has no incoming projection")
+        try:
+            grid = qat_grid(pop, incoming, weight_bits)
+        except QuantizationError as exc:
+            if not allow_mismatch:
+                raise
+            grid = None
+            notes.append(f"QAT grid not kept ({exc})")
+        if grid is not None and pop.kind != "li" and np.ptp(gain) > 0:
+            raise QuantizationError(f"population {pop.name!r}: per-neuron decays give per-neuron input gains; the "
+                                    "QAT weights cannot keep one Loihi scale")
         w_absmax = 0.0
         incoming = [_as_matrix(proj, pop) for proj in incoming]
         for proj in incoming:
@@ -226,8 +306,18 @@ def quantize(
                 if 64 * fan_in * max_weight_int(weight_bits) * 2**e / leak < 2**22:
                     exp = e
                     break
-            scale = max_weight_int(weight_bits) * 2 ** (6 + exp) / (w_absmax * gain_scalar) if w_absmax > 0 else 1.0
+            if grid is not None:  # a never-spiking readout: the QAT integers x multiplier as well
+                scale = grid.multiplier * 2 ** (6 + exp) / (grid.step * gain_scalar)
+                notes.append(f"QAT weights as they are: Loihi weight = {grid.bits}-bit integer x {grid.multiplier}")
+            elif w_absmax > 0:
+                scale = max_weight_int(weight_bits) * 2 ** (6 + exp) / (w_absmax * gain_scalar)
+            else:
+                scale = 1.0
             vth = fx.MAX_VTH_MANT
+        elif grid is not None:
+            scale, exp = _grid_scale(grid, v_th, gain_scalar)
+            vth = int(round(scale * v_th / 64))
+            notes.append(f"QAT weights as they are: Loihi weight = {grid.bits}-bit integer x {grid.multiplier}")
         else:
             scale, exp = _choose_scale(w_absmax, v_th, gain_scalar, weight_bits)
             vth = int(round(scale * v_th / 64))
