@@ -308,3 +308,100 @@ class Conv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mode={self.mode}"
+
+
+# --- Spike-driven linear attention (SDSA-3): Q (K^T V) per head on binary Q, K, V ---------------------
+
+#: Mean density of Q, K and V above which the dense batched product stays faster; measured by
+#: ``python -m benchmarks.synapse_crossover --only attention`` (see :func:`attention_path`).
+ATTENTION_CROSSOVER = {"forward": 1.01, "train": 1.01}
+_EXACT_COUNTS = 2 ** 24  # float32 holds every integer below this: both paths' sums are then exact
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> None:
+    if not (q.shape == k.shape == v.shape) or q.dim() < 2:
+        raise ValueError(f"attention: q, k, v must share one shape [..., N, C], got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    if not (q.dtype == k.dtype == v.dtype):
+        raise TypeError(f"attention: q, k, v dtypes differ ({q.dtype}, {k.dtype}, {v.dtype})")
+    if not isinstance(heads, int) or heads < 1 or q.shape[-1] % heads:
+        raise ValueError(f"attention: heads={heads!r} must be a positive integer dividing C={q.shape[-1]}")
+
+
+def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+    """``Q[h] (K[h]^T V[h])`` per head for ``q, k, v [..., N, C]`` (heads split the channels), as
+    ``[..., N, C]``, with torch's batched matrix products; ``K^T V`` first, never the ``N x N`` matrix."""
+    *lead, N, C = q.shape
+
+    def split(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(*lead, N, heads, C // heads).transpose(-3, -2)  # [..., h, N, C/h]
+
+    y = split(q) @ (split(k).transpose(-2, -1) @ split(v))
+    return y.transpose(-3, -2).reshape(*lead, N, C)
+
+
+class _SpikeAttentionFn(torch.autograd.Function):
+    """``Q (K^T V)`` per head from bit masks of binary ``q, k, v [..., N, C]``; see :func:`attention_path`."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, qt, kt, vt, heads):
+        y, kv, qb, kb, vb = kernels.load().spike_attention_forward(qt, kt, vt, heads)
+        ctx.save_for_backward(kv, qb, kb, vb)
+        ctx.heads = heads
+        return y.reshape(q.shape)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy: torch.Tensor):
+        kv, qb, kb, vb = ctx.saved_tensors
+        need = ctx.needs_input_grad[:3]
+        N, C = gy.shape[-2:]
+        grads = kernels.load().spike_attention_backward(gy.reshape(-1, N, C).contiguous(), kv, qb, kb, vb, ctx.heads,
+                                                        *need)
+        return (*(g.reshape(gy.shape) if n else None for g, n in zip(grads, need)), None, None, None, None)
+
+
+def _channel_major(t: torch.Tensor) -> torch.Tensor:
+    """``[..., N, C] -> [M, C, N]`` contiguous (free for the token views ``x.flatten(3).transpose(2, 3)``
+    of a ``[T, B, C, H, W]`` tensor, which the transformers pass)."""
+    return t.transpose(-2, -1).contiguous().reshape(-1, t.shape[-1], t.shape[-2])
+
+
+def attention_path(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mode: str = "auto",
+                   crossover: Crossover = ATTENTION_CROSSOVER) -> tuple[torch.Tensor, str]:
+    """SDSA-3's product ``Q[h] (K[h]^T V[h])`` per head (no scale) for ``q, k, v [..., N, C]``, on the path the
+    modes and the measured density choose; returns ``([..., N, C], "sparse" | "dense")``.
+
+    The event-driven path (binary operands only) packs K and V into token bit masks per channel, so
+    ``K^T V`` is a popcount of ``K_i AND V_j`` per channel pair, and ``Q (K^T V)`` adds, per token, the
+    rows of ``K^T V`` of its active Q channels; the backward sums rows of the output gradient over the
+    active channels likewise (only ``dQ = dY (K^T V)^T`` is dense: ``K^T V`` holds counts).
+
+    Numerics: both paths sum integers (0/1 products, counts below 2^24), so the values are identical
+    bit for bit in float32 and float64; the gradients are real sums in another order: equal to
+    rounding (float32 ~1e-6 relative, float64 ~1e-15).
+
+    Choice: ``"dense"`` as for :func:`linear_path` (modes, non-CPU or non-float input, no kernels), or
+    when an operand is not binary (a forced ``"sparse"`` then raises), or ``N * C/h >= 2^24``;
+    ``"sparse"`` when forced; otherwise sparse when the mean density of Q, K, V is below
+    ``crossover`` (the "train" figure with or without autograd, as for the other layers).
+    """
+    _check_qkv(q, k, v, heads)
+    mode = _check_mode(mode)
+    N, c = q.shape[-2], q.shape[-1] // heads
+    if _sparse_allowed(q, mode) and q.numel() and N * c < _EXACT_COUNTS:
+        qt, kt, vt = (_channel_major(t) for t in (q, k, v))
+        counts = [kernels.load().binary_count(t) for t in (qt, kt, vt)]
+        forced = "sparse" in (current_mode(), mode)
+        if min(counts) < 0:
+            if forced:
+                raise ValueError("attention: the event-driven path (mode 'sparse') needs binary q, k, v (0 or 1)")
+        elif forced or sum(counts) < crossover_for(crossover) * 3 * q.numel():
+            return _SpikeAttentionFn.apply(q, k, v, qt, kt, vt, heads), "sparse"
+    return dense_attention(q, k, v, heads), "dense"
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mode: str = "auto",
+              crossover: Crossover = ATTENTION_CROSSOVER) -> torch.Tensor:
+    """``Q[h] (K[h]^T V[h])`` per head, event-driven for binary sparse operands (see :func:`attention_path`)."""
+    return attention_path(q, k, v, heads, mode, crossover)[0]

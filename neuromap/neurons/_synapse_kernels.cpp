@@ -16,6 +16,16 @@
 //                   pixel it reaches; parallel over samples b (an output is written by one thread).
 //   weight grad:    gwt[c, ky, kx, :] += val * gy[b, yo, xo, :]; parallel over input channels c.
 //
+// Spike-driven linear attention (SDSA-3), Y = Q (K^T V) per head with binary Q, K, V [N tokens, c channels],
+// all from token bit masks per channel (64 tokens a word; one vector compare per 16 floats):
+//   K^T V:          kv[i, j] = popcount(K_i AND V_j) (an exact int32 count; silent K channels skipped);
+//   Q (K^T V):      y[n, :] += kv[i, :] for every active (n, i) of Q (int32, exact);
+//   backward (gy real): gkv[i, :] = sum of gy[n, :] over the active tokens n of Q_i;  gv[n, :] += gkv[i, :]
+//                   for every active (n, i) of K;  gk[n, :] += gkv[:, j] for every active (n, j) of V;
+//                   gq = gy kv^T (dense: kv holds counts, not bits).  Parallel over (row, head) groups.
+//   The forward is exact integer arithmetic, so it equals the dense product bit for bit in float32 (counts
+//   below 2^24) and float64; the gradients are sums of reals in another order: equal to rounding.
+//
 // Summation order differs from a BLAS GEMM, so results equal the dense path to rounding (in float64
 // the spikes a threshold makes of them are identical in practice; tests pin both).  The hot loops are
 // compiled for AVX-512 / AVX2 / baseline x86-64 (target_clones) and picked at load time.
@@ -24,6 +34,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
@@ -422,6 +433,281 @@ Tensor conv2d_wgrad(const Tensor& x, const Tensor& gy, int64_t kh, int64_t kw, i
   return gwt;
 }
 
+// --- Spike-driven linear attention (SDSA-3) -------------------------------------------------------
+
+using Word = uint64_t;
+constexpr int64_t kWordBits = 64;
+
+inline int64_t words(int64_t bits) { return (bits + kWordBits - 1) / kWordBits; }
+// Masks travel as int64 tensors (torch has no unsigned 64-bit arithmetic to speak of); the bits are the same.
+inline Word* words_of(const Tensor& t) { return reinterpret_cast<Word*>(t.data_ptr<int64_t>()); }
+
+// Number of non-zero entries of x, or -1 when an entry is neither 0 nor 1 (the attention kernels need spikes).
+template <typename T>
+int64_t binary_count_impl(const T* x, int64_t n) {
+  return at::parallel_reduce(
+      0, n, int64_t(1) << 16, int64_t(0),
+      [&](int64_t i0, int64_t i1, int64_t) -> int64_t {
+        int64_t c = 0, bad = 0;
+        for (int64_t i = i0; i < i1; ++i) {
+          const T v = x[i];
+          c += v != T(0);
+          bad |= (v != T(0)) & (v != T(1));
+        }
+        return bad ? -1 : c;
+      },
+      [](int64_t a, int64_t b) -> int64_t { return a < 0 || b < 0 ? -1 : a + b; });
+}
+
+int64_t binary_count(const Tensor& x) {
+  TORCH_CHECK(x.is_contiguous() && x.device().is_cpu(), "neuromap spike count: x must be a contiguous CPU tensor");
+  int64_t out = 0;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuromap_binary_count",
+                             [&] { out = binary_count_impl<scalar_t>(x.data_ptr<scalar_t>(), x.numel()); });
+  return out;
+}
+
+// rows [r, len] (row stride ld) -> bits [r, words(len)]: bit t of row i is rows[i, t] != 0.
+template <typename T>
+void pack_rows_scalar(const T* rows, int64_t r, int64_t len, int64_t ld, Word* bits) {
+  const int64_t nw = words(len);
+  for (int64_t i = 0; i < r; ++i) {
+    const T* row = rows + i * ld;
+    for (int64_t w = 0; w < nw; ++w) {
+      const int64_t t0 = w * kWordBits, t1 = std::min(len, t0 + kWordBits);
+      Word acc = 0;
+      for (int64_t t = t0; t < t1; ++t) acc |= Word(row[t] != T(0)) << (t - t0);
+      bits[i * nw + w] = acc;
+    }
+  }
+}
+
+#ifdef NM_AVX512_COMPACT
+// The same with one compare per 16 floats (the mask register is the 16 bits).
+__attribute__((target("avx512f"))) void pack_rows_avx512(const float* rows, int64_t r, int64_t len, int64_t ld,
+                                                         Word* bits) {
+  const int64_t nw = words(len);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t i = 0; i < r; ++i) {
+    const float* row = rows + i * ld;
+    Word* out = bits + i * nw;
+    std::fill(out, out + nw, Word(0));
+    int64_t t = 0;
+    for (; t + 16 <= len; t += 16) {
+      const __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(row + t), zero, _CMP_NEQ_UQ);
+      out[t / kWordBits] |= Word(m) << (t % kWordBits);
+    }
+    for (; t < len; ++t) out[t / kWordBits] |= Word(row[t] != 0.0f) << (t % kWordBits);
+  }
+}
+#endif
+
+template <typename T>
+inline void pack_rows(const T* rows, int64_t r, int64_t len, int64_t ld, Word* bits) {
+  pack_rows_scalar(rows, r, len, ld, bits);
+}
+
+template <>
+inline void pack_rows<float>(const float* rows, int64_t r, int64_t len, int64_t ld, Word* bits) {
+#ifdef NM_AVX512_COMPACT
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return pack_rows_avx512(rows, r, len, ld, bits);
+#endif
+  pack_rows_scalar(rows, r, len, ld, bits);
+}
+
+// kv[i, j] = popcount(kb[i] AND vb[j]) for the token masks of one head (c channels, nw words each).
+NM_CLONES void kv_counts(const Word* kb, const Word* vb, int64_t c, int64_t nw, int32_t* kv) {
+  for (int64_t i = 0; i < c; ++i) {
+    const Word* ki = kb + i * nw;
+    Word any = 0;
+    for (int64_t w = 0; w < nw; ++w) any |= ki[w];
+    if (!any) {
+      std::fill(kv + i * c, kv + (i + 1) * c, 0);
+      continue;
+    }
+    for (int64_t j = 0; j < c; ++j) {
+      const Word* vj = vb + j * nw;
+      int32_t s = 0;
+      for (int64_t w = 0; w < nw; ++w) s += __builtin_popcountll(ki[w] & vj[w]);
+      kv[i * c + j] = s;
+    }
+  }
+}
+
+// Scatter by a token mask: for every set bit n of mask[0:nw], dst[n * ld + 0:c] += src[0:c].
+#define NM_SCATTER(A)                                                                                        \
+  NM_CLONES void scatter_##A(A* __restrict dst, int64_t ld, const A* __restrict src, const Word* mask,       \
+                             int64_t nw, int64_t c) {                                                        \
+    for (int64_t w = 0; w < nw; ++w) {                                                                       \
+      for (Word b = mask[w]; b; b &= b - 1) {                                                                \
+        A* d = dst + (w * kWordBits + __builtin_ctzll(b)) * ld;                                              \
+        for (int64_t j = 0; j < c; ++j) d[j] += src[j];                                                      \
+      }                                                                                                      \
+    }                                                                                                        \
+  }                                                                                                          \
+  /* Gather by a token mask: dst[0:c] += sum over the set bits n of mask of src[n * ld + 0:c]. */           \
+  NM_CLONES void gather_##A(A* __restrict dst, const A* __restrict src, int64_t ld, const Word* mask,       \
+                            int64_t nw, int64_t c) {                                                         \
+    for (int64_t w = 0; w < nw; ++w) {                                                                       \
+      for (Word b = mask[w]; b; b &= b - 1) {                                                                \
+        const A* s = src + (w * kWordBits + __builtin_ctzll(b)) * ld;                                        \
+        for (int64_t j = 0; j < c; ++j) dst[j] += s[j];                                                      \
+      }                                                                                                      \
+    }                                                                                                        \
+  }
+
+NM_SCATTER(int32_t)
+NM_SCATTER(float)
+NM_SCATTER(double)
+
+inline void scatter(int32_t* d, int64_t ld, const int32_t* s, const Word* m, int64_t nw, int64_t c) {
+  scatter_int32_t(d, ld, s, m, nw, c);
+}
+inline void scatter(float* d, int64_t ld, const float* s, const Word* m, int64_t nw, int64_t c) {
+  scatter_float(d, ld, s, m, nw, c);
+}
+inline void scatter(double* d, int64_t ld, const double* s, const Word* m, int64_t nw, int64_t c) {
+  scatter_double(d, ld, s, m, nw, c);
+}
+inline void gather(float* d, const float* s, int64_t ld, const Word* m, int64_t nw, int64_t c) {
+  gather_float(d, s, ld, m, nw, c);
+}
+inline void gather(double* d, const double* s, int64_t ld, const Word* m, int64_t nw, int64_t c) {
+  gather_double(d, s, ld, m, nw, c);
+}
+
+struct AttnGeom {
+  int64_t M, C, N, h, c, wn;  // rows (T*B), channels, tokens, heads, channels per head, words per token mask
+};
+
+AttnGeom attn_geom(int64_t M, int64_t C, int64_t N, int64_t heads) {
+  TORCH_CHECK(heads > 0 && C % heads == 0, "neuromap attention kernel: ", heads, " heads do not divide ", C,
+              " channels");
+  const AttnGeom g{M, C, N, heads, C / heads, words(N)};
+  TORCH_CHECK(g.N * g.c < (int64_t(1) << 31), "neuromap attention kernel: counts could overflow int32");
+  return g;
+}
+
+template <typename T>
+void attn_forward_impl(const Tensor& qt, const Tensor& kt, const Tensor& vt, const AttnGeom& g, Tensor& y, Tensor& kv,
+                       Tensor& qb, Tensor& kb, Tensor& vb) {
+  const T *Q = qt.data_ptr<T>(), *K = kt.data_ptr<T>(), *V = vt.data_ptr<T>();
+  T* Y = y.data_ptr<T>();
+  int32_t* KV = kv.data_ptr<int32_t>();
+  Word *QB = words_of(qb), *KB = words_of(kb), *VB = words_of(vb);
+  const int64_t c = g.c, N = g.N, cw = c * g.wn;  // cw: words of one head's masks
+  at::parallel_for(0, g.M * g.h, grain_rows(3 * c * N + c * c * g.wn + N * c), [&](int64_t s0, int64_t s1) {
+    std::vector<int32_t> acc(static_cast<size_t>(N * c));
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t m = s / g.h, hh = s % g.h, off = (m * g.C + hh * c) * N;
+      pack_rows(Q + off, c, N, N, QB + s * cw);
+      pack_rows(K + off, c, N, N, KB + s * cw);
+      pack_rows(V + off, c, N, N, VB + s * cw);
+      int32_t* kvs = KV + s * c * c;
+      kv_counts(KB + s * cw, VB + s * cw, c, g.wn, kvs);
+      // y[n, :] += kv[i, :] for every active (n, i) of Q, channel by channel
+      std::fill(acc.begin(), acc.end(), 0);
+      for (int64_t i = 0; i < c; ++i) scatter(acc.data(), c, kvs + i * c, QB + s * cw + i * g.wn, g.wn, c);
+      for (int64_t n = 0; n < N; ++n) {
+        T* out = Y + (m * N + n) * g.C + hh * c;
+        for (int64_t j = 0; j < c; ++j) out[j] = static_cast<T>(acc[n * c + j]);
+      }
+    }
+  });
+}
+
+// qt, kt, vt [M, C, N] (channel-major spikes: the tokens of a channel contiguous), heads ->
+// [y [M, N, C] = Q (K^T V) per head, kv [M, h, c, c] int32, qb, kb, vb [M, h, c, words(N)] token masks per
+// channel] (the last four are what the backward needs).
+std::vector<Tensor> attn_forward(const Tensor& qt, const Tensor& kt, const Tensor& vt, int64_t heads) {
+  TORCH_CHECK(qt.dim() == 3 && qt.is_contiguous() && qt.device().is_cpu(),
+              "neuromap attention kernel: q, k, v must be contiguous [M, C, N] CPU tensors");
+  const AttnGeom g = attn_geom(qt.size(0), qt.size(1), qt.size(2), heads);
+  for (const Tensor* t : {&kt, &vt}) {
+    TORCH_CHECK(t->sizes() == qt.sizes() && t->is_contiguous() && t->scalar_type() == qt.scalar_type() &&
+                    t->device().is_cpu(),
+                "neuromap attention kernel: q, k, v must have one shape and dtype");
+  }
+  Tensor y = at::empty({g.M, g.N, g.C}, qt.options());
+  Tensor kv = at::empty({g.M, g.h, g.c, g.c}, qt.options().dtype(at::kInt));
+  auto masks = qt.options().dtype(at::kLong);
+  Tensor qb = at::empty({g.M, g.h, g.c, g.wn}, masks), kb = at::empty_like(qb), vb = at::empty_like(qb);
+  AT_DISPATCH_FLOATING_TYPES(qt.scalar_type(), "neuromap_spike_attention_forward",
+                             [&] { attn_forward_impl<scalar_t>(qt, kt, vt, g, y, kv, qb, kb, vb); });
+  return {y, kv, qb, kb, vb};
+}
+
+template <typename T>
+void attn_backward_impl(const Tensor& gy, const Tensor& kv, const Tensor& qb, const Tensor& kb, const Tensor& vb,
+                        const AttnGeom& g, Tensor& gq, Tensor& gk, Tensor& gv) {
+  const T* G = gy.data_ptr<T>();
+  const int32_t* KV = kv.data_ptr<int32_t>();
+  const Word *QB = words_of(qb), *KB = words_of(kb), *VB = words_of(vb);
+  T* GQ = gq.defined() ? gq.data_ptr<T>() : nullptr;
+  T* GK = gk.defined() ? gk.data_ptr<T>() : nullptr;
+  T* GV = gv.defined() ? gv.data_ptr<T>() : nullptr;
+  const int64_t c = g.c, N = g.N, C = g.C, cw = c * g.wn;
+  const auto zero_rows = [&](T* out) {
+    for (int64_t n = 0; n < N; ++n) std::fill(out + n * C, out + n * C + c, T(0));
+  };
+  at::parallel_for(0, g.M * g.h, grain_rows(4 * N * c * c), [&](int64_t s0, int64_t s1) {
+    std::vector<T> gkv(static_cast<size_t>(c * c)), gkvt(gkv.size()), kvt(gkv.size());
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t m = s / g.h, hh = s % g.h, base = m * N * C + hh * c;  // row n of this head: base + n * C
+      const int32_t* kvs = KV + s * c * c;
+      if (GK || GV) {  // gkv[i, :] = sum over the active tokens n of Q channel i of gy[n, :]
+        std::fill(gkv.begin(), gkv.end(), T(0));
+        for (int64_t i = 0; i < c; ++i) gather(gkv.data() + i * c, G + base, C, QB + s * cw + i * g.wn, g.wn, c);
+      }
+      if (GQ) {  // gq[n, :] = sum_j gy[n, j] kv[:, j]: rows of kv^T (counts, so dense)
+        for (int64_t i = 0; i < c; ++i) {
+          for (int64_t j = 0; j < c; ++j) kvt[j * c + i] = static_cast<T>(kvs[i * c + j]);
+        }
+        for (int64_t n = 0; n < N; ++n) {
+          const T* src = G + base + n * C;
+          T* out = GQ + base + n * C;
+          std::fill(out, out + c, T(0));
+          for (int64_t j = 0; j < c; ++j) axpy(out, kvt.data() + j * c, src[j], c);
+        }
+      }
+      if (GV) {  // gv[n, :] = sum over the active channels i of K[n] of gkv[i, :]
+        zero_rows(GV + base);
+        for (int64_t i = 0; i < c; ++i) scatter(GV + base, C, gkv.data() + i * c, KB + s * cw + i * g.wn, g.wn, c);
+      }
+      if (GK) {  // gk[n, :] = sum over the active channels j of V[n] of gkv[:, j]
+        for (int64_t i = 0; i < c; ++i) {
+          for (int64_t j = 0; j < c; ++j) gkvt[j * c + i] = gkv[i * c + j];
+        }
+        zero_rows(GK + base);
+        for (int64_t j = 0; j < c; ++j) scatter(GK + base, C, gkvt.data() + j * c, VB + s * cw + j * g.wn, g.wn, c);
+      }
+    }
+  });
+}
+
+// gy [M, N, C] and the forward's kv, qb, kb, vb -> [gq, gk, gv], each [M, N, C], or empty when not needed.
+std::vector<Tensor> attn_backward(const Tensor& gy, const Tensor& kv, const Tensor& qb, const Tensor& kb,
+                                  const Tensor& vb, int64_t heads, bool need_q, bool need_k, bool need_v) {
+  TORCH_CHECK(gy.dim() == 3 && gy.is_contiguous() && gy.device().is_cpu(),
+              "neuromap attention kernel: grad_output must be a contiguous [M, N, C] CPU tensor");
+  const AttnGeom g = attn_geom(gy.size(0), gy.size(2), gy.size(1), heads);
+  TORCH_CHECK(kv.dim() == 4 && kv.size(0) == g.M && kv.size(1) == g.h && kv.size(2) == g.c && kv.is_contiguous() &&
+                  qb.dim() == 4 && qb.size(2) == g.c && qb.size(3) == g.wn && qb.sizes() == kb.sizes() &&
+                  qb.sizes() == vb.sizes() && qb.is_contiguous() && kb.is_contiguous() && vb.is_contiguous(),
+              "neuromap attention kernel: saved tensors do not match grad_output");
+  Tensor gq, gk, gv;
+  if (need_q) gq = at::empty_like(gy);
+  if (need_k) gk = at::empty_like(gy);
+  if (need_v) gv = at::empty_like(gy);
+  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "neuromap_spike_attention_backward",
+                             [&] { attn_backward_impl<scalar_t>(gy, kv, qb, kb, vb, g, gq, gk, gv); });
+  for (Tensor* t : {&gq, &gk, &gv}) {
+    if (!t->defined()) *t = at::empty({0}, gy.options());
+  }
+  return {gq, gk, gv};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(neuromap_kernels, m) {
@@ -432,4 +718,9 @@ TORCH_LIBRARY_FRAGMENT(neuromap_kernels, m) {
   m.def("sparse_conv2d_forward(Tensor x, Tensor wt, int sh, int sw, int ph, int pw) -> Tensor", &conv2d_forward);
   m.def("sparse_conv2d_wgrad(Tensor x, Tensor grad_output, int kh, int kw, int sh, int sw, int ph, int pw) -> Tensor",
         &conv2d_wgrad);
+  m.def("binary_count(Tensor x) -> int", &binary_count);
+  m.def("spike_attention_forward(Tensor qt, Tensor kt, Tensor vt, int heads) -> Tensor[]", &attn_forward);
+  m.def("spike_attention_backward(Tensor grad_output, Tensor kv, Tensor qb, Tensor kb, Tensor vb, int heads, "
+        "bool need_q, bool need_k, bool need_v) -> Tensor[]",
+        &attn_backward);
 }
