@@ -68,7 +68,8 @@ _local = threading.local()
 _process_mode = {"value": "auto"}
 
 
-def _check_mode(mode: str) -> str:
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`, else ValueError."""
     if mode not in MODES:
         raise ValueError(f"synapse mode {mode!r} is not one of {list(MODES)}")
     return mode
@@ -76,7 +77,7 @@ def _check_mode(mode: str) -> str:
 
 def set_mode(mode: str) -> None:
     """Process-wide default synapse mode (``"auto"``, ``"dense"`` or ``"sparse"``)."""
-    _process_mode["value"] = _check_mode(mode)
+    _process_mode["value"] = check_mode(mode)
 
 
 def current_mode() -> str:
@@ -95,7 +96,7 @@ def use(mode: str) -> Iterator[None]:
     """Select the synapse mode for a block of code in this thread (``"dense"`` forces every
     :class:`Linear` / :class:`Conv2d` onto the dense product)."""
     previous = getattr(_local, "mode", None)
-    _local.mode = _check_mode(mode)
+    _local.mode = check_mode(mode)
     try:
         yield
     finally:
@@ -193,7 +194,7 @@ def linear_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ``(y, "sparse" | "dense")``. ``x [..., K]``: leading axes (e.g. time-major ``[T, B]``) become rows."""
     if x.dim() >= 1 and x.shape[-1] == weight.shape[1] and x.dtype == weight.dtype:
         x2d = x.reshape(-1, x.shape[-1]).contiguous()
-        rowptr = _rows_plan(x2d, _check_mode(mode), crossover_for(crossover))
+        rowptr = _rows_plan(x2d, check_mode(mode), crossover_for(crossover))
         if rowptr is not None:
             return _apply(x2d, rowptr, x.shape[:-1], weight, bias), "sparse"
     return F.linear(x, weight, bias), "dense"
@@ -218,7 +219,7 @@ class Linear(nn.Linear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
                  mode: str = "auto", crossover: Crossover | None = None) -> None:
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.crossover = LINEAR_CROSSOVER if crossover is None else crossover
         self.last_path = None  # "sparse" | "dense": what the last forward ran (for tests and profiling)
 
@@ -276,7 +277,7 @@ def conv2d_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
     padding = pair(padding)
     if groups == 1 and dilation == (1, 1) and x.dim() == 4 and x.dtype == weight.dtype and choose_sparse(
-            x, _check_mode(mode), crossover_for(crossover)):
+            x, check_mode(mode), crossover_for(crossover)):
         return _SparseConv2dFn.apply(x, weight, bias, stride, padding), "sparse"
     return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
 
@@ -294,7 +295,7 @@ class Conv2d(nn.Conv2d):
 
     def __init__(self, *args, mode: str = "auto", crossover: Crossover | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.crossover = CONV2D_CROSSOVER if crossover is None else crossover
         self.last_path = None
 
@@ -341,30 +342,34 @@ def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: in
 
 
 class _SpikeAttentionFn(torch.autograd.Function):
-    """``Q (K^T V)`` per head from bit masks of binary ``q, k, v [..., N, C]``; see :func:`attention_path`."""
+    """``Q (K^T V)`` per head from the token masks of binary ``q, k, v [..., N, C]``; see :func:`attention_path`."""
 
     @staticmethod
-    def forward(ctx, q, k, v, qt, kt, vt, heads):
-        y, kv, qb, kb, vb = kernels.load().spike_attention_forward(qt, kt, vt, heads)
-        ctx.save_for_backward(kv, qb, kb, vb)
+    def forward(ctx, q, k, v, qb, kb, vb, heads):
+        y, kvt = kernels.load().spike_attention_forward(qb, kb, vb, heads, q.shape[-2], q.dtype)
+        ctx.save_for_backward(kvt, qb, kb, vb)
         ctx.heads = heads
         return y.reshape(q.shape)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, gy: torch.Tensor):
-        kv, qb, kb, vb = ctx.saved_tensors
+        kvt, qb, kb, vb = ctx.saved_tensors
         need = ctx.needs_input_grad[:3]
         N, C = gy.shape[-2:]
-        grads = kernels.load().spike_attention_backward(gy.reshape(-1, N, C).contiguous(), kv, qb, kb, vb, ctx.heads,
-                                                        *need)
+        grads = kernels.load().spike_attention_backward(gy.reshape(-1, N, C).contiguous(), kvt, qb, kb, vb,
+                                                        ctx.heads, *need)
         return (*(g.reshape(gy.shape) if n else None for g, n in zip(grads, need)), None, None, None, None)
 
 
-def _channel_major(t: torch.Tensor) -> torch.Tensor:
-    """``[..., N, C] -> [M, C, N]`` contiguous (free for the token views ``x.flatten(3).transpose(2, 3)``
-    of a ``[T, B, C, H, W]`` tensor, which the transformers pass)."""
-    return t.transpose(-2, -1).contiguous().reshape(-1, t.shape[-1], t.shape[-2])
+def _token_masks(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Token bit masks ``[M, C, words(N)]`` of ``t [..., N, C]`` and its non-zero count (-1: not binary). The
+    channel-major copy is free for the token views ``x.flatten(3).transpose(2, 3)`` of a ``[T, B, C, H, W]``
+    tensor, which the transformers pass."""
+    N, C = t.shape[-2:]
+    rows = t.transpose(-2, -1).contiguous().reshape(-1, N)
+    masks, count = kernels.load().spike_masks(rows)
+    return masks.reshape(-1, C, masks.shape[-1]), count
 
 
 def attention_path(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mode: str = "auto",
@@ -372,10 +377,10 @@ def attention_path(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int
     """SDSA-3's product ``Q[h] (K[h]^T V[h])`` per head (no scale) for ``q, k, v [..., N, C]``, on the path the
     modes and the measured density choose; returns ``([..., N, C], "sparse" | "dense")``.
 
-    The event-driven path (binary operands only) packs K and V into token bit masks per channel, so
-    ``K^T V`` is a popcount of ``K_i AND V_j`` per channel pair, and ``Q (K^T V)`` adds, per token, the
-    rows of ``K^T V`` of its active Q channels; the backward sums rows of the output gradient over the
-    active channels likewise (only ``dQ = dY (K^T V)^T`` is dense: ``K^T V`` holds counts).
+    The event-driven path (binary operands only) packs Q, K and V into token bit masks per channel, so
+    ``K^T V`` is a popcount of ``K_i AND V_j`` per channel pair, and ``Q (K^T V)`` adds the row ``i`` of
+    ``K^T V`` to every token where ``Q_i`` fires; the backward sums rows of the output gradient over the
+    active (token, channel) pairs likewise (only ``dQ = dY (K^T V)^T`` is dense: ``K^T V`` holds counts).
 
     Numerics: both paths sum integers (0/1 products, counts below 2^24), so the values are identical
     bit for bit in float32 and float64; the gradients are real sums in another order: equal to
@@ -383,21 +388,20 @@ def attention_path(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int
 
     Choice: ``"dense"`` as for :func:`linear_path` (modes, non-CPU or non-float input, no kernels), or
     when an operand is not binary (a forced ``"sparse"`` then raises), or ``N * C/h >= 2^24``;
-    ``"sparse"`` when forced; otherwise sparse when the mean density of Q, K, V is below
-    ``crossover`` (the "train" figure with or without autograd, as for the other layers).
+    ``"sparse"`` when forced; otherwise sparse when the mean density of Q, K, V is below ``crossover``
+    (its "train" figure with or without autograd, as for the other layers). The packing pass is the
+    density measurement.
     """
     _check_qkv(q, k, v, heads)
-    mode = _check_mode(mode)
-    N, c = q.shape[-2], q.shape[-1] // heads
-    if _sparse_allowed(q, mode) and q.numel() and N * c < _EXACT_COUNTS:
-        qt, kt, vt = (_channel_major(t) for t in (q, k, v))
-        counts = [kernels.load().binary_count(t) for t in (qt, kt, vt)]
+    mode = check_mode(mode)
+    if _sparse_allowed(q, mode) and q.numel() and q.shape[-2] * (q.shape[-1] // heads) < _EXACT_COUNTS:
+        (qb, nq), (kb, nk), (vb, nv) = (_token_masks(t) for t in (q, k, v))
         forced = "sparse" in (current_mode(), mode)
-        if min(counts) < 0:
+        if min(nq, nk, nv) < 0:
             if forced:
                 raise ValueError("attention: the event-driven path (mode 'sparse') needs binary q, k, v (0 or 1)")
-        elif forced or sum(counts) < crossover_for(crossover) * 3 * q.numel():
-            return _SpikeAttentionFn.apply(q, k, v, qt, kt, vt, heads), "sparse"
+        elif forced or nq + nk + nv < crossover_for(crossover) * 3 * q.numel():
+            return _SpikeAttentionFn.apply(q, k, v, qb, kb, vb, heads), "sparse"
     return dense_attention(q, k, v, heads), "dense"
 
 
