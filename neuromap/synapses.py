@@ -34,6 +34,11 @@ benchmark's W1 layer 1, Conv2d 3x3 32 -> 64 on 64 x 16 x 16):
     Linear   forward only 0.40, forward + weight gradient 0.29
     Conv2d   forward only 0.48, forward + weight gradient 0.11
 
+SDSA-3's attention product ``Q (K^T V)`` on binary Q, K, V (:func:`attention_path`, used by
+``networks.metaspikformer.SDSA3``) is event-driven too: bit masks, popcounts and row sums; its values
+are identical to the dense product bit for bit (integer sums), its crossover is
+:data:`ATTENTION_CROSSOVER`.
+
 Every call uses the "forward + weight gradient" value, with or without autograd: the path (and so
 the summation order) must not depend on whether a gradient is recorded, or a traced graph run
 without gradients (``backends.torch``, the SpiNNaker2 fp32 model) would differ in the last bits
@@ -313,9 +318,17 @@ class Conv2d(nn.Conv2d):
 
 # --- Spike-driven linear attention (SDSA-3): Q (K^T V) per head on binary Q, K, V ---------------------
 
-#: Mean density of Q, K and V above which the dense batched product stays faster; measured by
-#: ``python -m benchmarks.synapse_crossover --only attention`` (see :func:`attention_path`).
-ATTENTION_CROSSOVER = {"forward": 1.01, "train": 1.01}
+#: Mean density of Q, K and V above which the dense batched product stays faster, measured by
+#: ``python -m benchmarks.synapse_crossover --only attention --reps 40 --stat min``
+#: (``benchmarks/results/synapse-crossover-attention-2026-12-01.json``) on the digits configuration of
+#: ``MetaSpikeFormer.tiny`` (T 4, batch 64, 16 tokens, 64 channels, 4 heads), 2 threads, float32, on a
+#: machine shared by other jobs (load average ~11 on 2 cores: the fastest of 40 alternating calls;
+#: the per-density differences there are within ~15 %, an earlier run put "train" at 0.27). At this
+#: size the forward alone never wins (the packing costs what MKL's 16 x 16 products cost: 0.29 vs
+#: 0.23 ms at density 0.2); forward + backward wins below 0.41 (0.83-1.1 ms vs 1.0-1.1 ms dense). The
+#: reference's last ImageNet stage (196 tokens, 48 channels a head) gave forward 0.53 (0.47 vs 0.69 ms
+#: at 0.2) and forward + backward 0.49. Every call uses "train" (see the module docstring).
+ATTENTION_CROSSOVER = {"forward": 0.007, "train": 0.41}
 _EXACT_COUNTS = 2 ** 24  # float32 holds every integer below this: both paths' sums are then exact
 
 
