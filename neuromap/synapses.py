@@ -113,6 +113,11 @@ def density(x: torch.Tensor) -> float:
     return float(torch.count_nonzero(x)) / x.numel() if x.numel() else 0.0
 
 
+def _unavailable() -> str:
+    """Why the compiled kernels are unavailable."""
+    return "NEUROMAP_NO_CPP is set" if kernels.disabled() else str(kernels.status()["error"])
+
+
 def _sparse_allowed(x: torch.Tensor, layer_mode: str) -> bool:
     """False when the dense path is forced or the only option; raises if sparse is forced but the
     kernels are unavailable."""
@@ -121,7 +126,7 @@ def _sparse_allowed(x: torch.Tensor, layer_mode: str) -> bool:
         return False
     if kernels.load() is None:
         if "sparse" in modes:
-            raise RuntimeError(f"synapse mode 'sparse' needs the compiled kernels: {kernels.status()['error']}")
+            raise RuntimeError(f"synapse mode 'sparse' needs the compiled kernels: {_unavailable()}")
         return False
     return True
 
@@ -188,7 +193,7 @@ def sparse_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     """``F.linear`` through the event-driven kernels, for ``x [..., K]`` (any leading axes, e.g.
     time-major ``[T, B, K]``, are flattened into rows)."""
     if kernels.load() is None:
-        raise RuntimeError(f"sparse_linear needs the compiled kernels: {kernels.status()['error']}")
+        raise RuntimeError(f"sparse_linear needs the compiled kernels: {_unavailable()}")
     x2d = _flat(x, weight)
     return _apply(x2d, kernels.load().csr_rowptr(x2d), x.shape[:-1], weight, bias)
 
