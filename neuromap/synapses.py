@@ -324,16 +324,17 @@ class Conv2d(nn.Conv2d):
 # --- Spike-driven linear attention (SDSA-3): Q (K^T V) per head on binary Q, K, V ---------------------
 
 #: Mean density of Q, K and V above which the dense batched product stays faster, measured by
-#: ``python -m benchmarks.synapse_crossover --only attention --reps 40 --stat min``
+#: ``python -m benchmarks.synapse_crossover --only attention --reps 30 --stat min``
 #: (``benchmarks/results/synapse-crossover-attention-2026-12-01.json``) on the digits configuration of
-#: ``MetaSpikeFormer.tiny`` (T 4, batch 64, 16 tokens, 64 channels, 4 heads), 2 threads, float32, on a
-#: machine shared by other jobs (load average ~11 on 2 cores: the fastest of 40 alternating calls;
-#: the per-density differences there are within ~15 %, an earlier run put "train" at 0.27). At this
-#: size the forward alone never wins (the packing costs what MKL's 16 x 16 products cost: 0.29 vs
-#: 0.23 ms at density 0.2); forward + backward wins below 0.41 (0.83-1.1 ms vs 1.0-1.1 ms dense). The
-#: reference's last ImageNet stage (196 tokens, 48 channels a head) gave forward 0.53 (0.47 vs 0.69 ms
-#: at 0.2) and forward + backward 0.49. Every call uses "train" (see the module docstring).
-ATTENTION_CROSSOVER = {"forward": 0.007, "train": 0.41}
+#: ``MetaSpikeFormer.tiny`` (T 4, batch 64, 16 tokens, 64 channels, 4 heads), 2 threads, float32, the
+#: fastest of 30 alternating calls on a machine shared with other jobs (load average 2.6-3.8 on 2
+#: cores; some rows of the forward sweep at densities <= 0.2 were still hit, and a run at load ~11
+#: had the forward alone slower at every density: 0.29 vs 0.23 ms at 0.2, packing costs what MKL's
+#: 16 x 16 products cost). Forward + backward: 0.70 vs 0.98 ms at density 0, 0.90 vs 0.92 at 0.05,
+#: 0.93 vs 0.95 at 0.2, crossing at 0.30 (0.27 and 0.41 in two runs at load ~11). The reference's last
+#: ImageNet stage (196 tokens, 48 channels a head) in the same run: forward 0.42 (0.38 vs 0.78 ms at
+#: 0.05), forward + backward 0.50. Every call uses "train" (see the module docstring).
+ATTENTION_CROSSOVER = {"forward": 0.17, "train": 0.30}
 _EXACT_COUNTS = 2 ** 24  # float32 holds every integer below this: both paths' sums are then exact
 
 
