@@ -268,12 +268,13 @@ def test_sdsa3_module_paths_agree():
     from neuromap.networks.metaspikformer import SDSA3, MetaSpikeFormer
 
     attn = SDSA3(16, heads=4)
-    q, k, v = (_token_view((3, 2, 10, 16), 0.3, torch.float32, seed) for seed in range(3))
-    a = attn(q, k, v)
-    assert attn.last_path == ("sparse" if synapses.ATTENTION_CROSSOVER["train"] > 0.3 else "dense")
+    q, k, v = (_token_view((3, 2, 10, 16), 0.05, torch.float32, seed) for seed in range(3))
+    a, pre_a = attn(q, k, v), attn.attention(q, k, v)
+    assert pre_a.sum() > 0
+    assert attn.last_path == ("sparse" if synapses.ATTENTION_CROSSOVER["train"] > 0.1 else "dense")
     with synapses.use("dense"):
-        b = attn(q, k, v)
-    assert attn.last_path == "dense" and torch.equal(a, b)
+        b, pre_b = attn(q, k, v), attn.attention(q, k, v)
+    assert attn.last_path == "dense" and torch.equal(a, b) and torch.equal(pre_a, pre_b)
     assert SDSA3(16, 4, mode="dense").mode == "dense"
     with pytest.raises(ValueError, match="not one of"):
         SDSA3(16, 4, mode="fast")
