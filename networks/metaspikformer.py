@@ -48,11 +48,17 @@ class SDSA3(nn.Module):
         Y[h] = LIF_{v_th}( Q[h] (K[h]^T V[h]) * scale ),   heads h split the channels
 
     returns ``[T, B, N, C]``. ``K^T V`` is ``[C/h, C/h]`` per head: the cost is ``O(N (C/h)^2)``.
+
+    The product runs on :func:`neuromap.synapses.attention_path`: event-driven on the CPU for binary
+    sparse Q, K, V (bit masks and popcounts; identical values, gradients equal to rounding), dense
+    otherwise. ``mode``: ``"auto"`` (the measured density crossover), ``"dense"`` or ``"sparse"``, as for
+    :class:`neuromap.synapses.Linear`; ``synapses.use("dense")`` forces dense globally.
     """
 
     spike_driven_op = True
 
-    def __init__(self, dim: int, heads: int = 8, scale: float = 0.125, v_th: float = 0.5, neuron: str = "spikingjelly"):
+    def __init__(self, dim: int, heads: int = 8, scale: float = 0.125, v_th: float = 0.5, neuron: str = "spikingjelly",
+                 mode: str = "auto"):
         super().__init__()
         check_positive_int("dim", dim)
         check_heads(dim, heads)
@@ -60,6 +66,8 @@ class SDSA3(nn.Module):
             raise ValueError(f"scale must be a positive number, got {scale!r}")
         self.dim, self.heads, self.scale = dim, heads, float(scale)
         self.neuron = neuron_factory(neuron)(v_th=v_th)
+        self.mode = synapses.check_mode(mode)
+        self.last_path = None  # "sparse" | "dense": what the last product ran (for tests and profiling)
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         T, B, N, C = x.shape
@@ -70,17 +78,14 @@ class SDSA3(nn.Module):
         for name, t in (("q", q), ("k", k), ("v", v)):
             if t.dim() != 4 or t.shape[-1] != self.dim:
                 raise ValueError(f"SDSA3 expects {name} of shape [T, B, N, {self.dim}], got {tuple(t.shape)}")
-        qh, kh, vh = self.split_heads(q), self.split_heads(k), self.split_heads(v)
-        kv = kh.transpose(-2, -1) @ vh  # [T, B, h, C/h, C/h]
-        y = (qh @ kv) * self.scale  # [T, B, h, N, C/h]
-        T, B, h, N, c = y.shape
-        return y.transpose(2, 3).reshape(T, B, N, h * c)
+        y, self.last_path = synapses.attention_path(q, k, v, self.heads, self.mode)  # [T, B, N, C]
+        return y * self.scale
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return self.neuron(self.attention(q, k, v))
 
     def extra_repr(self) -> str:
-        return f"dim={self.dim}, heads={self.heads}, scale={self.scale}"
+        return f"dim={self.dim}, heads={self.heads}, scale={self.scale}, mode={self.mode}"
 
 
 @register_node(stateful=True)

@@ -34,6 +34,11 @@ benchmark's W1 layer 1, Conv2d 3x3 32 -> 64 on 64 x 16 x 16):
     Linear   forward only 0.40, forward + weight gradient 0.29
     Conv2d   forward only 0.48, forward + weight gradient 0.11
 
+SDSA-3's attention product ``Q (K^T V)`` on binary Q, K, V (:func:`attention_path`, used by
+``networks.metaspikformer.SDSA3``) is event-driven too: bit masks, popcounts and row sums; its values
+are identical to the dense product bit for bit (integer sums), its crossover is
+:data:`ATTENTION_CROSSOVER`.
+
 Every call uses the "forward + weight gradient" value, with or without autograd: the path (and so
 the summation order) must not depend on whether a gradient is recorded, or a traced graph run
 without gradients (``backends.torch``, the SpiNNaker2 fp32 model) would differ in the last bits
@@ -68,7 +73,8 @@ _local = threading.local()
 _process_mode = {"value": "auto"}
 
 
-def _check_mode(mode: str) -> str:
+def check_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`MODES`, else ValueError."""
     if mode not in MODES:
         raise ValueError(f"synapse mode {mode!r} is not one of {list(MODES)}")
     return mode
@@ -76,7 +82,7 @@ def _check_mode(mode: str) -> str:
 
 def set_mode(mode: str) -> None:
     """Process-wide default synapse mode (``"auto"``, ``"dense"`` or ``"sparse"``)."""
-    _process_mode["value"] = _check_mode(mode)
+    _process_mode["value"] = check_mode(mode)
 
 
 def current_mode() -> str:
@@ -95,7 +101,7 @@ def use(mode: str) -> Iterator[None]:
     """Select the synapse mode for a block of code in this thread (``"dense"`` forces every
     :class:`Linear` / :class:`Conv2d` onto the dense product)."""
     previous = getattr(_local, "mode", None)
-    _local.mode = _check_mode(mode)
+    _local.mode = check_mode(mode)
     try:
         yield
     finally:
@@ -107,6 +113,11 @@ def density(x: torch.Tensor) -> float:
     return float(torch.count_nonzero(x)) / x.numel() if x.numel() else 0.0
 
 
+def _unavailable() -> str:
+    """Why the compiled kernels are unavailable."""
+    return "NEUROMAP_NO_CPP is set" if kernels.disabled() else str(kernels.status()["error"])
+
+
 def _sparse_allowed(x: torch.Tensor, layer_mode: str) -> bool:
     """False when the dense path is forced or the only option; raises if sparse is forced but the
     kernels are unavailable."""
@@ -115,7 +126,7 @@ def _sparse_allowed(x: torch.Tensor, layer_mode: str) -> bool:
         return False
     if kernels.load() is None:
         if "sparse" in modes:
-            raise RuntimeError(f"synapse mode 'sparse' needs the compiled kernels: {kernels.status()['error']}")
+            raise RuntimeError(f"synapse mode 'sparse' needs the compiled kernels: {_unavailable()}")
         return False
     return True
 
@@ -182,7 +193,7 @@ def sparse_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | No
     """``F.linear`` through the event-driven kernels, for ``x [..., K]`` (any leading axes, e.g.
     time-major ``[T, B, K]``, are flattened into rows)."""
     if kernels.load() is None:
-        raise RuntimeError(f"sparse_linear needs the compiled kernels: {kernels.status()['error']}")
+        raise RuntimeError(f"sparse_linear needs the compiled kernels: {_unavailable()}")
     x2d = _flat(x, weight)
     return _apply(x2d, kernels.load().csr_rowptr(x2d), x.shape[:-1], weight, bias)
 
@@ -193,7 +204,7 @@ def linear_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     ``(y, "sparse" | "dense")``. ``x [..., K]``: leading axes (e.g. time-major ``[T, B]``) become rows."""
     if x.dim() >= 1 and x.shape[-1] == weight.shape[1] and x.dtype == weight.dtype:
         x2d = x.reshape(-1, x.shape[-1]).contiguous()
-        rowptr = _rows_plan(x2d, _check_mode(mode), crossover_for(crossover))
+        rowptr = _rows_plan(x2d, check_mode(mode), crossover_for(crossover))
         if rowptr is not None:
             return _apply(x2d, rowptr, x.shape[:-1], weight, bias), "sparse"
     return F.linear(x, weight, bias), "dense"
@@ -218,7 +229,7 @@ class Linear(nn.Linear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
                  mode: str = "auto", crossover: Crossover | None = None) -> None:
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.crossover = LINEAR_CROSSOVER if crossover is None else crossover
         self.last_path = None  # "sparse" | "dense": what the last forward ran (for tests and profiling)
 
@@ -276,7 +287,7 @@ def conv2d_path(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
     padding = pair(padding)
     if groups == 1 and dilation == (1, 1) and x.dim() == 4 and x.dtype == weight.dtype and choose_sparse(
-            x, _check_mode(mode), crossover_for(crossover)):
+            x, check_mode(mode), crossover_for(crossover)):
         return _SparseConv2dFn.apply(x, weight, bias, stride, padding), "sparse"
     return F.conv2d(x, weight, bias, stride, padding, dilation, groups), "dense"
 
@@ -294,7 +305,7 @@ class Conv2d(nn.Conv2d):
 
     def __init__(self, *args, mode: str = "auto", crossover: Crossover | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.mode = _check_mode(mode)
+        self.mode = check_mode(mode)
         self.crossover = CONV2D_CROSSOVER if crossover is None else crossover
         self.last_path = None
 
@@ -308,3 +319,112 @@ class Conv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, mode={self.mode}"
+
+
+# --- Spike-driven linear attention (SDSA-3): Q (K^T V) per head on binary Q, K, V ---------------------
+
+#: Mean density of Q, K and V above which the dense batched product stays faster, measured by
+#: ``python -m benchmarks.synapse_crossover --only attention --reps 30 --stat min``
+#: (``benchmarks/results/synapse-crossover-attention-2026-12-01.json``) on the digits configuration of
+#: ``MetaSpikeFormer.tiny`` (T 4, batch 64, 16 tokens, 64 channels, 4 heads), 2 threads, float32, the
+#: fastest of 30 alternating calls on a machine shared with other jobs (load average 2.6-3.8 on 2
+#: cores; some rows of the forward sweep at densities <= 0.2 were still hit, and a run at load ~11
+#: had the forward alone slower at every density: 0.29 vs 0.23 ms at 0.2, packing costs what MKL's
+#: 16 x 16 products cost). Forward + backward: 0.70 vs 0.98 ms at density 0, 0.90 vs 0.92 at 0.05,
+#: 0.93 vs 0.95 at 0.2, crossing at 0.30 (0.27 and 0.41 in two runs at load ~11). The reference's last
+#: ImageNet stage (196 tokens, 48 channels a head) in the same run: forward 0.42 (0.38 vs 0.78 ms at
+#: 0.05), forward + backward 0.50. Every call uses "train" (see the module docstring).
+ATTENTION_CROSSOVER = {"forward": 0.17, "train": 0.30}
+_EXACT_COUNTS = 2 ** 24  # float32 holds every integer below this: both paths' sums are then exact
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> None:
+    if not (q.shape == k.shape == v.shape) or q.dim() < 2:
+        raise ValueError(f"attention: q, k, v must share one shape [..., N, C], got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    if not (q.dtype == k.dtype == v.dtype):
+        raise TypeError(f"attention: q, k, v dtypes differ ({q.dtype}, {k.dtype}, {v.dtype})")
+    if not isinstance(heads, int) or heads < 1 or q.shape[-1] % heads:
+        raise ValueError(f"attention: heads={heads!r} must be a positive integer dividing C={q.shape[-1]}")
+
+
+def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
+    """``Q[h] (K[h]^T V[h])`` per head for ``q, k, v [..., N, C]`` (heads split the channels), as
+    ``[..., N, C]``, with torch's batched matrix products; ``K^T V`` first, never the ``N x N`` matrix."""
+    *lead, N, C = q.shape
+
+    def split(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(*lead, N, heads, C // heads).transpose(-3, -2)  # [..., h, N, C/h]
+
+    y = split(q) @ (split(k).transpose(-2, -1) @ split(v))
+    return y.transpose(-3, -2).reshape(*lead, N, C)
+
+
+class _SpikeAttentionFn(torch.autograd.Function):
+    """``Q (K^T V)`` per head from the token masks of binary ``q, k, v [..., N, C]``; see :func:`attention_path`."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, qb, kb, vb, heads):
+        y, kvt = kernels.load().spike_attention_forward(qb, kb, vb, heads, q.shape[-2], q.dtype)
+        ctx.save_for_backward(kvt, qb, kb, vb)
+        ctx.heads = heads
+        return y.reshape(q.shape)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy: torch.Tensor):
+        kvt, qb, kb, vb = ctx.saved_tensors
+        need = ctx.needs_input_grad[:3]
+        N, C = gy.shape[-2:]
+        grads = kernels.load().spike_attention_backward(gy.reshape(-1, N, C).contiguous(), kvt, qb, kb, vb,
+                                                        ctx.heads, *need)
+        return (*(g.reshape(gy.shape) if n else None for g, n in zip(grads, need)), None, None, None, None)
+
+
+def _token_masks(t: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Token bit masks ``[M, C, words(N)]`` of ``t [..., N, C]`` and its non-zero count (-1: not binary). The
+    channel-major copy is free for the token views ``x.flatten(3).transpose(2, 3)`` of a ``[T, B, C, H, W]``
+    tensor, which the transformers pass."""
+    N, C = t.shape[-2:]
+    rows = t.transpose(-2, -1).contiguous().reshape(-1, N)
+    masks, count = kernels.load().spike_masks(rows)
+    return masks.reshape(-1, C, masks.shape[-1]), count
+
+
+def attention_path(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mode: str = "auto",
+                   crossover: Crossover = ATTENTION_CROSSOVER) -> tuple[torch.Tensor, str]:
+    """SDSA-3's product ``Q[h] (K[h]^T V[h])`` per head (no scale) for ``q, k, v [..., N, C]``, on the path the
+    modes and the measured density choose; returns ``([..., N, C], "sparse" | "dense")``.
+
+    The event-driven path (binary operands only) packs Q, K and V into token bit masks per channel, so
+    ``K^T V`` is a popcount of ``K_i AND V_j`` per channel pair, and ``Q (K^T V)`` adds the row ``i`` of
+    ``K^T V`` to every token where ``Q_i`` fires; the backward sums rows of the output gradient over the
+    active (token, channel) pairs likewise (only ``dQ = dY (K^T V)^T`` is dense: ``K^T V`` holds counts).
+
+    Numerics: both paths sum integers (0/1 products, counts below 2^24), so the values are identical
+    bit for bit in float32 and float64; the gradients are real sums in another order: equal to
+    rounding (float32 ~1e-6 relative, float64 ~1e-15).
+
+    Choice: ``"dense"`` as for :func:`linear_path` (modes, non-CPU or non-float input, no kernels), or
+    when an operand is not binary (a forced ``"sparse"`` then raises), or ``N * C/h >= 2^24``;
+    ``"sparse"`` when forced; otherwise sparse when the mean density of Q, K, V is below ``crossover``
+    (its "train" figure with or without autograd, as for the other layers). The packing pass is the
+    density measurement.
+    """
+    _check_qkv(q, k, v, heads)
+    mode = check_mode(mode)
+    if _sparse_allowed(q, mode) and q.numel() and q.shape[-2] * (q.shape[-1] // heads) < _EXACT_COUNTS:
+        (qb, nq), (kb, nk), (vb, nv) = (_token_masks(t) for t in (q, k, v))
+        forced = "sparse" in (current_mode(), mode)
+        if min(nq, nk, nv) < 0:
+            if forced:
+                raise ValueError("attention: the event-driven path (mode 'sparse') needs binary q, k, v (0 or 1)")
+        elif forced or nq + nk + nv < crossover_for(crossover) * 3 * q.numel():
+            return _SpikeAttentionFn.apply(q, k, v, qb, kb, vb, heads), "sparse"
+    return dense_attention(q, k, v, heads), "dense"
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mode: str = "auto",
+              crossover: Crossover = ATTENTION_CROSSOVER) -> torch.Tensor:
+    """``Q[h] (K[h]^T V[h])`` per head, event-driven for binary sparse operands (see :func:`attention_path`)."""
+    return attention_path(q, k, v, heads, mode, crossover)[0]

@@ -16,6 +16,16 @@
 //                   pixel it reaches; parallel over samples b (an output is written by one thread).
 //   weight grad:    gwt[c, ky, kx, :] += val * gy[b, yo, xo, :]; parallel over input channels c.
 //
+// Spike-driven linear attention (SDSA-3), Y = Q (K^T V) per head with binary Q, K, V [N tokens, c channels],
+// all from token bit masks per channel (64 tokens a word; one vector compare per 16 floats):
+//   K^T V:          kv[i, j] = popcount(K_i AND V_j) (an exact int32 count; silent K channels skipped);
+//   Q (K^T V):      y[n, :] += kv[i, :] for every active (n, i) of Q (int32, exact);
+//   backward (gy real): gkv[i, :] = sum of gy[n, :] over the active tokens n of Q_i;  gv[n, :] += gkv[i, :]
+//                   for every active (n, i) of K;  gk[n, :] += gkv[:, j] for every active (n, j) of V;
+//                   gq = gy kv^T (dense: kv holds counts, not bits).  Parallel over (row, head) groups.
+//   The forward is exact integer arithmetic, so it equals the dense product bit for bit in float32 (counts
+//   below 2^24) and float64; the gradients are sums of reals in another order: equal to rounding.
+//
 // Summation order differs from a BLAS GEMM, so results equal the dense path to rounding (in float64
 // the spikes a threshold makes of them are identical in practice; tests pin both).  The hot loops are
 // compiled for AVX-512 / AVX2 / baseline x86-64 (target_clones) and picked at load time.
@@ -24,11 +34,15 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -422,6 +436,361 @@ Tensor conv2d_wgrad(const Tensor& x, const Tensor& gy, int64_t kh, int64_t kw, i
   return gwt;
 }
 
+// --- Spike-driven linear attention (SDSA-3) -------------------------------------------------------
+
+using Word = uint64_t;
+constexpr int64_t kWordBits = 64;
+
+inline int64_t words(int64_t bits) { return (bits + kWordBits - 1) / kWordBits; }
+// Masks travel as int64 tensors (torch has no unsigned 64-bit arithmetic to speak of); the bits are the same.
+inline Word* words_of(const Tensor& t) { return reinterpret_cast<Word*>(t.data_ptr<int64_t>()); }
+
+// rows [r, len] (contiguous) -> bits [r, words(len)]: bit t of row i is rows[i, t] != 0; returns whether
+// every entry was 0 or 1.
+template <typename T>
+bool pack_rows_scalar(const T* rows, int64_t r, int64_t len, Word* bits) {
+  const int64_t nw = words(len);
+  bool bad = false;
+  for (int64_t i = 0; i < r; ++i) {
+    const T* row = rows + i * len;
+    for (int64_t w = 0; w < nw; ++w) {
+      const int64_t t0 = w * kWordBits, t1 = std::min(len, t0 + kWordBits);
+      Word acc = 0;
+      for (int64_t t = t0; t < t1; ++t) {
+        acc |= Word(row[t] != T(0)) << (t - t0);
+        bad |= (row[t] != T(0)) & (row[t] != T(1));
+      }
+      bits[i * nw + w] = acc;
+    }
+  }
+  return !bad;
+}
+
+#ifdef NM_AVX512_COMPACT
+// The same with two compares per 16 floats (the "!= 0" mask register is the 16 bits).
+__attribute__((target("avx512f"))) bool pack_rows_avx512(const float* rows, int64_t r, int64_t len, Word* bits) {
+  const int64_t nw = words(len);
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  __mmask16 bad = 0;
+  for (int64_t i = 0; i < r; ++i) {
+    const float* row = rows + i * len;
+    for (int64_t w = 0; w < nw; ++w) {  // one word in a register: 4 compares at most
+      const int64_t t0 = w * kWordBits, t1 = std::min(len, t0 + kWordBits);
+      Word acc = 0;
+      int64_t t = t0;
+      for (; t + 16 <= t1; t += 16) {
+        const __m512 x = _mm512_loadu_ps(row + t);
+        const __mmask16 nz = _mm512_cmp_ps_mask(x, zero, _CMP_NEQ_UQ);  // NaN counts as non-zero (not binary)
+        bad |= nz & static_cast<__mmask16>(~_mm512_cmp_ps_mask(x, one, _CMP_EQ_OQ));
+        acc |= Word(nz) << (t - t0);
+      }
+      if (t < t1) {  // the row's tail: a masked load
+        const __mmask16 live = static_cast<__mmask16>((1u << (t1 - t)) - 1);
+        const __m512 x = _mm512_maskz_loadu_ps(live, row + t);
+        const __mmask16 nz = _mm512_mask_cmp_ps_mask(live, x, zero, _CMP_NEQ_UQ);
+        bad |= nz & static_cast<__mmask16>(~_mm512_cmp_ps_mask(x, one, _CMP_EQ_OQ));
+        acc |= Word(nz) << (t - t0);
+      }
+      bits[i * nw + w] = acc;
+    }
+  }
+  return !bad;
+}
+#endif
+
+template <typename T>
+bool pack_rows(const T* rows, int64_t r, int64_t len, Word* bits) {
+#ifdef NM_AVX512_COMPACT
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if constexpr (std::is_same_v<T, float>) {
+    if (avx512) return pack_rows_avx512(rows, r, len, bits);
+  }
+#endif
+  return pack_rows_scalar(rows, r, len, bits);
+}
+
+// x [R, N] (one channel's tokens a row) -> (token masks [R, words(N)], number of non-zero entries, or -1
+// when an entry is neither 0 nor 1). The count is the density measurement that chooses the path, so
+// choosing costs no pass of its own.
+std::tuple<Tensor, int64_t> spike_masks(const Tensor& x) {
+  TORCH_CHECK(x.dim() == 2 && x.is_contiguous() && x.device().is_cpu(),
+              "neuromap spike masks: x must be a contiguous 2-d CPU tensor");
+  const int64_t R = x.size(0), N = x.size(1), nw = words(N);
+  Tensor masks = at::empty({R, nw}, x.options().dtype(at::kLong));
+  Word* B = words_of(masks);
+  std::atomic<bool> binary{true};
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "neuromap_spike_masks", [&] {
+    const scalar_t* X = x.data_ptr<scalar_t>();
+    at::parallel_for(0, R, grain_rows(N), [&](int64_t r0, int64_t r1) {
+      if (!pack_rows(X + r0 * N, r1 - r0, N, B + r0 * nw)) binary.store(false, std::memory_order_relaxed);
+    });
+  });
+  if (!binary.load()) return {masks, -1};
+  int64_t count = 0;
+  for (int64_t p = 0; p < R * nw; ++p) count += __builtin_popcountll(B[p]);
+  return {masks, count};
+}
+
+#define NM_INLINE inline __attribute__((always_inline))
+#define NM_NO_UNROLL _Pragma("GCC unroll 1")
+// The rows a mask selects never overlap the row they are added to, but GCC cannot prove it and would
+// add them one float at a time: vectorise anyway.
+#define NM_SIMD _Pragma("omp simd")
+
+// For every set bit n of mask[0:nw]: dst[n * ld + 0:c] += src[0:c].
+template <typename A>
+NM_INLINE void scatter_rows(A* __restrict dst, int64_t ld, const A* __restrict src, const Word* mask, int64_t nw,
+                            int64_t c) {
+  for (int64_t w = 0; w < nw; ++w) {
+    for (Word b = mask[w]; b; b &= b - 1) {
+      A* d = dst + (w * kWordBits + __builtin_ctzll(b)) * ld;
+      NM_SIMD
+      for (int64_t j = 0; j < c; ++j) d[j] += src[j];
+    }
+  }
+}
+
+// dst[0:c] += sum over the set bits n of mask[0:nw] of src[n * ld + 0:c].
+template <typename A>
+NM_INLINE void gather_rows(A* __restrict dst, const A* __restrict src, int64_t ld, const Word* mask, int64_t nw,
+                           int64_t c) {
+  for (int64_t w = 0; w < nw; ++w) {
+    for (Word b = mask[w]; b; b &= b - 1) {
+      const A* s = src + (w * kWordBits + __builtin_ctzll(b)) * ld;
+      NM_SIMD
+      for (int64_t j = 0; j < c; ++j) dst[j] += s[j];
+    }
+  }
+}
+
+// out [c, c] = popcount(A_i AND B_j) from the masks a [c, nw] and bt [nw, c] (B's masks word-major, so the
+// popcounts vectorise over j); silent words of A are skipped.
+#define NM_COUNTS_BODY                                                                                        \
+  {                                                                                                           \
+    for (int64_t i = 0; i < c; ++i) {                                                                         \
+      int32_t* row = out + i * c;                                                                             \
+      for (int64_t j = 0; j < c; ++j) row[j] = 0;                                                             \
+      for (int64_t w = 0; w < nw; ++w) {                                                                      \
+        const Word k = a[i * nw + w];                                                                         \
+        if (!k) continue;                                                                                     \
+        const Word* v = bt + w * c;                                                                           \
+        for (int64_t j = 0; j < c; ++j) row[j] += static_cast<int32_t>(__builtin_popcountll(k & v[j]));       \
+      }                                                                                                       \
+    }                                                                                                         \
+  }
+NM_CLONES void and_counts_any(const Word* __restrict a, const Word* __restrict bt, int64_t c, int64_t nw,
+                              int32_t* __restrict out) NM_COUNTS_BODY
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// VPOPCNTQ (AVX-512 VPOPCNTDQ, e.g. Zen 4, Ice Lake): 8 popcounts an instruction.
+__attribute__((target("avx512f,avx512vpopcntdq"))) void and_counts_vpopcnt(const Word* __restrict a,
+                                                                           const Word* __restrict bt, int64_t c,
+                                                                           int64_t nw, int32_t* __restrict out)
+    NM_COUNTS_BODY
+#endif
+
+inline void and_counts(const Word* a, const Word* bt, int64_t c, int64_t nw, int32_t* out) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  static const bool vpopcnt = __builtin_cpu_supports("avx512vpopcntdq");
+  if (vpopcnt) return and_counts_vpopcnt(a, bt, c, nw, out);
+#endif
+  and_counts_any(a, bt, c, nw, out);
+}
+
+struct AttnGeom {
+  int64_t M, C, N, h, c, wn;  // rows (T*B), channels, tokens, heads, channels per head, words per token mask
+};
+
+AttnGeom attn_geom(int64_t M, int64_t C, int64_t N, int64_t heads) {
+  TORCH_CHECK(heads > 0 && C % heads == 0, "neuromap attention kernel: ", heads, " heads do not divide ", C,
+              " channels");
+  const AttnGeom g{M, C, N, heads, C / heads, words(N)};
+  TORCH_CHECK(g.N * g.c < (int64_t(1) << 31), "neuromap attention kernel: counts could overflow int32");
+  return g;
+}
+
+// One (row, head) group of the forward from its token masks qb, kb, vb [c, wn]: y (row stride C) and kvt =
+// (K^T V)^T as reals [c, c] (for the backward). Scratch: t [wn, c] words, kv [c, c] and acc [N, c] int32.
+#define NM_ATTN_GROUP_FORWARD(T, NAME, CW)                                                                    \
+  NM_CLONES void attn_group_forward_##T##NAME(const Word* __restrict qb, const Word* __restrict kb,                 \
+                                        const Word* __restrict vb, const AttnGeom& g, T* __restrict y,        \
+                                        T* __restrict kvt, Word* __restrict t, int32_t* __restrict kv,        \
+                                        int32_t* __restrict acc) {                                            \
+    const int64_t c = CW, nw = g.wn;                                                                          \
+    for (int64_t j = 0; j < c; ++j) { /* K's masks word-major: (K^T V)^T[j, i] = popcount(V_j AND K_i) */     \
+      for (int64_t w = 0; w < nw; ++w) t[w * c + j] = kb[j * nw + w];                                         \
+    }                                                                                                         \
+    and_counts(vb, t, c, nw, kv);                                                                             \
+    for (int64_t p = 0; p < c * c; ++p) kvt[p] = static_cast<T>(kv[p]);                                       \
+    for (int64_t j = 0; j < c; ++j) {                                                                         \
+      for (int64_t w = 0; w < nw; ++w) t[w * c + j] = vb[j * nw + w];                                         \
+    }                                                                                                         \
+    and_counts(kb, t, c, nw, kv); /* kv[i, j] = popcount(K_i AND V_j) */                                      \
+    for (int64_t p = 0; p < g.N * c; ++p) acc[p] = 0;                                                         \
+    for (int64_t i = 0; i < c; ++i) scatter_rows(acc, c, kv + i * c, qb + i * nw, nw, c);                     \
+    for (int64_t n = 0; n < g.N; ++n) {                                                                       \
+      for (int64_t j = 0; j < c; ++j) y[n * g.C + j] = static_cast<T>(acc[n * c + j]);                        \
+    }                                                                                                         \
+  }
+
+// Each twice: for any head width, and for 16 channels a head (a compile-time width: every row operation is
+// one AVX-512 register instead of a loop with its set-up, which dominates at this size).
+NM_ATTN_GROUP_FORWARD(float, , g.c)
+NM_ATTN_GROUP_FORWARD(double, , g.c)
+NM_ATTN_GROUP_FORWARD(float, _c16, 16)
+NM_ATTN_GROUP_FORWARD(double, _c16, 16)
+
+inline void attn_group_forward(const Word* qb, const Word* kb, const Word* vb, const AttnGeom& g, float* y,
+                               float* kvt, Word* t, int32_t* kv, int32_t* acc) {
+  if (g.c == 16) return attn_group_forward_float_c16(qb, kb, vb, g, y, kvt, t, kv, acc);
+  attn_group_forward_float(qb, kb, vb, g, y, kvt, t, kv, acc);
+}
+inline void attn_group_forward(const Word* qb, const Word* kb, const Word* vb, const AttnGeom& g, double* y,
+                               double* kvt, Word* t, int32_t* kv, int32_t* acc) {
+  if (g.c == 16) return attn_group_forward_double_c16(qb, kb, vb, g, y, kvt, t, kv, acc);
+  attn_group_forward_double(qb, kb, vb, g, y, kvt, t, kv, acc);
+}
+
+template <typename T>
+void attn_forward_impl(const Tensor& qb, const Tensor& kb, const Tensor& vb, const AttnGeom& g, Tensor& y,
+                       Tensor& kvt) {
+  T *Y = y.data_ptr<T>(), *KVT = kvt.data_ptr<T>();
+  const Word *QB = words_of(qb), *KB = words_of(kb), *VB = words_of(vb);
+  const int64_t c = g.c, cw = c * g.wn;  // cw: words of one head's masks
+  at::parallel_for(0, g.M * g.h, grain_rows(2 * c * c * g.wn + 2 * g.N * c), [&](int64_t s0, int64_t s1) {
+    std::vector<Word> t(static_cast<size_t>(cw));
+    std::vector<int32_t> kv(static_cast<size_t>(c * c)), acc(static_cast<size_t>(g.N * c));
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t m = s / g.h, hh = s % g.h;
+      attn_group_forward(QB + s * cw, KB + s * cw, VB + s * cw, g, Y + m * g.N * g.C + hh * c, KVT + s * c * c,
+                         t.data(), kv.data(), acc.data());
+    }
+  });
+}
+
+void check_masks(const Tensor& qb, const Tensor& kb, const Tensor& vb, const AttnGeom& g) {
+  for (const Tensor* t : {&qb, &kb, &vb}) {
+    TORCH_CHECK(t->dim() == 3 && t->size(0) == g.M && t->size(1) == g.C && t->size(2) == g.wn &&
+                    t->is_contiguous() && t->scalar_type() == at::kLong,
+                "neuromap attention kernel: masks must be spike_masks of [M, C, N] spikes, shaped [M, C, words]");
+  }
+}
+
+// Token masks qb, kb, vb [M, C, words(N)] (spike_masks of channel-major q, k, v [M, C, N]) ->
+// [y [M, N, C] = Q (K^T V) per head, kvt [M, h, c, c] = (K^T V)^T per head] in `dtype`.
+std::vector<Tensor> attn_forward(const Tensor& qb, const Tensor& kb, const Tensor& vb, int64_t heads, int64_t tokens,
+                                 at::ScalarType dtype) {
+  TORCH_CHECK(qb.dim() == 3 && qb.device().is_cpu() && tokens > 0 && words(tokens) == qb.size(2),
+              "neuromap attention kernel: masks must be [M, C, words(tokens)]");
+  const AttnGeom g = attn_geom(qb.size(0), qb.size(1), tokens, heads);
+  check_masks(qb, kb, vb, g);
+  auto opts = qb.options().dtype(dtype);
+  Tensor y = at::empty({g.M, g.N, g.C}, opts), kvt = at::empty({g.M, g.h, g.c, g.c}, opts);
+  AT_DISPATCH_FLOATING_TYPES(dtype, "neuromap_spike_attention_forward",
+                             [&] { attn_forward_impl<scalar_t>(qb, kb, vb, g, y, kvt); });
+  return {y, kvt};
+}
+
+// One (row, head) group of the backward: gy, gq, gk, gv point at its column block (row stride C); null
+// outputs are skipped. gkv, gkvt [c, c] are scratch.
+#define NM_ATTN_GROUP_BACKWARD(T, NAME, CW)                                                                   \
+  NM_CLONES void attn_group_backward_##T##NAME(const T* __restrict gy, const T* __restrict kvt, const Word* qb,     \
+                                         const Word* kb, const Word* vb, const AttnGeom& g, T* __restrict gq,  \
+                                         T* __restrict gk, T* __restrict gv, T* __restrict gkv,                \
+                                         T* __restrict gkvt) {                                                 \
+    const int64_t c = CW, N = g.N, C = g.C, nw = g.wn;                                                        \
+    if (gk || gv) { /* gkv[i, :] = sum of gy[n, :] over the active tokens n of Q_i */                         \
+      for (int64_t p = 0; p < c * c; ++p) gkv[p] = T(0);                                                      \
+      for (int64_t i = 0; i < c; ++i) gather_rows(gkv + i * c, gy, C, qb + i * nw, nw, c);                    \
+    }                                                                                                         \
+    if (gq) { /* gq[n, :] = sum_j gy[n, j] kvt[j, :] (counts, so dense) */                                    \
+      for (int64_t n = 0; n < N; ++n) {                                                                       \
+        const T* src = gy + n * C;                                                                            \
+        T* out = gq + n * C;                                                                                  \
+        for (int64_t i = 0; i < c; ++i) out[i] = T(0);                                                        \
+        NM_NO_UNROLL /* keep j a loop: unrolled, GCC vectorises across j with shuffles and spills */          \
+        for (int64_t j = 0; j < c; ++j) {                                                                     \
+          const T a = src[j];                                                                                 \
+          const T* r = kvt + j * c;                                                                           \
+          NM_SIMD                                                                                             \
+          for (int64_t i = 0; i < c; ++i) out[i] += a * r[i];                                                 \
+        }                                                                                                     \
+      }                                                                                                       \
+    }                                                                                                         \
+    if (gv) { /* gv[n, :] += gkv[i, :] for every active (n, i) of K */                                        \
+      for (int64_t n = 0; n < N; ++n) {                                                                       \
+        for (int64_t j = 0; j < c; ++j) gv[n * C + j] = T(0);                                                 \
+      }                                                                                                       \
+      for (int64_t i = 0; i < c; ++i) scatter_rows(gv, C, gkv + i * c, kb + i * nw, nw, c);                   \
+    }                                                                                                         \
+    if (gk) { /* gk[n, :] += gkv[:, j] for every active (n, j) of V */                                        \
+      for (int64_t i = 0; i < c; ++i) {                                                                       \
+        for (int64_t j = 0; j < c; ++j) gkvt[j * c + i] = gkv[i * c + j];                                     \
+      }                                                                                                       \
+      for (int64_t n = 0; n < N; ++n) {                                                                       \
+        for (int64_t j = 0; j < c; ++j) gk[n * C + j] = T(0);                                                 \
+      }                                                                                                       \
+      for (int64_t j = 0; j < c; ++j) scatter_rows(gk, C, gkvt + j * c, vb + j * nw, nw, c);                  \
+    }                                                                                                         \
+  }
+
+NM_ATTN_GROUP_BACKWARD(float, , g.c)
+NM_ATTN_GROUP_BACKWARD(double, , g.c)
+NM_ATTN_GROUP_BACKWARD(float, _c16, 16)
+NM_ATTN_GROUP_BACKWARD(double, _c16, 16)
+
+inline void attn_group_backward(const float* gy, const float* kvt, const Word* qb, const Word* kb, const Word* vb,
+                                const AttnGeom& g, float* gq, float* gk, float* gv, float* s0, float* s1) {
+  if (g.c == 16) return attn_group_backward_float_c16(gy, kvt, qb, kb, vb, g, gq, gk, gv, s0, s1);
+  attn_group_backward_float(gy, kvt, qb, kb, vb, g, gq, gk, gv, s0, s1);
+}
+inline void attn_group_backward(const double* gy, const double* kvt, const Word* qb, const Word* kb, const Word* vb,
+                                const AttnGeom& g, double* gq, double* gk, double* gv, double* s0, double* s1) {
+  if (g.c == 16) return attn_group_backward_double_c16(gy, kvt, qb, kb, vb, g, gq, gk, gv, s0, s1);
+  attn_group_backward_double(gy, kvt, qb, kb, vb, g, gq, gk, gv, s0, s1);
+}
+
+template <typename T>
+void attn_backward_impl(const Tensor& gy, const Tensor& kvt, const Tensor& qb, const Tensor& kb, const Tensor& vb,
+                        const AttnGeom& g, Tensor& gq, Tensor& gk, Tensor& gv) {
+  const T *G = gy.data_ptr<T>(), *KVT = kvt.data_ptr<T>();
+  const Word *QB = words_of(qb), *KB = words_of(kb), *VB = words_of(vb);
+  T* GQ = gq.defined() ? gq.data_ptr<T>() : nullptr;
+  T* GK = gk.defined() ? gk.data_ptr<T>() : nullptr;
+  T* GV = gv.defined() ? gv.data_ptr<T>() : nullptr;
+  const int64_t c = g.c, cw = c * g.wn;
+  at::parallel_for(0, g.M * g.h, grain_rows(4 * g.N * c * c), [&](int64_t s0, int64_t s1) {
+    std::vector<T> scratch(static_cast<size_t>(2 * c * c));
+    for (int64_t s = s0; s < s1; ++s) {
+      const int64_t base = (s / g.h) * g.N * g.C + (s % g.h) * c;  // this group's column block
+      attn_group_backward(G + base, KVT + s * c * c, QB + s * cw, KB + s * cw, VB + s * cw, g,
+                          GQ ? GQ + base : nullptr, GK ? GK + base : nullptr, GV ? GV + base : nullptr,
+                          scratch.data(), scratch.data() + c * c);
+    }
+  });
+}
+
+// gy [M, N, C], the forward's kvt and the masks -> [gq, gk, gv], each [M, N, C], or empty when not needed.
+std::vector<Tensor> attn_backward(const Tensor& gy, const Tensor& kvt, const Tensor& qb, const Tensor& kb,
+                                  const Tensor& vb, int64_t heads, bool need_q, bool need_k, bool need_v) {
+  TORCH_CHECK(gy.dim() == 3 && gy.is_contiguous() && gy.device().is_cpu(),
+              "neuromap attention kernel: grad_output must be a contiguous [M, N, C] CPU tensor");
+  const AttnGeom g = attn_geom(gy.size(0), gy.size(2), gy.size(1), heads);
+  check_masks(qb, kb, vb, g);
+  TORCH_CHECK(kvt.dim() == 4 && kvt.size(0) == g.M && kvt.size(1) == g.h && kvt.size(2) == g.c &&
+                  kvt.size(3) == g.c && kvt.is_contiguous() && kvt.scalar_type() == gy.scalar_type(),
+              "neuromap attention kernel: kvt does not match grad_output");
+  Tensor gq, gk, gv;
+  if (need_q) gq = at::empty_like(gy);
+  if (need_k) gk = at::empty_like(gy);
+  if (need_v) gv = at::empty_like(gy);
+  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "neuromap_spike_attention_backward",
+                             [&] { attn_backward_impl<scalar_t>(gy, kvt, qb, kb, vb, g, gq, gk, gv); });
+  for (Tensor* t : {&gq, &gk, &gv}) {
+    if (!t->defined()) *t = at::empty({0}, gy.options());
+  }
+  return {gq, gk, gv};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(neuromap_kernels, m) {
@@ -432,4 +801,10 @@ TORCH_LIBRARY_FRAGMENT(neuromap_kernels, m) {
   m.def("sparse_conv2d_forward(Tensor x, Tensor wt, int sh, int sw, int ph, int pw) -> Tensor", &conv2d_forward);
   m.def("sparse_conv2d_wgrad(Tensor x, Tensor grad_output, int kh, int kw, int sh, int sw, int ph, int pw) -> Tensor",
         &conv2d_wgrad);
+  m.def("spike_masks(Tensor x) -> (Tensor, int)", &spike_masks);
+  m.def("spike_attention_forward(Tensor qb, Tensor kb, Tensor vb, int heads, int tokens, ScalarType dtype) -> Tensor[]",
+        &attn_forward);
+  m.def("spike_attention_backward(Tensor grad_output, Tensor kvt, Tensor qb, Tensor kb, Tensor vb, int heads, "
+        "bool need_q, bool need_k, bool need_v) -> Tensor[]",
+        &attn_backward);
 }
