@@ -107,15 +107,9 @@ class SDSA3Node(AttentionUnit):
         self.check()
 
     def mix(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        T, B, N, C = q.shape
-        h = self.heads
-
-        def split(t):
-            return t.reshape(T, B, N, h, C // h).transpose(2, 3)
-
-        kv = split(k).transpose(-2, -1) @ split(v)
-        y = (split(q) @ kv) * self.scale
-        return y.transpose(2, 3).reshape(T, B, N, C)
+        """``Q (K^T V) * scale`` with the module's own product (event-driven for binary operands;
+        exact whole-number sums, so either path gives the module's values)."""
+        return synapses.attention(q, k, v, self.heads) * self.scale
 
 
 @register_handler(SDSA3)
