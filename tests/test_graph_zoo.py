@@ -1,6 +1,7 @@
 """Zoo models -> trace -> save/load -> backends.torch (identical outputs) -> lower; sparse reservoir storage."""
 
 import h5py
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -205,3 +206,35 @@ def test_a_saved_zoo_graph_loads_without_importing_the_zoo(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "SDSA3Node" in out.stdout
+
+
+def test_max_pooling_lowers_so_the_sdt_partitions_and_reports_on_digital_targets():
+    """A conv into a max pool keeps its geometry: the pool's population holds the values it pools and
+    its outgoing path carries the window map (marked ``reduce: max``); the SDT then partitions on
+    Loihi 2 and SpiNNaker2 and gets a report from its torch run."""
+    from neuromap.deploy import records_with_inputs
+    from neuromap.energy import collect
+    from neuromap.energy.report import build_report
+    from neuromap.partition import partition
+
+    torch.manual_seed(0)
+    model = _identity_bn(SpikeDrivenTransformer.tiny())
+    x = _images()
+    graph = nm.trace(model, x)
+    net = graph.lower()
+    pools = [p for p in net.populations if p.meta.get("type") == "neuromap.MaxPool2d"]
+    assert pools
+    for pool in pools:
+        node = pool.meta["node"]
+        assert pool.shape == tuple(graph.shapes[node][0])  # the pooled values, not the output
+        assert all(p.kind == "conv" and p.conv.out_shape == pool.shape for p in net.incoming(pool.name))
+        outs = list(net.outgoing(pool.name))
+        assert outs and all(p.meta.get("reduce") == "max" for p in outs)
+        k = int(np.prod(graph.nodes[node].kernel_size))
+        direct = [p for p in outs if not p.meta["ops"]]  # straight into a neuron: each output sees its window
+        assert direct and all(p.kind == "sparse" and p.fan_in().max() == k for p in direct)
+    for target in ("loihi2", "spinnaker2"):  # (Loihi 1's 4096 input axons cannot take the head's fan-in)
+        assert partition(net, target).feasible
+    run = get("torch").compile(graph).run(x)
+    rep = build_report(net, collect(net, records_with_inputs(graph, run, x)), ["loihi2", "spinnaker2"])
+    assert all(e.energy_J > 0 for e in rep.estimates.values())

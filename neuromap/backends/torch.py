@@ -268,6 +268,9 @@ class TorchCompiled:
         # neurons and units (attention, pooling, ...): every population of the lowered graph but inputs
         # and outputs, so that an activity count (neuromap.energy.collect) finds the sources it needs
         self.recorded = [n for n in self.order if is_neuron(graph.nodes[n]) or is_unit(graph.nodes[n])]
+        # a reducing unit's population holds its input (max pooling: the values it pools); record that
+        self.record_input = {n for n in self.recorded if is_unit(graph.nodes[n])
+                             and graph.nodes[n].population_shape(*graph.shapes[n]) != tuple(graph.shapes[n][1])}
 
     def _inputs(self, inputs: Any) -> dict[str, torch.Tensor]:
         xs = check_inputs(inputs, {n: self.graph.shapes[n][1] for n in self.graph.inputs})
@@ -295,7 +298,7 @@ class TorchCompiled:
             values = self._run_steps(xs)
         wall = time.perf_counter() - start
         outputs = {n: values[n] for n in self.graph.outputs}
-        records = {n: values[n] for n in self.recorded}
+        records = {n: self._sum(n, values, None) if n in self.record_input else values[n] for n in self.recorded}
         return RunResult(outputs=outputs, records=records, wall_seconds=wall, backend=NAME)
 
     def _run_steps(self, xs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -73,7 +73,8 @@ def lower(graph: GraphLike) -> Netlist:
     pops = [n for n, v in graph.nodes.items() if isinstance(v, nir.Input) or is_neuron(v) or is_unit(v)]
     for n in pops:
         node = graph.nodes[n]
-        net.add_population(node.population(n, graph.shapes[n][1]) if is_unit(node) else _population(graph, n))
+        net.add_population(node.population(n, node.population_shape(*graph.shapes[n])) if is_unit(node)
+                           else _population(graph, n))
     paths: list[tuple[str, list[str], str]] = []
     for src in pops:
         stack: list[tuple[str, list[str]]] = [(s, []) for s in graph.successors(src)]
@@ -196,7 +197,9 @@ def path_projections(graph: GraphLike, name: str, src: str, via: list[str], dst:
     dnode = graph.nodes[dst]
     convs = [v for v in via if isinstance(graph.nodes[v], TemporalConv1d)]
     composes = is_unit(dnode) and dnode.composes_inputs
-    if not convs and not composes:
+    snode = graph.nodes[src]
+    out_map = snode.output_map(*graph.shapes[src]) if is_unit(snode) else None  # a reducing unit's way out
+    if not convs and not composes and out_map is None:
         return [_projection(graph, name, src, via, dst, dt)]
     if len(convs) > 1:
         raise GraphError(f"lower: path {name!r} has several temporal convolutions")
@@ -214,6 +217,9 @@ def path_projections(graph: GraphLike, name: str, src: str, via: list[str], dst:
         m, b, hb = _compose(graph, ops, n_src)
         taps = [(m, b, hb, delay)]
     dense = bool(convs) or any(isinstance(graph.nodes[v], (nir.Affine, nir.Linear)) for v in ops)
+    if out_map is not None:
+        taps = [((m @ out_map[0]).tocsr(), b, hb, d) for m, b, hb, d in taps]
+        meta = {**meta, **out_map[1]}
     out: list[Projection] = []
     for t, (m, b, has_bias, d) in enumerate(taps):
         tag, tmeta = (f"{name}/tap{t}", {**meta, "tap": t}) if len(taps) > 1 else (name, meta)

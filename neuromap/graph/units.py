@@ -10,7 +10,9 @@ an EGRU layer, max pooling, an activation) subclasses :class:`Unit` and says, on
   path, given as an :class:`Incoming` (the path's synaptic nodes already composed into one matrix);
 * :meth:`Unit.input_port` - how many trailing nodes of an incoming path select an input port (they
   are not composed into the matrix; e.g. attention's q / k / v ``Place``) and the ``meta`` to add;
-* :meth:`Unit.self_projections` - its own recurrent projections (self-loops).
+* :meth:`Unit.self_projections` - its own recurrent projections (self-loops);
+* :meth:`Unit.population_shape` / :meth:`Unit.output_map` - a reducing unit (max pooling) holds its
+  input-side values and maps them to its output on the way out.
 
 Register the class with :func:`neuromap.graph.nodes.register_node` like every extension node; the
 lowering (:mod:`neuromap.graph.lower`) then needs no change for it.
@@ -79,6 +81,18 @@ class Unit(NeuromapNode):
     def population(self, name: str, shape: Shape) -> Population:
         """The unit's population; default: a non-spiking ``other`` population."""
         return Population(name, "other", shape, {}, False, self.population_meta(name))
+
+    def population_shape(self, in_shape: Shape, out_shape: Shape) -> Shape:
+        """The shape of the unit's population; default: its output. A unit that reduces its input
+        (max pooling) holds the values it reduces and maps them to its output on every outgoing path
+        (:meth:`output_map`), so its incoming projections keep their own geometry (a conv stays a conv)."""
+        return out_shape
+
+    def output_map(self, in_shape: Shape, out_shape: Shape) -> tuple[sp.csr_matrix, dict] | None:
+        """``(matrix [output size, population size], meta)`` composed into every outgoing path when the
+        population is not the output (``meta`` says what the map stands for, e.g. ``{"reduce": "max"}``:
+        a backend must not read it as a weighted sum); default None."""
+        return None
 
     def population_meta(self, name: str) -> dict:
         """The ``meta`` every unit population carries (the node's name and serialised type)."""

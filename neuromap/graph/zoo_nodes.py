@@ -118,6 +118,28 @@ class MaxPool2d(ExtensionNode, Unit):
             raise ValueError(f"output would be empty ({out})")
         return (s[0], *out)
 
+    def population_shape(self, in_shape: Shape, out_shape: Shape) -> Shape:
+        """The values it pools (the input): what feeds it keeps its geometry."""
+        return tuple(in_shape)
+
+    def output_map(self, in_shape: Shape, out_shape: Shape) -> tuple[sp.csr_matrix, dict]:
+        """Window membership ``[C*Ho*Wo, C*H*W]`` (ones; padding taps excluded), marked ``reduce: max``."""
+        c, h, w = in_shape
+        _, ho, wo = out_shape
+        idx = np.arange(c * h * w).reshape(c, h, w)
+        rows, cols = [], []
+        out = np.arange(c * ho * wo).reshape(c, ho, wo)
+        for a in range(int(self.kernel_size[0])):
+            for b in range(int(self.kernel_size[1])):
+                iy = np.arange(ho) * int(self.stride[0]) - int(self.padding[0]) + a
+                ix = np.arange(wo) * int(self.stride[1]) - int(self.padding[1]) + b
+                my, mx = (iy >= 0) & (iy < h), (ix >= 0) & (ix < w)
+                sel = np.ix_(np.arange(c), np.flatnonzero(my), np.flatnonzero(mx))
+                rows.append(out[sel].reshape(-1))
+                cols.append(idx[np.ix_(np.arange(c), iy[my], ix[mx])].reshape(-1))
+        r, cl = np.concatenate(rows), np.concatenate(cols)
+        return sp.csr_matrix((np.ones(r.size), (r, cl)), shape=(c * ho * wo, c * h * w)), {"reduce": "max"}
+
 
 @dataclass(eq=False)
 class Permute(ExtensionNode):
