@@ -119,6 +119,26 @@ def bound_terms(w: Workload, launches: int | None, machine: dict) -> dict:
     return {**terms, "bound_s": max(terms.values())}
 
 
+def time_on_gpu(step, steps: int, warmup: int) -> tuple[list[float], int, int]:
+    """``(per-step wall times in s, bytes allocated before, peak bytes)`` of ``step()`` on the GPU,
+    synchronised around every step, after ``warmup`` untimed calls."""
+    import torch
+
+    for _ in range(warmup):
+        step()
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(steps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times, base, torch.cuda.max_memory_allocated()
+
+
 def count_launches(step) -> int | None:
     """CUDA kernels launched by one call of ``step`` (torch.profiler; None where CUPTI is unavailable)."""
     import torch
@@ -201,19 +221,7 @@ def worker(lib: str, key: str, steps: int, warmup: int, verify: bool) -> dict:
             with torch.no_grad():
                 model.forward(x)
 
-    for _ in range(warmup):
-        step()
-    torch.cuda.synchronize()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(steps):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        step()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    peak = torch.cuda.max_memory_allocated()
+    times, base, peak = time_on_gpu(step, steps, warmup)
     out = {
         "lib": lib,
         "version": adapter.version(),

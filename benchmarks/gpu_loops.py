@@ -157,24 +157,11 @@ def _build(w: LoopWorkload, variant: str):
 
 
 def time_variant(w: LoopWorkload, variant: str, steps: int, warmup: int, launch_s: float) -> dict:
-    import torch
 
-    from benchmarks.gpu import count_launches
+    from benchmarks.gpu import count_launches, time_on_gpu
 
     step = _build(w, variant)
-    for _ in range(warmup):
-        step()
-    torch.cuda.synchronize()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(steps):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        step()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    peak = torch.cuda.max_memory_allocated()
+    times, base, peak = time_on_gpu(step, steps, warmup)
     launches = count_launches(step)
     med = statistics.median(times)
     return {

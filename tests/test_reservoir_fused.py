@@ -11,22 +11,15 @@ input instead of after). ``auto`` picks the fused step on CUDA (here: under
 """
 
 import logging
-import os
 
 import pytest
 import torch
+from triton_device import DEVICE, require_triton
 
 from neuromap.networks.lsm import Reservoir, maass_connectivity
 from neuromap.neurons import CubaLIFParams, LIFParams, kernels, sparse_recurrent, triton_kernels
 
-if triton_kernels.unavailable():
-    pytest.skip(
-        f"TRITON NOT INSTALLED - the fused reservoir step tests did not run: {triton_kernels.unavailable()} "
-        "(install the extra: pip install 'neuromap[gpu]'; `make setup` does)",
-        allow_module_level=True,
-    )
-
-DEVICE = torch.device(os.environ.get("NEUROMAP_TEST_DEVICE", "cpu"))
+require_triton("the fused reservoir step tests")
 
 PARAMS = [
     CubaLIFParams(tau_mem=20e-3, tau_syn=5e-3, decay_input=True, reset="zero"),

@@ -12,26 +12,16 @@ raises instead. ``NEUROMAP_TEST_DEVICE=cuda`` runs the same tests with the compi
 """
 
 import logging
-import os
 
 import pytest
 import torch
+from triton_device import DEVICE, IMPL, require_triton
 
 from neuromap.networks.egru import EGRU, EGRUCell, EGRUState
 from neuromap.neurons import egru as egru_fn
 from neuromap.neurons import kernels, triton_kernels
 
-if triton_kernels.unavailable():
-    pytest.skip(
-        f"TRITON NOT INSTALLED - the Triton EGRU tests did not run: {triton_kernels.unavailable()} "
-        "(install the extra: pip install 'neuromap[gpu]'; `make setup` does)",
-        allow_module_level=True,
-    )
-
-DEVICE = torch.device(os.environ.get("NEUROMAP_TEST_DEVICE", "cpu"))
-IMPL = "triton" if DEVICE.type == "cuda" else "triton_interpret"
-if DEVICE.type == "cuda" and not torch.cuda.is_available():
-    pytest.fail("NEUROMAP_TEST_DEVICE=cuda but no CUDA device is available", pytrace=False)
+require_triton("the Triton EGRU tests")
 
 
 def _model(dtype, zoneout=0.0, dropconnect=0.0, bias=True, seed=0):

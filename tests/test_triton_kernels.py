@@ -17,24 +17,14 @@ PyTorch loop on the GPU (benchmarks/gpu_check.sh does).
 
 import itertools
 import logging
-import os
 
 import pytest
 import torch
+from triton_device import DEVICE, IMPL, require_triton
 
 from neuromap.neurons import CubaLIFParams, LIFParams, NeuronState, Surrogate, kernels, neuron_sequence, triton_kernels
 
-if triton_kernels.unavailable():
-    pytest.skip(
-        f"TRITON NOT INSTALLED - the Triton kernel tests did not run: {triton_kernels.unavailable()} "
-        "(install the extra: pip install 'neuromap[gpu]'; `make setup` does)",
-        allow_module_level=True,
-    )
-
-DEVICE = torch.device(os.environ.get("NEUROMAP_TEST_DEVICE", "cpu"))
-IMPL = "triton" if DEVICE.type == "cuda" else "triton_interpret"
-if DEVICE.type == "cuda" and not torch.cuda.is_available():
-    pytest.fail("NEUROMAP_TEST_DEVICE=cuda but no CUDA device is available", pytrace=False)
+require_triton("the Triton kernel tests")
 
 SURROGATES = ["fast_sigmoid", "atan", "sigmoid", "triangle", "straight_through"]
 RESETS = [("subtract", False), ("zero", False), ("none", False), ("subtract", True)]  # (reset, reset_delay)
