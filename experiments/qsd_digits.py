@@ -12,7 +12,7 @@
 3. Each model is traced (the Graph records the bit width), run by ``backends.torch`` on test inputs,
    and priced by ``neuromap.energy`` on ``crossbar-rram`` (8-bit weights in 1-bit cells: a b-bit
    QAT weight takes fewer bit slices), ``crossbar-pcm`` (analog cells: no change expected) and
-   ``loihi`` (its estimate needs a partition of the SDT; a failure is recorded, not hidden). The
+   ``loihi2`` (its estimate needs a partition of the SDT; a failure is recorded, not hidden). The
    crossbar backend is checked to program the QAT integers as they are.
 
 Writes ``results/qsd_digits.json`` and ``results/qsd_digits.png`` (test accuracy vs weight bits).
@@ -52,7 +52,7 @@ MLP_EPOCHS, MLP_QAT_EPOCHS = 8, 3
 # crossbar cells and Loihi's 8-bit mixed-sign weights at every width (the reference's [-Q_p - 1, Q_p]
 # needs b + 1 sign-magnitude bits, so its 8-bit weights fit neither).
 SYMMETRIC = True
-TARGETS = ("crossbar-rram", "crossbar-pcm", "loihi")
+TARGETS = ("crossbar-rram", "crossbar-pcm", "loihi2")
 ENERGY_SAMPLES = 32
 KD = {"readout": "mean", "temperature": 2.0, "alpha": 0.5}
 
@@ -250,14 +250,14 @@ def table(result: dict) -> str:
              f"{result['qat_epochs']} QAT epochs per row ({result['student']}); energy on "
              f"{result['energy_inputs']}; in brackets: energy relative to the float teacher.", "",
              "| model | test accuracy (%) | weights (kbit) | compression | crossbar-rram µJ / inference | "
-             "rram bit slices | crossbar-pcm µJ / inference | loihi |",
+             "rram bit slices | crossbar-pcm µJ / inference | loihi2 µJ / inference (estimate) |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in runs:
         size = r["size"]["weight_bits"]
         comp = ref["size"]["weight_bits"] / size
-        loihi = r["energy"]["targets"].get("loihi", {})
+        loihi = r["energy"]["targets"].get("loihi2", {})
         loihi_cell = f"{1e6 * loihi['energy_per_inference_J']:.2f} µJ" if "energy_per_inference_J" in loihi else \
-            "not estimated (partition fails on the SDT's units)"
+            f"not estimated ({loihi.get('error', 'no row')})"
         lines.append(f"| {r['model']} | {100 * r['test_accuracy']:.1f} | {size / 1000:.1f} | {comp:.1f}x | "
                      f"{_energy_cell(r, 'crossbar-rram', ref)} | "
                      f"{', '.join(map(str, r['energy']['crossbar_rram']['slices_per_weight']))} | "

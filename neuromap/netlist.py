@@ -152,6 +152,13 @@ class Projection:
             raise ValueError(f"projection {self.name!r}: delay must be >= 0, got {self.delay}")
 
     @property
+    def reduces(self) -> bool:
+        """Whether the projection is a reduction a unit does on its way out (``meta["reduce"]``, e.g.
+        max pooling): a digital op over a window, not synapses - cost models and the partitioner's
+        synapse memory leave it out (and say so), traffic still flows along it."""
+        return "reduce" in self.meta
+
+    @property
     def synapses(self) -> int:
         """Number of non-zero synapses (conv: from geometry and non-zero kernel taps)."""
         if self.kind == "conv":

@@ -238,3 +238,4 @@ def test_max_pooling_lowers_so_the_sdt_partitions_and_reports_on_digital_targets
     run = get("torch").compile(graph).run(x)
     rep = build_report(net, collect(net, records_with_inputs(graph, run, x)), ["loihi2", "spinnaker2"])
     assert all(e.energy_J > 0 for e in rep.estimates.values())
+    assert all(any("reductions" in o for o in e.omitted) for e in rep.estimates.values())  # said, not priced

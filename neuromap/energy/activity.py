@@ -241,8 +241,10 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         events, got, per_target = _projection_events(proj, src)
         delivered[proj.dst] = per_target if proj.dst not in delivered else delivered[proj.dst] + per_target
         binary = bool(torch.all((src == 0) | (src.abs() == 1)))
+        if proj.reduces:  # a unit's digital reduction (max pooling): no synaptic events (Projection.reduces)
+            events = 0.0
         synops[proj.name] = events
-        dense[proj.name] = float(T * B * proj.synapses_dense())
+        dense[proj.name] = 0.0 if proj.reduces else float(T * B * proj.synapses_dense())
         (acs if binary else macs)[proj.name] = events
         (macs if binary else acs)[proj.name] = 0.0
         spiking_in[proj.name] = binary

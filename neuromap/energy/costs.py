@@ -548,7 +548,7 @@ def crossbar(netlist: Netlist, activity: Activity, target, mapping=None, counter
     step_reads = 0.0
     tiles_total, tile_reads = 0, 0.0
     for proj in netlist.projections:
-        if proj.kind == "identity":
+        if proj.kind == "identity" or proj.reduces:  # a reduction (max pooling) is not an MVM
             continue
         c = _crossbar_counts(proj, activity, target, rows, cols, (counters or {}).get(proj.name))
         tiles_total += c["tiles"]
@@ -1021,14 +1021,20 @@ def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counter
     if kind == "digital":
         if mapping is None:
             raise ValueError(f"target {target.name!r} is digital: the estimate needs a Mapping (neuromap.partition)")
-        return digital(netlist, activity, target, mapping, options=options)
-    if kind == "crossbar":
-        return crossbar(netlist, activity, target, mapping, counters)
-    if kind == "conventional":
-        return conventional(netlist, activity, target, mapping, options)
-    if kind == "sfq":
-        return sfq(netlist, activity, target, options)
-    raise ValueError(f"unknown target kind {kind!r}")
+        est = digital(netlist, activity, target, mapping, options=options)
+    elif kind == "crossbar":
+        est = crossbar(netlist, activity, target, mapping, counters)
+    elif kind == "conventional":
+        est = conventional(netlist, activity, target, mapping, options)
+    elif kind == "sfq":
+        est = sfq(netlist, activity, target, options)
+    else:
+        raise ValueError(f"unknown target kind {kind!r}")
+    reductions = sorted(p.name for p in netlist.projections if p.reduces)
+    if reductions and kind != "conventional":  # conventional kernels count the pooling op itself
+        est.omitted.append(f"reductions (max pooling: {len(reductions)} projection(s)) are not priced: "
+                           "no per-comparison figure for this target")
+    return est
 
 
 def spike_driven_transformer_energy(

@@ -158,6 +158,8 @@ def synapse_bits(net: Netlist, pop: Population, weight_bits: int) -> np.ndarray:
     """Synapse-memory bits per neuron of ``pop``: per incoming projection the cheaper row format."""
     bits = np.zeros(pop.size, dtype=np.int64)
     for proj in net.incoming(pop.name):
+        if proj.reduces:  # a reduction (max pooling) stores no weights
+            continue
         src = net.population(proj.src)
         s = synapses_per_neuron(proj, pop)
         if proj.kind in ("conv", "identity"):
@@ -406,6 +408,8 @@ def crossbar_rows(net: Netlist, pop: Population) -> int:
     """Distinct input rows a column of ``pop`` needs (sum over incoming projections)."""
     rows = 0
     for proj in net.incoming(pop.name):
+        if proj.reduces:  # a reduction (max pooling) is digital periphery, not crossbar rows
+            continue
         src = net.population(proj.src)
         if proj.kind == "conv":
             rows += conv_rows(proj)
