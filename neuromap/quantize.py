@@ -2,7 +2,7 @@
 
     import neuromap as nm
     from neuromap import quantize
-    quantize.quantize(model, bits=4)             # every Linear / Conv1d / Conv2d: LSQ fake-quantised weight
+    quantize.quantize(model, bits=4)             # every Linear / Conv1d / Conv2d: LSQ quantise-dequantise weight
     nm.train.fit(model, data, ...)               # QAT: straight-through rounding, learned step sizes
     graph = nm.trace(model, example)             # weights = integer x scale; node.metadata["weight_bits"] = 4
     quantize.model_size_bits(model)              # {"weight_bits": ..., "float32_bits": ..., ...}

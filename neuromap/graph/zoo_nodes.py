@@ -258,7 +258,8 @@ class AttentionUnit(ExtensionNode, Unit):
 
     def mix(self, q, k, v):
         """The attention neuron's input from ``q, k, v [T, B, N, C]`` (tensors)."""
-        raise NotImplementedError(f"{type(self).__name__} does not define mix()")
+        raise TypeError(f"{type(self).__name__} is an AttentionUnit without mix(q, k, v): a subclass must say "
+                        "what its neuron receives")
 
     def output(self, q, spikes):
         """The node's output from ``q`` and the attention neuron's spikes; default: the spikes."""
