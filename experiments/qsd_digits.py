@@ -82,10 +82,7 @@ def _energy(model, x: torch.Tensor) -> dict[str, Any]:
     """Trace, run on ``backends.torch`` (recording every population) and estimate per target."""
     graph = nm.trace(model.eval(), x)
     net = graph.lower()
-    compiled = backends.get("torch").compile(graph)
-    # record the units (attention, max-pool) and the output too: the activity needs every population
-    compiled.recorded = [p.name for p in net.populations if p.name in graph.nodes and p.kind != "input"]
-    activity = collect(net, records_with_inputs(graph, compiled.run(x), x))
+    activity = collect(net, records_with_inputs(graph, backends.get("torch").compile(graph).run(x), x))
     bits = Q.graph_weight_bits(graph)
     stored = None
     if bits:

@@ -41,6 +41,7 @@ from egru_lm import evaluate_bpc, train_lm  # noqa: E402
 
 import neuromap as nm  # noqa: E402
 from neuromap import backends, hardware, train  # noqa: E402
+from neuromap.deploy import records_with_inputs  # noqa: E402
 from neuromap.energy import collect, costs  # noqa: E402
 from neuromap.energy.report import ALL_TARGETS, build_report  # noqa: E402
 from neuromap.networks.egru import CharLM  # noqa: E402
@@ -63,23 +64,6 @@ def build(cell: str, vocab: int, cfg: dict) -> nn.Module:
 
 # --- activity on a netlist ----------------------------------------------------------------------------
 
-def node_outputs(graph, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every node's output sequence for input ``x`` on ``backends.torch``'s compiled ops (its run
-    records neuron nodes only; ``neuromap.energy.collect`` needs every population, units included)."""
-    compiled = backends.get("torch").compile(graph)
-    if compiled.recurrent:
-        raise ValueError("node_outputs runs feed-forward graphs only (this one has delayed edges)")
-    values = {graph.inputs[0]: x}
-    with torch.no_grad():
-        for name in compiled.order:
-            preds = [values[p] for p in compiled.preds[name]]
-            total = preds[0]
-            for v in preds[1:]:  # summed in edge order, as the backend does
-                total = total + v
-            values[name], _ = compiled.ops[name](total, None)
-    return values
-
-
 def spikegpt_records(lm: SpikeGPTLM, ids: torch.Tensor) -> tuple:
     """SpikeGPT on ``ids [T, 1]`` traced, lowered and run on ``backends.torch``: its netlist, the
     records of every population, whether the backend's logits equal the module's, and the mean
@@ -88,9 +72,10 @@ def spikegpt_records(lm: SpikeGPTLM, ids: torch.Tensor) -> tuple:
     with torch.no_grad():
         ref = lm.core(x)
     graph = nm.trace(lm.core, x)
-    equal = bool(torch.equal(backends.get("torch").compile(graph).run(x).output, ref))
+    run = backends.get("torch").compile(graph).run(x)  # records every neuron and unit
+    equal = bool(torch.equal(run.output, ref))
     net = graph.lower()
-    values = node_outputs(graph, x)
+    values = records_with_inputs(graph, run, x)
     lif = [p.name for p in net.populations if p.kind == "lif"]
     rate = sum(float((values[n] != 0).float().mean()) for n in lif) / len(lif)
     return net, {p.name: values[p.name] for p in net.populations}, equal, rate
