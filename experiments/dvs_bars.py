@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
-from neuromap.eventdata import moving_bars  # noqa: E402
+from neuromap.data import moving_bars  # noqa: E402
 from neuromap.networks.lsm import MAASS_A, Readout, Reservoir, maass_connectivity, time_binned_counts  # noqa: E402
 from neuromap.neurons import CubaLIFParams  # noqa: E402
 

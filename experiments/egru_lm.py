@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 from neuromap import train  # noqa: E402
+from neuromap.data import CharCorpus, char_corpus  # noqa: E402
 from neuromap.networks.egru import CharLM  # noqa: E402
-from neuromap.textdata import CharCorpus, char_corpus  # noqa: E402
 
 LN2 = math.log(2.0)
 

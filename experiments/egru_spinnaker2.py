@@ -34,10 +34,10 @@ from _common import RESULTS, setup_threads, write_result  # noqa: E402
 from egru_lm import evaluate_bpc, train_lm  # noqa: E402
 
 from neuromap import backends, hardware, train  # noqa: E402
+from neuromap.data import char_corpus  # noqa: E402
 from neuromap.energy import costs  # noqa: E402
 from neuromap.graph import trace  # noqa: E402
 from neuromap.networks.egru import CharLM  # noqa: E402
-from neuromap.textdata import char_corpus  # noqa: E402
 
 LN2 = math.log(2.0)
 

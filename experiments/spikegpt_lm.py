@@ -41,13 +41,13 @@ from egru_lm import evaluate_bpc, train_lm  # noqa: E402
 
 import neuromap as nm  # noqa: E402
 from neuromap import backends, hardware, train  # noqa: E402
+from neuromap.data import CharCorpus, char_corpus  # noqa: E402
 from neuromap.deploy import records_with_inputs  # noqa: E402
 from neuromap.energy import collect, costs  # noqa: E402
 from neuromap.energy.report import ALL_TARGETS, build_report  # noqa: E402
 from neuromap.networks.egru import CharLM  # noqa: E402
 from neuromap.networks.spikegpt import SpikeGPTLM  # noqa: E402
 from neuromap.partition import partition  # noqa: E402
-from neuromap.textdata import CharCorpus, char_corpus  # noqa: E402
 
 LN2 = math.log(2.0)
 MODELS = ("spikegpt", "egru", "gru")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from neuromap import datasets
-from neuromap.datasets import DatasetMissing, bin_events, dvsgesture, heidelberg, nmnist
+from neuromap import data
+from neuromap.data import DatasetMissing, bin_events, dvsgesture, heidelberg, nmnist
 
 
 def test_bin_events_counts_and_drops_late_events():
@@ -42,7 +42,7 @@ def test_heidelberg_hdf5(tmp_path, name):
     folder.mkdir()
     _write_shd(folder / f"{name}_train.h5", [([0.0, 0.0125, 0.5], [0, 699, 3], 7), ([0.25], [10], 19)])
     _write_shd(folder / f"{name}_test.h5", [([0.9990234375], [1], 2)])
-    d = datasets.load(name, data_dir=tmp_path, dt=10e-3, duration=1.0)
+    d = data.load(name, data_dir=tmp_path, dt=10e-3, duration=1.0)
     assert d.x_train.shape == (2, 100, 700) and d.x_test.shape == (1, 100, 700)
     assert d.y_train.tolist() == [7, 19] and d.n_classes == heidelberg.N_CLASSES[name]
     x = d.x_train[0]
@@ -50,7 +50,7 @@ def test_heidelberg_hdf5(tmp_path, name):
     assert d.x_test[0, 99, 1] == 1
     xb, yb = next(d.batches("train", batch_size=2))
     assert xb.shape == (100, 2, 700)  # time-major
-    coarse = datasets.load(name, data_dir=tmp_path, dt=0.5, duration=1.0, binary=False)
+    coarse = data.load(name, data_dir=tmp_path, dt=0.5, duration=1.0, binary=False)
     assert coarse.x_train.shape == (2, 2, 700) and coarse.x_train[0, 0].sum() == 2
 
 
@@ -72,7 +72,7 @@ def test_nmnist_binary(tmp_path):
             (tmp_path / "nmnist" / split / str(digit) / "00001.bin").write_bytes(raw)
     ev = nmnist.read_events(tmp_path / "nmnist" / "Train" / "3" / "00001.bin")
     assert ev["t"].tolist() == [t for *_, t in events] and ev["p"].tolist() == [1, 0, 1, 1, 0]
-    d = datasets.load("nmnist", data_dir=tmp_path, dt=1e-3, duration=0.3)
+    d = data.load("nmnist", data_dir=tmp_path, dt=1e-3, duration=0.3)
     assert d.x_train.shape == (2, 300, 2, 34, 34) and d.y_train.tolist() == [3, 8]
     x = d.x_train[0]
     assert x[0, 1, 0, 0] == 1 and x[2, 0, 5, 33] == 1 and x[299, 1, 33, 7] == 1 and x.sum() == 3
@@ -102,7 +102,7 @@ def test_dvsgesture_aedat(tmp_path):
     (root / "trials_to_test.txt").write_text("user24_led.aedat\n")
     ev = dvsgesture.read_aedat31(root / "user01_led.aedat")
     assert ev["x"].tolist() == [0, 127, 64, 10] and ev["y"].tolist() == [0, 127, 8, 10] and ev["p"].tolist() == [1, 0, 1, 1]
-    d = datasets.load("dvsgesture", data_dir=tmp_path, dt=10e-3, duration=0.5, downsample=4)
+    d = data.load("dvsgesture", data_dir=tmp_path, dt=10e-3, duration=0.5, downsample=4)
     assert d.x_train.shape == (2, 50, 2, 32, 32) and d.y_train.tolist() == [2, 10] and d.y_test.tolist() == [0]
     assert d.x_train[0, 0, 1, 0, 0] == 1 and d.x_train[0, 0, 0, 31, 31] == 1 and d.x_train[0].sum() == 2
     assert d.x_train[1, 0, 1, 2, 16] == 1 and d.x_train[1, 10, 1, 2, 2] == 1
@@ -118,7 +118,7 @@ def test_dvsgesture_tonic_layout(tmp_path):
             d.mkdir(parents=True)
             for cls in range(10):
                 np.save(d / f"{cls}.npy", np.array([[cls, 1, 1, 0.0], [2, 3, 0, 15.0]]))
-    d = datasets.load("dvsgesture", data_dir=tmp_path, dt=10e-3, duration=0.02, downsample=1, max_samples=12)
+    d = data.load("dvsgesture", data_dir=tmp_path, dt=10e-3, duration=0.02, downsample=1, max_samples=12)
     assert d.x_train.shape == (12, 2, 2, 128, 128)
     i = int(torch.nonzero(d.y_train == 7)[0])
     assert d.x_train[i, 0, 1, 1, 7] == 1 and d.x_train[i, 1, 0, 3, 2] == 1 and d.x_train[i].sum() == 2
@@ -128,25 +128,25 @@ def test_dvsgesture_tonic_layout(tmp_path):
 def test_missing_data_says_where_to_get_and_put_it(tmp_path, monkeypatch, name):
     monkeypatch.setenv("NEUROMAP_DATA", str(tmp_path))
     with pytest.raises(DatasetMissing) as err:
-        datasets.load(name)
+        data.load(name)
     msg = str(err.value)
-    assert str(tmp_path / datasets.SOURCES[name].folder) in msg and datasets.SOURCES[name].url in msg
+    assert str(tmp_path / data.SOURCES[name].folder) in msg and data.SOURCES[name].url in msg
     assert "NEUROMAP_DATA" in msg
 
 
 def test_builtin_and_unknown_names():
-    assert datasets.load("digits", steps=4).x_train.shape[1:] == (4, 64)
+    assert data.load("digits", steps=4).x_train.shape[1:] == (4, 64)
     with pytest.raises(ValueError, match="unknown data set"):
-        datasets.load("imagenet")
+        data.load("imagenet")
 
 
 def test_inputs_reads_one_split_time_major(tmp_path):
     folder = tmp_path / "shd"
     folder.mkdir()
     _write_shd(folder / "shd_test.h5", [([0.0], [5], 1), ([0.02], [6], 2), ([0.03], [7], 3)])
-    x, y = datasets.inputs("shd", samples=2, data_dir=tmp_path, steps=4, dt=10e-3)  # no train file needed
+    x, y = data.inputs("shd", samples=2, data_dir=tmp_path, steps=4, dt=10e-3)  # no train file needed
     assert x.shape == (4, 2, 700) and y.tolist() == [1, 2] and x[2, 1, 6] == 1
-    x, y = datasets.inputs("digits", samples=3, steps=5)
+    x, y = data.inputs("digits", samples=3, steps=5)
     assert x.shape == (5, 3, 64) and len(y) == 3
 
 

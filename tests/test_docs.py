@@ -81,7 +81,7 @@ def test_docs_build_fast(tmp_path):
                            str(tmp_path / "html")], env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-5000:]
     api = (tmp_path / "html" / "api.html").read_text()
-    assert "neuromap.datasets.load" in api and "time-major" in api  # docstrings rendered
+    assert "neuromap.data.load" in api and "time-major" in api  # docstrings rendered
     cli = (tmp_path / "html" / "_generated" / "cli.html").read_text()
     assert "neuromap deploy" in cli
     assert (tmp_path / "html" / "_generated" / "notebooks" / "01_train_snn.html").exists()

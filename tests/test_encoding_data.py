@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from neuromap import data, encoding
+from neuromap import data
+from neuromap.data import encoding
 
 
 def test_rate_encoding_statistics_and_determinism():

@@ -176,7 +176,7 @@ def test_lm_experiment_counts_costs_on_each_traced_netlist():
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
     import spikegpt_lm as exp
 
-    from neuromap.textdata import char_corpus
+    from neuromap.data import char_corpus
 
     corpus = char_corpus("the cat sat on the mat; " * 40)
     cfg = {"n_embd": 8, "layers": 1, "dropout": 0.0, "hidden": 12, "embedding": 4, "thr_mean": 0.01, "gamma": 3.6,

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from neuromap.data import CharVocab, char_corpus, pydoc_topics_text
 from neuromap.networks.egru import EGRU, CharLM, EGRUCell, beta_threshold_init, event, pseudo_derivative
-from neuromap.textdata import CharVocab, char_corpus, pydoc_topics_text
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuromap.eventdata import moving_bars
+from neuromap.data import moving_bars
 from neuromap.networks.lsm import (
     MAASS_C,
     LiquidStateMachine,

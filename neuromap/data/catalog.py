@@ -1,16 +1,16 @@
 """Named data sets, resolved by :func:`load`: the built-in ones (no files needed) and real ones read
 from a local directory (no download happens)::
 
-    from neuromap import datasets
-    d = datasets.load("shd", data_dir="~/data", dt=10e-3, max_samples=512)   # SequenceData
+    from neuromap import data
+    d = data.load("shd", data_dir="~/data", dt=10e-3, max_samples=512)       # SequenceData
     for x, y in d.batches("train", batch_size=32):                           # x [T, B, 700]
         ...
 
 ================  =====================================================  ==================  ==================
 name              what                                                   x per sample        files
 ================  =====================================================  ==================  ==================
-``digits``        scikit-learn's 8x8 digits as spikes (``data.digits``)  ``[T, 64]``         none
-``moving-bars``   synthetic DVS-like bars (``eventdata.moving_bars``)    ``[T, 2, 16, 16]``  none
+``digits``        scikit-learn's 8x8 digits as spikes (:func:`.digits`)  ``[T, 64]``         none
+``moving-bars``   synthetic DVS-like bars (:mod:`.moving_bars`)          ``[T, 2, 16, 16]``  none
 ``shd``, ``ssc``  Spiking Heidelberg Digits / Speech Commands (HDF5)     ``[T, 700]``        :mod:`.heidelberg`
 ``nmnist``        N-MNIST (binary event files)                           ``[T, 2, 34, 34]``  :mod:`.nmnist`
 ``dvsgesture``    IBM DVS128 Gesture (AEDAT 3.1, or tonic's layout)      ``[T, 2, 32, 32]``  :mod:`.dvsgesture`
@@ -27,11 +27,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from neuromap.data import SequenceData
-
 from . import dvsgesture, heidelberg, nmnist
-from .events import bin_events, n_steps
-from .files import ENV, SOURCES, DatasetMissing, data_root, dataset_dir
+from .files import SOURCES, dataset_dir
+from .moving_bars import moving_bars
+from .sequences import SequenceData, digits
 
 BUILTIN = ("digits", "moving-bars")
 NAMES = BUILTIN + tuple(SOURCES)
@@ -49,13 +48,7 @@ def _key(name: str) -> str:
 
 
 def _builtin(name: str, kwargs: dict[str, Any]) -> SequenceData:
-    if name == "digits":
-        from neuromap.data import digits
-
-        return digits(**kwargs)
-    from neuromap.eventdata import moving_bars
-
-    return moving_bars(**kwargs)
+    return digits(**kwargs) if name == "digits" else moving_bars(**kwargs)
 
 
 def _event_loader(name: str) -> tuple[Callable[..., Any], int]:
@@ -68,7 +61,7 @@ def _event_loader(name: str) -> tuple[Callable[..., Any], int]:
 
 
 def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any) -> SequenceData:
-    """The data set ``name`` (one of :data:`NAMES`) as :class:`~neuromap.data.SequenceData`.
+    """The data set ``name`` (one of :data:`NAMES`) as :class:`~neuromap.data.sequences.SequenceData`.
 
     Args:
         name: ``digits``, ``moving-bars``, ``shd``, ``ssc``, ``nmnist`` or ``dvsgesture``.
@@ -120,6 +113,3 @@ def inputs(name: str, samples: int = 64, split: str = "test", data_dir: str | os
     x, y = loader(split, data_dir=data_dir, **kw)
     return x.transpose(0, 1).contiguous(), y
 
-
-__all__ = ["load", "inputs", "DEFAULT_DT", "NAMES", "BUILTIN", "SOURCES", "ENV", "DatasetMissing", "data_root",
-           "dataset_dir", "bin_events", "n_steps", "heidelberg", "nmnist", "dvsgesture"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import SequenceData
+from .sequences import SequenceData
 
 DIRECTIONS = ("right", "left", "down", "up")
 
