@@ -104,7 +104,7 @@ import pytest  # noqa: E402
 from neuromap.backends.torch import NodeOp, register_builder  # noqa: E402
 from neuromap.graph import load, save  # noqa: E402
 from neuromap.graph.nodes import NeuromapNode, register_node  # noqa: E402
-from neuromap.graph.trace_zoo import register_handler, single_input  # noqa: E402
+from neuromap.graph.trace_handlers import register_handler, single_input  # noqa: E402
 from neuromap.graph.units import Unit  # noqa: E402
 
 

@@ -10,8 +10,8 @@ import torch
 import neuromap as nm
 from neuromap.backends import get
 from neuromap.graph import GraphError
+from neuromap.graph.extension_nodes import AxisLinear, Outer
 from neuromap.graph.graph import Graph
-from neuromap.graph.zoo_nodes import AxisLinear, Outer
 from neuromap.networks.lmu import L2MU
 
 POPS = ("lif_u", "lif_m", "lif_h", "lif_o")

@@ -50,7 +50,7 @@ def test_conv_pool_projections_match_torch():
     conv = proj[("input", "l1")]
     assert conv.kind == "conv" and conv.conv.in_shape == (2, 8, 8) and conv.conv.out_shape == (3, 4, 4)
     x = torch.rand(1, 2, 8, 8)
-    from neuromap.graph.synapses import conv_matrix
+    from neuromap.graph.matrices import conv_matrix
 
     dense = conv_matrix(conv.weight.astype(np.float64), conv.conv) @ x.reshape(-1).double().numpy() + conv.bias
     torch.testing.assert_close(torch.from_numpy(dense).float(), model.conv(x).reshape(-1), rtol=1e-5, atol=1e-5)

@@ -9,8 +9,8 @@ from torch import nn
 import neuromap as nm
 from neuromap.backends import get
 from neuromap.graph import UnsupportedNodeError
+from neuromap.graph.extension_nodes import SparseLinear
 from neuromap.graph.nodes import type_name
-from neuromap.graph.zoo_nodes import SparseLinear
 from neuromap.networks.egru import EGRU
 from neuromap.networks.lmu import LMUClassifier, LMUFormer, LMUMemory
 from neuromap.networks.lsm import Reservoir, maass_connectivity
@@ -148,7 +148,7 @@ def test_cli_info_on_traced_zoo_model(tmp_path, capsys):
 
 
 def test_zoo_modules_register_their_own_handlers():
-    from neuromap.graph import trace_zoo
+    from neuromap.graph import trace_handlers
     from neuromap.networks import egru, lmu, lsm, metaspikformer, sdt
 
     expected = {sdt.SDSA: sdt.trace_sdsa, metaspikformer.SDSA3: metaspikformer.trace_sdsa3,
@@ -156,14 +156,14 @@ def test_zoo_modules_register_their_own_handlers():
                 lmu.CausalConv1d: lmu.trace_causal_conv, lmu.SeqBN: lmu.trace_seq_bn, lmu.L2MU: lmu.trace_l2mu,
                 egru.EGRU: egru.trace_egru, egru.EGRUCell: egru.trace_egru, lsm.Reservoir: lsm.trace_reservoir}
     for cls, fn in expected.items():
-        assert trace_zoo.HANDLERS[cls] is fn, cls
+        assert trace_handlers.HANDLERS[cls] is fn, cls
 
 
 def test_register_handler_traces_a_new_module_and_its_subclasses(monkeypatch):
     import nir
     import numpy as np
 
-    from neuromap.graph import trace_zoo
+    from neuromap.graph import trace_handlers
 
     class Twice(nn.Module):  # torch.sin is not traceable: only the handler can trace these modules
         def forward(self, x):
@@ -176,20 +176,20 @@ def test_register_handler_traces_a_new_module_and_its_subclasses(monkeypatch):
     model = nn.Sequential(nn.Linear(4, 3), Twice())
     with pytest.raises(nm.graph.GraphError, match="sin"):
         nm.trace(model, torch.zeros(5, 1, 4))
-    monkeypatch.setattr(trace_zoo, "HANDLERS", dict(trace_zoo.HANDLERS))
+    monkeypatch.setattr(trace_handlers, "HANDLERS", dict(trace_handlers.HANDLERS))
 
-    @trace_zoo.register_handler(Twice)
+    @trace_handlers.register_handler(Twice)
     def _trace_twice(tr, m, name, args, out):
         factor = 2.0 if type(m) is Twice else 3.0
         node = nir.Scale(scale=np.full(tr.feature(out, name), factor, dtype=np.float32))
-        tr.bind(out, [tr.add_node(name, node, trace_zoo.single_input(tr, name, args))])
+        tr.bind(out, [tr.add_node(name, node, trace_handlers.single_input(tr, name, args))])
 
     for module, factor in ((Twice(), 2.0), (Thrice(), 3.0)):
         graph = nm.trace(nn.Sequential(nn.Linear(4, 3), module), torch.zeros(5, 1, 4))
         scales = [n for n in graph.nodes.values() if isinstance(n, nir.Scale)]
         assert len(scales) == 1 and np.all(scales[0].scale == factor)
     with pytest.raises(TypeError, match="at least one module class"):
-        trace_zoo.register_handler()
+        trace_handlers.register_handler()
 
 
 def test_a_saved_zoo_graph_loads_without_importing_the_zoo(tmp_path):

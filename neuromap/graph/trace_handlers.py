@@ -1,9 +1,9 @@
 """Tracer extension points: the module-handler registry, its public helpers, and the tensor functions
-that map to :mod:`.zoo_nodes`.
+that map to :mod:`.extension_nodes`.
 
 Handlers take ``(tracer, module, name, args, output)``, add nodes and bind the output; a module
 class gets one with ``@register_handler(Cls)`` (looked up by class, most derived first, in
-:func:`zoo_handler`). The model zoo (``neuromap.networks``) registers its handlers next to its
+:func:`handler_for`). The model zoo (``neuromap.networks``) registers its handlers next to its
 models, so this package never imports the zoo: a zoo class exists only once its module ran, and
 with it its handler. Here: ``nn.MaxPool2d`` -> ``neuromap.MaxPool2d``; helpers for handlers
 (:func:`single_input`, :func:`attention_inputs`, :func:`neuron_field`, :func:`population_node`,
@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from .errors import GraphError
+from .extension_nodes import Activation, MaxPool2d, Mean, Permute, Place, TemporalConv1d, neuron_json
 from .neuron import LIFSpec, spec_to_nir
 from .nodes import Reshape
-from .zoo_nodes import Activation, MaxPool2d, Mean, Permute, Place, TemporalConv1d, neuron_json
 
 _ACT = {"relu": "relu", "relu_": "relu", "tanh": "tanh", "gelu": "gelu"}
 _TRANSPOSE = {"transpose", "permute"}
@@ -54,8 +54,8 @@ def _feature_axis(tr, t: torch.Tensor, dim: int, where: str) -> int:
 
 # --- tensor functions ---------------------------------------------------------------------------------
 
-def on_zoo_function(tr, fname: str, args: tuple, kwargs: dict, out: Any, where: str) -> bool:
-    """Handle a top-level tensor function of the zoo; returns False if it is not one of them."""
+def on_tensor_function(tr, fname: str, args: tuple, kwargs: dict, out: Any, where: str) -> bool:
+    """Handle a top-level tensor function that maps to an extension node; returns False if it is not one of them."""
     if fname in _ACT and len(args) == 1:
         src = tr.sources(args[0], where)
         tr.bind(out, [tr.add_node(_ACT[fname], Activation(function=_ACT[fname]), src)])
@@ -132,7 +132,7 @@ def register_handler(*module_types: type) -> Callable[[Handler], Handler]:
     return deco
 
 
-def zoo_handler(module: nn.Module) -> Handler | None:
+def handler_for(module: nn.Module) -> Handler | None:
     """The handler for ``module`` (by class, most derived first), or None."""
     for cls in type(module).__mro__:
         if cls in HANDLERS:

@@ -19,7 +19,7 @@ JSON (``{"params": LIFParams.to_dict(), "beta": [...] | null, "v_th": [...] | nu
 floats exact, and float32 overrides survive the round trip through float64 text.
 
 Units lower themselves (:class:`~.units.Unit` methods on each class); the synaptic ones give their
-matrix through :func:`zoo_op_matrix`; torch builders are in :mod:`neuromap.backends.torch`. Nodes of
+matrix through :func:`extension_op_matrix`; torch builders are in :mod:`neuromap.backends.torch`. Nodes of
 one model (``neuromap.SDSA``, ``neuromap.EGRU``, ``neuromap.LMUMemory``, ...) live next to the model
 in the zoo, registered with :func:`~.nodes.register_node`, with their lowering and torch op; this
 package never imports the zoo (a saved graph finds them through the ``neuromap.extensions`` entry point).
@@ -37,8 +37,8 @@ import scipy.sparse as sp
 from neuromap.netlist import Population
 
 from .errors import GraphError
+from .matrices import register_op_matrix
 from .nodes import NeuromapNode, as_text, register_node
-from .synapses import register_op_matrix
 from .units import Unit
 
 Shape = tuple[int, ...]
@@ -389,7 +389,7 @@ def _index(shape) -> np.ndarray:
 
 
 @register_op_matrix
-def zoo_op_matrix(node, fi, fo) -> sp.csr_matrix | None:
+def extension_op_matrix(node, fi, fo) -> sp.csr_matrix | None:
     """A layout / synaptic extension node as a sparse ``[out, in]`` matrix, or None."""
     n_in, n_out = int(np.prod(fi)), int(np.prod(fo))
     if isinstance(node, Permute):
