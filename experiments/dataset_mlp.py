@@ -1,7 +1,7 @@
 """Train a spiking MLP on any named data set - the field's event data sets included - and record the result.
 
-    python experiments/dataset_mlp.py --dataset shd --data-dir ~/data [--dt 0.01] [--max-samples 2000] [--epochs 20]
-    python experiments/dataset_mlp.py --dataset digits --quick
+    python -m experiments.dataset_mlp --dataset shd --data-dir ~/data [--dt 0.01] [--max-samples 2000] [--epochs 20]
+    python -m experiments.dataset_mlp --dataset digits --quick
 
 ``--dataset`` is any name of :func:`neuromap.data.load` (``digits``, ``moving-bars``, ``shd``,
 ``ssc``, ``nmnist``, ``dvsgesture``); the real ones are read from ``--data-dir`` (default
@@ -17,12 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
+from neuromap import data, train
+from neuromap.data import SequenceData
+from neuromap.networks import SpikingMLP
 
-from neuromap import data, train  # noqa: E402
-from neuromap.data import SequenceData  # noqa: E402
-from neuromap.networks import SpikingMLP  # noqa: E402
+from ._common import RESULTS, setup_threads, training_record, write_result
 
 
 def flattened(d: SequenceData) -> SequenceData:

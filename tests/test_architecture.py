@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
+import sys
 
 import networkx as nx
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.support import ROOT
+
 PACKAGES = {"neuromap": ROOT / "neuromap", "neuromap.networks": ROOT / "networks", "neuromap.hardware": ROOT / "hardware"}
 # The CLI package and the energy.cli cycle are being moved by another change (issue 16); delete
 # this entry once neuromap/cli/ is merged.
@@ -79,7 +82,7 @@ def test_the_analysis_finds_a_cycle_and_a_private_import(tmp_path, monkeypatch):
     (pkg / "__init__.py").write_text("")
     (pkg / "a.py").write_text("from .b import _hidden\n")
     (pkg / "b.py").write_text("def f():\n    from neuromap import a\n_hidden = 1\n")
-    monkeypatch.setattr(__import__(__name__), "PACKAGES", {"neuromap": pkg})
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGES", {"neuromap": pkg})
     _, cycles, private = _analyse()
     assert cycles == {frozenset({"neuromap.a", "neuromap.b"})}
     assert private == ["neuromap.a imports _hidden from neuromap.b"]
@@ -119,8 +122,37 @@ def test_the_zoo_import_check_finds_a_lazy_import(tmp_path, monkeypatch):
     (pkg / "graph" / "a.py").write_text("def f():\n    from neuromap.networks import egru\n")
     (pkg / "graph" / "b.py").write_text("from .. import networks\n")
     (pkg / "graph" / "c.py").write_text("import neuromap.networks.lmu as lmu\n")
-    monkeypatch.setattr(__import__(__name__), "PACKAGES", {"neuromap": pkg})
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGES", {"neuromap": pkg})
     assert _zoo_imports(_modules()) == ["neuromap.graph.a imports neuromap.networks",
                                         "neuromap.graph.a imports neuromap.networks.egru",
                                         "neuromap.graph.b imports neuromap.networks",
                                         "neuromap.graph.c imports neuromap.networks.lmu"]
+
+
+_PATH_EDIT = re.compile(r"\bsys\.path\s*(\.\s*(insert|append|extend)\b|\[[^]]*\]\s*=|[+]=)")
+
+
+def _path_edits(folder: pathlib.Path) -> list[str]:
+    """``file:line`` of every ``sys.path`` edit in the Python files under ``folder`` (virtualenvs and
+    build folders left out)."""
+    skip = {".venv", "build", "_build", ".git", "node_modules"}
+    hits = []
+    for f in sorted(folder.rglob("*.py")):
+        if skip & set(f.relative_to(folder).parts):
+            continue
+        for n, line in enumerate(f.read_text().splitlines(), 1):
+            if _PATH_EDIT.search(line):
+                hits.append(f"{f.relative_to(folder)}:{n}")
+    return hits
+
+
+def test_nothing_edits_sys_path():
+    """Experiments, tools and benchmarks run as ``python -m PACKAGE.NAME`` from the root and tests
+    import them as packages: no script or test puts a folder on ``sys.path`` itself."""
+    assert _path_edits(ROOT) == []
+
+
+def test_the_sys_path_check_finds_an_edit(tmp_path):
+    (tmp_path / "a.py").write_text("import sys\nsys.path.insert(0, 'x')\n")
+    (tmp_path / "b.py").write_text("import sys\nsys.path += ['y']\nprint(sys.path[0])\n")
+    assert _path_edits(tmp_path) == ["a.py:2", "b.py:2"]

@@ -1,7 +1,6 @@
 """`neuromap info MODEL.nir` and the subcommand registration."""
 
 import argparse
-import os
 import subprocess
 import sys
 
@@ -10,6 +9,7 @@ import torch
 import neuromap as nm
 from neuromap import cli
 from neuromap.networks import SpikingMLP
+from tests.support import FIXTURES
 
 
 def test_info_prints_nodes_counts_backends(tmp_path, capsys):
@@ -30,7 +30,7 @@ def test_info_bad_file_exit_code(tmp_path, capsys):
 
 
 def test_info_norse_fixture_with_convention(capsys):
-    path = os.path.join(os.path.dirname(__file__), "data", "norse_lifbox.nir")
+    path = str(FIXTURES / "norse_lifbox.nir")
     assert cli.main(["info", path, "--convention", "norse"]) == 0
     assert "CubaLIF" in capsys.readouterr().out
 

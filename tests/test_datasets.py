@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
 
 from neuromap import data
 from neuromap.data import DatasetMissing, bin_events, dvsgesture, heidelberg, nmnist
+from tests.support import write_shd
 
 
 def test_bin_events_counts_and_drops_late_events():
@@ -24,24 +23,12 @@ def test_bin_events_counts_and_drops_late_events():
         bin_events(np.array([0.0]), np.array([3]), 3, 1e-3, 2)
 
 
-def _write_shd(path: Path, samples: list[tuple[list[float], list[int], int]]) -> None:
-    """An SHD/SSC file as the originals are laid out: vlen spikes/times (float16 s), spikes/units (uint16), labels."""
-    with h5py.File(path, "w") as f:
-        times = f.create_dataset("spikes/times", (len(samples),), dtype=h5py.vlen_dtype(np.float16))
-        units = f.create_dataset("spikes/units", (len(samples),), dtype=h5py.vlen_dtype(np.uint16))
-        for i, (t, u, _) in enumerate(samples):
-            times[i] = np.asarray(t, dtype=np.float16)
-            units[i] = np.asarray(u, dtype=np.uint16)
-        f.create_dataset("labels", data=np.array([s[2] for s in samples], dtype=np.uint16))
-        f.create_dataset("extra/speaker", data=np.zeros(len(samples), dtype=np.uint16))
-
-
 @pytest.mark.parametrize("name", ["shd", "ssc"])
 def test_heidelberg_hdf5(tmp_path, name):
     folder = tmp_path / name
     folder.mkdir()
-    _write_shd(folder / f"{name}_train.h5", [([0.0, 0.0125, 0.5], [0, 699, 3], 7), ([0.25], [10], 19)])
-    _write_shd(folder / f"{name}_test.h5", [([0.9990234375], [1], 2)])
+    write_shd(folder / f"{name}_train.h5", [([0.0, 0.0125, 0.5], [0, 699, 3], 7), ([0.25], [10], 19)])
+    write_shd(folder / f"{name}_test.h5", [([0.9990234375], [1], 2)])
     d = data.load(name, data_dir=tmp_path, dt=10e-3, duration=1.0)
     assert d.x_train.shape == (2, 100, 700) and d.x_test.shape == (1, 100, 700)
     assert d.y_train.tolist() == [7, 19] and d.n_classes == heidelberg.N_CLASSES[name]
@@ -143,27 +130,8 @@ def test_builtin_and_unknown_names():
 def test_inputs_reads_one_split_time_major(tmp_path):
     folder = tmp_path / "shd"
     folder.mkdir()
-    _write_shd(folder / "shd_test.h5", [([0.0], [5], 1), ([0.02], [6], 2), ([0.03], [7], 3)])
+    write_shd(folder / "shd_test.h5", [([0.0], [5], 1), ([0.02], [6], 2), ([0.03], [7], 3)])
     x, y = data.inputs("shd", samples=2, data_dir=tmp_path, steps=4, dt=10e-3)  # no train file needed
     assert x.shape == (4, 2, 700) and y.tolist() == [1, 2] and x[2, 1, 6] == 1
     x, y = data.inputs("digits", samples=3, steps=5)
     assert x.shape == (5, 3, 64) and len(y) == 3
-
-
-def test_experiment_trains_on_a_real_format_file(tmp_path, monkeypatch):
-    """experiments/dataset_mlp.py accepts the event data sets (here SHD files in the real HDF5 layout)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
-    import dataset_mlp
-
-    folder = tmp_path / "shd"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    samples = [(sorted(rng.uniform(0, 0.1, 20)), list(rng.integers(0, 700, 20)), k % 20) for k in range(8)]
-    _write_shd(folder / "shd_train.h5", samples)
-    _write_shd(folder / "shd_test.h5", samples[:4])
-    r = dataset_mlp.run("shd", data_dir=str(tmp_path), dt=0.02, epochs=1, hidden=16, out_dir=tmp_path / "results")
-    assert r["train_samples"] == 8 and r["steps"] == 50 and r["model"] == "SpikingMLP(700, [16], 20)"
-    assert (tmp_path / "results" / "shd_mlp.json").exists()
-    assert dataset_mlp.main(["--dataset", "nmnist", "--data-dir", str(tmp_path)]) == 2  # missing: exit 2, no traceback

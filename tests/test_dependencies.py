@@ -3,11 +3,11 @@ this Python (brian2 needs numpy < 2.4)."""
 
 import importlib
 import tomllib
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 IMPORT_NAMES = {"scikit-learn": "sklearn", "pymetis": "pymetis", "asteval": "asteval"}
 INTEGRATION_EXTRAS = ("lava", "brian2", "snntorch", "norse", "metis", "data")
 

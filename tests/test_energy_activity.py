@@ -7,17 +7,7 @@ import torch
 
 from neuromap.energy import Activity, ActivityError, collect
 from neuromap.netlist import ConvGeometry, Netlist, Population, Projection
-
-
-def small_net() -> Netlist:
-    nl = Netlist("small")
-    nl.add_population(Population("in", "input", (3,)))
-    nl.add_population(Population("h", "lif", (2,)))
-    nl.add_population(Population("o", "li", (1,), spiking=False))
-    nl.add_projection(Projection("w1", "in", "h", "dense", weight=np.array([[1.0, 0.0, 2.0], [0.5, 0.5, 0.5]]),
-                                 bias=np.zeros(2)))
-    nl.add_projection(Projection("w2", "h", "o", "dense", weight=np.array([[0.0, 3.0]])))
-    return nl
+from tests.support import small_net
 
 
 def test_hand_counts():

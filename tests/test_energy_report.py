@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_energy_activity import small_net
 
 from neuromap import hardware
 from neuromap.energy import ActivityError, collect
 from neuromap.energy.costs import MissingFigure, Options, estimate, spike_driven_transformer_energy
 from neuromap.energy.report import build_report
 from neuromap.partition import partition
+from tests.support import small_net
 
 X = torch.tensor([[[1, 0, 1], [0, 0, 0]], [[0, 1, 0], [1, 1, 1]], [[0, 0, 0], [0, 0, 1]]], dtype=torch.float32)
 H = torch.tensor([[[1, 0], [0, 0]], [[0, 1], [1, 1]], [[0, 0], [0, 0]]], dtype=torch.float32)

@@ -1,18 +1,19 @@
-"""Experiment provenance and the README tables generated from the experiments' JSON files."""
+"""Experiment provenance, and the README's generated blocks (``python -m tools.update_readme``): the
+experiment tables from the experiments' JSON files, the demo and benchmark tables from their Markdown."""
 
 import importlib
 import json
+import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-sys.path.insert(0, str(EXPERIMENTS))
+from tests.support import ROOT
+from tools import update_readme as upd
 
 
 def _mod(name):
-    return importlib.import_module(name)
+    return importlib.import_module(f"experiments.{name}")
 
 
 def test_provenance_records_commit_command_and_versions():
@@ -43,11 +44,10 @@ def _readme(tmp_path, names):
 
 
 def test_update_readme_renders_tables_from_json(tmp_path):
-    upd = _mod("update_readme")
     readme = _readme(tmp_path, upd.TABLES)
     res = tmp_path / "results"
     _mod("_common").write_result(_dvs_result(), res / "dvs_bars.json")
-    args = ["--results", str(res), "--readme", str(readme)]
+    args = ["--results", str(res), "--bench-results", str(tmp_path / "bench"), "--readme", str(readme)]
     assert upd.main([*args, "--check"]) == 1  # the README still has the old text
     assert upd.main(args) == 0
     text = readme.read_text()
@@ -58,7 +58,6 @@ def test_update_readme_renders_tables_from_json(tmp_path):
 
 
 def test_update_readme_missing_block_is_a_clear_error(tmp_path, capsys):
-    upd = _mod("update_readme")
     readme = _readme(tmp_path, upd.TABLES[1:])
     before = readme.read_text()
     assert upd.main(["--results", str(tmp_path), "--readme", str(readme)]) == 2
@@ -92,13 +91,51 @@ def test_crossbar_drift_table_rows():
     assert "| hwa − standard, paired by seed | global | +0.0 ± 0.0 | +0.0 ± 0.0 | +0.0 ± 0.0 |" in text
 
 
-def test_readme_tables_match_the_committed_results():
-    """The README's experiment tables are exactly what the committed ``results/*.json`` render to."""
-    import subprocess
+def test_update_readme_copies_the_demo_and_benchmark_tables(tmp_path, capsys):
+    readme = _readme(tmp_path, upd.TABLES)
+    readme.write_text(readme.read_text() + "<!-- bench:start -->\nold\n<!-- bench:end -->\n"
+                      "<!-- bench-gpu:start -->\nold gpu\n<!-- bench-gpu:end -->\n"
+                      "<!-- demo-targets:start (from make demo) -->\nold demo\n<!-- demo-targets:end -->\n")
+    bench, res = tmp_path / "bench", tmp_path / "results"
+    bench.mkdir()
+    (bench / "latest.md").write_text("| workload | s/step |\n|---|---:|\n| W1 | 1 ms |\n")
+    args = ["--results", str(res), "--bench-results", str(bench), "--readme", str(readme)]
+    assert upd.main([*args, "--check"]) == 1
+    assert upd.main(args) == 0
+    text = readme.read_text()
+    assert "<!-- bench:start -->\n| workload | s/step |\n|---|---:|\n| W1 | 1 ms |\n<!-- bench:end -->" in text
+    assert "old gpu" in text and "old demo" in text  # their sources are absent: left as they were
+    err = capsys.readouterr().err
+    assert "gpu-latest.md absent" in err and "demo/targets.md absent" in err
+    (res / "demo").mkdir(parents=True)
+    (res / "demo" / "targets.md").write_text("| target | energy |\n")
+    assert upd.main(args) == 0
+    demo = "<!-- demo-targets:start (from make demo) -->\n| target | energy |\n<!-- demo-targets:end -->"
+    assert demo in readme.read_text()
 
-    root = Path(__file__).resolve().parents[1]
-    run = subprocess.run([sys.executable, "experiments/update_readme.py", "--check"], cwd=root,
+
+def test_qsd_table_renders_accuracy_size_and_energy():
+    def row(model, bits, acc, size, e_rram, slices):
+        return {"model": model, "bits": bits, "distill": False, "test_accuracy": acc, "size": {"weight_bits": size},
+                "energy": {"targets": {"crossbar-rram": {"energy_per_inference_J": e_rram},
+                                       "crossbar-pcm": {"energy_per_inference_J": 1e-6},
+                                       "loihi": {"error": "ValueError: x"}},
+                           "crossbar_rram": {"slices_per_weight": slices}}}
+
+    result = {"model": "SDT", "dataset": "digits", "teacher_epochs": 4, "qat_epochs": 2, "student": "qsd",
+              "energy_inputs": "32 samples", "runs": [row("float teacher", 32, 0.95, 32000, 4e-6, [7]),
+                                                      row("QSD 4-bit", 4, 0.93, 8000, 2e-6, [4])]}
+    text = _mod("qsd_digits").table(result)
+    assert "| QSD 4-bit | 93.0 | 8.0 | 4.0x | 2.00 (0.50x) | 4 |" in text
+    assert "not estimated" in text
+
+
+def test_readme_tables_match_the_committed_results():
+    """The README's generated blocks are exactly what the committed ``results/*.json`` and the
+    benchmark table render to."""
+    run = subprocess.run([sys.executable, "-m", "tools.update_readme", "--check"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     for name in ("crossbar_drift", "lsm_digits", "crossbar_lsm", "dvs_bars"):
-        assert (root / "results" / f"{name}.json").is_file(), name
+        assert (ROOT / "results" / f"{name}.json").is_file(), name
+    assert "bench" in run.stdout  # the CPU benchmark table was compared too

@@ -18,6 +18,7 @@ from neuromap.graph.neuron import LIFSpec, LISpec, spec_from_nir, spec_to_nir
 from neuromap.graph.nodes import AvgPool1d, Reshape
 from neuromap.networks import SpikingMLP
 from neuromap.neurons import CubaLIFParams, LIFParams
+from tests.support import FIXTURES
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -297,24 +298,23 @@ def test_fuzz_loader_truncation_and_corruption(tmp_path, valid_bytes, data):
 
 
 def test_file_on_which_hdf5_loops_is_an_error_not_a_hang(monkeypatch):
-    """tests/data/hdf5_heap_loop.nir: a fuzzed neuromap file (a few bytes of the global heap changed)
+    """tests/fixtures/hdf5_heap_loop.nir: a fuzzed neuromap file (a few bytes of the global heap changed)
     on which h5py's read of a variable-length string never returns; load gives a GraphError in time."""
     import time
 
     monkeypatch.setenv("NEUROMAP_READ_TIMEOUT", "3")
     t0 = time.perf_counter()
     with pytest.raises(GraphError, match="did not finish within 3 s"):
-        load(os.path.join(os.path.dirname(__file__), "data", "hdf5_heap_loop.nir"))
+        load(FIXTURES / "hdf5_heap_loop.nir")
     assert time.perf_counter() - t0 < 30
     monkeypatch.setenv("NEUROMAP_READ_TIMEOUT", "soon")
     with pytest.raises(GraphError, match="NEUROMAP_READ_TIMEOUT"):
-        load(os.path.join(os.path.dirname(__file__), "data", "spiking_mlp_lif.nir"))
+        load(FIXTURES / "spiking_mlp_lif.nir")
 
 
-def test_fixture_files_in_tests_data_load():
-    here = os.path.join(os.path.dirname(__file__), "data")
+def test_fixture_files_in_tests_fixtures_load():
     for name in ("spiking_mlp_lif.nir", "norse_lifbox.nir"):
-        g = load(os.path.join(here, name), convention="norse" if name.startswith("norse") else "nir")
+        g = load(FIXTURES / name, convention="norse" if name.startswith("norse") else "nir")
         assert g.outputs
 
 

@@ -18,7 +18,6 @@ PyTorch loops with ``kernels.use("torch")``.
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from collections import Counter
 
@@ -34,10 +33,9 @@ from neuromap.networks.mlp import SpikingMLP
 from neuromap.networks.sdt import SpikeDrivenTransformer
 from neuromap.networks.spikformer import Spikformer
 from neuromap.neurons import LIFParams, kernels, triton_kernels
+from tests.support import DEVICE
 
-DEVICE = torch.device(os.environ.get("NEUROMAP_TEST_DEVICE", "cpu"))
-if DEVICE.type == "cuda" and not torch.cuda.is_available():
-    pytest.fail("NEUROMAP_TEST_DEVICE=cuda but no CUDA device is available", pytrace=False)
+pytestmark = pytest.mark.gpu
 
 # aten operations whose result (a value or an output size) the host must read from the device
 SYNC_OPS = {
@@ -299,7 +297,7 @@ class LaunchCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
-@pytest.mark.skipif(DEVICE.type == "cuda", reason="counted through the interpreter on the CPU")
+@pytest.mark.cpu_only
 def test_fused_paths_launch_a_fixed_few_kernels_per_step(monkeypatch):
     """Per time step: the fused EGRU training step runs 2 matmuls and 2 Triton kernels (forward and
     backward; the PyTorch cell about 65 operations), the fused reservoir step 1 Triton kernel and

@@ -10,7 +10,7 @@ import torch
 from neuromap.networks import SpikingMLP
 from neuromap.neurons import CubaLIFParams, LIFParams, Surrogate, kernels, neuron_sequence, neuron_sequence_reference
 
-needs_cpp = pytest.mark.skipif(kernels.load() is None, reason=f"compiled kernel unavailable: {kernels.status()}")
+needs_cpp = pytest.mark.usefixtures("cpp_kernels")  # built on first use, not at collection
 
 CASES = [
     c

@@ -54,12 +54,12 @@ def _params(cuba, reset, detach, decay_input, refractory, delay, rule):
 @pytest.mark.parametrize("impl", ["torch", "cpp"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
-def test_fused_equals_reference_values_and_gradients(config, seed, impl):
+def test_fused_equals_reference_values_and_gradients(config, seed, impl, request):
     """The hand-written BPTT equals per-step autograd in float64, every reset mode and option, in
     both implementations of the fused kernel (pure PyTorch loop and compiled C++)."""
     p = _params(*config)
-    if impl == "cpp" and kernels.load() is None:
-        pytest.skip(f"compiled kernel unavailable: {kernels.status()}")
+    if impl == "cpp":
+        request.getfixturevalue("cpp_kernels")  # built on first use; skipped loudly where it cannot be
     if impl == "cpp" and p.refractory_steps:
         with kernels.use("cpp"), pytest.raises(ValueError, match="refractory"):
             neuron_sequence(torch.ones(3, 2, 4, dtype=torch.float64), p, Surrogate())
@@ -93,9 +93,9 @@ def test_fused_equals_reference_values_and_gradients(config, seed, impl):
 
 
 @pytest.mark.parametrize("impl", ["torch", "cpp"])
-def test_fused_gradient_to_initial_state(impl):
-    if impl == "cpp" and kernels.load() is None:
-        pytest.skip(f"compiled kernel unavailable: {kernels.status()}")
+def test_fused_gradient_to_initial_state(impl, request):
+    if impl == "cpp":
+        request.getfixturevalue("cpp_kernels")  # built on first use; skipped loudly where it cannot be
     p = CubaLIFParams.from_decays(0.8, 0.9)
     sur = Surrogate("atan")
     from neuromap.neurons import initial_state

@@ -7,7 +7,6 @@ ignore_submodules_of=[snn.RLeaky, snn.RSynaptic], ignore_dims=[0])`` returns it 
 ``nir.NIRGraph(..., type_check=False)``; :func:`snntorch_graph` below does exactly that.
 """
 
-import os
 import warnings
 
 import nir
@@ -18,6 +17,7 @@ import torch
 from neuromap.backends import get
 from neuromap.graph import GraphError, from_nir, load
 from neuromap.graph.neuron import spec_from_nir
+from tests.support import FIXTURES
 
 norse = pytest.importorskip("norse.torch")
 snn = pytest.importorskip("snntorch")
@@ -130,8 +130,8 @@ def test_norse_leaky_integrator_readout():
 
 
 def test_norse_file_fixture_runs():
-    """A Norse graph written to disk (tests/data/make_fixtures.py) loads in nir.read and in neuromap."""
-    path = os.path.join(os.path.dirname(__file__), "data", "norse_lifbox.nir")
+    """A Norse graph written to disk (tests/fixtures/make_fixtures.py) loads in nir.read and in neuromap."""
+    path = str(FIXTURES / "norse_lifbox.nir")
     assert isinstance(nir.read(path).nodes["1"], nir.LIF)
     torch.manual_seed(0)
     net = norse.SequentialState(torch.nn.Linear(4, 3), norse.LIFBoxCell(), torch.nn.Linear(3, 2), norse.LIFCell())

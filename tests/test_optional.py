@@ -10,13 +10,11 @@ import subprocess
 import sys
 import textwrap
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from neuromap import optional
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 BLOCK = textwrap.dedent(
     """

@@ -216,29 +216,6 @@ def test_crossbar_programs_the_qat_integers_in_fewer_slices():
         backends.get("crossbar").compile(g, "crossbar-rram", weight_bits=4)
 
 
-def test_experiment_table_renders_accuracy_size_and_energy():
-    import importlib
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
-    mod = importlib.import_module("qsd_digits")
-
-    def row(model, bits, acc, size, e_rram, slices):
-        return {"model": model, "bits": bits, "distill": False, "test_accuracy": acc, "size": {"weight_bits": size},
-                "energy": {"targets": {"crossbar-rram": {"energy_per_inference_J": e_rram},
-                                       "crossbar-pcm": {"energy_per_inference_J": 1e-6},
-                                       "loihi": {"error": "ValueError: x"}},
-                           "crossbar_rram": {"slices_per_weight": slices}}}
-
-    result = {"model": "SDT", "dataset": "digits", "teacher_epochs": 4, "qat_epochs": 2, "student": "qsd",
-              "energy_inputs": "32 samples", "runs": [row("float teacher", 32, 0.95, 32000, 4e-6, [7]),
-                                                      row("QSD 4-bit", 4, 0.93, 8000, 2e-6, [4])]}
-    text = mod.table(result)
-    assert "| QSD 4-bit | 93.0 | 8.0 | 4.0x | 2.00 (0.50x) | 4 |" in text
-    assert "not estimated" in text
-
-
 def test_distiller_plugs_into_fit():
     from neuromap import train
     from neuromap.data import SequenceData

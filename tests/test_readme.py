@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from tests.support import ROOT
+
+README = ROOT / "README.md"
 TEXT = README.read_text()
 PYTHON = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
 SHELL = re.findall(r"```sh\n(.*?)```", TEXT, flags=re.S)

@@ -19,6 +19,7 @@ from neuromap import cli
 from neuromap.errors import InputError, NeuromapError, OutputError
 from neuromap.networks import SpikingMLP
 from neuromap.neurons import LIFParams
+from tests.support import FIXTURES, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +286,7 @@ def test_every_error_is_a_neuromap_error_and_keeps_its_old_base():
 
 
 # ------------------------------------------------------------------------------ interoperability
-NORSE = Path(__file__).parent / "data" / "norse_lifbox.nir"
+NORSE = FIXTURES / "norse_lifbox.nir"
 
 
 def test_item11_deploy_and_report_accept_convention_and_dt(capsys, tmp_path):
@@ -337,7 +338,7 @@ def test_item14_snntorch_reset_is_stated_or_warned():
 
 
 def test_item14_readme_documents_the_snntorch_export_workaround():
-    text = (Path(__file__).parent.parent / "README.md").read_text()
+    text = (ROOT / "README.md").read_text()
     assert "## NIR files from other tools" in text
     section = text.split("## NIR files from other tools")[1]
     assert "extract_nir_graph" in section and "--reset" in section and "ignore_dims=[0]" in section

@@ -14,12 +14,12 @@ import logging
 
 import pytest
 import torch
-from triton_device import DEVICE, require_triton
 
 from neuromap.networks.lsm import Reservoir, maass_connectivity
 from neuromap.neurons import CubaLIFParams, LIFParams, kernels, sparse_recurrent, triton_kernels
+from tests.support import DEVICE
 
-require_triton("the fused reservoir step tests")
+pytestmark = [pytest.mark.gpu, pytest.mark.triton]
 
 PARAMS = [
     CubaLIFParams(tau_mem=20e-3, tau_syn=5e-3, decay_input=True, reset="zero"),
@@ -81,7 +81,7 @@ def test_forced_fused_step_refuses_what_it_cannot_run():
             res.simulate(_input(), method="fused")
 
 
-@pytest.mark.skipif(DEVICE.type == "cuda", reason="the auto/interpreter dispatch is a CPU-side test")
+@pytest.mark.cpu_only
 def test_auto_takes_the_fused_step_and_falls_back_logged(monkeypatch, caplog):
     monkeypatch.setenv("NEUROMAP_TRITON_INTERPRET", "1")  # auto treats CPU tensors like CUDA ones
     monkeypatch.setattr(triton_kernels, "_warned", set())

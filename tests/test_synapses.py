@@ -10,10 +10,8 @@ import torch
 from torch import nn
 
 from neuromap import synapses
-from neuromap.neurons import kernels
 
-pytestmark = pytest.mark.skipif(kernels.load() is None, reason=f"LOUD SKIP: compiled kernels unavailable: "
-                                f"{kernels.status()['error']}")
+pytestmark = pytest.mark.usefixtures("cpp_kernels")  # built on first use, not at collection
 
 DENSITIES = (0.0, 0.01, 0.05, 0.3, 1.0)
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}

@@ -15,13 +15,13 @@ import logging
 
 import pytest
 import torch
-from triton_device import DEVICE, IMPL, require_triton
 
 from neuromap.networks.egru import EGRU, EGRUCell, EGRUState
 from neuromap.neurons import egru as egru_fn
 from neuromap.neurons import kernels, triton_kernels
+from tests.support import DEVICE, IMPL
 
-require_triton("the Triton EGRU tests")
+pytestmark = [pytest.mark.gpu, pytest.mark.triton]
 
 
 def _model(dtype, zoneout=0.0, dropconnect=0.0, bias=True, seed=0):
@@ -134,7 +134,7 @@ def fresh(monkeypatch):
     monkeypatch.setattr(egru_fn, "_probed", set())
 
 
-@pytest.mark.skipif(DEVICE.type == "cuda", reason="the auto/interpreter dispatch is a CPU-side test")
+@pytest.mark.cpu_only
 def test_auto_uses_the_kernels_and_falls_back_when_they_fail(fresh, monkeypatch, caplog):
     cell = EGRUCell(4, 5, thr_mean=0.2)
     x = torch.randn(4, 2, 4)
@@ -165,7 +165,7 @@ def test_auto_uses_the_kernels_and_falls_back_when_they_fail(fresh, monkeypatch,
     assert egru_fn.triton_problem(x, "auto")  # switched off for the rest of the process
 
 
-@pytest.mark.skipif(DEVICE.type == "cuda", reason="the auto/interpreter dispatch is a CPU-side test")
+@pytest.mark.cpu_only
 def test_auto_probe_catches_a_backward_that_cannot_compile(fresh, monkeypatch, caplog):
     """A kernel that fails only in the backward is found by the one-time probe, before a training
     step depends on it; the loop runs instead (logged)."""
@@ -185,7 +185,7 @@ def test_auto_probe_catches_a_backward_that_cannot_compile(fresh, monkeypatch, c
     assert any("backward kernel does not compile (test)" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.skipif(DEVICE.type == "cuda", reason="the auto/interpreter dispatch is a CPU-side test")
+@pytest.mark.cpu_only
 def test_auto_falls_back_when_triton_is_missing(fresh, monkeypatch, caplog):
     monkeypatch.setattr(triton_kernels, "unavailable", lambda: "triton is not importable (test)")
     cell = EGRUCell(4, 5)
@@ -195,7 +195,7 @@ def test_auto_falls_back_when_triton_is_missing(fresh, monkeypatch, caplog):
     assert any("EGRU: triton is not importable (test)" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.skipif(DEVICE.type == "cuda", reason="the auto/interpreter dispatch is a CPU-side test")
+@pytest.mark.cpu_only
 def test_torch_compile_runs_the_fused_recurrence_eagerly(fresh):
     """Under torch.compile the fused recurrence is one graph break per layer (``torch.compiler.disable``):
     same values and gradients as eager, and the kernels stay on."""
@@ -215,7 +215,7 @@ def test_torch_compile_runs_the_fused_recurrence_eagerly(fresh):
     assert all("torch.compiler.disable" in k for k in breaks), list(breaks)
 
 
-@pytest.mark.skipif(DEVICE.type == "cuda", reason="the auto/interpreter dispatch is a CPU-side test")
+@pytest.mark.cpu_only
 def test_first_use_under_inference_mode_keeps_the_kernels(fresh):
     """The one-time probe runs a backward; a first call under ``torch.inference_mode`` must not
     mistake that mode for a broken kernel."""

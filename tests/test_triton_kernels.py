@@ -20,11 +20,11 @@ import logging
 
 import pytest
 import torch
-from triton_device import DEVICE, IMPL, require_triton
 
 from neuromap.neurons import CubaLIFParams, LIFParams, NeuronState, Surrogate, kernels, neuron_sequence, triton_kernels
+from tests.support import DEVICE, IMPL
 
-require_triton("the Triton kernel tests")
+pytestmark = [pytest.mark.gpu, pytest.mark.triton]
 
 SURROGATES = ["fast_sigmoid", "atan", "sigmoid", "triangle", "straight_through"]
 RESETS = [("subtract", False), ("zero", False), ("none", False), ("subtract", True)]  # (reset, reset_delay)
