@@ -1,4 +1,4 @@
-"""Sphinx configuration for the neuromap docs (``make docs``; ``tests/test_docs.py`` builds a fast variant).
+"""Sphinx configuration for the neuromap docs (``make docs``; ``tests/integration/test_docs.py`` builds a fast variant).
 
 Generated at build time into ``docs/_generated/`` (not committed): the CLI reference (from
 ``neuromap.cli.build_parser``), the hardware-target tables (from ``hardware/*.toml``) and copies of
