@@ -11,30 +11,28 @@
 5. writes ``results/demo/report.html`` (+ ``report.json``) comparing energy, latency and accuracy
    on every target, and prints a summary table.
 
-    python experiments/demo.py [--quick] [--lava-samples 8]
+    python -m experiments.demo [--quick] [--lava-samples 8]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
+import neuromap as nm
+from neuromap import backends, data, hardware, train
+from neuromap.atomic import write_text
+from neuromap.deploy import readout_accuracy, records_with_inputs
+from neuromap.energy import collect
+from neuromap.energy.report import build_report
+from neuromap.networks import SpikingMLP
+from neuromap.neurons import LIFParams
 
-import neuromap as nm  # noqa: E402
-from neuromap import backends, data, hardware, train  # noqa: E402
-from neuromap.atomic import write_text  # noqa: E402
-from neuromap.deploy import readout_accuracy, records_with_inputs  # noqa: E402
-from neuromap.energy import collect  # noqa: E402
-from neuromap.energy.report import build_report  # noqa: E402
-from neuromap.networks import SpikingMLP  # noqa: E402
-from neuromap.neurons import LIFParams  # noqa: E402
+from ._common import RESULTS, setup_threads, write_result
 
 OUT = RESULTS / "demo"
 

@@ -1,6 +1,6 @@
 """The character EGRU LM on the SpiNNaker2 execution model, pruned, next to its GPU / CPU estimate.
 
-    python experiments/egru_spinnaker2.py [--hidden 192] [--epochs 8] [--finetune 1] [--prune 0.9] [--quick]
+    python -m experiments.egru_spinnaker2 [--hidden 192] [--epochs 8] [--finetune 1] [--prune 0.9] [--quick]
 
 1. Train the zoo's ``CharLM(cell="egru")`` on ``pydoc_data.topics`` (experiments/egru_lm.py's loop).
 2. Magnitude-prune the recurrent and input weights to ``--prune`` (global per matrix) and fine-tune
@@ -22,22 +22,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
-from egru_lm import evaluate_bpc, train_lm  # noqa: E402
+from neuromap import backends, hardware, train
+from neuromap.data import char_corpus
+from neuromap.energy import costs
+from neuromap.graph import trace
+from neuromap.networks.egru import CharLM
 
-from neuromap import backends, hardware, train  # noqa: E402
-from neuromap.energy import costs  # noqa: E402
-from neuromap.graph import trace  # noqa: E402
-from neuromap.networks.egru import CharLM  # noqa: E402
-from neuromap.textdata import char_corpus  # noqa: E402
+from ._common import RESULTS, setup_threads, write_result
+from .egru_lm import evaluate_bpc, train_lm
 
 LN2 = math.log(2.0)
 

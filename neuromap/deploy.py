@@ -97,7 +97,7 @@ def read_input_array(path: str, layout: str = "TB") -> torch.Tensor:
 def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, samples: int, seed: int = 0,
                 layout: str = "TB", data_dir: str | None = None, bin_dt: float | None = None):
     """``(x [T, B, ...] float tensor, labels or None)`` from an ``.npy`` file or a named data set
-    (:data:`neuromap.datasets.NAMES`: the shipped digits, or SHD / SSC / N-MNIST / DVS Gesture read
+    (:data:`neuromap.data.NAMES`: the shipped digits, or SHD / SSC / N-MNIST / DVS Gesture read
     from ``data_dir`` or ``$NEUROMAP_DATA``).
 
     ``layout`` says how the file is laid out: ``"TB"`` (time-major, the default) or ``"BT"``
@@ -109,16 +109,16 @@ def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, 
         raise InputError("give exactly one of --input X.npy and --dataset NAME")
     if input_path is not None:
         return read_input_array(input_path, layout), None
-    from neuromap import data, datasets
+    from neuromap import data
 
-    if dataset not in datasets.NAMES:
-        raise InputError(f"--dataset {dataset}: not one of {list(datasets.NAMES)}")
+    if dataset not in data.NAMES:
+        raise InputError(f"--dataset {dataset}: not one of {list(data.NAMES)}")
     samples, seed = check_count("--samples", samples), check_count("--seed", seed, 0)
     steps = None if steps is None else check_count("--steps", steps)
     if bin_dt is not None and not (np.isfinite(bin_dt) and bin_dt > 0):
         raise InputError(f"--bin-dt {bin_dt}: must be a positive number of seconds")
     if dataset != "digits":
-        return datasets.inputs(dataset, samples=samples, data_dir=data_dir, steps=steps, dt=bin_dt, seed=seed)
+        return data.inputs(dataset, samples=samples, data_dir=data_dir, steps=steps, dt=bin_dt, seed=seed)
     d = data.digits(encoding="rate", steps=25 if steps is None else steps, seed=seed)
     if samples > len(d.y_test):
         raise InputError(f"--samples {samples}: the {dataset} test split has {len(d.y_test)} samples")

@@ -304,7 +304,7 @@ class Brian2Compiled:
     def _weights(self, proj, n_src: int, n_dst: int):
         import scipy.sparse as sp
 
-        from neuromap.graph.synapses import conv_matrix
+        from neuromap.graph.matrices import conv_matrix
 
         if proj.kind == "identity":
             return sp.identity(n_dst, format="csr")

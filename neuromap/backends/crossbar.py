@@ -32,7 +32,7 @@ import nir
 import numpy as np
 import torch
 
-from neuromap.graph.synapses import conv_geometry
+from neuromap.graph.matrices import conv_geometry
 from neuromap.netlist import ConvGeometry
 from neuromap.quantize import GridError, grid_integers, sign_magnitude_bits
 

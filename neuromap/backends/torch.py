@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuromap.graph import Graph, GraphError
-from neuromap.graph import zoo_nodes as zn
+from neuromap.graph import extension_nodes as ext
+from neuromap.graph.matrices import delay_steps
 from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, spec_from_nir
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
-from neuromap.graph.synapses import delay_steps
 from neuromap.graph.units import is_unit
 from neuromap.neurons import registry
 from neuromap.neurons.functional import leaky_integrator, neuron_sequence
@@ -342,23 +342,23 @@ def compile(graph: Graph, target: Any = None, device: str | torch.device = "cpu"
     return BACKEND.compile(graph, target, device)
 
 
-# --- the model zoo's extension nodes (neuromap.graph.zoo_nodes) -------------------------------------------
+# --- the generic extension nodes (neuromap.graph.extension_nodes) ----------------------------------------------
 # Each op computes exactly what the traced module computes (same torch calls in the same order).
 
 
-@register_builder(zn.MaxPool2d)
+@register_builder(ext.MaxPool2d)
 def _maxpool(node, name, fi, fo):
     k, s, p = (tuple(int(v) for v in a) for a in (node.kernel_size, node.stride, node.padding))
     return _Fn(name, fi, fo, lambda op, x: op.split(F.max_pool2d(op.merged(x), k, s, p), x))
 
 
-@register_builder(zn.Permute)
+@register_builder(ext.Permute)
 def _permute(node, name, fi, fo):
     perm = (0, 1, *(int(p) + 2 for p in node.perm))
     return _Fn(name, fi, fo, lambda op, x: x.permute(*perm))
 
 
-@register_builder(zn.Place)
+@register_builder(ext.Place)
 def _place(node, name, fi, fo):
     where = (slice(None), slice(None), *node.slices(fi))
 
@@ -370,7 +370,7 @@ def _place(node, name, fi, fo):
     return _Fn(name, fi, fo, fn)
 
 
-@register_builder(zn.Mean)
+@register_builder(ext.Mean)
 def _mean(node, name, fi, fo):
     axis = int(node.axis) + 2
     return _Fn(name, fi, fo, lambda op, x: x.mean(axis))
@@ -379,24 +379,24 @@ def _mean(node, name, fi, fo):
 _ACTIVATION_FNS = {"relu": torch.relu, "tanh": torch.tanh, "gelu": F.gelu}
 
 
-@register_builder(zn.Activation)
+@register_builder(ext.Activation)
 def _activation(node, name, fi, fo):
     fn = _ACTIVATION_FNS[node.function]
     return _Fn(name, fi, fo, lambda op, x: fn(x))
 
 
-@register_builder(zn.AxisLinear)
+@register_builder(ext.AxisLinear)
 def _axis_linear(node, name, fi, fo):
     # ``x @ W.T`` with W's transposed view, as L2MU computes ``s_m @ A_bar.T`` (matmul folds the leading axes)
     return _Fn(name, fi, fo, lambda op, x: x @ op.weight.T, weight=_t(node.weight))
 
 
-@register_builder(zn.Outer)
+@register_builder(ext.Outer)
 def _outer(node, name, fi, fo):
     return _Fn(name, fi, fo, lambda op, x: x.unsqueeze(-1) * op.vector, vector=_t(node.vector))
 
 
-@register_builder(zn.SparseLinear)
+@register_builder(ext.SparseLinear)
 def _sparse_linear(node, name, fi, fo):
     csr = node.to_scipy()
     weight = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
@@ -413,12 +413,12 @@ def _sparse_linear(node, name, fi, fo):
 
 
 class _Attention(NodeOp):
-    """Any :class:`~neuromap.graph.zoo_nodes.AttentionUnit` on stacked ``(3, N, C)`` input: the node's
+    """Any :class:`~neuromap.graph.extension_nodes.AttentionUnit` on stacked ``(3, N, C)`` input: the node's
     ``mix(q, k, v)`` into its LIF (state kept across calls), then its ``output(q, spikes)``."""
 
     def __init__(self, name, fi, fo, node) -> None:
         super().__init__(name, fi, fo)
-        params, beta, v_th = zn.parse_neuron(node.neuron)
+        params, beta, v_th = ext.parse_neuron(node.neuron)
         self.params = params_from_dict(params)
         self.surrogate = as_surrogate("fast_sigmoid", None)
         self.overrides = {k: torch.from_numpy(v) for k, v in (("beta", beta), ("v_th", v_th)) if v is not None}
@@ -438,7 +438,7 @@ class _Attention(NodeOp):
         return self.node.output(q, s), state
 
 
-@register_builder(zn.AttentionUnit)
+@register_builder(ext.AttentionUnit)
 def _attention(node, name, fi, fo):
     return _Attention(name, fi, fo, node)
 
@@ -462,7 +462,7 @@ class _TemporalConv(NodeOp):
         return y, full[full.shape[0] - self.left:]
 
 
-@register_builder(zn.TemporalConv1d)
+@register_builder(ext.TemporalConv1d)
 def _temporal_conv(node, name, fi, fo):
     return _TemporalConv(name, fi, fo, node)
 

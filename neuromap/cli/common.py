@@ -22,7 +22,7 @@ def add_convention_args(p: argparse.ArgumentParser) -> None:
 
 def add_input_args(p: argparse.ArgumentParser, required: bool = True) -> argparse._MutuallyExclusiveGroup:
     """``--input X.npy`` | ``--dataset NAME``, ``--layout``, ``--steps``, ``--samples``, ``--seed``."""
-    from neuromap.datasets import ENV, NAMES
+    from neuromap.data import ENV, NAMES
     from neuromap.deploy import LAYOUTS
 
     src = p.add_mutually_exclusive_group(required=required)

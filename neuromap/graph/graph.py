@@ -30,7 +30,7 @@ import networkx as nx
 import nir
 import numpy as np
 
-from . import zoo_nodes  # noqa: F401  (registers the zoo's extension nodes in EXTENSION_NODES)
+from . import extension_nodes  # noqa: F401  (registers the generic extension nodes in EXTENSION_NODES)
 from .errors import GraphError, UnsupportedNodeError
 from .neuron import has_spec, registered_params, spec_from_nir
 from .nodes import EXTENSION_NODES, STANDARD_NODES, Neuron, is_stateful, known_types, type_name

@@ -38,11 +38,11 @@ from neuromap.netlist import Netlist, Population, Projection
 from neuromap.neurons import registry
 
 from .errors import GraphError
+from .extension_nodes import TemporalConv1d
+from .matrices import conv_geometry, delay_steps, op_matrix, size
 from .neuron import has_spec, population_params, registered_params, spec_from_nir
 from .nodes import Neuron, Reshape, is_neuron, type_name
-from .synapses import conv_geometry, delay_steps, op_matrix, size
 from .units import Incoming, is_unit
-from .zoo_nodes import TemporalConv1d
 
 # The graph arguments are neuromap.graph.Graph objects; the class is not imported here because
 # Graph.lower() calls into this module (no import cycle, not even a type-only one).

@@ -192,6 +192,6 @@ def is_stateful(node: nir.NIRNode) -> bool:
     return isinstance(node, STATEFUL_TYPES + tuple(STATEFUL_EXTENSIONS))
 
 
-# Extension node types with state (filled by the modules that define them, e.g. :mod:`.zoo_nodes`;
+# Extension node types with state (filled by the modules that define them, e.g. :mod:`.extension_nodes`;
 # :mod:`.graph` imports that module so its nodes are known wherever a Graph is).
 STATEFUL_EXTENSIONS: list[type] = []

@@ -90,7 +90,7 @@ class LoihiCompiled:
             if not np.all((a == 0) | (a == 1)):
                 raise ValueError(
                     f"input {name!r} is not binary: Loihi is driven by spikes; encode it first "
-                    "(neuromap.encoding.rate / latency)"
+                    "(neuromap.data.rate / latency)"
                 )
             out[name] = a.astype(bool)
         return out

@@ -159,7 +159,7 @@ def _as_matrix(proj, pop: Population):
     if proj.kind == "conv":
         from dataclasses import replace
 
-        from neuromap.graph.synapses import conv_matrix
+        from neuromap.graph.matrices import conv_matrix
 
         return replace(proj, kind="sparse", weight=conv_matrix(np.asarray(proj.weight), proj.conv), conv=None)
     raise QuantizationError(

@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from neuromap.graph.synapses import conv_matrix
+from neuromap.graph.matrices import conv_matrix
 from neuromap.netlist import Netlist, Projection
 from neuromap.neurons import registry
 
