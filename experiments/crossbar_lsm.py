@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
-from neuromap import data, hardware  # noqa: E402
+from neuromap import data, targets  # noqa: E402
 from neuromap.crossbar import RRAMModel  # noqa: E402
 from neuromap.networks.lsm import Connectivity, LiquidStateMachine, Reservoir, maass_connectivity  # noqa: E402
 from neuromap.neurons import LIFParams  # noqa: E402
@@ -52,7 +52,7 @@ def rram_weights(conn: Connectivity, device: RRAMModel, seed: int, t_read: float
 def run(seeds: int = 5, grid=(5, 5, 8), rec_scale: float = 0.005, input_weight: float = 0.12,
         seed: int = 0, out_dir: Path = RESULTS) -> dict:
     setup_threads(2)
-    target = hardware.load("crossbar-rram")
+    target = targets.load("crossbar-rram")
     device = RRAMModel.from_target(target)
     digits = data.digits(encoding="rate", steps=25, seed=seed)
     params = LIFParams(tau_mem=20e-3, dt=1e-3)

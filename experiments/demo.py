@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, setup_threads, write_result  # noqa: E402
 
 import neuromap as nm  # noqa: E402
-from neuromap import backends, data, hardware, train  # noqa: E402
+from neuromap import backends, data, targets, train  # noqa: E402
 from neuromap.atomic import write_text  # noqa: E402
 from neuromap.deploy import readout_accuracy, records_with_inputs  # noqa: E402
 from neuromap.energy import collect  # noqa: E402
@@ -132,8 +132,8 @@ def main() -> None:
 
     t0 = _step("5. energy / latency / accuracy on every target")
     per_target_acc = {}
-    for t in hardware.available():
-        kind = hardware.load(t).kind
+    for t in targets.available():
+        kind = targets.load(t).kind
         if t in ("loihi", "loihi2"):
             per_target_acc[t] = accuracy["loihi emulator"]
         elif t in accuracy:

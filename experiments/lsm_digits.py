@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, setup_threads, write_result  # noqa: E402
 from crossbar_lsm import rram_weights  # noqa: E402
 
-from neuromap import hardware  # noqa: E402
+from neuromap import targets  # noqa: E402
 from neuromap.crossbar import RRAMModel  # noqa: E402
 from neuromap.networks.lsm import (  # noqa: E402
     MAASS_A,
@@ -102,7 +102,7 @@ def run(seed: int = 0, gains=GAINS, out_dir: Path = RESULTS) -> dict:
         print(f"g_rec {g:4}: accuracy {r['accuracy']:.3f} (digit {r['digit_accuracy']:.3f}, direction "
               f"{r['direction_accuracy']:.3f}), rate {r['rate_per_step']:.3f}/step", flush=True)
     best = max(sweep, key=lambda k: sweep[k]["accuracy"])
-    target = hardware.load("crossbar-rram")
+    target = targets.load("crossbar-rram")
     conn = maass_connectivity((10, 5, 4), lam=2.0, amplitudes=AMPLITUDES, seed=seed)
     rram = evaluate(build(float(best), seed, rram_weights(conn, RRAMModel.from_target(target), seed=1000 + seed)),
                     u, y, tr, te)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
 
 import neuromap as nm  # noqa: E402
-from neuromap import backends, data, hardware, train  # noqa: E402
+from neuromap import backends, data, targets, train  # noqa: E402
 from neuromap import quantize as Q  # noqa: E402
 from neuromap.backends.base import BackendError  # noqa: E402
 from neuromap.deploy import readout_accuracy, records_with_inputs  # noqa: E402
@@ -90,7 +90,7 @@ def _energy(model, x: torch.Tensor) -> dict[str, Any]:
         stored = Q.sign_magnitude_bits(grid["qmin"], grid["qmax"])
     out: dict[str, Any] = {"graph_weight_bits": sorted(set(bits.values())) or None, "targets": {}}
     for name in TARGETS:
-        tgt = hardware.load(name)
+        tgt = targets.load(name)
         try:
             mapping = partition(net, tgt, weight_bits=stored) if tgt.kind == "digital" else None
             est = estimate(net, activity, tgt, mapping)
@@ -103,7 +103,7 @@ def _energy(model, x: torch.Tensor) -> dict[str, Any]:
         floats = graph.lower()
         for proj in floats.projections:
             proj.meta.pop("node_metadata", None)
-        est = estimate(floats, activity, hardware.load("crossbar-rram"), None)
+        est = estimate(floats, activity, targets.load("crossbar-rram"), None)
         out["crossbar_rram_float_weights_same_activity_J"] = est.energy_per_inference_J
     out["crossbar_rram"] = _crossbar_check(graph)
     return out

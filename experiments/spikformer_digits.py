@@ -26,7 +26,7 @@ from _common import RESULTS, setup_threads, training_record, write_result  # noq
 from _zoo import plot_curve  # noqa: E402
 
 import neuromap as nm  # noqa: E402
-from neuromap import data, hardware, train  # noqa: E402
+from neuromap import data, targets, train  # noqa: E402
 from neuromap.audit import spike_driven_audit  # noqa: E402
 from neuromap.backends import get  # noqa: E402
 from neuromap.deploy import records_with_inputs  # noqa: E402
@@ -73,7 +73,7 @@ def target_report(graph, net, run, x: torch.Tensor) -> dict:
     a target the network does not fit is listed with the partitioner's reason."""
     activity = collect(net, records_with_inputs(graph, run, x))
     rows, unfit = [], {}
-    for name in hardware.available():
+    for name in targets.available():
         try:
             rows += build_report(net, activity, [name], model=NAME).rows()
         except DoesNotFit as exc:

@@ -35,10 +35,10 @@ def good_files() -> dict[str, bytes]:
         model = nm.save(nm.trace(m, torch.rand(2, 1, 64)), d / "m.nir")
         np.save(d / "x.npy", np.zeros((4, 2, 64), np.float32))
         np.savez(d / "a.npz", a=np.zeros(3))
-        from neuromap import hardware
+        from neuromap import targets
 
         return {"nir": model.read_bytes(), "npy": (d / "x.npy").read_bytes(), "npz": (d / "a.npz").read_bytes(),
-                "toml": Path(hardware.load("loihi2").path).read_bytes()}
+                "toml": Path(targets.load("loihi2").path).read_bytes()}
 
 
 def malformed(kind: str):
@@ -119,10 +119,10 @@ def _argv(case, d: Path, good) -> tuple[list[str], str]:
 
 
 def _loads_as_target(path: Path) -> bool:
-    from neuromap import hardware
+    from neuromap import targets
 
     try:
-        hardware.load(path)
+        targets.load(path)
     except Exception:  # noqa: BLE001 - any refusal means the file is bad input, which is what we want
         return False
     return True

@@ -90,9 +90,9 @@ def test_item3_counts_and_weight_bits_are_validated(model, capsys):
 
 
 def _copy_target(tmp_path, src: str, name: str, edit=None) -> Path:
-    from neuromap import hardware
+    from neuromap import targets
 
-    text = Path(hardware.load(src).path).read_text()
+    text = Path(targets.load(src).path).read_text()
     if edit:
         text = edit(text)
     p = tmp_path / name
@@ -135,7 +135,7 @@ def test_item5_loihi_backend_uses_the_targets_weight_bits(model, tmp_path):
 
 
 def test_item6_target_values_are_checked_with_file_and_field(tmp_path, capsys):
-    from neuromap.hardware import TargetError, load
+    from neuromap.targets import TargetError, load
 
     fast = _copy_target(tmp_path, "loihi2", "fast.toml", lambda t: t.replace(
         "[energy]", '[energy]\nt_synop = { value = "fast", unit = "s", source = "me", confidence = "L" }', 1))
@@ -275,8 +275,8 @@ def test_every_error_is_a_neuromap_error_and_keeps_its_old_base():
     from neuromap.backends import BackendError
     from neuromap.energy import ActivityError, MissingFigure
     from neuromap.graph import GraphError
-    from neuromap.hardware import TargetError
     from neuromap.partition import DoesNotFit
+    from neuromap.targets import TargetError
 
     for cls in (GraphError, BackendError, DoesNotFit, TargetError, ActivityError, MissingFigure, InputError):
         assert issubclass(cls, NeuromapError) and issubclass(cls, ValueError), cls
