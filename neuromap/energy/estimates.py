@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from neuromap.estimate import Estimate, Options
 from neuromap.netlist import Netlist
 from neuromap.targets import TargetError, kind_of
@@ -27,7 +29,8 @@ def estimate(netlist: Netlist, activity: Activity, target, mapping=None, counter
     real-time mode and MAC-array projections."""
     activity.check_matches(netlist)
     kind = kind_of(target)
-    est = kind.estimate(netlist, activity, target, mapping, counters, options)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, naming the figure
+        est = kind.estimate(netlist, activity, target, mapping, counters, options)
     reductions = sorted(p.name for p in netlist.projections if p.reduces)
     if reductions and not kind.prices_reductions:
         est.omitted.append(f"reductions (max pooling: {len(reductions)} projection(s)) are not priced: "

@@ -158,7 +158,13 @@ def register_kind(kind: TargetKind) -> TargetKind:
 
 
 def get_kind(name: str) -> TargetKind:
-    """The registered kind ``name`` (:class:`TargetError` naming the known kinds otherwise)."""
+    """The registered kind ``name`` (:class:`TargetError` naming the known kinds otherwise). A kind
+    not registered yet is looked for in the installed packages' ``neuromap.extensions`` entry points
+    (imported once), so a package that ships a kind works from the command line too."""
+    if name not in _KINDS:
+        from neuromap.graph.nodes import load_plugins
+
+        load_plugins()
     try:
         return _KINDS[name]
     except KeyError:

@@ -88,9 +88,13 @@ def validate(data: dict[str, Any], path: str) -> Target:
     name, kind_name = data["name"], data["kind"]
     if not isinstance(name, str) or not name:
         raise fail(path, "name", "must be a non-empty string")
-    if not isinstance(kind_name, str) or kind_name not in kinds():
+    if not isinstance(kind_name, str):
         raise fail(path, "kind", f"{kind_name!r} is not one of {kinds()}")
-    kind = get_kind(kind_name)
+    try:
+        kind = get_kind(kind_name)
+    except TargetError:
+        raise fail(path, "kind", f"{kind_name!r} is not one of {kinds()} (a kind of your own: import its module "
+                                 "first, or declare it under the neuromap.extensions entry point)") from None
     sections: dict[str, Section] = {}
     for sname, table in data.items():
         if sname in _TOP:

@@ -72,26 +72,26 @@ class _Proj:
         """Contribution to the target: float32 (fp32) or int64 s16.15 (fixed point)."""
         if self.fix:
             return self._apply_fix(x)
-        p = self.plan
-        if p.kind == "identity":
+        plan = self.plan
+        if plan.kind == "identity":
             return _resize(x, self.n_dst)
-        if p.kind == "dense":
+        if plan.kind == "dense":
             return linear(x, self.W, self.b)  # the torch backend's synapses: the same float sums
         t, b = x.shape[:2]
         y = torch.sparse.mm(self.W, x.reshape(t * b, -1).t()).t().reshape(t, b, -1)
         return y if self.b is None else y + self.b
 
     def _apply_fix(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.plan
-        if p.kind == "identity":
+        plan = self.plan
+        if plan.kind == "identity":
             return _resize(nx_.to_fix(x), self.n_dst)
-        if p.engine == "mla":
+        if plan.engine == "mla":
             q, e_in = nx_.quantise_vectors_int8(x)
             acc = F.linear(q, self.W).clamp_(nx_.I32_MIN, nx_.I32_MAX)  # 32-bit accumulator (saturating)
             y = torch.floor(acc * torch.exp2(e_in + (self.e + nx_.FRAC)) + 0.5).to(torch.int64)
         else:
             xq = nx_.to_fix(x).to(torch.float64)  # exact: |x q| < 2^53 for fan-in < 2^14 at full scale
-            if p.kind == "dense":
+            if plan.kind == "dense":
                 acc = F.linear(xq, self.W)
             else:
                 t, b = xq.shape[:2]
