@@ -24,6 +24,7 @@ from neuromap import pipeline
 from neuromap.atomic import atomic_path, write_text
 from neuromap.errors import InputError, OutputError
 
+
 @dataclass
 class Deployment:
     backend: str

@@ -227,3 +227,16 @@ def test_the_kind_branch_check_finds_comparisons_tables_and_matches():
                     "neuromap/x.py:4: 'cuba'", "neuromap/x.py:6: 'cuba'", "neuromap/x.py:6: 'lif'",
                     "neuromap/x.py:8: 'crossbar'"]
     assert kind_branches({"neuromap/targets/digital.py": "def f(t):\n    return t.kind == 'digital'\n"}) == []
+
+
+def test_backends_devices_and_target_kinds_do_not_import_energy():
+    """Backends, device models and target kinds sit below the reports: the shared term arithmetic is
+    ``neuromap.estimate``; a backend says how its run is priced (``estimate_options``) instead of
+    pricing it."""
+    graph, _, _ = _analyse()
+    low = [m for m in graph if m.split(".")[:2] in (["neuromap", "backends"], ["neuromap", "devices"],
+                                                    ["neuromap", "targets"])]
+    assert len(low) > 10
+    bad = sorted(f"{m} imports {t}" for m in low for t in graph.successors(m)
+                 if t == "neuromap.energy" or t.startswith("neuromap.energy."))
+    assert bad == []
