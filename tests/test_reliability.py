@@ -135,12 +135,19 @@ def test_item5_loihi_backend_uses_the_targets_weight_bits(model, tmp_path):
 
 
 def test_item6_target_values_are_checked_with_file_and_field(tmp_path, capsys):
+    import re
+
     from neuromap.targets import TargetError, load
 
-    fast = _copy_target(tmp_path, "loihi2", "fast.toml", lambda t: t.replace(
-        "[energy]", '[energy]\nt_synop = { value = "fast", unit = "s", source = "me", confidence = "L" }', 1))
-    with pytest.raises(TargetError, match=r"fast\.toml: energy\.t_synop: .*number"):
+    fast = _copy_target(tmp_path, "loihi2", "fast.toml", lambda t: re.sub(
+        r"^t_synop = \{ value = [^,]+,", 't_synop = { value = "fast",', t, count=1, flags=re.M))
+    with pytest.raises(TargetError, match=r"fast\.toml: timing\.t_synop: .*number"):
         load(fast)
+    misplaced = _copy_target(tmp_path, "loihi2", "misplaced.toml", lambda t: t.replace(
+        "[energy]", '[energy]\nt_synop_learning = { value = 1e-9, unit = "s", source = "me", confidence = "L" }', 1))
+    with pytest.raises(TargetError, match=r"energy\.t_synop_learning: not a figure of a digital target \(did you "
+                                          r"mean 'timing\.t_synop_learning'\?"):
+        load(misplaced)
     msg = bad(capsys, "targets", fast, names="fast.toml")
     assert "t_synop" in msg
 

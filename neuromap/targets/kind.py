@@ -55,8 +55,10 @@ class TargetKind:
     def spec(self, path: str, key: str) -> FigureSpec:
         """The spec of figure ``key``; an unknown name is refused with the closest known ones."""
         spec = self.figures.get(key)
-        if spec is None:
-            close = difflib.get_close_matches(key, list(self.figures), n=2, cutoff=0.6)
+        if spec is None:  # the same figure in another section first (a misplaced line), then close spellings
+            field = key.split(".", 1)[-1]
+            close = [k for k in self.figures if k.split(".", 1)[-1] == field]
+            close = close or difflib.get_close_matches(key, list(self.figures), n=2, cutoff=0.6)
             hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else \
                 f"known sections: {sorted({k.split('.')[0] for k in self.figures})}"
             raise fail(path, key, f"not a figure of a {self.name} target ({hint}; "

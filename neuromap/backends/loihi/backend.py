@@ -188,10 +188,10 @@ def check_target(backend, target: Any):
     if state != STATE_BITS:
         raise BackendError(f"{backend.name} backend cannot run target {tgt.name!r}: numerics.state_bits = {state}, but "
                            f"Loihi's compartment (and Lava's bit-accurate LIF) holds u and v in {STATE_BITS} bits")
-    if not 2 <= wb <= MAX_WEIGHT_BITS + 1:
+    if wb > MAX_WEIGHT_BITS + 1:
         raise BackendError(f"{backend.name} backend cannot run target {tgt.name!r}: numerics.weight_bits = {wb}, but "
-                           f"Loihi's synapses hold 2 to {MAX_WEIGHT_BITS} magnitude bits plus a sign (at most "
-                           f"{MAX_WEIGHT_BITS + 1} counting the sign, as loihi.toml does)")
+                           f"Loihi's synapses hold at most {MAX_WEIGHT_BITS} magnitude bits plus a sign "
+                           f"({MAX_WEIGHT_BITS + 1} counting the sign, as loihi.toml does)")
     return tgt
 
 
