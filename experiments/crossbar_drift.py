@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuromap import data, hardware, train
+from neuromap import data, targets, train
 from neuromap.crossbar import CrossbarConfig, program_model, read_at, reset_counters, to_crossbar
 from neuromap.networks import LMUClassifier, SpikingMLP, pixel_digits
 
@@ -101,7 +101,7 @@ def one_seed(kind: str, epochs: int, s: int, variants: dict[str, dict], threads:
     seeds can run in worker processes)."""
     setup_threads(threads)
     make_data, _, _, loss, _, _ = MODELS[kind]
-    target = hardware.load("crossbar-pcm")
+    target = targets.load("crossbar-pcm")
     times = [float(t) for t in target.get("device.t_inference_grid")]
     base = CrossbarConfig.from_target(target)
     digits = make_data(s)
@@ -124,7 +124,7 @@ def run(epochs: int | None = None, seeds: int = 5, hwa_noise: float = 1.0, seed:
     make_data, _, _, _, default_epochs, description = MODELS[kind]
     epochs = default_epochs if epochs is None else epochs
     name = "crossbar_drift" if kind == "snn" else f"crossbar_drift_{kind}"
-    target = hardware.load("crossbar-pcm")
+    target = targets.load("crossbar-pcm")
     times = [float(t) for t in target.get("device.t_inference_grid")]
     variants = trainings(hwa_noise, hwa_t, gaussian_noise)
     seed_list = [seed + s for s in range(seeds)]

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from neuromap import data, hardware
+from neuromap import data, targets
 from neuromap.crossbar import RRAMModel
 from neuromap.networks.lsm import Connectivity, LiquidStateMachine, Reservoir, maass_connectivity
 from neuromap.neurons import LIFParams
@@ -50,7 +50,7 @@ def rram_weights(conn: Connectivity, device: RRAMModel, seed: int, t_read: float
 def run(seeds: int = 5, grid=(5, 5, 8), rec_scale: float = 0.005, input_weight: float = 0.12,
         seed: int = 0, out_dir: Path = RESULTS) -> dict:
     setup_threads(2)
-    target = hardware.load("crossbar-rram")
+    target = targets.load("crossbar-rram")
     device = RRAMModel.from_target(target)
     digits = data.digits(encoding="rate", steps=25, seed=seed)
     params = LIFParams(tau_mem=20e-3, dt=1e-3)

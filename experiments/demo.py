@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import neuromap as nm
-from neuromap import backends, data, hardware, train
+from neuromap import backends, data, targets, train
 from neuromap.atomic import write_text
 from neuromap.deploy import readout_accuracy, records_with_inputs
 from neuromap.energy import collect
@@ -130,13 +130,13 @@ def main() -> None:
 
     t0 = _step("5. energy / latency / accuracy on every target")
     per_target_acc = {}
-    for t in hardware.available():
-        kind = hardware.load(t).kind
+    float_kinds = backends.get("torch").target_kinds  # targets that run the float model (CPU, GPU)
+    for t in targets.available():
         if t in ("loihi", "loihi2"):
             per_target_acc[t] = accuracy["loihi emulator"]
         elif t in accuracy:
             per_target_acc[t] = accuracy[t]
-        elif kind == "conventional":
+        elif targets.load(t).kind in float_kinds:
             per_target_acc[t] = accuracy["float (torch)"]
     report = build_report(netlist, float_activity, "all", model="digits SpikingMLP 64-128-10 (T=25)",
                           accuracy=per_target_acc, activities=activities, counters=counters)

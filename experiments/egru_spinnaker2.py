@@ -27,9 +27,9 @@ import time
 import torch
 from torch import nn
 
-from neuromap import backends, hardware, train
+from neuromap import backends, targets, train
 from neuromap.data import char_corpus
-from neuromap.energy import costs
+from neuromap.energy import Options, collect, estimate, estimate_run
 from neuromap.graph import trace
 from neuromap.networks.egru import CharLM
 
@@ -65,8 +65,8 @@ def hold_masks(model: CharLM, masks: dict[str, torch.Tensor]) -> None:
 def _energy_rows(res, net, tokens: int) -> dict:
     """SpiNNaker2 (the run's real-time mode, 0.5 V: baseline + PE sleep / active power x time) and the
     batch-1 conventional baselines per token (one token = one time step)."""
-    est = res.estimate()
-    activity = res.activity()
+    est = estimate_run(res.compiled, res)
+    activity = collect(res.compiled.netlist, res.records)
     row = {"energy_J_per_token": est.energy_J / tokens,
            "energy_breakdown_J_per_token": {k: v / tokens for k, v in est.breakdown().items()},
            "energy_omitted": est.omitted, "energy_notes": est.notes,
@@ -74,9 +74,9 @@ def _energy_rows(res, net, tokens: int) -> dict:
                                    "backend_realtime": res.timing.latency_per_step_s,
                                    "backend_step_s": float(res.timing.step_s.mean())}}
     base = {}
-    for tname, opt in (("gpu-a100", costs.Options(batch=1, gpu_mode="eager")),
-                       ("gpu-a100 graph", costs.Options(batch=1, gpu_mode="graph")), ("cpu", None)):
-        e = costs.estimate(net, activity, hardware.load(tname.split()[0]), options=opt)
+    for tname, opt in (("gpu-a100", Options(batch=1, gpu_mode="eager")),
+                       ("gpu-a100 graph", Options(batch=1, gpu_mode="graph")), ("cpu", None)):
+        e = estimate(net, activity, targets.load(tname.split()[0]), options=opt)
         base[tname] = {"energy_J_per_token": e.energy_J / tokens, "latency_per_token_s": e.latency_per_step_s,
                        "omitted": e.omitted}
     row["baselines"] = base
@@ -130,7 +130,7 @@ def run(hidden: int = 192, embedding: int = 32, epochs: float = 2.0, finetune: f
             row.update(_energy_rows(res, c.netlist, tokens))
         out[numerics] = row
     r = out["fp32"]
-    lo, hi = hardware.load("spinnaker2").get("validation.egru_lm_vs_gpu_energy_ratio")
+    lo, hi = targets.load("spinnaker2").get("validation.egru_lm_vs_gpu_energy_ratio")
     out["paper_claim"] = "5-18x less energy than a GPU at batch 1 (Nazeer et al., SNUFA 2024 abstract)"
     out["reproduces_range"] = bool(lo <= r["gpu_over_spinnaker2"] <= hi)
     write_result(out, RESULTS / f"{name}.json")

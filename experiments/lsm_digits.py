@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuromap import hardware
+from neuromap import targets
 from neuromap.crossbar import RRAMModel
 from neuromap.networks.lsm import (
     MAASS_A,
@@ -100,7 +100,7 @@ def run(seed: int = 0, gains=GAINS, out_dir: Path = RESULTS) -> dict:
         print(f"g_rec {g:4}: accuracy {r['accuracy']:.3f} (digit {r['digit_accuracy']:.3f}, direction "
               f"{r['direction_accuracy']:.3f}), rate {r['rate_per_step']:.3f}/step", flush=True)
     best = max(sweep, key=lambda k: sweep[k]["accuracy"])
-    target = hardware.load("crossbar-rram")
+    target = targets.load("crossbar-rram")
     conn = maass_connectivity((10, 5, 4), lam=2.0, amplitudes=AMPLITUDES, seed=seed)
     rram = evaluate(build(float(best), seed, rram_weights(conn, RRAMModel.from_target(target), seed=1000 + seed)),
                     u, y, tr, te)

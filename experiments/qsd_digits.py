@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import neuromap as nm
-from neuromap import backends, data, hardware, train
+from neuromap import backends, data, targets, train
 from neuromap import quantize as Q
 from neuromap.backends.base import BackendError
 from neuromap.deploy import readout_accuracy, records_with_inputs
@@ -88,7 +88,7 @@ def _energy(model, x: torch.Tensor) -> dict[str, Any]:
         stored = Q.sign_magnitude_bits(grid["qmin"], grid["qmax"])
     out: dict[str, Any] = {"graph_weight_bits": sorted(set(bits.values())) or None, "targets": {}}
     for name in TARGETS:
-        tgt = hardware.load(name)
+        tgt = targets.load(name)
         try:
             mapping = partition(net, tgt, weight_bits=stored) if tgt.kind == "digital" else None
             est = estimate(net, activity, tgt, mapping)
@@ -101,7 +101,7 @@ def _energy(model, x: torch.Tensor) -> dict[str, Any]:
         floats = graph.lower()
         for proj in floats.projections:
             proj.meta.pop("node_metadata", None)
-        est = estimate(floats, activity, hardware.load("crossbar-rram"), None)
+        est = estimate(floats, activity, targets.load("crossbar-rram"), None)
         out["crossbar_rram_float_weights_same_activity_J"] = est.energy_per_inference_J
     out["crossbar_rram"] = _crossbar_check(graph)
     return out

@@ -35,10 +35,10 @@ import torch
 from torch import nn
 
 import neuromap as nm
-from neuromap import backends, hardware, train
+from neuromap import backends, targets, train
 from neuromap.data import CharCorpus, char_corpus
 from neuromap.deploy import records_with_inputs
-from neuromap.energy import collect, costs
+from neuromap.energy import Options, collect, estimate
 from neuromap.energy.report import ALL_TARGETS, build_report
 from neuromap.networks.egru import CharLM
 from neuromap.networks.spikegpt import SpikeGPTLM
@@ -49,8 +49,8 @@ from .egru_lm import evaluate_bpc, train_lm
 
 LN2 = math.log(2.0)
 MODELS = ("spikegpt", "egru", "gru")
-GPU = ("gpu-a100", costs.Options(batch=1, gpu_mode="eager"))
-SPINNAKER2 = ("spinnaker2", costs.Options(realtime=True))
+GPU = ("gpu-a100", Options(batch=1, gpu_mode="eager"))
+SPINNAKER2 = ("spinnaker2", Options(realtime=True))
 
 
 def build(cell: str, vocab: int, cfg: dict) -> nn.Module:
@@ -123,9 +123,9 @@ def costs_per_token(net, records: dict, tokens: int) -> dict:
            "activation_sparsity": act.activation_sparsity, "neurons": sum(act.neurons.values()),
            "synapses": sum(p.synapses_dense() for p in net.projections)}
     for key, (name, opt) in (("spinnaker2", SPINNAKER2), ("gpu", GPU)):
-        tgt = hardware.load(name)
-        mapping = partition(net, tgt, method="sequential", activity=act) if tgt.kind != "conventional" else None
-        est = costs.estimate(net, act, tgt, mapping, options=opt)
+        tgt = targets.load(name)
+        mapping = partition(net, tgt, method="sequential", activity=act) if targets.kind_of(tgt).partitions else None
+        est = estimate(net, act, tgt, mapping, options=opt)
         out[key] = {"target": name, "energy_J_per_token": est.energy_J / tokens,
                     "latency_per_token_s": est.latency_per_step_s, "breakdown_J_per_token":
                         {k: v / tokens for k, v in est.breakdown().items()},

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 import neuromap as nm
-from neuromap import data, hardware, train
+from neuromap import data, targets, train
 from neuromap.audit import spike_driven_audit
 from neuromap.backends import get
 from neuromap.deploy import records_with_inputs
@@ -71,7 +71,7 @@ def target_report(graph, net, run, x: torch.Tensor) -> dict:
     a target the network does not fit is listed with the partitioner's reason."""
     activity = collect(net, records_with_inputs(graph, run, x))
     rows, unfit = [], {}
-    for name in hardware.available():
+    for name in targets.available():
         try:
             rows += build_report(net, activity, [name], model=NAME).rows()
         except DoesNotFit as exc:

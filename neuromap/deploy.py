@@ -24,9 +24,6 @@ from neuromap import pipeline
 from neuromap.atomic import atomic_path, write_text
 from neuromap.errors import InputError, OutputError
 
-DEFAULT_TARGETS = {"lava": "loihi2", "loihi": "loihi2", "spinnaker2": "spinnaker2", "crossbar": "crossbar-pcm",
-                   "torch": "cpu"}
-
 
 @dataclass
 class Deployment:
@@ -211,7 +208,9 @@ def deploy(
     model_name: str | None = None,
     announce: Callable[[str], None] | None = None,
 ) -> Deployment:
-    """Run ``graph`` on ``backend`` (for ``target``), compare with ``compare`` and report.
+    """Run ``graph`` on ``backend`` (for ``target``, default: the backend's own), compare with
+    ``compare`` and report. A target of a kind the backend cannot run is refused with both named;
+    ``allow_mismatch`` is passed to backends that take it (Loihi) and refused by the others.
 
     The C++ neuron kernels are built (or loaded) before anything is timed, so the first run in a
     fresh environment does not count the compiler's time; ``announce`` receives a note when that
@@ -222,13 +221,12 @@ def deploy(
     from neuromap.energy.report import build_report
 
     check_input(graph, x)
-    prepare_kernels(announce)
-    target = target or DEFAULT_TARGETS.get(backend, "cpu")
     be = backends.get(backend)
-    kwargs: dict[str, Any] = {}
-    if backend in ("lava", "loihi"):
-        kwargs["allow_mismatch"] = allow_mismatch
-    compiled = be.compile(graph, target, **kwargs) if backend != "torch" else be.compile(graph)
+    tgt = backends.load_target(be, target)
+    target = tgt.name
+    prepare_kernels(announce)
+    options: dict[str, Any] = {"allow_mismatch": True} if allow_mismatch else {}
+    compiled = backends.compile_on(be, graph, tgt, **options)
     result = compiled.run(x)
     netlist = getattr(compiled, "netlist", None) or graph.lower()
     activity = collect(netlist, records_with_inputs(graph, result, x))
@@ -243,7 +241,7 @@ def deploy(
             dep_accuracy[f"{compare} (float)"] = readout_accuracy(reference.output, labels)
     if labels is not None:
         dep_accuracy[backend] = readout_accuracy(result.output, labels)
-    targets = report_targets or [target]
+    targets = report_targets or [tgt]
     acc_for_report = {target: dep_accuracy[backend]} if backend in dep_accuracy else {}
     counters = {target: result.counters} if getattr(result, "counters", None) else None
     rep = build_report(netlist, activity, targets, model=model_name or str(graph.metadata.get("name", "model")),

@@ -9,9 +9,9 @@ and a library user can catch them all at once. Classes that were ``ValueError`` 
 - :class:`neuromap.graph.GraphError` (and ``UnsupportedNodeError``), ``ValueError``
 - :class:`neuromap.backends.BackendError`, ``ValueError``
 - :class:`neuromap.partition.DoesNotFit`, ``ValueError``
-- :class:`neuromap.hardware.TargetError`, ``ValueError``
+- :class:`neuromap.targets.TargetError`, ``ValueError``
 - :class:`neuromap.energy.ActivityError` and ``MissingFigure``, ``ValueError``
-- :class:`neuromap.backends.loihi.quantize.QuantizationError`, ``ValueError``
+- :class:`neuromap.backends.loihi.neurons.QuantizationError`, ``ValueError``
 - :class:`InputError` (a bad argument or input file), ``ValueError``
 - :class:`OutputError` (an output that cannot be written), ``OSError``
 """

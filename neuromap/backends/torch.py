@@ -42,7 +42,7 @@ from neuromap.neurons.registry import SpikingParams
 from neuromap.neurons.surrogate import as_surrogate
 from neuromap.synapses import conv2d, linear
 
-from .base import BackendError, RunResult, check_inputs
+from .base import ANY_STEP, BackendError, Implementations, RunResult, check_inputs, load_target
 
 NAME = "torch"
 
@@ -195,6 +195,13 @@ def _neuron(node, name, fi, fo):
     return _LI(name, fi, fo, spec) if isinstance(spec, LISpec) else _Neuron(name, fi, fo, spec)
 
 
+#: the float reference runs every neuron kind with a registry step (LIF / CuBa / LI through their NIR
+#: nodes' builder, every other kind through its ``neuromap.Neuron`` node); units (EGRU, attention) run
+#: through the builders their modules register (``register_builder``)
+IMPLEMENTATIONS = Implementations("torch")
+
+
+@IMPLEMENTATIONS.implements(ANY_STEP, numerics="fp32")
 class _Registered(NodeOp):
     """A registry neuron kind without a NIR node (``neuromap.Neuron``, e.g. ALIF): its registry step."""
 
@@ -318,14 +325,21 @@ class TorchCompiled:
 
 
 class TorchBackend:
-    """The float reference backend (``backends.get("torch")``)."""
+    """The float reference backend (``backends.get("torch")``): software on a CPU or GPU, so it runs
+    conventional targets (the report's ``cpu`` by default)."""
 
     name = NAME
+    default_target = "cpu"
+    target_kinds = ("conventional",)
+    implementations = IMPLEMENTATIONS
 
     def unsupported(self, graph: Graph) -> list[str]:
         return graph_problems(graph)
 
     def compile(self, graph: Graph, target: Any = None, device: str | torch.device = "cpu") -> TorchCompiled:
+        """Prepare ``graph`` on ``device`` (``target``, when given, must be a kind it runs: it prices the run)."""
+        if target is not None:
+            load_target(self, target)
         if not isinstance(graph, Graph):
             raise TypeError(f"compile() needs a neuromap Graph, got {type(graph).__name__}")
         problems = graph_problems(graph)

@@ -72,8 +72,8 @@ def check_args(args: argparse.Namespace) -> None:
     """Validate counts and output paths before any work is done."""
     from neuromap.atomic import check_writable
     from neuromap.deploy import check_count
-    from neuromap.hardware import load
     from neuromap.partition.mapping import plot_format
+    from neuromap.targets import load
 
     load(args.target)  # a bad target fails before the model is read
     if args.weight_bits is not None:

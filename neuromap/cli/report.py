@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
 # --- estimate options (kept separate so a moved CLI module can reuse them as they are) -------------
 def add_estimate_options(p: argparse.ArgumentParser) -> None:
     """``--batch`` and ``--gpu-mode``: how a conventional target runs the model."""
-    from neuromap.energy.costs import GPU_MODES
+    from neuromap.estimate import GPU_MODES
 
     p.add_argument("--batch", type=int, default=1,
                    help="samples per batch on CPU/GPU targets (default 1: single-sample inference)")
@@ -45,14 +45,14 @@ def add_estimate_options(p: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace):
-    """:class:`~neuromap.energy.costs.Options` from the parsed flags (ValueError on a bad value)."""
-    from neuromap.energy.costs import Options
+    """:class:`~neuromap.estimate.Options` from the parsed flags (ValueError on a bad value)."""
+    from neuromap.estimate import Options
 
     return Options(batch=args.batch, gpu_mode=args.gpu_mode)
 
 
 def _main(args: argparse.Namespace) -> int:
-    from neuromap import backends, hardware
+    from neuromap import backends, targets
     from neuromap.atomic import check_writable
     from neuromap.deploy import check_input, describe_input, records_with_inputs
     from neuromap.energy import Activity, collect
@@ -64,7 +64,7 @@ def _main(args: argparse.Namespace) -> int:
             report_format(args.output)
     for name in args.target:  # a bad target file fails now too
         if name != "all":
-            hardware.load(name)
+            targets.load(name)
     options = options_from_args(args)
     graph = load_model(args)
     netlist = graph.lower()

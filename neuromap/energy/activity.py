@@ -113,7 +113,7 @@ class Activity:
 
     def check_matches(self, netlist: Netlist) -> None:
         """Raise :class:`ActivityError` unless this activity was recorded on ``netlist``."""
-        pops = {p.name: p.size for p in netlist.populations if p.kind != "input"}
+        pops = {p.name: p.size for p in netlist.populations if not p.is_input}
         projs = {p.name for p in netlist.projections}
         if set(self.neurons) != set(pops):
             raise ActivityError(
@@ -211,7 +211,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
     neuron population must be recorded.
     """
     pops = {p.name: p for p in netlist.populations}
-    missing = [n for n, p in pops.items() if n not in records and (p.kind != "input" or any(netlist.outgoing(n)))]
+    missing = [n for n, p in pops.items() if n not in records and (not p.is_input or any(netlist.outgoing(n)))]
     if missing:
         raise ActivityError(f"no recording for populations {missing}; recorded: {sorted(records)}")
     seqs = {n: _as_tensor(records[n]) for n in pops if n in records}
@@ -256,7 +256,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         footprint += FLOAT_BYTES * (n_w + (0 if proj.bias is None else int(np.size(proj.bias))))
     in_spikes, in_neurons = {}, {}
     for name, pop in pops.items():
-        if pop.kind == "input":
+        if pop.is_input:
             if name in seqs:
                 in_spikes[name] = float((seqs[name] != 0).sum())
                 in_neurons[name] = pop.size

@@ -3,7 +3,9 @@
 Every layer that needs to know something about a kind of neuron asks here instead of keeping a
 table of its own: the netlist (which kinds exist, their typed parameters), the graph (which node
 type holds a kind), the partitioner and the SpiNNaker2 program (state words per neuron), the
-backends (the functional step, whether Loihi can run it and why not).
+backends (the functional step), the GPU cost model (kernels per step). What a backend implements
+for a kind is the backend's own declaration (:func:`neuromap.backends.implements`), not a fact
+stored here.
 
     from neuromap.neurons import registry
     m = registry.get("cuba")
@@ -146,8 +148,12 @@ class NeuronModel:
         sequence: ``(x [T, B, n] float32, params, state) -> (out [T, B, n], state)``, the functional
             multi-step update every simulator calls, or None (no executable model).
         per_neuron: parameters that cost one more word per neuron when given per neuron.
-        loihi: None when Loihi's compartment runs the kind; else why it cannot.
-        fixed_point: whether the SpiNNaker2 model has an s16.15 integer version.
+        source: a spike / value source fed by the host (network inputs): no neuron update, nothing
+            for a backend to implement.
+        eager_kernels: ``params -> n``: the GPU kernels one step of a population launches in eager
+            PyTorch (the aten ops of its step, views excluded; ``tests/unit/energy/test_report.py``
+            re-counts them with torch's dispatch mode), or None when not counted (the GPU cost model
+            then counts one kernel, lists the kind in ``omitted`` and marks its estimate a lower bound).
         parse: typed parameters from their ``to_dict()`` form (JSON in a saved graph).
         module_type / from_module: the ``nn.Module`` class that :func:`neuromap.graph.trace` turns
             into a ``neuromap.Neuron`` node, and how to read its typed parameters (learned values
@@ -165,8 +171,8 @@ class NeuronModel:
     nir_type: str | None = None
     sequence: Sequence | None = None
     per_neuron: tuple[str, ...] = ()
-    loihi: str | None = "Loihi's compartment runs LIF / CuBa / LI populations"
-    fixed_point: bool = False
+    source: bool = False
+    eager_kernels: Callable[[Any], int] | None = None
     parse: Callable[[Mapping[str, Any]], Any] | None = None
     module_type: type | None = None
     from_module: Callable[[Any], Any] | None = None
@@ -279,23 +285,45 @@ def _egru_from_dict(d: Mapping[str, Any]) -> EGRUParams:
     return EGRUParams(np.asarray(d["theta"], dtype=np.float32), float(d.get("zoneout", 0.0)))
 
 
-register(NeuronModel("input", "spike / value source fed by the host", NoParams, state=("x",), spiking=True))
+#: aten ops ``neuron_step`` adds for its reset mode (LIF / CuBa)
+RESET_KERNELS = {"subtract": 2, "zero": 4, "none": 0}
+
+
+def spiking_kernels(base: int) -> Callable[[Any], int]:
+    """Eager kernels of a LIF-family step: ``base`` ops plus those of the population's reset mode."""
+    def count(params: Any) -> int:
+        neuron = getattr(params, "neuron", None)  # typed SpikingParams; None when not known
+        return base + RESET_KERNELS.get(str(getattr(neuron, "reset", "subtract")), 2)
+
+    return count
+
+
+def fixed_kernels(n: int) -> Callable[[Any], int]:
+    """Eager kernels of a step that launches ``n`` ops whatever its parameters."""
+    return lambda params: n
+
+
+# Kernel counts: the aten ops that ``neuromap.neurons.functional.neuron_step`` (LIF / CuBa, no
+# refractoriness), the leaky integrator and the EGRU update (``neuromap.neurons.egru.egru_candidate``
+# + event, output, reset) dispatch, views excluded.
+register(NeuronModel("input", "spike / value source fed by the host", NoParams, state=("x",), spiking=True,
+                     source=True))
 register(NeuronModel("lif", "leaky integrate-and-fire (neuromap.neurons.LIFParams)", SpikingParams, state=("v",),
-                     spiking=True, nir_type="LIF", sequence=lif_sequence, per_neuron=("beta", "v_th"), loihi=None,
-                     fixed_point=True, parse=spiking_from_dict))
+                     spiking=True, nir_type="LIF", sequence=lif_sequence, per_neuron=("beta", "v_th"),
+                     eager_kernels=spiking_kernels(7), parse=spiking_from_dict))
 register(NeuronModel("cuba", "current-based LIF (neuromap.neurons.CubaLIFParams)", SpikingParams, state=("v", "i"),
                      spiking=True, nir_type="CubaLIF", sequence=lif_sequence, per_neuron=("beta", "v_th", "alpha"),
-                     loihi=None, fixed_point=True, parse=spiking_from_dict))
+                     eager_kernels=spiking_kernels(9), parse=spiking_from_dict))
 register(NeuronModel("li", "non-spiking leaky integrator", LIParams, state=("v",), nir_type="LI", sequence=li_sequence,
-                     loihi=None, fixed_point=True, parse=_li_from_dict))
+                     eager_kernels=fixed_kernels(4), parse=_li_from_dict))
 # EGRU on a PE: c, y and the six gate pre-activations (z, r, g from the input and the recurrent
 # group) per unit; theta takes a word only when it is per unit.
 register(NeuronModel("egru", "event-based GRU layer (graded events)", EGRUParams,
                      state=("c", "y", "gx_z", "gx_r", "gx_g", "gh_z", "gh_r", "gh_g"), nir_type="neuromap.EGRU",
-                     per_neuron=("theta",), fixed_point=True, parse=_egru_from_dict,
-                     loihi="an EGRU's gated update is not a Loihi compartment"))
-register(NeuronModel("relu", "non-spiking ReLU unit (MAC layers)", NoParams, state=("y",)))
+                     per_neuron=("theta",), eager_kernels=fixed_kernels(17), parse=_egru_from_dict))
+register(NeuronModel("relu", "non-spiking ReLU unit (MAC layers)", NoParams, state=("y",),
+                     eager_kernels=fixed_kernels(1)))
 register(NeuronModel("identity", "non-spiking unit that passes its summed input on", NoParams, state=("y",),
-                     fixed_point=True))
+                     eager_kernels=fixed_kernels(0)))
 register(NeuronModel("other", "a unit no backend model runs (attention, LMU memory, max-pool, ...)", Attributes,
                      state=("y",)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import re
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -35,10 +36,10 @@ def good_files() -> dict[str, bytes]:
         model = nm.save(nm.trace(m, torch.rand(2, 1, 64)), d / "m.nir")
         np.save(d / "x.npy", np.zeros((4, 2, 64), np.float32))
         np.savez(d / "a.npz", a=np.zeros(3))
-        from neuromap import hardware
+        from neuromap import targets
 
         return {"nir": model.read_bytes(), "npy": (d / "x.npy").read_bytes(), "npz": (d / "a.npz").read_bytes(),
-                "toml": Path(hardware.load("loihi2").path).read_bytes()}
+                "toml": Path(targets.load("loihi2").path).read_bytes()}
 
 
 def malformed(kind: str):
@@ -119,10 +120,10 @@ def _argv(case, d: Path, good) -> tuple[list[str], str]:
 
 
 def _loads_as_target(path: Path) -> bool:
-    from neuromap import hardware
+    from neuromap import targets
 
     try:
-        hardware.load(path)
+        targets.load(path)
     except Exception:  # noqa: BLE001 - any refusal means the file is bad input, which is what we want
         return False
     return True
@@ -152,4 +153,83 @@ def test_bad_input_gives_exit_2_one_line_no_traceback_no_change(case):
         assert "Traceback" not in text, text
         assert len(lines) == 1, text
         assert names in lines[0], (names, text)
+        assert _snapshot(d) == before, "an input file changed or a file was written"
+
+
+# --- target files (issue 26 items 8, 9, 12, 13, 15): crafted figures ------------------------------
+FIGURE_LINE = re.compile(r'^(\w+) = \{ value = (.+?), unit = "([^"]+)"')
+
+
+@functools.cache
+def target_lines() -> tuple[str, tuple[int, ...]]:
+    """loihi2.toml's text and the line numbers of its figures that have a number (or numbers) as value
+    (a name such as ``sim.lava_select_tag`` takes any string)."""
+    from neuromap import targets
+
+    text = (targets.folder() / "loihi2.toml").read_text()
+    return text, tuple(i for i, ln in enumerate(text.splitlines())
+                       if (m := FIGURE_LINE.match(ln)) and not m.group(2).startswith('"'))
+
+
+def _mutated(mutation, which: int, draw) -> str:
+    """loihi2.toml with one figure renamed, put in another unit, given an impossible value, its e_synop
+    overflowing a report, or its router grid beyond any memory."""
+    from neuromap.targets import UNITS
+
+    text, figure_lines = target_lines()
+    lines = text.splitlines()
+    i = figure_lines[which % len(figure_lines)]
+    key, value, unit = FIGURE_LINE.match(lines[i]).groups()
+    if mutation == "rename":
+        lines[i] = lines[i].replace(key, key + draw, 1)
+    elif mutation == "unit":
+        other = [u for u in UNITS if u != unit][which % (len(UNITS) - 1)]
+        lines[i] = lines[i].replace(f'unit = "{unit}"', f'unit = "{other}"', 1)
+    elif mutation == "value":
+        lines[i] = lines[i].replace(f"value = {value},", f"value = {draw},", 1)
+    elif mutation == "overflow":
+        lines = [ln.replace("e_synop = { value = 1.9e-12,", "e_synop = { value = 1e308,") for ln in lines]
+    else:  # grid
+        lines = [ln.replace("router_grid = { value = [8, 4]", "router_grid = { value = [1000000, 1000000]")
+                 for ln in lines]
+    return "\n".join(lines) + "\n"
+
+
+FIGURE_CASES = st.one_of(
+    st.tuples(st.sampled_from(["targets", "partition", "report"]), st.just("rename"), st.integers(0, 200),
+              st.sampled_from(["x", "_", "2", "s"])),
+    st.tuples(st.sampled_from(["targets", "partition", "report"]), st.just("unit"), st.integers(0, 200), st.just("")),
+    st.tuples(st.sampled_from(["targets", "partition", "report"]), st.just("value"), st.integers(0, 200),
+              st.sampled_from(["-1.0", "nan", "inf", "-inf", '"many"', "true"])),
+    st.tuples(st.just("report"), st.just("overflow"), st.just(0), st.just("")),
+    st.tuples(st.sampled_from(["targets", "partition", "report"]), st.just("grid"), st.just(0), st.just("")),
+    st.tuples(st.sampled_from(["targets", "partition", "report"]), st.just("directory"), st.just(0), st.just("")),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=FIGURE_CASES)
+def test_a_bad_target_file_gives_exit_2_one_line_naming_it_no_traceback_no_change(case):
+    cmd, mutation, which, draw = case
+    good = good_files()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        model = d / "m.nir"
+        model.write_bytes(good["nir"])
+        bad = d / "bad.toml"
+        if mutation == "directory":
+            bad.mkdir()
+        else:
+            bad.write_text(_mutated(mutation, which, draw))
+        argv = {"targets": ["targets", bad], "partition": ["partition", model, "--target", bad],
+                "report": ["report", model, "--target", bad, "--dataset", "digits", "--samples", "2", "--steps", "3"]}
+        before = _snapshot(d)
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = cli.main([str(a) for a in argv[cmd]])
+        text = err.getvalue()
+        lines = [ln for ln in text.splitlines() if ln.strip() and "warning:" not in ln]
+        assert code == 2, (case, text, out.getvalue()[-500:])
+        assert "Traceback" not in text and len(lines) == 1, text
+        assert str(bad) in lines[0], (case, text)
         assert _snapshot(d) == before, "an input file changed or a file was written"

@@ -62,11 +62,11 @@ def test_help_shows_no_raw_markup():
 
 
 def test_target_pages_cover_every_target(tmp_path):
-    from neuromap import hardware
+    from neuromap import targets
 
     _gen().write_targets(tmp_path / "targets.md")
     text = (tmp_path / "targets.md").read_text()
-    for name in hardware.available():
+    for name in targets.available():
         assert f"## `{name}`" in text
     assert "Davies" in text  # a cited source, carried into the page
 

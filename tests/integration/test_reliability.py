@@ -91,9 +91,9 @@ def test_item3_counts_and_weight_bits_are_validated(model, capsys):
 
 
 def _copy_target(tmp_path, src: str, name: str, edit=None) -> Path:
-    from neuromap import hardware
+    from neuromap import targets
 
-    text = Path(hardware.load(src).path).read_text()
+    text = Path(targets.load(src).path).read_text()
     if edit:
         text = edit(text)
     p = tmp_path / name
@@ -136,12 +136,19 @@ def test_item5_loihi_backend_uses_the_targets_weight_bits(model, tmp_path):
 
 
 def test_item6_target_values_are_checked_with_file_and_field(tmp_path, capsys):
-    from neuromap.hardware import TargetError, load
+    import re
 
-    fast = _copy_target(tmp_path, "loihi2", "fast.toml", lambda t: t.replace(
-        "[energy]", '[energy]\nt_synop = { value = "fast", unit = "s", source = "me", confidence = "L" }', 1))
-    with pytest.raises(TargetError, match=r"fast\.toml: energy\.t_synop: .*number"):
+    from neuromap.targets import TargetError, load
+
+    fast = _copy_target(tmp_path, "loihi2", "fast.toml", lambda t: re.sub(
+        r"^t_synop = \{ value = [^,]+,", 't_synop = { value = "fast",', t, count=1, flags=re.M))
+    with pytest.raises(TargetError, match=r"fast\.toml: timing\.t_synop: .*number"):
         load(fast)
+    misplaced = _copy_target(tmp_path, "loihi2", "misplaced.toml", lambda t: t.replace(
+        "[energy]", '[energy]\nt_synop_learning = { value = 1e-9, unit = "s", source = "me", confidence = "L" }', 1))
+    with pytest.raises(TargetError, match=r"energy\.t_synop_learning: not a figure of a digital target \(did you "
+                                          r"mean 'timing\.t_synop_learning'\?"):
+        load(misplaced)
     msg = bad(capsys, "targets", fast, names="fast.toml")
     assert "t_synop" in msg
 
@@ -276,8 +283,8 @@ def test_every_error_is_a_neuromap_error_and_keeps_its_old_base():
     from neuromap.backends import BackendError
     from neuromap.energy import ActivityError, MissingFigure
     from neuromap.graph import GraphError
-    from neuromap.hardware import TargetError
     from neuromap.partition import DoesNotFit
+    from neuromap.targets import TargetError
 
     for cls in (GraphError, BackendError, DoesNotFit, TargetError, ActivityError, MissingFigure, InputError):
         assert issubclass(cls, NeuromapError) and issubclass(cls, ValueError), cls

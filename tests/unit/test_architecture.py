@@ -1,5 +1,7 @@
-"""Structure rules checked from the source (AST): no import cycles inside neuromap / networks /
-hardware, and no module imports another module's private (``_name``) names."""
+"""Structure rules checked from the source (AST): no import cycles inside neuromap / networks, no
+module imports another module's private (``_name``) names, the library does not import the zoo,
+``hardware/`` holds data only, and no target-kind or neuron-kind name is branched on outside its own
+module and the registries."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import networkx as nx
 
 from tests.support import ROOT
 
-PACKAGES = {"neuromap": ROOT / "neuromap", "neuromap.networks": ROOT / "networks", "neuromap.hardware": ROOT / "hardware"}
+PACKAGES = {"neuromap": ROOT / "neuromap", "neuromap.networks": ROOT / "networks"}
 # The CLI package and the energy.cli cycle are being moved by another change (issue 16); delete
 # this entry once neuromap/cli/ is merged.
 KNOWN_CYCLES: set[frozenset[str]] = set()  # none: keep it that way
@@ -156,3 +158,117 @@ def test_the_sys_path_check_finds_an_edit(tmp_path):
     (tmp_path / "a.py").write_text("import sys\nsys.path.insert(0, 'x')\n")
     (tmp_path / "b.py").write_text("import sys\nsys.path += ['y']\nprint(sys.path[0])\n")
     assert _path_edits(tmp_path) == ["a.py:2", "b.py:2"]
+
+
+def test_hardware_holds_the_target_files_only():
+    """``hardware/`` is data (the shipped TOMLs, package data of ``neuromap.hardware``); the loader,
+    schema and kinds are code in ``neuromap/targets/``."""
+    files = sorted(p.name for p in (ROOT / "hardware").iterdir() if p.name != "__pycache__")
+    assert files and all(f.endswith(".toml") for f in files), files
+
+
+# --- no kind name in a branch outside its own module and the registries ----------------------------
+# A projection kind that shares a neuron kind's name ("identity": one-to-one synapses) is not a
+# neuron kind: comparisons of a projection's ``kind`` (variables named like these, or ``self`` inside
+# netlist.Projection) are projection-kind branches.
+PROJECTION_SUBJECTS = {"proj", "pr", "plan", "projection"}
+REGISTRIES = {"neuromap/neurons/registry.py", "neuromap/targets/kind.py", "neuromap/backends/__init__.py"}
+
+
+def _kind_names() -> tuple[dict[str, str], set[str]]:
+    """``{kind name: its own module}`` for target and neuron kinds, and the projection kinds."""
+    import neuromap.networks  # noqa: F401  (a zoo module that registered a neuron kind would count)
+    from neuromap import targets
+    from neuromap.netlist import PROJECTION_KINDS
+    from neuromap.neurons import registry
+
+    own = {k: f"neuromap/targets/{k}.py" for k in targets.kinds()}
+    for kind in registry.kinds():  # a kind with its own nn.Module registers in that module (alif.py)
+        module_type = registry.get(kind).module_type
+        own[kind] = (module_type.__module__ if module_type else "neuromap.neurons.registry").replace(".", "/") + ".py"
+    return own, set(PROJECTION_KINDS)
+
+
+def _strings(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [c for e in node.elts for c in _strings(e)]
+    return []
+
+
+def _kind_subject(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr in ("kind", "target_kind")) or \
+        (isinstance(node, ast.Name) and node.id == "kind")
+
+
+def _is_projection(node: ast.AST, in_projection_class: bool) -> bool:
+    base = node.value if isinstance(node, ast.Attribute) else None
+    name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", None)
+    return name in PROJECTION_SUBJECTS or (name == "self" and in_projection_class)
+
+
+def kind_branches(files: dict[str, str]) -> list[str]:
+    """``path:line: what`` for every comparison of a ``kind`` with a kind name, dict keyed by two or
+    more kind names, or ``case`` on a kind name, outside the name's own module and the registries."""
+    own, projection_kinds = _kind_names()
+    hits = []
+    for path, text in files.items():
+        tree = ast.parse(text)
+        projection_lines = {ln for c in ast.walk(tree) if isinstance(c, ast.ClassDef) and c.name == "Projection"
+                            for ln in range(c.lineno, c.end_lineno + 1)}
+        for n in ast.walk(tree):
+            found: list[str] = []
+            if isinstance(n, ast.Compare):
+                ops = [n.left, *n.comparators]
+                subjects = [o for o in ops if _kind_subject(o)]
+                if subjects:
+                    proj = all(_is_projection(o, n.lineno in projection_lines) for o in subjects)
+                    found = [c for o in ops for c in _strings(o)
+                             if c in own and not (proj and c in projection_kinds)]
+            elif isinstance(n, ast.Dict):
+                keys = [c for k in n.keys if k is not None for c in _strings(k) if c in own]
+                found = keys if len(keys) >= 2 else []
+            elif isinstance(n, ast.MatchValue):
+                found = [c for c in _strings(n.value) if c in own]
+            found = [c for c in found if path not in REGISTRIES and path != own[c]]
+            hits += [f"{path}:{n.lineno}: {c!r}" for c in found]
+    return sorted(set(hits))
+
+
+def _library_sources() -> dict[str, str]:
+    out = {}
+    for folder in ("neuromap", "networks"):
+        for f in (ROOT / folder).rglob("*.py"):
+            out[str(f.relative_to(ROOT))] = f.read_text()
+    return out
+
+
+def test_no_kind_name_is_branched_on_outside_its_module_and_the_registries():
+    assert kind_branches(_library_sources()) == []
+
+
+def test_the_kind_branch_check_finds_comparisons_tables_and_matches():
+    src = ("def f(pop, tgt, proj, kind):\n"
+           "    if pop.kind == 'lif' or tgt.kind in ('digital', 'sfq'):\n        pass\n"
+           "    if proj.kind == 'identity' or kind != 'cuba':\n        pass\n"
+           "    table = {'lif': 7, 'cuba': 9}\n"
+           "    match tgt.kind:\n        case 'crossbar':\n            pass\n")
+    hits = kind_branches({"neuromap/x.py": src})
+    assert hits == ["neuromap/x.py:2: 'digital'", "neuromap/x.py:2: 'lif'", "neuromap/x.py:2: 'sfq'",
+                    "neuromap/x.py:4: 'cuba'", "neuromap/x.py:6: 'cuba'", "neuromap/x.py:6: 'lif'",
+                    "neuromap/x.py:8: 'crossbar'"]
+    assert kind_branches({"neuromap/targets/digital.py": "def f(t):\n    return t.kind == 'digital'\n"}) == []
+
+
+def test_backends_devices_and_target_kinds_do_not_import_energy():
+    """Backends, device models and target kinds sit below the reports: the shared term arithmetic is
+    ``neuromap.estimate``; a backend says how its run is priced (``estimate_options``) instead of
+    pricing it."""
+    graph, _, _ = _analyse()
+    low = [m for m in graph if m.split(".")[:2] in (["neuromap", "backends"], ["neuromap", "devices"],
+                                                    ["neuromap", "targets"])]
+    assert len(low) > 10
+    bad = sorted(f"{m} imports {t}" for m in low for t in graph.successors(m)
+                 if t == "neuromap.energy" or t.startswith("neuromap.energy."))
+    assert bad == []

@@ -1,23 +1,24 @@
-"""The README's "Add a target" and "Add a backend" recipes, done: a copied target TOML with a
-changed figure is used by the partitioner and a backend by path, and a toy netlist backend
-registered through ``neuromap.backends.register`` runs a traced network from the neuron registry
-alone and matches ``backends.torch``."""
+"""The README's "Add a target", "Add a backend" and "Add a model" recipes, done: a copied target TOML
+with a changed figure is used by the partitioner and a backend by path; a toy netlist backend in
+one module registers the neuron kinds it implements (``@implements``), runs through ``deploy`` and
+matches ``backends.torch``, and refuses a kind it lacks and a target kind it cannot run; a new unit
+node traces, saves, lowers and runs without touching the library."""
 
 from __future__ import annotations
 
-import pathlib
-
 import networkx as nx
+import pytest
 import torch
 from torch import nn
 
-from neuromap import backends, hardware
-from neuromap.backends import RunResult
+from neuromap import backends, targets
+from neuromap.backends import Implementations, RunResult, load_target
+from neuromap.deploy import deploy
 from neuromap.graph import trace
-from neuromap.neurons import ALIF, LIF, ALIFParams
+from neuromap.neurons import ALIF, LIF, ALIFParams, CubaLIF
 from neuromap.partition import partition
 
-HARDWARE = pathlib.Path(hardware.__file__).parent
+HARDWARE = targets.folder()
 
 
 def net() -> nn.Sequential:
@@ -31,7 +32,7 @@ def test_a_copied_target_toml_with_a_changed_figure_is_used_by_path(tmp_path):
     mine = tmp_path / "mychip.toml"
     mine.write_text(text.replace('name = "spinnaker2"', 'name = "mychip"').replace(
         line, 'memory_bits = { value = 20000, unit = "bit", source = "test: a smaller PE", confidence = "D" }'))
-    tgt = hardware.load(mine)
+    tgt = targets.load(mine)
     assert tgt.name == "mychip" and tgt.get("core.memory_bits") == 20000
     x = torch.rand(20, 2, 5) * 3
     graph = trace(net(), x)
@@ -44,20 +45,35 @@ def test_a_copied_target_toml_with_a_changed_figure_is_used_by_path(tmp_path):
     assert torch.equal(res.output, backends.get("torch").compile(graph).run(x).output)
 
 
+# --- "Add a backend": a toy netlist backend in one module ----------------------------------------------
+TOY = Implementations("toy")
+
+
+@TOY.implements("lif", numerics="fp32")
+@TOY.implements("alif", numerics="fp32")
+def toy_neurons(pop, x: torch.Tensor) -> torch.Tensor:
+    """LIF and ALIF populations through their registry step (the toy implements these two kinds only)."""
+    return pop.model.sequence(x, pop.params, None)[0]
+
+
 class ToyBackend:
-    """A netlist backend in a page: dense projections, every population run by its registry step."""
+    """A netlist backend in a page: dense projections, the neuron kinds it registered in TOY."""
 
     name = "toy"
+    default_target = "cpu"
+    target_kinds = ("conventional",)
+    implementations = TOY
 
     def unsupported(self, graph) -> list[str]:
         net = graph.lower()
-        bad = [f"population {p.name!r} ({p.kind}): no registry step" for p in net.populations
-               if p.kind != "input" and p.model.sequence is None]
-        return bad + [f"projection {p.name!r} ({p.kind}): toy runs dense only" for p in net.projections
-                      if p.kind != "dense"]
+        return TOY.problems(net, "fp32") + [f"projection {p.name!r} ({p.kind}): toy runs dense only"
+                                            for p in net.projections if p.kind != "dense"]
 
     def compile(self, graph, target=None):
-        assert not self.unsupported(graph)
+        load_target(self, target)
+        problems = self.unsupported(graph)
+        if problems:
+            raise backends.BackendError("toy backend cannot run this graph:\n  " + "\n  ".join(problems))
         return ToyCompiled(graph.lower(), graph.outputs)
 
 
@@ -70,36 +86,46 @@ class ToyCompiled:
         out = {}
         for name in nx.topological_sort(self.netlist.graph):
             pop = self.netlist.population(name)
-            if pop.kind == "input":
+            if pop.is_input:
                 out[name] = x
                 continue
             drive = sum(torch.nn.functional.linear(out[p.src], torch.as_tensor(p.weight, dtype=torch.float32),
                                                    None if p.bias is None else torch.as_tensor(p.bias,
                                                                                               dtype=torch.float32))
                         for p in self.netlist.incoming(name))
-            out[name], _ = pop.model.sequence(drive, pop.params, None)
+            out[name] = TOY.get(pop, "fp32")(pop, drive)
         last = list(nx.topological_sort(self.netlist.graph))[-1]
         return RunResult({self.outputs[0]: out[last]}, out, backend="toy")
 
 
-def test_a_toy_backend_registered_publicly_runs_from_the_registry():
+def test_a_toy_backend_registers_its_kinds_runs_through_deploy_and_refuses_a_kind_it_lacks():
     backends.register("toy", ToyBackend())
     assert "toy" in backends.available()
-    x = torch.rand(20, 2, 5) * 3
+    x = (torch.rand(20, 2, 5) < 0.5).float()
     model = net()
     graph = trace(model, x)
     toy = backends.get("toy")
     assert isinstance(toy, backends.Backend) and toy.unsupported(graph) == []
     with torch.no_grad():
         ref = model(x)
-    assert ref.sum() > 0 and torch.equal(toy.compile(graph).run(x).output, ref)
+    dep = deploy(graph, x, backend="toy", compare="torch")
+    assert ref.sum() > 0 and torch.equal(dep.result.output, ref) and dep.target == "cpu"
+    assert set(dep.agreement.values()) == {1.0} and "cpu" in dep.report.estimates
+    torch.manual_seed(0)
+    cuba = trace(nn.Sequential(nn.Linear(5, 6), CubaLIF(alpha=0.5, beta=0.8)), x)
+    with pytest.raises(backends.BackendError, match=r"population '1' \(node '1'\) has neuron kind 'cuba', which "
+                                                    r"backend 'toy' does not implement in fp32 numerics; it "
+                                                    r"implements \['alif', 'lif'\]"):
+        deploy(cuba, x, backend="toy")
+    with pytest.raises(backends.BackendError, match="backend 'toy' cannot run target 'loihi2': it is a digital target"):
+        deploy(graph, x, backend="toy", target="loihi2")
+    with pytest.raises(backends.BackendError, match="backend 'toy' takes no option allow_mismatch"):
+        deploy(graph, x, backend="toy", allow_mismatch=True)
 
 
 # --- a new extension node in a page: node, tracer handler, lowering (Unit) and torch builder ---------
 
 from dataclasses import dataclass  # noqa: E402
-
-import pytest  # noqa: E402
 
 from neuromap.backends.torch import NodeOp, register_builder  # noqa: E402
 from neuromap.graph import load, save  # noqa: E402

@@ -13,8 +13,8 @@ import neuromap as nm
 from neuromap import backends
 from neuromap import quantize as Q
 from neuromap.backends.base import BackendError
-from neuromap.backends.loihi.quantize import QuantizationError
-from neuromap.backends.loihi.quantize import quantize as loihi_quantize
+from neuromap.backends.loihi.float_to_fixed import QuantizationError
+from neuromap.backends.loihi.float_to_fixed import quantize as loihi_quantize
 from neuromap.distill import Distiller
 from neuromap.networks import SpikingMLP, qsd_sdt
 from neuromap.networks.sdt import SpikeDrivenTransformer

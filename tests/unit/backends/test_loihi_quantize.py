@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from neuromap import data, train
-from neuromap.backends.loihi.quantize import QuantizationError, quantize
+from neuromap.backends.loihi.float_to_fixed import QuantizationError, quantize
 from neuromap.netlist import ConvGeometry, Netlist, Population, Projection
 from neuromap.networks import SpikingMLP
 from neuromap.neurons import CubaLIFParams, LIFParams
@@ -95,5 +95,7 @@ def test_refuses_what_loihi_cannot_run():
     other.add_population(Population("in", "input", (4,)))
     other.add_population(Population("g", "egru", (2,)))
     other.add_projection(Projection("w", "in", "g", "dense", weight=np.ones((2, 4))))
-    with pytest.raises(QuantizationError, match="'g' has kind 'egru'"):
+    with pytest.raises(QuantizationError, match=r"'g' \(node 'g'\) has neuron kind 'egru', which backend 'loihi' "
+                                                r"does not implement in fixed_pt numerics; it implements "
+                                                r"\['cuba', 'li', 'lif'\]"):
         quantize(other)

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuromap import hardware
+from neuromap import targets
 from neuromap.crossbar import (
     CrossbarConfig,
     CrossbarConv2d,
@@ -47,7 +47,7 @@ def _folded_normal(mu: torch.Tensor, sig: torch.Tensor) -> tuple[torch.Tensor, t
 # --- devices -------------------------------------------------------------------------------------
 
 def test_pcm_from_target_matches_spec():
-    t = hardware.load("crossbar-pcm")
+    t = targets.load("crossbar-pcm")
     m = PCMModel.from_target(t)
     assert m.g_max == t.get("device.g_max") and m.t0 == t.get("device.t0") and m.t_read == t.get("device.t_read")
     assert list(m.prog_coeff) == t.get("device.prog_coeff")
@@ -225,7 +225,7 @@ def test_config_errors():
         CrossbarConfig(dac_bits=40)
     with pytest.raises(ValueError, match="NaN or inf"):
         compile_matrix(torch.tensor([[float("nan")]]), CrossbarConfig.ideal())
-    with pytest.raises(ValueError, match="not a crossbar"):
+    with pytest.raises(ValueError, match="digital target without crossbar tiles"):
         CrossbarConfig.from_target("loihi")
 
 

@@ -2,15 +2,13 @@
 formula), and the report's views (table, JSON, HTML, explain) and errors."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from neuromap import hardware
-from neuromap.energy import ActivityError, collect
-from neuromap.energy.costs import MissingFigure, Options, estimate, spike_driven_transformer_energy
+from neuromap import targets
+from neuromap.energy import ActivityError, MissingFigure, Options, collect, estimate, spike_driven_transformer_energy
 from neuromap.energy.report import build_report
 from neuromap.partition import partition
 from tests.support import small_net
@@ -28,7 +26,7 @@ def activity():
 def test_loihi_energy_equals_hand_arithmetic(activity):
     """Davies et al. 2018 Table 2 figures x hand-computed counts, term by term."""
     net = small_net()
-    loihi = hardware.load("loihi")
+    loihi = targets.load("loihi")
     mapping = partition(net, loihi, activity=activity)
     assert mapping.n_cores == 1
     est = estimate(net, activity, loihi, mapping)
@@ -61,7 +59,7 @@ def test_spike_driven_transformer_formula_exact():
 
 def test_sdt_45nm_is_mac_ac_model(activity):
     net = small_net()
-    est = estimate(net, activity, hardware.load("sdt-45nm"))
+    est = estimate(net, activity, targets.load("sdt-45nm"))
     # binary inputs everywhere in this net: all effective ops are ACs
     assert est.energy_J == pytest.approx(4.6e-12 * 0 + 0.9e-12 * (12 + 2), rel=1e-12)
     assert est.energy_lower_bound  # arithmetic only
@@ -69,7 +67,7 @@ def test_sdt_45nm_is_mac_ac_model(activity):
 
 def test_cpu_per_synop_hand_arithmetic(activity):
     """Degnan et al. 2016 (keras-spiking 'cpu'): 8.6 nJ per synapse-step and per neuron-step."""
-    est = estimate(small_net(), activity, hardware.load("cpu"))
+    est = estimate(small_net(), activity, targets.load("cpu"))
     dense = 3 * 2 * 6 + 3 * 2 * 2  # every synapse every step (T=3, B=2)
     updates = 3 * 2 * (2 + 1)
     assert est.energy_J == pytest.approx(8.6e-9 * (dense + updates), rel=1e-12)
@@ -79,7 +77,7 @@ def test_cpu_per_synop_hand_arithmetic(activity):
 def test_gpu_power_time_hand_arithmetic(activity):
     """H100 (H200-measured figures), batch 1, eager: 2 matmuls + LIF step (9 ops) + LI step (4 ops)
     = 15 kernels per step x 9 us; energy = mean busy power (114-120 W) x time."""
-    h100 = hardware.load("gpu-h100")
+    h100 = targets.load("gpu-h100")
     est = estimate(small_net(), activity, h100)
     step = 15 * 9.0e-6
     assert est.resources["kernels_per_step"] == 15
@@ -93,7 +91,7 @@ def test_gpu_power_time_hand_arithmetic(activity):
     fused = estimate(small_net(), activity, h100, options=Options(gpu_mode="fused", batch=8))
     assert fused.latency_per_step_s == pytest.approx(4 * 1.3e-6, rel=1e-12)  # 2 matmuls + 2 fused neuron kernels
     assert fused.energy_per_inference_J == pytest.approx(117.0 * 4 * 1.3e-6 * 3 / 8, rel=1e-12)
-    a100 = estimate(small_net(), activity, hardware.load("gpu-a100"))
+    a100 = estimate(small_net(), activity, targets.load("gpu-a100"))
     assert any("p_idle" in o for o in a100.omitted)  # idle power missing: listed, not invented
 
 
@@ -101,12 +99,12 @@ def test_kernel_table_matches_dispatched_ops():
     """The eager kernel counts are the aten ops the neuron steps dispatch (views excluded)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    from neuromap.energy.costs import kernels_per_step
     from neuromap.netlist import Netlist, Population
     from neuromap.neurons.egru import egru_candidate
     from neuromap.neurons.functional import initial_state, neuron_step
     from neuromap.neurons.params import CubaLIFParams, LIFParams
     from neuromap.neurons.surrogate import Surrogate
+    from neuromap.targets.conventional import kernels_per_step
 
     views = {"aten.split.Tensor", "aten.t.default", "aten.view.default"}
 
@@ -148,10 +146,10 @@ def test_conventional_bad_input(activity, tmp_path):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="batch"):
             Options(batch=bad)
-    text = (Path(hardware.__file__).parent / "gpu-h100.toml").read_text()
+    text = (targets.folder() / "gpu-h100.toml").read_text()
     p = tmp_path / "nogpu.toml"
     p.write_text(text.replace("t_kernel_graph = { value = 1.3e-6,", "t_kernel_graph = { missing = \"not measured\" } #"))
-    t = hardware.load(p)
+    t = targets.load(p)
     assert estimate(small_net(), activity, t).energy_J > 0  # eager does not need the graph figure
     with pytest.raises(MissingFigure, match=r"t_kernel_graph.*not measured.*gpu_mode='graph'") as info:
         estimate(small_net(), activity, t, options=Options(gpu_mode="graph"))
@@ -184,8 +182,8 @@ def test_errors(activity):
     with pytest.raises(ActivityError, match="'h'"):
         build_report(small_net(), other, ["cpu"])
     with pytest.raises(ValueError, match="needs a Mapping"):
-        estimate(small_net(), activity, hardware.load("loihi"))
-    s2 = hardware.load("spinnaker2")
+        estimate(small_net(), activity, targets.load("loihi"))
+    s2 = targets.load("spinnaker2")
 
     class NoSynop:
         name, kind = "x", "digital"
@@ -203,7 +201,7 @@ def test_errors(activity):
 
 def test_per_core_energy_and_memory(activity):
     net = small_net()
-    s2 = hardware.load("spinnaker2")
+    s2 = targets.load("spinnaker2")
     est = estimate(net, activity, s2, partition(net, s2, activity=activity))
     per_core = est.per_core["dynamic_energy_J"]
     assert len(per_core) == est.resources["cores"]
@@ -218,7 +216,7 @@ def test_spinnaker2_hand_arithmetic(activity):
     (baseline 75.2 mW per chip + 1.054 mW sleep per used PE), active power 1.245 mW x events / 6 M/s,
     neuron updates x 2.19 nJ; as fast as possible the step is the busiest PE's events / rate."""
     net = small_net()
-    s2 = hardware.load("spinnaker2")
+    s2 = targets.load("spinnaker2")
     mapping = partition(net, s2, activity=activity)
     T, B = 3, 2
     pes = len({int(c) for p in ("h", "o") for c in mapping.core_of(p)})
@@ -244,10 +242,10 @@ def test_crossbar_core_and_cell_hand_arithmetic(activity):
     with 7 weight slices per 8-bit weight on 1-bit cells, ADCs shared by 8 columns, bit-serial
     8-bit inputs on a 1-bit DAC (one plane for spikes)."""
     net = small_net()
-    pcm = estimate(net, activity, hardware.load("crossbar-pcm"))
+    pcm = estimate(net, activity, targets.load("crossbar-pcm"))
     assert pcm.energy_J == pytest.approx((6 + 6) * 13.43e-9, rel=1e-12)  # T*B = 6 vectors x one tile, two layers
     assert pcm.latency_per_step_s == pytest.approx(2 * 133e-9, rel=1e-12)
-    rram = hardware.load("crossbar-rram")
+    rram = targets.load("crossbar-rram")
     est = estimate(net, activity, rram)
     cells, adc, dac = 6 * 3 * 14 + 6 * 2 * 7, 6 * 14 + 6 * 7, 6 * 3 + 6 * 2
     expected = cells * 1.8e-15 + adc * (0.99e-12 + 0.021e-12) + dac * 0.417e-12

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from neuromap import hardware
-from neuromap.energy import collect
-from neuromap.energy.costs import MissingFigure, estimate, network_depth
+from neuromap import targets
+from neuromap.energy import MissingFigure, collect, estimate
 from neuromap.energy.report import build_report
-from neuromap.hardware import TargetError
 from neuromap.netlist import Netlist, Population, Projection
+from neuromap.targets import TargetError
+from neuromap.targets.sfq import network_depth
 
 PHI_0 = 6.62607015e-34 / (2 * 1.602176634e-19)  # h / 2e, exact in the 2019 SI (CODATA 2018)
 T = 4
@@ -45,7 +45,7 @@ def activity():
 
 def full_target(tmp_path: Path) -> Path:
     """A copy of sfq.toml with every figure given (test values, not hardware claims)."""
-    text = Path(hardware.HERE / "sfq.toml").read_text()
+    text = (targets.folder() / "sfq.toml").read_text()
     given = {
         "junctions_per_synaptic_event": 'junctions_per_synaptic_event = { value = 3, unit = "1", source = "test", '
                                         'confidence = "H" }',
@@ -63,7 +63,7 @@ def full_target(tmp_path: Path) -> Path:
 
 
 def test_shipped_sfq_target_loads_with_its_missing_figures():
-    t = hardware.load("sfq")
+    t = targets.load("sfq")
     assert t.kind == "sfq"
     assert t.get("device.phi_0") == pytest.approx(PHI_0, rel=1e-9)
     assert t.get("device.i_c") == 250e-6
@@ -77,7 +77,7 @@ def test_shipped_target_hand_arithmetic(activity):
     cryocooler at the Carnot bound 300 / 4.2 - 1; the whole energy marked a lower bound."""
     net = xor_shaped_net()
     assert activity.synops == {"in->h": 6.0, "h->o": 1.0}
-    est = estimate(net, activity, hardware.load("sfq"))
+    est = estimate(net, activity, targets.load("sfq"))
     e_switch = 250e-6 * PHI_0
     chip = 7 * 1 * e_switch
     carnot = 300.0 / 4.2 - 1.0
@@ -104,7 +104,7 @@ def test_full_target_hand_arithmetic(activity, tmp_path):
     """Every figure given: synapses x 3 junctions, event-driven neuron updates x 2, static bias
     power x run time, the cryocooler at 500 W/W."""
     net = xor_shaped_net()
-    est = estimate(net, activity, hardware.load(full_target(tmp_path)))
+    est = estimate(net, activity, targets.load(full_target(tmp_path)))
     e_switch = 250e-6 * PHI_0
     updates = activity.updates_event["h"] + activity.updates_event["o"]
     assert (activity.updates_event["h"], activity.updates_event["o"]) == (4.0, 1.0)  # steps 0, 2 into h; 1 into o
@@ -118,23 +118,23 @@ def test_full_target_hand_arithmetic(activity, tmp_path):
 
 
 def test_missing_switching_energy_names_the_figure(tmp_path):
-    text = Path(hardware.HERE / "sfq.toml").read_text()
+    text = (targets.folder() / "sfq.toml").read_text()
     text = re.sub(r"^i_c = .*$", 'i_c = { missing = "not in the paper" }', text, flags=re.M)
     path = tmp_path / "no_ic.toml"
     path.write_text(text)
     net = xor_shaped_net()
     act = collect(net, {"in": torch.ones(2, 1, 2), "h": torch.zeros(2, 1, 2), "o": torch.zeros(2, 1, 1)})
     with pytest.raises(MissingFigure, match=r"device\.i_c.*not in the paper"):
-        estimate(net, act, hardware.load(path))
+        estimate(net, act, targets.load(path))
 
 
 def test_loader_checks_sfq_units(tmp_path):
-    text = Path(hardware.HERE / "sfq.toml").read_text()
+    text = (targets.folder() / "sfq.toml").read_text()
     text = text.replace('value = 250.0e-6, unit = "A"', 'value = 250.0e-6, unit = "W"')
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(TargetError, match=r"device\.i_c.*unit must be 'A'"):
-        hardware.load(path)
+        targets.load(path)
 
 
 def test_network_depth_counts_a_recurrent_group_once():

@@ -1,17 +1,16 @@
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from neuromap import hardware
+from neuromap import targets
 from neuromap.netlist import ConvGeometry, Netlist, Population, Projection
 from neuromap.partition import DEFAULT_RATE, DoesNotFit, Mapping, partition, synthetic
 from neuromap.partition.place import Mesh, hop_cost
 from neuromap.partition.route import link_loads
-from neuromap.partition.split import Limits, distinct_sources, neuron_costs
+from neuromap.partition.split import distinct_sources, neuron_costs
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +64,8 @@ def test_conv_counts_from_geometry():
     net.add_population(Population("x", "input", (3, 8, 8)))
     net.add_population(Population("y", "lif", (4, 4, 4)))
     proj = net.add_projection(Projection("c", "x", "y", "conv", k, conv=geo))
-    lim = Limits.from_target(hardware.load("loihi"))
+    loihi = targets.load("loihi")
+    lim = targets.kind_of(loihi).limits(loihi)
     cost = neuron_costs(net, net.population("y"), lim)
     assert cost["synapses"].sum() == geo.synapse_count(k)
     # brute-force dense connectivity from geometry, compare distinct-source counts per group
@@ -112,7 +112,7 @@ def test_link_loads_sum_to_hop_traffic(lsm_small):
     total = sum(ld for _, _, ld, _ in m.links)
     # links keeps the 64 busiest; recompute the full sum from the stored placement
     tr = sp.random(m.n_cores, m.n_cores, density=0.3, random_state=0, format="csr")
-    mesh = Mesh.for_target(hardware.load("loihi"), m.n_cores)
+    mesh = Mesh.for_target(targets.load("loihi"), m.n_cores)
     s = mesh.slots()
     slot_of = np.random.default_rng(0).permutation(len(s["X"]))[: m.n_cores]
     ll = link_loads(tr, s["X"], s["Y"], slot_of, mesh.global_shape, mesh.grid[0], mesh.grid[1])
@@ -158,7 +158,7 @@ def test_synapse_memory_suggests_weight_bits():
 
 
 def test_more_chips_than_system(tmp_path):
-    text = (Path(hardware.__file__).parent / "loihi.toml").read_text()
+    text = (targets.folder() / "loihi.toml").read_text()
     p = tmp_path / "tiny.toml"
     p.write_text(text.replace('max_chips = { value = 16384,', 'max_chips = { value = 1,'))
     net = synthetic.mlp([100, 1024 * 130])
@@ -187,7 +187,7 @@ def test_conventional_is_one_device():
 def test_bad_inputs():
     with pytest.raises(ValueError, match="empty netlist"):
         partition(Netlist(), "loihi")
-    with pytest.raises(hardware.TargetError, match="known targets"):
+    with pytest.raises(targets.TargetError, match="known targets"):
         partition(synthetic.mlp([4, 4]), "truenorth")
     with pytest.raises(ValueError, match="method"):
         partition(synthetic.mlp([4, 4]), "loihi", method="greedy")

@@ -4,28 +4,28 @@ from pathlib import Path
 
 import pytest
 
-from neuromap import hardware
-from neuromap.hardware import TargetError, load
+from neuromap import targets
+from neuromap.targets import TargetError, load
 
 SHIPPED = ["cpu", "crossbar-pcm", "crossbar-rram", "gpu-a100", "gpu-h100", "loihi", "loihi2", "sdt-45nm", "sfq",
            "spinnaker2"]
 
 
 def test_available_lists_shipped_targets():
-    assert hardware.available() == SHIPPED
+    assert targets.available() == SHIPPED
 
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_figure_has_provenance(name):
     t = load(name)
-    assert t.kind in hardware.KINDS
+    assert t.kind in targets.kinds()
     n = 0
     for key, fig in t.figures():
         n += 1
         if fig.known:
             assert fig.source.strip(), key
-            assert fig.confidence in hardware.CONFIDENCE, key
-            assert fig.unit in hardware.UNITS, key
+            assert fig.confidence in targets.CONFIDENCE, key
+            assert fig.unit in targets.UNITS, key
         else:
             assert fig.missing.strip(), key  # a missing figure says why
     assert n >= 4
@@ -66,7 +66,7 @@ def test_unknown_target_lists_known():
 
 
 def _edit(tmp_path: Path, old: str, new: str, name: str = "custom.toml") -> Path:
-    text = (Path(hardware.__file__).parent / "loihi.toml").read_text()
+    text = (targets.folder() / "loihi.toml").read_text()
     assert old in text
     p = tmp_path / name
     p.write_text(text.replace(old, new, 1))
@@ -102,7 +102,7 @@ def test_bad_toml_names_field_and_file(tmp_path, old, new, match):
 
 
 def test_required_field_absent(tmp_path):
-    text = (Path(hardware.__file__).parent / "loihi.toml").read_text()
+    text = (targets.folder() / "loihi.toml").read_text()
     lines = [ln for ln in text.splitlines() if not ln.startswith("cores_per_chip")]
     p = tmp_path / "nocores.toml"
     p.write_text("\n".join(lines))
@@ -141,6 +141,6 @@ def test_targets_command_lists_all(capsys):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_no_figure_cites_files_outside_the_repository(name):
     """Every figure cites a publication or code, never the project's private research notes."""
-    text = (Path(hardware.__file__).parent / f"{name}.toml").read_text()
+    text = (targets.folder() / f"{name}.toml").read_text()
     for bad in ("../shared", "/work/shared", "hardware-figures", "shared/research"):
         assert bad not in text, f"{name}.toml cites {bad!r}"

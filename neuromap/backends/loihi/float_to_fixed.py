@@ -1,4 +1,6 @@
-"""Quantise a float LIF / CuBa network (a :class:`~neuromap.netlist.Netlist`) to Loihi fixed point.
+"""Convert a float LIF / CuBa network (a :class:`~neuromap.netlist.Netlist`) to Loihi fixed point
+(not to be confused with :mod:`neuromap.quantize`, quantisation-aware training, whose integer grids
+this module keeps). Which kinds a compartment runs, and how their parameters map, is :mod:`.neurons`.
 
 Mapping of neuromap's discretisation (:mod:`neuromap.neurons.params`) onto Loihi's compartment
 (:mod:`.fixed_point`), layer by layer, with a per-layer scale ``S`` (Loihi units per float unit
@@ -39,33 +41,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from neuromap.errors import NeuromapError
 from neuromap.netlist import Netlist, Population
-from neuromap.neurons import registry
-from neuromap.neurons.registry import LIParams
 from neuromap.quantize import GridError, grid_integers
 
 from . import fixed_point as fx
 from .emulator import LoihiConnection, LoihiLIF, LoihiNetwork
-
-SPIKING_KINDS = ("lif", "cuba")
-
-
-def supported_kinds() -> list[str]:
-    """Kinds Loihi's compartment runs (the neuron registry's ``loihi`` field is None)."""
-    return [k for k in registry.kinds() if registry.get(k).loihi is None]
-
-
-def kind_problem(pop: Population) -> str | None:
-    """Why Loihi cannot run ``pop``'s kind (from the neuron registry), or None."""
-    reason = pop.model.loihi
-    if reason is None:
-        return None
-    return f"population {pop.name!r} has kind {pop.kind!r}: {reason}; Loihi runs {supported_kinds()}"
-
-
-class QuantizationError(NeuromapError, ValueError):
-    """The network cannot be expressed in Loihi fixed point; the message names the node and why."""
+from .neurons import QuantizationError, compartment
 
 
 @dataclass
@@ -82,6 +63,7 @@ class LayerQuant:
     beta_error: float
     alpha_error: float
     notes: list[str] = field(default_factory=list)
+    readout: bool = False  # a never-spiking compartment: its membrane (in float units) is the output
 
 
 @dataclass
@@ -97,55 +79,6 @@ class QuantReport:
                 f"{100 * q.weight_rel_rms_error:>8.2f}%  {'; '.join(q.notes)}"
             )
         return "\n".join(rows)
-
-
-def _params(pop: Population):
-    if pop.params is None:
-        raise QuantizationError(f"population {pop.name!r} ({pop.kind}) has no neuron parameters, needed for Loihi")
-    return pop.params
-
-
-def _decays(pop: Population) -> tuple[np.ndarray, np.ndarray | None]:
-    """Membrane decay ``beta`` and (CuBa) synaptic decay ``alpha``: per-neuron overrides or the scalars."""
-    p = _params(pop)
-    if isinstance(p, LIParams):
-        return np.asarray(p.beta, dtype=np.float64), None
-    beta = np.asarray(p.neuron.beta if p.beta is None else p.beta, dtype=np.float64)
-    alpha = None
-    if pop.kind == "cuba":
-        alpha = np.asarray(p.neuron.alpha if p.alpha is None else p.alpha, dtype=np.float64)
-    return beta, alpha
-
-
-def _threshold(pop: Population) -> float:
-    p = _params(pop)
-    return float(np.max(np.asarray(p.neuron.v_th if p.v_th is None else p.v_th, dtype=np.float64)))
-
-
-def check_semantics(pop: Population, allow_mismatch: bool) -> list[str]:
-    """Loihi 1 LIF: strict threshold, reset to 0, no refractoriness, no delayed reset."""
-    problems = []
-    if pop.kind == "li":
-        return problems
-    p = _params(pop).neuron
-    if p.reset != "zero":
-        problems.append(f"reset={p.reset!r} (Loihi resets v to 0; train with reset='zero')")
-    if float(p.v_reset) != 0.0:
-        problems.append(f"v_reset={p.v_reset} (Loihi resets to 0)")
-    if float(p.v_leak) != 0.0:
-        problems.append(f"v_leak={p.v_leak} (Loihi leaks to 0)")
-    if int(p.refractory_steps):
-        problems.append("refractory_steps > 0 (Lava's bit-accurate LIF has no refractoriness)")
-    if p.threshold_rule != ">":
-        problems.append("threshold_rule '>=' (Loihi spikes on v > threshold)")
-    if p.reset_delay:
-        problems.append("reset_delay=True (snnTorch's delayed reset)")
-    if problems and not allow_mismatch:
-        raise QuantizationError(
-            f"population {pop.name!r} cannot run bit-faithfully on Loihi: {'; '.join(problems)}. "
-            "Retrain with Loihi-compatible neurons, or pass allow_mismatch=True to quantise anyway."
-        )
-    return problems
 
 
 def _as_matrix(proj, pop: Population):
@@ -249,12 +182,34 @@ def _grid_scale(grid: QATGrid, v_th: float, gain: float) -> tuple[float, int]:
     raise QuantizationError("no weight exponent in [-8, 7] maps the QAT step and fits the threshold")
 
 
+def _readout_scale(incoming: list, beta: np.ndarray, grid: QATGrid | None, w_absmax: float, gain_scalar: float,
+                   weight_bits: int, notes: list[str]) -> tuple[float, int, int]:
+    """``(S, weight_exp, vth)`` of a never-spiking readout: full 8-bit weights (or the QAT integers x
+    multiplier), the largest weight_exp whose worst-case steady-state membrane (fan-in x max weight /
+    (1 - beta)) stays inside 22 bits, and the threshold at its maximum."""
+    fan_in = sum(int(np.max(pr.fan_in())) if np.ndim(pr.fan_in()) else int(pr.fan_in()) for pr in incoming)
+    leak = max(1.0 - float(np.min(beta)), 1.0 / 4096)
+    exp = -8
+    for e in range(7, -9, -1):
+        if 64 * fan_in * max_weight_int(weight_bits) * 2**e / leak < 2**22:
+            exp = e
+            break
+    if grid is not None:
+        scale = grid.multiplier * 2 ** (6 + exp) / (grid.step * gain_scalar)
+        notes.append(f"QAT weights as they are: Loihi weight = {grid.bits}-bit integer x {grid.multiplier}")
+    elif w_absmax > 0:
+        scale = max_weight_int(weight_bits) * 2 ** (6 + exp) / (w_absmax * gain_scalar)
+    else:
+        scale = 1.0
+    return scale, exp, fx.MAX_VTH_MANT
+
+
 def quantize(
     netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False
 ) -> tuple[LoihiNetwork, QuantReport]:
-    """Quantise every population of ``netlist`` (kinds lif / cuba / li) and its incoming dense or
-    sparse projections. Raises :class:`QuantizationError` naming the node for anything Loihi's
-    bit-accurate model cannot run (conv projections must be unrolled first, unsupported kinds)."""
+    """Quantise every population of ``netlist`` (the kinds :mod:`.neurons` implements) and its incoming
+    dense, sparse or conv projections. Raises :class:`QuantizationError` naming the node for anything
+    Loihi's bit-accurate model cannot run (a kind it does not implement, semantics it differs in)."""
     if not 2 <= weight_bits <= 8:
         raise QuantizationError(f"weight_bits must lie in [2, 8], got {weight_bits}: with mixed-sign weights Lava "
                                 "keeps only the top weight_bits of the 8-bit mantissa and one of them is the sign, "
@@ -262,22 +217,19 @@ def quantize(
     pops = netlist.populations
     if not pops:
         raise QuantizationError("the netlist is empty")
-    inputs = {p.name: p.size for p in pops if p.kind == "input"}
+    inputs = {p.name: p.size for p in pops if p.is_input}
     layers: list[LoihiLIF] = []
     conns: list[LoihiConnection] = []
     report: dict[str, LayerQuant] = {}
     for pop in pops:
-        if pop.kind == "input":
+        if pop.is_input:
             continue
-        reason = kind_problem(pop)
-        if reason:
-            raise QuantizationError(reason + " (run it on backends.torch or split the graph: hybrid execution)")
-        notes = check_semantics(pop, allow_mismatch)
-        beta, alpha = _decays(pop)
-        decay_input = pop.kind != "li" and _params(pop).neuron.decay_input
-        gain = (1.0 - beta) if decay_input else np.ones_like(beta)
+        comp = compartment(pop)
+        notes = comp.semantics(pop, allow_mismatch)
+        beta, alpha = comp.beta(pop), comp.alpha(pop)
+        gain = comp.gain(pop, beta)
         gain_scalar = float(np.max(gain))
-        v_th = _threshold(pop) if pop.kind != "li" else 1.0
+        v_th = comp.threshold(pop)
         incoming = list(netlist.incoming(pop.name))
         if not incoming:
             raise QuantizationError(f"population {pop.name!r} has no incoming projection")
@@ -288,7 +240,7 @@ def quantize(
                 raise
             grid = None
             notes.append(f"QAT grid not kept ({exc})")
-        if grid is not None and pop.kind != "li" and np.ptp(gain) > 0:
+        if grid is not None and comp.spiking and np.ptp(gain) > 0:
             raise QuantizationError(f"population {pop.name!r}: per-neuron decays give per-neuron input gains; the "
                                     "QAT weights cannot keep one Loihi scale")
         w_absmax = 0.0
@@ -296,24 +248,8 @@ def quantize(
         for proj in incoming:
             data = proj.weight.data if sp.issparse(proj.weight) else np.asarray(proj.weight)
             w_absmax = max(w_absmax, float(np.abs(data).max()) if data.size else 0.0)
-        if pop.kind == "li":
-            # Never spikes: full 8-bit weights, and the largest weight_exp whose worst-case
-            # steady-state membrane (fan-in x max weight / (1 - beta)) stays inside 22 bits.
-            fan_in = sum(int(np.max(pr.fan_in())) if np.ndim(pr.fan_in()) else int(pr.fan_in()) for pr in incoming)
-            leak = max(1.0 - float(np.min(beta)), 1.0 / 4096)
-            exp = -8
-            for e in range(7, -9, -1):
-                if 64 * fan_in * max_weight_int(weight_bits) * 2**e / leak < 2**22:
-                    exp = e
-                    break
-            if grid is not None:  # a never-spiking readout: the QAT integers x multiplier as well
-                scale = grid.multiplier * 2 ** (6 + exp) / (grid.step * gain_scalar)
-                notes.append(f"QAT weights as they are: Loihi weight = {grid.bits}-bit integer x {grid.multiplier}")
-            elif w_absmax > 0:
-                scale = max_weight_int(weight_bits) * 2 ** (6 + exp) / (w_absmax * gain_scalar)
-            else:
-                scale = 1.0
-            vth = fx.MAX_VTH_MANT
+        if not comp.spiking:
+            scale, exp, vth = _readout_scale(incoming, beta, grid, w_absmax, gain_scalar, weight_bits, notes)
         elif grid is not None:
             scale, exp = _grid_scale(grid, v_th, gain_scalar)
             vth = int(round(scale * v_th / 64))
@@ -377,5 +313,6 @@ def quantize(
             beta_error=beta_err,
             alpha_error=alpha_err,
             notes=notes,
+            readout=not comp.spiking,
         )
     return LoihiNetwork(inputs, layers, conns), QuantReport(report, list(inputs))
