@@ -56,7 +56,7 @@ def _report(store, spec=None, result=None) -> None:
     from neuromap.sweep import write_report
 
     if result is not None:
-        paths = write_report(store, spec, result.trials, result.records)
+        paths = write_report(store, spec, [t.key for t in result.trials], result.records)
     else:
         paths = write_report(store, spec)
     print(f"wrote {paths['report.html']} (and results.json, results.csv, pareto.png)")

@@ -4,7 +4,7 @@ Pareto reports (``pip install 'neuromap[ray]'``; the command is ``neuromap sweep
     from neuromap.sweep import load_spec, run_sweep, write_report
     spec = load_spec("examples/digits_pareto.toml")     # model x data x training x bits x targets
     result = run_sweep(spec, "results/sweeps/digits_pareto")   # embedded local Ray, or address=...
-    write_report(result.store, spec, result.trials, result.records)  # report.html, results.json/csv
+    write_report(result.store, spec)               # report.html, results.json / .csv, pareto.png
 
 Modules: :mod:`~neuromap.sweep.spec` (the definition and its trials), :mod:`~neuromap.sweep.trial`
 (one trial through the library: train, quantise, trace, report per target),

@@ -97,6 +97,20 @@ def summary(record: Mapping[str, Any], spec: Spec) -> str:
     return f"{head}: " + ", ".join(parts) + (f" ({secs:.1f} s)" if secs is not None else "")
 
 
+def _target_cells(record: Mapping[str, Any], spec: Spec) -> dict[str, Any]:
+    """Per target point: the energy range and lower-bound flag, or the target's error."""
+    out: dict[str, Any] = {}
+    for t in spec.targets:
+        e = record["targets"].get(t.label, {})
+        if "energy_J" not in e:
+            out[f"error@{t.label}"] = e.get("error")
+            continue
+        out[f"energy_low@{t.label}"] = e["energy_J"]["low"]
+        out[f"energy_high@{t.label}"] = e["energy_J"]["high"]
+        out[f"energy_lower_bound@{t.label}"] = e["energy_J"]["lower_bound"]
+    return out
+
+
 def rows(records: Sequence[Mapping[str, Any] | None], spec: Spec, keys: Sequence[str]) -> list[dict[str, Any]]:
     """The table of all trials (one flat row each, in spec order): parameters, seed, status,
     metrics with ``energy_low`` / ``energy_high`` per target, and the front marks."""
@@ -107,14 +121,8 @@ def rows(records: Sequence[Mapping[str, Any] | None], spec: Spec, keys: Sequence
         if r is not None:
             row.update({f"param:{k}": v for k, v in r.get("params", {}).items()}, seed=r.get("seed"))
             if r["status"] == "done":
-                row.update({k: v for k, v in metrics(r).items()})
-                for t in spec.targets:
-                    e = r["targets"].get(t.label, {})
-                    if "energy_J" in e:
-                        row[f"energy_low@{t.label}"], row[f"energy_high@{t.label}"] = e["energy_J"]["low"], e["energy_J"]["high"]
-                        row[f"energy_lower_bound@{t.label}"] = e["energy_J"]["lower_bound"]
-                    else:
-                        row[f"error@{t.label}"] = e.get("error")
+                row.update(metrics(r))
+                row.update(_target_cells(r, spec))
             else:
                 row["error"] = r.get("error")
         row["non_dominated"] = marks["objectives"][i]

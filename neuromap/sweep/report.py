@@ -25,7 +25,7 @@ from typing import Any
 from neuromap.atomic import atomic_open, write_bytes, write_text
 
 from .pareto import format_si, fronts, metrics, params_text, rows, target_objectives
-from .spec import Spec, Trial
+from .spec import Spec
 from .store import Store
 
 FILES = ("report.html", "results.json", "results.csv", "pareto.png")
@@ -55,7 +55,7 @@ def _belongs(spec: Spec, record: Mapping[str, Any]) -> bool:
 
 
 def pareto_figure(records: Sequence[Mapping[str, Any] | None], spec: Spec):
-    """Accuracy (%) against energy per inference (J, log axis) per target point: every finished
+    """Accuracy (%) against energy per inference (J; a log axis where it spans decades) per target point: every finished
     trial, the non-dominated ones joined as the front, the energy range as horizontal error bars."""
     import matplotlib
 
@@ -96,11 +96,21 @@ def _panel(ax, records, on_front: list[bool], label: str) -> None:
         ax.errorbar([v], [acc], xerr=[[v - lo], [hi - v]], fmt=">" if lb else "o", ms=5,
                     color="tab:red" if front else "0.6", ecolor="0.75", elinewidth=1, capsize=2, zorder=3 if front else 2)
     fr = sorted((v, acc) for v, _, _, acc, front, _ in pts if front)
-    ax.plot([p[0] for p in fr], [p[1] for p in fr], "-", color="tab:red", lw=1.2, label="front", zorder=1)
+    # the front as a staircase: what is attainable at each energy (a straight line would promise more)
+    ax.step([p[0] for p in fr], [p[1] for p in fr], where="post", color="tab:red", lw=1.2, label="front", zorder=1)
     ax.plot([], [], "o", color="0.6", label="dominated")
     if any(p[5] for p in pts):
         ax.plot([], [], ">", color="0.3", label="lower bound (>=)")
-    ax.set_xscale("log")
+    from matplotlib.ticker import EngFormatter, MaxNLocator, NullFormatter
+
+    lo, hi = min(p[1] for p in pts), max(p[2] for p in pts)
+    if lo > 0 and hi / lo > 20:  # a log axis only where the energies span decades
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.xaxis.set_major_formatter(EngFormatter(unit="J"))
+    ax.tick_params(axis="x", labelsize=8)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7, loc="lower right")
 
@@ -161,14 +171,14 @@ def report_data(spec: Spec, keys: list[str], records: list[dict[str, Any] | None
     }
 
 
-def write_report(store: Store, spec: Spec | None = None, trials: Sequence[Trial] | None = None,
+def write_report(store: Store, spec: Spec | None = None, keys: Sequence[str] | None = None,
                  records: Sequence[dict[str, Any] | None] | None = None) -> dict[str, Path]:
-    """Write :data:`FILES` into the store (atomically); returns ``{name: path}``. ``trials`` and
-    ``records`` (a run's, in its order) default to the store's records of ``spec`` (default: the
-    store's spec)."""
+    """Write :data:`FILES` into the store (atomically); returns ``{name: path}``. ``keys`` and
+    ``records`` (a run's trial keys and records, in its order; None for a trial without one) default
+    to the store's records of ``spec`` (default: the store's spec)."""
     spec = spec or store.spec()
-    if trials is not None and records is not None:
-        keys, recs = [t.key for t in trials], list(records)
+    if keys is not None and records is not None:
+        keys, recs = list(keys), list(records)
     else:
         keys, recs = spec_records(store, spec)
     data = report_data(spec, keys, recs)

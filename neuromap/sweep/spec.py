@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neuromap.errors import InputError
+from neuromap.errors import InputError, NeuromapError
 
 SAMPLERS = ("grid", "random", "nsga2")
 SECTIONS = ("sweep", "model", "data", "train", "quantize", "evaluate", "target", "space", "objectives", "resources")
@@ -228,6 +228,12 @@ class Spec:
                 _check_int(src, "sweep.population", self.sweep["population"], 2)
         for path in self.space:
             self._check_path(path)
+        seeds = self.space.get("seed")
+        if seeds is not None:  # seeds are integers >= 0, whichever domain draws them
+            for v in seeds.choice if seeds.choice is not None else (seeds.low,):
+                _check_int(src, "seed", v, 0)
+            if seeds.choice is None and not seeds.integer:
+                raise SpecError(f"{src}: space parameter 'seed' must be a list or an int range")
         known = set(self.metric_names())
         bad = [m for m in self.objectives if m not in known]
         if bad:
@@ -369,7 +375,10 @@ def _targets(raw: Any, src: str) -> list[TargetPoint]:
         unknown = sorted(set(t) - {"name", "operating_points"})
         if unknown:
             raise SpecError(f"{src}: target {t['name']!r}: unknown key(s) {unknown}; known: name, operating_points")
-        name = hardware.load(t["name"]).name  # a bad name or file fails now, with the loader's message
+        try:
+            name = hardware.load(t["name"]).name  # a bad name or file fails now, with the loader's message
+        except (NeuromapError, OSError) as exc:
+            raise SpecError(f"{src}: target #{i + 1}: {exc}") from exc
         points = t.get("operating_points", [{}])
         if not isinstance(points, list) or not points or not all(isinstance(p, dict) for p in points):
             raise SpecError(f"{src}: target {name!r}: operating_points must be a list of tables")
