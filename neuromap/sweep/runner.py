@@ -151,8 +151,7 @@ class _Driver:
                 return None
             payload = {"record": {"status": "lost", "error": f"the worker died on each of {attempt} attempt(s); "
                                   f"last: {errors[-1]}", "provenance": provenance()}, "graph": None}
-        record = {"key": trial.key, "params": trial.params, "seed": trial.seed, "config": trial.config,
-                  **payload["record"], "attempts": attempt, "attempt_errors": errors}
+        record = record_of(trial, payload, attempt, errors)
         self.store.write(record, payload["graph"])
         self.ran += 1
         self.bar.update_status(running=len(self.pending))
@@ -168,6 +167,14 @@ class _Driver:
             except Exception:  # already finished or its worker gone: nothing left to stop
                 pass
         self.pending.clear()
+
+
+def record_of(trial: Trial, payload: dict[str, Any], attempts: int = 1,
+              attempt_errors: Sequence[str] = ()) -> dict[str, Any]:
+    """The store's record of ``trial`` from :func:`~neuromap.sweep.trial.run_trial`'s ``payload``:
+    the trial's key, parameters, seed and configuration, what it measured, and its attempts."""
+    return {"key": trial.key, "params": trial.params, "seed": trial.seed, "config": trial.config,
+            **payload["record"], "attempts": attempts, "attempt_errors": list(attempt_errors)}
 
 
 def _brief(exc: BaseException, limit: int = 300) -> str:

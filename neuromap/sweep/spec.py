@@ -173,7 +173,10 @@ class Spec:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], source: str = "<dict>") -> Spec:
         """Check ``raw`` (the TOML's tables) and fill the defaults; :class:`SpecError` names what is wrong."""
-        raw = json.loads(json.dumps(raw))  # a private, JSON-clean copy (TOML dates and tuples rejected here)
+        try:
+            raw = json.loads(json.dumps(raw, allow_nan=False))  # a private, JSON-clean copy
+        except (TypeError, ValueError) as exc:  # a TOML date, nan or inf: no JSON for the record's key
+            raise SpecError(f"{source}: {exc} (a sweep holds strings, numbers, booleans, lists and tables)") from exc
         unknown = sorted(set(raw) - set(SECTIONS))
         if unknown:
             raise SpecError(f"{source}: unknown section(s) {unknown}; a sweep has {list(SECTIONS)}")
@@ -228,6 +231,13 @@ class Spec:
                 _check_int(src, "sweep.population", self.sweep["population"], 2)
         for path in self.space:
             self._check_path(path)
+        if self.quantize is not None:
+            from neuromap.quantize import BITS as QUANT_BITS
+
+            bits = self.space.get("quantize.bits")
+            for b in bits.choice if bits is not None and bits.choice is not None else (self.quantize["bits"],):
+                if b != FLOAT and (isinstance(b, bool) or b not in QUANT_BITS):
+                    raise SpecError(f"{src}: quantize.bits = {b!r}: must be one of {list(QUANT_BITS)} or {FLOAT!r}")
         seeds = self.space.get("seed")
         if seeds is not None:  # seeds are integers >= 0, whichever domain draws them
             for v in seeds.choice if seeds.choice is not None else (seeds.low,):
@@ -277,6 +287,7 @@ class Spec:
             "quantize": dict(self.quantize) if self.quantize is not None else None,
             "evaluate": dict(self.evaluate), "targets": [t.to_dict() for t in self.targets],
             "threads": max(1, int(self.resources["cpus"])), "seed": self.seed,
+            "device": "cuda" if self.resources["gpus"] > 0 else "cpu",
         }
 
     def trial(self, params: Mapping[str, Any]) -> Trial:

@@ -28,6 +28,8 @@ from typing import Any
 
 from neuromap.errors import InputError, NeuromapError
 
+from .spec import FLOAT
+
 #: Record fields that describe a run rather than its result (wall times, host): left out when two
 #: runs of the same trial are compared (:func:`comparable`).
 RUN_FIELDS = ("timing", "provenance", "attempts", "attempt_errors")
@@ -150,7 +152,7 @@ def _measure(config: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
     history = {"train": _fit(model, data, tr, tr["loss"], seed, device)}
     metrics: dict[str, Any] = {}
     q = config.get("quantize")
-    if q is not None and q["bits"] != "float":
+    if q is not None and q["bits"] != FLOAT:
         metrics["float_accuracy"] = train.evaluate(model, data, "test", tr["loss"]).get("accuracy")
         model = resolve(q["function"], "quantize.function")(model, bits=q["bits"], **q.get("kwargs", {}))
         history["qat"] = _fit(model, data, {**tr, **q}, tr["loss"], seed, device)
