@@ -16,7 +16,9 @@ records of every configuration are checked to be the same numbers as the loop's.
     python -m benchmarks.sweep_scaling --address auto   # on a real cluster (run on its head node): that row only
 
 Ray's start (and stop) is timed apart from the sweep: ``startup_s`` is paid once per driver, the
-sweep's time is what scales with the number of trials.
+sweep's time is what scales with the number of trials. Ray runs its workers at nice 15 by default;
+here they run at nice 0 (``RAY_worker_niceness=0``), as the loop does, so that on a machine shared
+with other jobs both compete for the CPUs on equal terms.
 """
 
 from __future__ import annotations
@@ -114,10 +116,17 @@ def run_ray(s, store: Path, workers: int | None = None, nodes: int = 0, address:
 def _summary(name: str, runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
     sweep = [r["sweep_s"] for r in runs]
     trial_s = [sum(x["timing"]["trial_s"] for x in r["records"] if x and "timing" in x) for r in runs]
+    cpu_s = [sum(x["timing"].get("cpu_s", 0.0) for x in r["records"] if x and "timing" in x) for r in runs]
+    cpus = runs[0].get("cluster_cpus", 1)
     out = {"config": name, "rounds": len(runs), "sweep_s": sweep, "sweep_s_median": statistics.median(sweep),
            "trials_per_minute": 60 * n / statistics.median(sweep),
            "startup_s": [r["startup_s"] for r in runs], "shutdown_s": [r.get("shutdown_s", 0.0) for r in runs],
-           "sum_of_trial_s": trial_s, "done": [sum(1 for x in r["records"] if x and x["status"] == "done") for r in runs]}
+           "sum_of_trial_s": trial_s, "sum_of_trial_cpu_s": cpu_s,
+           # CPU-seconds of the workers per trial spent outside any trial (scheduling, results, worker start)
+           "outside_trials_per_trial_s": [(cpus * w - t) / n for w, t in zip(sweep, trial_s)],
+           # the share of the wall time a trial got a CPU: the machine's load, not Ray's
+           "cpu_share_in_trials": [c / t if t else None for c, t in zip(cpu_s, trial_s)],
+           "done": [sum(1 for x in r["records"] if x and x["status"] == "done") for r in runs]}
     if "cluster_cpus" in runs[0]:
         out["cluster_cpus"] = runs[0]["cluster_cpus"]
         out["retried"] = [r["retried"] for r in runs]
@@ -134,6 +143,7 @@ def _environment() -> dict[str, Any]:
     from importlib.metadata import version
 
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "ray_worker_niceness": os.environ.get("RAY_worker_niceness"),
             "packages": {p: version(p) for p in ("neuromap", "ray", "torch", "numpy")},
             "load_average_start": os.getloadavg()}
 
@@ -145,6 +155,7 @@ def main() -> None:
     ap.add_argument("--address", help="a real Ray cluster to measure (only that configuration and the loop)")
     ap.add_argument("-o", "--output", help="the JSON to write (default benchmarks/results/sweep-scaling-<date>.json)")
     args = ap.parse_args()
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as the loop's process (Ray's default: 15)
     s = spec(args.epochs)
     configs: list[tuple[str, dict[str, Any]]] = [("plain loop", {})]
     if args.address:

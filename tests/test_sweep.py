@@ -155,7 +155,7 @@ def test_report_marks_fronts_and_writes_html_json_csv_and_figure(tmp_path):
 
 # --- the store -------------------------------------------------------------------------------------
 
-def test_store_refuses_a_foreign_directory_an_existing_sweep_and_resume_without_one(tmp_path):
+def test_store_refuses_a_foreign_directory_a_second_driver_an_existing_sweep_and_resume_without_one(tmp_path):
     spec = Spec.from_dict(tiny())
     foreign = tmp_path / "mine"
     foreign.mkdir()
@@ -167,9 +167,14 @@ def test_store_refuses_a_foreign_directory_an_existing_sweep_and_resume_without_
         Store.create(tmp_path / "new", spec, resume=True)
     store = Store.create(tmp_path / "new", spec)
     store.write({"key": "k1", "status": "error", "error": "x"})
+    with pytest.raises(InputError, match=r"is in use by another sweep driver \(pid \d+ on "):
+        Store.create(tmp_path / "new", spec, resume=True)  # two drivers on one store: refused
+    store.close()
     with pytest.raises(InputError, match=r"already holds sweep 'tiny' \(1 finished trials\): add --resume"):
         Store.create(tmp_path / "new", spec)
-    assert Store.create(tmp_path / "new", spec, resume=True).get("k1")["error"] == "x"
+    resumed = Store.create(tmp_path / "new", spec, resume=True)
+    assert resumed.get("k1")["error"] == "x"
+    resumed.close()
     (tmp_path / "new" / "trials" / "k1.json").write_text("{half a rec")
     with pytest.warns(UserWarning, match="unreadable record"):
         assert store.get("k1") is None
@@ -228,6 +233,7 @@ def ray_address():
     ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'neuromap[ray]'")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+        mp.setenv("RAY_worker_niceness", "0")  # Ray's default 15 starves the workers on a busy machine
         ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20,
                  logging_level=logging.WARNING, log_to_driver=False)
         try:

@@ -29,6 +29,7 @@ from .spec import Spec
 from .store import Store
 
 FILES = ("report.html", "results.json", "results.csv", "pareto.png")
+MAX_LABELS = 24  # points per panel up to which each is labelled with its parameter values
 
 
 def spec_records(store: Store, spec: Spec) -> tuple[list[str], list[dict[str, Any] | None]]:
@@ -68,15 +69,17 @@ def pareto_figure(records: Sequence[Mapping[str, Any] | None], spec: Spec):
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
     marks = fronts(records, spec)
     for ax, label in zip(axes.flat, labels):
-        _panel(ax, records, marks[label], label)
+        _panel(ax, records, marks[label], label, list(spec.space))
     for ax in list(axes.flat)[len(labels):]:
         ax.set_visible(False)
-    fig.suptitle(f"sweep {spec.name}: accuracy vs energy per inference (front: non-dominated trials)")
+    names = ", ".join(spec.space) or "no parameters"
+    fig.suptitle(f"sweep {spec.name}: accuracy vs energy per inference (front: non-dominated trials; "
+                 f"points labelled {names})")
     fig.tight_layout()
     return fig
 
 
-def _panel(ax, records, on_front: list[bool], label: str) -> None:
+def _panel(ax, records, on_front: list[bool], label: str, order: Sequence[str]) -> None:
     pts = []
     for r, front in zip(records, on_front):
         if r is None or r.get("status") != "done":
@@ -85,17 +88,19 @@ def _panel(ax, records, on_front: list[bool], label: str) -> None:
         acc = metrics(r).get("accuracy")
         if e is None or e["value"] is None or acc is None:
             continue
-        pts.append((e["value"], e["low"], e["high"], 100 * acc, front, e["lower_bound"]))
+        pts.append((e["value"], e["low"], e["high"], 100 * acc, front, e["lower_bound"], _short(r.get("params", {}), order)))
     ax.set_title(label)
     ax.set_xlabel("energy per inference (J)")
     ax.set_ylabel("test accuracy (%)")
     if not pts:
         ax.text(0.5, 0.5, "no estimate on this target", ha="center", va="center", transform=ax.transAxes)
         return
-    for v, lo, hi, acc, front, lb in pts:
+    for v, lo, hi, acc, front, lb, text in pts:
         ax.errorbar([v], [acc], xerr=[[v - lo], [hi - v]], fmt=">" if lb else "o", ms=5,
                     color="tab:red" if front else "0.6", ecolor="0.75", elinewidth=1, capsize=2, zorder=3 if front else 2)
-    fr = sorted((v, acc) for v, _, _, acc, front, _ in pts if front)
+        if len(pts) <= MAX_LABELS:
+            ax.annotate(text, (v, acc), textcoords="offset points", xytext=(4, 3), fontsize=6, color="0.3")
+    fr = sorted((v, acc) for v, _, _, acc, front, _, _ in pts if front)
     # the front as a staircase: what is attainable at each energy (a straight line would promise more)
     ax.step([p[0] for p in fr], [p[1] for p in fr], where="post", color="tab:red", lw=1.2, label="front", zorder=1)
     ax.plot([], [], "o", color="0.6", label="dominated")
@@ -112,7 +117,12 @@ def _panel(ax, records, on_front: list[bool], label: str) -> None:
     ax.xaxis.set_major_formatter(EngFormatter(unit="J"))
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")  # not over a point
+
+
+def _short(params: Mapping[str, Any], order: Sequence[str]) -> str:
+    """A point's label: its parameter values in the spec's order, e.g. ``[64] 10`` (names in the title)."""
+    return " ".join(str(params[k]).replace(" ", "") for k in order if k in params)
 
 
 def _png(fig) -> bytes:

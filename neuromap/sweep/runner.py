@@ -199,8 +199,12 @@ def run_sweep(spec: Spec, store: str | Path, *, address: str | None = None, work
     Ctrl-C cancels the running tasks and raises ``KeyboardInterrupt``; the records written so far
     stay, and ``resume=True`` continues from them.
     """
-    st = Store.create(store, spec, resume=resume)
-    ray, started = start_ray(address, workers)
+    st = Store.create(store, spec, resume=resume)  # holds the store's lock until the run ends
+    try:
+        ray, started = start_ray(address, workers)
+    except BaseException:
+        st.close()
+        raise
     total = int(spec.sweep["trials"]) if spec.sampler != "grid" else len(spec.trials())
     bar = Progress(total, spec, progress, log or _stderr)
     driver = _Driver(ray, spec, st, retry_failed, bar, bar.write, on_record)
@@ -215,6 +219,7 @@ def run_sweep(spec: Spec, store: str | Path, *, address: str | None = None, work
         raise
     finally:
         bar.close()
+        st.close()
         if started:
             ray.shutdown()
     return SweepResult(st, trials, [records.get(t.key) for t in trials], driver.ran, driver.reused, driver.retried)

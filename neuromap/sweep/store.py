@@ -2,6 +2,7 @@
 
     STORE/
       sweep.json            the spec (its checked tables), name, created / updated times
+      sweep.lock            held by the driver while it runs (a second driver on the store is refused)
       trials/KEY.json       one record per finished trial, KEY = the trial's hash (spec.Trial.key)
       graphs/KEY.nir        the trial's traced graph (NIR HDF5; neuromap.load reads it)
       report.html, results.json, results.csv, pareto.png     written by neuromap.sweep.report
@@ -26,6 +27,7 @@ from neuromap.errors import InputError, OutputError
 from .spec import Spec
 
 MANIFEST = "sweep.json"
+LOCK = "sweep.lock"  # held (flock) by the driver writing the store; the kernel releases it when that process ends
 FORMAT = "neuromap-sweep"
 VERSION = 1
 STATUSES = ("done", "error", "lost")  # finished: measured / the trial raised / its worker died every attempt
@@ -42,6 +44,7 @@ class Store:
     def __init__(self, path: str | Path, manifest: dict[str, Any]) -> None:
         self.path = Path(path)
         self.manifest = manifest
+        self._lock: Any = None
 
     # --- opening ------------------------------------------------------------------------------------
     @classmethod
@@ -57,7 +60,9 @@ class Store:
         manifest_path = path / MANIFEST
         if manifest_path.is_file():
             store = cls.open(path)
+            store.lock()
             if not resume:
+                store.close()
                 raise InputError(f"--store {path} already holds sweep {store.manifest.get('name')!r} "
                                  f"({len(store.keys())} finished trials): add --resume to continue it, or give "
                                  "another --store")
@@ -76,8 +81,38 @@ class Store:
         now = _now()
         store = cls(path, {"format": FORMAT, "version": VERSION, "name": spec.name, "spec": spec.to_dict(),
                            "spec_source": spec.source, "created_utc": now, "updated_utc": now})
+        store.lock()
         store._write_manifest()
         return store
+
+    def lock(self) -> None:
+        """Take the store's driver lock (``sweep.lock``, an advisory ``flock``), or raise
+        :class:`InputError` naming the driver that holds it: two drivers on one store would run the
+        same trials twice. The kernel releases the lock when the holder exits, however it ends."""
+        import fcntl
+        import os
+        import socket
+
+        fh = open(self.path / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - held open until close()
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise InputError(f"--store {self.path} is in use by another sweep driver ({holder}); wait for it to end "
+                             "or stop it, then --resume") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since {_now()}\n")  # who holds it, for that message
+        fh.flush()
+        self._lock = fh
+
+    def close(self) -> None:
+        """Release the driver lock (if held)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @classmethod
     def open(cls, path: str | Path) -> Store:
