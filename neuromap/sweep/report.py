@@ -27,6 +27,7 @@ from neuromap.atomic import atomic_open, write_bytes, write_text
 from .pareto import format_si, fronts, metrics, params_text, rows, target_objectives
 from .spec import Spec
 from .store import Store
+from .trial import provenance
 
 FILES = ("report.html", "results.json", "results.csv", "pareto.png")
 MAX_LABELS = 24  # points per panel up to which each is labelled with its parameter values
@@ -177,7 +178,7 @@ def report_data(spec: Spec, keys: list[str], records: list[dict[str, Any] | None
         "front_objectives": {"objectives": spec.objectives,
                              **{t.label: target_objectives(t.label) for t in spec.targets}},
         "energy_range_note": "energy_low / energy_high equal the value until the estimates carry ranges",
-        "rows": table,
+        "rows": table, "provenance": provenance(),
     }
 
 

@@ -99,6 +99,7 @@ class _Driver:
         self.request = {"num_cpus": spec.resources["cpus"], "num_gpus": spec.resources["gpus"], "max_retries": 0}
         self.pending: dict[Any, tuple[Trial, int, list[str]]] = {}
         self.ran = self.reused = self.retried = 0
+        self.slots = _slots(ray.cluster_resources(), spec.resources)
 
     def finished(self, trial: Trial) -> dict[str, Any] | None:
         """The trial's record when the store has one that need not run again."""
@@ -110,7 +111,7 @@ class _Driver:
     def submit(self, trial: Trial, attempt: int = 1, errors: list[str] | None = None) -> None:
         ref = self.task.options(name=f"neuromap-trial-{trial.key}", **self.request).remote(trial.config)
         self.pending[ref] = (trial, attempt, errors or [])
-        self.bar.update_status(running=len(self.pending))
+        self.bar.update_status(len(self.pending), self.slots)
 
     def run(self, trials: Sequence[Trial]) -> dict[str, dict[str, Any]]:
         """Run ``trials`` (those without a record); returns ``{key: record}`` for all of them."""
@@ -154,7 +155,7 @@ class _Driver:
         record = record_of(trial, payload, attempt, errors)
         self.store.write(record, payload["graph"])
         self.ran += 1
-        self.bar.update_status(running=len(self.pending))
+        self.bar.update_status(len(self.pending), self.slots)
         self.bar.advance(record)
         if self.on_record is not None:
             self.on_record(record)
@@ -167,6 +168,13 @@ class _Driver:
             except Exception:  # already finished or its worker gone: nothing left to stop
                 pass
         self.pending.clear()
+
+
+def _slots(cluster: dict[str, float], resources: dict[str, Any]) -> int:
+    """How many trials the cluster runs at once (its CPUs / GPUs over one trial's request)."""
+    fits = [cluster.get(name, 0.0) // float(resources[key]) for key, name in (("cpus", "CPU"), ("gpus", "GPU"))
+            if resources[key]]
+    return max(1, int(min(fits))) if fits else 1
 
 
 def record_of(trial: Trial, payload: dict[str, Any], attempts: int = 1,
@@ -295,14 +303,14 @@ def _run_nsga2(driver: _Driver, spec: Spec, ray) -> tuple[list[Trial], dict[str,
 # --- progress -------------------------------------------------------------------------------------
 
 class Progress:
-    """A tqdm bar ``done / total`` with running / failed counts and the ETA, plus one line per
+    """A tqdm bar ``done / total`` with running / queued / failed counts and the ETA, plus one line per
     finished trial (printed above the bar, or alone when there is no bar)."""
 
     def __init__(self, total: int, spec: Spec, enabled: bool | None, log: Log) -> None:
         from tqdm import tqdm
 
         self.spec, self.log, self.total = spec, log, total
-        self.done = self.failed = self.running = 0
+        self.done = self.failed = self.running = self.queued = 0
         if enabled is None:
             enabled = sys.stderr.isatty()
         self.bar = tqdm(total=total, desc=f"sweep {spec.name}", unit="trial", disable=not enabled, file=sys.stderr,
@@ -314,16 +322,20 @@ class Progress:
         else:
             self.bar.write(line, file=sys.stderr)
 
-    def update_status(self, running: int) -> None:
-        self.running = running
-        self.bar.set_postfix_str(f"running {self.running}, failed {self.failed}", refresh=False)
+    def update_status(self, pending: int, slots: int) -> None:
+        """``pending`` submitted trials of which at most ``slots`` run at once (the rest wait in Ray's queue)."""
+        self.running, self.queued = min(pending, slots), max(0, pending - slots)
+        self._postfix()
+
+    def _postfix(self) -> None:
+        self.bar.set_postfix_str(f"running {self.running}, queued {self.queued}, failed {self.failed}", refresh=False)
 
     def advance(self, record: dict[str, Any], reused: bool = False) -> None:
         from .pareto import summary
 
         self.done += 1
         self.failed += record["status"] != "done"
-        self.bar.set_postfix_str(f"running {self.running}, failed {self.failed}", refresh=False)
+        self._postfix()
         self.bar.update(1)
         if not reused:
             self.write(f"[{self.done}/{self.total}] {summary(record, self.spec)}")
