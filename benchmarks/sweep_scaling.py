@@ -142,7 +142,11 @@ def _same_numbers(reference: list[dict], records: list[dict]) -> bool:
 def _environment() -> dict[str, Any]:
     from importlib.metadata import version
 
+    autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            # 1: Linux shares the CPUs fairly between sessions, not processes: more workers in one
+            # session then get no more CPU on a busy machine (see cpu_share_in_trials)
+            "sched_autogroup_enabled": autogroup.read_text().strip() if autogroup.exists() else None,
             "ray_worker_niceness": os.environ.get("RAY_worker_niceness"),
             "packages": {p: version(p) for p in ("neuromap", "ray", "torch", "numpy")},
             "load_average_start": os.getloadavg()}
