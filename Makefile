@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	# The CPU wheel of torch lies on disk on these machines; other versions pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
 	# Every extra but norse (below): the core plus all integrations, for development.
-	$(PIP) install -q -e '.[dev,docs,lava,brian2,snntorch,metis,data,bench]'
+	$(PIP) install -q -e '.[dev,docs,lava,brian2,snntorch,metis,data,bench,ray]'
 	# norse declares torchvision (a multi-GB CUDA build here), so its deps are skipped; we have the ones it needs.
 	$(PIP) install -q --no-deps norse==1.1.0
 	# lava-nc 0.10.0 declares Python <3.11 and numpy<2; neuromap.compat.lava makes it import on 3.11.

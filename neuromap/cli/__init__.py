@@ -33,6 +33,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "neuromap.cli.report",
     "neuromap.cli.deploy",
     "neuromap.cli.validate",
+    "neuromap.cli.sweep",
 ]
 
 

@@ -9,7 +9,7 @@ import pytest
 from tests.support import ROOT
 
 IMPORT_NAMES = {"scikit-learn": "sklearn", "pymetis": "pymetis", "asteval": "asteval"}
-INTEGRATION_EXTRAS = ("lava", "brian2", "snntorch", "norse", "metis", "data")
+INTEGRATION_EXTRAS = ("lava", "brian2", "snntorch", "norse", "metis", "data", "ray")
 
 
 def _declared() -> list[str]:
