@@ -23,6 +23,7 @@ import torch
 from neuromap import pipeline
 from neuromap.atomic import atomic_path, write_text
 from neuromap.errors import InputError, OutputError
+from neuromap.progress import Steps, quiet
 
 DEFAULT_TARGETS = {"lava": "loihi2", "loihi": "loihi2", "spinnaker2": "spinnaker2", "crossbar": "crossbar-pcm",
                    "torch": "cpu"}
@@ -40,16 +41,22 @@ class Deployment:
     reference: Any = None  # the torch RunResult when compared
     difference: dict[str, tuple[float, float]] = field(default_factory=dict)  # graded layers: (max |diff|, range)
 
+    compare: str | None = None  # the reference backend's name
+
+    def _reference_name(self) -> str:
+        return "float model (torch)" if self.compare == "torch" else f"{self.compare} reference"
+
     def summary(self) -> str:
         lines = [f"backend {self.backend} on {self.target}: ran in {self.result.wall_seconds:.3f} s"]
         if self.reference is not None:
-            lines.append(f"float reference (torch) ran in {self.reference.wall_seconds:.3f} s")
+            lines.append(f"{self._reference_name()} ran in {self.reference.wall_seconds:.3f} s")
         if self.agreement:
-            lines.append("spike agreement with the float model, per layer:")
+            lines.append(f"spike agreement with the {self._reference_name()}, per layer:")
             lines += [f"  {k:<16} {100 * v:6.2f} %" for k, v in self.agreement.items()]
         if self.difference:
-            lines.append("non-spiking layers (membrane), max |difference| from the float model:")
-            lines += [f"  {k:<16} {d:.4g}" + (f" ({100 * d / r:.2f} % of the float range {r:.4g})" if r > 0 else "")
+            lines.append(f"non-spiking layers (membrane), max |difference| from the {self._reference_name()}:")
+            span = "float range" if self.compare == "torch" else "reference's range"
+            lines += [f"  {k:<16} {d:.4g}" + (f" ({100 * d / r:.2f} % of the {span} {r:.4g})" if r > 0 else "")
                       for k, (d, r) in self.difference.items()]
         for k, v in self.accuracy.items():
             lines.append(f"accuracy ({k}): {100 * v:.2f} %")
@@ -185,18 +192,30 @@ def compare_records(reference: dict[str, torch.Tensor], records: dict[str, torch
 
 
 def prepare_kernels(announce: Callable[[str], None] | None = None) -> float:
-    """Build or load the C++ neuron kernels now (not inside a timed run); returns the seconds it took.
-    ``announce`` is told when a build (not just a cached load) is about to happen."""
+    """Build or load the C++ neuron kernels now (not inside a timed run); returns the seconds it took
+    (0 when they were ready, disabled or failed before). ``announce`` receives the build's
+    announcement and its measured duration (default: stderr); a cached load says nothing."""
     from neuromap.neurons import kernels
 
     st = kernels.status()
     if kernels.disabled() or st["available"] or st["error"]:
         return 0.0
-    if announce is not None and not any(kernels.cache_dir().glob("*.so")):
-        announce(f"building the C++ neuron kernels once (cached in {kernels.cache_dir()}; not counted in run times) ...")
     t0 = time.perf_counter()
-    kernels.load()
+    kernels.load(announce)
     return time.perf_counter() - t0
+
+
+def resolve_compare(backend: str, compare: str | None) -> str | None:
+    """The reference backend for ``deploy``: ``"auto"`` -> torch (None when ``backend`` is torch);
+    ``"none"``/None -> None; the backend itself -> :class:`InputError` (100 % agreement, nothing measured)."""
+    if compare == "auto":
+        return None if backend == "torch" else "torch"
+    if compare in (None, "none"):
+        return None
+    if compare == backend:
+        raise InputError(f"--compare {compare}: is the backend being deployed; comparing it with itself measures "
+                         "nothing (compare with torch, the float model, or with another backend)")
+    return compare
 
 
 def deploy(
@@ -205,22 +224,28 @@ def deploy(
     backend: str = "lava",
     target: str | None = None,
     labels: torch.Tensor | None = None,
-    compare: str | None = "torch",
+    compare: str | None = "auto",
     report_targets: list[str] | None = None,
     allow_mismatch: bool = False,
     model_name: str | None = None,
     announce: Callable[[str], None] | None = None,
+    steps: Steps | None = None,
 ) -> Deployment:
     """Run ``graph`` on ``backend`` (for ``target``), compare with ``compare`` and report.
 
-    The C++ neuron kernels are built (or loaded) before anything is timed, so the first run in a
-    fresh environment does not count the compiler's time; ``announce`` receives a note when that
-    build happens.
+    ``compare`` names the reference backend: ``"auto"`` (default) is torch, the float model, except
+    when ``backend`` is torch (then none); ``None``: no comparison. Comparing a backend with itself
+    is refused (it would report 100 % agreement and measure nothing). The C++ neuron kernels
+    are built (or loaded) before anything is timed, so the first run in a fresh environment does not
+    count the compiler's time; ``announce`` receives the build's announcement and duration (default:
+    stderr). ``steps`` (:class:`neuromap.progress.Steps`) shows each long step with its elapsed time.
     """
     from neuromap import backends
     from neuromap.energy import collect
     from neuromap.energy.report import build_report
 
+    compare = resolve_compare(backend, compare)
+    steps = steps or quiet()
     check_input(graph, x)
     prepare_kernels(announce)
     target = target or DEFAULT_TARGETS.get(backend, "cpu")
@@ -228,8 +253,10 @@ def deploy(
     kwargs: dict[str, Any] = {}
     if backend in ("lava", "loihi"):
         kwargs["allow_mismatch"] = allow_mismatch
-    compiled = be.compile(graph, target, **kwargs) if backend != "torch" else be.compile(graph)
-    result = compiled.run(x)
+    with steps(f"compiling for {backend} ({target})"):
+        compiled = be.compile(graph, target, **kwargs) if backend != "torch" else be.compile(graph)
+    with steps(f"running {backend}: {x.shape[1]} samples x {x.shape[0]} steps"):
+        result = compiled.run(x)
     netlist = getattr(compiled, "netlist", None) or graph.lower()
     activity = collect(netlist, records_with_inputs(graph, result, x))
     dep_accuracy: dict[str, float] = {}
@@ -237,18 +264,23 @@ def deploy(
     difference: dict[str, tuple[float, float]] = {}
     reference = None
     if compare:
-        reference = backends.get(compare).compile(graph).run(x)
+        with steps(f"running the {compare} reference"):
+            reference = backends.get(compare).compile(graph).run(x)
         agreement, difference = compare_records(reference.records, result.records)
         if labels is not None:
-            dep_accuracy[f"{compare} (float)"] = readout_accuracy(reference.output, labels)
+            dep_accuracy[f"{compare} (float)" if compare == "torch" else f"{compare} (reference)"] = \
+                readout_accuracy(reference.output, labels)
     if labels is not None:
         dep_accuracy[backend] = readout_accuracy(result.output, labels)
     targets = report_targets or [target]
     acc_for_report = {target: dep_accuracy[backend]} if backend in dep_accuracy else {}
     counters = {target: result.counters} if getattr(result, "counters", None) else None
-    rep = build_report(netlist, activity, targets, model=model_name or str(graph.metadata.get("name", "model")),
-                       accuracy=acc_for_report, counters=counters, mappings=pipeline.run_mappings(compiled, result))
-    return Deployment(backend, target, result, activity, rep, agreement, dep_accuracy, reference, difference)
+    with steps(f"estimating energy and latency on {', '.join(map(str, targets))}"):
+        rep = build_report(netlist, activity, targets, model=model_name or str(graph.metadata.get("name", "model")),
+                           accuracy=acc_for_report, counters=counters,
+                           mappings=pipeline.run_mappings(compiled, result))
+    return Deployment(backend, target, result, activity, rep, agreement, dep_accuracy, reference, difference,
+                      compare)
 
 
 MANIFEST = "manifest.json"
