@@ -15,7 +15,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -47,6 +47,56 @@ def check_writable(path: str | os.PathLike, directory: bool = False) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: directory {parent} is not writable ({exc.strerror or exc})") from exc
     return path
+
+
+def _within(path: Path, directory: Path) -> bool:
+    """``path`` (which may not exist yet) lies in ``directory`` or is it, by device and inode: a symbolic
+    link, a bind mount or ``..`` in either name does not hide it."""
+    for p in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            if p.exists() and os.path.samefile(p, directory):
+                return True
+    return False
+
+
+def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike | None], flag: str = "-o",
+                    directory: bool = False) -> None:
+    """Refuse (:class:`OutputError`, before any work) an output that would overwrite or delete an input.
+
+    ``output`` must not be one of ``inputs`` under any name (the same device and inode: the path
+    itself, a symbolic link to it or a hard link), nor lie inside an input directory (a data set's
+    folder). With ``directory`` (a run directory that is replaced as a whole) it must not hold an
+    input either. ``None`` entries and inputs that do not exist are skipped."""
+    out = Path(os.path.abspath(output))
+    for given in inputs:
+        if given is None or not Path(given).exists():
+            continue
+        inp = Path(given)
+        if inp.is_dir():
+            if _within(out, inp):
+                raise OutputError(f"{flag} {output}: lies inside the input directory {given}; write it elsewhere")
+            if directory and _within(inp, out):
+                raise OutputError(f"{flag} {output}: holds the input directory {given}, which replacing it would delete")
+            continue
+        if out.exists() and os.path.samefile(out, inp):
+            how = ("a symbolic link" if out.is_symlink() or inp.is_symlink() else
+                   "a hard link" if os.path.realpath(out) != os.path.realpath(inp) else "the same path")
+            raise OutputError(f"{flag} {output}: is the input {given} ({how}); writing there would destroy the input, "
+                              "give another output path")
+        if directory and _within(inp, out):
+            raise OutputError(f"{flag} {output}: holds the input {given}, which replacing the directory would delete")
+
+
+def check_distinct_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
+    """Refuse two output flags naming one file (``-o m.png --plot m.png``): the second would overwrite the first."""
+    seen: dict[str, str] = {}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise OutputError(f"{flag} {path}: is also given as {seen[key]}; each output needs its own path")
+        seen[key] = flag
 
 
 #: Signals held while a writer runs: Ctrl-C, ``kill`` (SIGTERM) and a closed terminal (SIGHUP).

@@ -284,18 +284,54 @@ def deploy(
 
 
 MANIFEST = "manifest.json"
+#: The manifest's format marker: a run directory neuromap wrote says so, and lists every file in it.
+RUN_FORMAT = "neuromap-run"
+RUN_FORMAT_VERSION = 1
+RUN_FILES = ("outputs.npz", "activity.npz", "report.html", "report.json")
+_MANIFEST_MAX_BYTES = 1 << 20  # a real one is a few kB
 
 
-def check_run_dir(out_dir: str | os.PathLike) -> Path:
+def _not_our_run(out: Path) -> str | None:
+    """Why the existing, non-empty directory ``out`` is not a run directory neuromap wrote, or None.
+
+    Ours: ``manifest.json`` is a JSON object with ``format = "neuromap-run"`` and a ``files`` list of
+    plain names, and the directory holds exactly those files and the manifest, all regular files."""
+    manifest = out / MANIFEST
+    if not manifest.is_file() or manifest.is_symlink():
+        return f"it has no {MANIFEST} written by neuromap"
+    try:
+        if manifest.stat().st_size > _MANIFEST_MAX_BYTES:
+            return f"its {MANIFEST} is not one neuromap writes ({manifest.stat().st_size} bytes)"
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"its {MANIFEST} is not one neuromap writes ({type(exc).__name__})"
+    files = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or doc.get("format") != RUN_FORMAT or not isinstance(files, list) \
+            or not all(isinstance(f, str) and f and Path(f).name == f and f not in (".", "..") for f in files):
+        return f"its {MANIFEST} has no neuromap run marker (format \"{RUN_FORMAT}\" and a list of its files)"
+    extra = sorted(p.name for p in out.iterdir() if p.name not in {*files, MANIFEST})
+    if extra:
+        return f"it holds files its {MANIFEST} does not list ({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''})"
+    odd = sorted(p.name for p in out.iterdir() if p.is_symlink() or not p.is_file())
+    if odd:
+        return f"it holds entries that are not plain files ({', '.join(odd[:5])})"
+    return None
+
+
+def check_run_dir(out_dir: str | os.PathLike, inputs: tuple = ()) -> Path:
     """Check, before a run, that ``out_dir`` can receive a run's files: its parent is a writable
-    directory and ``out_dir`` is absent, empty or an earlier neuromap run (it holds ``manifest.json``),
-    which is replaced as a whole. Anything else (a file, a directory of other files) is refused."""
-    from neuromap.atomic import check_writable
+    directory; ``out_dir`` is absent, empty, or a run directory neuromap wrote (see
+    :func:`_not_our_run`), which is replaced as a whole; it is none of ``inputs`` and holds none of
+    them (:func:`neuromap.atomic.check_not_input`). Anything else is refused, naming the path."""
+    from neuromap.atomic import check_not_input, check_writable
 
     out = check_writable(Path(out_dir).resolve(), directory=True)  # resolved: "-o ." has a name to rename
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise OutputError(f"-o {out}: is a directory that is not a neuromap run (no {MANIFEST}); "
-                          "give a new or empty directory")
+    check_not_input(out, inputs, directory=True)
+    if out.is_dir() and any(out.iterdir()):
+        why = _not_our_run(out)
+        if why:
+            raise OutputError(f"-o {out}: is a directory neuromap did not write ({why}); neuromap replaces only a "
+                              f"run directory it wrote, so give a new or empty directory")
     return out
 
 
@@ -303,21 +339,24 @@ def _manifest(dep: Deployment, provenance: dict[str, Any] | None) -> dict[str, A
     from neuromap import __version__
 
     versions = {"neuromap": __version__, "torch": torch.__version__, "numpy": np.__version__}
-    return {"backend": dep.backend, "target": dep.target, "files": ["outputs.npz", "activity.npz", "report.html",
-            "report.json"], "versions": versions, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    return {"format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "backend": dep.backend, "target": dep.target,
+            "files": list(RUN_FILES), "versions": versions, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **(provenance or {})}
 
 
-def save(dep: Deployment, out_dir: str | os.PathLike, provenance: dict[str, Any] | None = None) -> list[Path]:
+def save(dep: Deployment, out_dir: str | os.PathLike, provenance: dict[str, Any] | None = None,
+         inputs: tuple = ()) -> list[Path]:
     """Write a run to the directory ``out_dir``: ``outputs.npz``, ``activity.npz``, ``report.html``,
-    ``report.json`` and ``manifest.json`` (backend, target, versions and ``provenance``, e.g. the model
-    and input that produced them).
+    ``report.json`` and ``manifest.json`` (the run format marker, the list of files, backend, target,
+    versions and ``provenance``, e.g. the model and input that produced them). An existing
+    ``out_dir`` is replaced only when it is a run directory neuromap wrote and holds none of
+    ``inputs`` (:func:`check_run_dir`).
 
     The files are written into a fresh hidden directory beside ``out_dir``, which is then renamed
     into place as a whole; an earlier run there is moved aside first and removed after. An
     interruption (error, full disk, Ctrl-C) leaves the earlier run as it was and no partial one.
     """
-    out = check_run_dir(out_dir)
+    out = check_run_dir(out_dir, inputs)  # again: the directory may have changed during the run
     parent = out.parent if str(out.parent) else Path(".")
     try:
         fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".new", dir=parent))
@@ -350,4 +389,4 @@ def save(dep: Deployment, out_dir: str | os.PathLike, provenance: dict[str, Any]
         for leftover in (fresh, old):
             if leftover is not None and leftover.exists():
                 shutil.rmtree(leftover, ignore_errors=True)
-    return [out / name for name in _manifest(dep, None)["files"] + [MANIFEST]]
+    return [out / name for name in [*RUN_FILES, MANIFEST]]

@@ -174,8 +174,8 @@ def test_item8_run_directory_is_replaced_as_a_whole(model, tmp_path, capsys, mon
     assert code == 0, err
     assert {p.name for p in out.iterdir()} == {"outputs.npz", "activity.npz", "report.html", "report.json",
                                                "manifest.json"}
+    (out / "report.html").write_text("from an older run")  # a listed file: the directory is still our run
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    (out / "stale.txt").write_text("from an older run")
 
     from neuromap.energy.report import Report
 
@@ -185,11 +185,11 @@ def test_item8_run_directory_is_replaced_as_a_whole(model, tmp_path, capsys, mon
     monkeypatch.setattr(Report, "save", interrupted)
     code, _, err = run_cli(capsys, *args)
     assert code == 130 and "interrupted" in err and "Traceback" not in err
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "stale.txt"} == before  # the old run, whole
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the old run, whole
     assert sorted(os.listdir(tmp_path)) == ["run_x"]  # no half-written directory beside it
     monkeypatch.undo()
     code, _, err = run_cli(capsys, *args)
-    assert code == 0 and not (out / "stale.txt").exists()  # a new run replaces the old one as a whole
+    assert code == 0 and (out / "report.html").read_text() != "from an older run"  # replaced as a whole
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep")

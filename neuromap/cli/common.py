@@ -71,3 +71,41 @@ def load_run_inputs(args: argparse.Namespace):
 
     return load_inputs(args.input, args.dataset, args.steps, args.samples, args.seed, args.layout,
                        args.data_dir, args.bin_dt)
+
+
+def input_paths(args: argparse.Namespace) -> list[str]:
+    """Every path the command reads: the model, ``--input``, ``--activity``, target TOML files and a
+    real data set's folder (outputs are checked against them: :func:`neuromap.atomic.check_not_input`)."""
+    paths = [getattr(args, name, None) for name in ("model", "input", "activity")]
+    targets = getattr(args, "target", None)
+    for t in targets if isinstance(targets, list) else [targets]:
+        if t is not None and Path(t).is_file():
+            paths.append(t)
+    dataset = getattr(args, "dataset", None)
+    if dataset is not None:
+        from neuromap.datasets import SOURCES, dataset_dir
+
+        if dataset in SOURCES:
+            paths.append(str(dataset_dir(dataset, args.data_dir)))
+    return [p for p in paths if p is not None]
+
+
+def check_outputs(args: argparse.Namespace, **outputs: str | None) -> None:
+    """Refuse, before any work, outputs that are inputs (or inside an input data set's folder) and two
+    output flags naming one file. ``outputs``: flag name without dashes (``o``, ``plot``) -> path."""
+    from neuromap.atomic import check_distinct_outputs, check_not_input
+
+    flags = {("-o" if k == "o" else f"--{k.replace('_', '-')}"): v for k, v in outputs.items()}
+    check_distinct_outputs(flags)
+    inputs = input_paths(args)
+    for flag, path in flags.items():
+        if path is not None:
+            check_not_input(path, inputs, flag)
+
+
+def require_suffix(path: str, flag: str, suffixes: tuple[str, ...], what: str) -> None:
+    """An :class:`InputError` unless ``path`` ends in one of ``suffixes`` (``-o m.nir`` must not
+    receive JSON)."""
+    if Path(path).suffix.lower() not in suffixes:
+        raise InputError(f"{flag} {path}: {what} is written as {' or '.join(suffixes)}, not "
+                         f"{Path(path).suffix or 'a name without a suffix'}")

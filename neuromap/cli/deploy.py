@@ -4,8 +4,9 @@
     neuromap deploy MODEL.nir --backend loihi --input x.npy [--layout BT] -o results/run1
 
 ``-o DIR`` receives ``outputs.npz``, ``activity.npz``, ``report.html``, ``report.json`` and
-``manifest.json`` as a whole (see :func:`neuromap.deploy.save`); the directory is checked before
-the run starts.
+``manifest.json`` as a whole (see :func:`neuromap.deploy.save`). DIR must be new, empty or a run
+directory neuromap wrote (its manifest lists every file in it and nothing else is there), and it
+must not be or hold an input; this is checked before the run starts.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from neuromap.rst import plain
 
-from .common import add_convention_args, add_input_args, load_model, load_run_inputs
+from .common import add_convention_args, add_input_args, input_paths, load_model, load_run_inputs
 
 
 def add_parser(subparsers) -> None:
@@ -50,8 +51,9 @@ def _main(args: argparse.Namespace) -> int:
         if name not in backends.available() and not (flag == "--compare" and name in ("none", "auto")):
             raise InputError(f"{flag} {name}: not one of {backends.available()}")
     compare = resolve_compare(args.backend, args.compare)  # before the run: --compare X --backend X is refused now
+    inputs = tuple(input_paths(args))
     if args.output:
-        check_run_dir(args.output)  # before the run: a bad -o fails now, not after it
+        check_run_dir(args.output, inputs)  # before the run: a bad -o fails now, not after it
     steps = Steps()
     with steps(f"loading {args.model}"):
         graph = load_model(args)
@@ -68,6 +70,6 @@ def _main(args: argparse.Namespace) -> int:
     if args.output:
         provenance = {"model": str(Path(args.model).resolve()), "input": args.input or f"dataset {args.dataset}",
                       "input_shape": list(x.shape), "layout": args.layout, "argv": sys.argv[1:]}
-        for path in save(dep, args.output, provenance):
+        for path in save(dep, args.output, provenance, inputs):
             print(f"wrote {path}")
     return 0

@@ -10,7 +10,7 @@ import numpy as np
 
 from neuromap.errors import InputError
 
-from .common import require_file
+from .common import check_outputs, require_file, require_suffix
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -81,9 +81,11 @@ def check_args(args: argparse.Namespace) -> None:
     check_count("--seed", args.seed, 0)
     if args.output:
         check_writable(args.output)
+        require_suffix(args.output, "-o", (".json",), "the mapping")
     if args.plot:
         check_writable(args.plot)
         plot_format(args.plot)
+    check_outputs(args, o=args.output, plot=args.plot)
 
 
 def run_netlist(netlist, args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import argparse
 
 from neuromap.rst import plain
 
-from .common import add_convention_args, add_input_args, load_model, load_run_inputs, require_file
+from .common import add_convention_args, add_input_args, check_outputs, load_model, load_run_inputs, require_file
 
 
 def add_parser(subparsers) -> None:
@@ -58,10 +58,11 @@ def _main(args: argparse.Namespace) -> int:
     from neuromap.energy import Activity, collect
     from neuromap.energy.report import build_report, report_format
 
-    if args.output:  # before any work: a bad path or suffix fails now, not after the run
+    if args.output:  # before any work: a bad path or suffix, or an output that is an input, fails now
         check_writable(args.output)
         if args.format is None:
             report_format(args.output)
+        check_outputs(args, o=args.output)
     for name in args.target:  # a bad target file fails now too
         if name != "all":
             hardware.load(name)
