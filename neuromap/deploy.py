@@ -77,15 +77,11 @@ def check_count(name: str, value: int, minimum: int = 1) -> int:
 
 def read_input_array(path: str, layout: str = "TB") -> torch.Tensor:
     """A ``.npy`` input as a float tensor ``[T, B, ...]``; ``layout="BT"`` reads ``[B, T, ...]``."""
+    from neuromap.npyfile import load_npy
+
     if layout not in LAYOUTS:
         raise InputError(f"--layout {layout}: must be one of {list(LAYOUTS)}")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputError(f"--input {path}: cannot read it as a .npy array ({exc})") from exc
-    if isinstance(arr, np.lib.npyio.NpzFile):
-        arr.close()
-        raise InputError(f"--input {path}: is an .npz archive; --input takes one array saved with numpy.save (.npy)")
+    arr = load_npy(path, f"--input {path}", extra_per_element=4)  # and its float32 tensor
     if arr.dtype.kind not in "biuf":
         raise InputError(f"--input {path}: holds {arr.dtype} values; it must be numbers (spikes or currents)")
     if arr.ndim < 3:
@@ -101,7 +97,7 @@ def read_input_array(path: str, layout: str = "TB") -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(arr), dtype=torch.float32)
 
 
-def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, samples: int, seed: int = 0,
+def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, samples: int | None, seed: int = 0,
                 layout: str = "TB", data_dir: str | None = None, bin_dt: float | None = None):
     """``(x [T, B, ...] float tensor, labels or None)`` from an ``.npy`` file or a named data set
     (:data:`neuromap.datasets.NAMES`: the shipped digits, or SHD / SSC / N-MNIST / DVS Gesture read
@@ -109,27 +105,25 @@ def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, 
 
     ``layout`` says how the file is laid out: ``"TB"`` (time-major, the default) or ``"BT"``
     (batch-major, transposed here). ``steps``: the digits' encoding length (default 25), or the
-    number of ``bin_dt``-second bins of an event data set (default: its whole duration). Counts are
-    checked: ``steps``/``samples`` >= 1, ``seed`` >= 0.
+    number of ``bin_dt``-second bins of an event data set (default: its whole duration). ``samples``
+    (default 64): how many of the data set's test split to run; a split with fewer is refused. Counts
+    are checked: ``steps``/``samples`` >= 1, ``seed`` >= 0. Arguments the chosen source does not use
+    must be left at None (or their defaults); ``neuromap.cli.common.check_input_flags`` names them.
     """
     if (input_path is None) == (dataset is None):
         raise InputError("give exactly one of --input X.npy and --dataset NAME")
     if input_path is not None:
         return read_input_array(input_path, layout), None
-    from neuromap import data, datasets
+    from neuromap import datasets
 
     if dataset not in datasets.NAMES:
         raise InputError(f"--dataset {dataset}: not one of {list(datasets.NAMES)}")
-    samples, seed = check_count("--samples", samples), check_count("--seed", seed, 0)
+    samples = check_count("--samples", 64 if samples is None else samples)
+    seed = check_count("--seed", seed, 0)
     steps = None if steps is None else check_count("--steps", steps)
     if bin_dt is not None and not (np.isfinite(bin_dt) and bin_dt > 0):
         raise InputError(f"--bin-dt {bin_dt}: must be a positive number of seconds")
-    if dataset != "digits":
-        return datasets.inputs(dataset, samples=samples, data_dir=data_dir, steps=steps, dt=bin_dt, seed=seed)
-    d = data.digits(encoding="rate", steps=25 if steps is None else steps, seed=seed)
-    if samples > len(d.y_test):
-        raise InputError(f"--samples {samples}: the {dataset} test split has {len(d.y_test)} samples")
-    return d.x_test[:samples].transpose(0, 1).contiguous(), d.y_test[:samples]
+    return datasets.inputs(dataset, samples=samples, data_dir=data_dir, steps=steps, dt=bin_dt, seed=seed)
 
 
 def check_input(graph, x: torch.Tensor) -> None:
@@ -152,7 +146,11 @@ def describe_input(x: torch.Tensor, layout: str = "TB") -> str:
 
 
 def readout_accuracy(output: torch.Tensor, labels: torch.Tensor) -> float:
-    """Spike-count (or mean-membrane) argmax accuracy of an output sequence ``[T, B, C]``."""
+    """Spike-count (or mean-membrane) argmax accuracy of an output sequence ``[T, B, C]``; one label per
+    sample (``B`` of them) or an :class:`InputError` (never a broadcast)."""
+    if output.dim() < 2 or labels.dim() != 1 or len(labels) != output.shape[1]:
+        raise InputError(f"{len(labels)} labels for an output of {output.shape[1] if output.dim() > 1 else '?'} "
+                         "samples; accuracy needs one label per sample")
     scores = output.reshape(output.shape[0], output.shape[1], -1).sum(0)
     return float((scores.argmax(-1) == labels).float().mean())
 

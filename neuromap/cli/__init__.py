@@ -28,6 +28,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 
+from neuromap import memory
 from neuromap.errors import NeuromapError, Terminated
 
 SUBCOMMAND_MODULES: list[str] = [
@@ -74,6 +75,10 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
         add = getattr(module, "add_parser", None)
         if callable(add):
             add(sub)
+    for command in sub.choices.values():  # one definition, on every subcommand
+        command.add_argument("--max-memory", metavar="SIZE", default=None,
+                             help="refuse inputs and requests that need more memory than this, e.g. 8G "
+                                  "(default: $NEUROMAP_MAX_MEMORY, else half of the memory this process may use)")
     return parser
 
 
@@ -110,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     prog = f"neuromap {args.command}"
     try:
-        with _stop_signals():
+        with _stop_signals(), memory.limited(args.max_memory):
             code = int(args.func(args) or 0)
             sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
         return code

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from neuromap.rst import plain
 
-from .common import add_convention_args, add_input_args, input_paths, load_model, load_run_inputs
+from .common import add_convention_args, add_input_args, check_input_flags, input_paths, load_model, load_run_inputs
 
 
 def add_parser(subparsers) -> None:
@@ -51,6 +51,7 @@ def _main(args: argparse.Namespace) -> int:
         if name not in backends.available() and not (flag == "--compare" and name in ("none", "auto")):
             raise InputError(f"{flag} {name}: not one of {backends.available()}")
     compare = resolve_compare(args.backend, args.compare)  # before the run: --compare X --backend X is refused now
+    check_input_flags(args)
     inputs = tuple(input_paths(args))
     if args.output:
         check_run_dir(args.output, inputs)  # before the run: a bad -o fails now, not after it
@@ -59,7 +60,7 @@ def _main(args: argparse.Namespace) -> int:
         graph = load_model(args)
     with steps("reading the input"):
         x, labels = load_run_inputs(args)
-    print(f"input: {describe_input(x, args.layout)}")
+    print(f"input: {describe_input(x, args.layout or 'TB')}")
     build_s = prepare_kernels(lambda msg: print(msg, file=sys.stderr, flush=True))  # before the clock starts
     t0 = time.perf_counter()
     dep = deploy(graph, x, args.backend, args.target, labels, compare,
@@ -69,7 +70,7 @@ def _main(args: argparse.Namespace) -> int:
     print(f"(total {time.perf_counter() - t0:.2f} s{built})")
     if args.output:
         provenance = {"model": str(Path(args.model).resolve()), "input": args.input or f"dataset {args.dataset}",
-                      "input_shape": list(x.shape), "layout": args.layout, "argv": sys.argv[1:]}
+                      "input_shape": list(x.shape), "layout": args.layout or "TB", "argv": sys.argv[1:]}
         for path in save(dep, args.output, provenance, inputs):
             print(f"wrote {path}")
     return 0

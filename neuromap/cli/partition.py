@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import zipfile
 
 import numpy as np
 
@@ -39,26 +37,23 @@ def load_activity(path: str) -> dict[str, float]:
     """Rates per population from an .npz: a neuromap activity file (``deploy -o``'s ``activity.npz``),
     or arrays named by population (a scalar is the mean rate, an array is averaged)."""
     from neuromap.energy import Activity
+    from neuromap.npyfile import load_npz
 
     require_file(path, "--activity")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise InputError(f"--activity {path}: is a single .npy array; give an .npz (see --help)")
-            if "activity" in z.files and z["activity"].dtype.kind == "U":
-                return Activity.load(path).rates()
-            rates = {}
-            for k in z.files:
-                arr = z[k]
-                if arr.dtype.kind not in "biuf" or arr.size == 0:
-                    raise InputError(f"--activity {path}: entry {k!r} is not a non-empty numeric array "
-                                     "(expected rates per population, or deploy's activity.npz)")
-                rates[k] = float(np.mean(arr))
-            return rates
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"--activity {path}: cannot read it as an .npz of rates ({type(exc).__name__}: {exc})") from exc
+    arrays = load_npz(path, f"--activity {path}")
+    if "activity" in arrays and arrays["activity"].dtype.kind == "U":
+        return Activity.load(path).rates()
+    rates = {}
+    for k, arr in arrays.items():
+        if arr.dtype.kind not in "biuf" or arr.size == 0:
+            raise InputError(f"--activity {path}: entry {k!r} is not a non-empty numeric array "
+                             "(expected rates per population, or deploy's activity.npz)")
+        rate = float(np.mean(arr))
+        if not (np.isfinite(rate) and rate >= 0):
+            raise InputError(f"--activity {path}: entry {k!r} has mean rate {rate}; rates are finite and >= 0 "
+                             "(spikes per neuron per step)")
+        rates[k] = rate
+    return rates
 
 
 def print_summary(mapping) -> None:

@@ -10,7 +10,15 @@ import argparse
 
 from neuromap.rst import plain
 
-from .common import add_convention_args, add_input_args, check_outputs, load_model, load_run_inputs, require_file
+from .common import (
+    add_convention_args,
+    add_input_args,
+    check_input_flags,
+    check_outputs,
+    load_model,
+    load_run_inputs,
+    require_file,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -63,6 +71,7 @@ def _main(args: argparse.Namespace) -> int:
         if args.format is None:
             report_format(args.output)
         check_outputs(args, o=args.output)
+    check_input_flags(args)
     for name in args.target:  # a bad target file fails now too
         if name != "all":
             hardware.load(name)
@@ -76,7 +85,7 @@ def _main(args: argparse.Namespace) -> int:
     else:
         x, _ = load_run_inputs(args)
         check_input(graph, x)
-        note = f"input: {describe_input(x, args.layout)}"
+        note = f"input: {describe_input(x, args.layout or 'TB')}"
         result = backends.get("torch").compile(graph).run(x)
         activity = collect(netlist, records_with_inputs(graph, result, x))
     rep = build_report(netlist, activity, args.target, model=args.model, method=args.method, options=options)
