@@ -449,6 +449,9 @@ def load(name_or_path: str | Path | Target) -> Target:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise TargetError(f"{path}: not valid TOML: {e}") from e
+    except RecursionError as e:  # tomllib recurses per nesting level: a file nested thousands deep
+        raise TargetError(f"{path}: nested too deeply to be a target file (tables or arrays inside each other "
+                          "thousands of levels deep)") from e
     except OSError as e:
         raise TargetError(f"{path}: cannot read it: {e.strerror or e}") from e
     return _validate(data, str(path))

@@ -183,7 +183,10 @@ class Activity:
         if not isinstance(doc, dict):
             raise ActivityError(f"{path} is not a neuromap activity file: its record is a JSON {type(doc).__name__}, "
                                 "not an object")
-        return cls.from_dict(doc)
+        try:
+            return cls.from_dict(doc)
+        except ActivityError as exc:
+            raise ActivityError(f"{path}: {exc}") from exc
 
 
 def _as_tensor(x) -> torch.Tensor:
