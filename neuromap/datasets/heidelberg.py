@@ -42,6 +42,11 @@ def read_events(path: str | Path, max_samples: int | None = None) -> tuple[list[
     for i, (t, u) in enumerate(zip(times, units)):
         if t.shape != u.shape:
             raise DatasetError(f"{path}: sample {i} has {t.size} spike times but {u.size} units")
+        if u.size and (u.min() < 0 or u.max() >= N_CHANNELS):
+            raise DatasetError(f"{path}: sample {i} has units in [{u.min()}, {u.max()}], outside the {N_CHANNELS} "
+                               "channels of SHD/SSC")
+        if not np.all(np.isfinite(t)):
+            raise DatasetError(f"{path}: sample {i} has spike times that are NaN or infinite")
     return times, units, labels
 
 

@@ -31,6 +31,9 @@ def read_events(path: str | Path) -> dict[str, np.ndarray]:
     if raw.size % 5:
         raise DatasetError(f"{path}: {raw.size} bytes is not a whole number of 5-byte N-MNIST events")
     ev = raw.reshape(-1, 5).astype(np.int64)
+    if ev.size and max(ev[:, 0].max(), ev[:, 1].max()) >= SIZE:
+        raise DatasetError(f"{path}: events at x up to {ev[:, 0].max()}, y up to {ev[:, 1].max()}, outside N-MNIST's "
+                           f"{SIZE}x{SIZE} sensor; not an N-MNIST event file?")
     return {
         "x": ev[:, 0],
         "y": ev[:, 1],
