@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import neuromap as nm
-from neuromap import cli, memory
+from neuromap import memory
 from neuromap.networks import SpikingMLP
 from neuromap.neurons import LIFParams
 
@@ -35,24 +35,15 @@ def x_npy(tmp_path) -> Path:
     return tmp_path / "x.npy"
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def _digest(paths) -> dict[str, str]:
     return {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths if Path(p).is_file()}
 
 
-def bad(capsys, *argv, names: str) -> str:
+def bad(cli_run, *argv, names: str) -> str:
     """Exit 2, one line on stderr naming ``names``, no traceback, the files given unchanged."""
     given = [a for a in argv if isinstance(a, Path)]
     before = _digest(given)
-    code, _, err = run(capsys, *argv)
+    code, _, err = cli_run(*argv)
     lines = [ln for ln in err.splitlines() if ln.strip() and "warning:" not in ln]
     assert code == 2 and len(lines) == 1 and names in lines[0], err
     assert "Traceback" not in err and "internal error" not in err
@@ -61,14 +52,14 @@ def bad(capsys, *argv, names: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- item 6
-def test_deploy_never_compares_a_backend_with_itself(model, capsys):
-    msg = bad(capsys, "deploy", model, "--backend", "loihi", "--compare", "loihi", "--dataset", "digits",
+def test_deploy_never_compares_a_backend_with_itself(model, cli_run):
+    msg = bad(cli_run, "deploy", model, "--backend", "loihi", "--compare", "loihi", "--dataset", "digits",
               "--samples", 2, names="--compare loihi")
     assert "itself" in msg
-    code, out, err = run(capsys, "deploy", model, "--backend", "loihi", "--dataset", "digits", "--samples", 2)
+    code, out, err = cli_run("deploy", model, "--backend", "loihi", "--dataset", "digits", "--samples", 2)
     assert code == 0, err
     assert "float model (torch) ran in" in out and "spike agreement with the float model (torch)" in out
-    code, out, err = run(capsys, "deploy", model, "--backend", "torch", "--dataset", "digits", "--samples", 2)
+    code, out, err = cli_run("deploy", model, "--backend", "torch", "--dataset", "digits", "--samples", 2)
     assert code == 0 and "spike agreement" not in out and "ran in" in out  # torch: nothing to compare with
 
 
@@ -102,9 +93,9 @@ def test_an_ordinary_network_reports_how_many_weights_round_to_zero(model):
         assert q.nonzero_weights > 0 and q.zeroed_weights < 0.05 * q.nonzero_weights
 
 
-def test_deploy_refuses_the_outlier_on_the_command_line(tmp_path, capsys):
+def test_deploy_refuses_the_outlier_on_the_command_line(tmp_path, cli_run):
     path = nm.save(_outlier_graph(), tmp_path / "outlier.nir")
-    bad(capsys, "deploy", path, "--backend", "loihi", "--dataset", "digits", "--samples", 2, names="1023 of 1024")
+    bad(cli_run, "deploy", path, "--backend", "loihi", "--dataset", "digits", "--samples", 2, names="1023 of 1024")
 
 
 # ------------------------------------------------------------------------------------------ item 11
@@ -131,17 +122,17 @@ def shd_model(tmp_path_factory) -> Path:
     return nm.save(nm.trace(m, torch.rand(2, 1, 700)), tmp_path_factory.mktemp("shd") / "shd.nir")
 
 
-def test_an_shd_file_with_fewer_units_than_labels_is_refused(tmp_path, shd_model, capsys):
+def test_an_shd_file_with_fewer_units_than_labels_is_refused(tmp_path, shd_model, cli_run):
     f = _write_shd(tmp_path / "shd" / "shd_test.h5", n_times=2, n_units=1, n_labels=2)
-    msg = bad(capsys, "deploy", shd_model, *SHD_MODEL_ARGS, "--data-dir", tmp_path, "--samples", 2, names=str(f))
+    msg = bad(cli_run, "deploy", shd_model, *SHD_MODEL_ARGS, "--data-dir", tmp_path, "--samples", 2, names=str(f))
     assert "spikes/units 1" in msg and "labels 2" in msg
 
 
-def test_shd_refuses_fewer_samples_than_asked(tmp_path, shd_model, capsys):
+def test_shd_refuses_fewer_samples_than_asked(tmp_path, shd_model, cli_run):
     _write_shd(tmp_path / "shd" / "shd_test.h5", 3, 3, 3)
-    msg = bad(capsys, "deploy", shd_model, *SHD_MODEL_ARGS, "--data-dir", tmp_path, "--samples", 5, names="--samples 5")
+    msg = bad(cli_run, "deploy", shd_model, *SHD_MODEL_ARGS, "--data-dir", tmp_path, "--samples", 5, names="--samples 5")
     assert "only 3 samples" in msg
-    code, out, err = run(capsys, "deploy", shd_model, *SHD_MODEL_ARGS, "--data-dir", tmp_path, "--samples", 3,
+    code, out, err = cli_run("deploy", shd_model, *SHD_MODEL_ARGS, "--data-dir", tmp_path, "--samples", 3,
                          "--steps", 10)
     assert code == 0 and "10 steps x 3 samples" in out, err
 
@@ -154,7 +145,7 @@ def _nmnist_tree(root: Path, per_digit: int) -> None:
             (folder / f"{i:05d}.bin").write_bytes(bytes([1, 2, 0x80, 0, 10]))
 
 
-def test_nmnist_refuses_fewer_samples_than_asked(tmp_path, capsys):
+def test_nmnist_refuses_fewer_samples_than_asked(tmp_path, cli_run):
     from neuromap import datasets
 
     _nmnist_tree(tmp_path, per_digit=1)
@@ -183,25 +174,25 @@ def test_accuracy_never_broadcasts_labels_against_another_number_of_samples():
     (("--dataset", "digits", "--data-dir", "."), "--data-dir"),
     (("--dataset", "shd", "--seed", 3), "--seed"),
 ])
-def test_a_flag_the_input_would_ignore_is_refused(model, x_npy, capsys, extra, flag):
+def test_a_flag_the_input_would_ignore_is_refused(model, x_npy, cli_run, extra, flag):
     extra = tuple(x_npy if a == "X" else a for a in extra)
-    msg = bad(capsys, "deploy", model, "--backend", "torch", *extra, names=flag)
+    msg = bad(cli_run, "deploy", model, "--backend", "torch", *extra, names=flag)
     assert "does not use" in msg
-    bad(capsys, "report", model, "--target", "cpu", *extra, names=flag)
+    bad(cli_run, "report", model, "--target", "cpu", *extra, names=flag)
 
 
-def test_input_flags_with_an_activity_file_are_refused(model, tmp_path, capsys):
-    code, _, err = run(capsys, "deploy", model, "--backend", "torch", "--dataset", "digits", "--samples", 2,
+def test_input_flags_with_an_activity_file_are_refused(model, tmp_path, cli_run):
+    code, _, err = cli_run("deploy", model, "--backend", "torch", "--dataset", "digits", "--samples", 2,
                        "-o", tmp_path / "run")
     assert code == 0, err
-    bad(capsys, "report", model, "--target", "cpu", "--activity", tmp_path / "run" / "activity.npz", "--steps", 5,
+    bad(cli_run, "report", model, "--target", "cpu", "--activity", tmp_path / "run" / "activity.npz", "--steps", 5,
         names="--steps 5")
 
 
-def test_convention_and_dt_on_a_neuromap_native_file_are_refused(model, capsys):
+def test_convention_and_dt_on_a_neuromap_native_file_are_refused(model, cli_run):
     for cmd in (("info", model), ("deploy", model, "--backend", "torch", "--dataset", "digits", "--samples", 2)):
-        bad(capsys, *cmd, "--convention", "snntorch", names="convention 'snntorch'")
-        bad(capsys, *cmd, "--dt", 1e-4, names="dt 0.0001 s")
+        bad(cli_run, *cmd, "--convention", "snntorch", names="convention 'snntorch'")
+        bad(cli_run, *cmd, "--dt", 1e-4, names="dt 0.0001 s")
     from neuromap.graph import GraphError
 
     with pytest.raises(GraphError, match="--convention / --dt"):
@@ -220,18 +211,18 @@ def short_bias(model, tmp_path) -> Path:
     return path
 
 
-def test_an_affine_whose_bias_does_not_fit_its_weight_is_refused(short_bias, capsys):
+def test_an_affine_whose_bias_does_not_fit_its_weight_is_refused(short_bias, cli_run):
     from neuromap.graph import GraphError
 
     with pytest.raises(GraphError, match=r"node '0' \(Affine\): bias of shape \(5,\) does not fit weight"):
         nm.load(short_bias)
-    bad(capsys, "info", short_bias, names="bias of shape (5,)")
-    bad(capsys, "deploy", short_bias, "--backend", "torch", "--dataset", "digits", "--samples", 2,
+    bad(cli_run, "info", short_bias, names="bias of shape (5,)")
+    bad(cli_run, "deploy", short_bias, "--backend", "torch", "--dataset", "digits", "--samples", 2,
         names="bias of shape (5,)")
 
 
 # ------------------------------------------------------------------------------------------ item 13
-def test_a_nir_file_declaring_gigabytes_is_refused_before_reading(model, tmp_path, capsys):
+def test_a_nir_file_declaring_gigabytes_is_refused_before_reading(model, tmp_path, cli_run):
     """The issue's file: a few kB holding a gzip-compressed 16 x 40 M float32 weight (2.38 GiB declared)."""
     path = tmp_path / "huge.nir"
     path.write_bytes(model.read_bytes())
@@ -240,7 +231,7 @@ def test_a_nir_file_declaring_gigabytes_is_refused_before_reading(model, tmp_pat
         f.create_dataset("node/nodes/0/weight", shape=(16, 40_000_000), dtype="f4", compression="gzip",
                          chunks=(1, 1_000_000))
     assert path.stat().st_size < 1_000_000
-    msg = bad(capsys, "info", path, "--max-memory", "1G", names=str(path))
+    msg = bad(cli_run, "info", path, "--max-memory", "1G", names=str(path))
     assert "declares 2.38 GiB" in msg and "memory limit of 1 GiB (--max-memory)" in msg
 
 
@@ -262,8 +253,8 @@ def test_the_default_limit_is_half_of_what_the_process_may_use(monkeypatch):
 
 
 @pytest.mark.parametrize("bad_size", ["lots", "-1G", "0", "1X"])
-def test_a_bad_max_memory_is_refused(model, capsys, bad_size):
-    bad(capsys, "info", model, "--max-memory", bad_size, names="--max-memory")
+def test_a_bad_max_memory_is_refused(model, cli_run, bad_size):
+    bad(cli_run, "info", model, "--max-memory", bad_size, names="--max-memory")
 
 
 def test_digits_encodes_only_the_samples_asked_for(monkeypatch):
@@ -293,10 +284,10 @@ def test_digits_encodes_only_the_samples_asked_for(monkeypatch):
     (("--dataset", "shd", "--bin-dt", 1e-9), "1000000000 bins of 1e-09 s"),
     (("--dataset", "shd", "--steps", 100_000_000), "100000000 bins"),
 ])
-def test_requests_over_the_budget_are_refused_with_size_and_limit(model, tmp_path, capsys, argv, what):
-    msg = bad(capsys, "deploy", model, "--backend", "torch", *argv, "--data-dir", tmp_path, "--max-memory", "2G",
+def test_requests_over_the_budget_are_refused_with_size_and_limit(model, tmp_path, cli_run, argv, what):
+    msg = bad(cli_run, "deploy", model, "--backend", "torch", *argv, "--data-dir", tmp_path, "--max-memory", "2G",
               names=what) if "shd" in argv else \
-        bad(capsys, "deploy", model, "--backend", "torch", *argv, "--max-memory", "2G", names=what)
+        bad(cli_run, "deploy", model, "--backend", "torch", *argv, "--max-memory", "2G", names=what)
     assert "more than the memory limit of 2 GiB" in msg
 
 
@@ -307,51 +298,51 @@ def _npy_with_header(path: Path, shape: tuple[int, ...], data: bytes = b"") -> P
     return path
 
 
-def test_an_npy_header_declaring_terabytes_is_refused(model, tmp_path, capsys):
+def test_an_npy_header_declaring_terabytes_is_refused(model, tmp_path, cli_run):
     path = _npy_with_header(tmp_path / "huge.npy", (1 << 20, 1 << 10, 1 << 14), b"\0" * 64)  # 64 TiB declared
-    msg = bad(capsys, "deploy", model, "--backend", "torch", "--input", path, names=str(path))
+    msg = bad(cli_run, "deploy", model, "--backend", "torch", "--input", path, names=str(path))
     assert "declares shape (1048576, 1024, 16384)" in msg and "truncated" in msg
 
 
-def test_an_npy_within_its_file_but_over_the_budget_is_refused(model, tmp_path, capsys):
+def test_an_npy_within_its_file_but_over_the_budget_is_refused(model, tmp_path, cli_run):
     path = tmp_path / "big.npy"
     np.save(path, np.zeros((10, 100, 64), np.float64))  # 512 kB, +256 kB as float32
-    msg = bad(capsys, "deploy", model, "--backend", "torch", "--input", path, "--max-memory", "600K", names=str(path))
+    msg = bad(cli_run, "deploy", model, "--backend", "torch", "--input", path, "--max-memory", "600K", names=str(path))
     assert "750 KiB" in msg
 
 
 # ------------------------------------------------------------------------------------------ item 14
-def test_a_truncated_shd_file_is_exit_2(tmp_path, shd_model, capsys):
+def test_a_truncated_shd_file_is_exit_2(tmp_path, shd_model, cli_run):
     f = _write_shd(tmp_path / "shd" / "shd_test.h5", 4, 4, 4)
     f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
-    bad(capsys, "deploy", shd_model, *SHD_MODEL_ARGS, "--data-dir", tmp_path, "--samples", 2, names=str(f))
+    bad(cli_run, "deploy", shd_model, *SHD_MODEL_ARGS, "--data-dir", tmp_path, "--samples", 2, names=str(f))
 
 
-def test_a_directory_named_bin_in_nmnist_is_exit_2(tmp_path, model, capsys):
+def test_a_directory_named_bin_in_nmnist_is_exit_2(tmp_path, model, cli_run):
     _nmnist_tree(tmp_path, per_digit=1)
     odd = tmp_path / "nmnist" / "Test" / "0" / "000.bin"  # sorts first: among the samples read
     odd.mkdir()
-    msg = bad(capsys, "deploy", model, "--backend", "torch", "--dataset", "nmnist", "--data-dir", tmp_path,
+    msg = bad(cli_run, "deploy", model, "--backend", "torch", "--dataset", "nmnist", "--data-dir", tmp_path,
               "--samples", 10, "--steps", 3, names=str(odd))  # refused while reading, before the model's shape matters
     assert "is a directory" in msg
 
 
-def test_a_toml_nested_thousands_deep_is_exit_2(model, tmp_path, capsys):
+def test_a_toml_nested_thousands_deep_is_exit_2(model, tmp_path, cli_run):
     deep = tmp_path / "deep.toml"
     deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
-    bad(capsys, "targets", deep, names=str(deep))
-    bad(capsys, "partition", model, "--target", deep, names=str(deep))
+    bad(cli_run, "targets", deep, names=str(deep))
+    bad(cli_run, "partition", model, "--target", deep, names=str(deep))
 
 
-def test_an_activity_record_that_is_a_json_list_is_exit_2(model, tmp_path, capsys):
+def test_an_activity_record_that_is_a_json_list_is_exit_2(model, tmp_path, cli_run):
     path = tmp_path / "list.npz"
     np.savez(path, activity=np.array(json.dumps([1, 2, 3])))
-    bad(capsys, "report", model, "--target", "cpu", "--activity", path, names=str(path))
-    bad(capsys, "partition", model, "--target", "loihi", "--activity", path, names=str(path))
+    bad(cli_run, "report", model, "--target", "cpu", "--activity", path, names=str(path))
+    bad(cli_run, "partition", model, "--target", "loihi", "--activity", path, names=str(path))
 
 
-def test_an_activity_with_zero_neurons_is_exit_2(model, tmp_path, capsys):
-    code, _, err = run(capsys, "deploy", model, "--backend", "torch", "--dataset", "digits", "--samples", 2,
+def test_an_activity_with_zero_neurons_is_exit_2(model, tmp_path, cli_run):
+    code, _, err = cli_run("deploy", model, "--backend", "torch", "--dataset", "digits", "--samples", 2,
                        "-o", tmp_path / "run")
     assert code == 0, err
     with np.load(tmp_path / "run" / "activity.npz") as z:
@@ -359,19 +350,19 @@ def test_an_activity_with_zero_neurons_is_exit_2(model, tmp_path, capsys):
     doc["neurons"] = {k: 0 for k in doc["neurons"]}
     path = tmp_path / "zero.npz"
     np.savez(path, activity=np.array(json.dumps(doc)))
-    msg = bad(capsys, "partition", model, "--target", "loihi", "--activity", path, names=str(path))
+    msg = bad(cli_run, "partition", model, "--target", "loihi", "--activity", path, names=str(path))
     assert "positive integer number of neurons" in msg
 
 
 # ------------------------------------------------------------------------------------------ item 15
-def test_a_text_npy_is_named_as_such_without_pickle_advice(model, tmp_path, capsys):
+def test_a_text_npy_is_named_as_such_without_pickle_advice(model, tmp_path, cli_run):
     path = tmp_path / "x.npy"
     path.write_text("0 1 0 1\n1 0 1 0\n")
-    msg = bad(capsys, "deploy", model, "--backend", "torch", "--input", path, names=str(path))
+    msg = bad(cli_run, "deploy", model, "--backend", "torch", "--input", path, names=str(path))
     assert "a text file" in msg and "pickle" not in msg
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="LOUD SKIP: no /dev/zero on this system")
-def test_dev_zero_is_not_a_regular_file(model, capsys):
-    msg = bad(capsys, "deploy", model, "--backend", "torch", "--input", "/dev/zero", names="/dev/zero")
+def test_dev_zero_is_not_a_regular_file(model, cli_run):
+    msg = bad(cli_run, "deploy", model, "--backend", "torch", "--input", "/dev/zero", names="/dev/zero")
     assert "not a regular file" in msg and "pickle" not in msg

@@ -86,11 +86,13 @@ def check_args(args: argparse.Namespace) -> None:
 def run_netlist(netlist, args: argparse.Namespace) -> int:
     """Partition an already-lowered netlist with the command's options (the part after loading)."""
     from neuromap.partition import partition
+    from neuromap.progress import Steps
 
     check_args(args)
     activity = load_activity(args.activity) if args.activity else None
-    m = partition(netlist, args.target, method=args.method, activity=activity, seed=args.seed,
-                  placement=args.placement, weight_bits=args.weight_bits)
+    with Steps()(f"partitioning {netlist.n_neurons} neurons onto {args.target} ({args.method})"):
+        m = partition(netlist, args.target, method=args.method, activity=activity, seed=args.seed,
+                      placement=args.placement, weight_bits=args.weight_bits)
     print_summary(m)
     if args.output:
         m.save(args.output)
