@@ -151,7 +151,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     file's ending (``np.savez`` appends ``.npz`` to names without it). On any exception, including
     ``KeyboardInterrupt``, the temporary file is removed and the old ``path`` is untouched. SIGINT,
     SIGTERM and SIGHUP arriving during the write are held until the writer returns and then handed
-    to the handlers found before (see :class:`_Deferred`), whatever they are.
+    to the handlers found before, whatever they are (a callable, ``SIG_DFL``, ``SIG_IGN``).
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")

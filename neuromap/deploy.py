@@ -318,8 +318,9 @@ def _not_our_run(out: Path) -> str | None:
 
 def check_run_dir(out_dir: str | os.PathLike, inputs: tuple = ()) -> Path:
     """Check, before a run, that ``out_dir`` can receive a run's files: its parent is a writable
-    directory; ``out_dir`` is absent, empty, or a run directory neuromap wrote (see
-    :func:`_not_our_run`), which is replaced as a whole; it is none of ``inputs`` and holds none of
+    directory; ``out_dir`` is absent, empty, or a run directory neuromap wrote (its ``manifest.json``
+    has the run format marker and lists every file in it, and nothing else is there), which is
+    replaced as a whole; it is none of ``inputs`` and holds none of
     them (:func:`neuromap.atomic.check_not_input`). Anything else is refused, naming the path."""
     from neuromap.atomic import check_not_input, check_writable
 
