@@ -231,6 +231,7 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
                          f"{list(SNNTORCH_RESETS)}; NIR and Norse files state their reset (v_reset)")
     if not isinstance(graph, nir.NIRGraph):
         raise GraphError(f"from_nir needs a nir.NIRGraph, got {type(graph).__name__}")
+    given = [f"convention {convention!r}"] * (convention != "nir") + [f"dt {dt!r} s"] * (dt is not None)
     dt = DEFAULT_DT[convention] if dt is None else float(dt)
     if not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
@@ -239,6 +240,10 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
     _fix_batch_axis(nodes, edges)
     metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
     foreign = [n for n, v in nodes.items() if isinstance(v, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(v)]
+    if given and not foreign:
+        raise GraphError(f"{' and '.join(given)} (--convention / --dt): no neuron of this file needs them - its "
+                         "neurons carry neuromap's own exact parameters, or it has none - so they would be ignored; "
+                         "leave them out")
     for name, node in nodes.items():
         if isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and has_spec(node):
             check_nir_fields(node, name)  # an edit of the standard fields must not be silently ignored

@@ -48,6 +48,10 @@ from . import fixed_point as fx
 from .emulator import LoihiConnection, LoihiLIF, LoihiNetwork
 from .neurons import QuantizationError, compartment
 
+#: A population whose non-zero incoming weights round to zero more often than this (one outlier setting
+#: the scale) is refused: the network Loihi would run has lost most of its synapses.
+MAX_ZEROED_FRACTION = 0.5
+
 
 @dataclass
 class LayerQuant:
@@ -64,6 +68,8 @@ class LayerQuant:
     alpha_error: float
     notes: list[str] = field(default_factory=list)
     readout: bool = False  # a never-spiking compartment: its membrane (in float units) is the output
+    zeroed_weights: int = 0  # non-zero float weights whose Loihi integer is 0
+    nonzero_weights: int = 0
 
 
 @dataclass
@@ -204,6 +210,40 @@ def _readout_scale(incoming: list, beta: np.ndarray, grid: QATGrid | None, w_abs
     return scale, exp, fx.MAX_VTH_MANT
 
 
+def _nonzero(w) -> int:
+    return int(np.count_nonzero(w.data if sp.issparse(w) else np.asarray(w)))
+
+
+def _abs_nonzero(w) -> np.ndarray:
+    data = np.abs(np.asarray(w.data if sp.issparse(w) else w, dtype=np.float64)).ravel()
+    return data[data > 0]
+
+
+def check_zeroed(pop: Population, incoming: list, zeroed: int, nonzero: int, weight_bits: int,
+                 allow_mismatch: bool, notes: list[str]) -> None:
+    """Refuse (or, with ``allow_mismatch``, note and warn) a population most of whose non-zero weights
+    round to zero: the numbers say how many and the dynamic range that caused it."""
+    if nonzero == 0 or zeroed == 0:
+        return
+    share = zeroed / nonzero
+    note = f"{zeroed} of {nonzero} non-zero weights round to 0"
+    if share <= MAX_ZEROED_FRACTION:
+        notes.append(note)
+        return
+    mags = np.concatenate([_abs_nonzero(p.weight) for p in incoming])
+    largest, median = float(mags.max()), float(np.median(mags))
+    msg = (f"population {pop.name!r}: {zeroed} of {nonzero} non-zero incoming weights ({100 * share:.1f} %) round to "
+           f"0 in Loihi's {weight_bits}-bit weights: the largest |w| = {largest:.4g} is {largest / median:.3g} times "
+           f"the median |w| = {median:.4g}, and one scale per layer resolves only {max_weight_int(weight_bits)} "
+           "steps up to the largest; clip the outlying weights (or retrain with weight clipping)")
+    if not allow_mismatch:
+        raise QuantizationError(msg + ", or pass allow_mismatch=True (--allow-mismatch) to quantise anyway")
+    import warnings
+
+    warnings.warn(msg, UserWarning, stacklevel=3)
+    notes.append(note + f" (largest |w| {largest / median:.3g} x the median)")
+
+
 def quantize(
     netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False
 ) -> tuple[LoihiNetwork, QuantReport]:
@@ -267,6 +307,7 @@ def quantize(
         beta_err = float(np.max(np.abs((1 - dv / 4096) - beta)))
         bias_total = np.zeros(pop.size)
         errs_num, errs_den = 0.0, 0.0
+        zeroed = nonzero = 0
         for proj in incoming:
             factor = scale * gain / 2 ** (6 + exp)
             if sp.issparse(proj.weight):
@@ -285,9 +326,12 @@ def quantize(
                 wint = fx.effective_weights(np.round(w * f), weight_bits)
                 errs_num += float(((wint / f - w) ** 2).sum())
                 errs_den += float((w**2).sum())
+            nonzero += _nonzero(proj.weight)
+            zeroed += _nonzero(proj.weight) - _nonzero(wint)
             conns.append(LoihiConnection(proj.src, proj.dst, wint, weight_exp=exp, num_weight_bits=weight_bits))
             if proj.bias is not None:
                 bias_total = bias_total + np.asarray(proj.bias, dtype=np.float64).reshape(-1)
+        check_zeroed(pop, incoming, zeroed, nonzero, weight_bits, allow_mismatch, notes)
         bias_mant = np.zeros(pop.size, dtype=np.int64)
         bias_exp = np.zeros(pop.size, dtype=np.int64)
         if np.any(bias_total):
@@ -314,5 +358,7 @@ def quantize(
             alpha_error=alpha_err,
             notes=notes,
             readout=not comp.spiking,
+            zeroed_weights=zeroed,
+            nonzero_weights=nonzero,
         )
     return LoihiNetwork(inputs, layers, conns), QuantReport(report, list(inputs))
