@@ -112,6 +112,13 @@ def limited(nbytes: int | str | None, source: str = "--max-memory") -> Iterator[
         _override.pop()
 
 
+def for_workers() -> dict[str, str]:
+    """Environment variables that carry a limit set in this process (:func:`limited`, ``--max-memory``)
+    to worker processes it starts (a sweep's Ray tasks): ``{"NEUROMAP_MAX_MEMORY": "<bytes>"}``, or
+    ``{}`` when none is set here (a worker then reads ``$NEUROMAP_MAX_MEMORY`` or its default)."""
+    return {ENV: str(_override[-1][0])} if _override else {}
+
+
 def over(nbytes: float) -> str | None:
     """None when ``nbytes`` fit the limit, else why not: ``"needs 2.56 GiB, more than the memory limit of
     1 GiB (--max-memory)"``, for a caller that raises its own error (a target file's field)."""
