@@ -42,25 +42,20 @@ import dataclasses
 import warnings
 from typing import Any
 
+import networkx as nx
 import nir
 import numpy as np
 
+from neuromap.graph.errors import GraphError, UnsupportedNodeError
+from neuromap.graph.graph import DELAYED_KEY, Graph, decode_delayed_edges, infer_shapes, to_numpy
+from neuromap.graph.neuron import LIFSpec, LISpec, check_nir_fields, has_spec, spec_to_nir
+from neuromap.graph.shapes import declared_input
 from neuromap.neurons.params import CubaLIFParams, LIFParams
-
-from .errors import GraphError, UnsupportedNodeError
-from .graph import DELAYED_KEY, Graph, decode_delayed_edges, infer_shapes, to_numpy
-from .neuron import LIFSpec, LISpec, check_nir_fields, has_spec, spec_to_nir
-from .shapes import declared_input
+from neuromap.neurons.presets import SNNTORCH_RESETS, snntorch_reset
 
 CONVENTIONS = ("nir", "snntorch", "norse")
 DEFAULT_DT = {"nir": 1e-3, "snntorch": 1e-4, "norse": 1e-3}
 _GAIN_RTOL = 1e-5
-# snnTorch's reset_mechanism -> neuromap's reset; its delayed zero reset spikes like the immediate one
-SNNTORCH_RESETS: dict[str, dict[str, Any]] = {
-    "subtract": dict(reset="subtract", reset_delay=True, v_reset=0.0),
-    "zero": dict(reset="zero", v_reset=0.0),
-    "none": dict(reset="none", v_reset=0.0),
-}
 
 
 def _numpy_fields(node: nir.NIRNode) -> nir.NIRNode:
@@ -82,6 +77,7 @@ def flatten_subgraphs(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, 
     for name, node in graph.nodes.items():
         full = f"{prefix}{name}"
         if isinstance(node, nir.NIRGraph):
+            node = _repair_edge_names(node, full)
             sub_nodes, sub_edges = flatten_subgraphs(node, prefix=f"{full}.")
             ins = [n for n, v in node.nodes.items() if isinstance(v, nir.Input)]
             outs = [n for n, v in node.nodes.items() if isinstance(v, nir.Output)]
@@ -109,6 +105,24 @@ def flatten_subgraphs(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, 
         dsts = entry.get(f"{prefix}{b}", [f"{prefix}{b}"])
         edges += [(s, d) for s in srcs for d in dsts]
     return nodes, list(dict.fromkeys(edges))
+
+
+def _repair_edge_names(graph: nir.NIRGraph, where: str) -> nir.NIRGraph:
+    """A subgraph whose edges name one node that does not exist while exactly one of its nodes has no
+    edge (the NIR paper's ``braille_*_subgraph.nir``: edges say ``lif``, the node is ``lif1``): the
+    edges are read as meaning that node, with a warning; any other dangling name is an error."""
+    named = {n for e in graph.edges for n in e}
+    missing = sorted(named - set(graph.nodes))
+    if not missing:
+        return graph
+    unused = [n for n in graph.nodes if n not in named]
+    if len(missing) != 1 or len(unused) != 1:
+        raise GraphError(f"subgraph {where!r}: edges name {missing}, which are not its nodes ({sorted(graph.nodes)})")
+    old, new = missing[0], unused[0]
+    warnings.warn(f"subgraph {where!r}: its edges name {old!r}, which is not one of its nodes; the one node without "
+                  f"edges, {new!r}, is taken for it (the file's exporter renamed the node)", UserWarning, stacklevel=3)
+    edges = [tuple(new if n == old else n for n in e) for e in graph.edges]
+    return nir.NIRGraph(nodes=dict(graph.nodes), edges=edges, metadata=graph.metadata, type_check=False)
 
 
 def _fix_batch_axis(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> None:
@@ -154,44 +168,90 @@ def _gain_mode(gain: np.ndarray, beta: np.ndarray) -> str:
     return "scale"
 
 
-def convert_neuron(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float,
-                   reset: str | None = None):
-    """Map a foreign continuous neuron node to ``(neuromap node, input gain or None)``; ``reset``
-    (snnTorch only) is the exporter's reset mechanism, which its files do not record."""
-    if isinstance(node, nir.LI):
-        beta = _decay(_arr(node, "tau", shape), dt, convention, f"node {name!r} tau")
-        r = _arr(node, "r", shape)
-        gain = (1.0 - beta) * r
-        b = _uniform(np.float32(beta), "LI tau")
-        return spec_to_nir(LISpec(shape, b, _uniform(gain, "LI gain"), _uniform(_arr(node, "v_leak", shape), "v_leak"),
-                                  dt)), None
-    if not isinstance(node, (nir.LIF, nir.CubaLIF)):
-        raise UnsupportedNodeError(
-            f"node {name!r}: {type(node).__name__} has no discrete neuromap equivalent yet (LIF, CubaLIF, LI do)"
-        )
-    cuba = isinstance(node, nir.CubaLIF)
+FOREIGN_NEURONS = (nir.LIF, nir.CubaLIF, nir.IF, nir.Threshold, nir.LI, nir.CubaLI, nir.I)
+
+
+def _li_value(a: np.ndarray) -> float | np.ndarray:
+    """One LI parameter: a float when uniform, else its float32 per-neuron values."""
+    flat = a.reshape(-1)
+    return float(flat[0]) if np.all(flat == flat[0]) else a.astype(np.float32)
+
+
+def _convert_li(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float):
+    """LI / CubaLI / I -> an :class:`LISpec` node (per-neuron values kept; I: ``beta = 1``, gain ``dt r``)."""
+    if isinstance(node, nir.I):  # dv/dt = R I, forward Euler
+        spec = LISpec(shape, 1.0, _li_value(dt * _arr(node, "r", shape)), 0.0, dt)
+        return spec_to_nir(spec, nir.I), None
+    cuba = isinstance(node, nir.CubaLI)
     beta = _decay(_arr(node, "tau_mem" if cuba else "tau", shape), dt, convention, f"node {name!r} tau")
-    r = _arr(node, "r", shape)
-    g_v = (1.0 - beta) * r
+    gain = (1.0 - beta) * _arr(node, "r", shape)
     alpha = None
-    g_i = np.ones(shape)
     if cuba:
-        tau_syn = _arr(node, "tau_syn", shape)
-        alpha = _decay(tau_syn, dt, convention, f"node {name!r} tau_syn")
+        alpha = _decay(_arr(node, "tau_syn", shape), dt, convention, f"node {name!r} tau_syn")
         w_in = _arr(node, "w_in", shape)
-        g_i = w_in if convention == "norse" else (1.0 - alpha) * w_in
-    gain = g_i * g_v
+        gain = gain * (w_in if convention == "norse" else (1.0 - alpha) * w_in)
+    spec = LISpec(shape, _li_value(beta.astype(np.float32)), _li_value(gain), _li_value(_arr(node, "v_leak", shape)),
+                  dt, None if alpha is None else _li_value(alpha.astype(np.float32)))
+    return spec_to_nir(spec), None
+
+
+def _threshold_spec(node: nir.Threshold, name: str, shape: tuple[int, ...], dt: float):
+    """NIR's Threshold (``z = x > threshold``, stateless) as a LIF without memory (``beta = 0``)."""
+    v_th = _arr(node, "threshold", shape).astype(np.float32)
+    try:
+        params = LIFParams.from_decay(0.0, dt=dt, integrator="euler", v_th=float(v_th.reshape(-1)[0]), reset="none",
+                                      threshold_rule=">")
+    except ValueError as exc:
+        raise GraphError(f"node {name!r}: cannot build discrete neuron parameters: {exc}") from exc
+    return spec_to_nir(LIFSpec(shape, params, v_th=_compact(v_th)), nir.Threshold), None
+
+
+def _spiking_reset(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, reset: str | None,
+                   reset_delay: bool | None, recurrent: bool) -> dict[str, Any]:
+    if convention != "snntorch":
+        return dict(reset="zero", v_reset=_uniform(_arr(node, "v_reset", shape), "v_reset"))
+    # snnTorch: Leaky -> LIF, Synaptic -> CubaLIF, RLeaky / RSynaptic -> the same inside a recurrent loop
+    cls = ("RSynaptic" if recurrent else "Synaptic") if isinstance(node, nir.CubaLIF) else (
+        "RLeaky" if recurrent else "Leaky")
+    kwargs = snntorch_reset(reset or "subtract", True if reset_delay is None else reset_delay, cls)
+    if kwargs["reset"] == "zero" and not kwargs.get("reset_delay") and np.any(_arr(node, "v_threshold", shape) < 0):
+        raise GraphError(f"node {name!r}: snnTorch's immediate zero reset equals neuromap's only for thresholds >= 0")
+    return kwargs
+
+
+def convert_neuron(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float,
+                   reset: str | None = None, reset_delay: bool | None = None, recurrent: bool = False):
+    """Map a foreign continuous neuron node to ``(neuromap node, input gain or None)``.
+
+    ``reset`` / ``reset_delay`` (snnTorch only) are the exporter's ``reset_mechanism`` and
+    ``reset_delay``, which its files do not record; ``recurrent``: the node lies on a cycle (snnTorch's
+    RLeaky / RSynaptic, whose zero reset differs from Leaky's)."""
+    if isinstance(node, (nir.LI, nir.CubaLI, nir.I)):
+        return _convert_li(node, name, shape, convention, dt)
+    if isinstance(node, nir.Threshold):
+        return _threshold_spec(node, name, shape, dt)
+    if not isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF)):
+        raise UnsupportedNodeError(f"node {name!r}: {type(node).__name__} is not a NIR neuron neuromap knows")
+    cuba = isinstance(node, nir.CubaLIF)
+    if isinstance(node, nir.IF):  # dv/dt = R I: no leak, forward Euler adds dt R x
+        beta, gain = np.ones(shape), dt * _arr(node, "r", shape)
+    else:
+        beta = _decay(_arr(node, "tau_mem" if cuba else "tau", shape), dt, convention, f"node {name!r} tau")
+        gain = (1.0 - beta) * _arr(node, "r", shape)
+    alpha = None
+    if cuba:
+        alpha = _decay(_arr(node, "tau_syn", shape), dt, convention, f"node {name!r} tau_syn")
+        w_in = _arr(node, "w_in", shape)
+        gain = gain * (w_in if convention == "norse" else (1.0 - alpha) * w_in)
     mode = _gain_mode(gain, beta)
     v_th = _arr(node, "v_threshold", shape)
-    v_leak = _uniform(_arr(node, "v_leak", shape), "v_leak")
-    if convention == "snntorch":
-        reset = SNNTORCH_RESETS[reset or "subtract"]
-    else:
-        reset = dict(reset="zero", v_reset=_uniform(_arr(node, "v_reset", shape), "v_reset"))
+    v_leak = 0.0 if isinstance(node, nir.IF) else _uniform(_arr(node, "v_leak", shape), "v_leak")
+    kwargs: dict[str, Any] = dict(dt=dt, integrator="euler", v_th=float(v_th.astype(np.float32).reshape(-1)[0]),
+                                  v_leak=v_leak, decay_input=mode == "decay" and not isinstance(node, nir.IF),
+                                  threshold_rule=">",
+                                  **_spiking_reset(node, name, shape, convention, reset, reset_delay, recurrent))
     beta32, vth32 = beta.astype(np.float32), v_th.astype(np.float32)
     b0 = float(beta32.reshape(-1)[0])
-    kwargs: dict[str, Any] = dict(dt=dt, integrator="euler", v_th=float(vth32.reshape(-1)[0]), v_leak=v_leak,
-                                  decay_input=mode == "decay", threshold_rule=">", **reset)
     try:
         if cuba:
             alpha32 = alpha.astype(np.float32)
@@ -203,7 +263,8 @@ def convert_neuron(node: nir.NIRNode, name: str, shape: tuple[int, ...], convent
     spec = LIFSpec(
         shape, params, beta=_compact(beta32), v_th=_compact(vth32), alpha=_compact(alpha32) if cuba else None
     )
-    return spec_to_nir(spec), (gain if mode == "scale" else None)
+    keep = nir.IF if isinstance(node, nir.IF) else None
+    return spec_to_nir(spec, keep), (gain if mode == "scale" or (keep and mode != "one") else None)
 
 
 def _compact(a: np.ndarray) -> np.ndarray:
@@ -212,7 +273,16 @@ def _compact(a: np.ndarray) -> np.ndarray:
     return flat[:1].copy() if np.all(flat == flat[0]) else a.copy()
 
 
-def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = None, reset: str | None = None) -> Graph:
+def _on_cycle(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> set[str]:
+    """Nodes that lie on a cycle (snnTorch's recurrent neurons)."""
+    g = nx.DiGraph()
+    g.add_nodes_from(nodes)
+    g.add_edges_from(edges)
+    return {n for c in nx.strongly_connected_components(g) if len(c) > 1 for n in c} | {a for a, b in edges if a == b}
+
+
+def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = None, reset: str | None = None,
+             reset_delay: bool | None = None) -> Graph:
     """A neuromap :class:`Graph` from a ``nir.NIRGraph`` written by neuromap or another tool.
 
     Args:
@@ -223,12 +293,16 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
         reset: for ``convention="snntorch"`` only: the model's ``reset_mechanism`` (``"subtract"``,
             ``"zero"`` or ``"none"``), which snnTorch's files do not record. Without it snnTorch's
             default (``"subtract"``) is assumed and a warning says so.
+        reset_delay: for ``convention="snntorch"`` only: the model's ``reset_delay`` (snnTorch's default
+            True); see :func:`neuromap.neurons.presets.snntorch_reset` for what each combination means.
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention={convention!r} is not one of {list(CONVENTIONS)}")
     if reset is not None and (convention != "snntorch" or reset not in SNNTORCH_RESETS):
         raise ValueError(f"reset={reset!r}: only snnTorch files need it (their reset is not in the file), as one of "
                          f"{list(SNNTORCH_RESETS)}; NIR and Norse files state their reset (v_reset)")
+    if reset_delay is not None and convention != "snntorch":
+        raise ValueError("reset_delay=...: only snnTorch files need it (snnTorch's reset_delay is not in the file)")
     if not isinstance(graph, nir.NIRGraph):
         raise GraphError(f"from_nir needs a nir.NIRGraph, got {type(graph).__name__}")
     dt = DEFAULT_DT[convention] if dt is None else float(dt)
@@ -238,19 +312,21 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
     nodes = {k: _numpy_fields(v) for k, v in nodes.items()}
     _fix_batch_axis(nodes, edges)
     metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
-    foreign = [n for n, v in nodes.items() if isinstance(v, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(v)]
+    foreign = [n for n, v in nodes.items() if isinstance(v, FOREIGN_NEURONS) and not has_spec(v)]
     for name, node in nodes.items():
-        if isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and has_spec(node):
+        if isinstance(node, FOREIGN_NEURONS) and has_spec(node):
             check_nir_fields(node, name)  # an edit of the standard fields must not be silently ignored
     if foreign:
         shapes = infer_shapes(nodes, edges)
-        spiking = [n for n in foreign if not isinstance(nodes[n], nir.LI)]
+        spiking = [n for n in foreign if not isinstance(nodes[n], (nir.LI, nir.CubaLI, nir.I))]
+        recurrent = _on_cycle(nodes, edges)
         if convention == "snntorch" and reset is None and spiking:
             warnings.warn(f"snnTorch files do not record the reset mechanism; assuming snnTorch's default "
                           f"(subtract, one step late) for {', '.join(spiking)}. If the model used "
                           "reset_mechanism='zero' or 'none', say so (reset=... / --reset)", UserWarning, stacklevel=2)
         for name in foreign:
-            new, gain = convert_neuron(nodes[name], name, shapes[name][0], convention, dt, reset)
+            new, gain = convert_neuron(nodes[name], name, shapes[name][0], convention, dt, reset, reset_delay,
+                                       name in recurrent)
             nodes[name] = new
             if gain is not None:
                 scale = f"{name}.gain"
