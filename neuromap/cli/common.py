@@ -12,12 +12,12 @@ from neuromap.errors import InputError
 
 def add_convention_args(p: argparse.ArgumentParser) -> None:
     """``--convention`` / ``--dt``: how a foreign NIR file's neurons were discretised by its exporter."""
-    p.add_argument("--convention", default="nir", choices=["nir", "snntorch", "norse"],
+    p.add_argument("--convention", default="nir", choices=["nir", "snntorch", "norse", "spikingjelly"],
                    help="how foreign neuron nodes were discretised (default: nir)")
     p.add_argument("--dt", type=float, default=None, help="the exporter's time step in seconds")
     p.add_argument("--reset", default=None, choices=["subtract", "zero", "none"],
-                   help="snnTorch files only: the model's reset_mechanism, which the file does not record "
-                        "(default: snnTorch's 'subtract', with a warning)")
+                   help="snnTorch files: the model's reset_mechanism, which the file does not record (default: "
+                        "snnTorch's 'subtract', with a warning); SpikingJelly files: 'subtract' for a soft reset")
     p.add_argument("--reset-delay", default=None, choices=["true", "false"],
                    help="snnTorch files only: the model's reset_delay, which the file does not record (default: "
                         "snnTorch's true)")

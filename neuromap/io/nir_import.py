@@ -53,8 +53,9 @@ from neuromap.graph.shapes import declared_input
 from neuromap.neurons.params import CubaLIFParams, LIFParams
 from neuromap.neurons.presets import SNNTORCH_RESETS, snntorch_reset
 
-CONVENTIONS = ("nir", "snntorch", "norse")
-DEFAULT_DT = {"nir": 1e-3, "snntorch": 1e-4, "norse": 1e-3}
+CONVENTIONS = ("nir", "snntorch", "norse", "spikingjelly")
+DEFAULT_DT = {"nir": 1e-3, "snntorch": 1e-4, "norse": 1e-3, "spikingjelly": 1e-4}
+SPIKINGJELLY_RESETS = ("zero", "subtract")  # hard (the file's v_reset) / soft, which its exporter refuses to write
 _GAIN_RTOL = 1e-5
 
 
@@ -208,6 +209,8 @@ def _threshold_spec(node: nir.Threshold, name: str, shape: tuple[int, ...], dt: 
 
 def _spiking_reset(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, reset: str | None,
                    reset_delay: bool | None, recurrent: bool) -> dict[str, Any]:
+    if convention == "spikingjelly" and reset == "subtract":  # soft reset: V = H - V_th S
+        return dict(reset="subtract", v_reset=0.0)
     if convention != "snntorch":
         return dict(reset="zero", v_reset=_uniform(_arr(node, "v_reset", shape), "v_reset"))
     # snnTorch: Leaky -> LIF, Synaptic -> CubaLIF, RLeaky / RSynaptic -> the same inside a recurrent loop
@@ -248,7 +251,7 @@ def convert_neuron(node: nir.NIRNode, name: str, shape: tuple[int, ...], convent
     v_leak = 0.0 if isinstance(node, nir.IF) else _uniform(_arr(node, "v_leak", shape), "v_leak")
     kwargs: dict[str, Any] = dict(dt=dt, integrator="euler", v_th=float(v_th.astype(np.float32).reshape(-1)[0]),
                                   v_leak=v_leak, decay_input=mode == "decay" and not isinstance(node, nir.IF),
-                                  threshold_rule=">",
+                                  threshold_rule=">=" if convention == "spikingjelly" else ">",
                                   **_spiking_reset(node, name, shape, convention, reset, reset_delay, recurrent))
     beta32, vth32 = beta.astype(np.float32), v_th.astype(np.float32)
     b0 = float(beta32.reshape(-1)[0])
@@ -288,19 +291,24 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
     Args:
         graph: the NIR graph (``nir.read`` result or an exporter's in-memory graph; torch tensors are
             converted to NumPy).
-        convention: how foreign neuron nodes were discretised: ``"nir"``, ``"snntorch"`` or ``"norse"``.
-        dt: the exporter's time step (s); defaults: 1e-3 (nir, norse), 1e-4 (snntorch).
-        reset: for ``convention="snntorch"`` only: the model's ``reset_mechanism`` (``"subtract"``,
+        convention: how foreign neuron nodes were discretised: ``"nir"``, ``"snntorch"``, ``"norse"`` or
+            ``"spikingjelly"`` (the NIR mapping with SpikingJelly's ``>=`` threshold).
+        dt: the exporter's time step (s); defaults: 1e-3 (nir, norse), 1e-4 (snntorch, spikingjelly).
+        reset: for ``convention="snntorch"``: the model's ``reset_mechanism`` (``"subtract"``,
             ``"zero"`` or ``"none"``), which snnTorch's files do not record. Without it snnTorch's
-            default (``"subtract"``) is assumed and a warning says so.
+            default (``"subtract"``) is assumed and a warning says so. For ``"spikingjelly"``:
+            ``"subtract"`` is a soft reset (SpikingJelly's exporter refuses to write one: export a
+            hard-reset twin and say so here), ``"zero"`` (default) the file's hard reset.
         reset_delay: for ``convention="snntorch"`` only: the model's ``reset_delay`` (snnTorch's default
             True); see :func:`neuromap.neurons.presets.snntorch_reset` for what each combination means.
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"convention={convention!r} is not one of {list(CONVENTIONS)}")
-    if reset is not None and (convention != "snntorch" or reset not in SNNTORCH_RESETS):
-        raise ValueError(f"reset={reset!r}: only snnTorch files need it (their reset is not in the file), as one of "
-                         f"{list(SNNTORCH_RESETS)}; NIR and Norse files state their reset (v_reset)")
+    allowed = {"snntorch": SNNTORCH_RESETS, "spikingjelly": SPIKINGJELLY_RESETS}.get(convention, ())
+    if reset is not None and reset not in allowed:
+        raise ValueError(f"reset={reset!r}: only snnTorch files (one of {list(SNNTORCH_RESETS)}) and SpikingJelly files "
+                         f"(one of {list(SPIKINGJELLY_RESETS)}: hard or soft) need it, their reset is not in the file; "
+                         "NIR and Norse files state their reset (v_reset)")
     if reset_delay is not None and convention != "snntorch":
         raise ValueError("reset_delay=...: only snnTorch files need it (snnTorch's reset_delay is not in the file)")
     if not isinstance(graph, nir.NIRGraph):
