@@ -161,6 +161,29 @@ def _decay(tau: np.ndarray, dt: float, convention: str, what: str) -> np.ndarray
     return decay
 
 
+PLAUSIBLE_STEPS = 1e4  # a membrane that decays over more steps than this barely moves in any recording
+
+
+def implausible(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float) -> str | None:
+    """Why ``node``'s time constant does not fit ``convention`` (a warning), or None: under it the
+    membrane decays over more than :data:`PLAUSIBLE_STEPS` steps (it will hardly ever spike) while
+    NIR's own reading gives a decay that does fit - the file most likely stores the time constant
+    itself (NIR's convention), as ``paper/01_lif/lif_norse.nir`` of the NIR paper does."""
+    field = "tau_mem" if isinstance(node, (nir.CubaLIF, nir.CubaLI)) else "tau"
+    if convention == "nir" or not hasattr(node, field):
+        return None
+    tau = _arr(node, field, shape)
+    with np.errstate(divide="ignore"):
+        chosen = float(np.max(tau / (dt * dt if convention == "norse" else dt)))
+        nir_steps = float(np.max(tau / dt))
+    if chosen <= PLAUSIBLE_STEPS or not (1.0 <= nir_steps <= PLAUSIBLE_STEPS):
+        return None
+    return (f"node {name!r}: under convention {convention!r} at dt={dt:g} s its membrane decays over {chosen:.3g} "
+            f"steps, so it will hardly ever spike; under NIR's own convention it decays over {nir_steps:.3g} steps. "
+            "The file most likely stores the time constant itself (NIR's convention): load it with convention='nir' "
+            "(--convention nir)")
+
+
 def _gain_mode(gain: np.ndarray, beta: np.ndarray) -> str:
     if np.allclose(gain, 1.0, rtol=_GAIN_RTOL, atol=0):
         return "one"
@@ -200,7 +223,8 @@ def _threshold_spec(node: nir.Threshold, name: str, shape: tuple[int, ...], dt: 
     """NIR's Threshold (``z = x > threshold``, stateless) as a LIF without memory (``beta = 0``)."""
     v_th = _arr(node, "threshold", shape).astype(np.float32)
     try:
-        params = LIFParams.from_decay(0.0, dt=dt, integrator="euler", v_th=float(v_th.reshape(-1)[0]), reset="none",
+        # with no memory every reset spikes alike; "zero" is the one Loihi's compartment has
+        params = LIFParams.from_decay(0.0, dt=dt, integrator="euler", v_th=float(v_th.reshape(-1)[0]), reset="zero",
                                       threshold_rule=">")
     except ValueError as exc:
         raise GraphError(f"node {name!r}: cannot build discrete neuron parameters: {exc}") from exc
@@ -333,6 +357,9 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
                           f"(subtract, one step late) for {', '.join(spiking)}. If the model used "
                           "reset_mechanism='zero' or 'none', say so (reset=... / --reset)", UserWarning, stacklevel=2)
         for name in foreign:
+            why = implausible(nodes[name], name, shapes[name][0], convention, dt)
+            if why:
+                warnings.warn(why, UserWarning, stacklevel=2)
             new, gain = convert_neuron(nodes[name], name, shapes[name][0], convention, dt, reset, reset_delay,
                                        name in recurrent)
             nodes[name] = new

@@ -28,7 +28,7 @@ from neuromap import pipeline
 
 from ..base import BackendError, RunResult, check_inputs
 from .emulator import LoihiRecord
-from .quantize import QuantizationError, QuantReport, check_semantics, kind_problem, quantize
+from .quantize import NON_SPIKING_KINDS, QuantizationError, QuantReport, check_semantics, kind_problem, quantize
 
 DEFAULT_TARGET = "loihi2"
 # Lava's num_weight_bits (the weight magnitude; the sign is extra) is at most 8 on Loihi 1 and 2;
@@ -125,7 +125,7 @@ class LoihiCompiled:
         )
 
     def _is_li(self, name: str) -> bool:
-        return self.netlist.population(name).kind == "li"
+        return self.netlist.population(name).kind in NON_SPIKING_KINDS
 
 
 class LoihiBackend:

@@ -14,7 +14,9 @@ of membrane potential):
   as neuromap's default ``threshold_rule=">"``); reset to 0 (Loihi 1 has no subtractive reset).
 * an Affine bias ``b`` becomes the compartment bias ``S * g * b`` (exact for LIF; for CuBa the
   steady state ``S * g * b / (1 - alpha)`` — reported as an approximation).
-* non-spiking ``li`` readouts run as compartments that never spike (``vth`` at its maximum).
+* non-spiking ``li`` / ``cubali`` readouts run as compartments that never spike (``vth`` at its
+  maximum); their input gain (NIR's ``r``, and ``w_in`` for CubaLI) is multiplied into the weights
+  like a LIF's ``decay_input`` gain, and a non-zero ``v_leak`` is refused (Loihi leaks to 0).
 
 ``S`` is chosen per layer so that the largest weight uses the full 8-bit range for the best
 ``weight_exp`` in [-8, 7] with the threshold still representable (``vth <= 2**17 - 1``).
@@ -49,6 +51,7 @@ from . import fixed_point as fx
 from .emulator import LoihiConnection, LoihiLIF, LoihiNetwork
 
 SPIKING_KINDS = ("lif", "cuba")
+NON_SPIKING_KINDS = ("li", "cubali")  # readouts: compartments that never spike
 
 
 def supported_kinds() -> list[str]:
@@ -109,7 +112,8 @@ def _decays(pop: Population) -> tuple[np.ndarray, np.ndarray | None]:
     """Membrane decay ``beta`` and (CuBa) synaptic decay ``alpha``: per-neuron overrides or the scalars."""
     p = _params(pop)
     if isinstance(p, LIParams):
-        return np.asarray(p.beta, dtype=np.float64), None
+        alpha = None if p.alpha is None else p.values("alpha", pop.shape).reshape(-1)
+        return p.values("beta", pop.shape).reshape(-1), alpha
     beta = np.asarray(p.neuron.beta if p.beta is None else p.beta, dtype=np.float64)
     alpha = None
     if pop.kind == "cuba":
@@ -125,9 +129,22 @@ def _threshold(pop: Population) -> float:
 def check_semantics(pop: Population, allow_mismatch: bool) -> list[str]:
     """Loihi 1 LIF: strict threshold, reset to 0, no refractoriness, no delayed reset."""
     problems = []
-    if pop.kind == "li":
-        return problems
-    p = _params(pop).neuron
+    if pop.kind in NON_SPIKING_KINDS:
+        v_leak = _params(pop).values("v_leak", pop.shape)
+        if np.any(v_leak != 0):
+            problems.append(f"v_leak={float(v_leak.flat[np.argmax(v_leak != 0)]):g} (Loihi leaks to 0)")
+    else:
+        problems += _spiking_problems(_params(pop).neuron)
+    if problems and not allow_mismatch:
+        raise QuantizationError(
+            f"population {pop.name!r} cannot run bit-faithfully on Loihi: {'; '.join(problems)}. "
+            "Retrain with Loihi-compatible neurons, or pass allow_mismatch=True to quantise anyway."
+        )
+    return problems
+
+
+def _spiking_problems(p) -> list[str]:
+    problems = []
     if p.reset != "zero":
         problems.append(f"reset={p.reset!r} (Loihi resets v to 0; train with reset='zero')")
     if float(p.v_reset) != 0.0:
@@ -140,11 +157,8 @@ def check_semantics(pop: Population, allow_mismatch: bool) -> list[str]:
         problems.append("threshold_rule '>=' (Loihi spikes on v > threshold)")
     if p.reset_delay:
         problems.append("reset_delay=True (snnTorch's delayed reset)")
-    if problems and not allow_mismatch:
-        raise QuantizationError(
-            f"population {pop.name!r} cannot run bit-faithfully on Loihi: {'; '.join(problems)}. "
-            "Retrain with Loihi-compatible neurons, or pass allow_mismatch=True to quantise anyway."
-        )
+    if p.reset_signal != "spike":
+        problems.append("reset_signal='membrane' (snnTorch's immediate reset)")
     return problems
 
 
@@ -274,10 +288,16 @@ def quantize(
             raise QuantizationError(reason + " (run it on backends.torch or split the graph: hybrid execution)")
         notes = check_semantics(pop, allow_mismatch)
         beta, alpha = _decays(pop)
-        decay_input = pop.kind != "li" and _params(pop).neuron.decay_input
-        gain = (1.0 - beta) if decay_input else np.ones_like(beta)
+        readout = pop.kind in NON_SPIKING_KINDS
+        if readout:  # an LI's input gain goes into its weights, as a LIF's decay_input gain does
+            gain = _params(pop).values("gain", pop.shape).reshape(-1)
+            if np.any(gain <= 0):
+                raise QuantizationError(f"population {pop.name!r}: input gain {float(np.min(gain)):g} <= 0; Loihi's "
+                                        "weights carry the gain, and one scale per population needs it positive")
+        else:
+            gain = (1.0 - beta) if _params(pop).neuron.decay_input else np.ones_like(beta)
         gain_scalar = float(np.max(gain))
-        v_th = _threshold(pop) if pop.kind != "li" else 1.0
+        v_th = _threshold(pop) if not readout else 1.0
         incoming = list(netlist.incoming(pop.name))
         if not incoming:
             raise QuantizationError(f"population {pop.name!r} has no incoming projection")
@@ -288,7 +308,7 @@ def quantize(
                 raise
             grid = None
             notes.append(f"QAT grid not kept ({exc})")
-        if grid is not None and pop.kind != "li" and np.ptp(gain) > 0:
+        if grid is not None and not readout and np.ptp(gain) > 0:
             raise QuantizationError(f"population {pop.name!r}: per-neuron decays give per-neuron input gains; the "
                                     "QAT weights cannot keep one Loihi scale")
         w_absmax = 0.0
@@ -296,11 +316,13 @@ def quantize(
         for proj in incoming:
             data = proj.weight.data if sp.issparse(proj.weight) else np.asarray(proj.weight)
             w_absmax = max(w_absmax, float(np.abs(data).max()) if data.size else 0.0)
-        if pop.kind == "li":
+        if readout:
             # Never spikes: full 8-bit weights, and the largest weight_exp whose worst-case
-            # steady-state membrane (fan-in x max weight / (1 - beta)) stays inside 22 bits.
+            # steady-state membrane (fan-in x max weight / (1 - beta) [/ (1 - alpha)]) stays inside 22 bits.
             fan_in = sum(int(np.max(pr.fan_in())) if np.ndim(pr.fan_in()) else int(pr.fan_in()) for pr in incoming)
             leak = max(1.0 - float(np.min(beta)), 1.0 / 4096)
+            if alpha is not None:
+                leak *= max(1.0 - float(np.max(alpha)), 1.0 / 4096)
             exp = -8
             for e in range(7, -9, -1):
                 if 64 * fan_in * max_weight_int(weight_bits) * 2**e / leak < 2**22:
@@ -349,7 +371,11 @@ def quantize(
                 wint = fx.effective_weights(np.round(w * f), weight_bits)
                 errs_num += float(((wint / f - w) ** 2).sum())
                 errs_den += float((w**2).sum())
-            conns.append(LoihiConnection(proj.src, proj.dst, wint, weight_exp=exp, num_weight_bits=weight_bits))
+            if proj.delay > fx.MAX_DELAY:
+                raise QuantizationError(f"projection {proj.name!r}: delay of {proj.delay} steps; Loihi 2's synaptic "
+                                        f"delay has 6 bits (at most {fx.MAX_DELAY} steps)")
+            conns.append(LoihiConnection(proj.src, proj.dst, wint, weight_exp=exp, num_weight_bits=weight_bits,
+                                         delays=int(proj.delay)))
             if proj.bias is not None:
                 bias_total = bias_total + np.asarray(proj.bias, dtype=np.float64).reshape(-1)
         bias_mant = np.zeros(pop.size, dtype=np.int64)
