@@ -21,14 +21,13 @@ import nir
 import numpy as np
 import pytest
 import torch
+from nir_repository_graphs import CASES, build  # tests/ is on sys.path (pytest's rootdir insertion)
 
 from neuromap.backends import get
 from neuromap.backends.base import BackendError
 from neuromap.errors import NeuromapError
 from neuromap.graph import GraphError
 from neuromap.io.nir import load
-
-from nir_repository_graphs import CASES, build  # tests/ is on sys.path (pytest's rootdir insertion)
 
 DATA = pathlib.Path(__file__).parent / "data" / "nir"
 HARDWARE = ("loihi", "spinnaker2")

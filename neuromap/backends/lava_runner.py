@@ -44,7 +44,7 @@ def _build(network: LoihiNetwork, inputs: dict[str, np.ndarray], steps: int):
         kw = {} if c.sign_mode is None else {"sign_mode": SignMode[c.sign_mode.upper()]}
         if c.max_delay > 0:  # Lava's DelayDense: dense weights and a delay per synapse
             dense = w.toarray() if sp.issparse(w) else np.asarray(w)
-            delays = np.broadcast_to(np.asarray(c.delays, dtype=np.int32), dense.shape).copy()
+            delays = np.broadcast_to(np.asarray(c.delays, dtype=int), dense.shape).copy()  # Lava checks dtype int
             conn = DelayDense(weights=dense.astype(np.int32), delays=delays, weight_exp=c.weight_exp,
                               num_weight_bits=c.num_weight_bits, **kw)
         elif sp.issparse(w):

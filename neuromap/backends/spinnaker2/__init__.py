@@ -55,7 +55,8 @@ def graph_problems(graph: Graph) -> list[str]:
         if not isinstance(node, SUPPORTED_NODES):
             out.append(f"node {name!r} ({type_name(node)}): the SpiNNaker2 model cannot run it; supported: "
                        f"{sorted(t.__name__ for t in SUPPORTED_NODES)} (neurons LIF / CubaLIF / LI / CubaLI / IF / I / "
-                       "Threshold with neuromap parameters, a registry kind as neuromap.Neuron, a unit lowering to a population kind the PEs run, "
+                       "Threshold with neuromap parameters, a registry kind as neuromap.Neuron, a unit lowering to "
+                       "a population kind the PEs run, "
                        "e.g. neuromap.EGRU; synapses Affine / Linear / "
                        "Conv / pooling)")
         elif isinstance(node, NEURON_NODES) and not has_spec(node):
