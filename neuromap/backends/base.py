@@ -97,3 +97,18 @@ class Backend(Protocol):
     def unsupported(self, graph: Any) -> list[str]:
         """Reasons this backend cannot run ``graph`` (node name, type, what would work); empty if it can."""
         ...
+
+
+def delayed_outputs(graph: Any) -> list[str]:
+    """Why a hardware backend cannot take ``graph``'s outputs that a ``nir.Delay`` feeds directly (its
+    outputs are populations; a delay lives on a projection into one), one line each."""
+    import nir
+
+    out = []
+    for name in graph.outputs:
+        for p in graph.predecessors(name):
+            if isinstance(graph.nodes[p], nir.Delay):
+                out.append(f"node {p!r} (Delay): a delay directly before output {name!r} is not supported on hardware "
+                           "(outputs are populations); put it before the synapses")
+    return out
+

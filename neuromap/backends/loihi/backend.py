@@ -26,7 +26,7 @@ import torch
 
 from neuromap import pipeline
 
-from ..base import BackendError, RunResult, check_inputs
+from ..base import BackendError, RunResult, check_inputs, delayed_outputs
 from .emulator import LoihiRecord
 from .quantize import NON_SPIKING_KINDS, QuantizationError, QuantReport, check_semantics, kind_problem, quantize
 
@@ -139,7 +139,7 @@ class LoihiBackend:
             netlist = graph.lower()
         except Exception as exc:  # noqa: BLE001 - report any lowering problem as a reason
             return [str(exc)]
-        problems = []
+        problems = delayed_outputs(graph)
         for pop in netlist.populations:
             if pop.kind != "input" and kind_problem(pop):
                 problems.append(kind_problem(pop))

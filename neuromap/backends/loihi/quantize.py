@@ -290,13 +290,10 @@ def quantize(
         beta, alpha = _decays(pop)
         readout = pop.kind in NON_SPIKING_KINDS
         if readout:  # an LI's input gain goes into its weights, as a LIF's decay_input gain does
-            gain = _params(pop).values("gain", pop.shape).reshape(-1)
-            if np.any(gain <= 0):
-                raise QuantizationError(f"population {pop.name!r}: input gain {float(np.min(gain)):g} <= 0; Loihi's "
-                                        "weights carry the gain, and one scale per population needs it positive")
+            gain = _params(pop).values("gain", pop.shape).reshape(-1)  # a negative gain flips its row's weights
         else:
             gain = (1.0 - beta) if _params(pop).neuron.decay_input else np.ones_like(beta)
-        gain_scalar = float(np.max(gain))
+        gain_scalar = float(np.max(np.abs(gain))) or 1.0
         v_th = _threshold(pop) if not readout else 1.0
         incoming = list(netlist.incoming(pop.name))
         if not incoming:

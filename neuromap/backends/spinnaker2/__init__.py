@@ -34,7 +34,7 @@ from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, type_name
 from neuromap.graph.units import Unit
 from neuromap.netlist import Netlist
 
-from ..base import BackendError, RunResult, check_inputs
+from ..base import BackendError, RunResult, check_inputs, delayed_outputs
 from . import numerics as numerics_mod
 from .memory import PEMemoryModel
 from .program import Program, build, netlist_problems
@@ -62,12 +62,7 @@ def graph_problems(graph: Graph) -> list[str]:
         elif isinstance(node, NEURON_NODES) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
                        "neuromap.graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
-        elif isinstance(node, nir.Output):
-            for p in graph.predecessors(name):
-                if isinstance(graph.nodes[p], nir.Delay):
-                    out.append(f"node {p!r} (Delay): a delay directly before output {name!r} is not supported; "
-                               "put it before the synapses")
-    return out
+    return out + delayed_outputs(graph)
 
 
 @dataclass
