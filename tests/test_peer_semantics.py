@@ -25,6 +25,7 @@ import nir
 import numpy as np
 import pytest
 import torch
+from test_nir_import import norse_run  # tests/ is on sys.path: Norse's step loop, written once
 
 from neuromap.backends import get
 from neuromap.cli import main as cli_main
@@ -185,15 +186,6 @@ def test_snntorch_rsynaptic_immediate_reset_is_the_delayed_one():
 
 
 # ----------------------------------------------------------------------------------------------- Norse
-def _norse_run(net, x):
-    state, outs = None, []
-    with torch.no_grad():
-        for t in range(x.shape[0]):
-            o, state = net(x[t], state)
-            outs.append(o)
-    return torch.stack(outs)
-
-
 def _norse_cell(kind: str, per_neuron: bool, dt: float):
     """A cell with Norse's defaults, or per-neuron time constants and thresholds (every field per neuron:
     Norse's exporter asserts that all of a node's parameters have one shape)."""
@@ -218,7 +210,7 @@ def test_norse_matrix_identical_spikes(kind, per_neuron, tmp_path):
                                 torch.nn.Linear(N_HID, N_OUT), norse.LIBoxCell(dt=dt))
     graph = norse.to_nir(net, torch.randn(1, N_IN), dt=dt)
     x = torch.rand(T, B, N_IN, generator=torch.Generator().manual_seed(2)) * 60
-    ref = _norse_run(net, x)
+    ref = norse_run(net, x)
     run = get("torch").compile(from_nir(graph, convention="norse", dt=dt)).run(x)
     assert run.records["1"].sum() > 0
     torch.testing.assert_close(run.output, ref, rtol=0, atol=1e-6)
@@ -257,7 +249,7 @@ def test_norse_recurrent_cell_as_a_nir_graph_of_its_parameters():
         "output": nir.Output(np.array([N_HID])),
     }, edges=[("input", "w_in"), ("w_in", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
     x = (torch.rand(T, B, N_IN, generator=torch.Generator().manual_seed(4)) < 0.3).float()
-    ref = _norse_run(cell, x)
+    ref = norse_run(cell, x)
     run = get("torch").compile(from_nir(graph, convention="norse", dt=dt)).run(x)
     assert ref.sum() > 0
     assert torch.equal(run.output, ref)

@@ -201,12 +201,10 @@ def _li_value(a: np.ndarray) -> float | np.ndarray:
     return float(flat[0]) if np.all(flat == flat[0]) else a.astype(np.float32)
 
 
-def _convert_li(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float):
-    """LI / CubaLI / I -> an :class:`LISpec` node (per-neuron values kept; I: ``beta = 1``, gain ``dt r``)."""
-    if isinstance(node, nir.I):  # dv/dt = R I, forward Euler
-        spec = LISpec(shape, 1.0, _li_value(dt * _arr(node, "r", shape)), 0.0, dt)
-        return spec_to_nir(spec, nir.I), None
-    cuba = isinstance(node, nir.CubaLI)
+def _decays_and_gain(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float):
+    """``(beta, alpha or None, total input gain)`` per neuron of a LIF / CubaLIF / LI / CubaLI node
+    (the gain of the current, ``w_in`` scaled by the convention, times the membrane's ``(1 - beta) r``)."""
+    cuba = isinstance(node, (nir.CubaLIF, nir.CubaLI))
     beta = _decay(_arr(node, "tau_mem" if cuba else "tau", shape), dt, convention, f"node {name!r} tau")
     gain = (1.0 - beta) * _arr(node, "r", shape)
     alpha = None
@@ -214,6 +212,15 @@ def _convert_li(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention
         alpha = _decay(_arr(node, "tau_syn", shape), dt, convention, f"node {name!r} tau_syn")
         w_in = _arr(node, "w_in", shape)
         gain = gain * (w_in if convention == "norse" else (1.0 - alpha) * w_in)
+    return beta, alpha, gain
+
+
+def _convert_li(node: nir.NIRNode, name: str, shape: tuple[int, ...], convention: str, dt: float):
+    """LI / CubaLI / I -> an :class:`LISpec` node (per-neuron values kept; I: ``beta = 1``, gain ``dt r``)."""
+    if isinstance(node, nir.I):  # dv/dt = R I, forward Euler
+        spec = LISpec(shape, 1.0, _li_value(dt * _arr(node, "r", shape)), 0.0, dt)
+        return spec_to_nir(spec, nir.I), None
+    beta, alpha, gain = _decays_and_gain(node, name, shape, convention, dt)
     spec = LISpec(shape, _li_value(beta.astype(np.float32)), _li_value(gain), _li_value(_arr(node, "v_leak", shape)),
                   dt, None if alpha is None else _li_value(alpha.astype(np.float32)))
     return spec_to_nir(spec), None
@@ -261,15 +268,9 @@ def convert_neuron(node: nir.NIRNode, name: str, shape: tuple[int, ...], convent
         raise UnsupportedNodeError(f"node {name!r}: {type(node).__name__} is not a NIR neuron neuromap knows")
     cuba = isinstance(node, nir.CubaLIF)
     if isinstance(node, nir.IF):  # dv/dt = R I: no leak, forward Euler adds dt R x
-        beta, gain = np.ones(shape), dt * _arr(node, "r", shape)
+        beta, alpha, gain = np.ones(shape), None, dt * _arr(node, "r", shape)
     else:
-        beta = _decay(_arr(node, "tau_mem" if cuba else "tau", shape), dt, convention, f"node {name!r} tau")
-        gain = (1.0 - beta) * _arr(node, "r", shape)
-    alpha = None
-    if cuba:
-        alpha = _decay(_arr(node, "tau_syn", shape), dt, convention, f"node {name!r} tau_syn")
-        w_in = _arr(node, "w_in", shape)
-        gain = gain * (w_in if convention == "norse" else (1.0 - alpha) * w_in)
+        beta, alpha, gain = _decays_and_gain(node, name, shape, convention, dt)
     mode = _gain_mode(gain, beta)
     v_th = _arr(node, "v_threshold", shape)
     v_leak = 0.0 if isinstance(node, nir.IF) else _uniform(_arr(node, "v_leak", shape), "v_leak")
