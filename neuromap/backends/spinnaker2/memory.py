@@ -45,7 +45,7 @@ KEY_BYTES = 4
 WORD = 4
 SLICE_CONSTANTS = 32
 SPIKE_QUEUE = 256  # packets a PE with neurons buffers (the receive queue)
-GRADED_KINDS = ("li", "identity")  # dense real-valued outputs: their dense projections use the MAC array
+GRADED_KINDS = ("li", "cubali", "identity")  # dense real-valued outputs: their dense projections use the MAC array
 
 
 def engine(proj: Projection, src: Population) -> str:
