@@ -356,7 +356,8 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
         if convention == "snntorch" and reset is None and spiking:
             warnings.warn(f"snnTorch files do not record the reset mechanism; assuming snnTorch's default "
                           f"(subtract, one step late) for {', '.join(spiking)}. If the model used "
-                          "reset_mechanism='zero' or 'none', say so (reset=... / --reset)", UserWarning, stacklevel=2)
+                          "reset_mechanism='zero' or 'none', or reset_delay=False, say so (reset=... / --reset, "
+                          "reset_delay=... / --reset-delay)", UserWarning, stacklevel=2)
         for name in foreign:
             why = implausible(nodes[name], name, shapes[name][0], convention, dt)
             if why:
