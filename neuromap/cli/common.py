@@ -12,12 +12,15 @@ from neuromap.errors import InputError
 
 def add_convention_args(p: argparse.ArgumentParser) -> None:
     """``--convention`` / ``--dt``: how a foreign NIR file's neurons were discretised by its exporter."""
-    p.add_argument("--convention", default="nir", choices=["nir", "snntorch", "norse"],
+    p.add_argument("--convention", default="nir", choices=["nir", "snntorch", "norse", "spikingjelly"],
                    help="how foreign neuron nodes were discretised (default: nir)")
     p.add_argument("--dt", type=float, default=None, help="the exporter's time step in seconds")
     p.add_argument("--reset", default=None, choices=["subtract", "zero", "none"],
-                   help="snnTorch files only: the model's reset_mechanism, which the file does not record "
-                        "(default: snnTorch's 'subtract', with a warning)")
+                   help="snnTorch files: the model's reset_mechanism, which the file does not record (default: "
+                        "snnTorch's 'subtract', with a warning); SpikingJelly files: 'subtract' for a soft reset")
+    p.add_argument("--reset-delay", default=None, choices=["true", "false"],
+                   help="snnTorch files only: the model's reset_delay, which the file does not record (default: "
+                        "snnTorch's true)")
 
 
 def add_input_args(p: argparse.ArgumentParser, required: bool = True) -> argparse._MutuallyExclusiveGroup:
@@ -81,16 +84,20 @@ def require_file(path: str, what: str) -> Path:
 
 def load_model(args: argparse.Namespace):
     """The graph named by ``args.model`` (with ``--convention`` / ``--dt`` when the command has them)."""
-    from neuromap.graph import load
+    from neuromap.io.nir import load
 
     require_file(args.model, "model")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         graph = load(args.model, convention=getattr(args, "convention", "nir"), dt=getattr(args, "dt", None),
-                     reset=getattr(args, "reset", None))
+                     reset=getattr(args, "reset", None), reset_delay=_flag(getattr(args, "reset_delay", None)))
     for w in caught:  # one line each, not Python's two-line warning format
         print(f"neuromap: warning: {w.message}", file=sys.stderr)
     return graph
+
+
+def _flag(value: str | None) -> bool | None:
+    return None if value is None else value == "true"
 
 
 def load_run_inputs(args: argparse.Namespace):

@@ -115,6 +115,9 @@ def _output_shape(node: nir.NIRNode, s: Shape) -> Shape:
         return (int(node.weight.shape[0]),)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         n = 1 if isinstance(node, nir.Conv1d) else 2
+        if np.ndim(node.weight) != n + 2:
+            raise ValueError(f"its weight must be {n + 2}-D (C_out, C_in/groups, {'L' if n == 1 else 'kh, kw'}), "
+                             f"got shape {tuple(np.shape(node.weight))}")
         if len(s) != n + 1:
             raise ValueError(f"expects a ({'C, L' if n == 1 else 'C, H, W'}) input")
         groups = int(node.groups)

@@ -16,7 +16,9 @@ of membrane potential):
   as neuromap's default ``threshold_rule=">"``); reset to 0 (Loihi 1 has no subtractive reset).
 * an Affine bias ``b`` becomes the compartment bias ``S * g * b`` (exact for LIF; for CuBa the
   steady state ``S * g * b / (1 - alpha)`` — reported as an approximation).
-* non-spiking ``li`` readouts run as compartments that never spike (``vth`` at its maximum).
+* non-spiking ``li`` / ``cubali`` readouts run as compartments that never spike (``vth`` at its
+  maximum); their input gain (NIR's ``r``, and ``w_in`` for CubaLI) is multiplied into the weights
+  like a LIF's ``decay_input`` gain, and a non-zero ``v_leak`` is refused (Loihi leaks to 0).
 
 ``S`` is chosen per layer so that the largest weight uses the full 8-bit range for the best
 ``weight_exp`` in [-8, 7] with the threshold still representable (``vth <= 2**17 - 1``).
@@ -188,13 +190,15 @@ def _grid_scale(grid: QATGrid, v_th: float, gain: float) -> tuple[float, int]:
     raise QuantizationError("no weight exponent in [-8, 7] maps the QAT step and fits the threshold")
 
 
-def _readout_scale(incoming: list, beta: np.ndarray, grid: QATGrid | None, w_absmax: float, gain_scalar: float,
-                   weight_bits: int, notes: list[str]) -> tuple[float, int, int]:
+def _readout_scale(incoming: list, beta: np.ndarray, alpha: np.ndarray | None, grid: QATGrid | None,
+                   w_absmax: float, gain_scalar: float, weight_bits: int, notes: list[str]) -> tuple[float, int, int]:
     """``(S, weight_exp, vth)`` of a never-spiking readout: full 8-bit weights (or the QAT integers x
     multiplier), the largest weight_exp whose worst-case steady-state membrane (fan-in x max weight /
-    (1 - beta)) stays inside 22 bits, and the threshold at its maximum."""
+    (1 - beta) [/ (1 - alpha) with a synaptic current]) stays inside 22 bits, and the threshold at its maximum."""
     fan_in = sum(int(np.max(pr.fan_in())) if np.ndim(pr.fan_in()) else int(pr.fan_in()) for pr in incoming)
     leak = max(1.0 - float(np.min(beta)), 1.0 / 4096)
+    if alpha is not None:
+        leak *= max(1.0 - float(np.max(alpha)), 1.0 / 4096)
     exp = -8
     for e in range(7, -9, -1):
         if 64 * fan_in * max_weight_int(weight_bits) * 2**e / leak < 2**22:
@@ -267,8 +271,8 @@ def quantize(
         comp = compartment(pop)
         notes = comp.semantics(pop, allow_mismatch)
         beta, alpha = comp.beta(pop), comp.alpha(pop)
-        gain = comp.gain(pop, beta)
-        gain_scalar = float(np.max(gain))
+        gain = comp.gain(pop, beta)  # a readout's negative gain flips its row's weights
+        gain_scalar = float(np.max(np.abs(gain))) or 1.0
         v_th = comp.threshold(pop)
         incoming = list(netlist.incoming(pop.name))
         if not incoming:
@@ -289,7 +293,7 @@ def quantize(
             data = proj.weight.data if sp.issparse(proj.weight) else np.asarray(proj.weight)
             w_absmax = max(w_absmax, float(np.abs(data).max()) if data.size else 0.0)
         if not comp.spiking:
-            scale, exp, vth = _readout_scale(incoming, beta, grid, w_absmax, gain_scalar, weight_bits, notes)
+            scale, exp, vth = _readout_scale(incoming, beta, alpha, grid, w_absmax, gain_scalar, weight_bits, notes)
         elif grid is not None:
             scale, exp = _grid_scale(grid, v_th, gain_scalar)
             vth = int(round(scale * v_th / 64))
@@ -326,9 +330,13 @@ def quantize(
                 wint = fx.effective_weights(np.round(w * f), weight_bits)
                 errs_num += float(((wint / f - w) ** 2).sum())
                 errs_den += float((w**2).sum())
+            if proj.delay > fx.MAX_DELAY:
+                raise QuantizationError(f"projection {proj.name!r}: delay of {proj.delay} steps; Loihi 2's synaptic "
+                                        f"delay has 6 bits (at most {fx.MAX_DELAY} steps)")
             nonzero += _nonzero(proj.weight)
             zeroed += _nonzero(proj.weight) - _nonzero(wint)
-            conns.append(LoihiConnection(proj.src, proj.dst, wint, weight_exp=exp, num_weight_bits=weight_bits))
+            conns.append(LoihiConnection(proj.src, proj.dst, wint, weight_exp=exp, num_weight_bits=weight_bits,
+                                         delays=int(proj.delay)))
             if proj.bias is not None:
                 bias_total = bias_total + np.asarray(proj.bias, dtype=np.float64).reshape(-1)
         check_zeroed(pop, incoming, zeroed, nonzero, weight_bits, allow_mismatch, notes)

@@ -26,10 +26,11 @@ import numpy as np
 from nir.serialization import hdf2dict
 
 from neuromap.atomic import atomic_path
+from neuromap.graph.errors import GraphError, UnsupportedNodeError
+from neuromap.graph.graph import Graph
+from neuromap.graph.nodes import EXTENSION_NODES, PREFIX, STANDARD_NODES, load_plugins
 
-from .errors import GraphError, UnsupportedNodeError
-from .graph import Graph
-from .nodes import EXTENSION_NODES, PREFIX, STANDARD_NODES, load_plugins
+from .nir_import import from_nir
 
 _SCALARS = (str, bool, int, float, np.integer, np.floating, np.bool_)
 
@@ -250,12 +251,11 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
     return root
 
 
-def load(path: str | os.PathLike, convention: str = "nir", dt: float | None = None, reset: str | None = None) -> Graph:
+def load(path: str | os.PathLike, convention: str = "nir", dt: float | None = None, reset: str | None = None,
+         reset_delay: bool | None = None) -> Graph:
     """Load a graph saved by :func:`save` or written by another NIR tool.
 
     Neuron nodes that carry neuromap metadata are restored exactly; foreign ones are mapped with
-    ``convention`` / ``dt`` / ``reset`` (see :func:`neuromap.graph.nir_import.from_nir`).
+    ``convention`` / ``dt`` / ``reset`` / ``reset_delay`` (see :func:`neuromap.io.nir_import.from_nir`).
     """
-    from .nir_import import from_nir
-
-    return from_nir(read_nir(path), convention=convention, dt=dt, reset=reset)
+    return from_nir(read_nir(path), convention=convention, dt=dt, reset=reset, reset_delay=reset_delay)
