@@ -32,7 +32,8 @@ demo: setup
 
 # Test tiers (markers in pyproject.toml; tests/conftest.py marks each test by its folder). `make test` runs every
 # test but the slow ones, unit and integration, in file order (~10 minutes on 2 cores).
-PYTEST := $(PY) -m pytest -q
+# Unbuffered: a CI log shows how far the suite got even when the job is cut off; the slowest tests are listed.
+PYTEST := PYTHONUNBUFFERED=1 $(PY) -m pytest -q --durations=15
 # pytest exits 5 when a selection holds no test: not a failure for a tier that happens to be empty.
 NO_TESTS_OK := rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 

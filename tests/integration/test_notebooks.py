@@ -91,7 +91,9 @@ def test_kernel_is_this_interpreter(kernel_env, monkeypatch):
     assert _same_file(_kernel_python(KERNEL_NAME), sys.executable)
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
+# The first notebook runs in the default suite; every notebook runs in the slow tier (`make test-slow`).
+@pytest.mark.parametrize("name", [n if i == 0 else pytest.param(n, marks=pytest.mark.slow)
+                                  for i, n in enumerate(NOTEBOOKS)])
 def test_notebook_runs(name, kernel_env, tmp_path, monkeypatch):
     for k, v in kernel_env.items():
         monkeypatch.setenv(k, v)

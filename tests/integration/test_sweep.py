@@ -227,6 +227,26 @@ def _warm(i: int) -> int:
     return i
 
 
+# The tests on a local Ray cluster are in the slow tier (`make test-slow`): starting Ray and warming two
+# workers takes 15-120 s on 2 cores. The default suite runs the same trials in-process (below).
+ON_RAY = pytest.mark.slow
+
+
+def test_a_trial_runs_in_process_and_records_both_targets():
+    """What each Ray task runs (:func:`~neuromap.sweep.trial.run_trial`), called directly: a trained
+    digits MLP priced on both targets; the same configuration gives the same record."""
+    from neuromap.sweep.trial import run_trial
+
+    trial = Spec.from_dict(tiny(space={"seed": [0]})).trials()[0]
+    first, second = run_trial(trial.config), run_trial(trial.config)
+    record = first["record"]
+    assert record["status"] == "done", record.get("traceback")
+    assert set(record["targets"]) == {"loihi2", "spinnaker2[operating_point=1]"}
+    assert record["targets"]["loihi2"]["energy_J"]["value"] > 0
+    assert isinstance(first["graph"], bytes) and first["graph"]  # the trained graph travels back as a file's bytes
+    assert comparable(record) == comparable(second["record"])
+
+
 @pytest.fixture(scope="module")
 def ray_address():
     """A local Ray with 2 CPUs for this module; its workers can import tests/integration/sweep_helpers.py."""
@@ -251,6 +271,7 @@ def tiny_run(ray_address, tmp_path_factory):
     return spec, run_sweep(spec, store, progress=False, log=lambda line: None)
 
 
+@ON_RAY
 def test_local_ray_sweep_records_every_trial_with_its_graph_and_report(tiny_run):
     spec, result = tiny_run
     assert result.ran == 4 and result.reused == 0 and [r["status"] for r in result.records] == ["done"] * 4
@@ -268,6 +289,7 @@ def test_local_ray_sweep_records_every_trial_with_its_graph_and_report(tiny_run)
     assert json.loads(paths["results.json"].read_text())["counts"]["done"] == 4
 
 
+@ON_RAY
 def test_the_same_spec_twice_gives_the_same_records(tiny_run, tmp_path):
     spec, first = tiny_run
     second = run_sweep(Spec.from_dict(tiny()), tmp_path / "b", progress=False, log=lambda line: None)
@@ -275,6 +297,7 @@ def test_the_same_spec_twice_gives_the_same_records(tiny_run, tmp_path):
     assert [comparable(r) for r in second.records] == [comparable(r) for r in first.records]
 
 
+@ON_RAY
 def test_max_memory_holds_in_the_trials_on_the_ray_workers(ray_address, tmp_path):
     """``neuromap sweep --max-memory`` (:func:`neuromap.memory.limited` around the run) reaches the Ray
     workers: there loihi2's router grid needs more than 1 KiB and is refused with that limit. Without a
@@ -292,6 +315,7 @@ def test_max_memory_holds_in_the_trials_on_the_ray_workers(ray_address, tmp_path
     assert "router grid needs" in error and f"memory limit of 1 KiB (${memory.ENV})" in error, error
 
 
+@ON_RAY
 def test_a_killed_worker_is_retried_then_recorded_as_lost_and_an_error_is_not_retried(ray_address, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -314,6 +338,7 @@ def test_a_killed_worker_is_retried_then_recorded_as_lost_and_an_error_is_not_re
     assert all(Store.open(tmp_path / "s").get(t.key) is not None for t in result.trials)
 
 
+@ON_RAY
 def test_ctrl_c_then_resume_loses_and_repeats_no_trial(ray_address, tmp_path):
     raw = tiny(model={"builder": "sweep_helpers:slow_mlp", "seconds": 1.0}, space={"seed": [0, 1, 2, 3, 4, 5]})
     spec_file = tmp_path / "slow.toml"
@@ -340,6 +365,7 @@ def test_ctrl_c_then_resume_loses_and_repeats_no_trial(ray_address, tmp_path):
     assert report_data(spec, keys, resumed.records)["rows"] == report_data(spec, keys, fresh.records)["rows"]
 
 
+@ON_RAY
 def test_nsga2_proposals_replay_from_the_store_on_resume(ray_address, tmp_path):
     raw = tiny(sweep={"sampler": "nsga2", "trials": 4, "population": 2, "seed": 1},
                space={"model.hidden": [[4], [8], [12]], "train.lr": {"float": [1e-3, 1e-2], "log": True}},
