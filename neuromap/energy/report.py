@@ -63,20 +63,33 @@ _VALIDATION = Path("results") / "validation.json"
 
 
 def _validation_html(link: Path) -> str:
-    """A link to the validation rows (``neuromap validate``) and, when the file is there, its table."""
+    """A link to ``neuromap validate``'s JSON and, when the file is there, its calibration and
+    validation rows (two tables) and its summary line."""
     head = (f"<h2>How far to trust the models</h2><p>Published measurements re-created with these cost models: "
             f"<a href='{html.escape(str(link))}'>{html.escape(str(link))}</a> (written by <code>neuromap validate</code>).")
     path = link if link.is_absolute() else _VALIDATION
     try:
-        rows = json.loads(path.read_text())["rows"]
+        doc = json.loads(path.read_text())
+        groups = (("Calibration rows (a figure was derived from the measurement: shown, not counted)",
+                   doc["calibration"]), ("Validation rows (independent measurements)", doc["validation"]))
+        s = doc["summary"]
     except (OSError, ValueError, KeyError, TypeError):
-        return head + " Run it to fill this table.</p>"
-    cells = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            r["case"], r["quantity"], f"{r['published']:.4g}", f"{r['modelled']:.4g}", f"{r['ratio']:.3g}",
-            f"{r['factor']:.3g}", "yes" if r["within"] else "no")) + "</tr>" for r in rows)
-    return (head + "</p><table><tr><th>case</th><th>quantity</th><th>published</th><th>modelled</th><th>ratio</th>"
-            f"<th>factor</th><th>within</th></tr>{cells}</table>")
+        return head + " Run it to fill these tables.</p>"
+    out = head + (f" Validation: {s['within_factor']} of {s['validation_rows']} rows within their factor, "
+                  f"{s['inside_range']} inside the estimate's range; {s['calibration_rows']} calibration rows not "
+                  "counted.</p>")
+    for title, rows in groups:
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+                r["target"], r["case"], r["quantity"], f"{r['published']:.4g}",
+                (">=" if r["lower_bound"] else "") + f"{r['modelled']:.4g}",
+                f"{r['low']:.3g} - " + ("(no upper end)" if r["high"] is None else f"{r['high']:.3g}"),
+                f"{r['ratio']:.3g}", "yes" if r["within"] else "no", "yes" if r["inside"] else "no",
+                r.get("reason", ""))) + "</tr>" for r in rows)
+        out += (f"<h3>{html.escape(title)}</h3><table><tr><th>target</th><th>case</th><th>quantity</th><th>published</th>"
+                f"<th>modelled</th><th>range</th><th>ratio</th><th>within</th><th>inside</th><th>why a miss</th></tr>"
+                f"{cells}</table>")
+    return out
 
 
 @dataclass

@@ -159,6 +159,14 @@ def _static(netlist, target, est: Estimate) -> None:
     est.resources["biased_junctions"] = junctions
 
 
+def static_bias_power(target: Target, junctions: float) -> tuple[float, float, float]:
+    """The static bias power of a circuit of ``junctions`` biased junctions and its range (W):
+    ``junctions x energy.p_bias_per_junction``."""
+    f = need(target, "energy.p_bias_per_junction", "the static bias power of a junction count")
+    value = junctions * scalar(f)
+    return value, value * f.spread[0], value * f.spread[1]
+
+
 def _biased_junctions(netlist, target, est: Estimate) -> tuple[float, str]:
     """Junctions of the circuit that carry bias current: synapses x junctions per synapse circuit +
     neurons x junctions per neuron circuit (the one-junction minimum where a count is missing)."""
