@@ -10,6 +10,7 @@ The blocks, each between ``<!-- TAG:start ... -->`` and ``<!-- TAG:end -->``:
   line (command, commit, package versions, time). Every experiment of :data:`TABLES` must have its
   block (a missing one is an error, exit 2).
 * ``demo-targets``: ``results/demo/targets.md`` (written by ``make demo``).
+* ``validation``: ``results/validation.md`` (written by ``neuromap validate``).
 * ``bench`` / ``bench-gpu``: ``benchmarks/results/latest.md`` (``make bench``) and
   ``gpu-latest.md`` (``python -m benchmarks.run --device cuda``).
 
@@ -36,6 +37,7 @@ TABLES = ("crossbar_drift", "lsm_digits", "crossbar_lsm", "dvs_bars", "spikforme
 _BLOCK = r"(<!-- experiment:{name}:start -->\n).*?(\n<!-- experiment:{name}:end -->)"
 # Blocks copied verbatim from a Markdown file: tag -> (path under --results or --bench-results, command that writes it).
 COPIED = {"demo-targets": ("results", "demo/targets.md", "make demo"),
+          "validation": ("results", "validation.md", "neuromap validate"),
           "bench": ("bench", "latest.md", "make bench"),
           "bench-gpu": ("bench", "gpu-latest.md", "python -m benchmarks.run --device cuda")}
 

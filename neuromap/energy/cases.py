@@ -214,7 +214,8 @@ def case_blouw_2019() -> list[dict]:
     reason = ("the keyword spotter puts its input layer on 2 cores, the scaled networks (whose step the x86 / host "
               "I/O figure comes from) on 8, which the paper gives as why they run slower: 'the inference speed is a "
               "bit slower due to the fact that we allocate the neurons in the input layer across eight "
-              "neuromorphic cores' (Blouw et al. 2019, Results); the figure's range (337-877 us per step) covers it")
+              "neuromorphic cores' (Blouw et al. 2019, Results); the figure's stated range (337-877 us per step) starts at "
+              "the spotter's own step")
     for r in kws:
         if not r["within"]:
             r["reason"] = reason

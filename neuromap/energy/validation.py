@@ -93,14 +93,51 @@ def summary(rows: list[dict]) -> dict[str, Any]:
 
 
 def write_rows(rows: list[dict], path: str | os.PathLike, extra: dict | None = None) -> Path:
-    """``{"schema", "summary", "calibration", "validation", "allocation"}`` as JSON, atomically."""
+    """``{"schema", "summary", "calibration", "validation", "allocation"}`` as JSON, and the same
+    tables as Markdown beside it (``.md``: the README and the docs include it), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     extra = extra or {"summary": summary(rows), "allocation": []}
     doc = {"schema": list(ROW_KEYS), "summary": extra["summary"],
            "calibration": [r for r in rows if r["role"] == "calibration"],
            "validation": [r for r in rows if r["role"] == "validation"], "allocation": extra["allocation"]}
+    write_text(path.with_suffix(".md"), markdown(rows, extra))
     return write_text(path, json.dumps(doc, indent=2) + "\n")
+
+
+def summary_line(s: dict[str, Any]) -> str:
+    """The summary of the validation rows as one sentence."""
+    good = ", ".join(s["targets_with_validation_within_factor"]) or "none"
+    return (f"validation: {s['within_factor']} of {s['validation_rows']} rows within their factor, "
+            f"{s['inside_range']} inside the estimate's range; {s['calibration_rows']} calibration rows not counted; "
+            f"targets with an independent row within its factor: {good}")
+
+
+def markdown(rows: list[dict], extra: dict | None = None) -> str:
+    """The calibration and validation rows as two Markdown tables, the summary, what is missing
+    and the PilotNet core allocation."""
+    extra = extra or {"summary": summary(rows), "allocation": []}
+    out = []
+    for role, title in (("calibration", "Calibration rows (a target figure was derived from the measurement: "
+                                        "shown, not counted)"),
+                        ("validation", "Validation rows (independent measurements)")):
+        out += [f"**{title}**", "", "| target | case | quantity | published | modelled | range | ratio | within "
+                "| inside | why a miss |", "|---|---|---|---:|---:|---:|---:|---|---|---|"]
+        for r in (x for x in rows if x["role"] == role):
+            ge = ">=" if r["lower_bound"] else ""
+            out.append(f"| {r['target']} | {r['case']} | {r['quantity']} | {_value(r['published'], r['unit'])} | "
+                       f"{ge}{_value(r['modelled'], r['unit'])} | {_range(r)} | {r['ratio']:.3g} | "
+                       f"{'yes' if r['within'] else 'no'} | {'yes' if r['inside'] else 'no'} | "
+                       f"{r['reason'].replace('|', '/')} |")
+        out.append("")
+    s = extra["summary"]
+    out.append(summary_line(s) + ".")
+    out += [f"No such row for {t}: missing {why}." for t, why in s["targets_without"].items()]
+    if extra.get("allocation"):
+        out += ["", "| network | layer | neurons | Loihi 2 compiler cores | neuromap cores |", "|---|---|---:|---:|---:|"]
+        out += [f"| {a['network']} | {a['layer']} | {a['neurons']:,} | {a['compiler_cores']} | {a['neuromap_cores']} |"
+                for a in extra["allocation"]]
+    return "\n".join(out) + "\n"
 
 
 def _value(x: float | None, unit: str) -> str:
@@ -142,10 +179,7 @@ def format_table(rows: list[dict], extra: dict | None = None) -> str:
     lines += [""] + _section(f"Validation rows (independent measurements; within = ratio inside 1/{FACTOR:g}x - "
                              f"{FACTOR:g}x, inside = the measurement inside the estimate's range)", val, len(cal) + 1)
     s = extra["summary"]
-    good = ", ".join(s["targets_with_validation_within_factor"])
-    lines += ["", f"validation: {s['within_factor']} of {s['validation_rows']} rows within their factor, "
-                  f"{s['inside_range']} inside the estimate's range; {s['calibration_rows']} calibration rows not "
-                  f"counted; targets with an independent row within its factor: {good}"]
+    lines += ["", summary_line(s)]
     lines += [f"  no such row for {t}: missing {why}" for t, why in s["targets_without"].items()]
     if extra.get("allocation"):
         lines += ["", "Cores per layer: the Loihi 2 compiler (lava-dl notebooks) beside neuromap's partition (loihi2)",
