@@ -28,9 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 from . import dvsgesture, heidelberg, nmnist
-from .files import SOURCES, dataset_dir
+from .events import check_frames, n_steps
+from .files import SOURCES, DatasetError, dataset_dir
 from .moving_bars import moving_bars
-from .sequences import SequenceData, digits
+from .sequences import SequenceData, digits, digits_inputs
 
 BUILTIN = ("digits", "moving-bars")
 NAMES = BUILTIN + tuple(SOURCES)
@@ -88,21 +89,34 @@ def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any) ->
     )
 
 
+#: Channels per time step of each event data set's frames (dvsgesture at its default 4x4 pooling).
+FRAME_SIZE = {"shd": heidelberg.N_CHANNELS, "ssc": heidelberg.N_CHANNELS, "nmnist": 2 * nmnist.SIZE ** 2,
+              "dvsgesture": 2 * (dvsgesture.SIZE // 4) ** 2}
+DEFAULT_DURATION = {"shd": heidelberg.DURATION, "ssc": heidelberg.DURATION, "nmnist": nmnist.DURATION,
+                    "dvsgesture": dvsgesture.DURATION}
+
+
 def inputs(name: str, samples: int = 64, split: str = "test", data_dir: str | os.PathLike | None = None,
            steps: int | None = None, dt: float | None = None, seed: int = 0) -> tuple[Any, Any]:
     """``(x [T, B, ...], labels [B])``: the first ``samples`` of one split of data set ``name``, time-major,
-    for running a model (``neuromap deploy --dataset NAME``); only that split, and only those samples, are read.
+    for running a model (``neuromap deploy --dataset NAME``); only that split, and only those samples, are read
+    (and, for digits, encoded).
 
     ``steps``: for the built-ins, the encoding length (default 25); for event data sets, the number of
     bins of ``dt`` seconds (default: the data set's whole ``duration``). ``dt``: event bin width (s;
-    default per data set). ``seed``: the built-ins' encoding and split.
+    default per data set). ``seed``: the built-ins' encoding and split. A split with fewer than
+    ``samples`` samples is refused (:class:`DatasetError`), as is a request over the memory budget
+    (:mod:`neuromap.memory`), before anything is read.
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     key = _key(name)
+    if key == "digits":
+        return digits_inputs(samples, steps=25 if steps is None else steps, seed=seed, split=split)
     if key in BUILTIN:
         d = _builtin(key, {"steps": 25 if steps is None else steps, "seed": seed})
         x, y = d.split(split)
+        _check_samples(key, split, samples, len(y), "built in")
         return x[:samples].transpose(0, 1).contiguous(), y[:samples]
     loader, _ = _event_loader(key)
     kw: dict[str, Any] = {"max_samples": samples}
@@ -110,6 +124,14 @@ def inputs(name: str, samples: int = 64, split: str = "test", data_dir: str | os
         kw["dt"] = dt
     if steps is not None:
         kw["duration"] = steps * kw.get("dt", DEFAULT_DT[key])
+    bins = n_steps(kw.get("duration", DEFAULT_DURATION[key]), kw.get("dt", DEFAULT_DT[key]))
+    check_frames(samples, bins, FRAME_SIZE[key], kw.get("dt", DEFAULT_DT[key]), f"--dataset {key}", copies=2)
     x, y = loader(split, data_dir=data_dir, **kw)
+    _check_samples(key, split, samples, len(y), f"in {dataset_dir(key, data_dir)}")
     return x.transpose(0, 1).contiguous(), y
 
+
+def _check_samples(key: str, split: str, asked: int, found: int, where: str) -> None:
+    if found < asked:
+        raise DatasetError(f"--samples {asked}: the {key} {split} split {where} has only {found} samples; "
+                           f"ask for at most {found}")
