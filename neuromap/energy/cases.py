@@ -105,6 +105,15 @@ def per_inference(est: Estimate, exclude: tuple[str, ...] = ()) -> tuple[float, 
     return value, low / est.samples, high / est.samples
 
 
+def figures_of(est: Estimate, quantity: str = "energy", exclude: tuple[str, ...] = ()) -> list[str]:
+    """The ``target:section.figure`` names a value of ``est`` used: latency terms for a time; energy
+    terms (less ``exclude``) and the latency terms a power is charged over for an energy."""
+    terms = list(est.latency_terms)
+    if quantity == "energy":
+        terms += [t for t in est.energy_terms if t.name not in exclude]
+    return sorted({f"{est.target}:{t.figure}" for t in terms})
+
+
 def time_per_inference(est: Estimate) -> tuple[float, float, float]:
     """Latency per inference and its range (s)."""
     low, high = est.latency_per_inference_range()
@@ -137,8 +146,8 @@ def egru_netlist(hidden: tuple[int, ...], embedding: int, density: float) -> Net
     return net
 
 
-def _gpu_rows(role: str, case: str, net: Netlist, act: Activity, measured: dict, unit: str, scope: dict,
-              note: str) -> list[dict]:
+def _gpu_rows(role: str, case: str, measurement: str, net: Netlist, act: Activity, measured: dict, unit: str,
+              scope: dict, note: str) -> list[dict]:
     rows = []
     for mode, (t_meas, e_meas) in measured.items():
         est, _ = priced(net, act, "gpu-h100", Options(gpu_mode=mode))
@@ -147,8 +156,10 @@ def _gpu_rows(role: str, case: str, net: Netlist, act: Activity, measured: dict,
         e, el, eh = per_inference(est)
         e, el, eh = (x / (1 if unit == "inference" else act.steps) for x in (e, el, eh))
         sc = {**scope, "mode": mode, "kernels_per_step": est.resources["kernels_per_step"]}
-        rows.append(row(case, role, "gpu-h100", f"time per {unit} ({mode})", t_meas, t, tl, th, "s", sc, note))
-        rows.append(row(case, role, "gpu-h100", f"energy per {unit} ({mode})", e_meas, e, el, eh, "J", sc, note))
+        rows.append(row(case, role, "gpu-h100", f"time per {unit} ({mode})", t_meas, t, tl, th, "s", sc, note,
+                        measurement=measurement, figures=figures_of(est, "latency")))
+        rows.append(row(case, role, "gpu-h100", f"energy per {unit} ({mode})", e_meas, e, el, eh, "J", sc, note,
+                        measurement=measurement, figures=figures_of(est)))
     return rows
 
 
@@ -160,13 +171,13 @@ def case_h200() -> list[dict]:
              "included (Python dispatch of every kernel)", "batch": 1, "device": "NVIDIA H200 (GH100)"}
     snn = snn_netlist()
     act = run_events(snn, rng, 25, 0.1)
-    rows = _gpu_rows("calibration", "H200 LIF SNN", snn, act, pub.H200_SNN, "inference",
+    rows = _gpu_rows("calibration", "H200 LIF SNN", "neuromap-h200/lif-snn", snn, act, pub.H200_SNN, "inference",
                      {**scope, "steps_per_inference": 25, "network": "64-128-10 LIF SNN (the demo's)"},
                      "t_kernel_eager / t_kernel_graph = measured time / (25 steps x the 24 kernels per step neuromap "
                      "counts for this network) and p_busy = measured energy / time: this row reproduces them")
     egru = egru_netlist((192,), 32, 1.0)
     act = run_events(egru, rng, 100, 0.5, input_rate=1.0)
-    rows += _gpu_rows("validation", "H200 EGRU cell", egru, act, pub.H200_EGRU, "token",
+    rows += _gpu_rows("validation", "H200 EGRU cell", "neuromap-h200/egru", egru, act, pub.H200_EGRU, "token",
                       {**scope, "steps_per_inference": "1 per token, 100 tokens", "network":
                        "EGRU cell, hidden 192 (input width 32 assumed: it does not change the kernel count)"},
                       "neuromap's EGRU layer: 6 gate matmuls + 17 eager ops per token (neuron registry) x the "
@@ -198,9 +209,10 @@ def blouw_rows(run: pub.LoihiRun, role: str) -> list[dict]:
     t, tl, th = time_per_inference(est)
     e, el, eh = per_inference(est, STATIC)
     return [row(f"Blouw 2019: {run.name}", role, "loihi", "time per inference", run.time_per_inference, t, tl, th,
-                "s", scope, note),
+                "s", scope, note, measurement=run.measurement, figures=figures_of(est, "latency")),
             row(f"Blouw 2019: {run.name}", role, "loihi", "dynamic energy per inference",
-                run.dynamic_energy_per_inference, e, el, eh, "J", scope, note)]
+                run.dynamic_energy_per_inference, e, el, eh, "J", scope, note, measurement=run.measurement,
+                figures=figures_of(est, exclude=STATIC))]
 
 
 def case_blouw_2019() -> list[dict]:
@@ -249,7 +261,8 @@ def case_nazeer_2024() -> list[dict]:
             f"{s2.resources['pes_used']} PEs, so SpiNNaker2 is {s2.latency_per_step_s / gpu.latency_per_step_s:.3g}x "
             f"slower (paper: about 8x); at 0.8 V / 300 MHz the ratio would be {g / f[0]:.3g}")
     r = row("Nazeer 2024 EGRU LM", "validation", "spinnaker2", "A100 / SpiNNaker2 energy ratio", pub.NAZEER_RATIO,
-            ratio, gl / sh, gh / sl, "1", scope, note)
+            ratio, gl / sh, gh / sl, "1", scope, note, measurement="nazeer2024",
+            figures=figures_of(s2) + figures_of(gpu))
     if not r["within"]:
         r["reason"] = ("the measurement's SpiNNaker2 operating point and board-level power accounting and the A100 "
                        "setup are in the paper (arXiv 2312.09084, experimental setup), which could not be read here")
@@ -348,15 +361,17 @@ def case_pilotnet() -> list[dict]:
     t, tl, th = est.latency_per_step_s, *est.range("latency")
     rows = [row("lava-dl PilotNet LIF (a)", "validation", "loihi2", "dynamic energy per frame",
                 run.dynamic_power / run.frames_per_s, e, el, eh, "J", {**scope, "power": "dynamic"},
-                "synops and spikes per layer from the profiler; every neuron updates every step", reason=reason),
+                "synops and spikes per layer from the profiler; every neuron updates every step", reason=reason,
+                measurement=run.measurement("dynamic-power"), figures=figures_of(est, exclude=STATIC)),
             row("lava-dl PilotNet LIF (a)", "validation", "loihi2", "time per step",
                 1.0 / (run.frames_per_s * run.steps_per_frame), t, tl, th, "s", {**scope, "power": "n/a"},
                 "the busiest core of neuromap's partition with the profiler's synops spread evenly over each layer",
-                reason=reason)]
+                reason=reason, measurement=run.measurement("time-per-step"), figures=figures_of(est, "latency"))]
     static = targets.load("loihi2").figure("energy.p_static_chip")
     low, high = static.value * static.spread[0], static.value * static.spread[1]
     rows.append(row("lava-dl PilotNet LIF", "calibration", "loihi2", "static power per chip", run.static_power,
-                    static.value, low, high, "W", {**scope, "power": "static"}, "energy.p_static_chip is this reading"))
+                    static.value, low, high, "W", {**scope, "power": "static"}, "energy.p_static_chip is this reading",
+                    measurement=run.measurement("static-power"), figures=["loihi2:energy.p_static_chip"]))
     sdnn = pub.PILOTNET_SDNN
     rows.append(row("lava-dl PilotNet SDNN", "validation", "loihi2", "static power per chip", sdnn.static_power,
                     static.value, low, high, "W",
@@ -366,7 +381,8 @@ def case_pilotnet() -> list[dict]:
                      "input": "delta-encoded frames of the PilotNet data set", "source": pub.LAVA_DL.format(sdnn.notebook)},
                     "another notebook's run, network and board session: the same quantity the target's figure was "
                     "read from in the LIF notebook; its dynamic power (-6 mW) is zero within the measurement, so no "
-                    "dynamic-energy ratio can be formed"))
+                    "dynamic-energy ratio can be formed", measurement=sdnn.measurement("static-power"),
+                    figures=["loihi2:energy.p_static_chip"]))
     return rows, allocation(run, mapping) + _sdnn_allocation(sdnn)
 
 
@@ -391,7 +407,8 @@ def case_supersnn() -> list[dict]:
     return [row("SuperSNN", "calibration", "sfq", "static power", d["static_power"], value, low, high, "W", scope,
                 "biased junctions x energy.p_bias_per_junction, the figure derived from this measurement; no "
                 "independent SFQ measurement with its junction count and static power could be read (see the figure's "
-                "note in sfq.toml for what would validate it)")]
+                "note in sfq.toml for what would validate it)", measurement="supersnn/static-power",
+                figures=["sfq:energy.p_bias_per_junction"])]
 
 
 # --- crossbar and 45 nm formula: consistency rows ---------------------------------------------
@@ -415,12 +432,14 @@ def case_hermes() -> list[dict]:
     note = ("e_core_mvm and t_mvm are derived from these very figures: this checks that no converter energy is "
             "added on top and that a core is priced whole")
     return [row("HERMES", "calibration", "crossbar-pcm", "energy per core MVM", ops / 9.76e12, e_mvm, lo / reads,
-                hi / reads, "J", scope, note, factor=1.5),
+                hi / reads, "J", scope, note, factor=1.5, measurement="hermes/1-phase", figures=figures_of(est)),
             row("HERMES", "calibration", "crossbar-pcm", "TOPS/W", 9.76, ops / e_mvm / 1e12, ops / (hi / reads) / 1e12,
-                ops / (lo / reads) / 1e12, "TOPS/W", scope, note, factor=1.5),
+                ops / (lo / reads) / 1e12, "TOPS/W", scope, note, factor=1.5, measurement="hermes/1-phase",
+                figures=figures_of(est)),
             row("HERMES", "calibration", "crossbar-pcm", "TOPS (64 cores)", 63.1, tops / 1e12,
                 tops * est.latency_per_step_s / t_hi / 1e12, tops * est.latency_per_step_s / t_lo / 1e12, "TOPS",
-                scope, "64 cores x one 256x256 MVM per t_mvm (133 ns, derived from the same 63.1 TOPS)", factor=1.5)]
+                scope, "64 cores x one 256x256 MVM per t_mvm (133 ns, derived from the same 63.1 TOPS)", factor=1.5,
+                measurement="hermes/1-phase", figures=figures_of(est, "latency"))]
 
 
 def case_sdt_formula() -> list[dict]:
@@ -446,4 +465,5 @@ def case_sdt_formula() -> list[dict]:
              "steps_per_inference": T, "network": "16-32-8 toy"}
     return [row("Spike-driven Transformer formula", "calibration", "sdt-45nm", "energy per inference", formula, e, lo,
                 hi, "J", scope, "E = 4.6 pJ x MACs(first layer) + 0.9 pJ x T x rate x FLOPs, against the sdt-45nm target "
-                "on the same counts (exact)", factor=EXACT)]
+                "on the same counts (exact)", factor=EXACT, measurement="yao2023/sdt-formula",
+                figures=figures_of(est))]

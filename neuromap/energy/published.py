@@ -38,6 +38,11 @@ class LoihiRun:
     dynamic_energy_per_inference: float  # J
     logs: str
 
+    @property
+    def measurement(self) -> str:
+        """Its id in :data:`MEASUREMENTS` (the logs' configuration name, or the keyword spotter's)."""
+        return "blouw2019/" + ("keyword-spotter" if self.logs.startswith("paper") else self.logs.split("_run")[0])
+
 
 BLOUW_STEPS_PER_INFERENCE = 10  # the scaled runs stream 20,000 steps over 2,000 inferences (run_command --stream)
 #: the keyword spotter itself (loihi_run01-05: 5,000 inferences each in 16.82-16.99 s); the paper's
@@ -97,6 +102,11 @@ class PilotNetRun:
     vddm_power: float  # W, memory
     layers: tuple[PilotNetLayer, ...]
     input_from_host: bool  # frames sent from the host every frame (SDNN) or a bias (LIF)
+
+    def measurement(self, quantity: str) -> str:
+        """The id in :data:`MEASUREMENTS` of one of this notebook's readings (``static-power``,
+        ``dynamic-power``, ``time-per-step``): each is its own measurement of the run."""
+        return f"lava-dl/{self.notebook}:{quantity}"
 
 
 def _conv(name, shape, stride, padding, cores, per_core, synops, spikes):
@@ -175,3 +185,25 @@ NAZEER_RANGE = (5.0, 18.0)
 #: neural network chips" (arXiv 2509.05532, 2025), abstract: MIT-LL SFQ5ee, 5,822 Josephson
 #: junctions, 3.02 GHz, 2.15 mW static power, 6.55 fJ per inference.
 SUPERSNN = {"junctions": 5822, "static_power": 2.15e-3, "clock": 3.02e9, "dynamic_energy_per_inference": 6.55e-15}
+
+
+# --- the measurements, by id ---------------------------------------------------------------------
+def _measurements() -> dict[str, str]:
+    out = {run.measurement: f"{BLOUW_PAPER}; {BLOUW_LOGS} ({run.logs})" for run in (BLOUW_KWS, *BLOUW_SCALED)}
+    for run in (PILOTNET_LIF, PILOTNET_SDNN):
+        out.update({run.measurement(q): LAVA_DL.format(run.notebook) + f", {q.replace('-', ' ')}"
+                    for q in ("static-power", "dynamic-power", "time-per-step")})
+    out.update({
+        "neuromap-h200/lif-snn": "neuromap measurement, NVIDIA H200: the demo's LIF SNN, 25 steps, batch 1 (H200_SNN)",
+        "neuromap-h200/egru": "neuromap measurement, NVIDIA H200: an EGRU cell, hidden 192, 100 tokens (H200_EGRU)",
+        "nazeer2024": "Nazeer et al. 2024 (AICAS 2024, arXiv 2312.09084; SNUFA 2024 abstract): A100 / SpiNNaker2 energy",
+        "supersnn/static-power": "Song et al. 2025 (SuperSNN, arXiv 2509.05532) abstract: 2.15 mW static, 5,822 JJ",
+        "hermes/1-phase": "Le Gallo et al. 2023 (Nat. Electron.): 63.1 TOPS, 9.76 TOPS/W at 1-phase, 8-bit I/O",
+        "yao2023/sdt-formula": "Yao et al. NeurIPS 2023 / ICLR 2024: the Spike-driven Transformer's energy formula",
+    })
+    return out
+
+
+#: every published measurement a row compares with, by id -> its source. A target figure derived
+#: from one names it (``calibrated_on`` in its TOML); a row names the one it compares with.
+MEASUREMENTS: dict[str, str] = _measurements()

@@ -23,13 +23,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from neuromap import targets
 from neuromap.atomic import write_text
+from neuromap.errors import NeuromapError
 from neuromap.estimate import fmt_si
 
 from . import cases as c
+from .published import MEASUREMENTS
 from .rows import EXACT, FACTOR, ROW_KEYS, row
 
-__all__ = ["CASES", "DEFAULT_PATH", "EXACT", "ROW_KEYS", "format_table", "row", "summary", "validate", "write_rows"]
+__all__ = ["CASES", "DEFAULT_PATH", "EXACT", "ROW_KEYS", "NotIndependent", "calibrated_figures", "check_independent",
+           "format_table", "markdown", "row", "summary", "validate", "write_rows"]
 
 DEFAULT_PATH = Path("results") / "validation.json"
 #: targets that must have an independent validation row within its factor (issue 28)
@@ -61,6 +65,47 @@ CASES: dict[str, Callable[[], list[dict]]] = {
 }
 
 
+class NotIndependent(NeuromapError, ValueError):
+    """A validation row compares with a measurement a target figure was derived from, or a row or a
+    figure names a measurement that :data:`~neuromap.energy.published.MEASUREMENTS` lacks."""
+
+
+def calibrated_figures() -> dict[str, str]:
+    """``target:section.figure`` -> the measurement it was derived from (its ``calibrated_on``), over
+    every shipped target."""
+    out = {}
+    for name in targets.available():
+        for key, fig in targets.load(name).figures():
+            if fig.known and fig.calibrated_on:
+                out[f"{name}:{key}"] = fig.calibrated_on
+    return out
+
+
+def check_independent(rows: list[dict], calibrated: dict[str, str] | None = None) -> None:
+    """Raise :class:`NotIndependent` unless calibration and validation sources are disjoint: no
+    validation row uses a figure derived from the measurement it compares with (``calibrated``:
+    ``target:section.figure`` -> measurement, default every shipped target's
+    :func:`calibrated_figures`), every validation row lists the figures it used, no measurement is
+    both a calibration and a validation row, and every measurement named is in ``MEASUREMENTS``."""
+    calibrated = calibrated_figures() if calibrated is None else calibrated
+    named = {r["measurement"] for r in rows} | set(calibrated.values())
+    unknown = sorted(m for m in named if m not in MEASUREMENTS)
+    if unknown:
+        raise NotIndependent(f"measurement(s) {unknown} are not in neuromap.energy.published.MEASUREMENTS")
+    for r in (x for x in rows if x["role"] == "validation"):
+        if not r["figures"]:
+            raise NotIndependent(f"validation row {r['case']!r} / {r['quantity']!r} lists no figures: its "
+                                 "independence cannot be checked")
+        own = [f for f in r["figures"] if calibrated.get(f) == r["measurement"]]
+        if own:
+            raise NotIndependent(f"validation row {r['case']!r} / {r['quantity']!r} uses {own}, derived from the "
+                                 f"measurement it compares with ({r['measurement']!r}): it is a calibration row")
+    both = {r["measurement"] for r in rows if r["role"] == "validation"} & \
+        {r["measurement"] for r in rows if r["role"] == "calibration"}
+    if both:
+        raise NotIndependent(f"measurement(s) {sorted(both)} appear as calibration and as validation rows")
+
+
 def validate(path: str | os.PathLike | None = DEFAULT_PATH, cases: list[str] | None = None
              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Run the cases (all by default); write rows, summary and the PilotNet core allocation to
@@ -72,6 +117,7 @@ def validate(path: str | os.PathLike | None = DEFAULT_PATH, cases: list[str] | N
         raise ValueError(f"unknown validation case(s) {unknown}; known: {list(CASES)}")
     _ALLOCATION.clear()
     rows = [r for name in names for r in CASES[name]()]
+    check_independent(rows)
     extra = {"summary": summary(rows), "allocation": list(_ALLOCATION)}
     if path is not None:
         write_rows(rows, path, extra)

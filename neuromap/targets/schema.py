@@ -23,6 +23,10 @@ replaces the rule. ``bound = "lower"`` marks a figure that is a lower bound (ven
 throughput, a minimum): its range has no upper end, and so has every estimate that uses it;
 ``bound = "upper"`` has no lower end.
 
+``calibrated_on = "id"`` names the published measurement a figure was derived from (an id of
+:data:`neuromap.energy.published.MEASUREMENTS`): ``neuromap validate`` shows that measurement as a
+calibration row and refuses it as a validation row (a figure is never validated on its own source).
+
 Units are SI (:data:`UNITS`, each with its dimension in :data:`DIMENSIONS`); ``1`` is a
 dimensionless count or ratio. Model coefficients that are defined in microsiemens by their source
 (aihwkit noise models) keep ``uS``. Which figures a target may hold, with their units, is its
@@ -47,7 +51,8 @@ DIMENSIONS = {"J": "energy", "W": "power", "s": "time", "Hz": "frequency", "bit"
               "uS": "conductance", "m2": "area", "A": "current", "Wb": "magnetic flux", "K": "temperature",
               "1": "a count or ratio"}
 UNITS = tuple(DIMENSIONS)
-FIGURE_KEYS = {"value", "unit", "source", "confidence", "estimate", "note", "missing", "range", "derived_from", "bound"}
+FIGURE_KEYS = {"value", "unit", "source", "confidence", "estimate", "note", "missing", "range", "derived_from", "bound",
+               "calibrated_on"}
 #: the relative range of a figure by its confidence (the rule of :func:`spread_of`)
 SPREAD = {"H": (0.8, 1.2), "M": (0.5, 2.0), "L": (0.2, 5.0)}
 BOUNDS = ("lower", "upper")
@@ -99,6 +104,7 @@ class Figure:
     derived_from: tuple[str, ...] = ()  # a D figure's inputs: "section.figure" of the same file or H/M/L
     bound: str = ""  # "lower" / "upper": the figure is a bound (one-sided range)
     spread: tuple[float, float] = (1.0, 1.0)  # relative (low, high), set by the loader (spread_of)
+    calibrated_on: str = ""  # the published measurement this figure was derived from (energy.published)
 
     @property
     def known(self) -> bool:
@@ -187,7 +193,7 @@ class Target:
         if old is None:
             raise KeyError(f"target {self.name!r} has no figure {dotted!r}")
         figs = dict(self.sections[sec])
-        figs[key] = dataclasses.replace(old, value=value, note=note)
+        figs[key] = dataclasses.replace(old, value=value, note=note, calibrated_on="")  # no longer the derived one
         sections = {**self.sections, sec: Section(sec, figs)}
         return dataclasses.replace(self, sections=MappingProxyType(sections))
 
@@ -338,7 +344,11 @@ def parse_figure(path: str, key: str, raw: Any, spec: FigureSpec) -> Figure:
     bound = raw.get("bound", "")
     if bound and bound not in BOUNDS:
         raise fail(path, key, f"'bound' must be one of {list(BOUNDS)}, got {bound!r}")
-    return Figure(raw["value"], unit, source, conf, est, str(raw.get("note", "")), "", rng, derived, bound)
+    calibrated_on = raw.get("calibrated_on", "")
+    if not isinstance(calibrated_on, str) or ("calibrated_on" in raw and not calibrated_on.strip()):
+        raise fail(path, key, f"'calibrated_on' must name a published measurement, got {calibrated_on!r}")
+    return Figure(raw["value"], unit, source, conf, est, str(raw.get("note", "")), "", rng, derived, bound,
+                  calibrated_on=calibrated_on)
 
 
 def _own_spread(f: Figure) -> tuple[float, float] | None:
