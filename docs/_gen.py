@@ -77,9 +77,15 @@ def _spread(spread: tuple[float, float]) -> str:
 
 
 def write_validation(results: Path, path: Path) -> None:
-    """``results/validation.md`` (written by ``neuromap validate``), or a line saying how to make it."""
-    src = results / "validation.md"
-    path.write_text(src.read_text() if src.exists() else "*Run `neuromap validate` to fill this table.*\n")
+    """``results/validation.json`` (written by ``neuromap validate``) as Markdown tables, or a line
+    saying how to make it."""
+    import json
+
+    from neuromap.energy.validation import markdown
+
+    src = results / "validation.json"
+    path.write_text(markdown(json.loads(src.read_text())) if src.exists()
+                    else "*Run `neuromap validate` to fill this table.*\n")
 
 
 def _cell(text: str) -> str:

@@ -62,12 +62,11 @@ def _json_range(low: float | None, high: float | None) -> dict[str, Any] | None:
 _VALIDATION = Path("results") / "validation.json"
 
 
-def _validation_html(link: Path) -> str:
-    """A link to ``neuromap validate``'s JSON and, when the file is there, its calibration and
-    validation rows (two tables) and its summary line."""
+def _validation_html(path: Path, link: str) -> str:
+    """A link (``link``: the href, relative to the HTML file) to ``neuromap validate``'s JSON and,
+    when ``path`` is there, its calibration and validation rows (two tables) and its summary line."""
     head = (f"<h2>How far to trust the models</h2><p>Published measurements re-created with these cost models: "
-            f"<a href='{html.escape(str(link))}'>{html.escape(str(link))}</a> (written by <code>neuromap validate</code>).")
-    path = link if link.is_absolute() else _VALIDATION
+            f"<a href='{html.escape(link)}'>{html.escape(link)}</a> (written by <code>neuromap validate</code>).")
     try:
         doc = json.loads(path.read_text())
         groups = (("Calibration rows (a figure was derived from the measurement: shown, not counted)",
@@ -81,12 +80,12 @@ def _validation_html(link: Path) -> str:
     for title, rows in groups:
         cells = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-                r["target"], r["case"], r["quantity"], f"{r['published']:.4g}",
+                r["target"], r["case"], r["quantity"], r["unit"], f"{r['published']:.4g}",
                 (">=" if r["lower_bound"] else "") + f"{r['modelled']:.4g}",
                 f"{r['low']:.3g} - " + ("(no upper end)" if r["high"] is None else f"{r['high']:.3g}"),
                 f"{r['ratio']:.3g}", "yes" if r["within"] else "no", "yes" if r["inside"] else "no",
                 r.get("reason", ""))) + "</tr>" for r in rows)
-        out += (f"<h3>{html.escape(title)}</h3><table><tr><th>target</th><th>case</th><th>quantity</th><th>published</th>"
+        out += (f"<h3>{html.escape(title)}</h3><table><tr><th>target</th><th>case</th><th>quantity</th><th>unit</th><th>published</th>"
                 f"<th>modelled</th><th>range</th><th>ratio</th><th>within</th><th>inside</th><th>why a miss</th></tr>"
                 f"{cells}</table>")
     return out
@@ -156,16 +155,17 @@ class Report:
 
     def markdown(self) -> str:
         """The per-target table as Markdown (same marks as :meth:`table`)."""
-        lines = ["| target | kind | energy / inference | energy range | latency / step | latency / inference | accuracy "
-                 "| omitted |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines = ["| target | kind | energy / inference | energy range | latency / step | latency / step range "
+                 "| latency / inference | accuracy | omitted |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in self.rows():
             acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
             energy, lat_step, lat_inf = _marked(r)
             e_rng = range_text(r["energy_per_inference_low_J"], r["energy_per_inference_high_J"], "J")
-            lines.append("| " + " | ".join((r["target"], r["kind"], energy, e_rng, lat_step, lat_inf, acc,
+            l_rng = range_text(r["latency_per_step_low_s"], r["latency_per_step_high_s"], "s")
+            lines.append("| " + " | ".join((r["target"], r["kind"], energy, e_rng, lat_step, l_rng, lat_inf, acc,
                                             str(r["omitted"] or ""))) + " |")
         splits = self.energy_splits()
-        return "\n".join(lines + ([""] + splits if splits else [])) + "\n"
+        return "\n".join(lines + ([""] + splits if splits else []) + ["", f"*{LEGEND}*"]) + "\n"
 
     def __str__(self) -> str:
         return self.table()
@@ -221,11 +221,13 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=float)
 
-    def to_html(self, validation: str | os.PathLike | None = None) -> str:
-        """Self-contained HTML; ``validation``: the ``neuromap validate`` JSON to link to (and show,
-        when it exists), default ``results/validation.json`` relative to the working directory."""
+    def to_html(self, validation: str | os.PathLike | None = None, link: str | None = None) -> str:
+        """Self-contained HTML; ``validation``: the ``neuromap validate`` JSON to show (when it
+        exists), default ``results/validation.json`` relative to the working directory; ``link``: its
+        href (default the path as given)."""
         figs = self._figures()
-        valid = _validation_html(Path(validation) if validation is not None else _VALIDATION)
+        valid_path = Path(validation) if validation is not None else _VALIDATION
+        valid = _validation_html(valid_path, link if link is not None else str(valid_path))
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
                 r["target"], r["kind"], _marked(r)[0],
@@ -326,8 +328,8 @@ the run times a figure of the target spec; the sources are listed under each tar
         text = {"json": self.to_json, "html": self.to_html, "table": self.table}.get(fmt)
         if text is None:
             raise InputError(f"format={fmt!r} is not one of ['table', 'json', 'html']")
-        content = self.to_html(os.path.relpath(_VALIDATION.resolve(), path.parent.resolve())) if fmt == "html" \
-            else text()
+        content = self.to_html(_VALIDATION, os.path.relpath(_VALIDATION.resolve(), path.parent.resolve())) \
+            if fmt == "html" else text()
         return write_text(path, content)
 
 

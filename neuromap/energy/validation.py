@@ -138,17 +138,19 @@ def summary(rows: list[dict]) -> dict[str, Any]:
             "targets_without": {t: MISSING.get(t, "no validation row within its factor") for t in lacking}}
 
 
+def document(rows: list[dict], extra: dict | None = None) -> dict[str, Any]:
+    """``{"schema", "summary", "calibration", "validation", "allocation"}``: what ``validate`` writes."""
+    extra = extra or {"summary": summary(rows), "allocation": []}
+    return {"schema": list(ROW_KEYS), "summary": extra["summary"],
+            "calibration": [r for r in rows if r["role"] == "calibration"],
+            "validation": [r for r in rows if r["role"] == "validation"], "allocation": extra["allocation"]}
+
+
 def write_rows(rows: list[dict], path: str | os.PathLike, extra: dict | None = None) -> Path:
-    """``{"schema", "summary", "calibration", "validation", "allocation"}`` as JSON, and the same
-    tables as Markdown beside it (``.md``: the README and the docs include it), atomically."""
+    """:func:`document` as JSON, atomically (the README and the docs render it with :func:`markdown`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    extra = extra or {"summary": summary(rows), "allocation": []}
-    doc = {"schema": list(ROW_KEYS), "summary": extra["summary"],
-           "calibration": [r for r in rows if r["role"] == "calibration"],
-           "validation": [r for r in rows if r["role"] == "validation"], "allocation": extra["allocation"]}
-    write_text(path.with_suffix(".md"), markdown(rows, extra))
-    return write_text(path, json.dumps(doc, indent=2) + "\n")
+    return write_text(path, json.dumps(document(rows, extra), indent=2) + "\n")
 
 
 def summary_line(s: dict[str, Any]) -> str:
@@ -159,30 +161,30 @@ def summary_line(s: dict[str, Any]) -> str:
             f"targets with an independent row within its factor: {good}")
 
 
-def markdown(rows: list[dict], extra: dict | None = None) -> str:
-    """The calibration and validation rows as two Markdown tables, the summary, what is missing
-    and the PilotNet core allocation."""
-    extra = extra or {"summary": summary(rows), "allocation": []}
+def markdown(doc: dict[str, Any]) -> str:
+    """A :func:`document` (e.g. ``results/validation.json`` read back) as two Markdown tables
+    (calibration, validation; ``>=`` before a lower bound), the summary, what is missing and the
+    PilotNet core allocation."""
     out = []
     for role, title in (("calibration", "Calibration rows (a target figure was derived from the measurement: "
                                         "shown, not counted)"),
                         ("validation", "Validation rows (independent measurements)")):
         out += [f"**{title}**", "", "| target | case | quantity | published | modelled | range | ratio | within "
                 "| inside | why a miss |", "|---|---|---|---:|---:|---:|---:|---|---|---|"]
-        for r in (x for x in rows if x["role"] == role):
+        for r in doc[role]:
             ge = ">=" if r["lower_bound"] else ""
             out.append(f"| {r['target']} | {r['case']} | {r['quantity']} | {_value(r['published'], r['unit'])} | "
                        f"{ge}{_value(r['modelled'], r['unit'])} | {_range(r)} | {r['ratio']:.3g} | "
                        f"{'yes' if r['within'] else 'no'} | {'yes' if r['inside'] else 'no'} | "
                        f"{r['reason'].replace('|', '/')} |")
         out.append("")
-    s = extra["summary"]
+    s = doc["summary"]
     out.append(summary_line(s) + ".")
     out += [f"No such row for {t}: missing {why}." for t, why in s["targets_without"].items()]
-    if extra.get("allocation"):
+    if doc.get("allocation"):
         out += ["", "| network | layer | neurons | Loihi 2 compiler cores | neuromap cores |", "|---|---|---:|---:|---:|"]
         out += [f"| {a['network']} | {a['layer']} | {a['neurons']:,} | {a['compiler_cores']} | {a['neuromap_cores']} |"
-                for a in extra["allocation"]]
+                for a in doc["allocation"]]
     return "\n".join(out) + "\n"
 
 

@@ -306,7 +306,7 @@ def test_lower_bound_marks_and_omitted_column(activity):
     assert "<th>omitted</th>" in html and "&gt;=" in html
     assert "validation.json" in html and "neuromap validate" in html  # the report links to the validation rows
     md = next(line for line in rep.markdown().splitlines() if line.startswith("| loihi |"))
-    assert md.count(">=") == 4  # energy and its range, latency per step, latency per inference
+    assert md.count(">=") == 5  # energy and its range, latency per step and its range, latency per inference
     doc = json.loads(rep.to_json())
     assert doc["targets"]["loihi"]["energy_lower_bound"] is True
     assert doc["targets"]["loihi"]["latency_lower_bound"] is True
