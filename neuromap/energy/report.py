@@ -62,7 +62,7 @@ def _json_range(low: float | None, high: float | None) -> dict[str, Any] | None:
 _VALIDATION = Path("results") / "validation.json"
 
 
-def _validation_html(path: Path, link: str) -> str:
+def validation_html(path: Path, link: str) -> str:
     """A link (``link``: the href, relative to the HTML file) to ``neuromap validate``'s JSON and,
     when ``path`` is there, its calibration and validation rows (two tables) and its summary line."""
     head = (f"<h2>How far to trust the models</h2><p>Published measurements re-created with these cost models: "
@@ -85,8 +85,9 @@ def _validation_html(path: Path, link: str) -> str:
                 f"{r['low']:.3g} - " + ("(no upper end)" if r["high"] is None else f"{r['high']:.3g}"),
                 f"{r['ratio']:.3g}", "yes" if r["within"] else "no", "yes" if r["inside"] else "no",
                 r.get("reason", ""))) + "</tr>" for r in rows)
-        out += (f"<h3>{html.escape(title)}</h3><table><tr><th>target</th><th>case</th><th>quantity</th><th>unit</th><th>published</th>"
-                f"<th>modelled</th><th>range</th><th>ratio</th><th>within</th><th>inside</th><th>why a miss</th></tr>"
+        out += (f"<h3>{html.escape(title)}</h3><table><tr><th>target</th><th>case</th><th>quantity</th><th>unit</th>"
+                "<th>published</th><th>modelled</th><th>range</th><th>ratio</th><th>within</th><th>inside</th>"
+                f"<th>why a miss</th></tr>"
                 f"{cells}</table>")
     return out
 
@@ -227,7 +228,7 @@ class Report:
         href (default the path as given)."""
         figs = self._figures()
         valid_path = Path(validation) if validation is not None else _VALIDATION
-        valid = _validation_html(valid_path, link if link is not None else str(valid_path))
+        valid = validation_html(valid_path, link if link is not None else str(valid_path))
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
                 r["target"], r["kind"], _marked(r)[0],
