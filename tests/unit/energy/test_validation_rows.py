@@ -188,3 +188,24 @@ def test_committed_validation_json_is_what_validate_computes_today():
             assert a["ratio"] == pytest.approx(b["ratio"], rel=1e-9) and (a["within"], a["inside"]) == (
                 b["within"], b["inside"])
     assert fresh["summary"] == doc["summary"] and fresh["allocation"] == doc["allocation"]
+
+
+def test_calibrated_on_is_read_checked_and_dropped_by_a_what_if(tmp_path):
+    from neuromap import targets
+    from neuromap.targets import TargetError
+
+    text = (targets.folder() / "cpu.toml").read_text()
+    head, _, _ = text.partition("[energy]")
+
+    def load(extra):
+        path = tmp_path / "calib.toml"
+        path.write_text(head.replace('name = "cpu"', 'name = "calib"') + "[energy]\n"
+                        f'e_mac = {{ value = 1e-12, unit = "J", source = "test", confidence = "H"{extra} }}\n')
+        return targets.load(path)
+
+    t = load(', calibrated_on = "nazeer2024"')
+    assert t.figure("energy.e_mac").calibrated_on == "nazeer2024"
+    assert t.with_value("energy.e_mac", 2e-12, "what if").figure("energy.e_mac").calibrated_on == ""
+    for bad in (', calibrated_on = 3', ', calibrated_on = " "'):
+        with pytest.raises(TargetError, match="calibrated_on"):
+            load(bad)
