@@ -209,3 +209,16 @@ def test_calibrated_on_is_read_checked_and_dropped_by_a_what_if(tmp_path):
     for bad in (', calibrated_on = 3', ', calibrated_on = " "'):
         with pytest.raises(TargetError, match="calibrated_on"):
             load(bad)
+
+
+def test_cli_refuses_a_dependent_validation_row_in_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from neuromap.cli import main
+    from neuromap.energy import validation
+
+    monkeypatch.setattr(validation, "calibrated_figures",
+                        lambda: {"gpu-h100:timing.t_kernel_graph": "neuromap-h200/egru"})
+    out = tmp_path / "validation.json"
+    assert main(["validate", "--case", "h200", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "gpu-h100:timing.t_kernel_graph" in err and "calibration row" in err
+    assert not out.exists()
