@@ -76,16 +76,18 @@ def _dense(net: Netlist, rng, src: str, dst: str, n_dst: int, n_src: int) -> Non
     net.add_projection(Projection(f"{src}->{dst}", src, dst, "dense", weight=rng.normal(size=(n_dst, n_src))))
 
 
-def run_events(net: Netlist, rng, steps: int, rate: float, graded: tuple[str, ...] = (),
+def run_events(net: Netlist, rng, steps: int, rate: float, dense: tuple[str, ...] = (),
                input_rate: float | None = None) -> Activity:
-    """The activity of ``net`` with every population firing at ``rate`` (inputs at ``input_rate``)."""
+    """The activity of ``net`` with every population firing at ``rate`` (inputs at ``input_rate``):
+    binary events where the kind spikes, graded events where it does not, and real values every step
+    for the ``dense`` populations (a linear readout)."""
     records = {}
     for p in net.populations:
         r = input_rate if (p.is_input and input_rate is not None) else rate
-        if p.kind == "identity":
+        if p.name in dense:
             records[p.name] = torch.as_tensor(rng.normal(size=(steps, 1, p.size)), dtype=torch.float32)
         else:
-            records[p.name] = events(rng, steps, p.size, r, graded=p.name in graded or p.kind == "egru")
+            records[p.name] = events(rng, steps, p.size, r, graded=not p.model.spiking)
     return collect(net, records)
 
 
@@ -205,7 +207,8 @@ def blouw_rows(run: pub.LoihiRun, role: str, miss: str = "") -> list[dict]:
     """Time and dynamic energy per inference of one of Blouw et al.'s Loihi configurations; ``miss``:
     the reason a row outside its factor gives."""
     net = blouw_netlist(run)
-    act = run_events(net, np.random.default_rng(2), pub.BLOUW_STEPS_PER_INFERENCE, RATE_KWS)
+    readout = net.populations[-1].name  # chain() adds the identity readout last
+    act = run_events(net, np.random.default_rng(2), pub.BLOUW_STEPS_PER_INFERENCE, RATE_KWS, dense=(readout,))
     est, mapping = priced(net, act, "loihi")
     scope = {"level": "board (one chip used; idle after boot subtracted)", "power": "dynamic (x86 included)",
              "host_io": "included (inputs streamed through the embedded x86 every step)", "idle_chips": "none",
@@ -285,9 +288,8 @@ def pilotnet_netlist(run: pub.PilotNetRun) -> Netlist:
     else:
         prev, prev_shape = None, None
     for layer in layers:
-        kind = "relu" if run.input_from_host else "lif"
-        net.add_population(Population(layer.name, kind, layer.shape, None if kind == "relu" else {"reset": "zero"},
-                                      spiking=not run.input_from_host))
+        kind, params = ("relu", None) if run.input_from_host else ("lif", {"reset": "zero"})
+        net.add_population(Population(layer.name, kind, layer.shape, params, spiking=not run.input_from_host))
         if prev is not None:
             _pilotnet_projection(net, prev, prev_shape, layer)
         prev, prev_shape = layer.name, layer.shape

@@ -170,7 +170,7 @@ def static_bias_power(target: Target, junctions: float) -> tuple[float, float, f
 def _biased_junctions(netlist, target, est: Estimate) -> tuple[float, str]:
     """Junctions of the circuit that carry bias current: synapses x junctions per synapse circuit +
     neurons x junctions per neuron circuit (the one-junction minimum where a count is missing)."""
-    synapses = float(sum(p.synapses for p in netlist.projections if p.kind != "identity"))
+    synapses = float(sum(proj.synapses for proj in netlist.projections if proj.kind != "identity"))
     neurons = float(sum(p.size for p in netlist.populations if not p.is_input))
     counts = []
     for key, n, what in (("sfq.junctions_per_synapse", synapses, "synapses"),
