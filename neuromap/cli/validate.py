@@ -4,11 +4,16 @@ calibration rows (a target figure was derived from that measurement: shown, not 
 validation rows (independent measurements), each with published, modelled, the estimate's range,
 the ratio, whether it is within its factor and whether the measurement lies inside the range; then
 the summary of the validation rows, the Loihi 2 compiler's cores per PilotNet layer beside
-neuromap's, and the notes (what each measurement included, and why a row misses). Writes them as
-JSON (atomically).
+neuromap's, and the notes (what each measurement included, the figures used, and why a row
+misses). Writes them as JSON (atomically); ``make validation`` also renders them into the README.
+
+Before writing, the calibration and validation sources are checked to be disjoint: a validation
+row that uses a figure derived from its own measurement (``calibrated_on`` in the target file) is
+refused.
 
 Exit code 0 when every comparison ran (a case that misses its factor is a finding, not an error);
-2 on bad input (an unknown case, an unwritable output path)."""
+2 on bad input (an unknown case, an unwritable output path, a validation row that is not
+independent)."""
 
 from __future__ import annotations
 

@@ -345,10 +345,11 @@ def allocation(run: pub.PilotNetRun, mapping) -> list[dict]:
     return out
 
 
-def case_pilotnet() -> list[dict]:
+def case_pilotnet() -> tuple[list[dict], list[dict]]:
     """Loihi 2: the per-op model on the profiler's published activity of PilotNet LIF (step (a) of
     the two-step check; its figures come from Hala Point, not from PilotNet), the static power the
-    target's figure was read from (calibration) and the SDNN notebook's own static reading."""
+    target's figure was read from (calibration) and the SDNN notebook's own static reading. Returns
+    the rows and the cores per layer (the compiler's beside neuromap's, :func:`allocation`)."""
     run = pub.PILOTNET_LIF
     net = pilotnet_netlist(run)
     act = published_activity(net, run)

@@ -47,21 +47,19 @@ MISSING = {
 }
 
 
-def _pilotnet() -> list[dict]:
-    rows, allocation = c.case_pilotnet()
-    _ALLOCATION[:] = allocation
-    return rows
+def _rows_only(case: Callable[[], list[dict]]) -> Callable[[], tuple[list[dict], list[dict]]]:
+    return lambda: (case(), [])
 
 
-_ALLOCATION: list[dict] = []
-CASES: dict[str, Callable[[], list[dict]]] = {
-    "h200": c.case_h200,
-    "blouw2019": c.case_blouw_2019,
-    "nazeer2024": c.case_nazeer_2024,
-    "pilotnet": _pilotnet,
-    "supersnn": c.case_supersnn,
-    "hermes": c.case_hermes,
-    "sdt": c.case_sdt_formula,
+#: name -> a case returning ``(rows, allocation)`` (the cores-per-layer table; only PilotNet has one)
+CASES: dict[str, Callable[[], tuple[list[dict], list[dict]]]] = {
+    "h200": _rows_only(c.case_h200),
+    "blouw2019": _rows_only(c.case_blouw_2019),
+    "nazeer2024": _rows_only(c.case_nazeer_2024),
+    "pilotnet": c.case_pilotnet,
+    "supersnn": _rows_only(c.case_supersnn),
+    "hermes": _rows_only(c.case_hermes),
+    "sdt": _rows_only(c.case_sdt_formula),
 }
 
 
@@ -115,10 +113,13 @@ def validate(path: str | os.PathLike | None = DEFAULT_PATH, cases: list[str] | N
     unknown = [n for n in names if n not in CASES]
     if unknown:
         raise ValueError(f"unknown validation case(s) {unknown}; known: {list(CASES)}")
-    _ALLOCATION.clear()
-    rows = [r for name in names for r in CASES[name]()]
+    rows, allocation = [], []
+    for name in names:
+        case_rows, case_allocation = CASES[name]()
+        rows += case_rows
+        allocation += case_allocation
     check_independent(rows)
-    extra = {"summary": summary(rows), "allocation": list(_ALLOCATION)}
+    extra = {"summary": summary(rows), "allocation": allocation}
     if path is not None:
         write_rows(rows, path, extra)
     return rows, extra
@@ -237,7 +238,8 @@ def format_table(rows: list[dict], extra: dict | None = None) -> str:
     lines.append("")
     for k, r in enumerate(cal + val, 1):
         scope = "; ".join(f"{key}: {v}" for key, v in r["scope"].items())
-        lines.append(f"[{k}] {r['target']} / {r['case']} / {r['quantity']} ({r['role']}): {r['note']}. Scope: {scope}."
+        lines.append(f"[{k}] {r['target']} / {r['case']} / {r['quantity']} ({r['role']}, {r['measurement']}): "
+                     f"{r['note']}. Scope: {scope}. Figures: {', '.join(r['figures'])}."
                      + (f" Miss: {r['reason']}." if r["reason"] else ""))
     return "\n".join(lines)
 
