@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-unit test-integration test-slow test-gpu test-random lint readme bench bench-setup check-wheel docs notebooks clean
+.PHONY: setup demo validation test test-unit test-integration test-slow test-gpu test-random lint readme bench bench-setup check-wheel docs notebooks clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ $(STAMP): pyproject.toml Makefile
 
 demo: setup
 	$(PY) -m experiments.demo
+
+# The cost models against published measurements (results/validation.json), then the README's table from it.
+validation: setup
+	$(VENV)/bin/neuromap validate -o results/validation.json
+	$(PY) -m tools.update_readme
 
 # Test tiers (markers in pyproject.toml; tests/conftest.py marks each test by its folder). `make test` runs every
 # test but the slow ones, unit and integration, in file order (~10 minutes on 2 cores).

@@ -58,16 +58,34 @@ def write_targets(path: Path) -> None:
     for name in targets.available():
         t = targets.load(name)
         lines += [f"## `{name}` ({t.kind})", "", t.description, "",
-                  "| figure | value | unit | conf. | source |", "|---|---|---|---|---|"]
+                  "| figure | value | unit | conf. | range | source |", "|---|---|---|---|---|---|"]
         for key, fig in t.figures():
             if fig.known:
                 value = f"{fig.value}" + (" *(estimate)*" if fig.estimate else "")
                 src = fig.source + (f" ({fig.note})" if fig.note else "")
-                lines.append(f"| `{key}` | {value} | {fig.unit} | {fig.confidence} | {_cell(src)} |")
+                lines.append(f"| `{key}` | {value} | {fig.unit} | {fig.confidence} | {_spread(fig.spread)} | {_cell(src)} |")
             else:
-                lines.append(f"| `{key}` | *missing* | {fig.unit} | | {_cell(fig.missing)} |")
+                lines.append(f"| `{key}` | *missing* | {fig.unit} | | | {_cell(fig.missing)} |")
         lines.append("")
     path.write_text("\n".join(lines))
+
+
+def _spread(spread: tuple[float, float]) -> str:
+    """A figure's relative range as ``x0.8 - x1.2`` (``x0.2 - no upper end`` for a lower bound)."""
+    low, high = spread
+    return f"x{low:.3g} - " + ("no upper end" if high == float("inf") else f"x{high:.3g}")
+
+
+def write_validation(results: Path, path: Path) -> None:
+    """``results/validation.json`` (written by ``neuromap validate``) as Markdown tables, or a line
+    saying how to make it."""
+    import json
+
+    from neuromap.energy.validation import markdown
+
+    src = results / "validation.json"
+    path.write_text(markdown(json.loads(src.read_text())) if src.exists()
+                    else "*Run `neuromap validate` to fill this table.*\n")
 
 
 def _cell(text: str) -> str:

@@ -61,4 +61,5 @@ if GENERATED.exists():
 GENERATED.mkdir()
 _gen.write_cli_reference(GENERATED / "cli.md")
 _gen.write_targets(GENERATED / "targets.md")
+_gen.write_validation(ROOT / "results", GENERATED / "validation.md")
 _gen.copy_notebooks(ROOT / "notebooks", GENERATED / "notebooks")

@@ -10,10 +10,18 @@ cycle. A new term, e.g. a system-level power (a host CPU, sleeping cores), is on
 figure's confidence travels with it.
 
 Units: energies in J, times in s, powers in W; a count's unit is in its ``count_label``.
+
+Uncertainty: every term carries a relative range of its figure (``spread``, from the figure's
+stated confidence by the rule of :mod:`neuromap.targets.schema`) and of its count (``count_spread``:
+a count derived from uncertain figures, e.g. the seconds a static power is charged over). A term's
+range is ``count x value`` at both ends; a sum's range is the sum of the terms' lows and of their
+highs (monotone, no independence assumed); a term whose figure is a lower bound has no upper end,
+and neither has any sum it is part of (``>=`` in every view).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,17 +51,53 @@ class Term:
     confidence: str
     estimate_flag: bool = False
     layer: str | None = None
+    spread: tuple[float, float] = (1.0, 1.0)  # relative (low, high) of value
+    count_spread: tuple[float, float] = (1.0, 1.0)  # relative (low, high) of count
 
     @property
     def result(self) -> float:
         return self.count * self.value
 
+    @property
+    def low(self) -> float:
+        return _product(self.count * self.count_spread[0], self.value * self.spread[0])
+
+    @property
+    def high(self) -> float:
+        """The upper end (``inf`` where the figure or the count is a lower bound)."""
+        return _product(self.count * self.count_spread[1], self.value * self.spread[1])
+
     def explain(self) -> str:
         est = ", estimate" if self.estimate_flag else ""
         return (
             f"{self.name}: {self.count:,.6g} {self.count_label} x {self.value:.4g} {self.unit} "
-            f"({self.figure} [{self.confidence}{est}]: {self.source}) = {self.result:.6g}"
+            f"({self.figure} [{self.confidence}{est}]: {self.source}) = {self.result:.6g} "
+            f"[{fmt_range(self.low, self.high)}]"
         )
+
+
+def _product(a: float, b: float) -> float:
+    """``a x b`` with ``0 x inf = 0`` (a count of zero costs nothing, whatever the figure's range)."""
+    return 0.0 if a == 0.0 or b == 0.0 else a * b
+
+
+def fmt_range(low: float, high: float, unit: str = "", fmt: str = ".4g") -> str:
+    """``"low - high unit"``, or ``">= low unit"`` when the range has no upper end."""
+    u = f" {unit}" if unit else ""
+    if math.isinf(high):
+        return f">= {low:{fmt}}{u}"
+    return f"{low:{fmt}} - {high:{fmt}}{u}"
+
+
+def inverted(spread: tuple[float, float]) -> tuple[float, float]:
+    """The relative range of ``1 / x`` for ``x`` of relative range ``spread`` (a rate's to a time's)."""
+    low, high = spread
+    return (0.0 if math.isinf(high) else 1.0 / high), (math.inf if low == 0 else 1.0 / low)
+
+
+def range_of(terms: list[Term]) -> tuple[float, float]:
+    """The range of a sum of terms: the sum of their lows and of their highs."""
+    return float(sum(t.low for t in terms)), float(sum(t.high for t in terms))
 
 
 @dataclass
@@ -96,6 +140,41 @@ class Estimate:
         lat = self.latency_per_inference_s
         return None if not lat else self.batch / lat
 
+    # --- ranges and bounds ----------------------------------------------------------------------
+    def lower_bound(self, quantity: str = "energy") -> bool:
+        """Whether the ``quantity`` (energy / latency) is a lower bound: the model left parts out
+        (``energy_lower_bound`` / ``latency_lower_bound``) or a term's figure is one (no upper end)."""
+        flag = self.energy_lower_bound if quantity == "energy" else self.latency_lower_bound
+        return bool(flag or math.isinf(self.range(quantity)[1]))
+
+    def range(self, quantity: str = "energy", exclude: tuple[str, ...] = ()) -> tuple[float, float]:
+        """``(low, high)`` of the run's total energy (J) or of the latency per step (s), from the
+        terms' ranges (:func:`range_of`); terms named in ``exclude`` are left out. A lower bound
+        (:meth:`lower_bound` by its flag) has no upper end."""
+        terms = self.energy_terms if quantity == "energy" else self.latency_terms
+        low, high = range_of([t for t in terms if t.name not in exclude])
+        flag = self.energy_lower_bound if quantity == "energy" else self.latency_lower_bound
+        return low, (math.inf if flag else high)
+
+    def energy_per_inference_range(self) -> tuple[float, float]:
+        low, high = self.range("energy")
+        return low / self.samples, high / self.samples
+
+    def latency_per_inference_range(self) -> tuple[float, float] | None:
+        if not self.latency_terms:
+            return None
+        low, high = self.range("latency")
+        return low * self.steps, high * self.steps
+
+    def run_seconds(self) -> tuple[float, tuple[float, float]]:
+        """Seconds the run lasts (latency per step x steps x samples / batch) and their relative
+        range (from the latency's): the count of a power x time term (static, baseline, host power)."""
+        lat = self.latency_per_step_s or 0.0
+        if lat <= 0:
+            return 0.0, (1.0, 1.0)
+        low, high = self.range("latency")
+        return lat * self.steps * self.samples / self.batch, (low / lat, high / lat)
+
     def breakdown(self) -> dict[str, float]:
         out: dict[str, float] = {}
         for t in self.energy_terms:
@@ -125,11 +204,15 @@ class Estimate:
         lines = [f"{self.target} ({self.kind}) {quantity}, {self.samples} sample(s) x {self.steps} steps:"]
         lines += ["  " + t.explain() for t in terms]
         total = sum(t.result for t in terms)
-        lines.append(f"  total = {' + '.join(f'{t.result:.4g}' for t in terms) or '0'} = {total:.6g} {unit}")
+        low, high = self.range(quantity)
+        ge = ">= " if self.lower_bound(quantity) else ""
+        lines.append(f"  total = {' + '.join(f'{t.result:.4g}' for t in terms) or '0'} = {ge}{total:.6g} {unit} "
+                     f"[range {fmt_range(low, high)}]")
         if quantity == "energy":
-            lines.append(f"  per inference = {total:.6g} / {self.samples} = {total / self.samples:.6g} J")
-        if (self.energy_lower_bound if quantity == "energy" else self.latency_lower_bound):
-            lines.append(f"  >= this {quantity} is a lower bound (see omitted / notes)")
+            lines.append(f"  per inference = {total:.6g} / {self.samples} = {ge}{total / self.samples:.6g} J "
+                         f"[range {fmt_range(low / self.samples, high / self.samples)}]")
+        if self.lower_bound(quantity):
+            lines.append(f"  >= this {quantity} is a lower bound (see omitted / notes; a bound figure has no upper end)")
         lines += [f"  omitted: {o}" for o in self.omitted]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -210,9 +293,12 @@ def at(f, op: int) -> float:
 
 
 def term(quantity: str, name: str, count: float, label: str, f, dotted: str, layer: str | None = None,
-         value: float | None = None) -> Term:
+         value: float | None = None, count_spread: tuple[float, float] = (1.0, 1.0), inverse: bool = False) -> Term:
     """``count x`` figure ``f`` (named ``dotted``) as a :class:`Term`; ``value`` replaces the figure's
-    value where the model derives one from it (an operating point's entry, a mean)."""
+    value where the model derives one from it (an operating point's entry, a mean, ``1 / f`` with
+    ``inverse``); the figure's relative range comes with it (inverted with ``inverse``: a rate's
+    range as a time's); ``count_spread`` is the count's (a time from uncertain latency)."""
+    spread = tuple(getattr(f, "spread", (1.0, 1.0)))
     return Term(
         quantity=quantity,
         name=name,
@@ -225,6 +311,8 @@ def term(quantity: str, name: str, count: float, label: str, f, dotted: str, lay
         confidence=f.confidence,
         estimate_flag=bool(f.estimate),
         layer=layer,
+        spread=inverted(spread) if inverse else spread,
+        count_spread=count_spread,
     )
 
 

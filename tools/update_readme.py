@@ -10,6 +10,8 @@ The blocks, each between ``<!-- TAG:start ... -->`` and ``<!-- TAG:end -->``:
   line (command, commit, package versions, time). Every experiment of :data:`TABLES` must have its
   block (a missing one is an error, exit 2).
 * ``demo-targets``: ``results/demo/targets.md`` (written by ``make demo``).
+* ``validation``: ``results/validation.json`` (written by ``neuromap validate``) rendered by
+  :func:`neuromap.energy.validation.markdown`.
 * ``bench`` / ``bench-gpu``: ``benchmarks/results/latest.md`` (``make bench``) and
   ``gpu-latest.md`` (``python -m benchmarks.run --device cuda``).
 
@@ -34,10 +36,21 @@ BENCH_RESULTS = ROOT / "benchmarks" / "results"
 TABLES = ("crossbar_drift", "lsm_digits", "crossbar_lsm", "dvs_bars", "spikformer_digits", "spikegpt_lm",
           "qsd_digits")
 _BLOCK = r"(<!-- experiment:{name}:start -->\n).*?(\n<!-- experiment:{name}:end -->)"
-# Blocks copied verbatim from a Markdown file: tag -> (path under --results or --bench-results, command that writes it).
+# Blocks copied from a file: tag -> (path under --results or --bench-results, command that writes it); a Markdown
+# file verbatim, a JSON file rendered by its tag's function in RENDER.
 COPIED = {"demo-targets": ("results", "demo/targets.md", "make demo"),
+          "validation": ("results", "validation.json", "neuromap validate"),
           "bench": ("bench", "latest.md", "make bench"),
           "bench-gpu": ("bench", "gpu-latest.md", "python -m benchmarks.run --device cuda")}
+
+
+def _validation_markdown(doc: dict) -> str:
+    from neuromap.energy.validation import markdown
+
+    return markdown(doc)
+
+
+RENDER = {"validation": _validation_markdown}
 
 
 def provenance_line(result: dict, json_name: str) -> str:
@@ -92,7 +105,7 @@ def update_copied(text: str, results: Path, bench_results: Path) -> tuple[str, l
         elif not path.exists():
             skipped.append(f"{tag}: {path} absent (run `{command}`); the block is unchanged")
         else:
-            block = path.read_text().strip()
+            block = (RENDER[tag](json.loads(path.read_text())) if path.suffix == ".json" else path.read_text()).strip()
             text = re.sub(pattern, lambda m, b=block: m.group(1) + b + m.group(2), text, flags=re.S)
             updated.append(tag)
     return text, updated, skipped

@@ -1,9 +1,19 @@
 """``neuromap validate [--case NAME ...] [-o results/validation.json]``: published measurements
-re-created with the cost models (:mod:`neuromap.energy.validation`); prints published, modelled, ratio,
-factor and whether each is within it, and writes the rows as JSON (atomically).
+re-created with the cost models (:mod:`neuromap.energy.validation`). Prints two tables:
+calibration rows (a target figure was derived from that measurement: shown, not counted) and
+validation rows (independent measurements), each with published, modelled, the estimate's range,
+the ratio, whether it is within its factor and whether the measurement lies inside the range; then
+the summary of the validation rows, the Loihi 2 compiler's cores per PilotNet layer beside
+neuromap's, and the notes (what each measurement included, the figures used, and why a row
+misses). Writes them as JSON (atomically); ``make validation`` also renders them into the README.
+
+Before writing, the calibration and validation sources are checked to be disjoint: a validation
+row that uses a figure derived from its own measurement (``calibrated_on`` in the target file) is
+refused.
 
 Exit code 0 when every comparison ran (a case that misses its factor is a finding, not an error);
-2 on bad input (an unknown case, an unwritable output path)."""
+2 on bad input (an unknown case, an unwritable output path, a validation row that is not
+independent)."""
 
 from __future__ import annotations
 
@@ -30,7 +40,7 @@ def _main(args: argparse.Namespace) -> int:
 
     check_writable(args.output)  # before the work: a bad path fails now (exit 2 through neuromap.cli.main)
     require_suffix(args.output, "-o", (".json",), "the validation rows")  # -o m2.nir must not become JSON
-    rows = validate(args.output, args.case)
-    print(format_table(rows))
+    rows, extra = validate(args.output, args.case)
+    print(format_table(rows, extra))
     print(f"\nwrote {args.output}")
     return 0

@@ -17,7 +17,10 @@ clock (derived, and said so).
 
 Power (W, each figure per operating point): the chip's baseline with its PEs off
 (``energy.p_chip_pes_off``) x chips x time + PE sleep power (``energy.p_pe_sleep``) x PEs used x
-time + PE active power (``energy.p_pe_active``) x busy PE-time (the events' share of the step).
+time + PE active power (``energy.p_pe_active``) x busy PE-time (the events' share of the step)
++ PE sleep power x the chips' unused PEs x time: on a running chip the PEs a model does not use
+are asleep, not off (Scholze et al. 2026 measured the chip with all PEs asleep and with all off;
+powering unused PEs down is a software choice neuromap's mapping does not make).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from neuromap.estimate import (
     Term,
     at,
     fig,
+    inverted,
     need,
     operating_point,
     per_core_sum,
@@ -130,21 +134,22 @@ def price(activity, target, mapping, est: Estimate, opt: Options, mac_array: set
     work = busy + pe.mac_time(macs)
     b = int(np.argmax(work)) if len(work) else 0
     terms = [term("latency", "busiest PE: synaptic events", syn[b], f"events per step on PE {b}", rate,
-                  "timing.synop_rate_pe", value=1.0 / pe.rate_hz)]
+                  "timing.synop_rate_pe", value=1.0 / pe.rate_hz, inverse=True)]
     if macs.any():
-        terms.append(Term("latency", "busiest PE: MAC-array cycles", macs[b] / pe.macs_per_cycle,
-                          f"cycles per step on PE {b}", "chip.clock", 1.0 / pe.clock_hz, "s", clock.source,
-                          clock.confidence))
+        terms.append(term("latency", "busiest PE: MAC-array cycles", macs[b] / pe.macs_per_cycle,
+                          f"cycles per step on PE {b}", clock, "chip.clock", value=1.0 / pe.clock_hz, inverse=True))
+        terms[-1].unit = "s"
     step = float(work[b]) if len(work) else 0.0
     _step_latency(target, est, opt, terms, step)
     est.notes.append(f"operating point {target.get('chip.operating_points')[op]}; "
                      + ("real-time mode: every step lasts the whole tick" if opt.realtime else "as fast as possible")
                      + "; neuron-update CPU time is not published separately (taken as part of the per-PE event rate)")
-    run_s = float(est.latency_per_step_s) * T * B
+    run_s, run_spread = est.run_seconds()
     used = int(np.count_nonzero(np.bincount(np.concatenate([mapping.core_of(p) for p in activity.neurons]),
                                             minlength=mapping.n_cores)))
     chips = int(mapping.metrics.get("chips") or 1)
-    est.energy_terms += power_terms(target, op, chips, used, run_s, float(busy.sum()) * T * B)
+    est.energy_terms += power_terms(target, op, chips, used, run_s, float(busy.sum()) * T * B, run_spread,
+                                    inverted(rate.spread))
     upd = np.zeros(mapping.n_cores)
     for pop in activity.neurons:
         upd += np.bincount(mapping.core_of(pop), minlength=mapping.n_cores).astype(np.float64) * T * B
@@ -168,16 +173,27 @@ def _step_latency(target, est: Estimate, opt: Options, terms: list[Term], step: 
             est.notes.append(f"real-time overrun: the busiest PE needs {step:.4g} s > the {scalar(tick):g} s tick")
 
 
-def power_terms(target, op: int, chips: int, used: int, run_s: float, busy_pe_s: float) -> list[Term]:
-    """Chip baseline x chip-seconds, PE sleep power x PE-seconds of the used PEs, PE active power x
-    busy PE-seconds (J)."""
+def power_terms(target, op: int, chips: int, used: int, run_s: float, busy_pe_s: float,
+                run_spread: tuple[float, float] = (1.0, 1.0),
+                busy_spread: tuple[float, float] = (1.0, 1.0)) -> list[Term]:
+    """Chip baseline x chip-seconds, PE sleep power x PE-seconds of the used PEs and of the chips'
+    unused PEs (asleep), PE active power x busy PE-seconds (J), at operating point ``op``;
+    ``run_spread`` / ``busy_spread``: the relative ranges of ``run_s`` (from the step time's) and
+    of ``busy_pe_s`` (from the event rate's)."""
     f_base = need(target, "energy.p_chip_pes_off", "the chip baseline power")
     f_sleep = need(target, "energy.p_pe_sleep", "the PE power model")
     f_active = need(target, "energy.p_pe_active", "the PE power model")
+    pes = int(need(target, "chip.cores_per_chip", "the unused PEs' sleep power").value)
+    where = target.get("chip.operating_points")[op] if target.get("chip.operating_points") else f"point {op}"
+    unused = max(0, pes * chips - used)
     return [
-        term("energy", "chip baseline power", chips * run_s, "chip-seconds", f_base, "energy.p_chip_pes_off"),
-        term("energy", "PE sleep power", used * run_s, f"PE-seconds ({used} PEs used; unused PEs off)", f_sleep,
-             "energy.p_pe_sleep", value=at(f_sleep, op)),
-        term("energy", "PE active power", busy_pe_s, "busy PE-seconds (synaptic events)", f_active,
-             "energy.p_pe_active", value=at(f_active, op)),
+        term("energy", "chip baseline power", chips * run_s, f"chip-seconds ({where})", f_base,
+             "energy.p_chip_pes_off", count_spread=run_spread),
+        term("energy", "PE sleep power", used * run_s, f"PE-seconds ({used} PEs used; {where})", f_sleep,
+             "energy.p_pe_sleep", value=at(f_sleep, op), count_spread=run_spread),
+        term("energy", "unused PEs asleep", unused * run_s,
+             f"PE-seconds ({unused} unused PEs of {chips} chip(s) x {pes}, asleep; {where})", f_sleep,
+             "energy.p_pe_sleep", value=at(f_sleep, op), count_spread=run_spread),
+        term("energy", "PE active power", busy_pe_s, f"busy PE-seconds (synaptic events; {where})", f_active,
+             "energy.p_pe_active", value=at(f_active, op), count_spread=busy_spread),
     ]

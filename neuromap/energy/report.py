@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,9 @@ SCHEMA_VERSION = 1
 
 
 LEGEND = ("omitted = terms left out because the target lacks a figure; >= = a lower bound (the model leaves out "
-          "parts it has no figure for); see explain()")
+          "parts it has no figure for, or uses a figure that is itself a lower bound, e.g. vendor peak throughput); "
+          "range = low - high from the figures' stated confidence (H +-20 %, M x/2, L x/5, D as its inputs; a lower "
+          "bound has no upper end); see explain()")
 
 
 def _marked(row: dict[str, Any]) -> tuple[str, str, str]:
@@ -42,24 +45,51 @@ def _marked(row: dict[str, Any]) -> tuple[str, str, str]:
             ge_l + fmt_si(row["latency_per_inference_s"], "s"))
 
 
+def range_text(low: float | None, high: float | None, unit: str) -> str:
+    """A range as text with SI prefixes: ``"60 uJ - 240 uJ"``, ``">= 60 uJ"`` (no upper end), ``""``."""
+    if low is None or high is None:
+        return ""
+    return f">= {fmt_si(low, unit)}" if math.isinf(high) else f"{fmt_si(low, unit)} - {fmt_si(high, unit)}"
+
+
+def _json_range(low: float | None, high: float | None) -> dict[str, Any] | None:
+    """A range for JSON: ``{"low": .., "high": .. or None (no upper end), "lower_bound": bool}``."""
+    if low is None or high is None:
+        return None
+    return {"low": low, "high": None if math.isinf(high) else high, "lower_bound": math.isinf(high)}
+
+
 _VALIDATION = Path("results") / "validation.json"
 
 
-def _validation_html(link: Path) -> str:
-    """A link to the validation rows (``neuromap validate``) and, when the file is there, its table."""
+def validation_html(path: Path, link: str) -> str:
+    """A link (``link``: the href, relative to the HTML file) to ``neuromap validate``'s JSON and,
+    when ``path`` is there, its calibration and validation rows (two tables) and its summary line."""
     head = (f"<h2>How far to trust the models</h2><p>Published measurements re-created with these cost models: "
-            f"<a href='{html.escape(str(link))}'>{html.escape(str(link))}</a> (written by <code>neuromap validate</code>).")
-    path = link if link.is_absolute() else _VALIDATION
+            f"<a href='{html.escape(link)}'>{html.escape(link)}</a> (written by <code>neuromap validate</code>).")
     try:
-        rows = json.loads(path.read_text())["rows"]
+        doc = json.loads(path.read_text())
+        groups = (("Calibration rows (a figure was derived from the measurement: shown, not counted)",
+                   doc["calibration"]), ("Validation rows (independent measurements)", doc["validation"]))
+        s = doc["summary"]
     except (OSError, ValueError, KeyError, TypeError):
-        return head + " Run it to fill this table.</p>"
-    cells = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            r["case"], r["quantity"], f"{r['published']:.4g}", f"{r['modelled']:.4g}", f"{r['ratio']:.3g}",
-            f"{r['factor']:.3g}", "yes" if r["within"] else "no")) + "</tr>" for r in rows)
-    return (head + "</p><table><tr><th>case</th><th>quantity</th><th>published</th><th>modelled</th><th>ratio</th>"
-            f"<th>factor</th><th>within</th></tr>{cells}</table>")
+        return head + " Run it to fill these tables.</p>"
+    out = head + (f" Validation: {s['within_factor']} of {s['validation_rows']} rows within their factor, "
+                  f"{s['inside_range']} inside the estimate's range; {s['calibration_rows']} calibration rows not "
+                  "counted.</p>")
+    for title, rows in groups:
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+                r["target"], r["case"], r["quantity"], r["unit"], f"{r['published']:.4g}",
+                (">=" if r["lower_bound"] else "") + f"{r['modelled']:.4g}",
+                f"{r['low']:.3g} - " + ("(no upper end)" if r["high"] is None else f"{r['high']:.3g}"),
+                f"{r['ratio']:.3g}", "yes" if r["within"] else "no", "yes" if r["inside"] else "no",
+                r.get("reason", ""))) + "</tr>" for r in rows)
+        out += (f"<h3>{html.escape(title)}</h3><table><tr><th>target</th><th>case</th><th>quantity</th><th>unit</th>"
+                "<th>published</th><th>modelled</th><th>range</th><th>ratio</th><th>within</th><th>inside</th>"
+                f"<th>why a miss</th></tr>"
+                f"{cells}</table>")
+    return out
 
 
 @dataclass
@@ -78,18 +108,24 @@ class Report:
         for name, e in self.estimates.items():
             res = e.resources
             units = get_kind(e.kind).cores_or_tiles(e)
+            e_low, e_high = e.energy_per_inference_range()
+            lat = e.range("latency") if e.latency_terms else (None, None)
             out.append({
                 "target": name,
                 "kind": e.kind,
                 "energy_per_inference_J": e.energy_per_inference_J,
+                "energy_per_inference_low_J": e_low,
+                "energy_per_inference_high_J": e_high,
                 "latency_per_step_s": e.latency_per_step_s,
+                "latency_per_step_low_s": lat[0],
+                "latency_per_step_high_s": lat[1],
                 "latency_per_inference_s": e.latency_per_inference_s,
                 "throughput_per_s": e.throughput_per_s,
                 "cores_or_tiles": units,
                 "chips": res.get("chips"),
                 "omitted": len(e.omitted),
-                "latency_lower_bound": e.latency_lower_bound,
-                "energy_lower_bound": e.energy_lower_bound,
+                "latency_lower_bound": e.lower_bound("latency") if e.latency_terms else False,
+                "energy_lower_bound": e.lower_bound("energy"),
                 "accuracy": self.accuracy.get(name),
                 "chip_energy_per_inference_J": res.get("chip_energy_J_per_inference"),
                 "cryocooler_energy_per_inference_J": res.get("cryocooler_energy_J_per_inference"),
@@ -101,15 +137,17 @@ class Report:
         return [line for n, e in self.estimates.items() for line in get_kind(e.kind).report_lines(n, e)]
 
     def table(self) -> str:
-        head = f"{'target':<14}{'kind':<13}{'energy/inf':>12}{'latency/step':>14}{'latency/inf':>13}{'cores|tiles':>12}" \
-               f"{'chips':>7}{'accuracy':>10}  omitted"
+        head = f"{'target':<14}{'kind':<13}{'energy/inf':>12}{'energy range':>24}{'latency/step':>14}" \
+               f"{'latency/step range':>24}{'latency/inf':>13}{'cores|tiles':>12}{'chips':>7}{'accuracy':>10}  omitted"
         lines = [f"{self.model}: {self.activity.samples} sample(s) x {self.activity.steps} steps, "
                  f"{self.activity.total_spikes / self.activity.samples:,.0f} spikes/sample", head, "-" * len(head)]
         for r in self.rows():
             acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
             energy, lat_step, lat_inf = _marked(r)
+            e_rng = range_text(r["energy_per_inference_low_J"], r["energy_per_inference_high_J"], "J")
+            l_rng = range_text(r["latency_per_step_low_s"], r["latency_per_step_high_s"], "s")
             lines.append(
-                f"{r['target']:<14}{r['kind']:<13}{energy:>12}{lat_step:>14}{lat_inf:>13}"
+                f"{r['target']:<14}{r['kind']:<13}{energy:>12}{e_rng:>24}{lat_step:>14}{l_rng:>24}{lat_inf:>13}"
                 f"{str(r['cores_or_tiles'] or ''):>12}{str(r['chips'] or ''):>7}{acc:>10}  {r['omitted'] or ''}"
             )
         lines += self.energy_splits()
@@ -118,13 +156,17 @@ class Report:
 
     def markdown(self) -> str:
         """The per-target table as Markdown (same marks as :meth:`table`)."""
-        lines = ["| target | kind | energy / inference | latency / step | latency / inference | accuracy | omitted |",
-                 "|---|---|---:|---:|---:|---:|---:|"]
+        lines = ["| target | kind | energy / inference | energy range | latency / step | latency / step range "
+                 "| latency / inference | accuracy | omitted |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for r in self.rows():
             acc = "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %"
-            lines.append("| " + " | ".join((r["target"], r["kind"], *_marked(r), acc, str(r["omitted"] or ""))) + " |")
+            energy, lat_step, lat_inf = _marked(r)
+            e_rng = range_text(r["energy_per_inference_low_J"], r["energy_per_inference_high_J"], "J")
+            l_rng = range_text(r["latency_per_step_low_s"], r["latency_per_step_high_s"], "s")
+            lines.append("| " + " | ".join((r["target"], r["kind"], energy, e_rng, lat_step, l_rng, lat_inf, acc,
+                                            str(r["omitted"] or ""))) + " |")
         splits = self.energy_splits()
-        return "\n".join(lines + ([""] + splits if splits else [])) + "\n"
+        return "\n".join(lines + ([""] + splits if splits else []) + ["", f"*{LEGEND}*"]) + "\n"
 
     def __str__(self) -> str:
         return self.table()
@@ -138,12 +180,17 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         ests = {}
         for name, e in self.estimates.items():
+            lat_range = e.range("latency") if e.latency_terms else (None, None)
+            lat_inf = e.latency_per_inference_range() or (None, None)
             ests[name] = {
                 "kind": e.kind,
                 "energy_J": e.energy_J,
                 "energy_per_inference_J": e.energy_per_inference_J,
-                "energy_lower_bound": e.energy_lower_bound,
-                "latency_lower_bound": e.latency_lower_bound,
+                "energy_lower_bound": e.lower_bound("energy"),
+                "latency_lower_bound": e.lower_bound("latency") if e.latency_terms else False,
+                "energy_per_inference_range_J": _json_range(*e.energy_per_inference_range()),
+                "latency_per_step_range_s": _json_range(*lat_range),
+                "latency_per_inference_range_s": _json_range(*lat_inf),
                 "energy_breakdown_J": e.breakdown(),
                 "energy_shares_percent": e.shares(),
                 "energy_per_layer_J": e.per_layer(),
@@ -157,7 +204,7 @@ class Report:
                 "terms": [
                     {**{k: getattr(t, k) for k in ("quantity", "name", "count", "count_label", "figure", "value", "unit",
                                                    "source", "confidence", "layer")},
-                     "estimate": t.estimate_flag, "result": t.result}
+                     "estimate": t.estimate_flag, "result": t.result, "range": _json_range(t.low, t.high)}
                     for t in e.energy_terms + e.latency_terms
                 ],
             }
@@ -175,14 +222,19 @@ class Report:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=float)
 
-    def to_html(self, validation: str | os.PathLike | None = None) -> str:
-        """Self-contained HTML; ``validation``: the ``neuromap validate`` JSON to link to (and show,
-        when it exists), default ``results/validation.json`` relative to the working directory."""
+    def to_html(self, validation: str | os.PathLike | None = None, link: str | None = None) -> str:
+        """Self-contained HTML; ``validation``: the ``neuromap validate`` JSON to show (when it
+        exists), default ``results/validation.json`` relative to the working directory; ``link``: its
+        href (default the path as given)."""
         figs = self._figures()
-        valid = _validation_html(Path(validation) if validation is not None else _VALIDATION)
+        valid_path = Path(validation) if validation is not None else _VALIDATION
+        valid = validation_html(valid_path, link if link is not None else str(valid_path))
         rows = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-                r["target"], r["kind"], *_marked(r), r["cores_or_tiles"] or "", r["chips"] or "",
+                r["target"], r["kind"], _marked(r)[0],
+                range_text(r["energy_per_inference_low_J"], r["energy_per_inference_high_J"], "J"), *_marked(r)[1:],
+                range_text(r["latency_per_step_low_s"], r["latency_per_step_high_s"], "s"),
+                r["cores_or_tiles"] or "", r["chips"] or "",
                 "" if r["accuracy"] is None else f"{100 * r['accuracy']:.1f} %", r["omitted"] or "")) + "</tr>"
             for r in self.rows()
         )
@@ -200,8 +252,9 @@ font-size:12px}}figure{{display:inline-block;margin:8px}}img{{max-width:520px}}<
 <p>{self.activity.samples} sample(s) x {self.activity.steps} time steps;
 {self.activity.total_spikes / self.activity.samples:,.0f} spikes per sample. Every number below is a count from
 the run times a figure of the target spec; the sources are listed under each target.</p>
-<table><tr><th>target</th><th>kind</th><th>energy / inference</th><th>latency / step</th><th>latency / inference</th>
-<th>cores / tiles</th><th>chips</th><th>accuracy</th><th>omitted</th></tr>{rows}</table>
+<table><tr><th>target</th><th>kind</th><th>energy / inference</th><th>energy range</th><th>latency / step</th>
+<th>latency / inference</th><th>latency / step range</th><th>cores / tiles</th><th>chips</th><th>accuracy</th>
+<th>omitted</th></tr>{rows}</table>
 {"".join(f"<p>{html.escape(line)}</p>" for line in self.energy_splits())}
 <p>{html.escape(LEGEND)}.</p>
 {imgs}
@@ -222,13 +275,14 @@ the run times a figure of the target spec; the sources are listed under each tar
             out.append((caption, base64.b64encode(buf.getvalue()).decode()))
 
         names = list(self.estimates)
-        totals = [self.estimates[n].energy_per_inference_J for n in names]
+        rows = {r["target"]: r for r in self.rows()}
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.bar(names, totals, color="tab:blue")
-        ax.set_yscale("log")
+        _range_bars(ax, names, [rows[n]["energy_per_inference_J"] for n in names],
+                    [(rows[n]["energy_per_inference_low_J"], rows[n]["energy_per_inference_high_J"]) for n in names],
+                    [rows[n]["energy_lower_bound"] for n in names], "tab:blue")
         ax.set_ylabel("energy per inference (J)")
-        ax.tick_params(axis="x", rotation=30)
-        grab(fig, "Energy per inference (log scale)")
+        grab(fig, "Energy per inference (log scale); whiskers: the range from the figures' confidence; hatched, "
+                  "with >= and an arrow: a lower bound (no upper end)")
         # the breakdown as shares of each target's total: stacked bars on a log axis would mislead
         cats = sorted({k for e in self.estimates.values() for k in e.breakdown()})
         colors = plt.get_cmap("tab20")
@@ -241,17 +295,18 @@ the run times a figure of the target spec; the sources are listed under each tar
             bottom = [b + v for b, v in zip(bottom, vals)]
         ax.set_ylabel("share of the energy (%)")
         ax.set_ylim(0, 100)
-        ax.tick_params(axis="x", rotation=30)
+        ax.set_xticks(range(len(names)), [(">= " if rows[n]["energy_lower_bound"] else "") + n for n in names],
+                      rotation=30, ha="right")
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-        grab(fig, "Where the energy goes, per target")
-        lat = [(n, self.estimates[n].latency_per_step_s) for n in names if self.estimates[n].latency_per_step_s]
+        grab(fig, "Where the energy goes, per target (>= before a name: its total is a lower bound)")
+        lat = [n for n in names if self.estimates[n].latency_per_step_s]
         if lat:
             fig, ax = plt.subplots(figsize=(6, 3.5))
-            ax.bar([n for n, _ in lat], [v for _, v in lat], color="tab:orange")
-            ax.set_yscale("log")
+            _range_bars(ax, lat, [rows[n]["latency_per_step_s"] for n in lat],
+                        [(rows[n]["latency_per_step_low_s"], rows[n]["latency_per_step_high_s"]) for n in lat],
+                        [rows[n]["latency_lower_bound"] for n in lat], "tab:orange")
             ax.set_ylabel("latency per time step (s)")
-            ax.tick_params(axis="x", rotation=30)
-            grab(fig, "Latency per time step")
+            grab(fig, "Latency per time step (log scale); whiskers and >= as above")
         rates = self.activity.rates()
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.bar(list(rates), list(rates.values()), color="tab:green")
@@ -274,9 +329,27 @@ the run times a figure of the target spec; the sources are listed under each tar
         text = {"json": self.to_json, "html": self.to_html, "table": self.table}.get(fmt)
         if text is None:
             raise InputError(f"format={fmt!r} is not one of ['table', 'json', 'html']")
-        content = self.to_html(os.path.relpath(_VALIDATION.resolve(), path.parent.resolve())) if fmt == "html" \
-            else text()
+        content = self.to_html(_VALIDATION, os.path.relpath(_VALIDATION.resolve(), path.parent.resolve())) \
+            if fmt == "html" else text()
         return write_text(path, content)
+
+
+def _range_bars(ax, names: list[str], values: list[float], ranges: list[tuple], bounds: list[bool], color: str) -> None:
+    """Bars on a log axis with whiskers from each range's low to its high; a lower bound is hatched,
+    labelled ">=" and its whisker ends in an upward arrow (no upper end)."""
+    x = list(range(len(names)))
+    ax.bar(x, values, color=color, hatch=None)
+    for i, (v, (low, high), bound) in enumerate(zip(values, ranges, bounds)):
+        if bound:
+            ax.bar([i], [v], color=color, hatch="//", edgecolor="white")
+            ax.annotate("", xy=(i, v * 10), xytext=(i, max(low, 1e-300)), arrowprops={"arrowstyle": "->", "color": "k"})
+            ax.text(i, v, ">=", ha="center", va="bottom", fontsize=8)
+        elif low is not None and high is not None:
+            ax.plot([i, i], [low, high], color="k", lw=1)
+            ax.plot([i - 0.15, i + 0.15], [low, low], color="k", lw=1)
+            ax.plot([i - 0.15, i + 0.15], [high, high], color="k", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(x, [(">= " if b else "") + n for n, b in zip(names, bounds)], rotation=30, ha="right")
 
 
 FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".txt": "table", "": "table"}

@@ -147,27 +147,30 @@ def _power_time_terms(netlist, activity, target, est: Estimate, opt: Options) ->
     dense_per_inf_step = sum(activity.dense_synops.values()) / (T * B)
     flops_batch = 2.0 * dense_per_inf_step * opt.batch
     candidates = [("kernel launches", kernels, f"kernels per step ({opt.gpu_mode}, batch {opt.batch})", t_kernel,
-                   t_key, scalar(t_kernel))]
+                   t_key, scalar(t_kernel), False)]
     peak = fig(target, "energy.peak_flops")
     if peak is not None:
         candidates.append(("FLOPs at peak throughput", flops_batch, f"FLOP per step (batch {opt.batch})", peak,
-                           "energy.peak_flops", 1.0 / scalar(peak)))
+                           "energy.peak_flops", 1.0 / scalar(peak), True))
     bw = fig(target, "chip.dram_bandwidth")
     if bw is not None:
         weight_bytes = 4.0 * sum(proj.synapses_dense() for proj in netlist.projections if proj.kind != "identity")
         state_bytes = 4.0 * 2 * sum(activity.neurons.values()) * opt.batch  # read + write of one state per neuron
         candidates.append(("memory traffic", weight_bytes + state_bytes, "bytes per step (fp32 weights + state)", bw,
-                           "chip.dram_bandwidth", 1.0 / scalar(bw)))
+                           "chip.dram_bandwidth", 1.0 / scalar(bw), True))
     else:
         est.omitted.append("bytes / bandwidth: target lacks chip.dram_bandwidth")
-    name, count, label, bound, key, value = max(candidates, key=lambda c: c[1] * c[5])
-    per_batch_step = count * value
-    # latency is one batch's step; the device time of the run is shared by `batch` inferences
-    est.latency_terms.append(term("latency", f"{name} (the largest of {len(candidates)} bounds)", count, label, bound,
-                                  key, value=value))
-    busy_s = per_batch_step * T * B / opt.batch
+    # latency is one batch's step: the largest bound; its range is that of a max (the largest low, largest high)
+    chosen = [term("latency", f"{c[0]} (the largest of {len(candidates)} bounds)", c[1], c[2], c[3], c[4], value=c[5],
+                   inverse=c[6]) for c in candidates]
+    step = max(chosen, key=lambda t: t.result)
+    step.spread = (max(t.low for t in chosen) / step.result, max(t.high for t in chosen) / step.result) \
+        if step.result > 0 else step.spread
+    est.latency_terms.append(step)
+    # the device time of the run is shared by `batch` inferences
+    busy_s = step.result * T * B / opt.batch
     est.energy_terms.append(term("energy", "busy power x time", busy_s, f"device-seconds (batch {opt.batch})",
-                                 p_busy, "energy.p_busy"))
+                                 p_busy, "energy.p_busy", count_spread=step.spread))
     est.batch = opt.batch
     est.resources = {"kernels_per_step": kernels, "gpu_mode": opt.gpu_mode, "batch": opt.batch,
                      "bounds_s_per_batch_step": {c[0]: c[1] * c[5] for c in candidates}}

@@ -11,8 +11,13 @@ Cost model, per matrix-vector multiplication (MVM) of a tile: a whole-core figur
 
     E = DAC conversions x e_dac + cell reads x e_cell + ADC conversions x e_adc (+ shift-adds)
         (+ digital neuron updates where the target gives a figure)
+        (+ tiles x leakage / idle power x time where the target gives a figure)
     latency / step = the layers' tile reads in sequence (tiles of a layer in parallel), each
                      max(t_mvm, columns per ADC x t_adc_conv)
+                     (+ neuron updates per step x t_neuron_update where the target gives a figure)
+
+A total that leaves out the digital neuron updates or the tiles' leakage / idle power (no figure
+for them) is a lower bound and is marked ``>=`` (energy; latency when the neuron-update time is left out).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from neuromap.partition.place import linear_layout
 from neuromap.partition.split import Limits, crossbar_rows
 
 from .kind import TargetKind, register_kind
-from .schema import BITS, COUNT, ENERGY, RATIO, TEXT, TIME, TIMES, FigureSpec, Target, fail
+from .schema import BITS, COUNT, ENERGY, POWER, RATIO, TEXT, TIME, TIMES, FigureSpec, Target, fail
 
 _CONDUCTANCE = FigureSpec("S", positive=True)
 _COEFFICIENTS = FigureSpec("uS", "numbers", signed=True)  # fitted model coefficients (aihwkit), may be negative
@@ -49,7 +54,8 @@ FIGURES = {
     "energy.e_cell_op_lumped": ENERGY, "energy.e_mac": ENERGY, "energy.e_mac_4phase": ENERGY,
     "energy.e_adc_conv": ENERGY, "energy.e_adc_conv_isaac": ENERGY, "energy.e_adc_conv_neurram": ENERGY,
     "energy.e_dac_conv": ENERGY, "energy.e_shift_add": ENERGY, "energy.e_neuron_update": ENERGY,
-    "timing.t_mvm": TIME, "timing.t_mvm_4phase": TIME, "timing.t_adc_conv": TIME,
+    "energy.p_static_tile": POWER,
+    "timing.t_mvm": TIME, "timing.t_mvm_4phase": TIME, "timing.t_adc_conv": TIME, "timing.t_neuron_update": TIME,
 }
 
 
@@ -146,7 +152,9 @@ class Crossbar(TargetKind):
             t_mvm = target.figure("timing.t_mvm")
             est.latency_terms.append(Term("latency", "tile reads in sequence (layers in sequence, tiles in parallel)",
                                           step_reads, "tile reads per step", "timing.t_mvm", t_read, "s",
-                                          t_mvm.source, t_mvm.confidence))
+                                          t_mvm.source, t_mvm.confidence, spread=t_mvm.spread))
+        _neuron_time(activity, target, est)
+        _static_tiles(target, est, tiles_total)
         est.resources = {"tiles": tiles_total, "tile": f"{rows}x{cols}", "tile_reads": tile_reads}
         if mapping is not None:
             est.resources.update(cores=mapping.n_cores, utilisation=mapping.metrics.get("utilisation"))
@@ -265,10 +273,40 @@ def _cell_terms(est: Estimate, target: Target, proj, c: dict) -> None:
                                      e_sa, "energy.e_shift_add", proj.dst))
 
 
+def _neuron_time(activity, target: Target, est: Estimate) -> None:
+    """The digital neuron updates' time per step (all of a step's updates in sequence after its MVMs:
+    an upper estimate of their share), or a lower-bound latency where the target has no figure."""
+    t_upd = fig(target, "timing.t_neuron_update")
+    if t_upd is None:
+        est.omitted.append("digital neuron-update time: the crossbar target has no timing.t_neuron_update figure "
+                           "(latency is a lower bound)")
+        est.latency_lower_bound = True
+        return
+    per_step = sum(activity.updates_dense.values()) / (activity.steps * activity.samples)
+    est.latency_terms.append(term("latency", "digital neuron updates", per_step, "neuron updates per step", t_upd,
+                                  "timing.t_neuron_update"))
+
+
+def _static_tiles(target: Target, est: Estimate, tiles: int) -> None:
+    """Tiles x leakage / idle power (``energy.p_static_tile``) x run time, or a lower-bound energy
+    where the target has no figure."""
+    p = fig(target, "energy.p_static_tile")
+    if p is None:
+        est.omitted.append("leakage / idle power of the tiles and their periphery: no energy.p_static_tile figure "
+                           "(energy is a lower bound)")
+        est.energy_lower_bound = True
+        return
+    seconds, spread = est.run_seconds()
+    est.energy_terms.append(term("energy", "tile leakage / idle power", tiles * seconds, "tile-seconds", p,
+                                 "energy.p_static_tile", count_spread=spread))
+
+
 def _neuron_terms(activity, target: Target, est: Estimate) -> None:
     e_upd = fig(target, "energy.e_neuron_update")
     if e_upd is None:
-        est.omitted.append("digital neuron updates: the crossbar target has no neuron-update energy figure")
+        est.omitted.append("digital neuron updates: the crossbar target has no neuron-update energy figure "
+                           "(energy is a lower bound)")
+        est.energy_lower_bound = True
         return
     for pop in activity.neurons:
         est.energy_terms.append(term("energy", "neuron updates", activity.updates_dense[pop],

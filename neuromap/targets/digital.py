@@ -9,8 +9,15 @@ Cost model (every number a count times a cited figure)::
 
     E = synops x e_synop + neuron updates x e_neuron_update + spike packets x e_spike
         + packet hops x e_hop + static power x chips x time
+        + embedded x86 power x chips x time                    (system term, where given)
     latency / step = slowest core's work (synops x t_synop + neuron updates x t_neuron)
                      + NoC (longest route x t_hop) + barrier
+                     + x86 / host I/O per step                 (system term, where given)
+
+The system terms are what a measured chip spends beside its cores: Loihi's embedded x86
+(Lakemont) cores drive the mesh every step and the host feeds inputs and reads outputs through
+them (``timing.t_host_step``: seconds per step; ``energy.p_x86``: their power while a model runs).
+A target that gives neither leaves them out and says so (``omitted``).
 
 The per-core work comes from the :class:`~neuromap.partition.Mapping` (which neuron sits on which
 core) and the per-neuron counts of the activity, so the latency depends on the mapping, not just on
@@ -95,12 +102,13 @@ FIGURES = {
     "energy.p_static_chip": POWER.but(positive=True), "energy.p_chip_typ": POWER, "energy.p_chip_max": POWER,
     "energy.p_chip_pes_off": POWER, "energy.p_chip_pes_asleep": POWERS, "energy.p_chip_coremark": POWERS,
     "energy.p_pe_active": POWERS, "energy.p_pe_sleep": POWERS, "energy.p_idle_blouw2019": POWER,
+    "energy.p_x86": POWER,
     # timing (s per event, per step)
     "timing.timestep": TIME.but(positive=True), "timing.timestep_unthrottled": TIMES, "timing.t_step_typical": TIME,
     "timing.t_synop": TIME, "timing.t_synop_learning": TIME, "timing.t_neuron_update": TIME,
     "timing.t_neuron_active": TIME, "timing.t_neuron_inactive": TIME, "timing.t_spike_within_tile": TIME,
     "timing.t_hop": TIME, "timing.t_hop_ew": TIME, "timing.t_hop_ns": TIME, "timing.t_barrier": TIMES,
-    "timing.t_barrier_multichip": TIMES, "timing.synop_rate_pe": FREQUENCIES,
+    "timing.t_barrier_multichip": TIMES, "timing.synop_rate_pe": FREQUENCIES, "timing.t_host_step": TIME,
     "timing.spike_bandwidth_per_tile": FigureSpec("Hz", positive=True),
     # the simulator that models the chip, and published measurements kept for validation
     "sim.lava_run_cfg": TEXT, "sim.lava_select_tag": TEXT,
@@ -218,7 +226,6 @@ class Digital(TargetKind):
             raise ValueError(f"target {target.name!r} is digital: the estimate needs a Mapping (neuromap.partition)")
         opt = options or Options()
         est = Estimate(target.name, target.kind, activity.samples, activity.steps)
-        T, B = activity.steps, activity.samples
         pe_power = pe_model.prices(target)
         e_syn = fig(target, "energy.e_synop", required=True)
         e_upd = fig(target, "energy.e_neuron_update", required=True)
@@ -235,7 +242,9 @@ class Digital(TargetKind):
             pe_model.price(activity, target, mapping, est, opt, mla)
         else:
             est.latency_terms, est.per_core = _latency(activity, target, mapping, est)
-            _static_term(target, est, chips, T * B)
+            _host_step_term(target, est)
+            _static_term(target, est, chips)
+            _x86_term(target, est, chips)
             est.per_core.update(_per_core_energy(activity, mapping, e_syn, e_upd))
         est.resources = {"cores": mapping.n_cores, "chips": chips, "feasible": mapping.feasible,
                          "utilisation": mapping.metrics.get("utilisation"),
@@ -325,16 +334,50 @@ def _packet_terms(activity, target: Target, mapping, est: Estimate) -> None:
         est.omitted.append(f"hop energy: target lacks e_hop{missing_why(target, 'energy.e_hop')}")
 
 
-def _static_term(target: Target, est: Estimate, chips: int, steps_total: int) -> None:
+def _run_seconds(target: Target, est: Estimate) -> tuple[float, tuple[float, float]]:
+    """Seconds the run lasts and their relative range: latency per step x steps, or the real-time
+    timestep where the model has no latency."""
+    if est.latency_per_step_s:
+        return est.run_seconds()
+    step = fig(target, "timing.timestep")
+    return _timestep(target) * est.steps * est.samples, (step.spread if step is not None else (1.0, 1.0))
+
+
+def _static_term(target: Target, est: Estimate, chips: int) -> None:
     """Static power x chips x run time (the run lasts latency per step x steps)."""
     p_static = fig(target, "energy.p_static_chip")
     if p_static is None:
         est.omitted.append(f"static power: target lacks p_static_chip{missing_why(target, 'energy.p_static_chip')}")
         return
-    run_time = (est.latency_per_step_s or _timestep(target)) * steps_total
-    est.energy_terms.append(term("energy", "static power", chips * run_time, "chip-seconds", p_static,
-                                 "energy.p_static_chip"))
+    seconds, spread = _run_seconds(target, est)
+    est.energy_terms.append(term("energy", "static power", chips * seconds, "chip-seconds", p_static,
+                                 "energy.p_static_chip", count_spread=spread))
     est.notes.append(f"static power: {p_static.value} W per chip ({p_static.source})")
+
+
+def _host_step_term(target: Target, est: Estimate) -> None:
+    """System term: the x86 / host I/O time of every step (``timing.t_host_step``), added to the
+    mesh's own step time; left out (and said) where the target does not give it."""
+    f = fig(target, "timing.t_host_step")
+    if f is None:
+        if target.figure("timing.t_host_step") is not None:
+            est.omitted.append(f"x86 / host I/O time per step: target lacks timing.t_host_step"
+                               f"{missing_why(target, 'timing.t_host_step')}")
+        return
+    est.latency_terms.append(term("latency", "x86 / host I/O per step", 1, "step", f, "timing.t_host_step"))
+
+
+def _x86_term(target: Target, est: Estimate, chips: int) -> None:
+    """System term: the embedded x86 cores' power while a model runs x chips x run time
+    (``energy.p_x86``); left out (and said) where the target does not give it."""
+    f = fig(target, "energy.p_x86")
+    if f is None:
+        if target.figure("energy.p_x86") is not None:
+            est.omitted.append(f"embedded x86 power: target lacks energy.p_x86{missing_why(target, 'energy.p_x86')}")
+        return
+    seconds, spread = _run_seconds(target, est)
+    est.energy_terms.append(term("energy", "embedded x86 cores (running)", chips * seconds, "chip-seconds", f,
+                                 "energy.p_x86", count_spread=spread))
 
 
 def _per_core_energy(activity, mapping, e_syn, e_upd) -> dict[str, list[float]]:

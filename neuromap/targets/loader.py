@@ -10,6 +10,7 @@ same files from the checkout's ``hardware/`` beside ``neuromap/``.
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .kind import get_kind, kinds
-from .schema import Section, Target, TargetError, fail, parse_figure
+from .schema import Section, Target, TargetError, fail, parse_figure, spread_of
 
 SHIPPED = "neuromap.hardware"  # the package whose data files are the shipped target TOMLs
 _TOP = ("name", "kind", "description")
@@ -78,6 +79,23 @@ def load(name_or_path: str | Path | Target) -> Target:
     return validate(_read(str(res), lambda: res.read_text(encoding="utf-8")), str(res))
 
 
+def _with_spreads(sections: dict[str, Section], path: str) -> dict[str, Section]:
+    """Every known figure with its relative range (:func:`~neuromap.targets.schema.spread_of`)."""
+    flat = {f"{s}.{k}": f for s, sec in sections.items() for k, f in sec.items()}
+    out = {}
+    for sname, sec in sections.items():
+        figs = {}
+        for k, f in sec.items():
+            if f.known:
+                try:
+                    f = dataclasses.replace(f, spread=spread_of(flat, f"{sname}.{k}"))
+                except TargetError as e:
+                    raise fail(path, f"{sname}.{k}", str(e).split(": ", 1)[-1]) from None
+            figs[k] = f
+        out[sname] = Section(sname, figs)
+    return out
+
+
 def validate(data: dict[str, Any], path: str) -> Target:
     """A :class:`Target` from a parsed TOML document, checked against its kind's schema: every
     figure a known name with its unit, dimension, type and range; required figures present; the
@@ -103,6 +121,7 @@ def validate(data: dict[str, Any], path: str) -> Target:
             raise fail(path, sname, "expected a [section] table of figures")
         figs = {k: parse_figure(path, f"{sname}.{k}", v, kind.spec(path, f"{sname}.{k}")) for k, v in table.items()}
         sections[sname] = Section(sname, figs)
+    sections = _with_spreads(sections, path)
     target = Target(name, kind_name, str(data.get("description", "")), path, MappingProxyType(sections))
     for key, spec in kind.figures.items():
         if spec.required and target.figure(key) is None:

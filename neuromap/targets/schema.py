@@ -12,6 +12,21 @@ by a measurement), ``note`` adds a remark. A figure that the sources do not give
 ``{ missing = "why" }`` and loads with ``value = None``: code that needs it must treat it as
 unknown (e.g. "no limit"), never substitute a number.
 
+Uncertainty (:func:`spread_of`, the rule the targets guide documents): every figure carries a
+relative range ``(low, high)`` that the cost models carry through their arithmetic. By confidence:
+``H`` +-20 % (0.8-1.2), ``M`` x/2 (0.5-2), ``L`` x/5 (0.2-5); ``D`` inherits the widest range of the
+figures it was derived from, named in ``derived_from = ["section.figure", ...]`` (figures of the same
+file) or given as the confidence letter of an input the file does not hold (``derived_from = ["M"]``);
+a ``D`` figure that names neither counts as ``L``. ``estimate = true`` widens the range to at least
+``L``. ``range = [low, high]`` (absolute, in the figure's unit) states a figure's own range and
+replaces the rule. ``bound = "lower"`` marks a figure that is a lower bound (vendor peak
+throughput, a minimum): its range has no upper end, and so has every estimate that uses it;
+``bound = "upper"`` has no lower end.
+
+``calibrated_on = "id"`` names the published measurement a figure was derived from (an id of
+:data:`neuromap.energy.published.MEASUREMENTS`): ``neuromap validate`` shows that measurement as a
+calibration row and refuses it as a validation row (a figure is never validated on its own source).
+
 Units are SI (:data:`UNITS`, each with its dimension in :data:`DIMENSIONS`); ``1`` is a
 dimensionless count or ratio. Model coefficients that are defined in microsiemens by their source
 (aihwkit noise models) keep ``uS``. Which figures a target may hold, with their units, is its
@@ -36,7 +51,11 @@ DIMENSIONS = {"J": "energy", "W": "power", "s": "time", "Hz": "frequency", "bit"
               "uS": "conductance", "m2": "area", "A": "current", "Wb": "magnetic flux", "K": "temperature",
               "1": "a count or ratio"}
 UNITS = tuple(DIMENSIONS)
-FIGURE_KEYS = {"value", "unit", "source", "confidence", "estimate", "note", "missing"}
+FIGURE_KEYS = {"value", "unit", "source", "confidence", "estimate", "note", "missing", "range", "derived_from", "bound",
+               "calibrated_on"}
+#: the relative range of a figure by its confidence (the rule of :func:`spread_of`)
+SPREAD = {"H": (0.8, 1.2), "M": (0.5, 2.0), "L": (0.2, 5.0)}
+BOUNDS = ("lower", "upper")
 TYPES = ("number", "int", "ints", "numbers", "str", "any")
 
 
@@ -81,6 +100,11 @@ class Figure:
     estimate: bool = False
     note: str = ""
     missing: str = ""
+    range: tuple[float, float] | None = None  # the file's own [low, high] (absolute), replaces the rule
+    derived_from: tuple[str, ...] = ()  # a D figure's inputs: "section.figure" of the same file or H/M/L
+    bound: str = ""  # "lower" / "upper": the figure is a bound (one-sided range)
+    spread: tuple[float, float] = (1.0, 1.0)  # relative (low, high), set by the loader (spread_of)
+    calibrated_on: str = ""  # the published measurement this figure was derived from (energy.published)
 
     @property
     def known(self) -> bool:
@@ -169,7 +193,7 @@ class Target:
         if old is None:
             raise KeyError(f"target {self.name!r} has no figure {dotted!r}")
         figs = dict(self.sections[sec])
-        figs[key] = dataclasses.replace(old, value=value, note=note)
+        figs[key] = dataclasses.replace(old, value=value, note=note, calibrated_on="")  # no longer the derived one
         sections = {**self.sections, sec: Section(sec, figs)}
         return dataclasses.replace(self, sections=MappingProxyType(sections))
 
@@ -236,6 +260,32 @@ def _check_any(path: str, key: str, raw: Any, spec: FigureSpec, depth: int = 0) 
         raise fail(path, key, f"unsupported value type {type(raw).__name__}")
 
 
+def _check_range(path: str, key: str, raw: Any, value: Any) -> tuple[float, float]:
+    """``range = [low, high]`` of a one-number figure, with ``low <= value <= high``."""
+    if isinstance(value, list):
+        raise fail(path, key, "'range' is given for a figure with one value only (this one is a list)")
+    if not (isinstance(raw, list) and len(raw) == 2 and all(_is_num(x) and math.isfinite(x) for x in raw)):
+        raise fail(path, key, f"'range' must be [low, high] (two finite numbers), got {raw!r}")
+    low, high = float(raw[0]), float(raw[1])
+    if not low <= float(value) <= high:
+        raise fail(path, key, f"'range' {raw} does not contain the value {value!r}")
+    return low, high
+
+
+def _check_derived_from(path: str, key: str, raw: Any, conf: str) -> tuple[str, ...]:
+    """``derived_from``: a list of "section.figure" names or confidence letters, on a D figure only."""
+    if conf != "D":
+        raise fail(path, key, f"'derived_from' is for derived figures (confidence 'D'), this one is {conf!r}")
+    if not (isinstance(raw, list) and raw and all(isinstance(x, str) and x for x in raw)):
+        raise fail(path, key, f"'derived_from' must be a non-empty list of \"section.figure\" names or H/M/L, "
+                              f"got {raw!r}")
+    bad = [x for x in raw if x not in SPREAD and "." not in x]
+    if bad:
+        raise fail(path, key, f"'derived_from' entries {bad} are neither \"section.figure\" names nor one of "
+                              f"{list(SPREAD)}")
+    return tuple(raw)
+
+
 def check_value(path: str, key: str, raw: Any, spec: FigureSpec) -> None:
     """Raise :class:`TargetError` unless ``raw`` fits ``spec``'s type and range."""
     t = spec.type
@@ -289,7 +339,62 @@ def parse_figure(path: str, key: str, raw: Any, spec: FigureSpec) -> Figure:
     if not isinstance(est, bool):
         raise fail(path, key, f"'estimate' must be true/false, got {est!r}")
     check_value(path, key, raw["value"], spec)
-    return Figure(raw["value"], unit, source, conf, est, str(raw.get("note", "")))
+    rng = _check_range(path, key, raw["range"], raw["value"]) if "range" in raw else None
+    derived = _check_derived_from(path, key, raw["derived_from"], conf) if "derived_from" in raw else ()
+    bound = raw.get("bound", "")
+    if bound and bound not in BOUNDS:
+        raise fail(path, key, f"'bound' must be one of {list(BOUNDS)}, got {bound!r}")
+    calibrated_on = raw.get("calibrated_on", "")
+    if not isinstance(calibrated_on, str) or ("calibrated_on" in raw and not calibrated_on.strip()):
+        raise fail(path, key, f"'calibrated_on' must name a published measurement, got {calibrated_on!r}")
+    return Figure(raw["value"], unit, source, conf, est, str(raw.get("note", "")), "", rng, derived, bound,
+                  calibrated_on=calibrated_on)
+
+
+def _own_spread(f: Figure) -> tuple[float, float] | None:
+    """The relative range a figure states itself (``range``), or None."""
+    if f.range is None:
+        return None
+    v = float(f.value)
+    return (f.range[0] / v, f.range[1] / v) if v else (1.0, 1.0)
+
+
+def _widest(spreads) -> tuple[float, float]:
+    lows, highs = zip(*spreads)
+    return min(lows), max(highs)
+
+
+def spread_of(figures: Mapping[str, Figure], key: str, _seen: frozenset[str] = frozenset()) -> tuple[float, float]:
+    """The relative ``(low, high)`` range of figure ``key`` of a file (``figures``: every figure of
+    it by ``"section.figure"``) by the rule of the module docstring. Raises :class:`TargetError` for a
+    ``derived_from`` name the file lacks, a missing input or a cycle."""
+    f = figures[key]
+    own = _own_spread(f)
+    if own is not None:
+        spread = own
+    elif f.confidence in SPREAD:
+        spread = SPREAD[f.confidence]
+    elif f.derived_from:
+        inputs = []
+        for name in f.derived_from:
+            if name in SPREAD:
+                inputs.append(SPREAD[name])
+                continue
+            src = figures.get(name)
+            if src is None or not src.known or name in _seen | {key}:
+                why = "a cycle" if name in _seen | {key} else "missing" if src is not None else "not in the file"
+                raise TargetError(f"{key}: derived_from {name!r} is {why}")
+            inputs.append(spread_of(figures, name, _seen | {key}))
+        spread = _widest(inputs)
+    else:
+        spread = SPREAD["L"]  # a derived figure whose inputs are not named: the widest band
+    if f.estimate and own is None:
+        spread = _widest([spread, SPREAD["L"]])
+    if f.bound == "lower":
+        spread = (spread[0], math.inf)
+    elif f.bound == "upper":
+        spread = (0.0, spread[1])
+    return spread
 
 
 # Common figure specs (a kind lists its figures with these, so a unit is written once per meaning).

@@ -9,11 +9,19 @@ cryocooler's wall-plug energy is its own term, chip heat x wall-plug factor (the
 no practical factor is given). Time: one model step = one pulse slot = one clock period, and the
 pulses of a step cross the network's layers in a pipeline (depth - 1 periods of fill). The kind has
 no core model, so it is not partitioned.
+
+Static bias power (the dominant term of resistively biased RSFQ): the circuit's whole figure
+``energy.p_bias_static`` where a file gives one, else biased junctions x ``energy.p_bias_per_junction``
+with the circuit's junctions = synapses x ``sfq.junctions_per_synapse`` + neurons x
+``sfq.junctions_per_neuron`` (at least ``sfq.junctions_per_pulse_min`` each where a count is missing,
+which keeps the estimate a lower bound).
 """
 
 from __future__ import annotations
 
-from neuromap.estimate import Estimate, Options, Term, fig, fmt_si, missing_why, need, scalar, term
+import math
+
+from neuromap.estimate import Estimate, Options, Term, fig, fmt_si, missing_why, need, range_of, scalar, term
 
 from .kind import TargetKind, register_kind
 from .schema import COUNT, FREQUENCIES, POWER, REFERENCE, FigureSpec, Target
@@ -25,6 +33,8 @@ FIGURES = {
     "sfq.junctions_per_synaptic_event": _JUNCTIONS, "sfq.junctions_per_neuron_update": _JUNCTIONS,
     "sfq.junctions_per_pulse_min": COUNT.but(required=True, needs_value=True),
     "timing.clock": FREQUENCIES.but(required=True), "energy.p_bias_static": POWER.but(positive=True),
+    "energy.p_bias_per_junction": POWER.but(positive=True), "sfq.junctions_per_synapse": _JUNCTIONS.but(required=False),
+    "sfq.junctions_per_neuron": _JUNCTIONS.but(required=False),
     "cryo.t_cold": FigureSpec("K", positive=True, required=True),
     "cryo.t_ambient": FigureSpec("K", positive=True, required=True),
     "cryo.wall_plug_factor": FigureSpec("1", positive=True, required=True),
@@ -52,9 +62,9 @@ class SFQ(TargetKind):
         _synapse_terms(activity, target, est, pulse)
         _neuron_terms(activity, target, est, pulse)
         _latency(netlist, activity, target, est)
-        _static(target, est)
+        _static(netlist, target, est)
         chip_J = est.energy_J
-        _cryo_term(target, est, chip_J)
+        _cryo_term(target, est, chip_J, range_of(est.energy_terms))
         switches = sum(t.count for t in est.energy_terms if t.figure == pulse.figure)
         est.resources.update({
             "junction_switches_per_inference": switches / activity.samples,
@@ -88,12 +98,13 @@ def _pulse_term(target: Target) -> Term:
                 float(i_c.value) * float(phi_0.value), "J",
                 f"I_c x Phi_0 = {i_c.value:g} A x {phi_0.value:.10g} Wb; I_c: {i_c.source}"
                 + (f" (note: {i_c.note})" if i_c.note else "") + f"; Phi_0: {phi_0.source}",
-                "D", bool(i_c.estimate or phi_0.estimate))
+                "D", bool(i_c.estimate or phi_0.estimate),
+                spread=(i_c.spread[0] * phi_0.spread[0], i_c.spread[1] * phi_0.spread[1]))
 
 
 def _switch_term(pulse: Term, name: str, switches: float, label: str, layer: str | None) -> Term:
     return Term("energy", name, float(switches), label, pulse.figure, pulse.value, pulse.unit, pulse.source,
-                pulse.confidence, pulse.estimate_flag, layer)
+                pulse.confidence, pulse.estimate_flag, layer, spread=pulse.spread)
 
 
 def _synapse_terms(activity, target: Target, est: Estimate, pulse: Term) -> None:
@@ -125,26 +136,63 @@ def _neuron_terms(activity, target: Target, est: Estimate, pulse: Term) -> None:
                                              f"junction switches ({pop}: neuron updates x {per_update:g})", pop))
 
 
-def _static(target, est: Estimate) -> None:
-    """Static bias power x run time (latency per inference x samples); left out where missing."""
-    p = fig(target, "energy.p_bias_static")
-    if p is None:
-        est.omitted.append(f"static bias power: target lacks energy.p_bias_static"
-                           f"{missing_why(target, 'energy.p_bias_static')}")
-        return
+def _static(netlist, target, est: Estimate) -> None:
+    """Static bias power x run time (latency per inference x samples): the circuit's own figure, or
+    its biased junctions x the per-junction figure; left out where neither is given."""
     if est.latency_per_inference_s is None:
         est.omitted.append("static bias power: no latency (timing.clock) to charge it over")
         return
-    est.energy_terms.append(term("energy", "static bias power", est.latency_per_inference_s * est.samples,
-                                  "seconds of operation", p, "energy.p_bias_static"))
+    seconds, spread = est.run_seconds()
+    p = fig(target, "energy.p_bias_static")
+    if p is not None:
+        est.energy_terms.append(term("energy", "static bias power", seconds, "seconds of operation", p,
+                                      "energy.p_bias_static", count_spread=spread))
+        return
+    per_jj = fig(target, "energy.p_bias_per_junction")
+    if per_jj is None:
+        est.omitted.append(f"static bias power: target lacks energy.p_bias_static and energy.p_bias_per_junction"
+                           f"{missing_why(target, 'energy.p_bias_per_junction')}")
+        return
+    junctions, label = _biased_junctions(netlist, target, est)
+    est.energy_terms.append(term("energy", "static bias power", junctions * seconds, f"junction-seconds ({label})",
+                                  per_jj, "energy.p_bias_per_junction", count_spread=spread))
+    est.resources["biased_junctions"] = junctions
 
 
-def _cryo_term(target, est: Estimate, chip_J: float) -> None:
+def static_bias_power(target: Target, junctions: float) -> tuple[float, float, float]:
+    """The static bias power of a circuit of ``junctions`` biased junctions and its range (W):
+    ``junctions x energy.p_bias_per_junction``."""
+    f = need(target, "energy.p_bias_per_junction", "the static bias power of a junction count")
+    value = junctions * scalar(f)
+    return value, value * f.spread[0], value * f.spread[1]
+
+
+def _biased_junctions(netlist, target, est: Estimate) -> tuple[float, str]:
+    """Junctions of the circuit that carry bias current: synapses x junctions per synapse circuit +
+    neurons x junctions per neuron circuit (the one-junction minimum where a count is missing)."""
+    synapses = float(sum(proj.synapses for proj in netlist.projections if proj.kind != "identity"))
+    neurons = float(sum(p.size for p in netlist.populations if not p.is_input))
+    counts = []
+    for key, n, what in (("sfq.junctions_per_synapse", synapses, "synapses"),
+                         ("sfq.junctions_per_neuron", neurons, "neurons")):
+        f = fig(target, key)
+        if f is None:
+            f = need(target, "sfq.junctions_per_pulse_min", "the biased-junction count")
+            est.omitted.append(f"junctions of each {what[:-1]} circuit: target lacks {key}{missing_why(target, key)}; "
+                               f"counted at the {f.value}-junction minimum")
+        counts.append((n * scalar(f), f"{n:,.0f} {what} x {scalar(f):g}"))
+    return sum(c for c, _ in counts), " + ".join(label for _, label in counts)
+
+
+def _cryo_term(target, est: Estimate, chip_J: float, chip_range: tuple[float, float]) -> None:
     """Heat dissipated at ``cryo.t_cold`` x the cryocooler's wall-plug factor (W of wall power per W
-    removed); the Carnot bound ``t_ambient / t_cold - 1`` where no practical factor is given."""
+    removed); the Carnot bound ``t_ambient / t_cold - 1`` where no practical factor is given (a lower
+    bound on the factor: its range has no upper end). ``chip_range``: the chip energy's (J)."""
+    count_spread = (chip_range[0] / chip_J, chip_range[1] / chip_J) if chip_J > 0 else (1.0, 1.0)
     f = fig(target, "cryo.wall_plug_factor")
     if f is not None:
-        cryo = term("energy", "cryocooler (wall-plug)", chip_J, "J dissipated on the chip", f, "cryo.wall_plug_factor")
+        cryo = term("energy", "cryocooler (wall-plug)", chip_J, "J dissipated on the chip", f, "cryo.wall_plug_factor",
+                    count_spread=count_spread)
         cryo.unit = "J/J"
         est.resources.update({"wall_plug_factor": cryo.value, "wall_plug_factor_from": "cryo.wall_plug_factor"})
         est.energy_terms.append(cryo)
@@ -156,7 +204,9 @@ def _cryo_term(target, est: Estimate, chip_J: float) -> None:
         "energy", "cryocooler (wall-plug)", chip_J, "J dissipated on the chip", "cryo.t_ambient/cryo.t_cold-1", carnot,
         "J/J", f"Carnot bound on the work per unit heat lifted from {t_cold.value:g} K to {t_amb.value:g} K "
         f"(second law): {t_amb.value:g} / {t_cold.value:g} - 1; t_cold: {t_cold.source}; t_ambient: {t_amb.source}",
-        "D", bool(t_cold.estimate or t_amb.estimate)))
+        "D", bool(t_cold.estimate or t_amb.estimate), count_spread=count_spread,
+        spread=((float(t_amb.value) * t_amb.spread[0] / (float(t_cold.value) * t_cold.spread[1]) - 1.0) / carnot,
+                math.inf)))
     est.resources.update({"wall_plug_factor": carnot, "wall_plug_factor_from": "Carnot bound"})
     est.omitted.append("practical cryocooler efficiency: target lacks cryo.wall_plug_factor"
                        f"{missing_why(target, 'cryo.wall_plug_factor')}; priced at the Carnot bound (a real "
@@ -186,11 +236,12 @@ def _latency(netlist, activity, target: Target, est: Estimate) -> None:
     clocks = f.value if isinstance(f.value, (list, tuple)) else [f.value]
     period = 1.0 / float(min(clocks))
     depth = network_depth(netlist)
-    terms = [term("latency", "clock period", 1.0, "pulse slot per step", f, "timing.clock", value=period)]
+    terms = [term("latency", "clock period", 1.0, "pulse slot per step", f, "timing.clock", value=period,
+                  inverse=True)]
     if depth > 1:
         terms.append(term("latency", "pipeline fill", (depth - 1) / activity.steps,
                            f"clock periods per step ({depth - 1} of fill over {activity.steps} steps)", f,
-                           "timing.clock", value=period))
+                           "timing.clock", value=period, inverse=True))
     for t in terms:
         t.unit = "s (1 / clock)"
     est.latency_terms += terms

@@ -139,3 +139,17 @@ def test_readme_tables_match_the_committed_results():
     for name in ("crossbar_drift", "lsm_digits", "crossbar_lsm", "dvs_bars"):
         assert (ROOT / "results" / f"{name}.json").is_file(), name
     assert "bench" in run.stdout  # the CPU benchmark table was compared too
+
+
+def test_update_readme_renders_the_validation_rows_from_their_json(tmp_path):
+    from neuromap.energy.validation import validate
+
+    readme = _readme(tmp_path, upd.TABLES)
+    readme.write_text(readme.read_text()
+                      + "<!-- validation:start (from neuromap validate) -->\nold\n<!-- validation:end -->\n")
+    res = tmp_path / "results"
+    validate(res / "validation.json", ["sdt"])
+    assert upd.main(["--results", str(res), "--bench-results", str(tmp_path / "none"), "--readme", str(readme)]) == 0
+    block = readme.read_text().split("<!-- validation:start (from neuromap validate) -->\n")[1]
+    assert block.startswith("**Calibration rows") and "| sdt-45nm | Spike-driven Transformer formula |" in block
+    assert "validation: 0 of 0 rows within their factor" in block and "old" not in block

@@ -73,16 +73,22 @@ def test_shipped_sfq_target_loads_with_its_missing_figures():
 
 
 def test_shipped_target_hand_arithmetic(activity):
-    """Missing junction counts: synaptic events priced at 1 junction, neurons left out; the
-    cryocooler at the Carnot bound 300 / 4.2 - 1; the whole energy marked a lower bound."""
+    """Missing junction counts: synaptic events priced at 1 junction, neurons left out; static bias
+    power: (6 synapses + 3 neurons) x the one-junction minimum x 0.3693 uW per junction (SuperSNN:
+    2.15 mW / 5,822 junctions) x the run's time at the 3.02 GHz clock of the same chip; the cryocooler
+    at the Carnot bound 300 / 4.2 - 1; the whole energy marked a lower bound."""
     net = xor_shaped_net()
     assert activity.synops == {"in->h": 6.0, "h->o": 1.0}
     est = estimate(net, activity, targets.load("sfq"))
     e_switch = 250e-6 * PHI_0
-    chip = 7 * 1 * e_switch
+    period = 1 / 3.02e9
+    static = (6 + 3) * 1 * 3.693e-7 * (T + 1) * period
+    chip = 7 * 1 * e_switch + static
     carnot = 300.0 / 4.2 - 1.0
     assert est.resources["energy_per_switch_J"] == pytest.approx(e_switch)
-    assert est.breakdown()["SFQ pulses (synapses)"] == pytest.approx(chip)
+    assert est.breakdown()["SFQ pulses (synapses)"] == pytest.approx(7 * e_switch)
+    assert est.breakdown()["static bias power"] == pytest.approx(static, rel=1e-12)
+    assert est.resources["biased_junctions"] == 9
     assert est.breakdown()["cryocooler (wall-plug)"] == pytest.approx(chip * carnot)
     assert est.energy_per_inference_J == pytest.approx(chip * (1 + carnot))
     assert est.resources["chip_energy_J_per_inference"] == pytest.approx(chip)
@@ -90,12 +96,13 @@ def test_shipped_target_hand_arithmetic(activity):
     assert "SFQ pulses (neurons)" not in est.breakdown()
     assert est.energy_lower_bound
     joined = " ".join(est.omitted)
-    for key in ("sfq.junctions_per_synaptic_event", "sfq.junctions_per_neuron_update", "energy.p_bias_static",
-                "cryo.wall_plug_factor"):
+    for key in ("sfq.junctions_per_synaptic_event", "sfq.junctions_per_neuron_update", "sfq.junctions_per_synapse",
+                "sfq.junctions_per_neuron", "cryo.wall_plug_factor"):
         assert key in joined
-    # latency: one 10 GHz period per step + (depth - 1) = 1 period of pipeline fill
-    assert est.latency_per_step_s == pytest.approx(1e-10 + 1e-10 / T)
-    assert est.latency_per_inference_s == pytest.approx((T + 1) * 1e-10)
+    # latency: one 3.02 GHz period per step + (depth - 1) = 1 period of pipeline fill
+    assert est.latency_per_step_s == pytest.approx(period + period / T)
+    assert est.latency_per_inference_s == pytest.approx((T + 1) * period)
+    assert est.lower_bound("energy") and est.range("energy")[1] == float("inf")  # Carnot: no upper end
     text = est.explain("energy")
     assert "device.i_c*device.phi_0" in text and "cryo.t_ambient/cryo.t_cold-1" in text
 
@@ -108,11 +115,11 @@ def test_full_target_hand_arithmetic(activity, tmp_path):
     e_switch = 250e-6 * PHI_0
     updates = activity.updates_event["h"] + activity.updates_event["o"]
     assert (activity.updates_event["h"], activity.updates_event["o"]) == (4.0, 1.0)  # steps 0, 2 into h; 1 into o
-    latency = (T + 1) * 1e-10
+    latency = (T + 1) / 3.02e9
     chip = 7 * 3 * e_switch + updates * 2 * e_switch + 1e-6 * latency
-    assert est.breakdown()["SFQ pulses (neurons)"] == pytest.approx(updates * 2 * e_switch)
-    assert est.breakdown()["static bias power"] == pytest.approx(1e-6 * latency)
-    assert est.energy_per_inference_J == pytest.approx(chip * 501.0)
+    assert est.breakdown()["SFQ pulses (neurons)"] == pytest.approx(updates * 2 * e_switch, rel=1e-12)
+    assert est.breakdown()["static bias power"] == pytest.approx(1e-6 * latency, rel=1e-12)  # the circuit's figure
+    assert est.energy_per_inference_J == pytest.approx(chip * 501.0, rel=1e-12)
     assert (est.resources["wall_plug_factor"], est.resources["wall_plug_factor_from"]) == (500.0, "cryo.wall_plug_factor")
     assert est.omitted == ["I/O: DC-to-SFQ input and SFQ-to-DC output converters are not priced (no figure)"]
 
