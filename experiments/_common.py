@@ -41,6 +41,18 @@ def _version(package: str) -> str | None:
         return None
 
 
+def cpu() -> str:
+    """The CPU model and the vector unit torch dispatches to (``AVX2``, ``AVX512``, ...): float results of
+    the same code differ in their last bits between AVX2 and AVX-512 machines, so a table names both."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {torch.backends.cpu.get_cpu_capability()}, {os.cpu_count()} CPUs"
+
+
 def _code_state() -> dict[str, Any]:
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {"commit": _git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status),
@@ -62,6 +74,7 @@ def provenance() -> dict[str, Any]:
         "packages": {p: _version(p) for p in PACKAGES},
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpu": cpu(),
         "torch_threads": torch.get_num_threads(),
         "written_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }

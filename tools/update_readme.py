@@ -9,7 +9,8 @@ The blocks, each between ``<!-- TAG:start ... -->`` and ``<!-- TAG:end -->``:
   from ``results/NAME.json`` (written by ``python -m experiments.NAME``), followed by a provenance
   line (command, commit, package versions, time). Every experiment of :data:`TABLES` must have its
   block (a missing one is an error, exit 2).
-* ``demo-targets``: ``results/demo/targets.md`` (written by ``make demo``).
+* ``demo-targets``: ``results/demo/targets.md`` (written by ``make demo``, with a line naming the machine);
+  a run on the reader's machine, so ``--check`` leaves it out (:data:`LOCAL_RUNS`).
 * ``validation``: ``results/validation.json`` (written by ``neuromap validate``) rendered by
   :func:`neuromap.energy.validation.markdown`.
 * ``bench`` / ``bench-gpu``: ``benchmarks/results/latest.md`` (``make bench``) and
@@ -17,7 +18,7 @@ The blocks, each between ``<!-- TAG:start ... -->`` and ``<!-- TAG:end -->``:
 
 A block whose source file is absent is left as it is and listed; the demo and benchmark blocks are
 optional in ``--readme FILE``. ``--check`` changes nothing and exits 1 when a block differs from its
-source (0 when all present ones match). The README is written atomically.
+source, naming those blocks (0 when all present ones match). The README is written atomically.
 """
 
 from __future__ import annotations
@@ -51,6 +52,21 @@ def _validation_markdown(doc: dict) -> str:
 
 
 RENDER = {"validation": _validation_markdown}
+# Blocks from a run on the reader's own machine (``make demo``): their floats depend on the CPU (AVX2 vs
+# AVX-512 round differently), so ``--check`` does not compare them; writing copies them, machine line included.
+LOCAL_RUNS = ("demo-targets",)
+_ANY_BLOCK = r"<!-- ([\w:.-]+):start(?: [^>]*)?-->\n(.*?)\n<!-- \1:end -->"
+
+
+def blocks(text: str) -> dict[str, str]:
+    """Every generated block of ``text``: tag (``experiment:lsm_digits``, ``bench``, ...) -> its content."""
+    return {m.group(1): m.group(2) for m in re.finditer(_ANY_BLOCK, text, flags=re.S)}
+
+
+def differing(old: str, new: str) -> list[str]:
+    """The tags of the blocks whose content differs between ``old`` and ``new``."""
+    a, b = blocks(old), blocks(new)
+    return [tag for tag in b if a.get(tag) != b[tag]]
 
 
 def provenance_line(result: dict, json_name: str) -> str:
@@ -61,8 +77,9 @@ def provenance_line(result: dict, json_name: str) -> str:
     commit = (p.get("commit") or "unknown")[:10] + (" + uncommitted changes" if p.get("dirty") else "")
     pk = p.get("packages", {})
     versions = ", ".join(f"{k} {v}" for k, v in pk.items() if v and k in ("torch", "numpy", "scikit-learn"))
+    machine = f" on {p['cpu']}" if p.get("cpu") else ""
     return (f"_Generated from `results/{json_name}`: `{p.get('command')}` at commit {commit}, "
-            f"{p.get('written_utc', '?')}, {versions}, {p.get('torch_threads')} torch threads._")
+            f"{p.get('written_utc', '?')}{machine}, {versions}, {p.get('torch_threads')} torch threads._")
 
 
 def render(name: str, result: dict) -> str:
@@ -93,14 +110,18 @@ def _copied_block(tag: str) -> str:
     return rf"(<!-- {re.escape(tag)}:start(?: [^>]*)?-->\n).*?(\n<!-- {re.escape(tag)}:end -->)"
 
 
-def update_copied(text: str, results: Path, bench_results: Path) -> tuple[str, list[str], list[str]]:
+def update_copied(text: str, results: Path, bench_results: Path,
+                  local_runs: bool = True) -> tuple[str, list[str], list[str]]:
     """``(new_text, updated, skipped)`` for the blocks copied from Markdown files (:data:`COPIED`): a
-    block is rewritten when it is in ``text`` and its file exists; ``skipped`` says why another was not."""
+    block is rewritten when it is in ``text`` and its file exists; ``skipped`` says why another was not.
+    ``local_runs=False`` leaves the blocks of :data:`LOCAL_RUNS` as they are."""
     updated, skipped = [], []
     for tag, (where, name, command) in COPIED.items():
         path = (results if where == "results" else bench_results) / name
         pattern = _copied_block(tag)
-        if not re.search(pattern, text, flags=re.S):
+        if tag in LOCAL_RUNS and not local_runs:
+            skipped.append(f"{tag}: not compared (a `{command}` run on this machine; its floats depend on the CPU)")
+        elif not re.search(pattern, text, flags=re.S):
             skipped.append(f"{tag}: no <!-- {tag}:start --> block in the file")
         elif not path.exists():
             skipped.append(f"{tag}: {path} absent (run `{command}`); the block is unchanged")
@@ -124,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     text = args.readme.read_text()
     try:
         new, updated, skipped = update(text, args.results)
-        new, copied, not_copied = update_copied(new, args.results, args.bench_results)
+        new, copied, not_copied = update_copied(new, args.results, args.bench_results, local_runs=not args.check)
     except (ValueError, KeyError, json.JSONDecodeError) as e:
         print(f"cannot update {args.readme}: {e}", file=sys.stderr)
         return 2
@@ -135,10 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr)
     updated += copied
     if args.check:
-        stale = new != text
-        print(f"{args.readme.name}: generated blocks {'differ from' if stale else 'match'} their sources "
-              f"({', '.join(updated)})")
-        return 1 if stale else 0
+        stale = differing(text, new)
+        if stale:
+            print(f"{args.readme.name}: these generated blocks differ from their sources: {', '.join(stale)} "
+                  "(`make readme` rewrites them)")
+            return 1
+        print(f"{args.readme.name}: generated blocks match their sources ({', '.join(updated)})")
+        return 0
     if new != text:
         from neuromap.atomic import write_text
 

@@ -153,3 +153,35 @@ def test_update_readme_renders_the_validation_rows_from_their_json(tmp_path):
     block = readme.read_text().split("<!-- validation:start (from neuromap validate) -->\n")[1]
     assert block.startswith("**Calibration rows") and "| sdt-45nm | Spike-driven Transformer formula |" in block
     assert "validation: 0 of 0 rows within their factor" in block and "old" not in block
+
+
+def test_check_names_only_the_blocks_that_differ_and_leaves_the_local_demo_run_out(tmp_path, capsys):
+    """``make demo`` never breaks ``make test``: the demo's table (floats of this machine's CPU) is not
+    compared, and a stale block is named."""
+    readme = _readme(tmp_path, upd.TABLES)
+    readme.write_text(readme.read_text() + "<!-- bench:start -->\nold\n<!-- bench:end -->\n"
+                      "<!-- demo-targets:start (from make demo) -->\nrecorded demo\n<!-- demo-targets:end -->\n")
+    bench, res = tmp_path / "bench", tmp_path / "results"
+    (res / "demo").mkdir(parents=True)
+    (res / "demo" / "targets.md").write_text("| target | accuracy |\n| cpu | 97.1 % |\n")  # another CPU's run
+    bench.mkdir()
+    (bench / "latest.md").write_text("old\n")
+    args = ["--results", str(res), "--bench-results", str(bench), "--readme", str(readme)]
+    assert upd.main([*args, "--check"]) == 0
+    out = capsys.readouterr()
+    assert "demo-targets: not compared" in out.err and "match" in out.out
+    (bench / "latest.md").write_text("| new |\n")
+    assert upd.main([*args, "--check"]) == 1
+    assert "differ from their sources: bench (" in capsys.readouterr().out
+    assert upd.main(args) == 0  # writing copies the local run, machine line and all
+    assert "| cpu | 97.1 % |" in readme.read_text()
+
+
+def test_the_demo_table_and_experiment_tables_name_the_machine():
+    import torch
+
+    cpu = _mod("_common").cpu()
+    assert f", {torch.backends.cpu.get_cpu_capability()}, " in cpu  # the vector unit the floats depend on
+    line = upd.provenance_line({"provenance": {"command": "python -m experiments.x", "commit": "0" * 40,
+                                               "dirty": False, "cpu": cpu, "packages": {}}}, "x.json")
+    assert f" on {cpu}," in line
