@@ -347,10 +347,11 @@ def from_nir(graph: nir.NIRGraph, convention: str = "nir", dt: float | None = No
     _fix_batch_axis(nodes, edges)
     metadata = dict(graph.metadata) if isinstance(graph.metadata, dict) else {}
     foreign = [n for n, v in nodes.items() if isinstance(v, FOREIGN_NEURONS) and not has_spec(v)]
-    if given and not foreign:
-        raise GraphError(f"{' and '.join(given)} (--convention / --dt): no neuron of this file needs them - its "
-                         "neurons carry neuromap's own exact parameters, or it has none - so they would be ignored; "
-                         "leave them out")
+    delays = [n for n, v in nodes.items() if isinstance(v, nir.Delay)]  # seconds -> steps need dt
+    if given and not foreign and not delays:
+        raise GraphError(f"{' and '.join(given)} (--convention / --dt): no neuron or delay of this file needs them - "
+                         "its neurons carry neuromap's own exact parameters, or it has none - so they would be "
+                         "ignored; leave them out")
     for name, node in nodes.items():
         if isinstance(node, FOREIGN_NEURONS) and has_spec(node):
             check_nir_fields(node, name)  # an edit of the standard fields must not be silently ignored

@@ -214,7 +214,7 @@ def short_bias(model, tmp_path) -> Path:
 def test_an_affine_whose_bias_does_not_fit_its_weight_is_refused(short_bias, cli_run):
     from neuromap.graph import GraphError
 
-    with pytest.raises(GraphError, match=r"node '0' \(Affine\): bias of shape \(5,\) does not fit weight"):
+    with pytest.raises(GraphError, match=r"node '0': Affine bias of shape \(5,\) does not broadcast over its 16 outputs"):
         nm.load(short_bias)
     bad(cli_run, "info", short_bias, names="bias of shape (5,)")
     bad(cli_run, "deploy", short_bias, "--backend", "torch", "--dataset", "digits", "--samples", 2,

@@ -302,7 +302,7 @@ def test_file_on_which_hdf5_loops_is_an_error_not_a_hang(monkeypatch):
     on which h5py's read of a variable-length string never returns; load gives a GraphError in time."""
     import time
 
-    from neuromap.graph import io
+    from neuromap.io import nir as io
 
     monkeypatch.setenv("NEUROMAP_READ_TIMEOUT", "3")
     looping = FIXTURES / "hdf5_heap_loop.nir"
