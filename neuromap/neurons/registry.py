@@ -155,6 +155,8 @@ class NeuronModel:
         params_class: the ``LIFParams`` subclass of a ``SpikingParams`` kind other than lif / cuba
             (:func:`for_neuron_params` finds the kind of a neuron stored by its parameters, e.g. the
             neuron inside an attention node).
+        messages: what the population sends per step, from its output sequence ``[T, ...]`` (None:
+            the output itself; a sigma-delta population sends the change of its decoded output).
     """
 
     kind: str
@@ -171,6 +173,11 @@ class NeuronModel:
     module_type: type | None = None
     from_module: Callable[[Any], Any] | None = None
     params_class: type | None = None
+    messages: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def sent(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The messages of an output sequence ``[T, ...]`` (a non-zero entry is one spike or graded spike)."""
+        return outputs if self.messages is None else self.messages(outputs)
 
     def coerce(self, params: Any, name: str = "?") -> Any:
         """Typed parameters from ``params`` (already typed, a plain dict of older code, or empty: None

@@ -46,6 +46,7 @@ from neuromap.neurons.registry import LIParams
 from neuromap.quantize import GridError, grid_integers
 
 from . import fixed_point as fx
+from . import integers
 from .emulator import LoihiConnection, LoihiLIF, LoihiNetwork
 
 SPIKING_KINDS = ("lif", "cuba")
@@ -59,7 +60,7 @@ def supported_kinds() -> list[str]:
 def kind_problem(pop: Population) -> str | None:
     """Why Loihi cannot run ``pop``'s kind (from the neuron registry), or None."""
     reason = pop.model.loihi
-    if reason is None:
+    if reason is None or integers.handles(pop):  # a netx network's sigma output is Lava's Sigma
         return None
     return f"population {pop.name!r} has kind {pop.kind!r}: {reason}; Loihi runs {supported_kinds()}"
 
@@ -249,12 +250,25 @@ def _grid_scale(grid: QATGrid, v_th: float, gain: float) -> tuple[float, int]:
     raise QuantizationError("no weight exponent in [-8, 7] maps the QAT step and fits the threshold")
 
 
+def _integer_layer(netlist: Netlist, pop: Population, spike_exp: int):
+    """:func:`.integers.quantise` with its facts as a :class:`LayerQuant`."""
+    try:
+        layer, conns, direct, facts = integers.quantise(netlist, pop, spike_exp)
+    except (integers.IntegerError, ValueError) as exc:
+        raise QuantizationError(str(exc)) from exc
+    exps = sorted({c.weight_exp for c in conns})
+    q = LayerQuant(pop.name, facts["scale"], exps[0] if exps else 0, facts["du"], facts["dv"], facts["vth"], 0.0,
+                   0.0, 0.0, facts["notes"])
+    return layer, conns, direct, q
+
+
 def quantize(
-    netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False
+    netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False, spike_exp: int = integers.DEFAULT_SPIKE_EXP
 ) -> tuple[LoihiNetwork, QuantReport]:
-    """Quantise every population of ``netlist`` (kinds lif / cuba / li) and its incoming dense or
-    sparse projections. Raises :class:`QuantizationError` naming the node for anything Loihi's
-    bit-accurate model cannot run (conv projections must be unrolled first, unsupported kinds)."""
+    """Quantise every population of ``netlist`` (kinds lif / cuba / li; sigma-delta and populations of
+    Loihi integers through :mod:`.integers`, with ``spike_exp`` for graded spikes) and its incoming dense,
+    sparse or conv projections. Raises :class:`QuantizationError` naming the node for anything Loihi's
+    bit-accurate model cannot run."""
     if not 2 <= weight_bits <= 8:
         raise QuantizationError(f"weight_bits must lie in [2, 8], got {weight_bits}: with mixed-sign weights Lava "
                                 "keeps only the top weight_bits of the 8-bit mantissa and one of them is the sign, "
@@ -266,8 +280,16 @@ def quantize(
     layers: list[LoihiLIF] = []
     conns: list[LoihiConnection] = []
     report: dict[str, LayerQuant] = {}
+    direct: dict[str, str] = {}
     for pop in pops:
         if pop.kind == "input":
+            continue
+        if integers.handles(pop):
+            layer, cs, inp, report[pop.name] = _integer_layer(netlist, pop, spike_exp)
+            layers.append(layer)
+            conns += cs
+            if inp is not None:
+                direct[pop.name] = inp
             continue
         reason = kind_problem(pop)
         if reason:
@@ -378,4 +400,4 @@ def quantize(
             alpha_error=alpha_err,
             notes=notes,
         )
-    return LoihiNetwork(inputs, layers, conns), QuantReport(report, list(inputs))
+    return LoihiNetwork(inputs, layers, conns, direct), QuantReport(report, list(inputs))
