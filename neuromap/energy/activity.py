@@ -4,7 +4,9 @@ Collected from any backend's recordings (``{population name: output sequence [T,
 the netlist the backend ran, these counts are what every cost model multiplies by its spec
 figures. Definitions (per run, summed over time steps ``T`` and samples ``B``):
 
-* ``spikes[pop]``: non-zero outputs of a population (binary spikes; graded events count once).
+* ``spikes[pop]``: non-zero outputs of a population (binary spikes; graded events count once). A
+  kind whose registry entry has ``messages`` is counted on what it sends: a sigma-delta population
+  sends the change of its decoded output, one graded spike per non-zero change.
 * ``synops[proj]``: synaptic events = sum over time of each non-zero source output times its
   number of non-zero outgoing weights in that projection (conv: exact taps from the geometry).
 * ``dense_synops[proj]``: ``T * B * synapses`` (every synapse every step; NeuroBench "Dense").
@@ -214,7 +216,8 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
     missing = [n for n, p in pops.items() if n not in records and (p.kind != "input" or any(netlist.outgoing(n)))]
     if missing:
         raise ActivityError(f"no recording for populations {missing}; recorded: {sorted(records)}")
-    seqs = {n: _as_tensor(records[n]) for n in pops if n in records}
+    # what each population sends (a sigma-delta population: the changes of its decoded output)
+    seqs = {n: pops[n].model.sent(_as_tensor(records[n])) for n in pops if n in records}
     T = B = None
     for n, s in seqs.items():
         if s.dim() < 3:

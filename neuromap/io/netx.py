@@ -48,6 +48,7 @@ import h5py
 import nir
 import numpy as np
 
+from neuromap.atomic import atomic_path
 from neuromap.errors import InputError
 
 KIND = "netx"
@@ -253,9 +254,9 @@ def _input(b: _Builder, i: int, values: dict, layout: dict, family: str | None, 
     b.add("input", nir.Input(input_type={"input": np.asarray(shape, np.int64)}))
     b.shape = shape
     if family is None:  # only the input's shape: the next block reads the input directly
-        b.nodes["input"].metadata[KIND] = _record(i, "input", values, layout, {"shape"})
+        b.nodes["input"].metadata[KIND] = _record(i, "input", values, layout, set())
         return
-    record = _record(i, "input", values, layout, {"shape"} | {f"neuron/{k}" for k in ("iDecay", "vDecay", "vThMant")})
+    record = _record(i, "input", values, layout, {f"neuron/{k}" for k in ("iDecay", "vDecay", "vThMant")})
     b.add(f"layer{i}", _neuron(b, family, neuron, shape, where, record, is_input=True))
 
 
@@ -281,8 +282,7 @@ def _conv(b: _Builder, i: int, values: dict, layout: dict, family: str | None, n
                       dilation=pair("dilation", 1), groups=int(np.asarray(values.get("groups", 1))), bias=bias)
     if family is None:
         raise NetxError(f"{where}: a conv block needs a neuron group")
-    used = {"shape", "weight", "bias", "stride", "padding", "dilation", "groups", "inChannels", "outChannels",
-            "kernelSize"}
+    used = {"weight", "bias", "stride", "padding", "dilation", "groups", "inChannels", "outChannels", "kernelSize"}
     record = _record(i, "conv", values, layout, used | {f"neuron/{k}" for k in ("iDecay", "vDecay", "vThMant")})
     b.add(f"layer{i}_conv", conv)
     neuron_node = _neuron(b, family, neuron, shape, where, record, is_input=False)
@@ -312,14 +312,14 @@ def _dense(b: _Builder, i: int, values: dict, layout: dict, family: str | None, 
     if family is None:
         raise NetxError(f"{where}: a dense block without a neuron group gets lava-dl's default neuron (iDecay 0: "
                         "du = -1, outside Loihi's 12-bit decay); give the block a neuron group")
-    used = {"shape", "weight", "bias", "inFeatures", "outFeatures", "delay"}
+    used = {"weight", "bias", "inFeatures", "outFeatures"}
     record = _record(i, "dense", values, layout, used | {f"neuron/{k}" for k in ("iDecay", "vDecay", "vThMant")})
     syn = nir.Affine(weight=w, bias=np.zeros(n_out) if bias is None else bias)
     b.add(f"layer{i}_dense", syn)
     if sigma_output:  # a sigma decoder only: the graph's output is the synapses' sum
         if bias is not None and np.any(bias):
             raise NetxError(f"{where}: a sigma_output block adds no bias in lava-dl (Sigma has none); field 'bias'")
-        syn.metadata[KIND] = record
+        syn.metadata[KIND] = _record(i, "dense", values, layout, used)  # its neuron fields are not in the graph
         b.shape = (n_out,)
         return
     neuron_node = _neuron(b, family, neuron, (n_out,), where, record, is_input=False)
@@ -382,3 +382,213 @@ def load_netx(path: str | os.PathLike):
         return Graph(b.nodes, b.edges, meta)
     except GraphError as exc:
         raise NetxError(f"{path.name}: {exc}") from exc
+
+
+# ------------------------------------------------------------------------------------------ graph -> netx
+def _meta_record(node) -> dict | None:
+    raw = (getattr(node, "metadata", None) or {}).get(KIND)
+    if raw is None:
+        return None
+    return json.loads(raw.decode("utf8") if isinstance(raw, bytes) else str(raw))
+
+
+def _as_int(value: np.ndarray, what: str, name: str, lo: float = -np.inf, hi: float = np.inf) -> np.ndarray:
+    a = np.asarray(value, dtype=np.float64)
+    r = np.rint(a)
+    if np.any(np.abs(r - a) > 1e-9 * np.maximum(1, np.abs(a))) or np.any(r < lo) or np.any(r > hi):
+        raise NetxError(f"node {name!r}: {what} must be integers in [{lo:g}, {hi:g}] to be written as netx (Loihi's "
+                        f"integers), got values in [{a.min():g}, {a.max():g}]; only graphs on Loihi's integer grid "
+                        "(e.g. read from a netx file) can be written")
+    return r
+
+
+def _neuron_fields(graph, name: str) -> tuple[str, dict, float]:
+    """``(family, neuron fields, alpha)`` of a neuron node (refusing what netx cannot say)."""
+    from neuromap.graph.neuron import has_spec, registered_params, spec_from_nir
+    from neuromap.neurons.sigma_delta import SigmaDeltaParams
+
+    node = graph.nodes[name]
+    if isinstance(node, nir.CubaLIF) and has_spec(node):
+        spec = spec_from_nir(node, name)
+        p = spec.params
+        bad = [f"{k}={getattr(p, k)!r}" for k, want in (("reset", "zero"), ("threshold_rule", ">"), ("v_leak", 0.0),
+               ("v_reset", 0.0), ("refractory_steps", 0), ("reset_delay", False), ("decay_input", False))
+               if getattr(p, k) != want]
+        if bad:
+            raise NetxError(f"node {name!r}: Loihi's CUBA neuron cannot express {', '.join(bad)}")
+        alpha, beta = spec.values("alpha").reshape(-1), spec.values("beta").reshape(-1)
+        vth = spec.values("v_th").reshape(-1)
+        if np.ptp(alpha) or np.ptp(beta) or np.ptp(vth):
+            raise NetxError(f"node {name!r}: netx holds one iDecay / vDecay / vThMant per block, not per neuron")
+        fields = {"type": "CUBA", "iDecay": int(_as_int(4096 * (1 - alpha[0]), "4096 (1 - alpha)", name, 1, 4096)),
+                  "vDecay": int(_as_int(4096 * (1 - beta[0]), "4096 (1 - beta)", name, 0, 4096)),
+                  "vThMant": int(_as_int(vth[0], "v_th", name, 0, 2**17 - 1))}
+        return "CUBA", fields, float(alpha[0])
+    from neuromap.graph.nodes import Neuron
+
+    if isinstance(node, Neuron):
+        model, p = registered_params(node, name)
+        if isinstance(p, SigmaDeltaParams):
+            if p.cum_error:
+                raise NetxError(f"node {name!r}: netx has no cum_error field (lava-dl builds cum_error=False)")
+            return "SDNN", {"type": "SDNN", "activation": "relu",
+                            "vThMant": int(_as_int(p.vth, "vth", name, 0, 2**23))}, 0.0
+    raise NetxError(f"node {name!r} ({type(node).__name__}): netx holds CUBA (nir.CubaLIF with neuromap's discrete "
+                    "parameters) and sigma-delta neurons only")
+
+
+def _chain(graph) -> list[str]:
+    """The graph's nodes from its input to its output, refusing anything but one chain."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise NetxError(f"a netx network has one input and one output; the graph has {graph.inputs} / {graph.outputs}")
+    order, n = [], graph.inputs[0]
+    while True:
+        order.append(n)
+        nxt = graph.successors(n)
+        if not nxt:
+            return order
+        if len(nxt) != 1 or len(graph.predecessors(nxt[0])) != 1:
+            raise NetxError(f"node {n!r}: a netx network is a chain of blocks; it branches or merges here ({nxt})")
+        n = nxt[0]
+
+
+class _Writer:
+    """Collects one block's datasets with their layout (the recorded one, else SLAYER's)."""
+
+    def __init__(self, record: dict | None) -> None:
+        self.layout = (record or {}).get("layout", {})
+        self.data: dict[str, np.ndarray] = {}
+        for k, v in (record or {}).get("kept", {}).items():
+            self.put(k, v)
+
+    def put(self, key: str, value: Any, default_dtype: str | None = None) -> None:
+        dtype, shape = self.layout.get(key, [default_dtype, None])
+        if isinstance(value, str) or (isinstance(value, list) and value and isinstance(value[0], str)):
+            self.data[key] = value
+            return
+        a = np.asarray(value, dtype=None if dtype in (None, "O") else np.dtype(dtype))
+        self.data[key] = a.reshape(shape) if shape is not None else a
+
+    def default(self, key: str, value: Any, default_dtype: str | None = None) -> None:
+        """:meth:`put` unless the block's record kept its own value (a ``shape`` of [100, 1, 1], ``LOIHI``)."""
+        if key not in self.data:
+            self.put(key, value, default_dtype)
+
+    def write(self, g: h5py.Group) -> None:
+        for key in sorted(self.data):
+            value = self.data[key]
+            dtype, shape = self.layout.get(key, [None, None])
+            if isinstance(value, list):  # the block type: SLAYER writes an S10 array of one
+                g.create_dataset(key, (len(value),), "S10", [v.encode("ascii") for v in value])
+            elif isinstance(value, str):
+                if dtype not in (None, "O"):
+                    g.create_dataset(key, data=np.bytes_(value), dtype=np.dtype(dtype))
+                else:
+                    g.create_dataset(key, data=value, dtype=h5py.string_dtype("utf-8"))
+            else:
+                g.create_dataset(key, data=value)
+
+
+def _block(graph, names: list[str], index: int) -> tuple[str, list[str]]:
+    """The block starting at ``names[index]``: its type and the nodes it covers."""
+    node = graph.nodes[names[index]]
+    if isinstance(node, nir.Flatten):
+        return "flatten", [names[index]]
+    if isinstance(node, nir.Conv2d):
+        kind = "conv"
+    elif isinstance(node, (nir.Affine, nir.Linear)):
+        kind = "dense"
+    else:
+        raise NetxError(f"node {names[index]!r} ({type(node).__name__}): netx blocks are conv, dense and flatten")
+    after = names[index + 1] if index + 1 < len(names) else None
+    if after is None or isinstance(graph.nodes[after], nir.Output):
+        return kind, [names[index]]  # a sigma output: synapses only
+    return kind, [names[index], after]
+
+
+def _synapse(w: _Writer, graph, name: str, family: str, alpha: float, kind: str) -> None:
+    node = graph.nodes[name]
+    scale = 2**NETX_SHIFT if family == "SDNN" else 1
+    weight = _as_int(np.asarray(node.weight, np.float64) * scale, "weights", name, -256, 255)
+    bias = np.asarray(getattr(node, "bias", np.zeros(weight.shape[0])), np.float64)
+    fi, fo = graph.shapes[name]
+    w.put("weight", weight, "<f4")
+    if kind == "conv":
+        w.default("shape", np.asarray(fo, np.int64))
+        for key in ("stride", "padding", "dilation"):
+            w.put(key, np.asarray(getattr(node, key), np.int64).reshape(-1) * np.ones(2, np.int64))
+        w.put("groups", np.int64(node.groups))
+        w.put("inChannels", np.int64(fi[0]))
+        w.put("outChannels", np.int64(fo[0]))
+        w.put("kernelSize", np.asarray(weight.shape[2:], np.int64))
+    else:
+        w.default("shape", np.asarray(fo, np.int64).reshape(-1))
+        w.put("inFeatures", np.int64(weight.shape[1]))
+        w.put("outFeatures", np.int64(weight.shape[0]))
+    if np.any(bias) or "bias" in w.layout:
+        w.put("bias", _as_int(bias / (1 - alpha) if family == "CUBA" else bias, "bias", name), "<f4")
+
+
+def save_netx(graph, path: str | os.PathLike) -> Path:
+    """Write ``graph`` as a lava-dl netx file, atomically; returns the path.
+
+    The graph must be a chain Input -> [input neuron] -> (Conv2d | [Flatten] Affine -> neuron)* -> Output
+    of CUBA (``nir.CubaLIF`` with Loihi's reset to zero and strict threshold) or sigma-delta neurons, on
+    Loihi's integer grid (see the module docstring); anything else raises :class:`NetxError` naming the
+    node. A graph read by :func:`load_netx` is written back dataset for dataset."""
+    names = _chain(graph)
+    gmeta = graph.metadata.get(KIND)
+    gmeta = json.loads(gmeta) if gmeta is not None else {}
+    blocks: list[_Writer] = []
+    first = graph.nodes[names[0]]
+    rec = _meta_record(first)
+    family = None
+    i = 1
+    if len(names) > 2 and not isinstance(graph.nodes[names[1]], (nir.Conv2d, nir.Affine, nir.Linear, nir.Flatten)):
+        family, fields, _ = _neuron_fields(graph, names[1])
+        rec = _meta_record(graph.nodes[names[1]])
+        w = _Writer(rec)
+        if family == "SDNN":
+            fields.pop("activation")
+            fields["activation"] = (rec or {}).get("kept", {}).get("neuron/activation", "relu")
+        for k, v in fields.items():
+            w.default(f"neuron/{k}", v, "<i8") if k == "type" else w.put(f"neuron/{k}", v, "<i8")
+        i = 2
+    else:
+        w = _Writer(rec)
+    w.put("type", ["input"])
+    w.default("shape", np.asarray(graph.shapes[names[0]][1], np.int64))
+    if i == 2 or rec is not None:
+        blocks.append(w)
+    while i < len(names) - 1:
+        kind, covered = _block(graph, names, i)
+        syn_rec = _meta_record(graph.nodes[covered[-1]]) if kind != "flatten" else _meta_record(graph.nodes[covered[0]])
+        w = _Writer(syn_rec)
+        w.put("type", [kind])
+        if kind == "flatten":
+            w.default("shape", np.asarray(graph.shapes[covered[0]][1], np.int64))
+        else:
+            if len(covered) == 2:
+                fam, fields, alpha = _neuron_fields(graph, covered[1])
+            else:  # a sigma output
+                fam, alpha = family or "SDNN", 0.0
+                fields = {"type": "SDNN", "sigma_output": True}
+                if fam != "SDNN":
+                    raise NetxError(f"node {covered[0]!r}: synapses straight into the output are a sigma-delta "
+                                    "network's sigma output; this network's neurons are CUBA")
+            if family is not None and fam != family:
+                raise NetxError(f"node {covered[-1]!r}: mixes {fam} with {family} neurons")
+            family = fam
+            for k, v in fields.items():
+                w.default(f"neuron/{k}", v, "<i8") if k == "type" else w.put(f"neuron/{k}", v, "<i8")
+            _synapse(w, graph, covered[0], fam, alpha, kind)
+        blocks.append(w)
+        i += len(covered)
+    with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as f:
+        layers = f.create_group("layer")
+        for k, w in enumerate(blocks):
+            w.write(layers.create_group(str(k)))
+        if gmeta.get("simulation"):
+            sim = _Writer({"layout": gmeta.get("simulation_layout", {}), "kept": gmeta["simulation"]})
+            sim.write(f.create_group("simulation"))
+    return Path(path)

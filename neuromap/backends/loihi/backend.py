@@ -46,6 +46,7 @@ class LoihiRunResult(RunResult):
     v: dict[str, np.ndarray] = field(default_factory=dict)
     depth: dict[str, int] = field(default_factory=dict)
     mapping: Any = None  # the neuromap.partition.Mapping the network was placed with
+    sigma: dict[str, np.ndarray] = field(default_factory=dict)  # sigma-delta populations' decoder state (raw time)
 
 
 def _depths(netlist, direct: dict[str, str] | None = None) -> dict[str, int]:
@@ -171,6 +172,7 @@ class LoihiCompiled:
         return LoihiRunResult(
             outputs=outputs, records=records, wall_seconds=wall, backend=self.runner,
             raw={k: v for k, v in rec.spikes.items()}, u=rec.u, v=rec.v, depth=dict(self.depth), mapping=self.mapping,
+            sigma=rec.sigma,
         )
 
     def _is_li(self, name: str) -> bool:
