@@ -171,3 +171,36 @@ def test_save_netx_refuses_weights_off_loihis_integer_grid(nets, tmp_path):
     with pytest.raises(NetxError, match=r"node 'layer1_conv': weights must be integers"):
         save_netx(graph, tmp_path / "x.net")
     assert not (tmp_path / "x.net").exists()
+
+
+def test_lava_runs_the_netx_tinynet_as_the_emulator_does_bit_for_bit(nets):
+    # backend lava: Lava's LIFReset processes, the input layer's bias, Sparse convolutions
+    pytest.importorskip("lava", reason="LOUD SKIP: lava-nc is not installed (pip install --no-deps "
+                        "--ignore-requires-python lava-nc==0.10.0); make setup installs it")
+    from neuromap.backends.loihi.backend import LAVA_BACKEND
+
+    gt = np.load(DATA / "tinynet.npz")
+    graph = load_netx(nets["tiny"])
+    x = frames(gt["input_bias"], 18)
+    emu = BACKEND.compile(graph, "loihi2", options=RunOptions(reset_interval=17)).run(x)
+    lava = LAVA_BACKEND.compile(graph, "loihi2", options=RunOptions(reset_interval=17)).run(x)
+    for pop in emu.raw:
+        assert np.array_equal(emu.raw[pop], lava.raw[pop]), pop
+        assert np.array_equal(emu.u[pop], lava.u[pop]) and np.array_equal(emu.v[pop], lava.v[pop]), pop
+
+
+@pytest.mark.slow
+def test_lava_runs_the_netx_pilotnet_sdnn_as_the_emulator_does_bit_for_bit(nets):
+    # Lava's Delta, SigmaDelta and Sigma processes with 24-bit graded messages (about a minute in Lava)
+    pytest.importorskip("lava", reason="LOUD SKIP: lava-nc is not installed; make setup installs it")
+    from neuromap.backends.loihi.backend import LAVA_BACKEND
+
+    gt = np.load(DATA / "pilotnet_sdnn.npz")
+    graph = load_netx(nets["pilotnet_sdnn"])
+    x = frames(gt["input"][..., 0], 9)
+    emu = BACKEND.compile(graph, "loihi2").run(x)
+    lava = LAVA_BACKEND.compile(graph, "loihi2").run(x)
+    for pop in emu.raw:
+        assert np.array_equal(emu.raw[pop], lava.raw[pop]), pop
+        if pop in emu.sigma:
+            assert np.array_equal(emu.sigma[pop], lava.sigma[pop]), pop

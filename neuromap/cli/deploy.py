@@ -25,7 +25,7 @@ def add_parser(subparsers) -> None:
         "deploy", help="run a .nir model on a backend, compare with the float model, report energy/latency",
         description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter)")
+    p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter) or a lava-dl netx .net file")
     p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | crossbar | torch (default: lava)")
     p.add_argument("--target", default=None, help="hardware target (default: loihi2 for lava/loihi)")
     add_input_args(p)

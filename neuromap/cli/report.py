@@ -18,7 +18,7 @@ def add_parser(subparsers) -> None:
         "report", help="energy / latency / resources of a .nir model on hardware targets",
         description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="a .nir file")
+    p.add_argument("model", help="a .nir file or a lava-dl netx .net file")
     p.add_argument("--target", action="append", required=True,
                    help="a target name or TOML path; repeat for several; 'all' for every shipped target")
     src = add_input_args(p)

@@ -152,7 +152,11 @@ class LoihiCompiled:
         spikes = self._spikes_in(inputs)
         T = next(iter(spikes.values())).shape[0]
         pad = self.max_depth
-        padded = {k: np.concatenate([v, np.zeros((pad, *v.shape[1:]), v.dtype)]) for k, v in spikes.items()}
+        # spikes end with silence; an input read directly (a bias, a_in) holds its last value, as lava-dl's bias does
+        direct = set(self.network.direct.values())
+        padded = {k: np.concatenate([v, np.repeat(v[-1:], pad, 0) if k in direct else np.zeros((pad, *v.shape[1:]),
+                                                                                              v.dtype)])
+                  for k, v in spikes.items()}
         t0 = time.perf_counter()
         rec = self._simulate(padded)
         wall = time.perf_counter() - t0
