@@ -347,23 +347,23 @@ def load_netx(path: str | os.PathLike):
     flatten: str | None = None
     for i, (values, layout) in enumerate(layers):
         where = f"{path.name}: layer {i}"
-        kind = _block_type(values, where)
-        family, neuron = _check_fields(values, kind, where)
-        if i == 0 and kind == "dense":  # no input block (SLAYER's MLPs): the weights give the input size
+        block = _block_type(values, where)
+        family, neuron = _check_fields(values, block, where)
+        if i == 0 and block == "dense":  # no input block (SLAYER's MLPs): the weights give the input size
             n_in = int(np.asarray(values["weight"]).size // int(np.prod(np.asarray(values["shape"]))))
             b.add("input", nir.Input(input_type={"input": np.asarray([n_in], np.int64)}))
             b.shape = (n_in,)
-        elif i == 0 and kind != "input":
-            raise NetxError(f"{where}: the first block must be 'input' or 'dense' (got {kind!r}): neuromap needs the "
+        elif i == 0 and block != "input":
+            raise NetxError(f"{where}: the first block must be 'input' or 'dense' (got {block!r}): neuromap needs the "
                             "input shape")
-        if kind == "input":
+        if block == "input":
             if i:
                 raise NetxError(f"{where}: an 'input' block after the first")
             _input(b, i, values, layout, family, neuron, where)
-        elif kind == "flatten":
+        elif block == "flatten":
             flatten = f"layer{i}"
             b.flatten_record = _record(i, "flatten", values, layout, set())
-        elif kind == "conv":
+        elif block == "conv":
             _conv(b, i, values, layout, family, neuron, where)
         else:
             _dense(b, i, values, layout, family, neuron, where, flatten)

@@ -181,5 +181,5 @@ def _sequence(x: torch.Tensor, params: SigmaDeltaParams, state: Any) -> tuple[to
 MODEL = register(NeuronModel(
     "sigma_delta", "sigma-delta neuron (Loihi 2 SDNN): graded spikes carry the change of its activation",
     SigmaDeltaParams, state=("sigma", "act", "residue"), spiking=False, nir_type="neuromap.Neuron",
-    sequence=_sequence, parse=params_from_dict, loihi=None, module_type=SigmaDelta,
+    sequence=_sequence, parse=params_from_dict, module_type=SigmaDelta,
     from_module=lambda m: m.params, messages=delta_messages))

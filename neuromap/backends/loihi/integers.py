@@ -31,6 +31,7 @@ from neuromap.neurons.sigma_delta import SigmaDeltaParams
 
 from . import fixed_point as fx
 from .emulator import LoihiConnection, LoihiLIF, LoihiSigmaDelta
+from .neurons import IMPLEMENTATIONS, NUMERICS, QuantizationError, compartment
 
 NETX_BIAS_EXP = 6  # lava-dl netx: bias_mant with bias_exp = 6
 WEIGHT_SCALE = 64  # SLAYER / lava-dl: sigma-delta weights are integers / 2**6 in float units
@@ -43,8 +44,13 @@ class IntegerError(ValueError):
 
 
 def handles(pop: Population) -> bool:
-    """Whether this module quantises ``pop`` (else the float quantiser of :mod:`.quantize` does)."""
-    return pop.kind == "sigma_delta" or bool(pop.meta.get("loihi_integers"))
+    """Whether this module quantises ``pop`` (else the float quantiser of :mod:`.float_to_fixed` does): a
+    population of Loihi integers (a netx file), or a kind whose compartment says its parameters are
+    integers on Lava's grids (:class:`.neurons.SigmaDeltaCompartment`)."""
+    if pop.meta.get("loihi_integers"):
+        return True
+    impl = IMPLEMENTATIONS.lookup(pop, NUMERICS)
+    return bool(getattr(impl, "integers", False))
 
 
 def _exact(values: np.ndarray, what: str, pop: str, notes: list[str] | None) -> np.ndarray:
@@ -62,7 +68,7 @@ def _exact(values: np.ndarray, what: str, pop: str, notes: list[str] | None) -> 
 
 def _matrix(proj: Projection) -> np.ndarray | sp.csr_matrix:
     if proj.kind == "conv":
-        from neuromap.graph.synapses import conv_matrix
+        from neuromap.graph.matrices import conv_matrix
 
         return conv_matrix(np.asarray(proj.weight, dtype=np.float64), proj.conv)
     if proj.kind in ("dense", "sparse"):
@@ -81,7 +87,10 @@ def _connection(proj: Projection, scale: float, notes: list[str] | None) -> Loih
     else:
         ints, bits, exp = fx.fit_weights(_exact(np.asarray(w, np.float64) * scale, f"weights of {proj.name!r}",
                                                 proj.dst, notes))
-    return LoihiConnection(proj.src, proj.dst, ints, weight_exp=exp, num_weight_bits=bits)
+    if proj.delay > fx.MAX_DELAY:
+        raise IntegerError(f"projection {proj.name!r}: delay of {proj.delay} steps; Loihi 2's synaptic delay has 6 "
+                           f"bits (at most {fx.MAX_DELAY} steps)")
+    return LoihiConnection(proj.src, proj.dst, ints, weight_exp=exp, num_weight_bits=bits, delays=int(proj.delay))
 
 
 def _bias(incoming: list[Projection], size: int) -> np.ndarray:
@@ -97,7 +106,7 @@ def _split(netlist: Netlist, pop: Population) -> tuple[list[Projection], str | N
     synaptic, direct = [], None
     for proj in netlist.incoming(pop.name):
         src = netlist.population(proj.src)
-        if proj.kind == "identity" and src.kind == "input" and direct is None:
+        if proj.kind == "identity" and src.is_input and direct is None:
             direct = src.name
         else:
             synaptic.append(proj)
@@ -106,9 +115,10 @@ def _split(netlist: Netlist, pop: Population) -> tuple[list[Projection], str | N
 
 def lif(netlist: Netlist, pop: Population) -> tuple[LoihiLIF, list[LoihiConnection], str | None, dict]:
     """A CuBa / LIF population of Loihi integers: ``(population, connections, direct input, facts)``."""
-    p = pop.params
-    alpha = np.asarray(p.alpha if p.alpha is not None else (p.neuron.alpha if pop.kind == "cuba" else 0.0), np.float64)
-    beta = np.asarray(p.beta if p.beta is not None else p.neuron.beta, np.float64)
+    p, comp = pop.params, compartment(pop)
+    alpha = comp.alpha(pop)  # None: a LIF, whose current lasts one step (Loihi's du = 4095)
+    alpha = np.zeros(1) if alpha is None else np.asarray(alpha, np.float64)
+    beta = np.asarray(comp.beta(pop), np.float64)
     v_th = np.asarray(p.v_th if p.v_th is not None else p.neuron.v_th, np.float64)
     incoming, direct = _split(netlist, pop)
     if direct is not None and np.any(alpha != 0):
@@ -133,7 +143,7 @@ def sigma_delta(netlist: Netlist, pop: Population, spike_exp: int = DEFAULT_SPIK
     incoming, direct = _split(netlist, pop)
     conns = [_connection(proj, WEIGHT_SCALE, notes) for proj in incoming]
     bias = _exact(_bias(incoming, pop.size), "bias", pop.name, notes)
-    if pop.kind == "identity":  # the decoder at the end of a sigma-delta network
+    if not isinstance(pop.params, SigmaDeltaParams):  # the decoder at the end of a sigma-delta network
         mode, params = "sigma", SigmaDeltaParams()
     else:
         params = pop.params
@@ -153,12 +163,14 @@ def sigma_delta(netlist: Netlist, pop: Population, spike_exp: int = DEFAULT_SPIK
 
 
 def quantise(netlist: Netlist, pop: Population, spike_exp: int = DEFAULT_SPIKE_EXP):
-    """:func:`lif` or :func:`sigma_delta` for a population :func:`handles`; raises :class:`IntegerError`."""
-    if pop.kind == "sigma_delta" or pop.kind == "identity":
-        return sigma_delta(netlist, pop, spike_exp)
-    if pop.kind in ("lif", "cuba"):
-        return lif(netlist, pop)
-    raise IntegerError(f"population {pop.name!r} ({pop.kind}): no Loihi integer model for this kind")
+    """:func:`lif` for a population of spiking compartments (LIF, CuBa), :func:`sigma_delta` for graded ones
+    (sigma-delta, a netx network's sigma output); raises :class:`IntegerError`."""
+    if pop.model.spiking:
+        try:
+            return lif(netlist, pop)
+        except QuantizationError as exc:  # a kind Loihi's compartment does not implement
+            raise IntegerError(str(exc)) from exc
+    return sigma_delta(netlist, pop, spike_exp)
 
 
 def records_scale(layer: LoihiLIF | LoihiSigmaDelta) -> float:
