@@ -271,7 +271,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         src = seqs[proj.src]
         events, got, per_target = _projection_events(proj, src)
         delivered[proj.dst] = per_target if proj.dst not in delivered else delivered[proj.dst] + per_target
-        binary = bool(torch.all((src == 0) | (src.abs() == 1)))
+        binary = not pops[proj.src].model.graded and bool(torch.all((src == 0) | (src.abs() == 1)))
         if proj.reduces:  # a unit's digital reduction (max pooling): no synaptic events (Projection.reduces)
             events = 0.0
         synops[proj.name] = events
@@ -298,7 +298,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         spikes[name] = nz
         spn[name] = (out != 0).reshape(T * B, -1).sum(0).tolist()
         synpn[name] = delivered[name].tolist() if name in delivered else [0.0] * pop.size
-        graded[name] = not bool(torch.all((out == 0) | (out == 1)))
+        graded[name] = pop.model.graded or not bool(torch.all((out == 0) | (out == 1)))
         upd_d[name] = float(T * B * pop.size)
         upd_e[name] = float(received[name].sum()) if name in received else 0.0
         zeros_out += out.numel() - nz

@@ -191,6 +191,9 @@ class NeuronModel:
             neuron inside an attention node).
         messages: what the population sends per step, from its output sequence ``[T, ...]`` (None:
             the output itself; a sigma-delta population sends the change of its decoded output).
+        graded: its messages are graded spikes, each carrying a payload (the target's
+            ``numerics.graded_spike_bits``: 24 bits on Loihi 2), not bare spikes; partitioners and
+            cost models size and price them as such (by this flag, never by the kind's name).
     """
 
     kind: str
@@ -209,6 +212,7 @@ class NeuronModel:
     params_class: type | None = None
     nir_aliases: tuple[str, ...] = ()
     messages: Callable[[torch.Tensor], torch.Tensor] | None = None
+    graded: bool = False
 
     def sent(self, outputs: torch.Tensor) -> torch.Tensor:
         """The messages of an output sequence ``[T, ...]`` (a non-zero entry is one spike or graded spike)."""

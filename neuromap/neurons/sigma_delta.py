@@ -182,4 +182,4 @@ MODEL = register(NeuronModel(
     "sigma_delta", "sigma-delta neuron (Loihi 2 SDNN): graded spikes carry the change of its activation",
     SigmaDeltaParams, state=("sigma", "act", "residue"), spiking=False, nir_type="neuromap.Neuron",
     sequence=_sequence, parse=params_from_dict, module_type=SigmaDelta,
-    from_module=lambda m: m.params, messages=delta_messages))
+    from_module=lambda m: m.params, messages=delta_messages, graded=True))
