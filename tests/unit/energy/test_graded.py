@@ -20,6 +20,7 @@ from neuromap.neurons.sigma_delta import SigmaDeltaParams
 from neuromap.partition import partition
 
 ROOT = Path(targets.load("loihi").path).parent
+BITS = '{ value = 24, unit = "bit", source = "test", confidence = "L" }'
 
 
 def _net() -> Netlist:
@@ -93,7 +94,7 @@ def test_loihi2_prices_no_graded_packet_energy_and_says_no_figure_is_published(c
 
 def test_graded_packets_priced_as_bare_spikes_are_a_marked_lower_bound(case, tmp_path):
     net, act = case
-    tgt = _target(tmp_path, **{"numerics.graded_spike_bits": '{ value = 24, unit = "bit", source = "test", confidence = "L" }'})
+    tgt = _target(tmp_path, **{"numerics.graded_spike_bits": BITS})
     m = partition(net, tgt, method="sequential", activity=act)
     est = estimate(net, act, tgt, m)
     term = next(t for t in est.energy_terms if t.name == "graded-spike packets")
@@ -104,8 +105,8 @@ def test_graded_packets_priced_as_bare_spikes_are_a_marked_lower_bound(case, tmp
 
 def test_graded_packets_take_the_targets_own_figure_where_it_has_one(case, tmp_path):
     net, act = case
-    tgt = _target(tmp_path, **{"numerics.graded_spike_bits": '{ value = 24, unit = "bit", source = "test", confidence = "L" }',
-                               "energy.e_graded_spike": '{ value = 5.0e-12, unit = "J", source = "test", confidence = "L" }'})
+    tgt = _target(tmp_path, **{"numerics.graded_spike_bits": BITS,
+                               "energy.e_graded_spike": BITS.replace("24", "5.0e-12").replace('"bit"', '"J"')})
     est = estimate(net, act, tgt, partition(net, tgt, method="sequential", activity=act))
     term = next(t for t in est.energy_terms if t.name == "graded-spike packets")
     assert term.figure == "energy.e_graded_spike" and term.value == 5.0e-12

@@ -54,7 +54,7 @@ def test_tinynet_matches_lava_dl_ground_truth_every_layer_every_step(nets):
     # (each layer one step after the one before), ground truth step t+1 = aligned step t
     gt = np.load(DATA / "tinynet.npz")
     graph = load_netx(nets["tiny"])
-    compiled = BACKEND.compile(graph, "loihi2", options=RunOptions(reset_interval=17))
+    compiled = BACKEND.compile(graph, "loihi2", method="sequential", options=RunOptions(reset_interval=17))
     result = compiled.run(frames(gt["input_bias"], 16))
     assert compiled.depth == {"input": 0, "layer0": 0, "layer1": 1, "layer2": 2}
     for key, pop in (("input", "layer0"), ("layer1", "layer1"), ("output", "layer2")):
@@ -66,7 +66,8 @@ def test_tinynet_matches_lava_dl_ground_truth_every_layer_every_step(nets):
     assert np.array_equal(current, np.moveaxis(gt["current"][0], -1, 0)[1:].astype(np.int64) * 64)
 
 
-@pytest.mark.parametrize("interval,steps", [(16, 16), (17, 24)])
+# the partition does not change the integers, so the tests map sequentially (METIS takes longer)
+@pytest.mark.parametrize("interval,steps", [(16, 16), pytest.param(17, 24, marks=pytest.mark.slow)])
 def test_pilotnet_lif_matches_lava_dl_ground_truth_every_layer_every_step(nets, interval, steps):
     # lava-dl test_hdf5_nx.py::test_pilotnet_lif runs reset_interval=16 and checks fc-2's current at
     # step 14; every layer's spikes, current and voltage are checked here at every step. The ground
@@ -74,7 +75,7 @@ def test_pilotnet_lif_matches_lava_dl_ground_truth_every_layer_every_step(nets, 
     # Its voltage holds 128 where the neuron spiked (Lava: the reset value 0), so v is compared elsewhere.
     gt = np.load(DATA / "pilotnet_lif.npz")
     graph = load_netx(nets["pilotnet_lif"])
-    result = BACKEND.compile(graph, "loihi2", options=RunOptions(reset_interval=interval)).run(
+    result = BACKEND.compile(graph, "loihi2", method="sequential", options=RunOptions(reset_interval=interval)).run(
         frames(gt["image"], steps))
     for key, pop in LIF_LAYERS.items():
         shape = graph.shapes[pop][1]
@@ -95,7 +96,7 @@ def test_pilotnet_sdnn_output_matches_lava_dl_ground_truth(nets):
     # read for len(net.layers) = 9 steps
     gt = np.load(DATA / "pilotnet_sdnn.npz")
     graph = load_netx(nets["pilotnet_sdnn"])
-    result = BACKEND.compile(graph, "loihi2").run(frames(gt["input"][..., 0], 9))
+    result = BACKEND.compile(graph, "loihi2", method="sequential").run(frames(gt["input"][..., 0], 9))
     assert np.array_equal(result.raw["output"][:9, 0, 0], gt["output"][0])
     # the graph's output in float units is the sigma over 2**(spike_exp + state_exp)
     d = result.depth["output"]
@@ -111,7 +112,7 @@ def test_pilotnet_sdnn_sigma_states_match_lava_dl_ground_truth_every_step(nets, 
     if suffix:
         image = image[:33, :33]
     graph = load_netx(nets[net])
-    result = BACKEND.compile(graph, "loihi2").run(frames(image, 20))
+    result = BACKEND.compile(graph, "loihi2", method="sequential").run(frames(image, 20))
     sent = whc(result.raw["layer0"][:20, 0], graph.shapes["layer0"][1])
     assert np.array_equal(sent[..., 0], image.astype(np.int64) * 64) and not np.any(sent[..., 1:])
     for k in range(1, layers + 1):
@@ -182,8 +183,9 @@ def test_lava_runs_the_netx_tinynet_as_the_emulator_does_bit_for_bit(nets):
     gt = np.load(DATA / "tinynet.npz")
     graph = load_netx(nets["tiny"])
     x = frames(gt["input_bias"], 18)
-    emu = BACKEND.compile(graph, "loihi2", options=RunOptions(reset_interval=17)).run(x)
-    lava = LAVA_BACKEND.compile(graph, "loihi2", options=RunOptions(reset_interval=17)).run(x)
+    emu = BACKEND.compile(graph, "loihi2", method="sequential", options=RunOptions(reset_interval=17)).run(x)
+    lava = LAVA_BACKEND.compile(graph, "loihi2", method="sequential",
+                                options=RunOptions(reset_interval=17)).run(x)
     for pop in emu.raw:
         assert np.array_equal(emu.raw[pop], lava.raw[pop]), pop
         assert np.array_equal(emu.u[pop], lava.u[pop]) and np.array_equal(emu.v[pop], lava.v[pop]), pop
@@ -198,8 +200,8 @@ def test_lava_runs_the_netx_pilotnet_sdnn_as_the_emulator_does_bit_for_bit(nets)
     gt = np.load(DATA / "pilotnet_sdnn.npz")
     graph = load_netx(nets["pilotnet_sdnn"])
     x = frames(gt["input"][..., 0], 9)
-    emu = BACKEND.compile(graph, "loihi2").run(x)
-    lava = LAVA_BACKEND.compile(graph, "loihi2").run(x)
+    emu = BACKEND.compile(graph, "loihi2", method="sequential").run(x)
+    lava = LAVA_BACKEND.compile(graph, "loihi2", method="sequential").run(x)
     for pop in emu.raw:
         assert np.array_equal(emu.raw[pop], lava.raw[pop]), pop
         if pop in emu.sigma:
