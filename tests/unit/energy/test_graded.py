@@ -75,6 +75,7 @@ def test_partition_sizes_graded_spikes_with_the_targets_payload_bits(case):
     assert m.metrics["graded_spike_bits"] == 24  # loihi2.toml numerics.graded_spike_bits
     assert m.metrics["graded_payload_bits"] == pytest.approx(graded * 24)
     assert m.metrics["graded_hop_traffic"] >= 0
+    assert dict(m.summary())["graded payload (bit/step)"] == f"{graded * 24:,.4g}"
 
 
 def test_partition_on_a_target_without_graded_spikes_is_infeasible_naming_the_population(case):
