@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps norse==1.1.0
 	# lava-nc 0.10.0 declares Python <3.11 and numpy<2; neuromap.compat.lava makes it import on 3.11.
 	$(PIP) install -q --no-deps --ignore-requires-python lava-nc==0.10.0
+	# lava-dl 0.6.0 (Python <3.11 too): its netx reader cross-checks neuromap.io.netx in the tests; its
+	# dependencies are ours already, but SLAYER's object detection (torchvision, opencv), which the tests stub.
+	$(PIP) install -q --no-deps --ignore-requires-python lava-dl==0.6.0
 	# SpikingJelly 2.0 (tests cross-check neuron presets against it; a benchmark peer) declares torchvision.
 	$(PIP) install -q --no-deps spikingjelly==2.0.0
 	$(PIP) install -q 'triton==3.9.0'  # extra [gpu]: the Triton neuron kernels, tested through its CPU interpreter

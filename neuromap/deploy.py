@@ -51,10 +51,15 @@ class Deployment:
             lines.append(f"spike agreement with the {self._reference_name()}, per layer:")
             lines += [f"  {k:<16} {100 * v:6.2f} %" for k, v in self.agreement.items()]
         if self.difference:
-            lines.append(f"non-spiking layers (membrane), max |difference| from the {self._reference_name()}:")
+            lines.append(f"non-spiking layers (membrane, graded spikes decoded), max |difference| from the "
+                         f"{self._reference_name()}:")
             span = "float range" if self.compare == "torch" else "reference's range"
             lines += [f"  {k:<16} {d:.4g}" + (f" ({100 * d / r:.2f} % of the {span} {r:.4g})" if r > 0 else "")
                       for k, (d, r) in self.difference.items()]
+        if self.agreement or self.difference:
+            same = sum(v == 1.0 for v in self.agreement.values()) + sum(d == 0 for d, _ in self.difference.values())
+            lines.append(f"identical to the {self._reference_name()}: {same} of "
+                         f"{len(self.agreement) + len(self.difference)} layers")
         for k, v in self.accuracy.items():
             lines.append(f"accuracy ({k}): {100 * v:.2f} %")
         lines.append("")
@@ -186,6 +191,11 @@ def compare_records(reference: dict[str, torch.Tensor], records: dict[str, torch
     return agreement, difference
 
 
+def holds_integers(graph) -> bool:
+    """Whether ``graph`` was read from a format of Loihi integers (a lava-dl netx file)."""
+    return graph.metadata.get("source_format") == "netx"
+
+
 def prepare_kernels(announce: Callable[[str], None] | None = None) -> float:
     """Build or load the C++ neuron kernels now (not inside a timed run); returns the seconds it took
     (0 when they were ready, disabled or failed before). ``announce`` receives the build's
@@ -200,10 +210,19 @@ def prepare_kernels(announce: Callable[[str], None] | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def resolve_compare(backend: str, compare: str | None) -> str | None:
-    """The reference backend for ``deploy``: ``"auto"`` -> torch (None when ``backend`` is torch);
-    ``"none"``/None -> None; the backend itself -> :class:`InputError` (100 % agreement, nothing measured)."""
+#: The bit-exact reference of a backend for models that hold its integers already (a lava-dl netx
+#: file): Lava is compared with neuromap's emulator of the same fixed-point network.
+EXACT_REFERENCE = {"lava": "loihi"}
+
+
+def resolve_compare(backend: str, compare: str | None, integers: bool = False) -> str | None:
+    """The reference backend for ``deploy``: ``"auto"`` -> torch (None when ``backend`` is torch), or,
+    for a model of Loihi integers (``integers``: a netx file) run on lava, the emulator (bit for bit:
+    :data:`EXACT_REFERENCE`); ``"none"``/None -> None; the backend itself -> :class:`InputError` (100 %
+    agreement, nothing measured)."""
     if compare == "auto":
+        if integers and backend in EXACT_REFERENCE:
+            return EXACT_REFERENCE[backend]
         return None if backend == "torch" else "torch"
     if compare in (None, "none"):
         return None
@@ -241,7 +260,7 @@ def deploy(
     from neuromap.energy import collect
     from neuromap.energy.report import build_report
 
-    compare = resolve_compare(backend, compare)
+    compare = resolve_compare(backend, compare, holds_integers(graph))
     steps = steps or quiet()
     check_input(graph, x)
     be = backends.get(backend)

@@ -1,8 +1,9 @@
 """Run a :class:`~neuromap.backends.loihi.emulator.LoihiNetwork` in Lava (lava-nc 0.10.0).
 
 Builds one Lava process per element (``RingBuffer`` spike sources, ``Dense``/``Sparse``
-connections, ``DelayDense`` for connections with synaptic delays, ``LIF`` populations with their
-initial ``u``/``v``, ``Monitor`` probes), runs them under
+connections, ``DelayDense`` for connections with synaptic delays, ``LIF`` / ``LIFReset``
+populations with their initial ``u``/``v``, ``SigmaDelta`` / ``Delta`` / ``Sigma`` for graded
+spikes, ``Monitor`` probes), runs them under
 ``Loihi2SimCfg(select_tag="fixed_pt")`` (Lava's bit-accurate Loihi model) and returns the same
 :class:`~neuromap.backends.loihi.emulator.LoihiRecord` the emulator returns. Lava simulates one
 sample at a time, so a batch runs sample by sample. The Lava runtime is always stopped, also on
@@ -19,29 +20,64 @@ import scipy.sparse as sp
 
 from neuromap.compat.lava import ensure_lava
 
-from .loihi.emulator import LoihiNetwork, LoihiRecord
+from .loihi.emulator import LoihiLIF, LoihiNetwork, LoihiRecord, LoihiSigmaDelta
+
+
+def _lif(p: LoihiLIF, x: np.ndarray | None):
+    """Lava's LIF (``LIFReset`` with a reset schedule); a direct input is the bias mantissa, constant
+    over the run (Lava holds ``bias_mant`` fixed)."""
+    from lava.proc.lif.process import LIF, LIFReset
+
+    bias = p.bias_mant.copy()
+    if x is not None:
+        if np.any(x != x[:1]):
+            raise ValueError(f"population {p.name!r}: Lava takes its direct input as a fixed bias_mant; the input "
+                             "must not change over time (run it on the emulator, backend loihi)")
+        bias = bias + x[0].astype(np.int64)
+    kw = dict(shape=(p.size,), du=p.du.copy(), dv=p.dv.copy(), vth=p.vth.copy(), bias_mant=bias,
+              bias_exp=p.bias_exp.copy(), u=p.u0.copy(), v=p.v0.copy(), name=p.name)
+    if p.reset_interval:  # Lava counts steps from 1
+        return LIFReset(reset_interval=p.reset_interval, reset_offset=(p.reset_phase + 1) % p.reset_interval, **kw)
+    return LIF(**kw)
+
+
+def _sigma_delta(p: LoihiSigmaDelta):
+    from lava.proc.sdn.process import ActivationMode, Delta, Sigma, SigmaDelta
+
+    if p.mode == "sigma":  # (Sigma and Delta take no name)
+        return Sigma(shape=(p.size,))
+    kw = dict(shape=(p.size,), vth=int(p.vth), cum_error=p.cum_error, spike_exp=p.spike_exp, state_exp=p.state_exp)
+    if p.mode == "delta":
+        return Delta(**kw)
+    return SigmaDelta(bias=p.bias.copy(), act_mode=ActivationMode.RELU if p.relu else ActivationMode.UNIT,
+                      name=p.name, **kw)
 
 
 def _build(network: LoihiNetwork, inputs: dict[str, np.ndarray], steps: int):
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer
-    from lava.proc.lif.process import LIF
     from lava.proc.monitor.process import Monitor
     from lava.proc.sparse.process import Sparse
 
     procs = {}
+    feeds = set(network.direct.values())
     for name, spikes in inputs.items():  # spikes [T, N]
-        procs[name] = RingBuffer(data=spikes.T.astype(np.int32))
+        if name not in feeds or any(network.direct.get(p.name) == name and isinstance(p, LoihiSigmaDelta)
+                                    for p in network.populations):
+            procs[name] = RingBuffer(data=spikes.T.astype(np.int32))
     for p in network.populations:
-        procs[p.name] = LIF(
-            shape=(p.size,), du=p.du.copy(), dv=p.dv.copy(), vth=p.vth.copy(),
-            bias_mant=p.bias_mant.copy(), bias_exp=p.bias_exp.copy(), u=p.u0.copy(), v=p.v0.copy(), name=p.name,
-        )
+        x = inputs[network.direct[p.name]] if p.name in network.direct else None
+        procs[p.name] = _lif(p, x) if isinstance(p, LoihiLIF) else _sigma_delta(p)
+        if x is not None and isinstance(p, LoihiSigmaDelta):
+            procs[network.direct[p.name]].s_out.connect(procs[p.name].a_in)
     from lava.utils.weightutils import SignMode
 
+    graded = {p.name for p in network.populations if isinstance(p, LoihiSigmaDelta)}
     for c in network.connections:
         w = c.weights
         kw = {} if c.sign_mode is None else {"sign_mode": SignMode[c.sign_mode.upper()]}
+        if c.src in graded:  # graded spikes: Lava's 24-bit messages
+            kw["num_message_bits"] = 24
         if c.max_delay > 0:  # Lava's DelayDense: dense weights and a delay per synapse
             dense = w.toarray() if sp.issparse(w) else np.asarray(w)
             delays = np.broadcast_to(np.asarray(c.delays, dtype=int), dense.shape).copy()  # Lava checks dtype int
@@ -59,7 +95,7 @@ def _build(network: LoihiNetwork, inputs: dict[str, np.ndarray], steps: int):
     for p in network.populations:
         lif = procs[p.name]
         mons = {}
-        for var in ("u", "v"):
+        for var in ("u", "v") if isinstance(p, LoihiLIF) else (("sigma",) if p.mode != "delta" else ()):
             m = Monitor()
             m.probe(getattr(lif, var), steps)
             mons[var] = m
@@ -81,13 +117,15 @@ def run_lava(network: LoihiNetwork, inputs: dict[str, np.ndarray]) -> LoihiRecor
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    arrays = {k: np.asarray(v).astype(bool) for k, v in inputs.items()}
+    feeds = set(network.direct.values())  # integers read by neurons directly; the rest are spikes
+    arrays = {k: np.asarray(v).astype(np.int64 if k in feeds else bool) for k, v in inputs.items()}
     T, B = next(iter(arrays.values())).shape[:2]
     rec = LoihiRecord()
     for p in network.populations:
-        rec.spikes[p.name] = np.zeros((T, B, p.size), bool)
-        rec.u[p.name] = np.zeros((T, B, p.size), np.int64)
-        rec.v[p.name] = np.zeros((T, B, p.size), np.int64)
+        lif = isinstance(p, LoihiLIF)
+        rec.spikes[p.name] = np.zeros((T, B, p.size), bool if lif else np.int32)
+        for d in (rec.u, rec.v) if lif else (rec.sigma,):
+            d[p.name] = np.zeros((T, B, p.size), np.int64)
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
@@ -98,9 +136,11 @@ def run_lava(network: LoihiNetwork, inputs: dict[str, np.ndarray]) -> LoihiRecor
             anchor.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
             for p in network.populations:
                 mons = monitors[p.name]
-                rec.u[p.name][:, b] = _read(mons["u"], procs[p.name], "u")
-                rec.v[p.name][:, b] = _read(mons["v"], procs[p.name], "v")
-                rec.spikes[p.name][:, b] = _read(mons["s_out"], procs[p.name], "s_out") > 0
+                for var, d in (("u", rec.u), ("v", rec.v), ("sigma", rec.sigma)):
+                    if var in mons:
+                        d[p.name][:, b] = _read(mons[var], procs[p.name], var)
+                sent = _read(mons["s_out"], procs[p.name], "s_out")
+                rec.spikes[p.name][:, b] = sent > 0 if isinstance(p, LoihiLIF) else sent
         finally:
             anchor.stop()
     rec.wall_seconds = time.perf_counter() - t0

@@ -9,9 +9,14 @@ from pathlib import Path
 
 from neuromap.errors import InputError
 
+MODEL_FORMATS = ("nir", "netx")
+
 
 def add_convention_args(p: argparse.ArgumentParser) -> None:
-    """``--convention`` / ``--dt``: how a foreign NIR file's neurons were discretised by its exporter."""
+    """``--convention`` / ``--dt``: how a foreign NIR file's neurons were discretised by its exporter;
+    ``--model-format``: NIR or lava-dl netx (default: from the extension, ``.net`` is netx)."""
+    p.add_argument("--model-format", default=None, choices=MODEL_FORMATS,
+                   help="the model file's format (default: netx for a .net file, else nir)")
     p.add_argument("--convention", default="nir", choices=["nir", "snntorch", "norse", "spikingjelly"],
                    help="how foreign neuron nodes were discretised (default: nir)")
     p.add_argument("--dt", type=float, default=None, help="the exporter's time step in seconds")
@@ -82,11 +87,27 @@ def require_file(path: str, what: str) -> Path:
     return p
 
 
+def model_format(args: argparse.Namespace) -> str:
+    """``nir`` or ``netx``: ``--model-format``, else from the model's extension."""
+    given = getattr(args, "model_format", None)
+    return given or ("netx" if Path(args.model).suffix.lower() == ".net" else "nir")
+
+
 def load_model(args: argparse.Namespace):
-    """The graph named by ``args.model`` (with ``--convention`` / ``--dt`` when the command has them)."""
+    """The graph named by ``args.model`` (with ``--convention`` / ``--dt`` when the command has them;
+    a lava-dl netx file by ``.net`` extension or ``--model-format netx``)."""
     from neuromap.io.nir import load
 
     require_file(args.model, "model")
+    if model_format(args) == "netx":
+        from neuromap.io.netx import load_netx
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            graph = load_netx(args.model)
+        for w in caught:
+            print(f"neuromap: warning: {w.message}", file=sys.stderr)
+        return graph
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         graph = load(args.model, convention=getattr(args, "convention", "nir"), dt=getattr(args, "dt", None),

@@ -18,7 +18,15 @@ from pathlib import Path
 
 from neuromap.rst import plain
 
-from .common import add_convention_args, add_input_args, check_input_flags, input_paths, load_model, load_run_inputs
+from .common import (
+    add_convention_args,
+    add_input_args,
+    check_input_flags,
+    input_paths,
+    load_model,
+    load_run_inputs,
+    model_format,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -26,14 +34,14 @@ def add_parser(subparsers) -> None:
         "deploy", help="run a .nir model on a backend, compare with the float model, report energy/latency",
         description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter)")
+    p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter) or a lava-dl netx .net file")
     p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | crossbar | torch (default: lava)")
     p.add_argument("--target", default=None, help="hardware target (default: loihi2 for lava/loihi)")
     add_input_args(p)
     add_convention_args(p)
     p.add_argument("--compare", default="auto",
-                   help="reference backend: default torch (the float model), none when --backend is torch; "
-                        "'none' to skip; never the backend itself")
+                   help="reference backend: default torch (the float model), none when --backend is torch, loihi "
+                        "(the bit-exact emulator) for a netx model on lava; 'none' to skip; never the backend itself")
     p.add_argument("--allow-mismatch", action="store_true",
                    help="quantise even where Loihi semantics differ from the model's (reported)")
     p.add_argument("-o", "--output", help="directory for outputs.npz, activity.npz, report.html/json, manifest.json")
@@ -50,7 +58,8 @@ def _main(args: argparse.Namespace) -> int:
     for flag, name in (("--backend", args.backend), ("--compare", args.compare)):
         if name not in backends.available() and not (flag == "--compare" and name in ("none", "auto")):
             raise InputError(f"{flag} {name}: not one of {backends.available()}")
-    compare = resolve_compare(args.backend, args.compare)  # before the run: --compare X --backend X is refused now
+    # before the run: --compare X --backend X is refused now (a netx model on lava: the emulator by default)
+    compare = resolve_compare(args.backend, args.compare, model_format(args) == "netx")
     backends.load_target(backends.get(args.backend), args.target)  # a bad target fails now, before the kernel build
     check_input_flags(args)
     inputs = tuple(input_paths(args))

@@ -55,6 +55,6 @@ def _info(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("info", help="print the nodes, shapes, neuron/synapse counts and usable backends")
-    p.add_argument("model", help="a NIR file (.nir)")
+    p.add_argument("model", help="a NIR file (.nir) or a lava-dl netx file (.net)")
     add_convention_args(p)
     p.set_defaults(func=_info)

@@ -16,7 +16,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     from neuromap.partition.place import PLACEMENTS
 
     p = subparsers.add_parser("partition", help="partition and place a model onto a hardware target")
-    p.add_argument("model", help="model file (.nir)")
+    p.add_argument("model", help="model file (.nir, or a lava-dl .net)")
+    p.add_argument("--model-format", default=None, choices=["nir", "netx"],
+                   help="the model file's format (default: netx for a .net file, else nir)")
     p.add_argument("--target", required=True, help="target name (see `neuromap targets`) or a .toml path")
     p.add_argument("--method", default="metis", choices=METHODS,
                    help="how neurons are grouped into cores (default metis; sequential without pymetis)")

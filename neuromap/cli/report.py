@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
         "report", help="energy / latency / resources of a .nir model on hardware targets",
         description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="a .nir file")
+    p.add_argument("model", help="a .nir file or a lava-dl netx .net file")
     p.add_argument("--target", action="append", required=True,
                    help="a target name or TOML path; repeat for several; 'all' for every shipped target")
     src = add_input_args(p)
@@ -36,6 +36,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", choices=["table", "json", "html"], default=None,
                    help="output format (default: from the -o suffix .json/.html/.txt, else table)")
     p.add_argument("-o", "--output", help="write the report here (atomically) instead of printing it")
+    p.add_argument("--per-layer", action="store_true",
+                   help="also print, per target with a core mapping, each layer's cores and activity (table format)")
     add_estimate_options(p)
     p.set_defaults(func=_main)
 
@@ -103,6 +105,10 @@ def _main(args: argparse.Namespace) -> int:
         if note:
             print(note)
         print(rep.table())
+        if args.per_layer:
+            for name, mapping in rep.mappings.items():
+                if mapping is not None:
+                    print("\n" + rep.layer_table(name))
     elif args.format == "json":
         print(rep.to_json())
     else:

@@ -4,7 +4,9 @@ Collected from any backend's recordings (``{population name: output sequence [T,
 the netlist the backend ran, these counts are what every cost model multiplies by its spec
 figures. Definitions (per run, summed over time steps ``T`` and samples ``B``):
 
-* ``spikes[pop]``: non-zero outputs of a population (binary spikes; graded events count once).
+* ``spikes[pop]``: non-zero outputs of a population (binary spikes; graded events count once). A
+  kind whose registry entry has ``messages`` is counted on what it sends: a sigma-delta population
+  sends the change of its decoded output, one graded spike per non-zero change.
 * ``synops[proj]``: synaptic events = sum over time of each non-zero source output times its
   number of non-zero outgoing weights in that projection (conv: exact taps from the geometry).
 * ``dense_synops[proj]``: ``T * B * synapses`` (every synapse every step; NeuroBench "Dense").
@@ -242,7 +244,8 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
     missing = [n for n, p in pops.items() if n not in records and (not p.is_input or any(netlist.outgoing(n)))]
     if missing:
         raise ActivityError(f"no recording for populations {missing}; recorded: {sorted(records)}")
-    seqs = {n: _as_tensor(records[n]) for n in pops if n in records}
+    # what each population sends (a sigma-delta population: the changes of its decoded output)
+    seqs = {n: pops[n].model.sent(_as_tensor(records[n])) for n in pops if n in records}
     T = B = None
     for n, s in seqs.items():
         if s.dim() < 3:
@@ -268,7 +271,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         src = seqs[proj.src]
         events, got, per_target = _projection_events(proj, src)
         delivered[proj.dst] = per_target if proj.dst not in delivered else delivered[proj.dst] + per_target
-        binary = bool(torch.all((src == 0) | (src.abs() == 1)))
+        binary = not pops[proj.src].model.graded and bool(torch.all((src == 0) | (src.abs() == 1)))
         if proj.reduces:  # a unit's digital reduction (max pooling): no synaptic events (Projection.reduces)
             events = 0.0
         synops[proj.name] = events
@@ -295,7 +298,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         spikes[name] = nz
         spn[name] = (out != 0).reshape(T * B, -1).sum(0).tolist()
         synpn[name] = delivered[name].tolist() if name in delivered else [0.0] * pop.size
-        graded[name] = not bool(torch.all((out == 0) | (out == 1)))
+        graded[name] = pop.model.graded or not bool(torch.all((out == 0) | (out == 1)))
         upd_d[name] = float(T * B * pop.size)
         upd_e[name] = float(received[name].sum()) if name in received else 0.0
         zeros_out += out.numel() - nz

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from neuromap.atomic import write_text
 from neuromap.errors import InputError
 from neuromap.estimate import Estimate, Options, fmt_si
@@ -132,6 +134,37 @@ class Report:
             })
         return out
 
+    def layers(self, target: str) -> list[dict[str, Any]]:
+        """Per population (network order): neurons, the cores the target's mapping gives it, the messages
+        it sends per sample (spikes, or graded spikes where ``graded``), its rate (messages per neuron
+        per step) and the synaptic events it receives per sample. ``KeyError`` for a target without a
+        mapping (a kind whose cost model places no cores)."""
+        mapping = self.mappings.get(target)
+        if mapping is None:
+            raise KeyError(f"target {target!r} has no mapping (its kind places no cores); targets with one: "
+                           f"{[k for k, m in self.mappings.items() if m is not None]}")
+        a, B = self.activity, self.activity.samples
+        received: dict[str, float] = {}
+        for proj, (_src, dst) in a.projection_ends.items():
+            received[dst] = received.get(dst, 0.0) + a.synops.get(proj, 0.0)
+        return [{"layer": pop, "neurons": n, "cores": int(len(np.unique(mapping.core_of(pop)))),
+                 "messages_per_sample": a.spikes[pop] / B, "rate": a.spikes[pop] / (B * a.steps * n),
+                 "graded": bool(a.graded.get(pop, False)), "synops_per_sample": received.get(pop, 0.0) / B}
+                for pop, n in a.neurons.items()]
+
+    def layer_table(self, target: str) -> str:
+        """:meth:`layers` as text, with the total of cores (the mapping's, which may share a core between layers)."""
+        rows = self.layers(target)
+        head = f"{'layer':<16}{'neurons':>9}{'cores':>7}{'messages/sample':>17}{'rate/step':>11}{'synops/sample':>15}"
+        lines = [f"{target}: per layer ({self.model})", head, "-" * len(head)]
+        for r in rows:
+            kind = " graded" if r["graded"] else ""
+            lines.append(f"{r['layer']:<16}{r['neurons']:>9,}{r['cores']:>7}{r['messages_per_sample']:>17,.0f}"
+                         f"{r['rate']:>11.3f}{r['synops_per_sample']:>15,.0f}{kind}")
+        lines.append(f"{'total':<16}{sum(r['neurons'] for r in rows):>9,}{self.mappings[target].n_cores:>7}"
+                     "   (graded: the layer sends graded spikes, one message per non-zero change)")
+        return "\n".join(lines)
+
     def energy_splits(self) -> list[str]:
         """The lines each target's kind adds under the table (SFQ: chip and wall-plug energy)."""
         return [line for n, e in self.estimates.items() for line in get_kind(e.kind).report_lines(n, e)]
@@ -201,6 +234,7 @@ class Report:
                 "per_core": e.per_core,
                 "omitted": e.omitted,
                 "notes": e.notes,
+                **({"layers": self.layers(name)} if self.mappings.get(name) is not None else {}),
                 "terms": [
                     {**{k: getattr(t, k) for k in ("quantity", "name", "count", "count_label", "figure", "value", "unit",
                                                    "source", "confidence", "layer")},

@@ -57,6 +57,8 @@ def _population(graph: GraphLike, name: str) -> Population:
         graded = name in graph.graded_inputs()
         return Population(name, "input", shape, {}, not graded, {"node": name, **({"graded": True} if graded else {})})
     meta = {"node": name, "type": type_name(node)}
+    if "netx" in (getattr(node, "metadata", None) or {}):  # parameters that are Loihi integers (neuromap.io.netx)
+        meta["loihi_integers"] = True
     if isinstance(node, Neuron):
         model, params = registered_params(node, name)
         return Population(name, model.kind, shape, params, model.spiking, meta)
@@ -86,7 +88,9 @@ def lower(graph: GraphLike) -> Netlist:
             elif isinstance(graph.nodes[node], nir.Output):
                 if any(not isinstance(graph.nodes[v], (nir.Flatten, Reshape, nir.Delay)) for v in via):
                     if node not in net.graph:
-                        net.add_population(Population(node, "identity", graph.shapes[node][1], {}, False, {"node": node}))
+                        exact = any("netx" in (getattr(graph.nodes[v], "metadata", None) or {}) for v in via)
+                        net.add_population(Population(node, "identity", graph.shapes[node][1], {}, False,
+                                                      {"node": node, **({"loihi_integers": True} if exact else {})}))
                     paths.append((src, via, node))
             elif node in via:
                 raise GraphError(f"lower: cycle through synaptic nodes at {node!r}")

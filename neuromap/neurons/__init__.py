@@ -13,6 +13,7 @@ from .functional import (
 from .ielif import IELIF, IELIFParams
 from .modules import LI, LIF, CubaLIF, NeuronOutput
 from .params import CubaLIFParams, LIFParams, decay_from_tau, params_from_dict, tau_from_decay
+from .sigma_delta import SigmaDelta, SigmaDeltaParams
 from .surrogate import SURROGATES, Surrogate, as_surrogate, spike
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "ALIFParams",
     "IELIF",
     "IELIFParams",
+    "SigmaDelta",
+    "SigmaDeltaParams",
     "LIF",
     "LI",
     "CubaLIF",

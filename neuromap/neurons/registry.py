@@ -189,6 +189,11 @@ class NeuronModel:
         params_class: the ``LIFParams`` subclass of a ``SpikingParams`` kind other than lif / cuba
             (:func:`for_neuron_params` finds the kind of a neuron stored by its parameters, e.g. the
             neuron inside an attention node).
+        messages: what the population sends per step, from its output sequence ``[T, ...]`` (None:
+            the output itself; a sigma-delta population sends the change of its decoded output).
+        graded: its messages are graded spikes, each carrying a payload (the target's
+            ``numerics.graded_spike_bits``: 24 bits on Loihi 2), not bare spikes; partitioners and
+            cost models size and price them as such (by this flag, never by the kind's name).
     """
 
     kind: str
@@ -206,6 +211,12 @@ class NeuronModel:
     from_module: Callable[[Any], Any] | None = None
     params_class: type | None = None
     nir_aliases: tuple[str, ...] = ()
+    messages: Callable[[torch.Tensor], torch.Tensor] | None = None
+    graded: bool = False
+
+    def sent(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The messages of an output sequence ``[T, ...]`` (a non-zero entry is one spike or graded spike)."""
+        return outputs if self.messages is None else self.messages(outputs)
 
     def coerce(self, params: Any, name: str = "?") -> Any:
         """Typed parameters from ``params`` (already typed, a plain dict of older code, or empty: None

@@ -176,6 +176,7 @@ class Run:
     ax_in: Any = None
     ax_out: Any = None
     traffic: Any = None  # [cores, cores] packets per step
+    graded_traffic: Any = None  # the share of ``traffic`` that is graded spikes (a payload each)
     mem: Any = None  # memory bits per core with a memory model's overheads (None: no overheads)
 
     @property
@@ -246,6 +247,8 @@ def check_axons(run: Run, kind) -> None:
             kind.resources(run)
             atom_groups = run.atoms.groups(sizes)
     run.traffic = (onehot @ sp.diags(run.rate_arr[run.a_pop]) @ conn).tocsr()  # cores x cores, packets / step
+    graded = np.array([p.model.graded for p in run.pops], dtype=np.float64)[run.a_pop]  # the registry's flag
+    run.graded_traffic = (onehot @ sp.diags(run.rate_arr[run.a_pop] * graded) @ conn).tocsr()
 
 
 def _halve_single_atom_cores(run: Run, single: np.ndarray) -> None:
@@ -360,7 +363,8 @@ def partition_once(netlist: Netlist, target: Any, method: str = "metis", activit
     total = float(run.traffic.sum())
     metrics: dict[str, Any] = {"cores": n_cores, "atoms": len(run.a_pop), "neurons": int(sum(run.sizes)),
                                "synapses": int(netlist.n_synapses), "traffic_total": total,
-                               "cut_traffic": total - float(run.traffic.diagonal().sum())}
+                               "cut_traffic": total - float(run.traffic.diagonal().sum()),
+                               "graded_traffic_total": float(run.graded_traffic.sum())}
     violations: list[str] = []
     cores, links, mesh_info = kind.place(run, placement, time_budget, metrics, violations)
     metrics["utilisation"] = utilisation(usage, limits_out, violations)

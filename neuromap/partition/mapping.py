@@ -98,6 +98,11 @@ class Mapping:
             ("cut traffic (pkt/step)", f(m.get("cut_traffic"))),
             ("hop-weighted traffic", f(m.get("hop_traffic"))),
             ("max link load (pkt/step)", f(m.get("max_link_load"))),
+        ]
+        if m.get("graded_traffic_total"):  # graded spikes: packets with a payload (numerics.graded_spike_bits)
+            rows += [("graded spikes (pkt/step)", f(m.get("graded_traffic_total"))),
+                     ("graded payload (bit/step)", f(m.get("graded_payload_bits")))]
+        rows += [
             ("feasible", "yes" if m["feasible"] else "NO: " + "; ".join(m.get("violations", []))),
             ("time (s)", f(m.get("time_s"), "{:.2f}")),
         ]

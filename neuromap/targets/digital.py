@@ -33,7 +33,18 @@ import scipy.sparse as sp
 
 from neuromap import memory
 from neuromap.devices import spinnaker2 as pe_model
-from neuromap.estimate import Estimate, Options, at, fig, missing_why, operating_point, per_core_sum, scalar, term
+from neuromap.estimate import (
+    Estimate,
+    MissingFigure,
+    Options,
+    at,
+    fig,
+    missing_why,
+    operating_point,
+    per_core_sum,
+    scalar,
+    term,
+)
 from neuromap.partition.errors import DoesNotFit
 from neuromap.partition.place import Mesh, hop_cost, place
 from neuromap.partition.route import link_loads, router_entries
@@ -96,6 +107,7 @@ FIGURES = {
     "energy.e_synop_silicon": ENERGY, "energy.e_synop_learning": ENERGY,
     "energy.e_neuron_update": ENERGY.but(positive=True, required=True), "energy.e_neuron_update_upper": ENERGY,
     "energy.e_neuron_inactive": ENERGY, "energy.e_spike": ENERGY, "energy.e_spike_within_tile": ENERGY,
+    "energy.e_graded_spike": ENERGY,
     "energy.e_hop": ENERGY, "energy.e_hop_ew": ENERGY, "energy.e_hop_ns": ENERGY,
     "energy.e_axon_out_silicon": ENERGY, "energy.e_packet_spinnaker1": ENERGY, "energy.e_mac_mla": ENERGIES,
     "energy.e_mac_mla_band": ENERGIES, "energy.e_mac_dnn_best": ENERGY,
@@ -206,6 +218,7 @@ class Digital(TargetKind):
                        max_link_load=max((lk[2] for lk in all_links), default=0.0),
                        max_offchip_link_load=max((lk[2] for lk in all_links if lk[3]), default=0.0),
                        offchip_traffic=float(_offchip(traffic, np.asarray(cores["chip"]))))
+        _graded_metrics(run, metrics, violations, lambda t: hop_cost(t, X, Y, slot_of))
         if tgt.get("chip.router_entries") is not None:
             ent = router_entries(traffic, np.asarray(cores["chip"]), mesh.chip_grid, mesh.n_chips)
             metrics["router_entries_max"] = int(ent.max(initial=0))
@@ -249,7 +262,7 @@ class Digital(TargetKind):
         est.resources = {"cores": mapping.n_cores, "chips": chips, "feasible": mapping.feasible,
                          "utilisation": mapping.metrics.get("utilisation"),
                          "memory_per_core": {k: v for k, v in mapping.usage.items() if "mem" in k or "sram" in k},
-                         **est.resources}
+                         **{k: mapping.metrics[k] for k in GRADED_METRICS if k in mapping.metrics}, **est.resources}
         return est
 
 
@@ -283,6 +296,27 @@ def _slice_axons(net, pops, index, bounds, lim) -> list[np.ndarray]:
     return bounds
 
 
+#: What a mapping says about graded spikes (per step): packets, payload bits (packets x graded_spike_bits), hops.
+GRADED_METRICS = ("graded_traffic_total", "graded_payload_bits", "graded_hop_traffic", "graded_spike_bits")
+
+
+def _graded_metrics(run, metrics: dict, violations: list[str], hops) -> None:
+    """Graded spikes on the mesh: their packets per step, their payload bits per step (packets x the
+    target's ``numerics.graded_spike_bits``) and packet-hops; a target without that figure sends binary
+    spikes only, so graded traffic on it is a violation that names the populations."""
+    graded = float(run.graded_traffic.sum()) if run.graded_traffic is not None else 0.0
+    if graded == 0:
+        return
+    bits = run.tgt.get("numerics.graded_spike_bits")
+    if bits is None:
+        pops = [p.name for p in run.pops if p.model.graded]
+        violations.append(f"numerics.graded_spike_bits: populations {pops[:4]} send graded spikes, which target "
+                          f"{run.tgt.name!r} cannot carry{missing_why(run.tgt, 'numerics.graded_spike_bits')}")
+        return
+    metrics.update(graded_payload_bits=graded * int(bits), graded_hop_traffic=float(hops(run.graded_traffic)),
+                   graded_spike_bits=int(bits))
+
+
 def _offchip(traffic: sp.csr_matrix, chip_of_core: np.ndarray) -> float:
     t = traffic.tocoo()
     return float(t.data[chip_of_core[t.row] != chip_of_core[t.col]].sum())
@@ -307,17 +341,21 @@ def _neuron_terms(activity, target: Target, est: Estimate, e_upd) -> None:
 
 
 def _packet_terms(activity, target: Target, mapping, est: Estimate) -> None:
-    """Spike packets x e_spike and packet hops x e_hop (mean of the E-W / N-S figures)."""
+    """Spike packets x e_spike, graded-spike packets x e_graded_spike (:func:`_graded_terms`) and
+    packet hops x e_hop (mean of the E-W / N-S figures)."""
     T, B = activity.steps, activity.samples
-    packets = float(mapping.metrics.get("traffic_total") or 0.0) * T * B
+    graded = float(mapping.metrics.get("graded_traffic_total") or 0.0) * T * B
+    packets = float(mapping.metrics.get("traffic_total") or 0.0) * T * B - graded
     hops = mapping.metrics.get("hop_traffic")
     e_spike = fig(target, "energy.e_spike_within_tile") or fig(target, "energy.e_spike")
+    name = "energy.e_spike_within_tile" if target.figure("energy.e_spike_within_tile") else "energy.e_spike"
     if e_spike is not None:
-        name = "energy.e_spike_within_tile" if target.figure("energy.e_spike_within_tile") else "energy.e_spike"
         est.energy_terms.append(term("energy", "spike packets", packets, "packets (rate x destination cores)",
                                      e_spike, name))
     else:
         est.omitted.append("spike packet energy: target has no e_spike figure")
+    if graded:
+        _graded_terms(target, mapping, est, graded, e_spike, name)
     hop_figs = [(k, fig(target, k)) for k in ("energy.e_hop", "energy.e_hop_ew", "energy.e_hop_ns")]
     hop_figs = [(k, f) for k, f in hop_figs if f is not None]
     if hops is None:
@@ -330,6 +368,10 @@ def _packet_terms(activity, target: Target, mapping, est: Estimate) -> None:
         if len(hop_figs) > 1:
             est.notes.append("hops priced at the mean of the E-W and N-S figures (the mapping counts hops, not directions)")
         est.energy_terms.append(t)
+        if mapping.metrics.get("graded_hop_traffic"):  # a payload per hop, priced as a bare packet's hop
+            est.energy_lower_bound = True
+            est.notes.append("graded-spike packets' hops priced as bare packets' hops: a lower bound (no published "
+                             "per-hop energy of a packet with a payload)")
     else:
         est.omitted.append(f"hop energy: target lacks e_hop{missing_why(target, 'energy.e_hop')}")
 
@@ -341,6 +383,31 @@ def _run_seconds(target: Target, est: Estimate) -> tuple[float, tuple[float, flo
         return est.run_seconds()
     step = fig(target, "timing.timestep")
     return _timestep(target) * est.steps * est.samples, (step.spread if step is not None else (1.0, 1.0))
+
+
+def _graded_terms(target: Target, mapping, est: Estimate, packets: float, e_spike, spike_name: str) -> None:
+    """Graded-spike packets (a ``numerics.graded_spike_bits`` payload each) x ``energy.e_graded_spike``;
+    without that figure, x the target's bare spike-packet energy as a marked lower bound (the payload
+    costs more, by an unpublished amount); a target that cannot carry graded spikes is refused."""
+    bits = target.get("numerics.graded_spike_bits")
+    if bits is None:
+        raise MissingFigure(f"target {target.name!r} ({target.path}) has no numerics.graded_spike_bits"
+                            f"{missing_why(target, 'numerics.graded_spike_bits')}: it cannot carry the graded spikes "
+                            f"this network sends ({packets:,.0f} packets); estimate it on a target that can (loihi2)")
+    label = f"graded-spike packets ({bits}-bit payload each)"
+    e_graded = fig(target, "energy.e_graded_spike")
+    if e_graded is not None:
+        est.energy_terms.append(term("energy", "graded-spike packets", packets, label, e_graded,
+                                     "energy.e_graded_spike"))
+        return
+    why = f"target lacks energy.e_graded_spike{missing_why(target, 'energy.e_graded_spike')}"
+    if e_spike is None:
+        est.omitted.append(f"graded-spike packet energy ({packets:,.0f} packets): {why} and a spike-packet figure")
+        return
+    est.energy_terms.append(term("energy", "graded-spike packets", packets, label + ", priced as bare spikes",
+                                 e_spike, spike_name))
+    est.energy_lower_bound = True
+    est.notes.append(f"graded spikes priced at a bare spike packet's {spike_name}: a lower bound ({why})")
 
 
 def _static_term(target: Target, est: Estimate, chips: int) -> None:

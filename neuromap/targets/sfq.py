@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from neuromap.estimate import Estimate, Options, Term, fig, fmt_si, missing_why, need, range_of, scalar, term
+from neuromap.estimate import Estimate, MissingFigure, Options, Term, fig, fmt_si, missing_why, need, range_of, scalar, term
 
 from .kind import TargetKind, register_kind
 from .schema import COUNT, FREQUENCIES, POWER, REFERENCE, FigureSpec, Target
@@ -57,6 +57,7 @@ class SFQ(TargetKind):
         factor is left out (the Carnot bound replaces the latter); each marks the energy a lower bound
         and is listed in :attr:`Estimate.omitted`. No option changes an SFQ estimate. Energies in J,
         latency in s per step."""
+        _refuse_graded(netlist, target)
         est = Estimate(target.name, target.kind, activity.samples, activity.steps)
         pulse = _pulse_term(target)
         _synapse_terms(activity, target, est, pulse)
@@ -105,6 +106,17 @@ def _pulse_term(target: Target) -> Term:
 def _switch_term(pulse: Term, name: str, switches: float, label: str, layer: str | None) -> Term:
     return Term("energy", name, float(switches), label, pulse.figure, pulse.value, pulse.unit, pulse.source,
                 pulse.confidence, pulse.estimate_flag, layer, spread=pulse.spread)
+
+
+def _refuse_graded(netlist, target: Target) -> None:
+    """An SFQ pulse is binary (one fluxon) and this model's values are pulse rates (Krylov et al. 2023):
+    a population sending graded spikes (a payload per message: the neuron registry's ``graded``) has no
+    SFQ circuit or figure to be priced with, so the estimate is refused, naming them."""
+    graded = [p.name for p in netlist.populations if p.model.graded]
+    if graded:
+        raise MissingFigure(f"target {target.name!r} (sfq): populations {graded[:4]} send graded spikes (a payload per "
+                            "message); an SFQ pulse carries none and no SFQ circuit for graded spikes has a published "
+                            "junction count, so this network cannot be priced here")
 
 
 def _synapse_terms(activity, target: Target, est: Estimate, pulse: Term) -> None:

@@ -140,3 +140,85 @@ def synaptic_input(weights, spikes: np.ndarray, weight_exp: int) -> np.ndarray:
     acc = np.asarray(acc, dtype=np.int64)
     acc = np.left_shift(acc, weight_exp) if weight_exp > 0 else np.right_shift(acc, -weight_exp)
     return acc.astype(np.int32)
+
+
+# --- sigma-delta neurons and graded spikes (Loihi 2; lava-nc ``lava/proc/sdn/models.py``) ----------------
+#
+# Lava's fixed-point Sigma / Delta / SigmaDelta keep every state in int32 (``precision=24`` is declared,
+# not enforced), scale the threshold and the bias by ``2**(spike_exp + state_exp)`` and send
+# ``s_out >> state_exp`` as the graded spike. A graded spike reaches a Dense / Sparse synapse as an int32
+# vector and ``weights.dot(s)`` is an int32 product (it wraps), shifted by ``weight_exp`` afterwards.
+
+
+def _delta(act: np.ndarray, act_prev: np.ndarray, residue: np.ndarray, error: np.ndarray, vth: np.ndarray,
+           cum_error: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lava's ``delta_dynamics`` in int32: ``(s_scaled, residue, error)``."""
+    delta = (act - act_prev + residue).astype(np.int32)
+    if cum_error:
+        error = (error + delta).astype(np.int32)
+        s = np.where(np.abs(error) >= vth, delta, np.int32(0)).astype(np.int32)
+        error = np.where(s != 0, np.int32(0), error).astype(np.int32)
+    else:
+        s = np.where(np.abs(delta) >= vth, delta, np.int32(0)).astype(np.int32)
+    return s, (delta - s).astype(np.int32), error
+
+
+def sigma_delta_step(a_in: np.ndarray, sigma: np.ndarray, act_prev: np.ndarray, residue: np.ndarray,
+                     error: np.ndarray, vth: np.ndarray, bias: np.ndarray, relu: bool, cum_error: bool,
+                     state_exp: int) -> tuple[np.ndarray, ...]:
+    """One step of Lava's ``PySigmaDeltaModelFixed`` (``vth`` and ``bias`` already scaled by
+    ``2**(spike_exp + state_exp)``): ``(sigma, act, residue, error, s_out)``, all int32."""
+    sigma = (np.asarray(a_in, dtype=np.int32) + sigma).astype(np.int32)
+    act = (sigma + bias).astype(np.int32)
+    if relu:
+        act = np.maximum(act, np.int32(0))
+    s, residue, error = _delta(act, act_prev, residue, error, vth, cum_error)
+    return sigma, act, residue, error, np.right_shift(s, state_exp).astype(np.int32)
+
+
+def delta_step(a_in: np.ndarray, act_prev: np.ndarray, residue: np.ndarray, error: np.ndarray, vth: np.ndarray,
+               cum_error: bool, spike_exp: int, state_exp: int) -> tuple[np.ndarray, ...]:
+    """One step of Lava's ``PyDeltaModelFixed`` (the input's delta encoder, no sigma, no bias):
+    ``(act, residue, error, s_out)``, int32."""
+    act = np.left_shift(np.asarray(a_in, dtype=np.int32), np.int32(spike_exp + state_exp))
+    s, residue, error = _delta(act, act_prev, residue, error, vth, cum_error)
+    return act, residue, error, np.right_shift(s, state_exp).astype(np.int32)
+
+
+def graded_input(weights, messages: np.ndarray, weight_exp: int) -> np.ndarray:
+    """``(W . s) << weight_exp`` for graded spikes ``[B, N_src]`` (int32): the product wraps to int32
+    before the shift, as Lava's ``weights.dot(s_in)`` on int32 arrays does; returns ``[B, N_dst]`` int32."""
+    s = np.asarray(messages, dtype=np.int64)
+    acc = (s @ weights.T) if not sp.issparse(weights) else (weights @ s.T).T
+    acc = np.asarray(acc, dtype=np.int64).astype(np.int32)  # two's-complement wrap (C's int32 overflow)
+    acc = np.left_shift(acc, weight_exp) if weight_exp > 0 else np.right_shift(acc, -weight_exp)
+    return acc.astype(np.int32)
+
+
+def fit_weights(weights: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Integer weights (at most 8 bits of magnitude plus sign) as Lava's synapse stores them without
+    loss: ``(shifted, num_weight_bits, weight_exp)`` with ``(shifted . s) >> -weight_exp == weights . s``
+    once Lava has clipped the shifted weights to 8 bits and truncated them to ``num_weight_bits``.
+
+    This is lava-dl's ``netx.utils.optimize_weight_bits`` (the shift that fills the 8-bit mantissa, the
+    trailing zero bits that need no storage); weights beyond the mixed-sign range [-256, 254] are an error
+    here (lava-dl clips them with a printed warning)."""
+    w = np.asarray(weights, dtype=np.int64)
+    if w.size == 0 or not np.any(w):
+        return w.copy(), 8, 0
+    lo, hi = int(w.min()), int(w.max())
+    mixed = lo < 0 < hi
+    if (mixed and (hi > 254 or lo < -256)) or hi > 255 or lo < -256:
+        raise ValueError(f"weights in [{lo}, {hi}] do not fit Loihi's 8-bit weights (mixed signs: [-256, 254])")
+    if mixed:
+        scale = min(127 / hi, -128 / lo)
+    elif hi > 0:
+        scale = 255 / hi
+    else:
+        scale = -256 / lo
+    shift = int(np.floor(np.log2(scale))) + int(mixed)
+    n = 8
+    while n > 0 and np.any(w % (1 << n)):
+        n -= 1
+    n -= int(mixed)
+    return np.left_shift(w, shift), int(8 - shift - n), -shift

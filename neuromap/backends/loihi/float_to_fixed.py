@@ -47,6 +47,7 @@ from neuromap.netlist import Netlist, Population
 from neuromap.quantize import GridError, grid_integers
 
 from . import fixed_point as fx
+from . import integers
 from .emulator import LoihiConnection, LoihiLIF, LoihiNetwork
 from .neurons import QuantizationError, compartment
 
@@ -248,12 +249,25 @@ def check_zeroed(pop: Population, incoming: list, zeroed: int, nonzero: int, wei
     notes.append(note + f" (largest |w| {largest / median:.3g} x the median)")
 
 
+def _integer_layer(netlist: Netlist, pop: Population, spike_exp: int):
+    """:func:`.integers.quantise` with its facts as a :class:`LayerQuant`."""
+    try:
+        layer, conns, direct, facts = integers.quantise(netlist, pop, spike_exp)
+    except (integers.IntegerError, ValueError) as exc:
+        raise QuantizationError(str(exc)) from exc
+    exps = sorted({c.weight_exp for c in conns})
+    q = LayerQuant(pop.name, facts["scale"], exps[0] if exps else 0, facts["du"], facts["dv"], facts["vth"], 0.0,
+                   0.0, 0.0, facts["notes"], readout=False)
+    return layer, conns, direct, q
+
+
 def quantize(
-    netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False
+    netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False, spike_exp: int = integers.DEFAULT_SPIKE_EXP
 ) -> tuple[LoihiNetwork, QuantReport]:
-    """Quantise every population of ``netlist`` (the kinds :mod:`.neurons` implements) and its incoming
-    dense, sparse or conv projections. Raises :class:`QuantizationError` naming the node for anything
-    Loihi's bit-accurate model cannot run (a kind it does not implement, semantics it differs in)."""
+    """Quantise every population of ``netlist`` (the kinds :mod:`.neurons` implements; sigma-delta and
+    populations of Loihi integers through :mod:`.integers`, with ``spike_exp`` for graded spikes) and its
+    incoming dense, sparse or conv projections. Raises :class:`QuantizationError` naming the node for
+    anything Loihi's bit-accurate model cannot run (a kind it does not implement, semantics it differs in)."""
     if not 2 <= weight_bits <= 8:
         raise QuantizationError(f"weight_bits must lie in [2, 8], got {weight_bits}: with mixed-sign weights Lava "
                                 "keeps only the top weight_bits of the 8-bit mantissa and one of them is the sign, "
@@ -265,8 +279,16 @@ def quantize(
     layers: list[LoihiLIF] = []
     conns: list[LoihiConnection] = []
     report: dict[str, LayerQuant] = {}
+    direct: dict[str, str] = {}
     for pop in pops:
         if pop.is_input:
+            continue
+        if integers.handles(pop):
+            layer, cs, inp, report[pop.name] = _integer_layer(netlist, pop, spike_exp)
+            layers.append(layer)
+            conns += cs
+            if inp is not None:
+                direct[pop.name] = inp
             continue
         comp = compartment(pop)
         notes = comp.semantics(pop, allow_mismatch)
@@ -369,4 +391,4 @@ def quantize(
             zeroed_weights=zeroed,
             nonzero_weights=nonzero,
         )
-    return LoihiNetwork(inputs, layers, conns), QuantReport(report, list(inputs))
+    return LoihiNetwork(inputs, layers, conns, direct), QuantReport(report, list(inputs))

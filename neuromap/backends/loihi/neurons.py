@@ -1,6 +1,7 @@
 """The neuron kinds Loihi's compartment implements, each registered with ``@implements(kind,
 numerics="fixed_pt")`` (Lava's bit-accurate ``Loihi2SimCfg(select_tag="fixed_pt")`` models):
-LIF, CuBa-LIF and a never-spiking leaky-integrator readout (LI, CubaLI). A compartment class says
+LIF, CuBa-LIF, a never-spiking leaky-integrator readout (LI, CubaLI) and Loihi 2's sigma-delta
+neuron. A compartment class says
 how the float parameters map onto Loihi's (:mod:`.float_to_fixed` does the arithmetic): the decays,
 the input gain, the threshold, and which of neuromap's semantics Loihi 1 cannot reproduce. The
 ``loihi`` and ``lava`` backends share this table (they run the same fixed-point network)."""
@@ -130,6 +131,17 @@ class ReadoutCompartment:
 
     def threshold(self, pop: Population) -> float:
         return 1.0
+
+
+@implements("sigma_delta", numerics=NUMERICS)
+class SigmaDeltaCompartment:
+    """Loihi 2's sigma-delta neuron (Lava's ``SigmaDelta``; with the graph input feeding it directly,
+    ``Delta``): graded spikes of 24 bits carrying the change of its activation. Its threshold and bias
+    are integers on Lava's grids (``2**(spike_exp + state_exp)``), so :mod:`.integers` quantises it,
+    not the float scale search of :mod:`.float_to_fixed`."""
+
+    spiking = False
+    integers = True
 
 
 def compartment(pop: Population):

@@ -97,7 +97,7 @@ def test_refuses_what_loihi_cannot_run():
     other.add_projection(Projection("w", "in", "g", "dense", weight=np.ones((2, 4))))
     with pytest.raises(QuantizationError, match=r"'g' \(node 'g'\) has neuron kind 'egru', which backend 'loihi' "
                                                 r"does not implement in fixed_pt numerics; it implements "
-                                                r"\['cuba', 'cubali', 'li', 'lif'\]"):
+                                                r"\['cuba', 'cubali', 'li', 'lif', 'sigma_delta'\]"):
         quantize(other)
 
 

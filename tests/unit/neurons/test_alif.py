@@ -83,4 +83,5 @@ def test_loihi_refuses_alif_naming_the_kind_the_node_the_backend_and_the_kinds_i
     for name in ("loihi", "lava"):
         probs = backends.get(name).unsupported(graph)
         assert any(f"population '1' (node '1') has neuron kind 'alif', which backend '{name}' does not implement "
-                   "in fixed_pt numerics; it implements ['cuba', 'cubali', 'li', 'lif']" in p for p in probs), probs
+                   "in fixed_pt numerics; it implements ['cuba', 'cubali', 'li', 'lif', 'sigma_delta']" in p
+                   for p in probs), probs
