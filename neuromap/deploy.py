@@ -92,14 +92,15 @@ def read_input_array(path: str, layout: str = "TB") -> torch.Tensor:
 
 
 def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, samples: int, seed: int = 0,
-                layout: str = "TB", data_dir: str | None = None, bin_dt: float | None = None):
+                layout: str = "TB", data_dir: str | None = None, bin_dt: float | None = None, binary: bool = False):
     """``(x [T, B, ...] float tensor, labels or None)`` from an ``.npy`` file or a named data set
     (:data:`neuromap.data.NAMES`: the shipped digits, or SHD / SSC / N-MNIST / DVS Gesture read
     from ``data_dir`` or ``$NEUROMAP_DATA``).
 
     ``layout`` says how the file is laid out: ``"TB"`` (time-major, the default) or ``"BT"``
     (batch-major, transposed here). ``steps``: the digits' encoding length (default 25), or the
-    number of ``bin_dt``-second bins of an event data set (default: its whole duration). Counts are
+    number of ``bin_dt``-second bins of an event data set (default: its whole duration). ``binary``:
+    an event data set's bins hold 0/1 spikes instead of their event counts (the default). Counts are
     checked: ``steps``/``samples`` >= 1, ``seed`` >= 0.
     """
     if (input_path is None) == (dataset is None):
@@ -115,11 +116,12 @@ def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, 
     if bin_dt is not None and not (np.isfinite(bin_dt) and bin_dt > 0):
         raise InputError(f"--bin-dt {bin_dt}: must be a positive number of seconds")
     if dataset != "digits":
-        return data.inputs(dataset, samples=samples, data_dir=data_dir, steps=steps, dt=bin_dt, seed=seed)
+        return data.inputs(dataset, samples=samples, data_dir=data_dir, steps=steps, dt=bin_dt, seed=seed,
+                           binary=binary)
     d = data.digits(encoding="rate", steps=25 if steps is None else steps, seed=seed)
     if samples > len(d.y_test):
         raise InputError(f"--samples {samples}: the {dataset} test split has {len(d.y_test)} samples")
-    return d.x_test[:samples].transpose(0, 1).contiguous(), d.y_test[:samples]
+    return d.samples("test", samples)
 
 
 def check_input(graph, x: torch.Tensor) -> None:
@@ -199,7 +201,7 @@ def prepare_kernels(announce: Callable[[str], None] | None = None) -> float:
 def deploy(
     graph,
     x: torch.Tensor,
-    backend: str = "lava",
+    backend: str = "loihi",
     target: str | None = None,
     labels: torch.Tensor | None = None,
     compare: str | None = "torch",

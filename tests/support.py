@@ -9,6 +9,9 @@ data-set formats, and the small netlist the energy tests count by hand.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import h5py
@@ -22,6 +25,31 @@ FIXTURES = ROOT / "tests" / "fixtures"  # small committed files (NIR graphs of o
 
 DEVICE = torch.device(os.environ.get("NEUROMAP_TEST_DEVICE", "cpu"))
 IMPL = "triton" if DEVICE.type == "cuda" else "triton_interpret"
+
+
+#: Python source that makes the optional integrations unimportable, as on a core install: a meta-path
+#: finder raising ImportError for them (prepend it to a ``python -c`` script; format with ``blocked``).
+EXTRAS_BLOCKER = textwrap.dedent(
+    """
+    import importlib.abc, sys
+    BLOCKED = {blocked!r}
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+            return None
+    sys.meta_path.insert(0, Block())
+    """
+)
+
+
+def run_without_extras(body: str, cwd: Path = ROOT, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run Python source ``body`` in a subprocess where every optional integration
+    (:data:`neuromap.optional.EXTRAS`) fails to import, as on ``pip install neuromap-snn``."""
+    from neuromap import optional
+
+    code = EXTRAS_BLOCKER.format(blocked=sorted(optional.EXTRAS)) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def write_shd(path: Path, samples: list[tuple[list[float], list[int], int]]) -> None:

@@ -40,6 +40,13 @@ def add_input_args(p: argparse.ArgumentParser, required: bool = True) -> argpars
                    help="--dataset digits: encoding steps (default 25); event data sets: bins (default: all)")
     p.add_argument("--samples", type=int, default=64, help="samples of --dataset to run (default 64)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --dataset encoding (default 0)")
+    events = p.add_mutually_exclusive_group()
+    events.add_argument("--counts", dest="binary", action="store_false",
+                        help="event data sets: each bin holds its event count (the default; nothing merged)")
+    events.add_argument("--binary", dest="binary", action="store_true",
+                        help="event data sets: clip each bin to one spike (0/1), as Loihi and Brian2 take them; "
+                             "how many events that merges is reported")
+    p.set_defaults(binary=False)
     return src
 
 
@@ -51,23 +58,42 @@ def require_file(path: str, what: str) -> Path:
     return p
 
 
+def _warnings_as_lines(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, printing each ``UserWarning`` it raises as one line on stderr
+    (``neuromap: warning: ...``), not in Python's two-line warning format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        out = fn(*args, **kwargs)
+    for w in caught:
+        print(f"neuromap: warning: {w.message}", file=sys.stderr)
+    return out
+
+
 def load_model(args: argparse.Namespace):
     """The graph named by ``args.model`` (with ``--convention`` / ``--dt`` when the command has them)."""
     from neuromap.graph import load
 
     require_file(args.model, "model")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        graph = load(args.model, convention=getattr(args, "convention", "nir"), dt=getattr(args, "dt", None),
-                     reset=getattr(args, "reset", None))
-    for w in caught:  # one line each, not Python's two-line warning format
-        print(f"neuromap: warning: {w.message}", file=sys.stderr)
-    return graph
+    return _warnings_as_lines(load, args.model, convention=getattr(args, "convention", "nir"),
+                              dt=getattr(args, "dt", None), reset=getattr(args, "reset", None))
+
+
+def events_note(args: argparse.Namespace) -> str:
+    """What the summary line says about an event data set's bins (``""`` for other inputs): counts (the
+    default) or 0/1 spikes (``--binary``)."""
+    from neuromap.data import BUILTIN
+
+    if not getattr(args, "dataset", None) or args.dataset in BUILTIN:
+        return ""
+    if args.binary:
+        return "; events per bin: 0/1 spikes (--binary; --counts, the default, keeps counts)"
+    return "; events per bin: counts (the default; --binary clips to 0/1 spikes)"
 
 
 def load_run_inputs(args: argparse.Namespace):
     """``(x [T, B, ...], labels or None)`` from the input arguments (see :func:`add_input_args`)."""
     from neuromap.deploy import load_inputs
 
-    return load_inputs(args.input, args.dataset, args.steps, args.samples, args.seed, args.layout,
-                       args.data_dir, args.bin_dt)
+    # EventsLost warnings (events outside the window, or merged by --binary) as one line each
+    return _warnings_as_lines(load_inputs, args.input, args.dataset, args.steps, args.samples, args.seed, args.layout,
+                              args.data_dir, args.bin_dt, args.binary)

@@ -1,5 +1,6 @@
 """``neuromap deploy``: run a saved model on a backend, compare it with the float model, report its cost.
 
+    neuromap deploy MODEL.nir --dataset digits                     # the Loihi emulator (core install)
     neuromap deploy MODEL.nir --backend lava --target loihi2 --dataset digits --compare torch
     neuromap deploy MODEL.nir --backend loihi --input x.npy [--layout BT] -o results/run1
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from neuromap.rst import plain
 
-from .common import add_convention_args, add_input_args, load_model, load_run_inputs
+from .common import add_convention_args, add_input_args, events_note, load_model, load_run_inputs
 
 
 def add_parser(subparsers) -> None:
@@ -26,7 +27,9 @@ def add_parser(subparsers) -> None:
         description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter)")
-    p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | crossbar | torch (default: lava)")
+    p.add_argument("--backend", default="loihi",
+                   help="loihi (neuromap's Loihi emulator, bit-exact with Lava; the default, in the core) | lava (the "
+                        "lava extra) | spinnaker2 | crossbar | brian2 (the brian2 extra) | torch")
     p.add_argument("--target", default=None, help="hardware target (default: loihi2 for lava/loihi)")
     add_input_args(p)
     add_convention_args(p)
@@ -49,7 +52,7 @@ def _main(args: argparse.Namespace) -> int:
         check_run_dir(args.output)  # before the run: a bad -o fails now, not after it
     graph = load_model(args)
     x, labels = load_run_inputs(args)
-    print(f"input: {describe_input(x, args.layout)}")
+    print(f"input: {describe_input(x, args.layout)}{events_note(args)}")
     t0 = time.perf_counter()
     dep = deploy(graph, x, args.backend, args.target, labels, None if args.compare == "none" else args.compare,
                  allow_mismatch=args.allow_mismatch, model_name=Path(args.model).stem,

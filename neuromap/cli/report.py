@@ -10,7 +10,7 @@ import argparse
 
 from neuromap.rst import plain
 
-from .common import add_convention_args, add_input_args, load_model, load_run_inputs, require_file
+from .common import add_convention_args, add_input_args, events_note, load_model, load_run_inputs, require_file
 
 
 def add_parser(subparsers) -> None:
@@ -75,7 +75,7 @@ def _main(args: argparse.Namespace) -> int:
     else:
         x, _ = load_run_inputs(args)
         check_input(graph, x)
-        note = f"input: {describe_input(x, args.layout)}"
+        note = f"input: {describe_input(x, args.layout)}{events_note(args)}"
         result = backends.get("torch").compile(graph).run(x)
         activity = collect(netlist, records_with_inputs(graph, result, x))
     rep = build_report(netlist, activity, args.target, model=args.model, method=args.method, options=options)
