@@ -32,3 +32,14 @@ class OutputError(NeuromapError, OSError):
 
     def __str__(self) -> str:  # OSError's own __str__ would print "[Errno ...]" with the args tuple
         return str(self.args[0]) if self.args else "cannot write output"
+
+
+class Terminated(BaseException):
+    """The process was told to stop (SIGTERM, SIGHUP) while the ``neuromap`` command ran: raised by the
+    command's signal handler so that every ``finally`` runs (no temporary file or directory is left
+    behind) and the command exits with ``128 + signum``. Like ``KeyboardInterrupt``, not an error:
+    ``except Exception`` does not catch it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -6,7 +6,8 @@ Tiers: a test under ``tests/unit/`` is marked ``unit``, one under ``tests/integr
 and no host sync per time step; ``make test-gpu``, with ``NEUROMAP_TEST_DEVICE=cuda`` on a GPU),
 ``triton`` (needs Triton: skipped loudly without it) and ``cpu_only`` (checks the CPU-side dispatch:
 skipped when ``NEUROMAP_TEST_DEVICE=cuda``). Nothing is built while tests are collected: a test that
-needs the compiled C++ kernels takes the ``cpp_kernels`` fixture, which builds them on first use.
+needs the compiled C++ kernels takes the ``cpp_kernels`` fixture, which builds them on first use. A
+test that runs the command line in-process takes ``cli_run``.
 """
 
 import os
@@ -57,3 +58,19 @@ def cpp_kernels():
     if lib is None:
         pytest.skip(f"LOUD SKIP: compiled kernels unavailable: {kernels.status()}")
     return lib
+
+
+@pytest.fixture
+def cli_run(capsys):
+    """``neuromap ARGV`` in-process: ``run(*argv) -> (exit code, stdout, stderr)`` (argparse exits too)."""
+    from neuromap import cli
+
+    def run(*argv):
+        try:
+            code = cli.main([str(a) for a in argv])
+        except SystemExit as exc:
+            code = exc.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

@@ -64,6 +64,17 @@ def write_shd(path: Path, samples: list[tuple[list[float], list[int], int]]) -> 
         f.create_dataset("extra/speaker", data=np.zeros(len(samples), dtype=np.uint16))
 
 
+def norse_run(net, x: torch.Tensor) -> torch.Tensor:
+    """A Norse module's outputs ``[T, ...]`` over ``x [T, ...]``, one step at a time with its state
+    passed explicitly (Norse's own loop; the NIR tests compare neuromap's runs against it)."""
+    state, outs = None, []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            o, state = net(x[t], state)
+            outs.append(o)
+    return torch.stack(outs)
+
+
 def small_net() -> Netlist:
     """input (3) -> LIF (2) -> leaky integrator (1): the netlist whose activity the energy tests count by hand."""
     nl = Netlist("small")

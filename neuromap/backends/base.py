@@ -191,3 +191,17 @@ class Implementations:
         if why is not None:
             raise BackendError(why)
         return self.lookup(pop, numerics)
+
+
+def delayed_outputs(graph: Any) -> list[str]:
+    """Why a hardware backend cannot take ``graph``'s outputs that a ``nir.Delay`` feeds directly (its
+    outputs are populations; a delay lives on a projection into one), one line each."""
+    import nir
+
+    out = []
+    for name in graph.outputs:
+        for p in graph.predecessors(name):
+            if isinstance(graph.nodes[p], nir.Delay):
+                out.append(f"node {p!r} (Delay): a delay directly before output {name!r} is not supported on hardware "
+                           "(outputs are populations); put it before the synapses")
+    return out

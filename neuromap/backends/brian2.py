@@ -286,6 +286,11 @@ def netlist_problems(net) -> list[str]:
                        "NeuronGroup form here (one parameter set per group)")
         elif not p.is_input and p.params.neuron.reset_delay:
             out.append(f"population {p.name!r}: reset_delay=True (snnTorch's delayed reset) has no Brian2 form")
+        elif not p.is_input and p.params.neuron.reset_signal != "spike":
+            out.append(f"population {p.name!r}: reset_signal='membrane' (snnTorch's immediate reset) has no Brian2 form")
+        elif not p.is_input and not 0.0 < p.params.neuron.beta < 1.0:
+            out.append(f"population {p.name!r}: beta = {p.params.neuron.beta:g} (NIR's IF or Threshold) has no "
+                       "Brian2 equation here (the membrane ODE needs a finite, non-zero tau)")
     for pr in net.projections:
         if pr.src == pr.dst and pr.delay:
             out.append(f"projection {pr.name!r}: a delayed self-loop is not supported")

@@ -36,7 +36,7 @@ from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_nam
 from neuromap.graph.shapes import conv_padding
 from neuromap.graph.units import is_unit
 from neuromap.neurons import registry
-from neuromap.neurons.functional import leaky_integrator, neuron_sequence
+from neuromap.neurons.functional import neuron_sequence
 from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.registry import SpikingParams
 from neuromap.neurons.surrogate import as_surrogate
@@ -179,17 +179,17 @@ class _Neuron(NodeOp):
 
 
 class _LI(NodeOp):
+    """LI / CubaLI / I: the registry's step (per-neuron values broadcast over the neuron shape)."""
+
     def __init__(self, name, fi, fo, spec: LISpec) -> None:
         super().__init__(name, fi, fo)
-        self.spec = spec
-        self.beta = torch.tensor(spec.beta, dtype=torch.float32)
+        self.params = spec.params()
 
     def forward(self, x, state):
-        v = leaky_integrator(x, self.beta, state, self.spec.gain, self.spec.v_leak)
-        return v, v[-1]
+        return registry.li_sequence(x, self.params, state)
 
 
-@register_builder(nir.LIF, nir.CubaLIF, nir.LI)
+@register_builder(nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Threshold)
 def _neuron(node, name, fi, fo):
     spec = spec_from_nir(node, name)
     return _LI(name, fi, fo, spec) if isinstance(spec, LISpec) else _Neuron(name, fi, fo, spec)
@@ -219,16 +219,26 @@ def _registered(node, name, fi, fo):
 
 
 class _Delay(NodeOp):
-    def __init__(self, name, fi, fo, steps: int) -> None:
+    """``y[t] = x[t - d]`` per element (zeros before the start); the state is the last ``max(d)`` steps."""
+
+    def __init__(self, name, fi, fo, steps: np.ndarray) -> None:
         super().__init__(name, fi, fo)
-        self.steps = steps
+        self.depth = int(steps.max()) if steps.size else 0
+        self.uniform = bool(np.all(steps == self.depth))
+        self.register_buffer("lag", torch.from_numpy(np.broadcast_to(steps, fi).reshape(-1).astype(np.int64)))
 
     def forward(self, x, state):
-        if self.steps == 0:
+        if self.depth == 0:
             return x, state
-        buf = torch.zeros(self.steps, *x.shape[1:], dtype=x.dtype, device=x.device) if state is None else state
+        buf = torch.zeros(self.depth, *x.shape[1:], dtype=x.dtype, device=x.device) if state is None else state
         full = torch.cat([buf, x])
-        return full[: x.shape[0]], full[x.shape[0]:]
+        T = x.shape[0]
+        if self.uniform:
+            return full[:T], full[T:]
+        flat = full.reshape(full.shape[0], x.shape[1], -1)
+        t = torch.arange(T, device=x.device).view(T, 1, 1) + self.depth - self.lag.to(x.device).view(1, 1, -1)
+        y = flat.gather(0, t.expand(T, x.shape[1], flat.shape[2]))
+        return y.reshape(x.shape), full[T:]
 
 
 def graph_problems(graph: Graph) -> list[str]:

@@ -10,7 +10,16 @@ import argparse
 
 from neuromap.rst import plain
 
-from .common import add_convention_args, add_input_args, events_note, load_model, load_run_inputs, require_file
+from .common import (
+    add_convention_args,
+    add_input_args,
+    check_input_flags,
+    check_outputs,
+    events_note,
+    load_model,
+    load_run_inputs,
+    require_file,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -57,17 +66,22 @@ def _main(args: argparse.Namespace) -> int:
     from neuromap.deploy import check_input, describe_input, records_with_inputs
     from neuromap.energy import Activity, collect
     from neuromap.energy.report import build_report, report_format
+    from neuromap.progress import Steps
 
-    if args.output:  # before any work: a bad path or suffix fails now, not after the run
+    if args.output:  # before any work: a bad path or suffix, or an output that is an input, fails now
         check_writable(args.output)
         if args.format is None:
             report_format(args.output)
+        check_outputs(args, o=args.output)
+    check_input_flags(args)
     for name in args.target:  # a bad target file fails now too
         if name != "all":
             targets.load(name)
     options = options_from_args(args)
-    graph = load_model(args)
-    netlist = graph.lower()
+    steps = Steps()
+    with steps(f"loading {args.model}"):
+        graph = load_model(args)
+        netlist = graph.lower()
     if args.activity:
         require_file(args.activity, "--activity")
         activity = Activity.load(args.activity)
@@ -75,10 +89,12 @@ def _main(args: argparse.Namespace) -> int:
     else:
         x, _ = load_run_inputs(args)
         check_input(graph, x)
-        note = f"input: {describe_input(x, args.layout)}{events_note(args)}"
-        result = backends.get("torch").compile(graph).run(x)
+        note = f"input: {describe_input(x, args.layout or 'TB')}{events_note(args)}"
+        with steps(f"running torch: {x.shape[1]} samples x {x.shape[0]} steps"):
+            result = backends.get("torch").compile(graph).run(x)
         activity = collect(netlist, records_with_inputs(graph, result, x))
-    rep = build_report(netlist, activity, args.target, model=args.model, method=args.method, options=options)
+    with steps(f"estimating energy and latency on {', '.join(args.target)}"):
+        rep = build_report(netlist, activity, args.target, model=args.model, method=args.method, options=options)
     if args.output:
         path = rep.save(args.output, args.format)
         if note:

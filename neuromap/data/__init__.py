@@ -21,7 +21,7 @@ SHD/SSC, :mod:`.nmnist`, :mod:`.dvsgesture`) and :mod:`.text` (character corpora
 from .catalog import BUILTIN, DEFAULT_DT, NAMES, inputs, load
 from .encoding import ENCODINGS, current, delta, encode, latency, rate
 from .events import Binning, EventsLost, bin_events, n_steps
-from .files import ENV, SOURCES, DatasetMissing, data_root, dataset_dir
+from .files import ENV, SOURCES, DatasetError, DatasetMissing, data_root, dataset_dir
 from .moving_bars import moving_bars
 from .sequences import SequenceData, adding_problem, delayed_recall, digits
 from .text import CharCorpus, CharVocab, char_corpus, pydoc_topics_text
@@ -29,7 +29,8 @@ from .text import CharCorpus, CharVocab, char_corpus, pydoc_topics_text
 __all__ = [
     "SequenceData", "digits", "delayed_recall", "adding_problem", "moving_bars",
     "ENCODINGS", "rate", "latency", "current", "delta", "encode",
-    "load", "inputs", "NAMES", "BUILTIN", "DEFAULT_DT", "SOURCES", "ENV", "DatasetMissing", "data_root", "dataset_dir",
+    "load", "inputs", "NAMES", "BUILTIN", "DEFAULT_DT", "SOURCES", "ENV", "DatasetMissing", "DatasetError", "data_root",
+    "dataset_dir",
     "bin_events", "n_steps", "Binning", "EventsLost",
     "CharCorpus", "CharVocab", "char_corpus", "pydoc_topics_text",
 ]

@@ -32,9 +32,10 @@ from collections.abc import Callable
 from typing import Any
 
 from . import dvsgesture, heidelberg, nmnist
-from .files import SOURCES, dataset_dir
+from .events import check_frames, n_steps
+from .files import SOURCES, DatasetError, dataset_dir
 from .moving_bars import moving_bars
-from .sequences import SequenceData, digits
+from .sequences import SequenceData, digits, digits_inputs
 
 BUILTIN = ("digits", "moving-bars")
 NAMES = BUILTIN + tuple(SOURCES)
@@ -92,14 +93,22 @@ def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any) ->
     )
 
 
+#: Channels per time step of each event data set's frames (dvsgesture at its default 4x4 pooling).
+FRAME_SIZE = {"shd": heidelberg.N_CHANNELS, "ssc": heidelberg.N_CHANNELS, "nmnist": 2 * nmnist.SIZE ** 2,
+              "dvsgesture": 2 * (dvsgesture.SIZE // 4) ** 2}
+DEFAULT_DURATION = {"shd": heidelberg.DURATION, "ssc": heidelberg.DURATION, "nmnist": nmnist.DURATION,
+                    "dvsgesture": dvsgesture.DURATION}
+
+
 def inputs(name: str, samples: int = 64, split: str = "test", data_dir: str | os.PathLike | None = None,
            steps: int | None = None, dt: float | None = None, seed: int = 0, binary: bool = False) -> tuple[Any, Any]:
     """``(x [T, B, ...], labels [B])``: the first ``samples`` of one split of data set ``name``, time-major,
-    for running a model (``neuromap deploy --dataset NAME``); only that split, and only those samples, are read.
+    for running a model (``neuromap deploy --dataset NAME``); only that split, and only those samples, are read
+    (and, for digits, encoded).
 
     Args:
         name: one of :data:`NAMES`.
-        samples: how many samples (>= 1).
+        samples: how many samples (>= 1); a split with fewer is refused (:class:`DatasetError`).
         split: ``"train"`` or ``"test"``.
         data_dir: root folder of the real data sets (see :func:`load`).
         steps: for the built-ins, the encoding length (default 25); for event data sets, the number of
@@ -107,17 +116,32 @@ def inputs(name: str, samples: int = 64, split: str = "test", data_dir: str | os
         dt: event bin width (s; default per data set, :data:`DEFAULT_DT`).
         seed: the built-ins' encoding and split.
         binary: event data sets: False (default) keeps each bin's event count, True clips it to 0/1.
+
+    A request over the memory budget (:mod:`neuromap.memory`) is refused before anything is read.
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     key = _key(name)
+    if key == "digits":
+        return digits_inputs(samples, steps=25 if steps is None else steps, seed=seed, split=split)
     if key in BUILTIN:
-        return _builtin(key, {"steps": 25 if steps is None else steps, "seed": seed}).samples(split, samples)
+        d = _builtin(key, {"steps": 25 if steps is None else steps, "seed": seed})
+        _check_samples(key, split, samples, len(d.split(split)[1]), "built in")
+        return d.samples(split, samples)
     loader, _ = _event_loader(key)
     kw: dict[str, Any] = {"max_samples": samples, "binary": binary}
     if dt is not None:
         kw["dt"] = dt
     if steps is not None:
         kw["duration"] = steps * kw.get("dt", DEFAULT_DT[key])
+    bins = n_steps(kw.get("duration", DEFAULT_DURATION[key]), kw.get("dt", DEFAULT_DT[key]))
+    check_frames(samples, bins, FRAME_SIZE[key], kw.get("dt", DEFAULT_DT[key]), f"--dataset {key}")
     x, y = loader(split, data_dir=data_dir, **kw)
+    _check_samples(key, split, samples, len(y), f"in {dataset_dir(key, data_dir)}")
     return x.contiguous(), y
+
+
+def _check_samples(key: str, split: str, asked: int, found: int, where: str) -> None:
+    if found < asked:
+        raise DatasetError(f"--samples {asked}: the {key} {split} split {where} has only {found} samples; "
+                           f"ask for at most {found}")

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .events import Binning, bin_events, n_steps
-from .files import dataset_dir, missing
+from .events import Binning, bin_events, check_frames, n_steps
+from .files import dataset_dir, missing, reading
 
 DT = 10e-3  # default bin width (s)
 DURATION = 1.5  # default window from each sample's start (s)
@@ -41,7 +41,8 @@ TONIC_FOLDERS = {"train": "ibmGestureTrain", "test": "ibmGestureTest"}
 
 def read_aedat31(path: str | Path) -> dict[str, np.ndarray]:
     """Valid polarity events ``{"x", "y", "p", "t"}`` (t in microseconds) of one AEDAT 3.1 file."""
-    raw = Path(path).read_bytes()
+    with reading(path, "(an AEDAT 3.1 recording)"):
+        raw = Path(path).read_bytes()
     end = raw.find(b"#!END-HEADER")
     if not raw.startswith(b"#!AER-DAT3") or end < 0:
         raise ValueError(f"{path} is not an AEDAT 3.x file (no '#!AER-DAT3' ... '#!END-HEADER' header)")
@@ -74,7 +75,9 @@ def _samples_aedat(folder: Path, split: str) -> list[tuple[dict[str, np.ndarray]
     out = []
     for name in trials.read_text().split():
         ev = read_aedat31(folder / name)
-        rows = np.loadtxt(folder / name.replace(".aedat", "_labels.csv"), delimiter=",", skiprows=1, ndmin=2)
+        labels = folder / name.replace(".aedat", "_labels.csv")
+        with reading(labels, "(a DVS Gesture labels file)"):
+            rows = np.loadtxt(labels, delimiter=",", skiprows=1, ndmin=2)
         for cls, start, stop in rows.astype(np.int64):
             sel = (ev["t"] >= start) & (ev["t"] < stop)
             out.append(({k: v[sel] for k, v in ev.items()} | {"t": ev["t"][sel] - start}, int(cls) - 1))
@@ -86,9 +89,11 @@ def _samples_tonic(folder: Path) -> list[tuple[dict[str, np.ndarray], int]]:
 
     Read here rather than through ``tonic.datasets.DVSGesture``, which also wants its downloaded archive
     next to the extracted files and starts a download when it is absent."""
+    from neuromap.npyfile import load_npy
+
     out = []
     for f in sorted(folder.glob("user*/*.npy")):
-        ev = np.load(f)
+        ev = load_npy(f, str(f))
         if ev.ndim != 2 or ev.shape[1] != 4:
             raise ValueError(f"{f}: expected rows of (x, y, p, t), got shape {ev.shape}")
         t = np.rint(ev[:, 3] * 1000).astype(np.int64)  # ms -> us
@@ -124,6 +129,7 @@ def load_split(split: str, data_dir=None, dt: float = DT, duration: float = DURA
         raise missing("dvsgesture", folder, "DvsGesture/ (or tonic's DVSGesture/ibmGesture*/)")
     samples = samples[:max_samples] if max_samples is not None else samples
     side, steps, tally = SIZE // downsample, n_steps(duration, dt), Binning()
+    check_frames(len(samples), steps, 2 * side * side, dt, f"dvsgesture {split}")
     x = np.zeros((steps, len(samples), 2, side, side), dtype=np.float32)
     for i, (ev, _) in enumerate(samples):
         channel = (ev["p"] * side + ev["y"] // downsample) * side + ev["x"] // downsample

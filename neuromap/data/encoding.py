@@ -39,6 +39,22 @@ def rate(x: torch.Tensor, steps: int, gain: float = 1.0, seed: int | torch.Gener
     return (u < p.unsqueeze(0)).to(x.dtype)
 
 
+def rate_rows(x: torch.Tensor, steps: int, rows: torch.Tensor, gain: float = 1.0,
+              seed: int | torch.Generator | None = 0) -> torch.Tensor:
+    """``rate(x, steps, gain, seed)[:, rows]``, without encoding the other rows: the random numbers are
+    drawn one step at a time in :func:`rate`'s order (so the spikes are identical) and only ``rows``
+    are kept. Memory: ``steps x len(rows)`` samples instead of ``steps x len(x)``."""
+    _check_values(x)
+    _check_steps(steps)
+    rows = torch.as_tensor(rows, dtype=torch.long)
+    p = (gain * x[rows]).clamp(0.0, 1.0)
+    g = _generator(seed)
+    out = torch.empty((steps, *p.shape), dtype=x.dtype)
+    for t in range(steps):
+        out[t] = (torch.rand(x.shape, generator=g, dtype=x.dtype)[rows] < p).to(x.dtype)
+    return out
+
+
 def latency(x: torch.Tensor, steps: int, threshold: float = 0.01, linear: bool = True) -> torch.Tensor:
     """Time-to-first-spike: one spike per input, earlier for larger values in [0, 1]; values below
     ``threshold`` never spike. ``linear``: ``t = (1 - x) (steps - 1)``."""

@@ -54,6 +54,15 @@ def n_steps(duration: float, dt: float) -> int:
     return max(1, math.ceil(round(duration / dt, 9)))
 
 
+def check_frames(samples: int, steps: int, per_step: int, dt: float, what: str, copies: int = 1) -> None:
+    """Refuse (:class:`~neuromap.memory.MemoryBudgetError`) binning ``samples`` x ``steps`` bins of ``dt``
+    seconds x ``per_step`` channels as float32 (``copies`` times) when that is over the memory budget."""
+    from neuromap import memory
+
+    memory.check(4 * copies * samples * steps * per_step,
+                 f"{what}: {samples} samples x {steps} bins of {dt:g} s x {per_step} channels (float32)")
+
+
 def bin_events(times: np.ndarray, channels: np.ndarray, n_channels: int, dt: float, steps: int,
                binary: bool = False, tally: Binning | None = None) -> np.ndarray:
     """Events -> frames ``[steps, n_channels]`` (float32).

@@ -6,7 +6,9 @@ else ``~/.cache/neuromap/data``, under one sub-folder per data set (``SOURCES[na
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,25 @@ SOURCES: dict[str, Source] = {
 
 class DatasetMissing(NeuromapError, FileNotFoundError):
     """A real data set's files are not on disk; the message says where to get them and where to put them."""
+
+
+class DatasetError(NeuromapError, ValueError):
+    """A data set's file is there but cannot be used (truncated, corrupt, inconsistent, too few samples);
+    the message names the file and what is wrong."""
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike, what: str) -> Iterator[None]:
+    """Turn the errors of reading ``path`` (h5py's ``OSError`` on a truncated file, a directory where a
+    file should be, a missing key) into a :class:`DatasetError` naming it as ``what``."""
+    try:
+        yield
+    except (NeuromapError, MemoryError):
+        raise
+    except (OSError, KeyError, RuntimeError, TypeError, IndexError) as exc:
+        reason = "is a directory, not a file" if Path(path).is_dir() else \
+            f"cannot be read ({type(exc).__name__}: {exc}); truncated or corrupt?"
+        raise DatasetError(f"{path}: {what} {reason}") from exc
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:

@@ -13,8 +13,8 @@ import h5py
 import numpy as np
 import torch
 
-from .events import Binning, bin_events, n_steps
-from .files import dataset_dir, missing
+from .events import Binning, bin_events, check_frames, n_steps
+from .files import DatasetError, dataset_dir, missing, reading
 
 DT = 10e-3  # default bin width (s)
 DURATION = 1.0  # default window from each sample's start (s)
@@ -24,15 +24,29 @@ SPLIT_FILES = {"train": "train", "test": "test", "valid": "valid"}
 
 
 def read_events(path: str | Path, max_samples: int | None = None) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """``(times [s] per sample, units per sample, labels)`` from one SHD/SSC HDF5 file."""
-    with h5py.File(path, "r") as f:
+    """``(times [s] per sample, units per sample, labels)`` from one SHD/SSC HDF5 file. A file whose
+    three datasets hold different numbers of samples, or a sample whose times and units differ in
+    length, is a :class:`~.files.DatasetError` (not a silently shorter run)."""
+    with reading(path, "(an SHD/SSC HDF5 file)"), h5py.File(path, "r") as f:
         for key in ("spikes/times", "spikes/units", "labels"):
             if key not in f:
-                raise ValueError(f"{path} is not an SHD/SSC file: it has no '{key}' dataset")
-        n = len(f["labels"]) if max_samples is None else min(max_samples, len(f["labels"]))
+                raise DatasetError(f"{path} is not an SHD/SSC file: it has no '{key}' dataset")
+        counts = {key: len(f[key]) for key in ("spikes/times", "spikes/units", "labels")}
+        if len(set(counts.values())) != 1:
+            raise DatasetError(f"{path}: its datasets hold different numbers of samples "
+                               f"({', '.join(f'{k} {v}' for k, v in counts.items())}); the file is inconsistent")
+        n = counts["labels"] if max_samples is None else min(max_samples, counts["labels"])
         times = [np.asarray(t, dtype=np.float64) for t in f["spikes/times"][:n]]
         units = [np.asarray(u, dtype=np.int64) for u in f["spikes/units"][:n]]
         labels = np.asarray(f["labels"][:n], dtype=np.int64)
+    for i, (t, u) in enumerate(zip(times, units)):
+        if t.shape != u.shape:
+            raise DatasetError(f"{path}: sample {i} has {t.size} spike times but {u.size} units")
+        if u.size and (u.min() < 0 or u.max() >= N_CHANNELS):
+            raise DatasetError(f"{path}: sample {i} has units in [{u.min()}, {u.max()}], outside the {N_CHANNELS} "
+                               "channels of SHD/SSC")
+        if not np.all(np.isfinite(t)):
+            raise DatasetError(f"{path}: sample {i} has spike times that are NaN or infinite")
     return times, units, labels
 
 
@@ -62,6 +76,7 @@ def load_split(name: str, split: str, data_dir=None, dt: float = DT, duration: f
         raise missing(name, folder, path.name)
     times, units, labels = read_events(path, max_samples)
     steps, tally = n_steps(duration, dt), Binning()
+    check_frames(len(labels), steps, N_CHANNELS, dt, f"{name} {split}")
     x = np.zeros((steps, len(labels), N_CHANNELS), dtype=np.float32)
     for i, (t, u) in enumerate(zip(times, units)):
         x[:, i] = bin_events(t, u, N_CHANNELS, dt, steps, binary, tally)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .events import Binning, bin_events, n_steps
-from .files import dataset_dir, missing
+from .events import Binning, bin_events, check_frames, n_steps
+from .files import DatasetError, dataset_dir, missing, reading
 
 DT = 1e-3  # default bin width (s)
 DURATION = 0.3  # default window from each sample's start (s)
@@ -24,10 +24,16 @@ FOLDERS = {"train": "Train", "test": "Test"}
 
 def read_events(path: str | Path) -> dict[str, np.ndarray]:
     """``{"x", "y", "p", "t"}`` of one N-MNIST ``.bin`` file (t in microseconds, p in {0, 1})."""
-    raw = np.fromfile(path, dtype=np.uint8)
+    with reading(path, "(an N-MNIST event file)"):
+        if not Path(path).is_file():
+            raise IsADirectoryError(path) if Path(path).is_dir() else FileNotFoundError(path)
+        raw = np.fromfile(path, dtype=np.uint8)
     if raw.size % 5:
-        raise ValueError(f"{path}: {raw.size} bytes is not a whole number of 5-byte N-MNIST events")
+        raise DatasetError(f"{path}: {raw.size} bytes is not a whole number of 5-byte N-MNIST events")
     ev = raw.reshape(-1, 5).astype(np.int64)
+    if ev.size and max(ev[:, 0].max(), ev[:, 1].max()) >= SIZE:
+        raise DatasetError(f"{path}: events at x up to {ev[:, 0].max()}, y up to {ev[:, 1].max()}, outside N-MNIST's "
+                           f"{SIZE}x{SIZE} sensor; not an N-MNIST event file?")
     return {
         "x": ev[:, 0],
         "y": ev[:, 1],
@@ -71,6 +77,7 @@ def load_split(split: str, data_dir=None, dt: float = DT, duration: float = DURA
     if max_samples is not None:
         order = order[:max_samples]
     steps, tally = n_steps(duration, dt), Binning()
+    check_frames(len(order), steps, 2 * SIZE * SIZE, dt, f"nmnist {split}")
     x = np.zeros((steps, len(order), 2, SIZE, SIZE), dtype=np.float32)
     for i, (_, f) in enumerate(order):
         x[:, i] = frames(read_events(f), dt, steps, binary, tally)

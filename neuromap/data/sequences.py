@@ -170,6 +170,30 @@ def digits(
     )
 
 
+def digits_inputs(samples: int, steps: int = 25, seed: int = 0, split: str = "test",
+                  test_fraction: float = 0.25) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``samples`` of ``digits(encoding="rate", steps=steps, seed=seed, test_fraction=...)``'s
+    ``split``, time-major ``[steps, samples, 64]``, with their labels: the same spikes, but only these
+    samples are encoded (:func:`~neuromap.data.encoding.rate_rows`; memory ``steps x samples x 64`` floats,
+    checked against :mod:`neuromap.memory` first). More samples than the split holds are refused."""
+    from sklearn.datasets import load_digits
+
+    from neuromap import memory
+    from neuromap.errors import InputError
+
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not one of {list(SPLITS)}")
+    bunch = load_digits()
+    tr, te = _stratified_split(bunch.target, test_fraction, seed)
+    rows = te if split == "test" else tr
+    if samples > len(rows):
+        raise InputError(f"--samples {samples}: the digits {split} split has {len(rows)} samples")
+    memory.check(4 * steps * samples * 64, f"--dataset digits: {samples} samples x {steps} steps x 64 inputs")
+    images = torch.tensor(bunch.images / 16.0, dtype=torch.float32).reshape(len(bunch.images), 64)
+    x = enc.rate_rows(images, steps, torch.as_tensor(rows[:samples]), seed=seed)
+    return x, torch.tensor(bunch.target[rows[:samples]], dtype=torch.long)
+
+
 def delayed_recall(
     n_samples: int = 2000,
     delay: int = 20,

@@ -10,11 +10,7 @@ note. A case that misses its factor stays in the table, marked ``within = False`
     print(format_table(rows))
 
 Row schema (``ROW_KEYS``): ``case, quantity, published, modelled, ratio (modelled / published),
-factor (the case's tolerance: within when 1/factor <= ratio <= factor), within, unit, note, target
-(the shipped target whose estimate the row checks), role`` (``validation``: an independent
-measurement; ``calibration``: the target's figure was derived from the same measurement, so
-agreement shows consistency, not accuracy). :mod:`neuromap.energy.trust` says in words what the rows
-mean for each target of a report.
+factor (the case's tolerance: within when 1/factor <= ratio <= factor), within, unit, note``.
 """
 
 from __future__ import annotations
@@ -37,21 +33,17 @@ from neuromap.netlist import Netlist, Population, Projection
 from .activity import Activity, collect
 from .estimates import estimate, spike_driven_transformer_energy
 
-ROW_KEYS = ("case", "quantity", "published", "modelled", "ratio", "factor", "within", "unit", "note", "target", "role")
+ROW_KEYS = ("case", "quantity", "published", "modelled", "ratio", "factor", "within", "unit", "note")
 DEFAULT_PATH = Path("results") / "validation.json"
 EXACT = 1.0 + 1e-9  # the factor of a case that must match to rounding
 
 
-def row(case: str, quantity: str, published: float, modelled: float, factor: float, unit: str, note: str,
-        target: str = "", role: str = "validation") -> dict:
-    """One comparison; ``within`` when ``1/factor <= modelled/published <= factor``; ``target``: the
-    target whose estimate it checks; ``role``: ``"validation"`` or ``"calibration"``."""
-    if role not in ("validation", "calibration"):
-        raise ValueError(f"role={role!r} is not 'validation' or 'calibration'")
+def row(case: str, quantity: str, published: float, modelled: float, factor: float, unit: str, note: str) -> dict:
+    """One comparison; ``within`` when ``1/factor <= modelled/published <= factor``."""
     ratio = modelled / published
     return {"case": case, "quantity": quantity, "published": float(published), "modelled": float(modelled),
             "ratio": float(ratio), "factor": float(factor), "within": bool(1.0 / factor <= ratio <= factor),
-            "unit": unit, "note": note, "target": target, "role": role}
+            "unit": unit, "note": note}
 
 
 # --- workloads -----------------------------------------------------------------------------------
@@ -134,7 +126,7 @@ def case_nazeer_2024() -> list[dict]:
             f"on {s2.resources['pes_used']} PEs (sequential mapping; the busiest PE overruns the tick when its events "
             f"take longer), so SpiNNaker2 is {s2.latency_per_step_s / gpu.latency_per_step_s:.3g}x slower (paper: "
             "about 8x).")
-    r = row("Nazeer 2024 EGRU LM", "A100 / SpiNNaker2 energy ratio", 1.19 / 0.065, ratio, 2.0, "1", note, "spinnaker2")
+    r = row("Nazeer 2024 EGRU LM", "A100 / SpiNNaker2 energy ratio", 1.19 / 0.065, ratio, 2.0, "1", note)
     if not r["within"]:
         p_s2 = s2.energy_per_inference_J / (s2.latency_per_step_s * tokens)
         r["note"] += (f" Miss, driven by the power ratio: the model's GPU draws 120 W (p_busy) and its SpiNNaker2 "
@@ -163,7 +155,7 @@ def case_blouw_2019() -> list[dict]:
     dyn = sum(t.result for t in loihi.energy_terms if t.name != "static power") / act.samples
     rows = [row("Blouw 2019 keyword spotting", "Loihi dynamic energy per inference", 0.081 / 296.0, dyn, 2.0, "J",
                 base + " Modelled: synops, neuron updates, spikes, hops (Davies 2018 Table 2), static power excluded "
-                "as in the paper's dynamic figure.", "loihi")]
+                "as in the paper's dynamic figure.")]
     if not rows[0]["within"]:
         rows[0]["note"] += (f" Miss: the model's Loihi step takes {loihi.latency_per_step_s:.3g} s of core work, "
                             "the paper's inference 3.4 ms: its dynamic power includes the embedded x86 / host I/O "
@@ -171,15 +163,14 @@ def case_blouw_2019() -> list[dict]:
     rows.append(row("Blouw 2019 keyword spotting", "Loihi time per inference", 1.0 / 296.0,
                     loihi.latency_per_inference_s, 2.0, "s",
                     base + " Modelled: the busiest core's synops and updates, hops and the barrier of the tiles "
-                    "spanned (Davies 2018 Table 2), 10 steps.", "loihi"))
+                    "spanned (Davies 2018 Table 2), 10 steps."))
     if not rows[-1]["within"]:
         rows[-1]["note"] += " Miss: as above, the measured 296 inferences/s include host I/O every step."
     cpu = _est(net, act, "cpu")
     rows.append(row("Blouw 2019 keyword spotting", "CPU energy per inference", 11.47 / 1813.63,
                     cpu.energy_per_inference_J, 2.0, "J",
                     base + " Modelled: 8.6 nJ per synapse-step and per neuron-step (Degnan et al. 2016 via "
-                    "keras-spiking), every synapse every step; the paper's CPU is not the i7-4960X of that figure.",
-                    "cpu"))
+                    "keras-spiking), every synapse every step; the paper's CPU is not the i7-4960X of that figure."))
     h100 = targets.load("gpu-h100")
     gpu = _est(net, act, "gpu-h100")
     p_busy, p_idle = float(np.mean(h100.get("energy.p_busy"))), float(h100.get("energy.p_idle"))
@@ -187,8 +178,7 @@ def case_blouw_2019() -> list[dict]:
     rows.append(row("Blouw 2019 keyword spotting", "GPU dynamic energy per inference", 22.86 / 770.39, gpu_dyn, 2.0,
                     "J", base + f" Modelled: gpu-h100 eager, {gpu.resources['kernels_per_step']} kernels per step x "
                     f"9 us, dynamic power = busy - idle = {p_busy - p_idle:g} W (H200 measurement); the paper's GPU "
-                    "and its software (Nengo DL / TensorFlow) differ, so this checks the launch-bound form only.",
-                    "gpu-h100"))
+                    "and its software (Nengo DL / TensorFlow) differ, so this checks the launch-bound form only."))
     drivers = ("8.6 nJ per synaptic op (Degnan et al. 2016, a 2013 i7-4960X) x every synapse of all 10 steps",
                "9 us per eager op (H200 PyTorch measurement) x 42 W dynamic; Nengo DL on the paper's GPU may fuse or "
                "batch the steps")
@@ -217,11 +207,10 @@ def case_hermes() -> list[dict]:
     note = ("one full 256x256 layer, one real-valued input vector, through the crossbar cost model; the published "
             "energy per core MVM is derived from the paper's 9.76 TOPS/W, the same figure the target uses, so this "
             "checks that no converter energy is added on top and that a core is priced whole")
-    return [row("HERMES", "energy per core MVM", ops / 9.76e12, e_mvm, 1.5, "J", note, "crossbar-pcm", "calibration"),
-            row("HERMES", "TOPS/W", 9.76, ops / e_mvm / 1e12, 1.5, "TOPS/W", note, "crossbar-pcm", "calibration"),
+    return [row("HERMES", "energy per core MVM", ops / 9.76e12, e_mvm, 1.5, "J", note),
+            row("HERMES", "TOPS/W", 9.76, ops / e_mvm / 1e12, 1.5, "TOPS/W", note),
             row("HERMES", "TOPS (64 cores)", 63.1, tops / 1e12, 1.5, "TOPS",
-                "64 cores x one 256x256 MVM per t_mvm (133 ns, derived from the same 63.1 TOPS)", "crossbar-pcm",
-                "calibration")]
+                "64 cores x one 256x256 MVM per t_mvm (133 ns, derived from the same 63.1 TOPS)")]
 
 
 def case_sdt_formula() -> list[dict]:
@@ -244,7 +233,7 @@ def case_sdt_formula() -> list[dict]:
     formula = spike_driven_transformer_energy(act.macs["in->h"] / B, {"h->o": 32 * 8}, {"h->o": rate_h}, T)
     return [row("Spike-driven Transformer formula", "energy per inference", formula, est.energy_per_inference_J, EXACT,
                 "J", "E = 4.6 pJ x MACs(first layer) + 0.9 pJ x T x rate x FLOPs, against the sdt-45nm target on the "
-                "same counts (exact)", "sdt-45nm", "calibration")]
+                "same counts (exact)")]
 
 
 CASES: dict[str, Callable[[], list[dict]]] = {
@@ -277,12 +266,11 @@ def write_rows(rows: list[dict], path: str | os.PathLike) -> Path:
 
 def format_table(rows: list[dict]) -> str:
     """The rows as a fixed-width table (notes below it)."""
-    head = f"{'target':<13}{'role':<12}{'case':<33}{'quantity':<36}{'published':>11}{'modelled':>11}{'ratio':>9}" \
-           f"{'factor':>8}  within"
+    head = f"{'case':<33}{'quantity':<36}{'published':>11}{'modelled':>11}{'ratio':>9}{'factor':>8}  within"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['target']:<13}{r['role']:<12}{r['case']:<33}{r['quantity']:<36}{r['published']:>11.4g}"
-                     f"{r['modelled']:>11.4g}{r['ratio']:>9.3g}{r['factor']:>8.3g}  {'yes' if r['within'] else 'NO'}")
+        lines.append(f"{r['case']:<33}{r['quantity']:<36}{r['published']:>11.4g}{r['modelled']:>11.4g}"
+                     f"{r['ratio']:>9.3g}{r['factor']:>8.3g}  {'yes' if r['within'] else 'NO'}")
     lines.append("")
     lines += [f"[{k + 1}] {r['case']} / {r['quantity']}: {r['note']}" for k, r in enumerate(rows)]
     return "\n".join(lines)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import nir
 import numpy as np
@@ -114,10 +115,30 @@ def op_matrix(node, name: str, fi, fo) -> tuple[sp.csr_matrix, np.ndarray | None
     raise GraphError(f"lower: node {name!r} ({type_name(node)}) cannot be part of a projection")
 
 
-def delay_steps(node: nir.Delay, name: str, dt: float) -> int:
-    """A ``nir.Delay`` (seconds) as a whole number of steps of ``dt`` (uniform, non-negative delays only)."""
-    d = np.asarray(node.delay, dtype=np.float64).reshape(-1)
+def delay_steps(node: nir.Delay, name: str, dt: float) -> np.ndarray:
+    """A ``nir.Delay`` (seconds, one per element) as whole time steps of ``dt``: int64, the node's
+    shape. Delays must be non-negative multiples of ``dt`` (NIR's delays are continuous; a delay
+    between steps has no discrete equivalent and is refused, not rounded)."""
+    d = np.asarray(node.delay, dtype=np.float64)
     steps = np.rint(d / dt)
-    if not np.all(d == d[0]) or not np.allclose(steps * dt, d, rtol=1e-6, atol=1e-12) or steps[0] < 0:
-        raise GraphError(f"node {name!r} (Delay): delays must be one non-negative multiple of dt={dt} s")
-    return int(steps[0])
+    bad = (d < 0) | ~np.isclose(steps * dt, d, rtol=1e-6, atol=1e-12)
+    if np.any(bad):
+        i = np.unravel_index(int(np.argmax(bad)), d.shape) if d.ndim else ()
+        raise GraphError(f"node {name!r} (Delay): delays must be non-negative multiples of dt={dt} s; "
+                         f"element {tuple(int(j) for j in i)} is {d[i]:.6g} s ({d[i] / dt:.4g} steps)")
+    return steps.astype(np.int64)
+
+
+def uniform_delay(node: nir.Delay, name: str, dt: float) -> int | None:
+    """The delay in steps when every element has the same one, else None (see :func:`delay_steps`)."""
+    steps = delay_steps(node, name, dt).reshape(-1)
+    return int(steps[0]) if steps.size and np.all(steps == steps[0]) else None
+
+
+@dataclass(eq=False)
+class DelayGroup(nir.Scale):
+    """The elements of a per-element ``nir.Delay`` that share one delay: a 0/1 mask (a ``Scale``, so
+    that it composes into the path's matrix) and their delay in steps. The lowering splits a path
+    through such a Delay into one projection per group."""
+
+    steps: int = 0

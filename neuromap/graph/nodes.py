@@ -2,7 +2,7 @@
 
 Each node subclasses ``nir.NIRNode`` so that a graph holding it is written by ``nir.write`` in the
 same HDF5 layout as the standard nodes, under the type ``"neuromap.<Class>"``. ``nir.read`` does
-not know these types; :func:`neuromap.graph.io.load` does. Shapes exclude time and batch axes.
+not know these types; :func:`neuromap.io.nir.load` does. Shapes exclude time and batch axes.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neuromap import memory
 from neuromap.optional import require
 
 from .spec import Domain, Spec, Trial
@@ -97,6 +98,8 @@ class _Driver:
         self.task = ray.remote(run_trial)
         # retried here (max_retries=0 for Ray), so that each loss is counted and recorded
         self.request = {"num_cpus": spec.resources["cpus"], "num_gpus": spec.resources["gpus"], "max_retries": 0}
+        if env := memory.for_workers():  # --max-memory holds in the trials too, not only in this driver
+            self.request["runtime_env"] = {"env_vars": env}
         self.pending: dict[Any, tuple[Trial, int, list[str]]] = {}
         self.ran = self.reused = self.retried = 0
         self.slots = _slots(ray.cluster_resources(), spec.resources)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from neuromap import budget
+from neuromap import memory
 from neuromap.devices import spinnaker2 as pe_model
 from neuromap.estimate import Estimate, Options, at, fig, missing_why, operating_point, per_core_sum, scalar, term
 from neuromap.partition.errors import DoesNotFit
@@ -137,8 +137,9 @@ class Digital(TargetKind):
         if n_routers * target.get("chip.cores_per_router") < cpc:
             raise fail(path, "chip.cores_per_chip", f"{cpc} cores do not fit {n_routers} routers x cores_per_router")
         need = grid[0] * grid[1] * _ROUTER_BYTES + (0 if pos is not None else n_routers * _POSITION_BYTES)
-        if (why := budget.over(need)) is not None:
-            raise fail(path, "chip.router_grid", f"a {grid[0]:,} x {grid[1]:,} router grid {why}")
+        if (why := memory.over(need)) is not None:
+            raise fail(path, "chip.router_grid", f"a {grid[0]:,} x {grid[1]:,} router grid {why}; "
+                       f"a smaller grid, or a higher limit with --max-memory or ${memory.ENV}")
 
     # --- partition ---------------------------------------------------------------------------
     def limits(self, target: Target, weight_bits: int | None = None) -> Limits:

@@ -1,8 +1,10 @@
-"""Property test (issue 16): bad arguments and small malformed files never give a traceback.
+"""Property test (issues 16 and 26): bad arguments, small malformed files, output paths that would
+destroy something, malformed data-set files and crafted target files never give a traceback.
 
 For every drawn case the ``neuromap`` command exits with code 2, prints exactly one line on stderr
-that names the bad argument or file, and leaves every input file byte-for-byte unchanged (and
-writes no file). Runs in-process; 40 cases take a few seconds.
+that names the bad argument or file, and leaves every file byte-for-byte unchanged (it writes
+nothing: no file outside the output path - nor the output path itself - is touched). Runs
+in-process; 40 cases of each test take a few seconds to a minute.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import json
+import os
 import re
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
@@ -24,6 +28,7 @@ import neuromap as nm
 from neuromap import cli
 from neuromap.networks import SpikingMLP
 from neuromap.neurons import LIFParams
+from tests.support import write_shd
 
 
 @functools.cache
@@ -38,8 +43,10 @@ def good_files() -> dict[str, bytes]:
         np.savez(d / "a.npz", a=np.zeros(3))
         from neuromap import targets
 
+        write_shd(d / "shd.h5", [([0.001, 0.002 * (i + 1)], [i, 600 + i], i) for i in range(3)])
         return {"nir": model.read_bytes(), "npy": (d / "x.npy").read_bytes(), "npz": (d / "a.npz").read_bytes(),
-                "toml": Path(targets.load("loihi2").path).read_bytes()}
+                "toml": Path(targets.load("loihi2").path).read_bytes(), "shd": (d / "shd.h5").read_bytes(),
+                "nmnist": bytes([1, 2, 0x80, 0, 10, 30, 3, 0x00, 1, 0])}
 
 
 def malformed(kind: str):
@@ -61,6 +68,16 @@ CASES = st.one_of(
     st.tuples(st.just("count"), COUNTS, st.integers(-10**6, 0)),
     st.tuples(st.just("output"), st.sampled_from(["partition", "report", "deploy"]), st.sampled_from(["dir", "file"])),
 )
+
+# Output paths that would overwrite or delete what neuromap did not write, per command (issue 26 items 1, 2).
+OUTPUTS = {
+    "deploy": ["model", "foreign_dir", "fake_manifest", "inputs_dir", "run_plus_file"],
+    "report": ["model", "input", "symlink", "hardlink"],
+    "partition": ["model", "symlink", "hardlink", "plot_hardlink", "suffix"],
+    "validate": ["model", "suffix"],
+}
+OUTPUT_CASES = st.sampled_from([(cmd, kind) for cmd, kinds in OUTPUTS.items() for kind in kinds])
+DATA_CASES = st.tuples(st.sampled_from(["shd", "nmnist"]), malformed("data set file"))
 
 
 def _write(path: Path, kind: str, how, good: dict[str, bytes]) -> None:
@@ -119,6 +136,57 @@ def _argv(case, d: Path, good) -> tuple[list[str], str]:
     return base[cmd] + [flag, out], str(out) if how == "dir" else str(out.name if cmd == "deploy" else out)
 
 
+def _output_argv(case, d: Path, good) -> tuple[list, str]:
+    """``(argv, name the error must show)`` for an output path that must be refused."""
+    cmd, kind = case
+    model, x = d / "m.nir", d / "x.npy"
+    model.write_bytes(good["nir"])
+    x.write_bytes(good["npy"])
+    base = {"deploy": ["deploy", model, "--backend", "torch", "--input", x],
+            "report": ["report", model, "--target", "cpu", "--input", x, "--format", "json"],
+            "partition": ["partition", model, "--target", "loihi"],
+            "validate": ["validate", "--case", "sdt"]}[cmd]
+    out = {"model": model, "input": x, "symlink": d / "link.json", "hardlink": d / "hard.json",
+           "suffix": d / "out.txt", "foreign_dir": d / "proj", "fake_manifest": d / "proj", "inputs_dir": d,
+           "run_plus_file": d / "run", "plot_hardlink": d / "m.png"}[kind]
+    if kind == "symlink":
+        out.symlink_to(model)
+    elif kind in ("hardlink", "plot_hardlink"):
+        out.hardlink_to(model)
+    elif kind in ("foreign_dir", "fake_manifest", "run_plus_file"):
+        (out / "src").mkdir(parents=True)
+        (out / "src" / "important.txt").write_text("not neuromap's")
+        manifest = {"fake_manifest": {}, "run_plus_file": {"format": "neuromap-run", "files": []}}.get(kind)
+        if manifest is not None:
+            (out / "manifest.json").write_text(json.dumps(manifest))
+    flag = "--plot" if kind == "plot_hardlink" else "-o"
+    name = str(out.resolve()) if cmd == "deploy" else str(out)
+    return base + [flag, out], name
+
+
+def _data_argv(case, d: Path, good) -> tuple[list, str]:
+    """A malformed data-set file where the loader reads it, and a deploy that reads it."""
+    name, how = case
+    model = d / "m.nir"
+    model.write_bytes(good["nir"])
+    bad = d / "data" / "shd" / "shd_test.h5" if name == "shd" else d / "data" / "nmnist" / "Test" / "0" / "00000.bin"
+    bad.parent.mkdir(parents=True)
+    _write(bad, name, how, good)
+    assume(not _loads_as_dataset(name, d / "data"))  # a cut that still reads is a valid file
+    return ["deploy", model, "--backend", "torch", "--dataset", name, "--data-dir", d / "data", "--samples", "1",
+            "--steps", "3"], str(bad)
+
+
+def _loads_as_dataset(name: str, root: Path) -> bool:
+    from neuromap import data
+
+    try:
+        data.inputs(name, samples=1, data_dir=root, steps=3)
+    except Exception:  # noqa: BLE001 - any refusal means the file is bad input, which is what we want
+        return False
+    return True
+
+
 def _loads_as_target(path: Path) -> bool:
     from neuromap import targets
 
@@ -130,7 +198,9 @@ def _loads_as_target(path: Path) -> bool:
 
 
 def _snapshot(d: Path) -> dict[str, str]:
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in d.rglob("*") if p.is_file()}
+    """Every entry under ``d``: a file's hash, a link's target, or "dir"."""
+    return {str(p): f"-> {os.readlink(p)}" if p.is_symlink() else hashlib.sha256(p.read_bytes()).hexdigest()
+            if p.is_file() else "dir" for p in d.rglob("*")}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -140,20 +210,49 @@ def test_bad_input_gives_exit_2_one_line_no_traceback_no_change(case):
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         argv, names = _argv(case, d, good)
-        before = _snapshot(d)
-        out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                code = cli.main([str(a) for a in argv])
-            except SystemExit as exc:  # argparse
-                code = exc.code
-        text = err.getvalue()
-        lines = [ln for ln in text.splitlines() if ln.strip() and "warning:" not in ln]
-        assert code == 2, (case, argv, text, out.getvalue()[-500:])
-        assert "Traceback" not in text, text
-        assert len(lines) == 1, text
-        assert names in lines[0], (names, text)
-        assert _snapshot(d) == before, "an input file changed or a file was written"
+        _check_refused(argv, names, d)
+
+
+def _check_refused(argv: list, names: str, d: Path) -> None:
+    before = _snapshot(d)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = cli.main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse
+            code = exc.code
+    text = err.getvalue()
+    lines = [ln for ln in text.splitlines() if ln.strip() and "warning:" not in ln]
+    assert code == 2, (argv, text, out.getvalue()[-500:])
+    assert "Traceback" not in text, text
+    assert len(lines) == 1, text
+    assert names in lines[0], (names, text)
+    assert _snapshot(d) == before, "a file changed, was written or was removed"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=OUTPUT_CASES)
+def test_an_output_that_would_destroy_an_input_or_a_foreign_directory_is_refused(case):
+    """Issue 26: outputs that are inputs (same path, symbolic or hard link), directories neuromap did not
+    write (with a look-alike manifest, or holding the inputs), a run directory with a foreign file, a
+    wrong suffix: exit 2, one line naming the path, nothing touched anywhere."""
+    good = good_files()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        argv, names = _output_argv(case, d, good)
+        _check_refused(argv, names, d)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=DATA_CASES)
+def test_a_malformed_data_set_file_is_refused_naming_it(case):
+    """Issue 26: random bytes or a truncation of a valid SHD HDF5 / N-MNIST event file under --data-dir:
+    exit 2, one line naming the file, nothing touched."""
+    good = good_files()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        argv, names = _data_argv(case, d, good)
+        _check_refused(argv, names, d)
 
 
 # --- target files (issue 26 items 8, 9, 12, 13, 15): crafted figures ------------------------------
@@ -223,13 +322,4 @@ def test_a_bad_target_file_gives_exit_2_one_line_naming_it_no_traceback_no_chang
             bad.write_text(_mutated(mutation, which, draw))
         argv = {"targets": ["targets", bad], "partition": ["partition", model, "--target", bad],
                 "report": ["report", model, "--target", bad, "--dataset", "digits", "--samples", "2", "--steps", "3"]}
-        before = _snapshot(d)
-        out, err = io.StringIO(), io.StringIO()
-        with redirect_stdout(out), redirect_stderr(err):
-            code = cli.main([str(a) for a in argv[cmd]])
-        text = err.getvalue()
-        lines = [ln for ln in text.splitlines() if ln.strip() and "warning:" not in ln]
-        assert code == 2, (case, text, out.getvalue()[-500:])
-        assert "Traceback" not in text and len(lines) == 1, text
-        assert str(bad) in lines[0], (case, text)
-        assert _snapshot(d) == before, "an input file changed or a file was written"
+        _check_refused(argv[cmd], str(bad), d)

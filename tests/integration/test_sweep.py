@@ -275,6 +275,23 @@ def test_the_same_spec_twice_gives_the_same_records(tiny_run, tmp_path):
     assert [comparable(r) for r in second.records] == [comparable(r) for r in first.records]
 
 
+def test_max_memory_holds_in_the_trials_on_the_ray_workers(ray_address, tmp_path):
+    """``neuromap sweep --max-memory`` (:func:`neuromap.memory.limited` around the run) reaches the Ray
+    workers: there loihi2's router grid needs more than 1 KiB and is refused with that limit. Without a
+    limit set here, nothing is passed (the trials read the workers' own environment)."""
+    from neuromap import memory
+
+    spec = Spec.from_dict(tiny(space={"seed": [0]}, target=[{"name": "loihi2"}]))
+    assert memory.for_workers() == {}
+    with memory.limited(1024):
+        assert memory.for_workers() == {memory.ENV: "1024"}
+        result = run_sweep(spec, tmp_path / "s", progress=False, log=lambda line: None)
+    (record,) = result.records
+    assert record["status"] == "done", record.get("error")
+    error = record["targets"]["loihi2"]["error"]
+    assert "router grid needs" in error and f"memory limit of 1 KiB (${memory.ENV})" in error, error
+
+
 def test_a_killed_worker_is_retried_then_recorded_as_lost_and_an_error_is_not_retried(ray_address, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()

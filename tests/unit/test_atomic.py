@@ -77,11 +77,20 @@ def test_full_disk_at_fsync_or_rename(tmp_path, monkeypatch):
     _only(tmp_path, "out.json")
 
 
-def test_sigint_during_write_is_not_swallowed_and_keeps_old_file(tmp_path):
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises ``KeyboardInterrupt`` in this test, whatever an earlier import (brian2 chains to the
+    handler it found) or the parent process (``SIG_IGN`` in a background job) left installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_sigint_during_write_is_not_swallowed_and_keeps_old_file(tmp_path, sigint_raises):
     """Item 9: Ctrl-C inside a third-party writer (h5py ignores exceptions in its callbacks) is held
     until the writer returns, then raised; the old file stays."""
     p = _existing(tmp_path)
-    handler = signal.getsignal(signal.SIGINT)  # the default one, or one another library installed
+    handler = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt), atomic_path(p) as tmp:
         tmp.write_bytes(b"half")
         os.kill(os.getpid(), signal.SIGINT)
@@ -95,7 +104,7 @@ def _graph():
     return nm.trace(SpikingMLP(4, [3], 2), torch.rand(2, 1, 4))
 
 
-def test_nm_save_ctrl_c_and_full_disk(tmp_path, monkeypatch):
+def test_nm_save_ctrl_c_and_full_disk(tmp_path, monkeypatch, sigint_raises):
     p = tmp_path / "m.nir"
     p.write_bytes(OLD)
     real = nir.write

@@ -27,7 +27,7 @@ import torch
 
 from neuromap import pipeline
 
-from ..base import BackendError, RunResult, check_inputs, load_target
+from ..base import BackendError, RunResult, check_inputs, delayed_outputs, load_target
 from .emulator import LoihiRecord
 from .float_to_fixed import QuantReport, quantize
 from .neurons import IMPLEMENTATIONS, NUMERICS, QuantizationError, compartment
@@ -142,7 +142,7 @@ class LoihiBackend:
             netlist = graph.lower()
         except Exception as exc:  # noqa: BLE001 - report any lowering problem as a reason
             return [str(exc)]
-        problems = []
+        problems = delayed_outputs(graph)
         for pop in netlist.populations:
             why = IMPLEMENTATIONS.problem(pop, NUMERICS, self.name)
             if why is not None:

@@ -16,7 +16,9 @@ of membrane potential):
   as neuromap's default ``threshold_rule=">"``); reset to 0 (Loihi 1 has no subtractive reset).
 * an Affine bias ``b`` becomes the compartment bias ``S * g * b`` (exact for LIF; for CuBa the
   steady state ``S * g * b / (1 - alpha)`` — reported as an approximation).
-* non-spiking ``li`` readouts run as compartments that never spike (``vth`` at its maximum).
+* non-spiking ``li`` / ``cubali`` readouts run as compartments that never spike (``vth`` at its
+  maximum); their input gain (NIR's ``r``, and ``w_in`` for CubaLI) is multiplied into the weights
+  like a LIF's ``decay_input`` gain, and a non-zero ``v_leak`` is refused (Loihi leaks to 0).
 
 ``S`` is chosen per layer so that the largest weight uses the full 8-bit range for the best
 ``weight_exp`` in [-8, 7] with the threshold still representable (``vth <= 2**17 - 1``).
@@ -48,6 +50,10 @@ from . import fixed_point as fx
 from .emulator import LoihiConnection, LoihiLIF, LoihiNetwork
 from .neurons import QuantizationError, compartment
 
+#: A population whose non-zero incoming weights round to zero more often than this (one outlier setting
+#: the scale) is refused: the network Loihi would run has lost most of its synapses.
+MAX_ZEROED_FRACTION = 0.5
+
 
 @dataclass
 class LayerQuant:
@@ -64,6 +70,8 @@ class LayerQuant:
     alpha_error: float
     notes: list[str] = field(default_factory=list)
     readout: bool = False  # a never-spiking compartment: its membrane (in float units) is the output
+    zeroed_weights: int = 0  # non-zero float weights whose Loihi integer is 0
+    nonzero_weights: int = 0
 
 
 @dataclass
@@ -182,13 +190,15 @@ def _grid_scale(grid: QATGrid, v_th: float, gain: float) -> tuple[float, int]:
     raise QuantizationError("no weight exponent in [-8, 7] maps the QAT step and fits the threshold")
 
 
-def _readout_scale(incoming: list, beta: np.ndarray, grid: QATGrid | None, w_absmax: float, gain_scalar: float,
-                   weight_bits: int, notes: list[str]) -> tuple[float, int, int]:
+def _readout_scale(incoming: list, beta: np.ndarray, alpha: np.ndarray | None, grid: QATGrid | None,
+                   w_absmax: float, gain_scalar: float, weight_bits: int, notes: list[str]) -> tuple[float, int, int]:
     """``(S, weight_exp, vth)`` of a never-spiking readout: full 8-bit weights (or the QAT integers x
     multiplier), the largest weight_exp whose worst-case steady-state membrane (fan-in x max weight /
-    (1 - beta)) stays inside 22 bits, and the threshold at its maximum."""
+    (1 - beta) [/ (1 - alpha) with a synaptic current]) stays inside 22 bits, and the threshold at its maximum."""
     fan_in = sum(int(np.max(pr.fan_in())) if np.ndim(pr.fan_in()) else int(pr.fan_in()) for pr in incoming)
     leak = max(1.0 - float(np.min(beta)), 1.0 / 4096)
+    if alpha is not None:
+        leak *= max(1.0 - float(np.max(alpha)), 1.0 / 4096)
     exp = -8
     for e in range(7, -9, -1):
         if 64 * fan_in * max_weight_int(weight_bits) * 2**e / leak < 2**22:
@@ -202,6 +212,40 @@ def _readout_scale(incoming: list, beta: np.ndarray, grid: QATGrid | None, w_abs
     else:
         scale = 1.0
     return scale, exp, fx.MAX_VTH_MANT
+
+
+def _nonzero(w) -> int:
+    return int(np.count_nonzero(w.data if sp.issparse(w) else np.asarray(w)))
+
+
+def _abs_nonzero(w) -> np.ndarray:
+    data = np.abs(np.asarray(w.data if sp.issparse(w) else w, dtype=np.float64)).ravel()
+    return data[data > 0]
+
+
+def check_zeroed(pop: Population, incoming: list, zeroed: int, nonzero: int, weight_bits: int,
+                 allow_mismatch: bool, notes: list[str]) -> None:
+    """Refuse (or, with ``allow_mismatch``, note and warn) a population most of whose non-zero weights
+    round to zero: the numbers say how many and the dynamic range that caused it."""
+    if nonzero == 0 or zeroed == 0:
+        return
+    share = zeroed / nonzero
+    note = f"{zeroed} of {nonzero} non-zero weights round to 0"
+    if share <= MAX_ZEROED_FRACTION:
+        notes.append(note)
+        return
+    mags = np.concatenate([_abs_nonzero(p.weight) for p in incoming])
+    largest, median = float(mags.max()), float(np.median(mags))
+    msg = (f"population {pop.name!r}: {zeroed} of {nonzero} non-zero incoming weights ({100 * share:.1f} %) round to "
+           f"0 in Loihi's {weight_bits}-bit weights: the largest |w| = {largest:.4g} is {largest / median:.3g} times "
+           f"the median |w| = {median:.4g}, and one scale per layer resolves only {max_weight_int(weight_bits)} "
+           "steps up to the largest; clip the outlying weights (or retrain with weight clipping)")
+    if not allow_mismatch:
+        raise QuantizationError(msg + ", or pass allow_mismatch=True (--allow-mismatch) to quantise anyway")
+    import warnings
+
+    warnings.warn(msg, UserWarning, stacklevel=3)
+    notes.append(note + f" (largest |w| {largest / median:.3g} x the median)")
 
 
 def quantize(
@@ -227,8 +271,8 @@ def quantize(
         comp = compartment(pop)
         notes = comp.semantics(pop, allow_mismatch)
         beta, alpha = comp.beta(pop), comp.alpha(pop)
-        gain = comp.gain(pop, beta)
-        gain_scalar = float(np.max(gain))
+        gain = comp.gain(pop, beta)  # a readout's negative gain flips its row's weights
+        gain_scalar = float(np.max(np.abs(gain))) or 1.0
         v_th = comp.threshold(pop)
         incoming = list(netlist.incoming(pop.name))
         if not incoming:
@@ -249,7 +293,7 @@ def quantize(
             data = proj.weight.data if sp.issparse(proj.weight) else np.asarray(proj.weight)
             w_absmax = max(w_absmax, float(np.abs(data).max()) if data.size else 0.0)
         if not comp.spiking:
-            scale, exp, vth = _readout_scale(incoming, beta, grid, w_absmax, gain_scalar, weight_bits, notes)
+            scale, exp, vth = _readout_scale(incoming, beta, alpha, grid, w_absmax, gain_scalar, weight_bits, notes)
         elif grid is not None:
             scale, exp = _grid_scale(grid, v_th, gain_scalar)
             vth = int(round(scale * v_th / 64))
@@ -267,6 +311,7 @@ def quantize(
         beta_err = float(np.max(np.abs((1 - dv / 4096) - beta)))
         bias_total = np.zeros(pop.size)
         errs_num, errs_den = 0.0, 0.0
+        zeroed = nonzero = 0
         for proj in incoming:
             factor = scale * gain / 2 ** (6 + exp)
             if sp.issparse(proj.weight):
@@ -285,9 +330,16 @@ def quantize(
                 wint = fx.effective_weights(np.round(w * f), weight_bits)
                 errs_num += float(((wint / f - w) ** 2).sum())
                 errs_den += float((w**2).sum())
-            conns.append(LoihiConnection(proj.src, proj.dst, wint, weight_exp=exp, num_weight_bits=weight_bits))
+            if proj.delay > fx.MAX_DELAY:
+                raise QuantizationError(f"projection {proj.name!r}: delay of {proj.delay} steps; Loihi 2's synaptic "
+                                        f"delay has 6 bits (at most {fx.MAX_DELAY} steps)")
+            nonzero += _nonzero(proj.weight)
+            zeroed += _nonzero(proj.weight) - _nonzero(wint)
+            conns.append(LoihiConnection(proj.src, proj.dst, wint, weight_exp=exp, num_weight_bits=weight_bits,
+                                         delays=int(proj.delay)))
             if proj.bias is not None:
                 bias_total = bias_total + np.asarray(proj.bias, dtype=np.float64).reshape(-1)
+        check_zeroed(pop, incoming, zeroed, nonzero, weight_bits, allow_mismatch, notes)
         bias_mant = np.zeros(pop.size, dtype=np.int64)
         bias_exp = np.zeros(pop.size, dtype=np.int64)
         if np.any(bias_total):
@@ -314,5 +366,7 @@ def quantize(
             alpha_error=alpha_err,
             notes=notes,
             readout=not comp.spiking,
+            zeroed_weights=zeroed,
+            nonzero_weights=nonzero,
         )
     return LoihiNetwork(inputs, layers, conns), QuantReport(report, list(inputs))

@@ -1,9 +1,9 @@
 """The neuron kinds Loihi's compartment implements, each registered with ``@implements(kind,
 numerics="fixed_pt")`` (Lava's bit-accurate ``Loihi2SimCfg(select_tag="fixed_pt")`` models):
-LIF, CuBa-LIF and a never-spiking leaky-integrator readout. A compartment class says how the float
-parameters map onto Loihi's (:mod:`.float_to_fixed` does the arithmetic): the decays, the input
-gain, the threshold, and which of neuromap's semantics Loihi 1 cannot reproduce. The ``loihi`` and
-``lava`` backends share this table (they run the same fixed-point network)."""
+LIF, CuBa-LIF and a never-spiking leaky-integrator readout (LI, CubaLI). A compartment class says
+how the float parameters map onto Loihi's (:mod:`.float_to_fixed` does the arithmetic): the decays,
+the input gain, the threshold, and which of neuromap's semantics Loihi 1 cannot reproduce. The
+``loihi`` and ``lava`` backends share this table (they run the same fixed-point network)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,17 @@ implements = IMPLEMENTATIONS.implements
 
 class QuantizationError(NeuromapError, ValueError):
     """The network cannot be expressed in Loihi fixed point; the message names the node and why."""
+
+
+def refuse(pop: Population, problems: list[str], allow_mismatch: bool) -> list[str]:
+    """``problems`` (semantics Loihi differs in) as notes with ``allow_mismatch``; else, when there
+    are any, :class:`QuantizationError` naming the population and each difference."""
+    if problems and not allow_mismatch:
+        raise QuantizationError(
+            f"population {pop.name!r} cannot run bit-faithfully on Loihi: {'; '.join(problems)}. "
+            "Retrain with Loihi-compatible neurons, or pass allow_mismatch=True to quantise anyway."
+        )
+    return problems
 
 
 def params(pop: Population):
@@ -51,12 +62,9 @@ class _Spiking:
             problems.append("threshold_rule '>=' (Loihi spikes on v > threshold)")
         if p.reset_delay:
             problems.append("reset_delay=True (snnTorch's delayed reset)")
-        if problems and not allow_mismatch:
-            raise QuantizationError(
-                f"population {pop.name!r} cannot run bit-faithfully on Loihi: {'; '.join(problems)}. "
-                "Retrain with Loihi-compatible neurons, or pass allow_mismatch=True to quantise anyway."
-            )
-        return problems
+        if p.reset_signal != "spike":
+            problems.append("reset_signal='membrane' (snnTorch's immediate reset)")
+        return refuse(pop, problems, allow_mismatch)
 
     def beta(self, pop: Population) -> np.ndarray:
         """Membrane decay per neuron (overrides) or the scalar."""
@@ -91,23 +99,34 @@ class CubaCompartment(_Spiking):
 
 
 @implements("li", numerics=NUMERICS)
+@implements("cubali", numerics=NUMERICS)
 class ReadoutCompartment:
-    """A non-spiking leaky integrator: a compartment whose threshold is never reached; its membrane
-    is the output."""
+    """A non-spiking leaky integrator (NIR's ``LI``, ``I``; with a synaptic current ``CubaLI``): a
+    compartment whose threshold is never reached; its membrane is the output. Its input gain (NIR's
+    ``r``, times ``w_in`` for CubaLI) is multiplied into the weights like a LIF's ``decay_input``
+    gain; a non-zero ``v_leak`` is a difference (Loihi leaks to 0)."""
 
     spiking = False
 
     def semantics(self, pop: Population, allow_mismatch: bool) -> list[str]:
-        return []
+        v_leak = params(pop).values("v_leak", pop.shape)
+        problems = []
+        if np.any(v_leak != 0):
+            problems.append(f"v_leak={float(v_leak.flat[np.argmax(v_leak != 0)]):g} (Loihi leaks to 0)")
+        return refuse(pop, problems, allow_mismatch)
 
     def beta(self, pop: Population) -> np.ndarray:
-        return np.asarray(params(pop).beta, dtype=np.float64)
+        """Membrane decay per neuron."""
+        return params(pop).values("beta", pop.shape).reshape(-1)
 
     def alpha(self, pop: Population) -> np.ndarray | None:
-        return None
+        """Synaptic-current decay per neuron (CubaLI), None for an LI (the current lasts one step)."""
+        p = params(pop)
+        return None if p.alpha is None else p.values("alpha", pop.shape).reshape(-1)
 
     def gain(self, pop: Population, beta: np.ndarray) -> np.ndarray:
-        return np.ones_like(beta)
+        """Input gain per neuron (negative values flip the weights into that neuron)."""
+        return params(pop).values("gain", pop.shape).reshape(-1)
 
     def threshold(self, pop: Population) -> float:
         return 1.0

@@ -37,7 +37,7 @@ from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, type_name
 from neuromap.graph.units import Unit
 from neuromap.netlist import Netlist
 
-from ..base import BackendError, RunResult, check_inputs, load_target
+from ..base import BackendError, RunResult, check_inputs, delayed_outputs, load_target
 from . import numerics as numerics_mod
 from .memory import PEMemoryModel
 from .program import Program, build, netlist_problems
@@ -46,7 +46,9 @@ from .timing import Timing, step_times
 
 NAME = "spinnaker2"
 SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.AvgPool2d, nir.SumPool2d,
-                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, Neuron, Unit)
+                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I,
+                   nir.CubaLI, nir.Threshold, Neuron, Unit)
+NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Threshold)
 __all__ = ["BACKEND", "NAME", "SpiNNaker2Backend", "SpiNNaker2Compiled", "SpiNNaker2Result", "Program", "Timing"]
 
 
@@ -55,19 +57,15 @@ def graph_problems(graph: Graph) -> list[str]:
     for name, node in graph.nodes.items():
         if not isinstance(node, SUPPORTED_NODES):
             out.append(f"node {name!r} ({type_name(node)}): the SpiNNaker2 model cannot run it; supported: "
-                       f"{sorted(t.__name__ for t in SUPPORTED_NODES)} (neurons LIF / CubaLIF / LI with neuromap "
-                       "parameters, a registry kind as neuromap.Neuron, a unit lowering to a population kind the PEs run, "
+                       f"{sorted(t.__name__ for t in SUPPORTED_NODES)} (neurons LIF / CubaLIF / LI / CubaLI / IF / I / "
+                       "Threshold with neuromap parameters, a registry kind as neuromap.Neuron, a unit lowering to "
+                       "a population kind the PEs run, "
                        "e.g. neuromap.EGRU; synapses Affine / Linear / "
                        "Conv / pooling)")
-        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(node):
+        elif isinstance(node, NEURON_NODES) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
                        "neuromap.graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
-        elif isinstance(node, nir.Output):
-            for p in graph.predecessors(name):
-                if isinstance(graph.nodes[p], nir.Delay):
-                    out.append(f"node {p!r} (Delay): a delay directly before output {name!r} is not supported; "
-                               "put it before the synapses")
-    return out
+    return out + delayed_outputs(graph)
 
 
 @dataclass

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from neuromap.neurons.egru import egru_events, egru_state
-from neuromap.neurons.functional import leaky_integrator, neuron_sequence
+from neuromap.neurons.functional import neuron_sequence
 from neuromap.neurons.params import CubaLIFParams
+from neuromap.neurons.registry import li_sequence
 from neuromap.neurons.surrogate import as_surrogate
 
 from ..base import ANY_STEP, BackendError, Implementations
@@ -26,7 +27,7 @@ def _per_neuron(v: Any, shape: tuple[int, ...], n: int) -> torch.Tensor:
     a = np.asarray(v, dtype=np.float32)
     if a.size == 1:
         return torch.from_numpy(a.reshape(()).copy()) if a.ndim == 0 else torch.from_numpy(a.copy())
-    return torch.from_numpy(np.ascontiguousarray(np.broadcast_to(a, shape).reshape(n)))
+    return torch.from_numpy(np.broadcast_to(a, shape).reshape(n).copy())
 
 
 @implements("lif", numerics="fp32")
@@ -74,8 +75,14 @@ class _LIF:
             if self.gain_q is not None:
                 cur = nx_.mul_decay(cur, self.gain_q)
             h = nx_.sat32(nx_.mul_decay(v, self.beta_q) + self.leak_q + cur)
-            if P.reset_delay:
+            r = None  # snnTorch's immediate reset: the signal from the stored membrane (params.reset_signal)
+            if P.reset_delay and P.reset == "zero":
+                h = torch.where(s_prev > 0, self.vreset_q, h)
+            elif P.reset_delay:
                 h = nx_.sat32(h - self.vth_q * s_prev)
+            elif P.reset_signal == "membrane":
+                r = (v > self.vth_q).to(torch.int64)
+                h = nx_.sat32(h - self.vth_q * r)
             active = None
             if P.refractory_steps:
                 active = refrac == 0
@@ -87,6 +94,8 @@ class _LIF:
             si = s.to(torch.int64)
             if P.reset_delay or P.reset == "none":
                 v = h
+            elif r is not None:
+                v = nx_.sat32(h - self.vth_q * (si - r))
             elif P.reset == "subtract":
                 v = h - self.vth_q * si
             else:
@@ -98,31 +107,41 @@ class _LIF:
 
 @implements("li", numerics="fp32")
 @implements("li", numerics="s16.15")
+@implements("cubali", numerics="fp32")
+@implements("cubali", numerics="s16.15")
 class _LI:
-    """Leaky integrator (a graded readout): fp32 through :func:`leaky_integrator`, s16.15 in integers."""
+    """LI / CubaLI / I (a graded readout): fp32 through the registry's step, s16.15 in integers
+    (per-neuron values allowed)."""
 
     dense_output = True  # a real value every step: dense projections from it run on the MAC array
+
     def __init__(self, pop, fix: bool) -> None:
-        p = _require(pop)
-        self.beta, self.gain, self.v_leak = float(p.beta), float(p.gain), float(p.v_leak)
+        self.p, self.shape = _require(pop), pop.shape
         self.fix, self.n = fix, pop.size
-        self.beta_t = torch.tensor(self.beta, dtype=torch.float32)
         if fix:
-            self.beta_q = nx_.decay_fix(self.beta)
-            self.leak_q = nx_.to_fix((1.0 - self.beta) * self.v_leak)
-            self.gain_q = nx_.to_fix(self.gain)
+            vals = {k: torch.from_numpy(self.p.values(k, pop.shape).reshape(-1)) for k in ("beta", "gain", "v_leak")}
+            self.beta_q = nx_.decay_fix(vals["beta"])
+            self.leak_q = nx_.to_fix((1.0 - vals["beta"]) * vals["v_leak"])
+            self.v0 = nx_.to_fix(vals["v_leak"])
+            self.gain_q = None if bool((vals["gain"] == 1.0).all()) else nx_.to_fix(vals["gain"])
+            self.alpha_q = None if self.p.alpha is None else nx_.decay_fix(
+                torch.from_numpy(self.p.values("alpha", pop.shape).reshape(-1)))
 
     def run(self, x: torch.Tensor, state):
         if not self.fix:
-            v = leaky_integrator(x, self.beta_t, state, self.gain, self.v_leak)
-            return v, v[-1]
-        v = nx_.to_fix(torch.full((x.shape[1], self.n), self.v_leak)) if state is None else state
+            return li_sequence(x, self.p, state, self.shape)
+        zeros = torch.zeros((x.shape[1], self.n), dtype=torch.int64)
+        v, i = (self.v0 + zeros, zeros.clone()) if state is None else state
         out = torch.empty(x.shape, dtype=torch.float32)
         for t in range(x.shape[0]):
-            g = x[t] if self.gain == 1.0 else nx_.round_shift(x[t] * self.gain_q, nx_.FRAC)
+            cur = x[t]
+            if self.alpha_q is not None:
+                i = nx_.sat32(nx_.mul_decay(i, self.alpha_q) + cur)
+                cur = i
+            g = cur if self.gain_q is None else nx_.round_shift(cur * self.gain_q, nx_.FRAC)
             v = nx_.sat32(nx_.mul_decay(v, self.beta_q) + self.leak_q + g)
             out[t] = nx_.to_float(v)
-        return out, v
+        return out, (v, i)
 
 
 @implements("identity", numerics="fp32")

@@ -152,3 +152,61 @@ def test_bias_mant_range_is_lavas():
     _same_as_lava(net, np.zeros((5, 1, 1), bool))
     with pytest.raises(ValueError, match="bias_mant"):
         LoihiLIF("q", 1, bias_mant=-4097)
+
+
+def delayed_network(seed: int) -> tuple[LoihiNetwork, np.ndarray]:
+    """Random layers whose connections have per-synapse delays (Lava's DelayDense; a connection with
+    one scalar delay too) and whose compartments start from random u / v."""
+    rng = np.random.default_rng(1000 + seed)
+    n_in = int(rng.integers(1, 20))
+    sizes = [int(rng.integers(1, 16)) for _ in range(int(rng.integers(1, 3)))]
+    pops, conns, prev = [], [], ("in", n_in)
+    for k, n in enumerate(sizes):
+        pops.append(LoihiLIF(f"p{k}", n, du=rng.integers(0, 4096, n), dv=rng.integers(0, 4096, n),
+                             vth=rng.integers(0, 2000, n), bias_mant=rng.integers(-100, 100, n) if seed % 2 else 0,
+                             u0=rng.integers(-2**20, 2**20, n), v0=rng.integers(-2**16, 2**16, n)))
+        w = rng.integers(-256, 256, (n, prev[1]))
+        delays = rng.integers(0, 8, (n, prev[1])) if seed % 3 else int(rng.integers(1, 5))
+        conns.append(LoihiConnection(prev[0], f"p{k}", w, weight_exp=int(rng.integers(-2, 6)),
+                                     num_weight_bits=int(rng.integers(2, 9)), delays=delays))
+        if rng.random() < 0.5:  # recurrent, delayed
+            conns.append(LoihiConnection(f"p{k}", f"p{k}", rng.integers(-256, 256, (n, n)), weight_exp=2,
+                                         delays=rng.integers(0, 4, (n, n))))
+        prev = (f"p{k}", n)
+    x = rng.random((30, 1, n_in)) < 0.4
+    return LoihiNetwork({"in": n_in}, pops, conns), x
+
+
+def test_emulator_equals_lava_delaydense_and_initial_states_on_20_random_networks():
+    spiked = 0
+    for seed in range(20):
+        net, x = delayed_network(seed)
+        ours = net.run({"in": x})
+        lava = run_lava(net, {"in": x})
+        for p in net.populations:
+            for what in ("spikes", "u", "v"):
+                assert np.array_equal(getattr(ours, what)[p.name], getattr(lava, what)[p.name]), \
+                    f"seed {seed} {p.name}: {what} differs"
+        spiked += any(ours.spikes[p.name].any() for p in net.populations)
+    assert spiked >= 10
+
+
+def test_synaptic_delay_shifts_arrival_by_its_steps():
+    w = np.full((1, 1), 100)
+    x = np.zeros((10, 1, 1), bool)
+    x[0] = True
+    arrivals = []
+    for d in (0, 3):
+        net = LoihiNetwork({"in": 1}, [LoihiLIF("p", 1, du=4095, dv=4095, vth=2**17 - 1)],
+                           [LoihiConnection("in", "p", w, delays=d)])
+        arrivals.append(int(np.nonzero(net.run({"in": x}).u["p"][:, 0, 0])[0][0]))
+    assert arrivals == [1, 4]
+
+
+def test_delays_and_initial_states_are_checked():
+    with pytest.raises(ValueError, match=r"delays must be integers in \[0, 63\]"):
+        LoihiConnection("a", "b", np.ones((2, 2)), delays=64)
+    with pytest.raises(ValueError, match="weights' shape"):
+        LoihiConnection("a", "b", np.ones((2, 2)), delays=np.zeros((3, 2), int))
+    with pytest.raises(ValueError, match="v0 must lie in"):
+        LoihiLIF("p", 2, v0=2**23)

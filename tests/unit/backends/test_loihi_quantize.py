@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuromap import data, train
+from neuromap import backends, data, train
 from neuromap.backends.loihi.float_to_fixed import QuantizationError, quantize
 from neuromap.netlist import ConvGeometry, Netlist, Population, Projection
 from neuromap.networks import SpikingMLP
@@ -97,5 +97,62 @@ def test_refuses_what_loihi_cannot_run():
     other.add_projection(Projection("w", "in", "g", "dense", weight=np.ones((2, 4))))
     with pytest.raises(QuantizationError, match=r"'g' \(node 'g'\) has neuron kind 'egru', which backend 'loihi' "
                                                 r"does not implement in fixed_pt numerics; it implements "
-                                                r"\['cuba', 'li', 'lif'\]"):
+                                                r"\['cuba', 'cubali', 'li', 'lif'\]"):
         quantize(other)
+
+
+def _readout_graph(li_gain: float):
+    """Input spikes -> Linear -> LI whose NIR gain ``(1 - beta) r`` is ``li_gain`` (the readout alone:
+    Loihi gets the same spikes, so only the weights' rounding separates it from torch)."""
+    import nir
+
+    from neuromap.io.nir_import import from_nir
+
+    rng = np.random.default_rng(0)
+    n_in, n_o, dt, tau = 6, 3, 1e-3, 5e-3
+    beta = 1 - dt / tau
+    g = nir.NIRGraph.from_list(
+        nir.Input(np.array([n_in])), nir.Linear(weight=rng.uniform(-1, 1, (n_o, n_in))),
+        nir.LI(tau=np.full(n_o, tau), r=np.full(n_o, li_gain / (1 - beta)), v_leak=np.zeros(n_o)),
+        nir.Output(np.array([n_o])))
+    return from_nir(g, convention="nir", dt=dt)
+
+
+def _relative_error(graph, x) -> float:
+    ref = backends.get("torch").compile(graph).run(x).output
+    out = backends.get("loihi").compile(graph, "loihi2").run(x).output
+    return float((out - ref).abs().max() / (ref.max() - ref.min()))
+
+
+def test_li_readout_keeps_its_input_gain_on_loihi():
+    """NIR LI gain 0.1: the Loihi readout equals torch's within quantisation (it was 9.98x torch's
+    when the LI gain was dropped)."""
+    x = (torch.rand(60, 2, 6, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    graph = _readout_graph(0.1)
+    assert _relative_error(graph, x) < 0.02
+    out = backends.get("loihi").compile(graph, "loihi2").run(x).output
+    ref = backends.get("torch").compile(graph).run(x).output
+    ratio = float(out.abs().sum() / ref.abs().sum())
+    assert 0.97 < ratio < 1.03
+
+
+def test_norse_libox_readout_on_loihi_matches_torch():
+    norse = pytest.importorskip("norse.torch", reason="needs Norse (make setup installs it)")
+    from neuromap.io.nir_import import from_nir
+
+    torch.manual_seed(0)
+    net = norse.SequentialState(torch.nn.Linear(5, 3, bias=False), norse.LIBoxCell())
+    graph = from_nir(norse.to_nir(net, torch.randn(1, 5)), convention="norse")
+    x = (torch.rand(80, 2, 5, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    assert _relative_error(graph, x) < 0.02
+
+
+def test_li_readout_with_a_leak_voltage_is_refused_on_loihi():
+    import nir
+
+    from neuromap.io.nir_import import from_nir
+
+    g = nir.NIRGraph.from_list(nir.Input(np.array([2])), nir.Linear(weight=np.ones((2, 2))),
+                               nir.LI(tau=np.full(2, 0.01), r=np.ones(2), v_leak=np.ones(2)), nir.Output(np.array([2])))
+    with pytest.raises(Exception, match=r"v_leak=1 \(Loihi leaks to 0\)"):
+        backends.get("loihi").compile(from_nir(g, dt=1e-3), "loihi2")

@@ -103,6 +103,7 @@ def test_kernel_table_matches_dispatched_ops():
     from neuromap.neurons.egru import egru_candidate
     from neuromap.neurons.functional import initial_state, neuron_step
     from neuromap.neurons.params import CubaLIFParams, LIFParams
+    from neuromap.neurons.registry import LIParams, li_sequence
     from neuromap.neurons.surrogate import Surrogate
     from neuromap.targets.conventional import kernels_per_step
 
@@ -138,6 +139,13 @@ def test_kernel_table_matches_dispatched_ops():
     net = Netlist("one")
     net.add_population(Population("p", "egru", (4,), spiking=False))
     assert kernels_per_step(net, "eager") == (count(egru_step), [])
+
+    for kind, li in (("li", LIParams(0.9)), ("cubali", LIParams(0.9, alpha=0.8))):  # one more step's ops
+        ops = count(lambda p=li: li_sequence(torch.zeros(2, 1, 4), p, None)) - count(
+            lambda p=li: li_sequence(torch.zeros(1, 1, 4), p, None))
+        net = Netlist("one")
+        net.add_population(Population("p", kind, (4,), li, spiking=False))
+        assert kernels_per_step(net, "eager") == (ops, []), kind
 
 
 def test_conventional_bad_input(activity, tmp_path):

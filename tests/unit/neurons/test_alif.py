@@ -73,8 +73,8 @@ def test_alif_trains_traces_saves_and_runs_identically(tmp_path):
     assert sp2.unsupported(back) == []
     assert torch.equal(sp2.compile(back, mapping=mapping).run(x).output, ref)
     with pytest.raises(Exception, match="kind 'alif', which backend 'spinnaker2' does not implement in s16.15 "
-                                        r"numerics; it implements \['cuba', 'egru', 'identity', 'li', 'lif'\]; it runs "
-                                        "'alif' in fp32"):
+                                        r"numerics; it implements \['cuba', 'cubali', 'egru', 'identity', 'li', "
+                                        r"'lif'\]; it runs 'alif' in fp32"):
         sp2.compile(back, numerics="s16.15")
 
 
@@ -83,4 +83,4 @@ def test_loihi_refuses_alif_naming_the_kind_the_node_the_backend_and_the_kinds_i
     for name in ("loihi", "lava"):
         probs = backends.get(name).unsupported(graph)
         assert any(f"population '1' (node '1') has neuron kind 'alif', which backend '{name}' does not implement "
-                   "in fixed_pt numerics; it implements ['cuba', 'li', 'lif']" in p for p in probs), probs
+                   "in fixed_pt numerics; it implements ['cuba', 'cubali', 'li', 'lif']" in p for p in probs), probs

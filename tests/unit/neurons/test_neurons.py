@@ -266,3 +266,48 @@ def test_bad_names():
         LIF(beta=0.9, impl="cuda")
     with pytest.raises(ValueError, match="slope"):
         Surrogate("atan", slope=-1)
+
+
+# snnTorch's reset semantics (neuromap.neurons.params): defined in the step, run by the per-step reference
+SNNTORCH_SEMANTICS = [
+    dict(reset="zero", reset_delay=True, detach_reset=True),  # Synaptic / RLeaky / RSynaptic zero reset
+    dict(reset="subtract", reset_signal="membrane"),  # snnTorch's immediate reset
+]
+
+
+@pytest.mark.parametrize("semantics", SNNTORCH_SEMANTICS, ids=["zero-delayed", "membrane-signal"])
+@pytest.mark.parametrize("cuba", [False, True])
+def test_step_only_semantics_fall_back_to_the_step_reference_with_its_gradients(semantics, cuba):
+    from neuromap.neurons import kernels
+    from neuromap.neurons.functional import neuron_sequence, neuron_sequence_reference
+    from neuromap.neurons.surrogate import as_surrogate
+
+    cls = CubaLIFParams if cuba else LIFParams
+    params = cls(tau_mem=10e-3, **({"tau_syn": 5e-3} if cuba else {}), **semantics)
+    assert params.step_only is not None
+    sur = as_surrogate("atan", 2.0)
+    x = (torch.rand(40, 3, 6, generator=torch.Generator().manual_seed(0)) * 3).requires_grad_(True)
+    beta = torch.full((6,), float(params.beta), requires_grad=True)
+    s, v, _ = neuron_sequence(x, params, sur, beta=beta, return_membrane=True)
+    (s.sum() + v.sum()).backward()
+    g_x, g_beta = x.grad.clone(), beta.grad.clone()
+    x.grad, beta.grad = None, None
+    s_ref, v_ref, _ = neuron_sequence_reference(x, params, sur, beta=beta)
+    (s_ref.sum() + v_ref.sum()).backward()
+    assert s.sum() > 0 and torch.equal(s, s_ref) and torch.equal(v, v_ref)
+    assert torch.equal(g_x, x.grad) and torch.equal(g_beta, beta.grad)
+    if kernels.load() is not None:  # a forced compiled kernel says it does not implement them
+        with kernels.use("cpp"), pytest.raises(ValueError, match="does not implement"):
+            neuron_sequence(x.detach(), params, sur)
+
+
+def test_snntorch_zero_reset_delayed_holds_the_membrane_for_one_step():
+    """reset='zero', reset_delay=True: the step after a spike ends at v_reset whatever its input."""
+    from neuromap.neurons.functional import neuron_sequence_reference
+    from neuromap.neurons.surrogate import as_surrogate
+
+    params = LIFParams.from_decay(0.5, reset="zero", reset_delay=True, integrator="euler")
+    x = torch.tensor([2.0, 5.0, 0.5, 0.0]).reshape(4, 1, 1)
+    s, v, _ = neuron_sequence_reference(x, params, as_surrogate("atan", 2.0))
+    assert s.reshape(-1).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert v.reshape(-1).tolist() == [2.0, 0.0, 0.5, 0.25]

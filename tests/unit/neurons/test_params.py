@@ -42,7 +42,8 @@ def test_dict_round_trip():
         ({"threshold_rule": "=>"}, "threshold_rule"),
         ({"refractory_steps": -1}, "refractory_steps"),
         ({"v_th": float("inf")}, "v_th"),
-        ({"reset": "zero", "reset_delay": True}, "reset_delay"),
+        ({"reset": "none", "reset_delay": True}, "reset_delay"),
+        ({"reset": "zero", "reset_signal": "membrane"}, "reset_signal"),
         ({"tau_mem": 0.5e-3, "integrator": "euler"}, "Euler"),
     ],
 )
@@ -57,5 +58,12 @@ def test_bad_tau_syn():
 
 
 def test_tau_from_decay_rejects_out_of_range():
-    with pytest.raises(ValueError, match="decay"):
-        tau_from_decay(1.0, 1e-3)
+    for decay, integrator in ((1.5, "exp"), (0.0, "exp"), (-0.1, "euler")):
+        with pytest.raises(ValueError, match="decay"):
+            tau_from_decay(decay, 1e-3, integrator)
+
+
+def test_no_leak_and_no_memory_are_the_limits_of_the_decay():
+    """decay 1 is tau = inf (NIR's IF / I), Euler decay 0 is tau = dt (NIR's Threshold)."""
+    assert tau_from_decay(1.0, 1e-3) == math.inf and LIFParams(tau_mem=math.inf).beta == 1.0
+    assert LIFParams.from_decay(0.0, dt=1e-3, integrator="euler").beta == 0.0

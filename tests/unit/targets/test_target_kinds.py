@@ -190,10 +190,12 @@ def test_a_router_grid_beyond_the_memory_budget_is_refused_before_allocating(tmp
                                                                              monkeypatch):
     path = edited(tmp_path, "loihi", "router_grid = { value = [8, 4]", "router_grid = { value = [1000000, 1000000]")
     msg = bad(capsys, "partition", model_file, "--target", path, names="chip.router_grid")
-    assert "1,000,000 x 1,000,000 router grid needs about" in msg and "the limit is" in msg
+    assert "1,000,000 x 1,000,000 router grid needs" in msg and "more than the memory limit of" in msg
     monkeypatch.setenv("NEUROMAP_MAX_MEMORY", "1K")  # the budget is the limit, not a fixed grid size
-    with pytest.raises(targets.TargetError, match=r"needs about .* the limit is 1 KiB \(\$NEUROMAP_MAX_MEMORY\)"):
+    with pytest.raises(targets.TargetError, match=r"needs .* more than the memory limit of 1 KiB \(\$NEUROMAP_MAX_MEMORY\)"):
         targets.load("loihi")
+    code, _, err = run_cli(capsys, "targets", "loihi", "--max-memory", "1K")  # the command line's limit too
+    assert code == 2 and "memory limit of 1 KiB (--max-memory)" in err, err
 
 
 def test_a_directory_given_as_the_target_is_named_a_directory(tmp_path, capsys, model_file):

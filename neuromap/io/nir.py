@@ -26,10 +26,11 @@ import numpy as np
 from nir.serialization import hdf2dict
 
 from neuromap.atomic import atomic_path
+from neuromap.graph.errors import GraphError, UnsupportedNodeError
+from neuromap.graph.graph import Graph
+from neuromap.graph.nodes import EXTENSION_NODES, PREFIX, STANDARD_NODES, load_plugins
 
-from .errors import GraphError, UnsupportedNodeError
-from .graph import Graph
-from .nodes import EXTENSION_NODES, PREFIX, STANDARD_NODES, load_plugins
+from .nir_import import from_nir
 
 _SCALARS = (str, bool, int, float, np.integer, np.floating, np.bool_)
 
@@ -121,26 +122,67 @@ READ_TIMEOUT_ENV = "NEUROMAP_READ_TIMEOUT"
 DEFAULT_READ_TIMEOUT_S = 300.0
 
 
+def declared_bytes(group: h5py.Group) -> int:
+    """Bytes the datasets under ``group`` declare (shape x item size), whatever their storage: a few
+    kB of gzip-compressed zeros can declare gigabytes."""
+    total = 0
+
+    def add(name: str, obj) -> None:
+        nonlocal total
+        if isinstance(obj, h5py.Dataset):
+            total += int(np.prod(obj.shape, dtype=object) if obj.shape else 1) * max(obj.dtype.itemsize, 1)
+
+    group.visititems(add)
+    return total
+
+
 def _read_node_dict(path: Path) -> dict:
-    """The file's ``node`` group as a dictionary (``hdf2dict``); errors as :class:`GraphError`."""
+    """The file's ``node`` group as a dictionary (``hdf2dict``); errors as :class:`GraphError`, and a
+    file whose datasets declare more than the memory budget (:mod:`neuromap.memory`) as a
+    :class:`~neuromap.memory.MemoryBudgetError`, before anything is read."""
+    from neuromap import memory
+
     try:
         with h5py.File(path, "r") as f:
             if "node" not in f:
                 raise GraphError(f"{path}: not a NIR file (no 'node' group)")
+            declared = declared_bytes(f["node"])  # read here, then copied to the caller: twice that
+            memory.check(2 * declared, f"{path} (it declares {memory.format_size(declared)} of arrays, read and "
+                                       "copied once)")
             return hdf2dict(f["node"])
-    except GraphError:
+    except (GraphError, memory.MemoryBudgetError):
         raise
     except Exception as exc:  # h5py raises OSError / KeyError / RuntimeError on damaged files
         raise GraphError(f"{path}: cannot read as NIR/HDF5 (truncated or corrupt?): {type(exc).__name__}: {exc}") from exc
 
 
 def _child_read(path: Path, conn) -> None:
+    """The reader process: the node dictionary, or one line saying why not (never a traceback)."""
+    from neuromap.memory import MemoryBudgetError
+
     try:
         conn.send(("ok", _read_node_dict(path)))
+    except MemoryBudgetError as exc:
+        conn.send(("budget", str(exc)))
     except GraphError as exc:
         conn.send(("error", str(exc)))
+    except MemoryError:
+        conn.send(("error", f"{path}: ran out of memory while reading it (its arrays declare "
+                            f"{_declared_text(path)}); raise the memory available, or check the file"))
+    except Exception as exc:  # noqa: BLE001 - reported in the parent as a GraphError naming the file
+        conn.send(("error", f"{path}: cannot read it: {type(exc).__name__}: {exc}"))
     finally:
         conn.close()
+
+
+def _declared_text(path: Path) -> str:
+    from neuromap.memory import format_size
+
+    try:
+        with h5py.File(path, "r") as f:
+            return format_size(declared_bytes(f["node"]))
+    except Exception:  # noqa: BLE001 - only for a message
+        return "an unknown size"
 
 
 def read_timeout() -> float:
@@ -184,6 +226,10 @@ def _read_bounded(path: Path) -> dict:
             proc.kill()
         proc.join()
         recv.close()
+    if status == "budget":
+        from neuromap.memory import MemoryBudgetError
+
+        raise MemoryBudgetError(payload)
     if status == "error":
         raise GraphError(payload)
     return payload
@@ -205,12 +251,11 @@ def read_nir(path: str | os.PathLike) -> nir.NIRGraph:
     return root
 
 
-def load(path: str | os.PathLike, convention: str = "nir", dt: float | None = None, reset: str | None = None) -> Graph:
+def load(path: str | os.PathLike, convention: str = "nir", dt: float | None = None, reset: str | None = None,
+         reset_delay: bool | None = None) -> Graph:
     """Load a graph saved by :func:`save` or written by another NIR tool.
 
     Neuron nodes that carry neuromap metadata are restored exactly; foreign ones are mapped with
-    ``convention`` / ``dt`` / ``reset`` (see :func:`neuromap.graph.nir_import.from_nir`).
+    ``convention`` / ``dt`` / ``reset`` / ``reset_delay`` (see :func:`neuromap.io.nir_import.from_nir`).
     """
-    from .nir_import import from_nir
-
-    return from_nir(read_nir(path), convention=convention, dt=dt, reset=reset)
+    return from_nir(read_nir(path), convention=convention, dt=dt, reset=reset, reset_delay=reset_delay)

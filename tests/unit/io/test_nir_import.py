@@ -17,7 +17,7 @@ import torch
 from neuromap.backends import get
 from neuromap.graph import GraphError, from_nir, load
 from neuromap.graph.neuron import spec_from_nir
-from tests.support import FIXTURES
+from tests.support import FIXTURES, norse_run
 
 norse = pytest.importorskip("norse.torch")
 snn = pytest.importorskip("snntorch")
@@ -42,15 +42,6 @@ def snntorch_run(net, x):
         for t in range(x.shape[0]):
             o = net(x[t])
             outs.append(o[0] if isinstance(o, tuple) else o)
-    return torch.stack(outs)
-
-
-def norse_run(net, x):
-    state, outs = None, []
-    with torch.no_grad():
-        for t in range(x.shape[0]):
-            o, state = net(x[t], state)
-            outs.append(o)
     return torch.stack(outs)
 
 
