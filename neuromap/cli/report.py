@@ -7,6 +7,7 @@ Without ``--activity`` the model runs on ``backends.torch`` with the given input
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from neuromap.rst import plain
 
@@ -37,6 +38,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--format", choices=["table", "json", "html"], default=None,
                    help="output format (default: from the -o suffix .json/.html/.txt, else table)")
     p.add_argument("-o", "--output", help="write the report here (atomically) instead of printing it")
+    p.add_argument("--explain", action="append", default=[], metavar="TARGET",
+                   help="also print how TARGET's energy and latency were computed: each count x its cited figure, "
+                        "with sources (repeatable)")
+    p.add_argument("--validation", default=None, metavar="JSON",
+                   help="neuromap validate's rows, summarised per target in the report (default: "
+                        "results/validation.json if it exists, else its cases are run now: seconds)")
     add_estimate_options(p)
     p.set_defaults(func=_main)
 
@@ -66,6 +73,7 @@ def _main(args: argparse.Namespace) -> int:
     from neuromap.deploy import check_input, describe_input, records_with_inputs
     from neuromap.energy import Activity, collect
     from neuromap.energy.report import build_report, report_format
+    from neuromap.errors import InputError
     from neuromap.progress import Steps
 
     if args.output:  # before any work: a bad path or suffix, or an output that is an input, fails now
@@ -74,6 +82,8 @@ def _main(args: argparse.Namespace) -> int:
             report_format(args.output)
         check_outputs(args, o=args.output)
     check_input_flags(args)
+    if args.explain and "all" not in args.target:  # a target name not asked for fails now (a TOML path: after)
+        _check_explain(args.explain, args.target)
     for name in args.target:  # a bad target file fails now too
         if name != "all":
             targets.load(name)
@@ -95,6 +105,11 @@ def _main(args: argparse.Namespace) -> int:
         activity = collect(netlist, records_with_inputs(graph, result, x))
     with steps(f"estimating energy and latency on {', '.join(args.target)}"):
         rep = build_report(netlist, activity, args.target, model=args.model, method=args.method, options=options)
+    if args.explain and not args.output and args.format in ("json", "html"):
+        raise InputError(f"--explain prints text, which would break the {args.format} on stdout; add -o FILE")
+    _check_explain(args.explain, list(rep.estimates))
+    with steps("summarising neuromap validate's rows per target"):
+        rep.with_trust(_validation_path(args.validation))
     if args.output:
         path = rep.save(args.output, args.format)
         if note:
@@ -104,8 +119,29 @@ def _main(args: argparse.Namespace) -> int:
         if note:
             print(note)
         print(rep.table())
+        print("\nwhat to trust (" + rep.trust.source + "):\n" + "\n".join("  " + line for line in rep.trust.lines))
     elif args.format == "json":
         print(rep.to_json())
     else:
         print(rep.to_html())
+    for target in args.explain:
+        print(f"\n{rep.explain(target, 'energy')}\n\n{rep.explain(target, 'latency')}")
     return 0
+
+
+def _check_explain(explain: list[str], targets: list[str]) -> None:
+    from neuromap.errors import InputError
+
+    unknown = [t for t in explain if t not in targets and not any(Path(p).stem == t for p in targets)]
+    if unknown:
+        raise InputError(f"--explain {unknown[0]}: not a target of this report ({', '.join(targets)})")
+
+
+def _validation_path(given: str | None) -> str | None:
+    """``--validation``, else ``results/validation.json`` when it exists, else None (run the cases now)."""
+    from neuromap.energy.validation import DEFAULT_PATH
+
+    if given is not None:
+        require_file(given, "--validation")
+        return given
+    return str(DEFAULT_PATH) if DEFAULT_PATH.is_file() else None

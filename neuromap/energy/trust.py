@@ -53,7 +53,7 @@ COMPUTED = "computed now by neuromap validate's cases"
 
 def load_validation(path: str | os.PathLike | None = None) -> tuple[dict[str, Any], str]:
     """``(document, source)``: ``neuromap validate``'s JSON from ``path``, or (``path=None``) its
-    cases run now and written to a temporary file, read back the same way (about a second).
+    cases run now and written to a temporary file, read back the same way (seconds: every case is re-run).
 
     Raises:
         InputError: ``path`` cannot be read or is not a validation document.
