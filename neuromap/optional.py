@@ -39,6 +39,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "spikingjelly": ("bench", "pip install --no-deps spikingjelly==2.0.0"),
     "ray": ("ray", ""),  # neuromap sweep: trials as Ray tasks; Ray Tune's Optuna integration for nsga2
     "optuna": ("ray", ""),
+    # NeuroBench declares torchaudio, which does not load beside the CPU torch; its metric classes need none of it
+    "neurobench": ("neurobench", "pip install --no-deps neurobench==2.3.0"),
 }
 
 

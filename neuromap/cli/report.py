@@ -71,7 +71,7 @@ def _main(args: argparse.Namespace) -> int:
     from neuromap import backends, targets
     from neuromap.atomic import check_writable
     from neuromap.deploy import check_input, describe_input, records_with_inputs
-    from neuromap.energy import Activity, collect
+    from neuromap.energy import Activity, collect, neurobench
     from neuromap.energy.report import build_report, report_format
     from neuromap.errors import InputError
     from neuromap.progress import Steps
@@ -119,6 +119,7 @@ def _main(args: argparse.Namespace) -> int:
         if note:
             print(note)
         print(rep.table())
+        print(neurobench.summary_line(neurobench.metrics(rep.activity)))
         print("\nwhat to trust (" + rep.trust.source + "):\n" + "\n".join("  " + line for line in rep.trust.lines))
     elif args.format == "json":
         print(rep.to_json())

@@ -23,6 +23,7 @@ from neuromap.estimate import Estimate, Options, fmt_si
 from neuromap.pipeline import ALL_TARGETS, map_targets  # noqa: F401  (ALL_TARGETS: "all", every shipped target)
 from neuromap.targets import get_kind
 
+from . import neurobench
 from .activity import Activity
 from .estimates import estimate
 from .trust import Trust
@@ -183,7 +184,7 @@ class Report:
             "samples": self.activity.samples,
             "steps": self.activity.steps,
             "activity": {"rates": self.activity.rates(), "spikes": self.activity.spikes, "synops": self.activity.synops,
-                         "neurobench": self.activity.per_sample()},
+                         "neurobench": neurobench.metrics(self.activity)},
             "accuracy": self.accuracy,
             "targets": ests,
             "trust": None if self.trust is None else self.trust.to_dict(),
@@ -222,6 +223,7 @@ the run times a figure of the target spec; the sources are listed under each tar
 {"".join(f"<p>{html.escape(line)}</p>" for line in self.energy_splits())}
 <p>{html.escape(LEGEND)}.</p>
 {imgs}
+<p>{html.escape(neurobench.summary_line(neurobench.metrics(self.activity)))} (definitions: neuromap.energy.neurobench).</p>
 {self._trust_html()}
 {valid}
 <h2>How each number was computed</h2>{explains}
