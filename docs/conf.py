@@ -45,6 +45,11 @@ autodoc_mock_imports: list[str] = []
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True  # dataclass fields are members already: an Attributes section must not re-declare them
+# A member without its own docstring gets none: torch.nn.Module's "Define the computation performed at every
+# call" must not stand under every neuromap module's forward().
+autodoc_inherit_docstrings = False
+# "--layout" stays two hyphens in the CLI reference and the guides (docutils would make it an en dash).
+smartquotes = False
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
 

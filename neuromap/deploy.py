@@ -22,6 +22,7 @@ import torch
 
 from neuromap import pipeline
 from neuromap.atomic import atomic_path, write_text
+from neuromap.energy.activity import records_with_inputs  # used here; also imported from here by callers
 from neuromap.errors import InputError, OutputError
 from neuromap.progress import Steps, quiet
 
@@ -152,17 +153,6 @@ def readout_accuracy(output: torch.Tensor, labels: torch.Tensor) -> float:
                          "samples; accuracy needs one label per sample")
     scores = output.reshape(output.shape[0], output.shape[1], -1).sum(0)
     return float((scores.argmax(-1) == labels).float().mean())
-
-
-def records_with_inputs(graph, result, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A run's records plus the graph input's spikes (the sources of the first projections) and its
-    outputs (an output fed through synapses is a population of the lowered graph)."""
-    recs = dict(result.records)
-    for name in graph.inputs:
-        recs.setdefault(name, x)
-    for name, out in result.outputs.items():
-        recs.setdefault(name, out)
-    return recs
 
 
 def _binary(t: torch.Tensor) -> bool:

@@ -328,3 +328,15 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         parameter_bytes=int(parameters),
         netlist_name=str(netlist.graph.graph.get("name", "")),
     )
+
+
+def records_with_inputs(graph, result, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A run's records plus the graph input's spikes (the sources of the first projections) and its
+    outputs (an output fed through synapses is a population of the lowered graph): what :func:`collect`
+    reads. ``result``: a backend's :class:`~neuromap.backends.RunResult`; ``x``: the input ``[T, B, ...]``."""
+    recs = dict(result.records)
+    for name in graph.inputs:
+        recs.setdefault(name, x)
+    for name, out in result.outputs.items():
+        recs.setdefault(name, out)
+    return recs

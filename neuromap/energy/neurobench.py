@@ -58,9 +58,8 @@ def measure(graph, x) -> dict[str, Any]:
     """:func:`metrics` of ``graph`` (a traced :class:`~neuromap.graph.Graph`) run by the torch backend
     on ``x`` (``[T, B, ...]`` time-major, the layout of every neuromap loader)."""
     from neuromap import backends
-    from neuromap.deploy import records_with_inputs
 
-    from .activity import collect
+    from .activity import collect, records_with_inputs
 
     result = backends.get("torch").compile(graph).run(x)
     return metrics(collect(graph.lower(), records_with_inputs(graph, result, x)))

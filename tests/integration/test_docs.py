@@ -83,4 +83,7 @@ def test_docs_build_fast(tmp_path):
     assert "neuromap.data.load" in api and "time-major" in api  # docstrings rendered
     cli = (tmp_path / "html" / "_generated" / "cli.html").read_text()
     assert "neuromap deploy" in cli
+    assert "--layout" in cli and "\u2013layout" not in cli  # options keep their two hyphens
+    assert "Define the computation performed at every call" not in api  # torch's inherited docstring
+    assert "neuromap.energy.neurobench.measure" in api
     assert (tmp_path / "html" / "_generated" / "notebooks" / "01_train_snn.html").exists()

@@ -1,6 +1,6 @@
 """Convert a float LIF / CuBa network (a :class:`~neuromap.netlist.Netlist`) to Loihi fixed point
 (not to be confused with :mod:`neuromap.quantize`, quantisation-aware training, whose integer grids
-this module keeps). Which kinds a compartment runs, and how their parameters map, is :mod:`.neurons`.
+this module keeps). Which kinds a compartment runs, and how their parameters map, is :mod:`neuromap.backends.loihi.neurons`.
 
 Mapping of neuromap's discretisation (:mod:`neuromap.neurons.params`) onto Loihi's compartment
 (:mod:`.fixed_point`), layer by layer, with a per-layer scale ``S`` (Loihi units per float unit
@@ -251,7 +251,8 @@ def check_zeroed(pop: Population, incoming: list, zeroed: int, nonzero: int, wei
 def quantize(
     netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False
 ) -> tuple[LoihiNetwork, QuantReport]:
-    """Quantise every population of ``netlist`` (the kinds :mod:`.neurons` implements) and its incoming
+    """Quantise every population of ``netlist`` (the kinds
+    :mod:`neuromap.backends.loihi.neurons` implements) and its incoming
     dense, sparse or conv projections. Raises :class:`QuantizationError` naming the node for anything
     Loihi's bit-accurate model cannot run (a kind it does not implement, semantics it differs in)."""
     if not 2 <= weight_bits <= 8:
