@@ -1,10 +1,10 @@
 """Sphinx configuration for the neuromap docs (``make docs``; ``tests/integration/test_docs.py`` builds a fast variant).
 
 Generated at build time into ``docs/_generated/`` (not committed): the CLI reference (from
-``neuromap.cli.build_parser``), the hardware-target tables (from ``hardware/*.toml``) and copies of
-the tutorial notebooks. ``NEUROMAP_DOCS_FAST=1`` skips executing the notebooks (they are rendered
-without outputs); otherwise they run in short mode (``NEUROMAP_NOTEBOOK_SHORT=1``) and the pages show
-their outputs and plots.
+``neuromap.cli.build_parser``), the hardware-target tables (from ``hardware/*.toml``), the API
+reference (one page per module listed in ``api_modules.txt``) and copies of the tutorial notebooks.
+``NEUROMAP_DOCS_FAST=1`` skips executing the notebooks (they are rendered without outputs); otherwise
+they run in short mode (``NEUROMAP_NOTEBOOK_SHORT=1``) and the pages show their outputs and plots.
 """
 
 from __future__ import annotations
@@ -66,4 +66,5 @@ if GENERATED.exists():
 GENERATED.mkdir()
 _gen.write_cli_reference(GENERATED / "cli.md")
 _gen.write_targets(GENERATED / "targets.md")
+_gen.write_api_pages(HERE / "api_modules.txt", GENERATED / "api")
 _gen.copy_notebooks(ROOT / "notebooks", GENERATED / "notebooks")
