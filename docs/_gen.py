@@ -32,20 +32,43 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
     return rows
 
 
+#: Columns of the usage and description blocks: they fit the page's code blocks without a scroll bar.
+WIDTH = 80
+
+
 def write_cli_reference(path: Path) -> None:
-    """One section per ``neuromap`` subcommand: its help, usage and options, from the argparse parser."""
+    """One section per ``neuromap`` subcommand: its help, usage and options, from the argparse parser;
+    usage wrapped at :data:`WIDTH` columns, whatever the terminal the docs are built in."""
+    import os
+    from unittest import mock
+
     from neuromap.cli import build_parser
 
-    parser = build_parser()
+    with mock.patch.dict(os.environ, {"COLUMNS": str(WIDTH + 2)}):  # argparse wraps at COLUMNS - 2
+        _write_cli_reference(path, build_parser())
+
+
+def _write_cli_reference(path: Path, parser: argparse.ArgumentParser) -> None:
     lines = ["# Command-line reference", "",
              "Generated from the `neuromap` argument parser (`neuromap.cli.build_parser`) when the docs are built.",
              "", "```text", parser.format_usage().strip(), "```", ""]
     for name, sub in sorted(_subcommands(parser).items()):
         lines += [f"## `neuromap {name}`", ""]
         if sub.description:
-            lines += ["```text", sub.description.strip(), "```", ""]
+            lines += ["```text", *_wrap(sub.description.strip()), "```", ""]
         lines += ["```text", sub.format_usage().strip(), "```", "", *_options(sub), ""]
     path.write_text("\n".join(lines))
+
+
+def _wrap(text: str) -> list[str]:
+    """``text``'s lines wrapped at :data:`WIDTH`, each keeping its indentation."""
+    import textwrap
+
+    out = []
+    for line in text.splitlines():
+        indent = line[: len(line) - len(line.lstrip())]
+        out += textwrap.wrap(line, WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [""]
+    return out
 
 
 def write_targets(path: Path) -> None:

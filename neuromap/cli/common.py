@@ -30,9 +30,9 @@ def add_input_args(p: argparse.ArgumentParser, required: bool = True) -> argpars
 
     src = p.add_mutually_exclusive_group(required=required)
     src.add_argument("--input", help="input spikes as one .npy array, time-major [T, B, ...] (see --layout)")
-    src.add_argument("--dataset", choices=NAMES,
-                     help="a data set's test split: digits ships (rate-coded); shd, ssc, nmnist, dvsgesture are read "
-                          "from --data-dir")
+    src.add_argument("--dataset", choices=NAMES, metavar="NAME",
+                     help=f"a data set's test split, one of {', '.join(NAMES)}: digits (rate-coded) and moving-bars "
+                          "ship; shd, ssc, nmnist, dvsgesture are read from --data-dir")
     p.add_argument("--data-dir", default=None,
                    help=f"folder holding the real data sets' files (default: ${ENV}, else ~/.cache/neuromap/data)")
     p.add_argument("--bin-dt", type=float, default=None,

@@ -49,6 +49,9 @@ def test_cli_reference_lists_every_subcommand_and_option(tmp_path):
                 continue
             for opt in action.option_strings:
                 assert opt in text, f"{name} {opt} missing from the CLI reference"
+    blocks = text.split("```text")[1:]
+    long = [line for block in blocks for line in block.split("```")[0].splitlines() if len(line) > 80]
+    assert not long, f"usage / description lines wider than the page's code blocks: {long[:3]}"
 
 
 def test_every_cli_option_has_help():
