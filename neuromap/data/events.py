@@ -37,7 +37,8 @@ class Binning:
     def report(self, where: str, window_s: float, binary: bool,
                keep: str = "a longer duration= (on the command line: more --steps)") -> None:
         """Warn (:class:`EventsLost`) when events were dropped or merged; ``where`` names the data set and
-        split, ``window_s`` is the window (s), ``keep`` says how to keep the dropped events."""
+        split, ``window_s`` is the window (s), ``binary`` whether bins were clipped to 0/1 (merges are
+        reported only then), ``keep`` says how to keep the dropped events."""
         share = (lambda n: f"{n:,} of {self.events:,} events ({100 * n / self.events:.2g} %)") if self.events else str
         if self.outside:
             warnings.warn(EventsLost(f"{where}: {share(self.outside)} lie outside the {window_s:g} s window and were "

@@ -38,8 +38,9 @@ from .activity import Activity
 
 
 def metrics(activity: Activity) -> dict[str, Any]:
-    """NeuroBench's metrics of one run, per sample where NeuroBench gives them per sample (see the
-    module docstring for each definition; bytes, fractions in [0, 1], operation counts)."""
+    """NeuroBench's metrics of one run's ``activity`` (:func:`~.activity.collect`), per sample where
+    NeuroBench gives them per sample (see the module docstring for each definition; bytes, fractions
+    in [0, 1], operation counts)."""
     b = activity.samples
     return {
         "footprint": activity.parameter_bytes,

@@ -110,7 +110,8 @@ def _sentence(target: str, rows: list[dict[str, Any]]) -> tuple[str, dict[str, A
 
 
 def summarise(doc: dict[str, Any], targets: Iterable[str], source: str = "") -> Trust:
-    """One sentence per target in ``targets`` from the rows of ``doc`` (see the module docstring)."""
+    """One sentence per target in ``targets`` from the rows of ``doc`` (see the module docstring);
+    ``source`` says where ``doc`` came from (a path, or :data:`COMPUTED`)."""
     rows = rows_of(doc)
     trust = Trust(source)
     named = any(r.get("target") for r in rows)
