@@ -72,7 +72,7 @@ class Activity:
     activation_sparsity: float = 0.0
     connection_sparsity: float = 0.0
     footprint_bytes: int = 0
-    parameter_bytes: int = 0
+    parameter_bytes: int | None = None  # None: an activity file written before this count was kept
     netlist_name: str = ""
 
     def __post_init__(self) -> None:

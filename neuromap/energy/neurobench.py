@@ -9,7 +9,8 @@ The names and definitions are NeuroBench's; ``tests/unit/energy/test_neurobench.
 NeuroBench's own metric classes on the same torch model and data and checks equality:
 
 =========================  ==========================================================================
-``footprint``              bytes of the model's parameters: weights and biases at 4 bytes
+``footprint``              bytes of the model's parameters: weights and biases at 4 bytes (None for an
+                           activity file written before neuromap kept this count)
                            (NeuroBench: the torch module's parameters and buffers; neuromap's neurons
                            hold constants, not tensors, so the two agree; an snnTorch neuron's
                            buffers - beta, threshold - would add a few bytes per layer there)
@@ -69,7 +70,8 @@ def measure(graph, x) -> dict[str, Any]:
 def summary_line(m: dict[str, Any]) -> str:
     """:func:`metrics` in one line (per sample)."""
     so, mu = m["synaptic_operations"], m["membrane_updates"]
-    return (f"NeuroBench metrics per sample: footprint {m['footprint']:,} B, connection sparsity "
+    footprint = "unknown (an activity file older than the count)" if m["footprint"] is None else f"{m['footprint']:,} B"
+    return (f"NeuroBench metrics per sample: footprint {footprint}, connection sparsity "
             f"{m['connection_sparsity']:.3g}, activation sparsity {m['activation_sparsity']:.3g}, synaptic operations "
             f"{so['Effective_ACs']:,.0f} effective ACs + {so['Effective_MACs']:,.0f} effective MACs (dense "
             f"{so['Dense']:,.0f}), membrane updates {mu['dense']:,.0f} dense / {mu['event_driven']:,.0f} event-driven")

@@ -69,3 +69,17 @@ def test_neuromap_metrics_equal_neurobench_on_the_same_model_and_data(prune):
     assert round(ours["connection_sparsity"], 3) == theirs["connection_sparsity"]  # NeuroBench: 3 decimals
     assert (ours["connection_sparsity"] > 0.4) == (prune > 0)
     assert ours["membrane_updates"]["dense"] == 5 * (16 + 10)  # every neuron every step, per sample
+
+
+def test_an_activity_file_older_than_the_parameter_count_gives_no_footprint(tmp_path):
+    from neuromap.energy import Activity, collect
+    from tests.support import small_net
+
+    x = torch.tensor([[[1.0, 0.0, 1.0]], [[0.0, 1.0, 0.0]]])
+    act = collect(small_net(), {"in": x, "h": torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]),
+                                "o": torch.tensor([[[0.0]], [[1.0]]])})
+    assert neurobench.metrics(act)["footprint"] == act.parameter_bytes > 0
+    old = act.to_dict()
+    del old["parameter_bytes"]  # as written before the count was kept
+    m = neurobench.metrics(Activity.from_dict(old))
+    assert m["footprint"] is None and "footprint unknown" in neurobench.summary_line(m)
