@@ -111,3 +111,22 @@ def test_html_report_has_the_summary_in_words():
     assert page.startswith("<h2>What to trust, per target</h2><p>From doc.json:</p>")
     assert "<li>loihi: partly validated - 1 of 2 independent measurement(s)" in page
     assert Report("m", activity=None, estimates={})._trust_html() == ""
+
+
+def test_a_mapping_on_one_core_gets_no_heatmap():
+    from types import SimpleNamespace
+
+    from neuromap.energy import collect
+    from neuromap.energy.report import Report
+    from tests.support import small_net
+
+    x = torch.tensor([[[1.0, 0.0, 1.0]], [[0.0, 1.0, 0.0]]])
+    act = collect(small_net(), {"in": x, "h": torch.tensor([[[1.0, 0.0]], [[0.0, 1.0]]]),
+                                "o": torch.tensor([[[0.0]], [[1.0]]])})
+
+    def plot():
+        raise AssertionError("a one-core mapping was drawn")
+
+    one = SimpleNamespace(mesh={"grid": (4, 4)}, n_cores=1, plot=plot)
+    captions = [cap for cap, _ in Report("m", act, {}, mappings={"loihi2": one})._figures()]
+    assert captions and not any("Core utilisation" in c for c in captions)
