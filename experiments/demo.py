@@ -157,7 +157,7 @@ def main() -> None:
     write_result(summary, OUT / "summary.json")
     print(f"\nwrote {OUT / 'report.html'}, {OUT / 'report.json'}, {OUT / 'summary.json'} "
           f"(demo took {time.perf_counter() - t_start:.0f} s)")
-    print(f"see how a number was computed: neuromap report {path} --target loihi2 --dataset digits --format json, "
+    print(f"see how a number was computed: neuromap report {path} --target loihi2 --dataset digits --explain loihi2, "
           "or Report.explain('loihi2', 'energy')")
 
 
