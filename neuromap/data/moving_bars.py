@@ -29,6 +29,16 @@ def moving_bars(
     turns off an OFF event (channel 1); ``noise`` is the per-pixel, per-step probability of a
     spurious event in each channel. The bar starts at a random position; at the first step only
     the bar's appearance (ON events) is visible.
+
+    Args:
+        n_samples: sequences in both splits together (>= 2).
+        size: frame side in pixels (frames ``[2, size, size]``).
+        steps: time steps per sequence (>= 2).
+        speeds: bar speeds in pixels per step; classes = 4 directions x ``len(speeds)``.
+        bar_width: bar width in pixels.
+        noise: probability of a spurious event per pixel, channel and step.
+        test_fraction: share of the sequences in the test split.
+        seed: every random draw.
     """
     if not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")

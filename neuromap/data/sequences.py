@@ -77,7 +77,7 @@ class SequenceData:
         return "regression" if self.n_classes is None else "classification"
 
     def split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x [T, N, ...], y [N])`` of ``"train"`` or ``"test"``."""
+        """``(x [T, N, ...], y [N])`` of ``split``: ``"train"`` or ``"test"``."""
         if split not in SPLITS:
             raise ValueError(f"split={split!r} is not one of {list(SPLITS)}")
         return (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
@@ -97,7 +97,7 @@ class SequenceData:
         self, split: str = "train", batch_size: int = 64, shuffle: bool = False, seed: int = 0
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(x [T, B, ...], y [B])`` mini-batches of ``batch_size`` samples (the last may be smaller),
-        in order or shuffled under ``seed``."""
+        of ``split`` (``"train"`` or ``"test"``), in order or shuffled under ``seed``."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         x, y = self.split(split)
@@ -138,11 +138,16 @@ def digits(
     gain: float = 1.0,
     flatten: bool = True,
 ) -> SequenceData:
-    """scikit-learn's 8x8 digits as spike sequences (no download).
+    """scikit-learn's 8x8 digits as spike sequences (no download), time-major ``[T, N, ...]``.
 
-    ``encoding``: ``"rate"`` (Bernoulli with p = gain * pixel/16), ``"latency"`` or ``"current"``
-    (pixel/16 repeated each step). Images are flattened to 64 inputs unless ``flatten=False``
-    (then ``[1, 8, 8]``). A stratified split with ``test_fraction`` of the 1,797 images for test.
+    Args:
+        encoding: ``"rate"`` (Bernoulli with p = gain * pixel/16), ``"latency"`` or ``"current"``
+            (pixel/16 repeated each step).
+        steps: time steps ``T`` of the encoding.
+        test_fraction: share of the 1,797 images in the test split (stratified by class), in (0, 1).
+        seed: the split and the rate code's random draws.
+        gain: the rate code's spike probability per unit pixel intensity.
+        flatten: 64 inputs per step (True) or ``[1, 8, 8]`` images (False).
     """
     from sklearn.datasets import load_digits
 
@@ -204,7 +209,16 @@ def delayed_recall(
 ) -> SequenceData:
     """Delayed recall: a one-hot symbol at step 0, silence (optionally noise) for ``delay`` steps,
     then a cue on the last channel at the final step; the label is the symbol. Input channels:
-    ``n_symbols + 1``; sequence length ``delay + 1``."""
+    ``n_symbols + 1``; sequence length ``delay + 1``.
+
+    Args:
+        n_samples: sequences in both splits together (>= 2).
+        delay: steps between the symbol and the cue (>= 1).
+        n_symbols: classes (>= 2).
+        noise: probability of a spurious spike per symbol channel and step in between.
+        test_fraction: share of the sequences in the test split (at least one).
+        seed: every random draw.
+    """
     if delay < 1 or n_symbols < 2 or n_samples < 2:
         raise ValueError("delayed_recall needs delay >= 1, n_symbols >= 2 and n_samples >= 2")
     g = torch.Generator().manual_seed(seed)
@@ -233,7 +247,14 @@ def adding_problem(
 ) -> SequenceData:
     """Adding problem (Hochreiter & Schmidhuber 1997): channel 0 holds uniform values in [0, 1],
     channel 1 marks two positions (one in each half); the target is the sum of the two marked
-    values. Predicting 1.0 always gives MSE ~= 0.167; success is MSE < 0.01."""
+    values. Predicting 1.0 always gives MSE ~= 0.167; success is MSE < 0.01.
+
+    Args:
+        n_samples: sequences in both splits together (>= 2).
+        length: time steps per sequence (>= 4).
+        test_fraction: share of the sequences in the test split (at least one).
+        seed: every random draw.
+    """
     if length < 4 or n_samples < 2:
         raise ValueError("adding_problem needs length >= 4 and n_samples >= 2")
     g = torch.Generator().manual_seed(seed)
