@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	# The CPU wheel of torch lies on disk on these machines; other versions pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
 	# Every extra but norse (below): the core plus all integrations, for development.
-	$(PIP) install -q -e '.[dev,docs,lava,brian2,snntorch,metis,data,bench,ray]'
+	$(PIP) install -q -e '.[dev,docs,lava,brian2,snntorch,metis,data,bench,ray,neurobench]'
 	# norse declares torchvision (a multi-GB CUDA build here), so its deps are skipped; we have the ones it needs.
 	$(PIP) install -q --no-deps norse==1.1.0
 	# lava-nc 0.10.0 declares Python <3.11 and numpy<2; neuromap.compat.lava makes it import on 3.11.
@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --no-deps --ignore-requires-python lava-dl==0.6.0
 	# SpikingJelly 2.0 (tests cross-check neuron presets against it; a benchmark peer) declares torchvision.
 	$(PIP) install -q --no-deps spikingjelly==2.0.0
+	# NeuroBench declares torchaudio (it does not load beside the CPU torch); its metric classes need none of it.
+	$(PIP) install -q --no-deps neurobench==2.3.0
 	$(PIP) install -q 'triton==3.9.0'  # extra [gpu]: the Triton neuron kernels, tested through its CPU interpreter
 	touch $(STAMP)
 

@@ -117,7 +117,7 @@ def metaspikformer_step(reps: int) -> dict:
     from neuromap.networks.metaspikformer import SDSA3, MetaSpikeFormer
 
     digits = data.digits(encoding="current", steps=4, flatten=False, seed=0)
-    x, y = digits.x_train[:64].transpose(0, 1).contiguous(), digits.y_train[:64]
+    x, y = digits.samples("train", 64)
     torch.manual_seed(0)
     model = MetaSpikeFormer.tiny()
     attn = [m for m in model.modules() if isinstance(m, SDSA3)]

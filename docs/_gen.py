@@ -1,8 +1,10 @@
-"""Pages generated from the code at docs build time: CLI reference, target tables, notebook copies."""
+"""Pages generated from the code at docs build time: CLI reference, target tables, API pages (one per
+module), notebook copies."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 from pathlib import Path
 
@@ -30,20 +32,43 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
     return rows
 
 
+#: Columns of the usage and description blocks: they fit the page's code blocks without a scroll bar.
+WIDTH = 80
+
+
 def write_cli_reference(path: Path) -> None:
-    """One section per ``neuromap`` subcommand: its help, usage and options, from the argparse parser."""
+    """One section per ``neuromap`` subcommand: its help, usage and options, from the argparse parser;
+    usage wrapped at :data:`WIDTH` columns, whatever the terminal the docs are built in."""
+    import os
+    from unittest import mock
+
     from neuromap.cli import build_parser
 
-    parser = build_parser()
+    with mock.patch.dict(os.environ, {"COLUMNS": str(WIDTH + 2)}):  # argparse wraps at COLUMNS - 2
+        _write_cli_reference(path, build_parser())
+
+
+def _write_cli_reference(path: Path, parser: argparse.ArgumentParser) -> None:
     lines = ["# Command-line reference", "",
              "Generated from the `neuromap` argument parser (`neuromap.cli.build_parser`) when the docs are built.",
              "", "```text", parser.format_usage().strip(), "```", ""]
     for name, sub in sorted(_subcommands(parser).items()):
         lines += [f"## `neuromap {name}`", ""]
         if sub.description:
-            lines += ["```text", sub.description.strip(), "```", ""]
+            lines += ["```text", *_wrap(sub.description.strip()), "```", ""]
         lines += ["```text", sub.format_usage().strip(), "```", "", *_options(sub), ""]
     path.write_text("\n".join(lines))
+
+
+def _wrap(text: str) -> list[str]:
+    """``text``'s lines wrapped at :data:`WIDTH`, each keeping its indentation."""
+    import textwrap
+
+    out = []
+    for line in text.splitlines():
+        indent = line[: len(line) - len(line.lstrip())]
+        out += textwrap.wrap(line, WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [""]
+    return out
 
 
 def write_targets(path: Path) -> None:
@@ -97,3 +122,36 @@ def copy_notebooks(src: Path, dst: Path) -> None:
     dst.mkdir(parents=True)
     for nb in sorted(src.glob("[0-9][0-9]_*.ipynb")):
         shutil.copy(nb, dst / nb.name)
+
+
+def write_api_pages(src: Path, dst: Path) -> None:
+    """One page per module from ``src`` (``docs/api_modules.txt``: reST section titles, each followed by
+    ``.. automodule::`` directives with their options), and ``dst/index.rst`` listing them by section.
+    A page shows the module's public names (its ``__all__``, else the names without ``_``)."""
+    dst.mkdir(parents=True)
+    sections: list[tuple[str, list[str]]] = []
+    lines = src.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if i + 1 < len(lines) and re.fullmatch(r"-{3,}", lines[i + 1]) and line.strip():
+            sections.append((line.strip(), []))
+            i += 2
+            continue
+        found = re.match(r"\.\. automodule:: (\S+)", line)
+        if found:
+            block = [line]
+            while i + 1 < len(lines) and lines[i + 1].startswith("   "):
+                i += 1
+                block.append(lines[i])
+            module = found.group(1)
+            title = f"``{module}``"
+            (dst / f"{module}.rst").write_text("\n".join([title, "=" * len(title), "", *block, ""]))
+            sections[-1][1].append(module)
+        i += 1
+    index = ["API reference", "=============", "",
+             "Generated from the docstrings: one page per module, its public names only.", ""]
+    for title, modules in sections:
+        index += [title, "-" * len(title), "", ".. toctree::", "   :maxdepth: 1", "",
+                  *[f"   {m}" for m in modules], ""]
+    (dst / "index.rst").write_text("\n".join(index))

@@ -1,10 +1,10 @@
 """Sphinx configuration for the neuromap docs (``make docs``; ``tests/integration/test_docs.py`` builds a fast variant).
 
 Generated at build time into ``docs/_generated/`` (not committed): the CLI reference (from
-``neuromap.cli.build_parser``), the hardware-target tables (from ``hardware/*.toml``) and copies of
-the tutorial notebooks. ``NEUROMAP_DOCS_FAST=1`` skips executing the notebooks (they are rendered
-without outputs); otherwise they run in short mode (``NEUROMAP_NOTEBOOK_SHORT=1``) and the pages show
-their outputs and plots.
+``neuromap.cli.build_parser``), the hardware-target tables (from ``hardware/*.toml``), the API
+reference (one page per module listed in ``api_modules.txt``) and copies of the tutorial notebooks.
+``NEUROMAP_DOCS_FAST=1`` skips executing the notebooks (they are rendered without outputs); otherwise
+they run in short mode (``NEUROMAP_NOTEBOOK_SHORT=1``) and the pages show their outputs and plots.
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ autodoc_mock_imports: list[str] = []
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_ivar = True  # dataclass fields are members already: an Attributes section must not re-declare them
+# A member without its own docstring gets none: torch.nn.Module's "Define the computation performed at every
+# call" must not stand under every neuromap module's forward().
+autodoc_inherit_docstrings = False
+# "--layout" stays two hyphens in the CLI reference and the guides (docutils would make it an en dash).
+smartquotes = False
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
 
@@ -62,4 +67,5 @@ GENERATED.mkdir()
 _gen.write_cli_reference(GENERATED / "cli.md")
 _gen.write_targets(GENERATED / "targets.md")
 _gen.write_validation(ROOT / "results", GENERATED / "validation.md")
+_gen.write_api_pages(HERE / "api_modules.txt", GENERATED / "api")
 _gen.copy_notebooks(ROOT / "notebooks", GENERATED / "notebooks")

@@ -54,7 +54,7 @@ def run(seeds: int = 5, grid=(5, 5, 8), rec_scale: float = 0.005, input_weight: 
     device = RRAMModel.from_target(target)
     digits = data.digits(encoding="rate", steps=25, seed=seed)
     params = LIFParams(tau_mem=20e-3, dt=1e-3)
-    xtr, xte = digits.x_train.transpose(0, 1), digits.x_test.transpose(0, 1)  # [T, N, 64]
+    xtr, xte = digits.x_train, digits.x_test  # [T, N, 64]
     acc = {"ideal": [], "rram": []}
     rates = {"ideal": [], "rram": []}
     w_cv = []

@@ -25,7 +25,7 @@ from ._common import RESULTS, setup_threads, training_record, write_result
 
 
 def flattened(d: SequenceData) -> SequenceData:
-    """The same data with every time step's input flattened to one vector (``[N, T, features]``)."""
+    """The same data with every time step's input flattened to one vector (``[T, N, features]``)."""
     return SequenceData(d.name, d.x_train.flatten(2), d.y_train, d.x_test.flatten(2), d.y_test, d.n_classes,
                         d.description)
 
@@ -47,8 +47,8 @@ def run(dataset: str, data_dir: str | None = None, dt: float | None = None, max_
         "experiment": "dataset_mlp",
         "dataset": d.name,
         "source": d.description,
-        "train_samples": int(d.x_train.shape[0]),
-        "test_samples": int(d.x_test.shape[0]),
+        "train_samples": len(d.y_train),
+        "test_samples": len(d.y_test),
         "steps": d.steps,
         "model": f"SpikingMLP({d.n_inputs}, [{hidden}], {d.n_classes})",
         **training_record(test, history, epochs, seed, wall),

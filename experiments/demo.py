@@ -73,7 +73,7 @@ def main() -> None:
 
     t0 = _step("2. save as NIR and load it back")
     OUT.mkdir(parents=True, exist_ok=True)
-    x_test = digits.x_test.transpose(0, 1).contiguous()
+    x_test = digits.x_test
     y_test = digits.y_test
     path = nm.save(nm.trace(model, x_test[:, :2]), OUT / "digits.nir") or OUT / "digits.nir"
     graph = nm.load(path)
@@ -159,7 +159,7 @@ def main() -> None:
     write_result(summary, OUT / "summary.json")
     print(f"\nwrote {OUT / 'report.html'}, {OUT / 'report.json'}, {OUT / 'summary.json'} "
           f"(demo took {time.perf_counter() - t_start:.0f} s)")
-    print(f"see how a number was computed: neuromap report {path} --target loihi2 --dataset digits --format json, "
+    print(f"see how a number was computed: neuromap report {path} --target loihi2 --dataset digits --explain loihi2, "
           "or Report.explain('loihi2', 'energy')")
 
 

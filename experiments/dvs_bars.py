@@ -31,8 +31,8 @@ def run(seed: int = 0, out_dir: Path = RESULTS, n_samples: int = 1200, bins: int
     data = moving_bars(n_samples=n_samples, seed=seed)
     xtr, ytr = data.split("train")
     xte, yte = data.split("test")
-    u_tr = xtr.flatten(2).transpose(0, 1).contiguous()  # [T, B, 512]
-    u_te = xte.flatten(2).transpose(0, 1).contiguous()
+    u_tr = xtr.flatten(2).contiguous()  # [T, B, 512]
+    u_te = xte.flatten(2).contiguous()
     summed = Readout("logistic", C=0.1).fit(u_tr.sum(0), ytr).score(u_te.sum(0), yte)
     binned = Readout("logistic", C=0.1).fit(time_binned_counts(u_tr, bins), ytr).score(time_binned_counts(u_te, bins), yte)
     amps = {k: v / MAASS_A["EE"] for k, v in MAASS_A.items()}

@@ -135,7 +135,7 @@ def loihi_mlp(seed: int = 0, epochs: int = MLP_EPOCHS, qat_epochs: int = MLP_QAT
     ``bits``-bit QAT models compiled by ``backends.loihi`` (weights ``q x 2^k`` exactly, stored in
     ``bits + 1`` sign-magnitude bits vs the target's 8), their Loihi accuracy, cores and energy."""
     d = data.digits(encoding="rate", steps=25, seed=seed)
-    x, y = d.x_test.transpose(0, 1).contiguous(), d.y_test
+    x, y = d.samples("test")
     train.set_seed(seed)
     model = SpikingMLP(64, [64], 10, neuron_params=LIFParams.from_decay(0.9, reset="zero"))
     train.fit(model, d, epochs=epochs, lr=3e-3, seed=seed, progress=False, evaluate_every=epochs)
@@ -163,7 +163,7 @@ def run(teacher_epochs: int = TEACHER_EPOCHS, qat_epochs: int = QAT_EPOCHS, bits
         seed: int = 0, out_dir: Path = RESULTS, progress: bool | None = None) -> dict:
     setup_threads(2)
     digits = data.digits(encoding="current", steps=4, flatten=False, seed=seed)
-    x_energy = digits.x_test[:ENERGY_SAMPLES].transpose(0, 1).contiguous()
+    x_energy = digits.samples("test", ENERGY_SAMPLES)[0]
     train.set_seed(seed)
     teacher = SpikeDrivenTransformer.tiny()
     history, wall = _fit(teacher, digits, teacher_epochs, 2e-3, "membrane_ce", seed, progress)

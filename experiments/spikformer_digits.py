@@ -101,7 +101,7 @@ def run(epochs: int = EPOCHS, seed: int = 0, out_dir: Path = RESULTS, progress: 
                         progress=progress, scheduler=None)
     wall = time.perf_counter() - t0
     test = train.evaluate(model, digits, "test", "membrane_ce")
-    x_test = digits.x_test.transpose(0, 1)  # [T, N, 1, 8, 8]
+    x_test = digits.x_test  # [T, N, 1, 8, 8]
     audit = audit_summary(model, x_test)
     model.fuse_batchnorm()  # the inference form the graph holds
     fused = train.evaluate(model, digits, "test", "membrane_ce")

@@ -12,7 +12,7 @@ from neuromap.data import SequenceData, digits
 
 
 def _images(seed: int) -> SequenceData:
-    return digits(encoding="current", steps=1, seed=seed)  # x [N, 1, 64] in [0, 1]
+    return digits(encoding="current", steps=1, seed=seed)  # x [T=1, N, 64] in [0, 1]
 
 
 def rowwise_digits(seed: int = 0) -> SequenceData:
@@ -20,9 +20,9 @@ def rowwise_digits(seed: int = 0) -> SequenceData:
     d = _images(seed)
     return SequenceData(
         name="digits-rowwise",
-        x_train=d.x_train.reshape(-1, 8, 8),
+        x_train=d.x_train[0].reshape(-1, 8, 8).transpose(0, 1).contiguous(),  # [T=8 rows, N, 8]
         y_train=d.y_train,
-        x_test=d.x_test.reshape(-1, 8, 8),
+        x_test=d.x_test[0].reshape(-1, 8, 8).transpose(0, 1).contiguous(),
         y_test=d.y_test,
         n_classes=10,
         description="scikit-learn digits, one 8-pixel row per step (T=8)",
@@ -35,9 +35,9 @@ def pixel_digits(permute: bool = True, seed: int = 0, perm_seed: int = 1234) -> 
     order = torch.randperm(64, generator=torch.Generator().manual_seed(perm_seed)) if permute else torch.arange(64)
     return SequenceData(
         name="digits-psmnist-style" if permute else "digits-pixelwise",
-        x_train=d.x_train.reshape(-1, 64)[:, order].unsqueeze(-1),
+        x_train=d.x_train[0][:, order].T.unsqueeze(-1).contiguous(),  # [T=64 pixels, N, 1]
         y_train=d.y_train,
-        x_test=d.x_test.reshape(-1, 64)[:, order].unsqueeze(-1),
+        x_test=d.x_test[0][:, order].T.unsqueeze(-1).contiguous(),
         y_test=d.y_test,
         n_classes=10,
         description="scikit-learn digits, one pixel per step (T=64)" + (", fixed permutation" if permute else ""),

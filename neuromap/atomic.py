@@ -49,6 +49,18 @@ def check_writable(path: str | os.PathLike, directory: bool = False) -> Path:
     return path
 
 
+def make_parent(path: str | os.PathLike) -> Path:
+    """Create the missing folders above ``path`` (an output file), as ``mkdir -p`` does; an
+    :class:`OutputError` naming the folder when one cannot be made (a file in the way, no permission).
+    Nothing that exists is changed."""
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: cannot create directory {parent} ({exc.strerror or exc})") from exc
+    return parent
+
+
 def _within(path: Path, directory: Path) -> bool:
     """``path`` (which may not exist yet) lies in ``directory`` or is it, by device and inode: a symbolic
     link, a bind mount or ``..`` in either name does not hide it."""

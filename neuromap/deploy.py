@@ -22,6 +22,7 @@ import torch
 
 from neuromap import pipeline
 from neuromap.atomic import atomic_path, write_text
+from neuromap.energy.activity import records_with_inputs  # used here; also imported from here by callers
 from neuromap.errors import InputError, OutputError
 from neuromap.progress import Steps, quiet
 
@@ -100,7 +101,7 @@ def read_input_array(path: str, layout: str = "TB") -> torch.Tensor:
 
 
 def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, samples: int | None, seed: int = 0,
-                layout: str = "TB", data_dir: str | None = None, bin_dt: float | None = None):
+                layout: str = "TB", data_dir: str | None = None, bin_dt: float | None = None, binary: bool = False):
     """``(x [T, B, ...] float tensor, labels or None)`` from an ``.npy`` file or a named data set
     (:data:`neuromap.data.NAMES`: the shipped digits, or SHD / SSC / N-MNIST / DVS Gesture read
     from ``data_dir`` or ``$NEUROMAP_DATA``).
@@ -108,9 +109,10 @@ def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, 
     ``layout`` says how the file is laid out: ``"TB"`` (time-major, the default) or ``"BT"``
     (batch-major, transposed here). ``steps``: the digits' encoding length (default 25), or the
     number of ``bin_dt``-second bins of an event data set (default: its whole duration). ``samples``
-    (default 64): how many of the data set's test split to run; a split with fewer is refused. Counts
-    are checked: ``steps``/``samples`` >= 1, ``seed`` >= 0. Arguments the chosen source does not use
-    must be left at None (or their defaults); ``neuromap.cli.common.check_input_flags`` names them.
+    (default 64): how many of the data set's test split to run; a split with fewer is refused.
+    ``binary``: an event data set's bins hold 0/1 spikes instead of their event counts (the default).
+    Counts are checked: ``steps``/``samples`` >= 1, ``seed`` >= 0. Arguments the chosen source does not
+    use must be left at None (or their defaults); ``neuromap.cli.common.check_input_flags`` names them.
     """
     if (input_path is None) == (dataset is None):
         raise InputError("give exactly one of --input X.npy and --dataset NAME")
@@ -125,7 +127,8 @@ def load_inputs(input_path: str | None, dataset: str | None, steps: int | None, 
     steps = None if steps is None else check_count("--steps", steps)
     if bin_dt is not None and not (np.isfinite(bin_dt) and bin_dt > 0):
         raise InputError(f"--bin-dt {bin_dt}: must be a positive number of seconds")
-    return data.inputs(dataset, samples=samples, data_dir=data_dir, steps=steps, dt=bin_dt, seed=seed)
+    return data.inputs(dataset, samples=samples, data_dir=data_dir, steps=steps, dt=bin_dt, seed=seed,
+                       binary=binary)
 
 
 def check_input(graph, x: torch.Tensor) -> None:
@@ -155,17 +158,6 @@ def readout_accuracy(output: torch.Tensor, labels: torch.Tensor) -> float:
                          "samples; accuracy needs one label per sample")
     scores = output.reshape(output.shape[0], output.shape[1], -1).sum(0)
     return float((scores.argmax(-1) == labels).float().mean())
-
-
-def records_with_inputs(graph, result, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """A run's records plus the graph input's spikes (the sources of the first projections) and its
-    outputs (an output fed through synapses is a population of the lowered graph)."""
-    recs = dict(result.records)
-    for name in graph.inputs:
-        recs.setdefault(name, x)
-    for name, out in result.outputs.items():
-        recs.setdefault(name, out)
-    return recs
 
 
 def _binary(t: torch.Tensor) -> bool:
@@ -235,7 +227,7 @@ def resolve_compare(backend: str, compare: str | None, integers: bool = False) -
 def deploy(
     graph,
     x: torch.Tensor,
-    backend: str = "lava",
+    backend: str = "loihi",
     target: str | None = None,
     labels: torch.Tensor | None = None,
     compare: str | None = "auto",

@@ -1,11 +1,18 @@
-"""Optional integrations: which ``pip install neuromap[EXTRA]`` brings which package.
+"""Optional integrations: which ``pip install 'neuromap-snn[EXTRA]'`` brings which package.
+
+neuromap is distributed as ``neuromap-snn`` (:data:`DISTRIBUTION`; ``neuromap`` on the package
+index is an unrelated project); the import package and the command are ``neuromap``.
 
 The core (neurons, training, graph/NIR, netlist, partitioner, Loihi emulator, SpiNNaker2 and
 crossbar models, energy, reports, CLI) imports none of these. Code that needs one calls
 :func:`require` at the point of use, so a missing package fails there with a message that names
 the extra to install, and nothing else is affected::
 
-    brian2 = require("brian2", "the Brian2 backend")   # MissingExtra: ... pip install 'neuromap[brian2]'
+    brian2 = require("brian2", "the Brian2 backend")   # MissingExtra: ... pip install 'neuromap-snn[brian2]'
+
+:class:`MissingExtra` is an :class:`~neuromap.errors.InputError` as far as the command line is
+concerned: the user asked for something this installation does not have, so ``neuromap`` prints
+the one-line message and exits 2 (not an internal error).
 """
 
 from __future__ import annotations
@@ -13,6 +20,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from types import ModuleType
+
+from neuromap.errors import NeuromapError
+
+#: The name neuromap is installed under (``pip install neuromap-snn``; ``[project] name`` in pyproject.toml).
+DISTRIBUTION = "neuromap-snn"
 
 #: import name -> (extra that installs it, extra install steps the extra cannot express).
 EXTRAS: dict[str, tuple[str, str]] = {
@@ -27,19 +39,30 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "spikingjelly": ("bench", "pip install --no-deps spikingjelly==2.0.0"),
     "ray": ("ray", ""),  # neuromap sweep: trials as Ray tasks; Ray Tune's Optuna integration for nsga2
     "optuna": ("ray", ""),
+    # NeuroBench declares torchaudio, which does not load beside the CPU torch; its metric classes need none of it
+    "neurobench": ("neurobench", "pip install --no-deps neurobench==2.3.0"),
 }
 
 
-class MissingExtra(ImportError):
-    """An optional integration is not installed; the message names the extra that installs it."""
+class MissingExtra(NeuromapError, ImportError):
+    """An optional integration is not installed; the message names the extra that installs it.
+
+    A :class:`~neuromap.errors.NeuromapError` (the command line reports it in one line, exit code 2)
+    and an ``ImportError`` (``except ImportError`` keeps working)."""
 
 
 def install_hint(module: str) -> str:
-    """The command(s) that install ``module``'s extra, e.g. ``pip install 'neuromap[brian2]'``."""
+    """The command(s) that install ``module``'s extra, e.g. ``pip install 'neuromap-snn[brian2]'``.
+
+    Args:
+        module: an import name listed in :data:`EXTRAS` (``"brian2"``, ``"lava"``, ...).
+    Raises:
+        KeyError: ``module`` is not an optional integration.
+    """
     if module not in EXTRAS:
         raise KeyError(f"{module!r} is not an optional integration; known: {sorted(EXTRAS)}")
     extra, more = EXTRAS[module]
-    hint = f"pip install 'neuromap[{extra}]'"
+    hint = f"pip install '{DISTRIBUTION}[{extra}]'"
     return f"{hint} && {more}" if more else hint
 
 
@@ -49,6 +72,19 @@ def available(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def package_version(module: str) -> str | None:
+    """The installed version of the distribution that provides import package ``module`` (read from
+    its metadata, without importing it), or None when no installed distribution provides it."""
+    from importlib import metadata
+
+    for dist in metadata.packages_distributions().get(module.split(".")[0], []):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def require(module: str, purpose: str) -> ModuleType:
@@ -63,4 +99,4 @@ def require(module: str, purpose: str) -> ModuleType:
         raise MissingExtra(f"{purpose} needs {root}, {what}: {install_hint(root)}") from exc
 
 
-__all__ = ["EXTRAS", "MissingExtra", "available", "install_hint", "require"]
+__all__ = ["DISTRIBUTION", "EXTRAS", "MissingExtra", "available", "install_hint", "package_version", "require"]

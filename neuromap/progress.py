@@ -1,4 +1,4 @@
-"""Progress of long steps with their elapsed time, for the command line (``neuromap deploy`` ...).
+"""Progress of long steps with their elapsed time, for the command line (``neuromap deploy`` ...)::
 
     steps = Steps()                          # live on a terminal, silent otherwise
     with steps("running loihi on 64 samples"):

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -177,13 +177,14 @@ for name in ["fast_sigmoid", "atan", "sigmoid", "triangle"]:
 #
 # `data.digits(encoding="rate", steps=25)` turns each 8x8 image (pixel values 0..16) into 25 steps
 # of Bernoulli spikes on 64 input channels, spiking with probability `pixel / 16` per step. The
-# split is stratified, 75 % train / 25 % test, deterministic under `seed`. `x_train` is stored
-# sample-major `[N, T, 64]`; `batches()` yields time-major `[T, B, 64]`.
+# split is stratified, 75 % train / 25 % test, deterministic under `seed`. Like every array in
+# neuromap, `x_train` and `x_test` are time-major `[T, N, 64]`; `batches()` yields `[T, B, 64]` and
+# `samples("test", n)` the first `n` test samples.
 
 # %%
 digits = data.digits(encoding="rate", steps=25, seed=0)
 print(digits)
-sample = digits.x_test[0]                              # [T, 64]
+sample = digits.x_test[:, 0]                           # [T, 64]: the first test sample
 fig, (a0, a1) = plt.subplots(1, 2, figsize=(9, 3), gridspec_kw={"width_ratios": [1, 3]})
 a0.imshow(sample.mean(0).reshape(8, 8).numpy(), cmap="gray_r")
 a0.set_title(f"label {int(digits.y_test[0])}: spike rate per pixel", fontsize=9)
@@ -239,7 +240,7 @@ print("test:", {k: round(v, 4) for k, v in metrics.items()})
 # neuron with most spikes.
 
 # %%
-x1 = digits.x_test[:1].transpose(0, 1)                 # [T, 1, 64]
+x1, _ = digits.samples("test", 1)                      # [T, 1, 64]
 with torch.no_grad():
     hidden = model[1](model[0](x1))
     output = model[3](model[2](hidden))
@@ -263,7 +264,7 @@ fig.tight_layout()
 
 # %%
 with torch.no_grad():
-    xt = digits.x_test.transpose(0, 1)
+    xt = digits.x_test                                 # [T, N, 64]
     rates = model[1](model[0](xt)).mean((0, 1))
 fig, ax = plt.subplots(figsize=(7, 3))
 ax.hist(rates.numpy(), bins=30)

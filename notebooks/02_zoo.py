@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -83,7 +83,7 @@ print({k: round(v, 3) for k, v in h_sdt.last.items()})
 # (the firing rate for binary inputs). The first conv sees analog pixels, as in the reference.
 
 # %%
-x_img = digits_img.x_test[:64].transpose(0, 1)      # [T, B, 1, 8, 8]
+x_img = digits_img.x_test[:, :64]                   # [T, B, 1, 8, 8]
 audit = spike_driven_audit(sdt, x_img)
 print(audit)
 print("needs MACs:", audit.non_spike_driven)
@@ -160,7 +160,7 @@ print({k: round(v, 3) for k, v in h_lmu.last.items()})
 # %%
 torch.manual_seed(0)
 l2mu = L2MU(8, order=8, theta=8.0, memory_size=16, hidden=64, n_out=10)
-x_rows = rows.x_test[:64].transpose(0, 1)             # [T=8, B, 8]
+x_rows = rows.x_test[:, :64]                          # [T=8, B, 8]
 with torch.no_grad(), train.record_spikes(l2mu) as spikes:
     out = l2mu(x_rows)
 sizes = {"lif_u": 16, "lif_m": 16 * 8, "lif_h": 64, "lif_o": 10}
@@ -201,7 +201,7 @@ h_egru = train.fit(egru, rows, epochs=EPOCHS["egru"], lr=5e-3, loss="membrane_ce
 print({k: round(v, 3) for k, v in h_egru.last.items() if k != "test_spikes_per_sample"})
 egru.eval()
 with torch.no_grad():
-    egru(rows.x_test.transpose(0, 1))
+    egru(rows.x_test)
 print("EGRU on the test set:", {k: round(v, 3) for k, v in egru.rnn.stats[0].items()})
 
 # %% [markdown]
@@ -210,7 +210,7 @@ print("EGRU on the test set:", {k: round(v, 3) for k, v in egru.rnn.stats[0].ite
 
 # %%
 with torch.no_grad():
-    layer_out = egru.rnn.layers[0].forward_sequence(rows.x_test[:1].transpose(0, 1))
+    layer_out = egru.rnn.layers[0].forward_sequence(rows.x_test[:, :1])
 fig, (a0, a1) = plt.subplots(1, 2, figsize=(11, 3))
 a0.imshow(layer_out.o[:, 0].T.numpy(), aspect="auto", cmap="gray_r", interpolation="nearest")
 a0.set_title(f"events o: {int(layer_out.o.sum())} of {layer_out.o.numel()} unit-steps", fontsize=9)

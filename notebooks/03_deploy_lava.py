@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -78,7 +78,7 @@ print(f"float model after {EPOCHS} epochs: test accuracy {history.last['test_acc
 # loads in plain `nir.read`.
 
 # %%
-x_test = digits.x_test.transpose(0, 1).contiguous()     # [T=25, 450, 64] binary spikes
+x_test = digits.x_test                                  # [T=25, 450, 64] binary spikes (time-major)
 y_test = digits.y_test
 nm.save(nm.trace(model, x_test[:, :2]), "digits.nir")
 graph = nm.load("digits.nir")

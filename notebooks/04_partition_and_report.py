@@ -141,7 +141,7 @@ digits = data.digits(encoding="rate", steps=25, seed=0)
 train.set_seed(0)
 model = SpikingMLP(64, [256], 10, neuron_params=LIFParams.from_decay(0.9, reset="zero"))
 train.fit(model, digits, epochs=EPOCHS, lr=2e-3, progress=False)
-x_test, y_test = digits.x_test.transpose(0, 1).contiguous(), digits.y_test
+x_test, y_test = digits.samples("test")
 graph = nm.trace(model, x_test[:, :2])
 netlist = graph.lower()
 ref = backends.get("torch").compile(graph).run(x_test)

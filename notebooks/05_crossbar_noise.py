@@ -39,7 +39,6 @@
 # seconds while still showing the same behaviour. Unset it for the full run.
 
 # %%
-import dataclasses
 import os
 
 import matplotlib.pyplot as plt
@@ -73,8 +72,7 @@ base = CrossbarConfig.from_target(target)
 print(base)
 print("read times after programming (s):", times)
 digits = data.digits(encoding="rate", steps=25, seed=0)
-eval_data = digits if N_TEST is None else dataclasses.replace(
-    digits, x_test=digits.x_test[:N_TEST], y_test=digits.y_test[:N_TEST])
+eval_data = digits if N_TEST is None else digits.subset(n_test=N_TEST)
 
 
 # %% [markdown]

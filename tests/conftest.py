@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(config, items):
         if item.get_closest_marker("triton") and triton_kernels.unavailable():
             item.add_marker(pytest.mark.skip(
                 reason=f"TRITON NOT INSTALLED - {item.nodeid} did not run: {triton_kernels.unavailable()} "
-                       "(install the extra: pip install 'neuromap[gpu]'; `make setup` does)"))
+                       "(install the extra: pip install 'neuromap-snn[gpu]'; `make setup` does)"))
         if item.get_closest_marker("cpu_only") and DEVICE.type == "cuda":
             item.add_marker(pytest.mark.skip(reason="checks the CPU-side dispatch (NEUROMAP_TEST_DEVICE=cuda)"))
 

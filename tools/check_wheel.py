@@ -1,7 +1,8 @@
 """Build the wheel and sdist, install the wheel with only the core dependencies into a fresh
 virtualenv, and run it from outside the checkout: ``neuromap --version`` (``neuromap targets`` where
-the CLI has no ``--version`` yet), the README tour (its Python blocks) and ``neuromap deploy
---backend loihi`` on the shipped digits data.
+the CLI has no ``--version`` yet), the README tour (its Python blocks) and ``neuromap deploy`` with
+its default backend (the Loihi emulator) on the shipped digits data. The distribution is
+``neuromap-snn`` (files ``neuromap_snn-VERSION*``); the import package and command are ``neuromap``.
 
     python -m tools.check_wheel [--keep DIR]        # `make check-wheel`; tests/integration/test_wheel.py (slow)
 
@@ -24,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TORCH = "torch==2.13.0"
 STEP_TIMEOUT_S = 900
-INTEGRATIONS = ("brian2", "snntorch", "nirtorch", "norse", "pymetis", "tonic", "lava", "asteval", "spikingjelly")
+INTEGRATIONS = ("brian2", "snntorch", "nirtorch", "norse", "pymetis", "tonic", "lava", "asteval", "spikingjelly",
+                "neurobench")
 
 
 def _run(step: str, cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -40,18 +42,27 @@ def _run(step: str, cmd: list[str], cwd: Path, env: dict[str, str] | None = None
 def build(out: Path) -> tuple[Path, Path]:
     """``python -m build`` (isolated) into ``out``; returns (wheel, sdist)."""
     _run("build wheel and sdist", [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], cwd=ROOT)
-    wheels, sdists = sorted(out.glob("neuromap-*.whl")), sorted(out.glob("neuromap-*.tar.gz"))
+    # the distribution neuromap-snn: PEP 427/625 file names normalise it to neuromap_snn
+    wheels, sdists = sorted(out.glob("neuromap_snn-*.whl")), sorted(out.glob("neuromap_snn-*.tar.gz"))
     if len(wheels) != 1 or len(sdists) != 1:
         raise SystemExit(f"check-wheel: expected one wheel and one sdist in {out}, found {wheels + sdists}")
     return wheels[0], sdists[0]
 
 
 def tour_script() -> str:
-    """The README's Python blocks, in order, as one script."""
+    """The README's Python blocks, in order, as one script; a block that imports an optional integration
+    (one of :data:`INTEGRATIONS`: a core install has none) is left out, with a line saying so."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     if not blocks:
         raise SystemExit("check-wheel: README.md has no python blocks")
-    return "\n".join(blocks)
+    kept = []
+    for k, block in enumerate(blocks, 1):
+        needs = sorted(set(re.findall(r"^(?:import|from) (\w+)", block, flags=re.M)) & set(INTEGRATIONS))
+        if needs:
+            print(f"[check-wheel] README python block {k} left out: it imports {', '.join(needs)} (an extra)")
+        else:
+            kept.append(block)
+    return "\n".join(kept)
 
 
 def check(work: Path) -> None:
@@ -67,12 +78,16 @@ def check(work: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     where = _run("import from the venv", [str(py), "-c", "import neuromap, sys; print(neuromap.__file__); "
-                 f"print([m for m in {INTEGRATIONS!r} if __import__('importlib.util').util.find_spec(m)])"],
+                 f"print([m for m in {INTEGRATIONS!r} if __import__('importlib.util').util.find_spec(m)]); "
+                 "import importlib.metadata as md; print(md.version('neuromap-snn'))"],
                  cwd=run_dir, env=env).split("\n")
     if not where[0].startswith(str(venv)):
         raise SystemExit(f"check-wheel: neuromap was imported from {where[0]}, not from the fresh venv")
     if where[1] != "[]":
         raise SystemExit(f"check-wheel: the core install brought integrations: {where[1]}")
+    expected = __import__("neuromap").__version__
+    if where[2] != expected:
+        raise SystemExit(f"check-wheel: the venv has neuromap-snn {where[2]!r}, expected {expected}")
     neuromap = str(venv / "bin" / "neuromap")
     probe = subprocess.run([neuromap, "--version"], cwd=run_dir, env=env, capture_output=True, text=True, timeout=300)
     if probe.returncode == 0:
@@ -84,12 +99,14 @@ def check(work: Path) -> None:
         raise SystemExit(f"check-wheel: neuromap --version failed:\n{probe.stdout[-2000:]}\n{probe.stderr[-2000:]}")
     (run_dir / "tour.py").write_text(tour_script())
     _run("README tour (python blocks)", [str(py), "tour.py"], cwd=run_dir, env=env)
-    _run("neuromap deploy --backend loihi", [neuromap, "deploy", "digits.nir", "--backend", "loihi", "--target",
+    # no --backend: the default (the Loihi emulator) must run on a core install
+    _run("neuromap deploy (default backend)", [neuromap, "deploy", "digits.nir", "--target",
          "loihi2", "--dataset", "digits", "--samples", "16", "-o", "deployed"], cwd=run_dir, env=env)
     for name in ("activity.npz",):
         if not (run_dir / "deployed" / name).exists():
             raise SystemExit(f"check-wheel: deploy wrote no {name}")
-    print("[check-wheel] OK: the installed wheel runs the CLI, the README tour and deploy --backend loihi")
+    print("[check-wheel] OK: the installed wheel (neuromap-snn) runs the CLI, the README tour and deploy with its "
+          "default backend")
 
 
 def main(argv: list[str] | None = None) -> int:

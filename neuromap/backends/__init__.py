@@ -7,7 +7,9 @@
 Backends are imported lazily by name (``BACKEND_MODULES``); a backend module exposes ``BACKEND``,
 an object following :class:`.base.Backend` (``name``, ``default_target``, ``target_kinds``,
 ``compile(graph, target, **options)``, ``unsupported(graph)``) and declares the neuron kinds and
-numerics it implements (:class:`.base.Implementations`, ``@implements``). A new backend registers by
+numerics it implements (:class:`.base.Implementations`, ``@implements``). A backend that needs an
+optional package has ``check_installed()``, which imports it and returns what it runs on (e.g.
+``"brian2 2.9.0"``) or raises :class:`~neuromap.optional.MissingExtra` (:func:`installed`). A new backend registers by
 adding its module path here or by calling :func:`register` at import time.
 """
 
@@ -50,6 +52,14 @@ def available() -> list[str]:
     return sorted(set(BACKEND_MODULES) | set(_LOADED))
 
 
+def installed(name: str) -> str:
+    """What backend ``name`` runs on in this installation: ``"core"`` (no optional package), or its
+    optional package and version, e.g. ``"lava-nc 0.10.0"`` (imported to check: what is importable,
+    not what is declared). Raises :class:`~neuromap.optional.MissingExtra` naming the install command."""
+    check = getattr(get(name), "check_installed", None)
+    return "core" if check is None else check()
+
+
 def compile_on(backend: Backend, graph: Any, target: Any = None, **options: Any) -> Compiled:
     """``backend.compile(graph, target, **options)`` for any backend: the target (None: the backend's
     default) is checked against the kinds it runs, and an option it does not take is refused with
@@ -65,4 +75,4 @@ def compile_on(backend: Backend, graph: Any, target: Any = None, **options: Any)
 
 
 __all__ = ["ANY_STEP", "Backend", "BackendError", "Compiled", "Implementations", "RunResult", "register", "get",
-           "available", "compile_on", "load_target", "BACKEND_MODULES"]
+           "available", "installed", "compile_on", "load_target", "BACKEND_MODULES"]

@@ -364,7 +364,9 @@ class Brian2Compiled:
         xs = check_inputs(inputs, shapes, flat=True)
         for n, x in xs.items():
             if not bool(((x == 0) | (x == 1)).all()):
-                raise ValueError(f"input {n!r} is not binary: Brian2 is driven by spikes here; encode it first")
+                raise ValueError(f"input {n!r} is not binary: Brian2 is driven by spikes here; encode it first "
+                                 "(an event data set's counts per bin: --binary on the command line, binary=True in "
+                                 "neuromap.data)")
         T, B = next(iter(xs.values())).shape[:2]
         start = time.perf_counter()
         per_sample = [self._sample({n: x[:, b].reshape(T, -1).numpy() for n, x in xs.items()}) for b in range(B)]
@@ -383,6 +385,11 @@ class Brian2Backend:
     default_target = "cpu"
     target_kinds = ("conventional",)
     implementations = IMPLEMENTATIONS
+
+    def check_installed(self) -> str:
+        """``"brian2 VERSION"`` when Brian2 imports here; else :class:`~neuromap.optional.MissingExtra`
+        with the install command."""
+        return f"brian2 {_b2().__version__}"
 
     def unsupported(self, graph) -> list[str]:
         try:

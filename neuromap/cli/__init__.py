@@ -8,7 +8,8 @@ subcommand by listing its module here. A listed module that does not exist is sk
 import error is raised, not hidden.
 
 Errors: a subcommand raises; :func:`main` turns every :class:`~neuromap.errors.NeuromapError`
-(bad input, a model that does not fit, an output it cannot write) and every ``ValueError`` (the
+(bad input, a model that does not fit, an output it cannot write, an optional extra that is not
+installed: :class:`~neuromap.optional.MissingExtra`) and every ``ValueError`` (the
 library's checks of argument values) into one line on stderr and exit code 2, as argparse does
 for bad arguments. Tracebacks are printed only with ``--debug``. An
 unexpected exception (a bug) gives one line and exit code 1, and a closed pipe (``neuromap report
@@ -52,8 +53,10 @@ class Parser(argparse.ArgumentParser):
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
+    from neuromap.optional import DISTRIBUTION
+
     try:
-        return version("neuromap")
+        return version(DISTRIBUTION)
     except PackageNotFoundError:
         from neuromap import __version__
 

@@ -35,9 +35,9 @@ def add_input_args(p: argparse.ArgumentParser, required: bool = True) -> argpars
 
     src = p.add_mutually_exclusive_group(required=required)
     src.add_argument("--input", help="input spikes as one .npy array, time-major [T, B, ...] (see --layout)")
-    src.add_argument("--dataset", choices=NAMES,
-                     help="a data set's test split: digits ships (rate-coded); shd, ssc, nmnist, dvsgesture are read "
-                          "from --data-dir")
+    src.add_argument("--dataset", choices=NAMES, metavar="NAME",
+                     help=f"a data set's test split, one of {', '.join(NAMES)}: digits (rate-coded) and moving-bars "
+                          "ship; shd, ssc, nmnist, dvsgesture are read from --data-dir")
     p.add_argument("--data-dir", default=None,
                    help=f"folder holding the real data sets' files (default: ${ENV}, else ~/.cache/neuromap/data)")
     p.add_argument("--bin-dt", type=float, default=None,
@@ -48,6 +48,12 @@ def add_input_args(p: argparse.ArgumentParser, required: bool = True) -> argpars
                    help="--dataset digits: encoding steps (default 25); event data sets: bins (default: all)")
     p.add_argument("--samples", type=int, default=None, help="samples of --dataset to run (default 64)")
     p.add_argument("--seed", type=int, default=None, help="seed of the digits encoding and split (default 0)")
+    events = p.add_mutually_exclusive_group()
+    events.add_argument("--counts", dest="binary", action="store_const", const=False, default=None,
+                        help="event data sets: each bin holds its event count (the default; nothing merged)")
+    events.add_argument("--binary", dest="binary", action="store_const", const=True, default=None,
+                        help="event data sets: clip each bin to one spike (0/1), as Loihi and Brian2 take them; "
+                             "how many events that merges is reported")
     return src
 
 
@@ -59,6 +65,7 @@ _FLAG_USE = {
     "seed": ("--seed", {"builtin"}, "the digits encoding and split"),
     "bin_dt": ("--bin-dt", {"events"}, "the bin width of an event data set (shd, ssc, nmnist, dvsgesture)"),
     "data_dir": ("--data-dir", {"events"}, "where the event data sets' files are"),
+    "binary": ("--binary", {"events"}, "what an event data set's bins hold"),
 }
 
 
@@ -75,8 +82,10 @@ def check_input_flags(args: argparse.Namespace) -> None:
         source = "builtin" if args.dataset in BUILTIN else "events"
         name = f"--dataset {args.dataset}"
     for attr, (flag, used_by, what) in _FLAG_USE.items():
-        if getattr(args, attr, None) is not None and source not in used_by:
-            raise InputError(f"{flag} {getattr(args, attr)}: sets {what}, which {name} does not use; leave it out")
+        value = getattr(args, attr, None)
+        if value is not None and source not in used_by:
+            given = ("--binary" if value else "--counts") if attr == "binary" else f"{flag} {value}"
+            raise InputError(f"{given}: sets {what}, which {name} does not use; leave it out")
 
 
 def require_file(path: str, what: str) -> Path:
@@ -93,6 +102,17 @@ def model_format(args: argparse.Namespace) -> str:
     return given or ("netx" if Path(args.model).suffix.lower() == ".net" else "nir")
 
 
+def _warnings_as_lines(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, printing each ``UserWarning`` it raises as one line on stderr
+    (``neuromap: warning: ...``), not in Python's two-line warning format."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        out = fn(*args, **kwargs)
+    for w in caught:
+        print(f"neuromap: warning: {w.message}", file=sys.stderr)
+    return out
+
+
 def load_model(args: argparse.Namespace):
     """The graph named by ``args.model`` (with ``--convention`` / ``--dt`` when the command has them;
     a lava-dl netx file by ``.net`` extension or ``--model-format netx``)."""
@@ -102,23 +122,26 @@ def load_model(args: argparse.Namespace):
     if model_format(args) == "netx":
         from neuromap.io.netx import load_netx
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UserWarning)
-            graph = load_netx(args.model)
-        for w in caught:
-            print(f"neuromap: warning: {w.message}", file=sys.stderr)
-        return graph
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        graph = load(args.model, convention=getattr(args, "convention", "nir"), dt=getattr(args, "dt", None),
-                     reset=getattr(args, "reset", None), reset_delay=_flag(getattr(args, "reset_delay", None)))
-    for w in caught:  # one line each, not Python's two-line warning format
-        print(f"neuromap: warning: {w.message}", file=sys.stderr)
-    return graph
+        return _warnings_as_lines(load_netx, args.model)
+    return _warnings_as_lines(load, args.model, convention=getattr(args, "convention", "nir"),
+                              dt=getattr(args, "dt", None), reset=getattr(args, "reset", None),
+                              reset_delay=_flag(getattr(args, "reset_delay", None)))
 
 
 def _flag(value: str | None) -> bool | None:
     return None if value is None else value == "true"
+
+
+def events_note(args: argparse.Namespace) -> str:
+    """What the summary line says about an event data set's bins (``""`` for other inputs): counts (the
+    default) or 0/1 spikes (``--binary``)."""
+    from neuromap.data import BUILTIN
+
+    if not getattr(args, "dataset", None) or args.dataset in BUILTIN:
+        return ""
+    if args.binary:
+        return "; events per bin: 0/1 spikes (--binary; --counts, the default, keeps counts)"
+    return "; events per bin: counts (the default; --binary clips to 0/1 spikes)"
 
 
 def load_run_inputs(args: argparse.Namespace):
@@ -126,8 +149,10 @@ def load_run_inputs(args: argparse.Namespace):
     from neuromap.deploy import load_inputs
 
     check_input_flags(args)
-    return load_inputs(args.input, args.dataset, args.steps, args.samples, 0 if args.seed is None else args.seed,
-                       args.layout or "TB", args.data_dir, args.bin_dt)
+    # EventsLost warnings (events outside the window, or merged by --binary) as one line each
+    return _warnings_as_lines(load_inputs, args.input, args.dataset, args.steps, args.samples,
+                              0 if args.seed is None else args.seed, args.layout or "TB", args.data_dir, args.bin_dt,
+                              bool(args.binary))
 
 
 def input_paths(args: argparse.Namespace) -> list[str]:

@@ -1,5 +1,6 @@
 """``neuromap deploy``: run a saved model on a backend, compare it with the float model, report its cost.
 
+    neuromap deploy MODEL.nir --dataset digits                     # the Loihi emulator (core install)
     neuromap deploy MODEL.nir --backend lava --target loihi2 --dataset digits --compare torch
     neuromap deploy MODEL.nir --backend loihi --input x.npy [--layout BT] -o results/run1
 
@@ -22,6 +23,7 @@ from .common import (
     add_convention_args,
     add_input_args,
     check_input_flags,
+    events_note,
     input_paths,
     load_model,
     load_run_inputs,
@@ -35,7 +37,9 @@ def add_parser(subparsers) -> None:
         description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .nir file (neuromap.save or any NIR exporter) or a lava-dl netx .net file")
-    p.add_argument("--backend", default="lava", help="lava | loihi | spinnaker2 | crossbar | torch (default: lava)")
+    p.add_argument("--backend", default="loihi",
+                   help="loihi (neuromap's Loihi emulator, bit-exact with Lava; the default, in the core) | lava (the "
+                        "lava extra) | spinnaker2 | crossbar | brian2 (the brian2 extra) | torch")
     p.add_argument("--target", default=None, help="hardware target (default: loihi2 for lava/loihi)")
     add_input_args(p)
     add_convention_args(p)
@@ -70,7 +74,7 @@ def _main(args: argparse.Namespace) -> int:
         graph = load_model(args)
     with steps("reading the input"):
         x, labels = load_run_inputs(args)
-    print(f"input: {describe_input(x, args.layout or 'TB')}")
+    print(f"input: {describe_input(x, args.layout or 'TB')}{events_note(args)}")
     build_s = prepare_kernels(lambda msg: print(msg, file=sys.stderr, flush=True))  # before the clock starts
     t0 = time.perf_counter()
     dep = deploy(graph, x, args.backend, args.target, labels, compare,

@@ -1,5 +1,9 @@
 """``neuromap info MODEL.nir [--convention nir|snntorch|norse|spikingjelly] [--dt SECONDS]``: nodes, shapes,
-neuron/synapse counts and the backends that can run the model."""
+neuron/synapse counts, the backends that can run the model here, and the optional integrations
+installed.
+
+A backend that needs an optional package is listed as usable only when that package imports in
+this installation (with its version); otherwise the line names the command that installs it."""
 
 from __future__ import annotations
 
@@ -37,15 +41,34 @@ def _format_info(args: argparse.Namespace) -> str:
     ext = graph.neuromap_nodes()
     if ext:
         lines.append(f"neuromap extension nodes (other NIR tools cannot read them): {', '.join(ext)}")
-    lines.append("backends:")
-    for name in backends.available():
-        try:
-            problems = backends.get(name).unsupported(graph)
-        except Exception as exc:  # a backend whose dependencies are missing
-            lines.append(f"  {name}: unavailable ({type(exc).__name__}: {exc})")
-            continue
-        lines.append(f"  {name}: " + ("yes" if not problems else "no — " + "; ".join(problems)))
+    lines.append("backends (yes: runs this model here; the package it runs on when it is not the core):")
+    lines += [f"  {name}: {_backend_line(graph, name)}" for name in backends.available()]
+    lines.append("optional integrations: " + ", ".join(_integrations()))
     return "\n".join(lines)
+
+
+def _backend_line(graph, name: str) -> str:
+    """``yes`` / ``yes (lava-nc 0.10.0)`` / ``no - reasons`` / ``unavailable - ... pip install ...``."""
+    from neuromap import backends
+    from neuromap.optional import MissingExtra
+
+    try:
+        runs_on = backends.installed(name)
+    except MissingExtra as exc:
+        return f"unavailable - {exc}"
+    problems = backends.get(name).unsupported(graph)
+    if problems:
+        return "no - " + "; ".join(problems)
+    return "yes" if runs_on == "core" else f"yes ({runs_on})"
+
+
+def _integrations() -> list[str]:
+    """``brian2 2.9.0``, ``pymetis not installed``, ... for every optional package (found on the path,
+    version from its metadata; not imported)."""
+    from neuromap.optional import EXTRAS, available, package_version
+
+    return [f"{m} {package_version(m) or '(version unknown)'}" if available(m) else f"{m} not installed"
+            for m in sorted(EXTRAS)]
 
 
 def _info(args: argparse.Namespace) -> int:

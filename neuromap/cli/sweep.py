@@ -11,7 +11,7 @@ front per target, ``results.json``, ``results.csv``, ``pareto.png``).
     neuromap sweep --report --store results/sweeps/digits_pareto # the same, from the store's own spec
     neuromap sweep spec.toml --address auto                      # on the cluster this machine is part of
 
-Needs the ray extra: pip install 'neuromap[ray]'. The spec's format is in neuromap.sweep.spec. Exit
+Needs the ray extra: pip install 'neuromap-snn[ray]'. The spec's format is in neuromap.sweep.spec. Exit
 code 0 when every trial is done, 1 when some are recorded as error or lost, 2 for bad input, 130
 after Ctrl-C (the finished trials stay in the store; --resume continues).
 """

@@ -33,13 +33,14 @@ def add_parser(subparsers) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from neuromap.atomic import check_writable
+    from neuromap.atomic import check_writable, make_parent
     from neuromap.energy.validation import format_table, validate
 
     from .common import require_suffix
 
-    check_writable(args.output)  # before the work: a bad path fails now (exit 2 through neuromap.cli.main)
     require_suffix(args.output, "-o", (".json",), "the validation rows")  # -o m2.nir must not become JSON
+    make_parent(args.output)  # results/ in a fresh directory: created, as the default -o needs it
+    check_writable(args.output)  # before the work: a bad path fails now (exit 2 through neuromap.cli.main)
     rows, extra = validate(args.output, args.case)
     print(format_table(rows, extra))
     print(f"\nwrote {args.output}")

@@ -15,7 +15,7 @@ touched: the patched code is compiled in memory, and the module's bytecode cache
     ensure_lava()                      # installs the hook, imports lava, or raises LavaUnavailable
     from lava.proc.lif.process import LIF
 
-lava-nc is the ``lava`` extra: ``pip install 'neuromap[lava]'`` brings its installable dependencies
+lava-nc is the ``lava`` extra: ``pip install 'neuromap-snn[lava]'`` brings its installable dependencies
 (asteval), and lava-nc itself goes in with ``pip install --no-deps --ignore-requires-python
 lava-nc==0.10.0`` because its metadata excludes Python 3.11. Python 3.11 is the version this shim is
 tested on; the ``loihi`` backend (the emulator) needs none of it.

@@ -3,10 +3,11 @@ and character-level text. Everything comes out time-major (``[T, B, ...]``) and 
 under its ``seed``::
 
     from neuromap import data
-    digits = data.digits(encoding="rate", steps=25)            # SequenceData: x [N, T, 64] inside
+    digits = data.digits(encoding="rate", steps=25)            # SequenceData: x_train [T, N, 64]
     for x, y in digits.batches("train", batch_size=32):        # x [T, B, 64], y [B]
         ...
-    shd = data.load("shd", data_dir="~/data", dt=10e-3)        # any name in data.NAMES
+    x, y = digits.samples("test", 64)                          # the first 64 test samples: [25, 64, 64]
+    shd = data.load("shd", data_dir="~/data", dt=10e-3)        # any name in data.NAMES; event counts per bin
     spikes = data.rate(torch.rand(8, 64), steps=25)            # an encoder: [25, 8, 64]
     corpus = data.char_corpus()                                # pydoc_data.topics, token ids
 
@@ -19,7 +20,7 @@ SHD/SSC, :mod:`.nmnist`, :mod:`.dvsgesture`) and :mod:`.text` (character corpora
 
 from .catalog import BUILTIN, DEFAULT_DT, NAMES, inputs, load
 from .encoding import ENCODINGS, current, delta, encode, latency, rate
-from .events import bin_events, n_steps
+from .events import Binning, EventsLost, bin_events, n_steps
 from .files import ENV, SOURCES, DatasetError, DatasetMissing, data_root, dataset_dir
 from .moving_bars import moving_bars
 from .sequences import SequenceData, adding_problem, delayed_recall, digits
@@ -30,6 +31,6 @@ __all__ = [
     "ENCODINGS", "rate", "latency", "current", "delta", "encode",
     "load", "inputs", "NAMES", "BUILTIN", "DEFAULT_DT", "SOURCES", "ENV", "DatasetMissing", "DatasetError", "data_root",
     "dataset_dir",
-    "bin_events", "n_steps",
+    "bin_events", "n_steps", "Binning", "EventsLost",
     "CharCorpus", "CharVocab", "char_corpus", "pydoc_topics_text",
 ]

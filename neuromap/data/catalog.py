@@ -2,23 +2,27 @@
 from a local directory (no download happens)::
 
     from neuromap import data
-    d = data.load("shd", data_dir="~/data", dt=10e-3, max_samples=512)       # SequenceData
+    d = data.load("shd", data_dir="~/data", dt=10e-3, max_samples=512)       # SequenceData, x [T, N, 700]
     for x, y in d.batches("train", batch_size=32):                           # x [T, B, 700]
         ...
 
 ================  =====================================================  ==================  ==================
-name              what                                                   x per sample        files
+name              what                                                   x per time step     files
 ================  =====================================================  ==================  ==================
-``digits``        scikit-learn's 8x8 digits as spikes (:func:`.digits`)  ``[T, 64]``         none
-``moving-bars``   synthetic DVS-like bars (:mod:`.moving_bars`)          ``[T, 2, 16, 16]``  none
-``shd``, ``ssc``  Spiking Heidelberg Digits / Speech Commands (HDF5)     ``[T, 700]``        :mod:`.heidelberg`
-``nmnist``        N-MNIST (binary event files)                           ``[T, 2, 34, 34]``  :mod:`.nmnist`
-``dvsgesture``    IBM DVS128 Gesture (AEDAT 3.1, or tonic's layout)      ``[T, 2, 32, 32]``  :mod:`.dvsgesture`
+``digits``        scikit-learn's 8x8 digits as spikes (:func:`.digits`)  ``[64]``            none
+``moving-bars``   synthetic DVS-like bars (:mod:`.moving_bars`)          ``[2, 16, 16]``     none
+``shd``, ``ssc``  Spiking Heidelberg Digits / Speech Commands (HDF5)     ``[700]``           :mod:`.heidelberg`
+``nmnist``        N-MNIST (binary event files)                           ``[2, 34, 34]``     :mod:`.nmnist`
+``dvsgesture``    IBM DVS128 Gesture (AEDAT 3.1, or tonic's layout)      ``[2, 32, 32]``     :mod:`.dvsgesture`
 ================  =====================================================  ==================  ==================
 
-``data_dir`` defaults to ``$NEUROMAP_DATA``, then ``~/.cache/neuromap/data``; a missing data set
-raises :class:`DatasetMissing` saying where to get it and where to put it. Event data sets are
-binned to ``T = ceil(duration / dt)`` steps of ``dt`` seconds (keyword arguments of :func:`load`).
+Every array is time-major: ``x_train`` / ``x_test`` are ``[T, N, ...]`` (time steps, samples, the
+features above), batches ``[T, B, ...]``. ``data_dir`` defaults to ``$NEUROMAP_DATA``, then
+``~/.cache/neuromap/data``; a missing data set raises :class:`DatasetMissing` saying where to get it
+and where to put it. Event data sets are binned to ``T = ceil(duration / dt)`` steps of ``dt``
+seconds (keyword arguments of :func:`load`); each bin holds its event count (``binary=True`` clips
+to 0/1). Events outside the window, and events merged by ``binary=True``, are counted and reported
+in an :class:`~.events.EventsLost` warning.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def load(name: str, data_dir: str | os.PathLike | None = None, **kwargs: Any) ->
             ``~/.cache/neuromap/data``); ignored by the built-in ones.
         kwargs: passed on: for the built-ins, their function's arguments (e.g. ``steps``); for the
             event data sets ``dt`` (s, bin width), ``duration`` (s), ``max_samples`` (per split),
-            ``binary`` and, for ``dvsgesture``, ``downsample``.
+            ``binary`` (default False: event counts per bin) and, for ``dvsgesture``, ``downsample``.
     Raises:
         DatasetMissing: the files are not in ``data_dir`` (the message says where to get them).
         ValueError: an unknown name.
@@ -97,16 +101,23 @@ DEFAULT_DURATION = {"shd": heidelberg.DURATION, "ssc": heidelberg.DURATION, "nmn
 
 
 def inputs(name: str, samples: int = 64, split: str = "test", data_dir: str | os.PathLike | None = None,
-           steps: int | None = None, dt: float | None = None, seed: int = 0) -> tuple[Any, Any]:
+           steps: int | None = None, dt: float | None = None, seed: int = 0, binary: bool = False) -> tuple[Any, Any]:
     """``(x [T, B, ...], labels [B])``: the first ``samples`` of one split of data set ``name``, time-major,
     for running a model (``neuromap deploy --dataset NAME``); only that split, and only those samples, are read
     (and, for digits, encoded).
 
-    ``steps``: for the built-ins, the encoding length (default 25); for event data sets, the number of
-    bins of ``dt`` seconds (default: the data set's whole ``duration``). ``dt``: event bin width (s;
-    default per data set). ``seed``: the built-ins' encoding and split. A split with fewer than
-    ``samples`` samples is refused (:class:`DatasetError`), as is a request over the memory budget
-    (:mod:`neuromap.memory`), before anything is read.
+    Args:
+        name: one of :data:`NAMES`.
+        samples: how many samples (>= 1); a split with fewer is refused (:class:`DatasetError`).
+        split: ``"train"`` or ``"test"``.
+        data_dir: root folder of the real data sets (see :func:`load`).
+        steps: for the built-ins, the encoding length (default 25); for event data sets, the number of
+            bins of ``dt`` seconds (default: the data set's whole ``duration``).
+        dt: event bin width (s; default per data set, :data:`DEFAULT_DT`).
+        seed: the built-ins' encoding and split.
+        binary: event data sets: False (default) keeps each bin's event count, True clips it to 0/1.
+
+    A request over the memory budget (:mod:`neuromap.memory`) is refused before anything is read.
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
@@ -115,20 +126,19 @@ def inputs(name: str, samples: int = 64, split: str = "test", data_dir: str | os
         return digits_inputs(samples, steps=25 if steps is None else steps, seed=seed, split=split)
     if key in BUILTIN:
         d = _builtin(key, {"steps": 25 if steps is None else steps, "seed": seed})
-        x, y = d.split(split)
-        _check_samples(key, split, samples, len(y), "built in")
-        return x[:samples].transpose(0, 1).contiguous(), y[:samples]
+        _check_samples(key, split, samples, len(d.split(split)[1]), "built in")
+        return d.samples(split, samples)
     loader, _ = _event_loader(key)
-    kw: dict[str, Any] = {"max_samples": samples}
+    kw: dict[str, Any] = {"max_samples": samples, "binary": binary}
     if dt is not None:
         kw["dt"] = dt
     if steps is not None:
         kw["duration"] = steps * kw.get("dt", DEFAULT_DT[key])
     bins = n_steps(kw.get("duration", DEFAULT_DURATION[key]), kw.get("dt", DEFAULT_DT[key]))
-    check_frames(samples, bins, FRAME_SIZE[key], kw.get("dt", DEFAULT_DT[key]), f"--dataset {key}", copies=2)
+    check_frames(samples, bins, FRAME_SIZE[key], kw.get("dt", DEFAULT_DT[key]), f"--dataset {key}")
     x, y = loader(split, data_dir=data_dir, **kw)
     _check_samples(key, split, samples, len(y), f"in {dataset_dir(key, data_dir)}")
-    return x.transpose(0, 1).contiguous(), y
+    return x.contiguous(), y
 
 
 def _check_samples(key: str, split: str, asked: int, found: int, where: str) -> None:

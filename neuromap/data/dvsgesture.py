@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .events import bin_events, check_frames, n_steps
+from .events import Binning, bin_events, check_frames, n_steps
 from .files import dataset_dir, missing, reading
 
 DT = 10e-3  # default bin width (s)
@@ -103,12 +103,20 @@ def _samples_tonic(folder: Path) -> list[tuple[dict[str, np.ndarray], int]]:
 
 
 def load_split(split: str, data_dir=None, dt: float = DT, duration: float = DURATION, downsample: int = 4,
-               max_samples: int | None = None, binary: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """One split as ``(x [N, T, 2, 128/downsample, 128/downsample], y [N])``.
+               max_samples: int | None = None, binary: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split as ``(x [T, N, 2, 128/downsample, 128/downsample], y [N])``, time-major.
 
-    ``dt``, ``duration`` in seconds from each gesture's start (gestures last about 6 s; later events
-    are dropped); ``downsample`` pools pixels ``downsample x downsample`` (summed, then clipped to 1
-    when ``binary``). Channel 0 is OFF, 1 ON.
+    Args:
+        split: ``"train"`` or ``"test"``.
+        data_dir: root folder of the data sets (see :mod:`.files`).
+        dt: bin width (s).
+        duration: window from each gesture's start (s); gestures last about 6 s. Events outside it
+            are dropped, with an :class:`~.events.EventsLost` warning giving the count.
+        downsample: pools pixels ``downsample x downsample`` (summed; must divide 128).
+        max_samples: read only the first this many samples (None: all).
+        binary: False (default): each bin holds its (pooled) event count; True: 0/1.
+
+    Channel 0 is OFF, 1 ON.
     """
     if SIZE % downsample:
         raise ValueError(f"downsample must divide {SIZE}, got {downsample}")
@@ -120,10 +128,12 @@ def load_split(split: str, data_dir=None, dt: float = DT, duration: float = DURA
     else:
         raise missing("dvsgesture", folder, "DvsGesture/ (or tonic's DVSGesture/ibmGesture*/)")
     samples = samples[:max_samples] if max_samples is not None else samples
-    side, steps = SIZE // downsample, n_steps(duration, dt)
+    side, steps, tally = SIZE // downsample, n_steps(duration, dt), Binning()
     check_frames(len(samples), steps, 2 * side * side, dt, f"dvsgesture {split}")
-    x = np.zeros((len(samples), steps, 2, side, side), dtype=np.float32)
+    x = np.zeros((steps, len(samples), 2, side, side), dtype=np.float32)
     for i, (ev, _) in enumerate(samples):
         channel = (ev["p"] * side + ev["y"] // downsample) * side + ev["x"] // downsample
-        x[i] = bin_events(ev["t"] * 1e-6, channel, 2 * side * side, dt, steps, binary).reshape(steps, 2, side, side)
+        x[:, i] = bin_events(ev["t"] * 1e-6, channel, 2 * side * side, dt, steps, binary, tally).reshape(
+            steps, 2, side, side)
+    tally.report(f"dvsgesture {split}", steps * dt, binary)
     return torch.from_numpy(x), torch.tensor([c for _, c in samples], dtype=torch.long)

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import torch
 
-from .events import bin_events, check_frames, n_steps
+from .events import Binning, bin_events, check_frames, n_steps
 from .files import DatasetError, dataset_dir, missing, reading
 
 DT = 10e-3  # default bin width (s)
@@ -51,12 +51,22 @@ def read_events(path: str | Path, max_samples: int | None = None) -> tuple[list[
 
 
 def load_split(name: str, split: str, data_dir=None, dt: float = DT, duration: float = DURATION,
-               max_samples: int | None = None, binary: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """One split of SHD or SSC as ``(x [N, T, 700], y [N])``, ``T = ceil(duration / dt)``.
+               max_samples: int | None = None, binary: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split of SHD or SSC as ``(x [T, N, 700], y [N])``, time-major, ``T = ceil(duration / dt)``.
 
-    ``dt`` and ``duration`` in seconds; spikes at or after ``duration`` are dropped (SHD and SSC
-    samples last at most about 1 s). Memory: N x T x 700 x 4 bytes (the SHD training set at
-    dt = 10 ms is 2.3 GB; pass ``max_samples`` to read fewer).
+    Args:
+        name: ``"shd"`` or ``"ssc"``.
+        split: ``"train"``, ``"test"`` (or ``"valid"``, SSC only).
+        data_dir: root folder of the data sets (see :mod:`.files`).
+        dt: bin width (s).
+        duration: window from each sample's start (s); SHD and SSC samples last at most about 1 s.
+            Spikes outside it are dropped, with an :class:`~.events.EventsLost` warning giving the count.
+        max_samples: read only the first this many samples (None: all).
+        binary: False (default): each bin holds its spike count; True: 0/1 (merged spikes are counted
+            in an :class:`~.events.EventsLost` warning).
+
+    Memory: T x N x 700 x 4 bytes (the SHD training set at dt = 10 ms is 2.3 GB; pass ``max_samples``
+    to read fewer).
     """
     if name not in N_CLASSES:
         raise ValueError(f"{name!r} is not one of {sorted(N_CLASSES)}")
@@ -65,8 +75,10 @@ def load_split(name: str, split: str, data_dir=None, dt: float = DT, duration: f
     if not path.is_file():
         raise missing(name, folder, path.name)
     times, units, labels = read_events(path, max_samples)
-    steps = n_steps(duration, dt)
+    steps, tally = n_steps(duration, dt), Binning()
     check_frames(len(labels), steps, N_CHANNELS, dt, f"{name} {split}")
-    x = np.stack([bin_events(t, u, N_CHANNELS, dt, steps, binary) for t, u in zip(times, units)]) if len(labels) \
-        else np.zeros((0, steps, N_CHANNELS), dtype=np.float32)
+    x = np.zeros((steps, len(labels), N_CHANNELS), dtype=np.float32)
+    for i, (t, u) in enumerate(zip(times, units)):
+        x[:, i] = bin_events(t, u, N_CHANNELS, dt, steps, binary, tally)
+    tally.report(f"{name} {split}", steps * dt, binary)
     return torch.from_numpy(x), torch.from_numpy(labels)

@@ -1,6 +1,6 @@
 """Synthetic DVS-like event streams (no download): moving bars with ON/OFF polarity.
 
-    data = moving_bars()            # SequenceData, x: [T, B, 2, 16, 16] events, y: 8 classes
+    data = moving_bars()            # SequenceData, x: [T, N, 2, 16, 16] events, y: 8 classes
 """
 
 from __future__ import annotations
@@ -29,6 +29,16 @@ def moving_bars(
     turns off an OFF event (channel 1); ``noise`` is the per-pixel, per-step probability of a
     spurious event in each channel. The bar starts at a random position; at the first step only
     the bar's appearance (ON events) is visible.
+
+    Args:
+        n_samples: sequences in both splits together (>= 2).
+        size: frame side in pixels (frames ``[2, size, size]``).
+        steps: time steps per sequence (>= 2).
+        speeds: bar speeds in pixels per step; classes = 4 directions x ``len(speeds)``.
+        bar_width: bar width in pixels.
+        noise: probability of a spurious event per pixel, channel and step.
+        test_fraction: share of the sequences in the test split.
+        seed: every random draw.
     """
     if not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
@@ -65,9 +75,10 @@ def moving_bars(
     idx = rng.permutation(n_samples)
     n_test = int(round(test_fraction * n_samples))
     te, tr = np.sort(idx[:n_test]), np.sort(idx[n_test:])
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    xt, yt = torch.from_numpy(x).transpose(0, 1), torch.from_numpy(y.astype(np.int64))  # stored [T, N, 2, H, W]
     return SequenceData(
         name=f"moving-bars-{size}x{size}-T{steps}",
-        x_train=xt[tr], y_train=yt[tr], x_test=xt[te], y_test=yt[te], n_classes=n_classes,
+        x_train=xt[:, tr].contiguous(), y_train=yt[tr], x_test=xt[:, te].contiguous(), y_test=yt[te],
+        n_classes=n_classes,
         description=f"synthetic DVS moving bars: 4 directions x speeds {speeds}, ON/OFF events, {noise:.0%} noise",
     )

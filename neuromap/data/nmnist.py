@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .events import bin_events, check_frames, n_steps
+from .events import Binning, bin_events, check_frames, n_steps
 from .files import DatasetError, dataset_dir, missing, reading
 
 DT = 1e-3  # default bin width (s)
@@ -42,17 +42,31 @@ def read_events(path: str | Path) -> dict[str, np.ndarray]:
     }
 
 
-def frames(events: dict[str, np.ndarray], dt: float, steps: int, binary: bool = True) -> np.ndarray:
-    """Events -> ``[T, 2, 34, 34]`` (channel 0 OFF, 1 ON)."""
+def frames(events: dict[str, np.ndarray], dt: float, steps: int, binary: bool = False,
+           tally: Binning | None = None) -> np.ndarray:
+    """Events -> ``[T, 2, 34, 34]`` (channel 0 OFF, 1 ON); ``binary`` and ``tally`` as in
+    :func:`~.events.bin_events`."""
     channel = (events["p"] * SIZE + events["y"]) * SIZE + events["x"]
-    return bin_events(events["t"] * 1e-6, channel, 2 * SIZE * SIZE, dt, steps, binary).reshape(steps, 2, SIZE, SIZE)
+    return bin_events(events["t"] * 1e-6, channel, 2 * SIZE * SIZE, dt, steps, binary, tally).reshape(
+        steps, 2, SIZE, SIZE)
 
 
 def load_split(split: str, data_dir=None, dt: float = DT, duration: float = DURATION, max_samples: int | None = None,
-               binary: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """One split as ``(x [N, T, 2, 34, 34], y [N])``; ``dt``, ``duration`` in seconds (a sample's three
-    saccades last about 0.3 s). Samples are taken in digit order, ``max_samples`` spread over the digits
-    in turn so a small subset holds every class. Memory: N x T x 9,248 bytes."""
+               binary: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split as ``(x [T, N, 2, 34, 34], y [N])``, time-major.
+
+    Args:
+        split: ``"train"`` or ``"test"``.
+        data_dir: root folder of the data sets (see :mod:`.files`).
+        dt: bin width (s).
+        duration: window from each sample's start (s); a sample's three saccades last about 0.3 s.
+            Events outside it are dropped, with an :class:`~.events.EventsLost` warning giving the count.
+        max_samples: read this many samples, spread over the digits in turn so a small subset holds
+            every class (samples are taken in digit order; None: all).
+        binary: False (default): each bin holds its event count; True: 0/1.
+
+    Memory: T x N x 9,248 bytes.
+    """
     folder = dataset_dir("nmnist", data_dir)
     root = folder / FOLDERS[split]
     per_digit = [sorted((root / str(d)).glob("*.bin")) for d in range(10)]
@@ -62,10 +76,10 @@ def load_split(split: str, data_dir=None, dt: float = DT, duration: float = DURA
              for d, f in (pair for pair in row if pair is not None)]
     if max_samples is not None:
         order = order[:max_samples]
-    steps = n_steps(duration, dt)
+    steps, tally = n_steps(duration, dt), Binning()
     check_frames(len(order), steps, 2 * SIZE * SIZE, dt, f"nmnist {split}")
-    x = np.zeros((len(order), steps, 2, SIZE, SIZE), dtype=np.float32)
+    x = np.zeros((steps, len(order), 2, SIZE, SIZE), dtype=np.float32)
     for i, (_, f) in enumerate(order):
-        x[i] = frames(read_events(f), dt, steps, binary)
+        x[:, i] = frames(read_events(f), dt, steps, binary, tally)
+    tally.report(f"nmnist {split}", steps * dt, binary)
     return torch.from_numpy(x), torch.tensor([d for d, _ in order], dtype=torch.long)
-

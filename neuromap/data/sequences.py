@@ -3,8 +3,8 @@
 * :func:`digits` — scikit-learn's bundled 8x8 handwritten digits (1,797 images), encoded as spikes.
 * :func:`delayed_recall`, :func:`adding_problem` — synthetic sequence tasks.
 
-Each returns a :class:`SequenceData` whose :meth:`~SequenceData.batches` yields ``(x [T, B, ...], y [B])``.
-Everything is deterministic under ``seed``.
+Each returns a :class:`SequenceData`: arrays time-major ``[T, N, ...]``, whose
+:meth:`~SequenceData.batches` yields ``(x [T, B, ...], y [B])``. Everything is deterministic under ``seed``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,21 @@ SPLITS = ("train", "test")
 
 @dataclass
 class SequenceData:
-    """Train/test tensors stored sample-major ``[N, T, ...]``; batches come out time-major."""
+    """A data set's train and test splits, time-major like everything in neuromap.
+
+    Attributes:
+        name: a short name (``"digits-rate-T25"``).
+        x_train: training inputs ``[T, N_train, ...]`` (time steps, samples, features).
+        y_train: training targets ``[N_train]`` (class indices, or values for regression).
+        x_test: test inputs ``[T, N_test, ...]``.
+        y_test: test targets ``[N_test]``.
+        n_classes: number of classes; None for regression.
+        description: where the data came from.
+
+    ``x_test[:, :64]`` is the first 64 test samples, ready for a model (``[T, 64, ...]``);
+    :meth:`batches` yields ``(x [T, B, ...], y [B])``. Arrays given sample-major (``[N, T, ...]``)
+    are refused when their sample axis does not match the targets.
+    """
 
     name: str
     x_train: torch.Tensor
@@ -32,35 +46,62 @@ class SequenceData:
     n_classes: int | None  # None for regression
     description: str = ""
 
+    def __post_init__(self) -> None:
+        for split in SPLITS:
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.dim() < 2 or x.shape[1] != len(y):
+                raise ValueError(f"SequenceData {self.name!r}: x_{split} has shape {tuple(x.shape)} and y_{split} "
+                                 f"{len(y)} targets; x must be time-major [T, N, ...] with N = len(y)")
+        if self.x_train.shape[0] != self.x_test.shape[0] or self.x_train.shape[2:] != self.x_test.shape[2:]:
+            raise ValueError(f"SequenceData {self.name!r}: x_train {tuple(self.x_train.shape)} and x_test "
+                             f"{tuple(self.x_test.shape)} differ in steps or features")
+
     @property
     def steps(self) -> int:
-        return int(self.x_train.shape[1])
+        """Time steps ``T`` per sample."""
+        return int(self.x_train.shape[0])
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """Features per time step (``x.shape[2:]``)."""
         return tuple(self.x_train.shape[2:])
 
     @property
     def n_inputs(self) -> int:
+        """Number of input features per time step."""
         return int(np.prod(self.input_shape))
 
     @property
     def task(self) -> str:
+        """``"classification"`` or ``"regression"``."""
         return "regression" if self.n_classes is None else "classification"
 
     def split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x [T, N, ...], y [N])`` of ``split``: ``"train"`` or ``"test"``."""
         if split not in SPLITS:
             raise ValueError(f"split={split!r} is not one of {list(SPLITS)}")
         return (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
 
+    def samples(self, split: str = "test", n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``n`` samples (None: all) of a split as ``(x [T, n, ...], y [n])``, contiguous."""
+        x, y = self.split(split)
+        n = len(y) if n is None else n
+        return x[:, :n].contiguous(), y[:n]
+
+    def subset(self, n_train: int | None = None, n_test: int | None = None) -> SequenceData:
+        """The same data with only the first ``n_train`` / ``n_test`` samples of each split (None: all)."""
+        (xtr, ytr), (xte, yte) = self.samples("train", n_train), self.samples("test", n_test)
+        return SequenceData(self.name, xtr, ytr, xte, yte, self.n_classes, self.description)
+
     def batches(
         self, split: str = "train", batch_size: int = 64, shuffle: bool = False, seed: int = 0
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield ``(x [T, B, ...], y [B])`` mini-batches."""
+        """Yield ``(x [T, B, ...], y [B])`` mini-batches of ``batch_size`` samples (the last may be smaller),
+        of ``split`` (``"train"`` or ``"test"``), in order or shuffled under ``seed``."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         x, y = self.split(split)
-        n = x.shape[0]
+        n = len(y)
         if shuffle:
             g = torch.Generator().manual_seed(seed)
             order = torch.randperm(n, generator=g)
@@ -68,15 +109,16 @@ class SequenceData:
             order = torch.arange(n)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            yield x[idx].transpose(0, 1).contiguous(), y[idx]
+            yield x[:, idx].contiguous(), y[idx]
 
     def num_batches(self, split: str = "train", batch_size: int = 64) -> int:
-        return -(-self.split(split)[0].shape[0] // batch_size)
+        """Mini-batches of ``batch_size`` in one pass over ``split``."""
+        return -(-len(self.split(split)[1]) // batch_size)
 
     def __repr__(self) -> str:
         return (
-            f"SequenceData({self.name!r}, train={tuple(self.x_train.shape)}, test={tuple(self.x_test.shape)}, "
-            f"classes={self.n_classes})"
+            f"SequenceData({self.name!r}, train={tuple(self.x_train.shape)}, test={tuple(self.x_test.shape)} "
+            f"[T, N, ...], classes={self.n_classes})"
         )
 
 
@@ -96,11 +138,16 @@ def digits(
     gain: float = 1.0,
     flatten: bool = True,
 ) -> SequenceData:
-    """scikit-learn's 8x8 digits as spike sequences (no download).
+    """scikit-learn's 8x8 digits as spike sequences (no download), time-major ``[T, N, ...]``.
 
-    ``encoding``: ``"rate"`` (Bernoulli with p = gain * pixel/16), ``"latency"`` or ``"current"``
-    (pixel/16 repeated each step). Images are flattened to 64 inputs unless ``flatten=False``
-    (then ``[1, 8, 8]``). A stratified split with ``test_fraction`` of the 1,797 images for test.
+    Args:
+        encoding: ``"rate"`` (Bernoulli with p = gain * pixel/16), ``"latency"`` or ``"current"``
+            (pixel/16 repeated each step).
+        steps: time steps ``T`` of the encoding.
+        test_fraction: share of the 1,797 images in the test split (stratified by class), in (0, 1).
+        seed: the split and the rate code's random draws.
+        gain: the rate code's spike probability per unit pixel intensity.
+        flatten: 64 inputs per step (True) or ``[1, 8, 8]`` images (False).
     """
     from sklearn.datasets import load_digits
 
@@ -116,13 +163,12 @@ def digits(
         seq = enc.rate(x, steps, gain=gain, seed=seed)
     else:
         seq = enc.encode(x, encoding, steps)
-    seq = seq.transpose(0, 1).contiguous()  # [N, T, ...]
     tr, te = _stratified_split(bunch.target, test_fraction, seed)
     return SequenceData(
         name=f"digits-{encoding}-T{steps}",
-        x_train=seq[tr],
+        x_train=seq[:, tr].contiguous(),
         y_train=labels[tr],
-        x_test=seq[te],
+        x_test=seq[:, te].contiguous(),
         y_test=labels[te],
         n_classes=10,
         description="scikit-learn load_digits (8x8, 10 classes), stratified split",
@@ -163,7 +209,16 @@ def delayed_recall(
 ) -> SequenceData:
     """Delayed recall: a one-hot symbol at step 0, silence (optionally noise) for ``delay`` steps,
     then a cue on the last channel at the final step; the label is the symbol. Input channels:
-    ``n_symbols + 1``; sequence length ``delay + 1``."""
+    ``n_symbols + 1``; sequence length ``delay + 1``.
+
+    Args:
+        n_samples: sequences in both splits together (>= 2).
+        delay: steps between the symbol and the cue (>= 1).
+        n_symbols: classes (>= 2).
+        noise: probability of a spurious spike per symbol channel and step in between.
+        test_fraction: share of the sequences in the test split (at least one).
+        seed: every random draw.
+    """
     if delay < 1 or n_symbols < 2 or n_samples < 2:
         raise ValueError("delayed_recall needs delay >= 1, n_symbols >= 2 and n_samples >= 2")
     g = torch.Generator().manual_seed(seed)
@@ -174,12 +229,13 @@ def delayed_recall(
         x[:, 1:-1, :n_symbols] = (torch.rand(n_samples, steps - 2, n_symbols, generator=g) < noise).float()
     x[torch.arange(n_samples), 0, y] = 1.0
     x[:, -1, n_symbols] = 1.0
+    x = x.transpose(0, 1)  # drawn sample-major (the same numbers as before), stored time-major
     n_test = max(1, int(round(n_samples * test_fraction)))
     return SequenceData(
         name=f"delayed-recall-d{delay}",
-        x_train=x[n_test:],
+        x_train=x[:, n_test:].contiguous(),
         y_train=y[n_test:],
-        x_test=x[:n_test],
+        x_test=x[:, :n_test].contiguous(),
         y_test=y[:n_test],
         n_classes=n_symbols,
         description=f"recall a symbol shown {delay} steps earlier",
@@ -191,7 +247,14 @@ def adding_problem(
 ) -> SequenceData:
     """Adding problem (Hochreiter & Schmidhuber 1997): channel 0 holds uniform values in [0, 1],
     channel 1 marks two positions (one in each half); the target is the sum of the two marked
-    values. Predicting 1.0 always gives MSE ~= 0.167; success is MSE < 0.01."""
+    values. Predicting 1.0 always gives MSE ~= 0.167; success is MSE < 0.01.
+
+    Args:
+        n_samples: sequences in both splits together (>= 2).
+        length: time steps per sequence (>= 4).
+        test_fraction: share of the sequences in the test split (at least one).
+        seed: every random draw.
+    """
     if length < 4 or n_samples < 2:
         raise ValueError("adding_problem needs length >= 4 and n_samples >= 2")
     g = torch.Generator().manual_seed(seed)
@@ -202,14 +265,14 @@ def adding_problem(
     rows = torch.arange(n_samples)
     markers[rows, first] = 1.0
     markers[rows, second] = 1.0
-    x = torch.stack([values, markers], dim=-1)
+    x = torch.stack([values, markers], dim=-1).transpose(0, 1)  # [T, N, 2]
     y = values[rows, first] + values[rows, second]
     n_test = max(1, int(round(n_samples * test_fraction)))
     return SequenceData(
         name=f"adding-L{length}",
-        x_train=x[n_test:],
+        x_train=x[:, n_test:].contiguous(),
         y_train=y[n_test:],
-        x_test=x[:n_test],
+        x_test=x[:, :n_test].contiguous(),
         y_test=y[:n_test],
         n_classes=None,
         description="sum of two marked values",

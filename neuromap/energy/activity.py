@@ -20,7 +20,8 @@ figures. Definitions (per run, summed over time steps ``T`` and samples ``B``):
   models need to find the busiest core of a mapping.
 * ``activation_sparsity``: zeros / all outputs over every neuron population (NeuroBench).
 * ``connection_sparsity``: zero weights / all weights over every projection (NeuroBench).
-* ``footprint_bytes``: weights + biases (+ per-neuron parameters) at 4 bytes each (float32).
+* ``footprint_bytes``: weights + biases + one float of state per neuron, at 4 bytes each (float32);
+  ``parameter_bytes``: weights + biases only (NeuroBench's footprint: :mod:`.neurobench`).
 
 NeuroBench reports per-sample numbers: :meth:`Activity.per_sample` divides by ``B``.
 """
@@ -73,6 +74,7 @@ class Activity:
     activation_sparsity: float = 0.0
     connection_sparsity: float = 0.0
     footprint_bytes: int = 0
+    parameter_bytes: int | None = None  # None: an activity file written before this count was kept
     netlist_name: str = ""
 
     def __post_init__(self) -> None:
@@ -285,6 +287,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         w_total += n_w
         w_zero += n_zero
         footprint += FLOAT_BYTES * (n_w + (0 if proj.bias is None else int(np.size(proj.bias))))
+    parameters = footprint  # weights and biases: NeuroBench's footprint of a model whose neurons hold no tensors
     in_spikes, in_neurons = {}, {}
     for name, pop in pops.items():
         if pop.is_input:
@@ -303,7 +306,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         upd_e[name] = float(received[name].sum()) if name in received else 0.0
         zeros_out += out.numel() - nz
         total_out += out.numel()
-        footprint += FLOAT_BYTES * pop.size  # one float of state per neuron (NeuroBench footprint)
+        footprint += FLOAT_BYTES * pop.size  # one float of state per neuron: what a deployment stores
     return Activity(
         steps=int(T),
         samples=int(B),
@@ -325,5 +328,18 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         activation_sparsity=zeros_out / total_out if total_out else 0.0,
         connection_sparsity=round(w_zero / w_total, 4) if w_total else 0.0,
         footprint_bytes=int(footprint),
+        parameter_bytes=int(parameters),
         netlist_name=str(netlist.graph.graph.get("name", "")),
     )
+
+
+def records_with_inputs(graph, result, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A run's records plus the graph input's spikes (the sources of the first projections) and its
+    outputs (an output fed through synapses is a population of the lowered graph): what :func:`collect`
+    reads. ``result``: a backend's :class:`~neuromap.backends.RunResult`; ``x``: the input ``[T, B, ...]``."""
+    recs = dict(result.records)
+    for name in graph.inputs:
+        recs.setdefault(name, x)
+    for name, out in result.outputs.items():
+        recs.setdefault(name, out)
+    return recs

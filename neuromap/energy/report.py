@@ -26,8 +26,10 @@ from neuromap.estimate import Estimate, Options, fmt_si
 from neuromap.pipeline import ALL_TARGETS, map_targets  # noqa: F401  (ALL_TARGETS: "all", every shipped target)
 from neuromap.targets import get_kind
 
+from . import neurobench
 from .activity import Activity
 from .estimates import estimate
+from .trust import Trust
 
 SCHEMA_VERSION = 1
 
@@ -35,7 +37,8 @@ SCHEMA_VERSION = 1
 LEGEND = ("omitted = terms left out because the target lacks a figure; >= = a lower bound (the model leaves out "
           "parts it has no figure for, or uses a figure that is itself a lower bound, e.g. vendor peak throughput); "
           "range = low - high from the figures' stated confidence (H +-20 %, M x/2, L x/5, D as its inputs; a lower "
-          "bound has no upper end); see explain()")
+          "bound has no upper end); how a number was computed: neuromap report MODEL --target T --explain T "
+          "(Report.explain(T) in Python)")
 
 
 def _marked(row: dict[str, Any]) -> tuple[str, str, str]:
@@ -103,6 +106,8 @@ class Report:
     estimates: dict[str, Estimate]
     mappings: dict[str, Any] = field(default_factory=dict)
     accuracy: dict[str, float] = field(default_factory=dict)
+    #: how far to trust each target's estimates, in words (:meth:`with_trust`; None: not summarised)
+    trust: Trust | None = None
 
     # --- views ---------------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
@@ -204,7 +209,19 @@ class Report:
     def __str__(self) -> str:
         return self.table()
 
+    def with_trust(self, validation: str | os.PathLike | None = None) -> Report:
+        """This report with :attr:`trust` set: one sentence per target saying whether its estimates are
+        validated and how far, from ``neuromap validate``'s JSON at ``validation`` (None: its cases run
+        now, which takes seconds; :func:`neuromap.energy.trust.load_validation`)."""
+        from .trust import load_validation, summarise
+
+        doc, source = load_validation(validation)
+        self.trust = summarise(doc, list(self.estimates), source)
+        return self
+
     def explain(self, target: str, quantity: str = "energy") -> str:
+        """How ``quantity`` (``"energy"`` or ``"latency"``) of ``target`` was computed: each count times
+        its cited figure, with the sources (``neuromap report ... --explain TARGET`` prints both)."""
         if target not in self.estimates:
             raise KeyError(f"no estimate for {target!r}; targets: {list(self.estimates)}")
         return self.estimates[target].explain(quantity)
@@ -248,9 +265,10 @@ class Report:
             "samples": self.activity.samples,
             "steps": self.activity.steps,
             "activity": {"rates": self.activity.rates(), "spikes": self.activity.spikes, "synops": self.activity.synops,
-                         "neurobench": self.activity.per_sample()},
+                         "neurobench": neurobench.metrics(self.activity)},
             "accuracy": self.accuracy,
             "targets": ests,
+            "trust": None if self.trust is None else self.trust.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -292,10 +310,19 @@ the run times a figure of the target spec; the sources are listed under each tar
 {"".join(f"<p>{html.escape(line)}</p>" for line in self.energy_splits())}
 <p>{html.escape(LEGEND)}.</p>
 {imgs}
+<p>{html.escape(neurobench.summary_line(neurobench.metrics(self.activity)))} (definitions: neuromap.energy.neurobench).</p>
+{self._trust_html()}
 {valid}
 <h2>How each number was computed</h2>{explains}
 <script type="application/json" id="neuromap-report">{html.escape(self.to_json())}</script>
 </body></html>"""
+
+    def _trust_html(self) -> str:
+        """The validation summary in words (empty when :attr:`trust` is None)."""
+        if self.trust is None:
+            return ""
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in self.trust.lines)
+        return (f"<h2>What to trust, per target</h2><p>From {html.escape(self.trust.source)}:</p><ul>{items}</ul>")
 
     def _figures(self) -> list[tuple[str, str]]:
         import matplotlib.pyplot as plt  # no backend switch: headless picks Agg, notebooks keep inline
@@ -318,14 +345,14 @@ the run times a figure of the target spec; the sources are listed under each tar
         grab(fig, "Energy per inference (log scale); whiskers: the range from the figures' confidence; hatched, "
                   "with >= and an arrow: a lower bound (no upper end)")
         # the breakdown as shares of each target's total: stacked bars on a log axis would mislead
-        cats = sorted({k for e in self.estimates.values() for k in e.breakdown()})
-        colors = plt.get_cmap("tab20")
-        shares = {n: self.estimates[n].shares() for n in names}
+        shares = _top_shares({n: self.estimates[n].shares() for n in names})
+        cats = list(next(iter(shares.values()), {}))
+        colors = plt.get_cmap("tab10")
         fig, ax = plt.subplots(figsize=(6, 3.5))
         bottom = [0.0] * len(names)
         for i, c in enumerate(cats):
             vals = [shares[n].get(c, 0.0) for n in names]
-            ax.bar(names, vals, bottom=bottom, label=c, color=colors(i % 20))
+            ax.bar(names, vals, bottom=bottom, label=c, color="lightgrey" if c == OTHER else colors(i % 10))
             bottom = [b + v for b, v in zip(bottom, vals)]
         ax.set_ylabel("share of the energy (%)")
         ax.set_ylim(0, 100)
@@ -345,10 +372,10 @@ the run times a figure of the target spec; the sources are listed under each tar
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.bar(list(rates), list(rates.values()), color="tab:green")
         ax.set_ylabel("spikes / neuron / step")
-        ax.tick_params(axis="x", rotation=45)
+        ax.set_xticks(range(len(rates)), list(rates), rotation=45, ha="right")
         grab(fig, "Firing rate per layer")
         for n, m in self.mappings.items():
-            if m is not None and getattr(m, "mesh", None):
+            if m is not None and getattr(m, "mesh", None) and m.n_cores > 1:  # one core: an empty heatmap
                 buf = io.BytesIO()
                 fig = m.plot()
                 fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
@@ -384,6 +411,21 @@ def _range_bars(ax, names: list[str], values: list[float], ranges: list[tuple], 
             ax.plot([i - 0.15, i + 0.15], [high, high], color="k", lw=1)
     ax.set_yscale("log")
     ax.set_xticks(x, [(">= " if b else "") + n for n, b in zip(names, bounds)], rotation=30, ha="right")
+
+
+OTHER = "other"
+
+
+def _top_shares(shares: dict[str, dict[str, float]], keep: int = 7) -> dict[str, dict[str, float]]:
+    """Per target, the shares (%) of the ``keep`` categories that are largest anywhere, in that order,
+    and the rest summed as ``"other"`` (a legend of 18 colours cannot be read)."""
+    cats = sorted({c for s in shares.values() for c in s}, key=lambda c: -max(s.get(c, 0.0) for s in shares.values()))
+    top, rest = cats[:keep], cats[keep:]
+    out = {n: {c: s.get(c, 0.0) for c in top} for n, s in shares.items()}
+    if rest:
+        for n, s in shares.items():
+            out[n][OTHER] = sum(s.get(c, 0.0) for c in rest)
+    return out
 
 
 FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".txt": "table", "": "table"}

@@ -27,7 +27,7 @@ it is missing, cannot compile, or the call is unsupported (e.g. float64); ``"tri
 these kernels through Triton's interpreter on CPU tensors (slow; for tests only; the environment
 variable ``NEUROMAP_TRITON_INTERPRET=1`` makes ``"auto"`` do the same, fallback included).
 
-Install: ``pip install neuromap[gpu]`` (the ``triton`` package; CUDA builds of torch bring it).
+Install: ``pip install 'neuromap-snn[gpu]'`` (the ``triton`` package; CUDA builds of torch bring it).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def unavailable() -> str | None:
     try:
         import triton  # noqa: F401
     except Exception as exc:  # ImportError, or a broken install raising anything else
-        _import_error.append(f"triton is not importable ({type(exc).__name__}: {exc}); pip install neuromap[gpu]")
+        _import_error.append(f"triton is not importable ({type(exc).__name__}: {exc}); pip install 'neuromap-snn[gpu]'")
         return _import_error[0]
     return None
 

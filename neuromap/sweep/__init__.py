@@ -1,5 +1,5 @@
 """Hardware-aware design-space sweeps on Ray, with a results store that survives the driver and
-Pareto reports (``pip install 'neuromap[ray]'``; the command is ``neuromap sweep``).
+Pareto reports (``pip install 'neuromap-snn[ray]'``; the command is ``neuromap sweep``).
 
     from neuromap.sweep import load_spec, run_sweep, write_report
     spec = load_spec("examples/digits_pareto.toml")     # model x data x training x bits x targets

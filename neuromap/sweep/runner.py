@@ -3,7 +3,7 @@
     from neuromap.sweep import load_spec, run_sweep
     result = run_sweep(load_spec("examples/digits_pareto.toml"), "results/sweeps/digits_pareto")
 
-Ray (``pip install 'neuromap[ray]'``) is started embedded on this machine (``address=None``: a new
+Ray (``pip install 'neuromap-snn[ray]'``) is started embedded on this machine (``address=None``: a new
 local instance with ``workers`` CPUs, gone when the sweep ends) or joined (``address="HOST:PORT"``
 or ``"auto"``: an existing cluster, e.g. one made by Ray's cluster launcher or KubeRay). A Ray
 session that is already initialised in this process (a notebook's) is used as it is.

@@ -163,7 +163,7 @@ def _measure(config: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
     metrics.update(accuracy=test.get("accuracy"), loss=test["loss"], spikes_per_sample=test["spikes_per_sample"],
                    weight_bits=Q.model_size_bits(model)["weight_bits"])
     model = model.cpu().eval()
-    x = data.x_test[: int(config["evaluate"]["samples"])].transpose(0, 1).contiguous()
+    x = data.samples("test", int(config["evaluate"]["samples"]))[0]
     graph = nm.trace(model, x)
     netlist = graph.lower()
     activity = collect(netlist, records_with_inputs(graph, backends.get("torch").compile(graph).run(x), x))

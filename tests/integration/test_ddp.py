@@ -25,7 +25,7 @@ def _digits():
     d = data.digits(encoding="rate", steps=8, seed=0)
     # 1,280 = 20 batches of 64: every rank gets exactly half of every batch, so the averaged
     # per-rank gradients equal the full-batch gradient
-    d.x_train, d.y_train = d.x_train[:1280], d.y_train[:1280]
+    d.x_train, d.y_train = d.x_train[:, :1280], d.y_train[:1280]
     return d
 
 

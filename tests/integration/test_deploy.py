@@ -28,12 +28,12 @@ def model_and_data():
 @pytest.fixture(scope="module")
 def graph(model_and_data):
     m, d = model_and_data
-    return nm.trace(m, d.x_test[:2].transpose(0, 1))
+    return nm.trace(m, d.x_test[:, :2])
 
 
 def test_lava_and_emulator_bit_identical_through_the_graph(graph, model_and_data):
     _, d = model_and_data
-    x = d.x_test[:3].transpose(0, 1)
+    x = d.x_test[:, :3]
     emu = backends.get("loihi").compile(graph, "loihi2").run(x)
     lava = backends.get("lava").compile(graph, "loihi2").run(x)
     assert emu.raw.keys() == lava.raw.keys()
@@ -45,7 +45,7 @@ def test_lava_and_emulator_bit_identical_through_the_graph(graph, model_and_data
 
 def test_deploy_agreement_accuracy_and_report(graph, model_and_data):
     _, d = model_and_data
-    x, y = d.x_test[:120].transpose(0, 1), d.y_test[:120]
+    x, y = d.samples("test", 120)
     dep = deploy(graph, x, backend="loihi", labels=y)
     assert dep.agreement and min(dep.agreement.values()) > 0.9
     assert dep.accuracy["loihi"] >= dep.accuracy["torch (float)"] - 0.05
@@ -58,7 +58,7 @@ def test_deploy_agreement_accuracy_and_report(graph, model_and_data):
 def test_loihi_refuses_subtractive_reset_with_node_name(model_and_data):
     _, d = model_and_data
     sub = SpikingMLP(64, [8], 10, neuron_params=LIFParams.from_decay(0.9, reset="subtract"))
-    g = nm.trace(sub, d.x_test[:2].transpose(0, 1))
+    g = nm.trace(sub, d.x_test[:, :2])
     with pytest.raises(BackendError, match="reset='subtract'"):
         backends.get("loihi").compile(g)
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, kernel_python, same_file, venv_kernel_env
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -23,47 +23,14 @@ pytest.importorskip("ipykernel")
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 CELL_TIMEOUT_S = 600
-KERNEL_NAME = "python3"
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _kernel_python(name: str) -> str | None:
-    """The interpreter jupyter_client would start for kernel ``name`` (None if there is no such kernel)."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec(name)
-    except NoSuchKernel:
-        return None
-    exe = spec.argv[0]
-    # jupyter_client substitutes its own interpreter for a bare "python" / "python3" / "python3.11"
-    if exe in {"python", f"python{sys.version_info[0]}", f"python{sys.version_info[0]}.{sys.version_info[1]}"}:
-        return sys.executable
-    return exe
+KERNEL_NAME = "python3"  # tests.support.venv_kernel_env makes it this interpreter
 
 
 @pytest.fixture(scope="module")
 def kernel_env(tmp_path_factory) -> dict[str, str]:
-    """Environment under which ``python3`` is a kernel running this interpreter (the venv's).
-
-    If the ``python3`` kernelspec found on the Jupyter path points elsewhere, a kernelspec for
-    ``sys.executable`` is written to a temporary prefix that is put first on ``JUPYTER_PATH``."""
-    env: dict[str, str] = {}
-    found = _kernel_python(KERNEL_NAME)
-    if found is None or not _same_file(found, sys.executable):
-        from ipykernel.kernelspec import install
-
-        prefix = tmp_path_factory.mktemp("kernel")
-        install(kernel_name=KERNEL_NAME, prefix=str(prefix))
-        paths = [str(prefix / "share" / "jupyter"), os.environ.get("JUPYTER_PATH", "")]
-        env["JUPYTER_PATH"] = os.pathsep.join(p for p in paths if p)
-    return env
+    """Environment under which ``python3`` is a kernel running this interpreter (the venv's):
+    :func:`tests.support.venv_kernel_env`."""
+    return venv_kernel_env(tmp_path_factory.mktemp("kernel"))
 
 
 def _cell_failure(exc: nbclient.exceptions.CellExecutionError, nb) -> str:
@@ -88,7 +55,7 @@ def _cell_failure(exc: nbclient.exceptions.CellExecutionError, nb) -> str:
 def test_kernel_is_this_interpreter(kernel_env, monkeypatch):
     for k, v in kernel_env.items():
         monkeypatch.setenv(k, v)
-    assert _same_file(_kernel_python(KERNEL_NAME), sys.executable)
+    assert same_file(kernel_python(KERNEL_NAME), sys.executable)
 
 
 # The first notebook runs in the default suite; every notebook runs in the slow tier (`make test-slow`).

@@ -258,14 +258,14 @@ def test_a_bad_max_memory_is_refused(model, cli_run, bad_size):
 
 
 def test_digits_encodes_only_the_samples_asked_for(monkeypatch):
-    """``--samples 1 --steps 2000``: the same spikes as ``data.digits(...).x_test[:1]``, but the rate code never
+    """``--samples 1 --steps 2000``: the same spikes as ``data.digits(...).x_test[:, :1]``, but the rate code never
     draws more than one step of the data set at a time (before: all 1,797 x 2000 x 64 at once)."""
     from neuromap import data
     from neuromap.deploy import load_inputs
 
     x, y = load_inputs(None, "digits", steps=7, samples=5, seed=2)
     ref = data.digits(encoding="rate", steps=7, seed=2)
-    assert torch.equal(x, ref.x_test[:5].transpose(0, 1)) and torch.equal(y, ref.y_test[:5])
+    assert torch.equal(x, ref.x_test[:, :5]) and torch.equal(y, ref.y_test[:5])
     drawn = []
     real = torch.rand
 

@@ -205,7 +205,7 @@ def test_cli_without_ray_names_the_extra_and_exits_2(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "neuromap sweep: error: neuromap sweep (trials run as Ray tasks) needs ray, which is not installed: "
-        "pip install 'neuromap[ray]'"]
+        "pip install 'neuromap-snn[ray]'"]
 
 
 def test_cli_refuses_bad_arguments_with_one_line(tmp_path, capsys):
@@ -250,7 +250,7 @@ def test_a_trial_runs_in_process_and_records_both_targets():
 @pytest.fixture(scope="module")
 def ray_address():
     """A local Ray with 2 CPUs for this module; its workers can import tests/integration/sweep_helpers.py."""
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'neuromap[ray]'")
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'neuromap-snn[ray]'")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
         mp.setenv("RAY_worker_niceness", "0")  # Ray's default 15 starves the workers on a busy machine

@@ -17,4 +17,4 @@ def test_installed_wheel_runs_the_tour(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tools.check_wheel", "--keep", str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "OK: the installed wheel runs the CLI" in proc.stdout
+    assert "OK: the installed wheel (neuromap-snn) runs the CLI" in proc.stdout

@@ -6,38 +6,17 @@ in a subprocess by a meta-path finder that raises ImportError for them, as if th
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import tomllib
 
 import pytest
 
 from neuromap import optional
-from tests.support import ROOT
-
-BLOCK = textwrap.dedent(
-    """
-    import importlib.abc, sys
-    BLOCKED = {blocked!r}
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
-            return None
-    sys.meta_path.insert(0, Block())
-    """
-)
-
-
-def _run_without_extras(body: str) -> subprocess.CompletedProcess:
-    code = BLOCK.format(blocked=sorted(optional.EXTRAS)) + textwrap.dedent(body)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240, cwd=ROOT)
+from tests.support import ROOT, run_without_extras
 
 
 def test_core_runs_without_integrations():
     """Train, trace, lower, partition (metis falls back), Loihi emulator, SpiNNaker2, report: no extra needed."""
-    proc = _run_without_extras(
+    proc = run_without_extras(
         """
         import logging
         logging.basicConfig(level=logging.WARNING)
@@ -52,8 +31,8 @@ def test_core_runs_without_integrations():
         d = data.digits(steps=8)
         model = SpikingMLP(64, [32], 10, neuron_params=LIFParams.from_decay(0.9, reset="zero"))
         train.fit(model, d, epochs=1, progress=False)
-        graph = nm.trace(model, d.x_test[:2].transpose(0, 1))
-        x, y = d.x_test[:8].transpose(0, 1), d.y_test[:8]
+        graph = nm.trace(model, d.x_test[:, :2])
+        x, y = d.samples("test", 8)
         dep = deploy(graph, x, backend="loihi", labels=y, report_targets=["loihi2", "spinnaker2", "crossbar-pcm"])
         print(dep.summary())
         m = partition(graph.lower(), "spinnaker2", method="metis")
@@ -70,7 +49,7 @@ def test_core_runs_without_integrations():
 
 
 def test_missing_integrations_name_their_extra():
-    proc = _run_without_extras(
+    proc = run_without_extras(
         """
         from neuromap import backends
         from neuromap.backends.brian2 import _b2
@@ -84,13 +63,14 @@ def test_missing_integrations_name_their_extra():
         """
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "pip install 'neuromap[brian2]'" in proc.stdout
-    assert "pip install 'neuromap[lava]' && pip install --no-deps --ignore-requires-python lava-nc==0.10.0" in proc.stdout
+    assert "pip install 'neuromap-snn[brian2]'" in proc.stdout
+    assert "pip install 'neuromap-snn[lava]' && pip install --no-deps --ignore-requires-python lava-nc==0.10.0" \
+        in proc.stdout
     assert "Python 3.11" in proc.stdout
 
 
 def test_require_names_extra_and_purpose():
-    with pytest.raises(optional.MissingExtra, match=r"the thing needs tonic.*neuromap\[data\]"):
+    with pytest.raises(optional.MissingExtra, match=r"the thing needs tonic.*neuromap-snn\[data\]"):
         optional.require("tonic.definitely_not_a_module", "the thing")
     with pytest.raises(KeyError):
         optional.install_hint("numpy")
@@ -110,6 +90,19 @@ def test_every_integration_has_its_extra_and_core_is_lean():
         assert module not in core, f"{module} is an integration but a core dependency"
     assert "asteval" not in core and meta["requires-python"] == ">=3.11"
     assert meta["license"] == "BSD-3-Clause"  # SPDX string, not the deprecated table
+
+
+def test_distribution_name_is_the_one_the_code_names():
+    """pip installs ``neuromap-snn`` (``neuromap`` on the package index is another project); install
+    hints and ``neuromap --version`` read :data:`neuromap.optional.DISTRIBUTION`, which must be it."""
+    meta = _pyproject()["project"]
+    assert meta["name"] == optional.DISTRIBUTION == "neuromap-snn"
+    assert meta["scripts"] == {"neuromap": "neuromap.cli:main"}
+
+
+def test_package_version_reads_metadata_without_importing():
+    assert optional.package_version("numpy") == __import__("numpy").__version__
+    assert optional.package_version("surely_no_such_package_here") is None
 
 
 def test_every_package_is_listed():

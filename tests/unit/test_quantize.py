@@ -223,7 +223,8 @@ def test_distiller_plugs_into_fit():
     g = torch.Generator().manual_seed(0)
     y = torch.randint(0, 3, (96,), generator=g)
     x = (torch.rand(96, 4, 64, generator=g) < 0.1 + 0.2 * (torch.arange(64) % 3 == y[:, None, None])).float()
-    d = SequenceData("toy", x[:64], y[:64], x[64:], y[64:], 3)
+    x = x.transpose(0, 1)  # time-major [T, N, 64]
+    d = SequenceData("toy", x[:, :64], y[:64], x[:, 64:], y[64:], 3)
     train.set_seed(0)
     teacher = SpikingMLP(64, [16], 3, readout="membrane")
     train.fit(teacher, d, epochs=1, loss="membrane_ce", progress=False, evaluate_every=0)

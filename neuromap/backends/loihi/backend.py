@@ -139,7 +139,8 @@ class LoihiCompiled:
             if not np.all((a == 0) | (a == 1)):
                 raise ValueError(
                     f"input {name!r} is not binary: Loihi is driven by spikes; encode it first "
-                    "(neuromap.data.rate / latency)"
+                    "(neuromap.data.rate / latency; an event data set's counts per bin: --binary on the command "
+                    "line, binary=True in neuromap.data)"
                 )
             out[name] = a.astype(bool)
         return out
@@ -269,10 +270,33 @@ def check_target(backend, target: Any):
 
 
 class LavaBackend(LoihiBackend):
-    """``backends.get("lava")``: the same network built as Lava processes, run by Lava."""
+    """``backends.get("lava")``: the same network built as Lava processes, run by Lava (the ``lava``
+    extra; without it, compiling raises :class:`~neuromap.optional.MissingExtra` naming the install
+    command, before any work)."""
 
     name = "lava"
     runner = "lava"
+
+    def check_installed(self) -> str:
+        """``"lava-nc VERSION"`` when Lava imports here (through neuromap's Python 3.11 shim); else
+        :class:`~neuromap.compat.lava.LavaUnavailable` (a ``MissingExtra``) with the install command."""
+        from neuromap.compat.lava import ensure_lava
+        from neuromap.optional import package_version
+
+        ensure_lava()
+        return f"lava-nc {package_version('lava') or '(version unknown)'}"
+
+    def compile(self, graph, target: Any = None, weight_bits: int | None = None,
+                allow_mismatch: bool = False, method: str = "metis", mapping: Any = None) -> LoihiCompiled:
+        """As :meth:`LoihiBackend.compile`, after checking that Lava is installed (before partitioning)."""
+        self.check_installed()
+        return super().compile(graph, target, weight_bits, allow_mismatch, method, mapping)
+
+    def compile_lowered(self, lowered: pipeline.Lowered, weight_bits: int | None = None,
+                        allow_mismatch: bool = False) -> LoihiCompiled:
+        """As :meth:`LoihiBackend.compile_lowered`, after checking that Lava is installed."""
+        self.check_installed()
+        return super().compile_lowered(lowered, weight_bits, allow_mismatch)
 
 
 BACKEND = LoihiBackend()

@@ -1,6 +1,6 @@
 """Convert a float LIF / CuBa network (a :class:`~neuromap.netlist.Netlist`) to Loihi fixed point
 (not to be confused with :mod:`neuromap.quantize`, quantisation-aware training, whose integer grids
-this module keeps). Which kinds a compartment runs, and how their parameters map, is :mod:`.neurons`.
+this module keeps). Which kinds a compartment runs, and how their parameters map, is :mod:`neuromap.backends.loihi.neurons`.
 
 Mapping of neuromap's discretisation (:mod:`neuromap.neurons.params`) onto Loihi's compartment
 (:mod:`.fixed_point`), layer by layer, with a per-layer scale ``S`` (Loihi units per float unit
@@ -264,10 +264,11 @@ def _integer_layer(netlist: Netlist, pop: Population, spike_exp: int):
 def quantize(
     netlist: Netlist, weight_bits: int = 8, allow_mismatch: bool = False, spike_exp: int = integers.DEFAULT_SPIKE_EXP
 ) -> tuple[LoihiNetwork, QuantReport]:
-    """Quantise every population of ``netlist`` (the kinds :mod:`.neurons` implements; sigma-delta and
-    populations of Loihi integers through :mod:`.integers`, with ``spike_exp`` for graded spikes) and its
-    incoming dense, sparse or conv projections. Raises :class:`QuantizationError` naming the node for
-    anything Loihi's bit-accurate model cannot run (a kind it does not implement, semantics it differs in)."""
+    """Quantise every population of ``netlist`` (the kinds :mod:`neuromap.backends.loihi.neurons` implements;
+    sigma-delta and populations of Loihi integers through :mod:`neuromap.backends.loihi.integers`, with
+    ``spike_exp`` for graded spikes) and its incoming dense, sparse or conv projections. Raises
+    :class:`QuantizationError` naming the node for anything Loihi's bit-accurate model cannot run (a kind it
+    does not implement, semantics it differs in)."""
     if not 2 <= weight_bits <= 8:
         raise QuantizationError(f"weight_bits must lie in [2, 8], got {weight_bits}: with mixed-sign weights Lava "
                                 "keeps only the top weight_bits of the 8-bit mantissa and one of them is the sign, "

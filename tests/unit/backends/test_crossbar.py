@@ -16,7 +16,7 @@ def setup():
     train.set_seed(0)
     m = SpikingMLP(64, [64], 10)
     train.fit(m, d, epochs=8, lr=3e-3, progress=False)
-    x, y = d.x_test[:200].transpose(0, 1), d.y_test[:200]
+    x, y = d.samples("test", 200)
     return nm.trace(m, x[:, :2]), x, y
 
 

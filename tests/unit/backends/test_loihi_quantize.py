@@ -45,7 +45,7 @@ def test_quantised_digits_keeps_accuracy_and_reports_errors(trained):
     assert q.dv == round(4096 * 0.1) and q.du == 4095  # beta 0.9; LIF: the current lasts one step
     assert 0 < q.weight_rel_rms_error < 0.03
     assert "w err" in report.table()
-    x = d.x_test.transpose(0, 1).numpy() > 0
+    x = d.x_test.numpy() > 0
     depth = 2  # one synaptic delay per layer on Loihi
     xp = np.concatenate([x, np.zeros((depth, *x.shape[1:]), bool)])
     rec = net.run({"in": xp}, record_state=False)
@@ -54,7 +54,7 @@ def test_quantised_digits_keeps_accuracy_and_reports_errors(trained):
     assert float_acc > 0.9
     assert loihi_acc >= float_acc - 0.03
     with torch.no_grad():
-        hidden = m[1](m[0](d.x_test.transpose(0, 1))).numpy().astype(bool)
+        hidden = m[1](m[0](d.x_test)).numpy().astype(bool)
     agreement = (rec.spikes["l0"][1 : 1 + x.shape[0]] == hidden).mean()
     assert agreement > 0.9
 

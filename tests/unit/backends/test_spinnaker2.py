@@ -84,7 +84,7 @@ def test_s1615_bounded_deviation_and_accuracy_on_digits():
     data = nm.data.digits(encoding="rate", steps=15)
     model = SpikingMLP(64, [64], 10, neuron="lif")
     train.fit(model, data, epochs=3, lr=3e-3, progress=False)
-    xt, yt = data.x_test[:200].transpose(0, 1).contiguous(), data.y_test[:200]
+    xt, yt = data.samples("test", 200)
     g = nm.trace(model, xt[:, :2])
     ref = backends.get("torch").compile(g).run(xt)
     fix = S2.compile(g, numerics="s16.15").run(xt)

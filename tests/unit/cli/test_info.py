@@ -20,6 +20,10 @@ def test_info_prints_nodes_counts_backends(tmp_path, capsys):
     assert "LIF" in out and "Affine" in out and "(6,)" in out
     assert "neurons: 8" in out and "synapses: 45" in out
     assert "torch: yes" in out
+    # what is importable here, with its version (`make setup` installs every extra)
+    brian2 = __import__("brian2").__version__
+    assert "brian2: no - " in out or f"brian2: yes (brian2 {brian2})" in out
+    assert f"optional integrations: brian2 {brian2}," in out
 
 
 def test_info_bad_file_exit_code(tmp_path, capsys):

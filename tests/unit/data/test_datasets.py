@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -13,12 +14,16 @@ from neuromap.data import DatasetMissing, bin_events, dvsgesture, heidelberg, nm
 from tests.support import write_shd
 
 
-def test_bin_events_counts_and_drops_late_events():
-    x = bin_events(np.array([0.0, 0.0015, 0.0019, 0.0105, 0.05]), np.array([0, 2, 2, 1, 0]), 3, dt=1e-3, steps=11,
-                   binary=False)
+def test_bin_events_counts_by_default_and_tallies_what_it_drops_or_merges():
+    tally = data.Binning()
+    x = bin_events(np.array([0.0, 0.0015, 0.0019, 0.0105, 0.05, -0.001]), np.array([0, 2, 2, 1, 0, 1]), 3, dt=1e-3,
+                   steps=11, tally=tally)
     assert x.shape == (11, 3) and x.dtype == np.float32
-    assert x[0, 0] == 1 and x[1, 2] == 2 and x[10, 1] == 1 and x.sum() == 4  # t = 50 ms is past 11 ms
-    assert bin_events(np.array([0.0015, 0.0019]), np.array([2, 2]), 3, 1e-3, 2).max() == 1.0
+    assert x[0, 0] == 1 and x[1, 2] == 2 and x[10, 1] == 1 and x.sum() == 4  # counts kept; 50 ms is past 11 ms
+    assert (tally.events, tally.outside, tally.merged) == (6, 2, 0)  # t = 50 ms and t < 0 dropped
+    clipped = bin_events(np.array([0.0015, 0.0019]), np.array([2, 2]), 3, 1e-3, 2, binary=True, tally=tally)
+    assert clipped.max() == 1.0 and clipped.sum() == 1
+    assert (tally.events, tally.outside, tally.merged) == (8, 2, 1)
     with pytest.raises(ValueError, match="channel indices"):
         bin_events(np.array([0.0]), np.array([3]), 3, 1e-3, 2)
 
@@ -30,14 +35,14 @@ def test_heidelberg_hdf5(tmp_path, name):
     write_shd(folder / f"{name}_train.h5", [([0.0, 0.0125, 0.5], [0, 699, 3], 7), ([0.25], [10], 19)])
     write_shd(folder / f"{name}_test.h5", [([0.9990234375], [1], 2)])
     d = data.load(name, data_dir=tmp_path, dt=10e-3, duration=1.0)
-    assert d.x_train.shape == (2, 100, 700) and d.x_test.shape == (1, 100, 700)
+    assert d.x_train.shape == (100, 2, 700) and d.x_test.shape == (100, 1, 700)  # time-major [T, N, 700]
     assert d.y_train.tolist() == [7, 19] and d.n_classes == heidelberg.N_CLASSES[name]
-    x = d.x_train[0]
+    x = d.x_train[:, 0]
     assert x[0, 0] == 1 and x[1, 699] == 1 and x[50, 3] == 1 and x.sum() == 3
-    assert d.x_test[0, 99, 1] == 1
+    assert d.x_test[99, 0, 1] == 1
     xb, yb = next(d.batches("train", batch_size=2))
     assert xb.shape == (100, 2, 700)  # time-major
-    coarse = data.load(name, data_dir=tmp_path, dt=0.5, duration=1.0, binary=False)
+    coarse = data.load(name, data_dir=tmp_path, dt=0.5, duration=1.0)
     assert coarse.x_train.shape == (2, 2, 700) and coarse.x_train[0, 0].sum() == 2
 
 
@@ -59,9 +64,10 @@ def test_nmnist_binary(tmp_path):
             (tmp_path / "nmnist" / split / str(digit) / "00001.bin").write_bytes(raw)
     ev = nmnist.read_events(tmp_path / "nmnist" / "Train" / "3" / "00001.bin")
     assert ev["t"].tolist() == [t for *_, t in events] and ev["p"].tolist() == [1, 0, 1, 1, 0]
-    d = data.load("nmnist", data_dir=tmp_path, dt=1e-3, duration=0.3)
-    assert d.x_train.shape == (2, 300, 2, 34, 34) and d.y_train.tolist() == [3, 8]
-    x = d.x_train[0]
+    with pytest.warns(data.EventsLost, match=r"nmnist train: 4 of 10 events \(40 %\) lie outside the 0.3 s window"):
+        d = data.load("nmnist", data_dir=tmp_path, dt=1e-3, duration=0.3)
+    assert d.x_train.shape == (300, 2, 2, 34, 34) and d.y_train.tolist() == [3, 8]
+    x = d.x_train[:, 0]
     assert x[0, 1, 0, 0] == 1 and x[2, 0, 5, 33] == 1 and x[299, 1, 33, 7] == 1 and x.sum() == 3
     (tmp_path / "bad.bin").write_bytes(raw[:7])
     with pytest.raises(ValueError, match="5-byte"):
@@ -90,10 +96,10 @@ def test_dvsgesture_aedat(tmp_path):
     ev = dvsgesture.read_aedat31(root / "user01_led.aedat")
     assert ev["x"].tolist() == [0, 127, 64, 10] and ev["y"].tolist() == [0, 127, 8, 10] and ev["p"].tolist() == [1, 0, 1, 1]
     d = data.load("dvsgesture", data_dir=tmp_path, dt=10e-3, duration=0.5, downsample=4)
-    assert d.x_train.shape == (2, 50, 2, 32, 32) and d.y_train.tolist() == [2, 10] and d.y_test.tolist() == [0]
-    assert d.x_train[0, 0, 1, 0, 0] == 1 and d.x_train[0, 0, 0, 31, 31] == 1 and d.x_train[0].sum() == 2
-    assert d.x_train[1, 0, 1, 2, 16] == 1 and d.x_train[1, 10, 1, 2, 2] == 1
-    assert d.x_test[0, 0].sum() == 2  # t = 1.0 and 1.5 ms, both in the first 10 ms bin of the sample
+    assert d.x_train.shape == (50, 2, 2, 32, 32) and d.y_train.tolist() == [2, 10] and d.y_test.tolist() == [0]
+    assert d.x_train[0, 0, 1, 0, 0] == 1 and d.x_train[0, 0, 0, 31, 31] == 1 and d.x_train[:, 0].sum() == 2
+    assert d.x_train[0, 1, 1, 2, 16] == 1 and d.x_train[10, 1, 1, 2, 2] == 1
+    assert d.x_test[0, 0].sum() == 2  # t = 1.0 and 1.5 ms, both in the first 10 ms bin of the sample, counted
 
 
 def test_dvsgesture_tonic_layout(tmp_path):
@@ -106,9 +112,9 @@ def test_dvsgesture_tonic_layout(tmp_path):
             for cls in range(10):
                 np.save(d / f"{cls}.npy", np.array([[cls, 1, 1, 0.0], [2, 3, 0, 15.0]]))
     d = data.load("dvsgesture", data_dir=tmp_path, dt=10e-3, duration=0.02, downsample=1, max_samples=12)
-    assert d.x_train.shape == (12, 2, 2, 128, 128)
+    assert d.x_train.shape == (2, 12, 2, 128, 128)
     i = int(torch.nonzero(d.y_train == 7)[0])
-    assert d.x_train[i, 0, 1, 1, 7] == 1 and d.x_train[i, 1, 0, 3, 2] == 1 and d.x_train[i].sum() == 2
+    assert d.x_train[0, i, 1, 1, 7] == 1 and d.x_train[1, i, 0, 3, 2] == 1 and d.x_train[:, i].sum() == 2
 
 
 @pytest.mark.parametrize("name", ["shd", "ssc", "nmnist", "dvsgesture"])
@@ -122,7 +128,7 @@ def test_missing_data_says_where_to_get_and_put_it(tmp_path, monkeypatch, name):
 
 
 def test_builtin_and_unknown_names():
-    assert data.load("digits", steps=4).x_train.shape[1:] == (4, 64)
+    assert data.load("digits", steps=4).x_train.shape[0] == 4
     with pytest.raises(ValueError, match="unknown data set"):
         data.load("imagenet")
 
@@ -135,3 +141,37 @@ def test_inputs_reads_one_split_time_major(tmp_path):
     assert x.shape == (4, 2, 700) and y.tolist() == [1, 2] and x[2, 1, 6] == 1
     x, y = data.inputs("digits", samples=3, steps=5)
     assert x.shape == (5, 3, 64) and len(y) == 3
+
+
+def test_shd_keeps_counts_by_default_and_reports_what_binary_merges(tmp_path):
+    """Ten spikes of one unit in one 10 ms bin stay 10 (the default); binary=True makes them 1 and says so."""
+    (tmp_path / "shd").mkdir()
+    write_shd(tmp_path / "shd" / "shd_test.h5", [([0.001 * k for k in range(10)] + [0.5], [3] * 10 + [4], 1)])
+    x, _ = data.inputs("shd", samples=1, data_dir=tmp_path, steps=100, dt=10e-3)
+    assert x[0, 0, 3] == 10 and x.sum() == 11
+    with pytest.warns(data.EventsLost, match=r"shd test: binary=True merged 9 of 11 events"):
+        xb, _ = data.inputs("shd", samples=1, data_dir=tmp_path, steps=100, dt=10e-3, binary=True)
+    assert xb[0, 0, 3] == 1 and xb.sum() == 2
+
+
+def test_events_past_the_window_are_reported_with_their_count(tmp_path):
+    (tmp_path / "shd").mkdir()
+    write_shd(tmp_path / "shd" / "shd_test.h5", [([0.0, 0.25, 0.75], [1, 2, 3], 0), ([0.9], [1], 1)])
+    with pytest.warns(data.EventsLost, match=r"shd test: 2 of 4 events \(50 %\) lie outside the 0.5 s window and "
+                                             r"were dropped; a longer duration= \(on the command line: more --steps\)"):
+        x, _ = data.inputs("shd", samples=2, data_dir=tmp_path, steps=50, dt=10e-3)
+    assert x.sum() == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the whole window: nothing lost, nothing said
+        assert data.inputs("shd", samples=2, data_dir=tmp_path, steps=100, dt=10e-3)[0].sum() == 4
+
+
+def test_every_loader_is_time_major_and_sample_major_arrays_are_refused():
+    for d in (data.digits(steps=3), data.moving_bars(n_samples=16, steps=4), data.delayed_recall(40, delay=3),
+              data.adding_problem(40, 6)):
+        assert d.x_train.shape[1] == len(d.y_train) and d.x_test.shape[1] == len(d.y_test), d.name
+        assert d.x_train.shape[0] == d.steps
+        x, y = d.samples("test", 5)
+        assert torch.equal(x, d.x_test[:, :5]) and torch.equal(y, d.y_test[:5])
+    with pytest.raises(ValueError, match=r"time-major \[T, N, \.\.\.\]"):
+        data.SequenceData("bad", torch.zeros(10, 3, 4), torch.zeros(10), torch.zeros(5, 3, 4), torch.zeros(5), 2)

@@ -44,9 +44,10 @@ def test_encoders_reject_bad_input():
 
 def test_digits_shapes_split_and_determinism():
     d = data.digits(encoding="rate", steps=10, seed=1)
-    assert d.x_train.shape[1:] == (10, 64) and d.n_classes == 10
-    assert len(d.x_train) + len(d.x_test) == 1797
-    assert abs(len(d.x_test) - 0.25 * 1797) < 2
+    assert d.x_train.shape[0] == 10 and d.x_train.shape[2:] == (64,) and d.n_classes == 10  # [T, N, 64]
+    assert d.x_train.shape[1] == len(d.y_train) and d.x_test.shape[1] == len(d.y_test)
+    assert len(d.y_train) + len(d.y_test) == 1797
+    assert abs(len(d.y_test) - 0.25 * 1797) < 2
     # stratified: every class in the test split
     assert set(d.y_test.tolist()) == set(range(10))
     d2 = data.digits(encoding="rate", steps=10, seed=1)
@@ -54,19 +55,19 @@ def test_digits_shapes_split_and_determinism():
     x, y = next(d.batches("train", 32))
     assert x.shape == (10, 32, 64) and y.shape == (32,)
     img = data.digits(encoding="current", steps=2, flatten=False)
-    assert img.x_train.shape[1:] == (2, 1, 8, 8)
+    assert img.x_train.shape[0] == 2 and img.x_train.shape[2:] == (1, 8, 8)
     with pytest.raises(ValueError, match="split"):
         next(d.batches("valid"))
 
 
 def test_synthetic_tasks():
     r = data.delayed_recall(n_samples=100, delay=7, n_symbols=3, seed=2)
-    x, y = r.x_train, r.y_train
-    assert x.shape[1:] == (8, 4)
-    assert torch.equal(x[:, 0, :3].argmax(-1), y)
-    assert (x[:, -1, 3] == 1).all()
+    x, y = r.x_train, r.y_train  # [T, N, ...]
+    assert x.shape[0] == 8 and x.shape[2:] == (4,)
+    assert torch.equal(x[0, :, :3].argmax(-1), y)
+    assert (x[-1, :, 3] == 1).all()
     a = data.adding_problem(n_samples=200, length=20, seed=0)
     xa, ya = a.x_train, a.y_train
-    assert torch.allclose((xa[..., 0] * xa[..., 1]).sum(1), ya)
-    assert (xa[..., 1].sum(1) == 2).all() and a.task == "regression"
+    assert torch.allclose((xa[..., 0] * xa[..., 1]).sum(0), ya)
+    assert (xa[..., 1].sum(0) == 2).all() and a.task == "regression"
     assert torch.equal(data.adding_problem(50, 20, seed=5).x_train, data.adding_problem(50, 20, seed=5).x_train)

@@ -248,8 +248,8 @@ def test_fit_has_no_host_round_trip_per_step(name, triton, monkeypatch):
 
     def fit(T):
         g = torch.Generator().manual_seed(0)
-        data = SequenceData("sync", (torch.rand(24, T, 8, generator=g) < 0.3).float(), torch.arange(24) % 3,
-                            (torch.rand(12, T, 8, generator=g) < 0.3).float(), torch.arange(12) % 3, 3)
+        data = SequenceData("sync", (torch.rand(T, 24, 8, generator=g) < 0.3).float(), torch.arange(24) % 3,
+                            (torch.rand(T, 12, 8, generator=g) < 0.3).float(), torch.arange(12) % 3, 3)
         torch.manual_seed(0)
         model = FIT_MODELS[name]()
         train.fit(model, data, epochs=1, batch_size=8, progress=False, device=DEVICE)
