@@ -29,8 +29,10 @@ def test_an_experiment_runs_with_python_dash_m_from_the_root():
     assert "python -m experiments.digits_mlp" in proc.stdout
 
 
+# The two transformer experiments train for 20-90 s on 2 cores: slow tier (`make test-slow`).
 @pytest.mark.parametrize("name,epochs,min_acc", [("lmu_psdigits", 4, 0.4), ("slmuformer_digits", 2, 0.4),
-                                                 ("sdt_digits", 2, 0.5), ("metaspikformer_digits", 2, 0.3)])
+                                                 pytest.param("sdt_digits", 2, 0.5, marks=pytest.mark.slow),
+                                                 pytest.param("metaspikformer_digits", 2, 0.3, marks=pytest.mark.slow)])
 def test_experiment_short_run_learns(name, epochs, min_acc, tmp_path):
     r = importlib.import_module(f"experiments.{name}").run(epochs=epochs, out_dir=tmp_path, progress=False)
     h = r["history"]
