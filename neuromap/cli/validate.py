@@ -27,7 +27,8 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser("validate", help="compare the energy models with published measurements",
                               description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--case", action="append", choices=list(CASES), help="run only this case (repeatable)")
+    p.add_argument("--case", action="append", choices=list(CASES), metavar="NAME",
+                   help=f"run only this case (repeatable): {', '.join(CASES)}")
     p.add_argument("-o", "--output", default=str(DEFAULT_PATH), help=f"JSON rows (default {DEFAULT_PATH})")
     p.set_defaults(func=_main)
 

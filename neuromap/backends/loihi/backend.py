@@ -293,10 +293,10 @@ class LavaBackend(LoihiBackend):
         return super().compile(graph, target, weight_bits, allow_mismatch, method, mapping)
 
     def compile_lowered(self, lowered: pipeline.Lowered, weight_bits: int | None = None,
-                        allow_mismatch: bool = False) -> LoihiCompiled:
+                        allow_mismatch: bool = False, options: RunOptions | None = None) -> LoihiCompiled:
         """As :meth:`LoihiBackend.compile_lowered`, after checking that Lava is installed."""
         self.check_installed()
-        return super().compile_lowered(lowered, weight_bits, allow_mismatch)
+        return super().compile_lowered(lowered, weight_bits, allow_mismatch, options)
 
 
 BACKEND = LoihiBackend()
