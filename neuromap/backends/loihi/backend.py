@@ -287,10 +287,11 @@ class LavaBackend(LoihiBackend):
         return f"lava-nc {package_version('lava') or '(version unknown)'}"
 
     def compile(self, graph, target: Any = None, weight_bits: int | None = None,
-                allow_mismatch: bool = False, method: str = "metis", mapping: Any = None) -> LoihiCompiled:
+                allow_mismatch: bool = False, method: str = "metis", mapping: Any = None,
+                options: RunOptions | None = None) -> LoihiCompiled:
         """As :meth:`LoihiBackend.compile`, after checking that Lava is installed (before partitioning)."""
         self.check_installed()
-        return super().compile(graph, target, weight_bits, allow_mismatch, method, mapping)
+        return super().compile(graph, target, weight_bits, allow_mismatch, method, mapping, options)
 
     def compile_lowered(self, lowered: pipeline.Lowered, weight_bits: int | None = None,
                         allow_mismatch: bool = False, options: RunOptions | None = None) -> LoihiCompiled:
