@@ -44,6 +44,11 @@ EXPECTED = {
     ("lava-dl/pilotnet_snn:time-per-step", "time per step"): (0.1378, False, True),
     ("lava-dl/pilotnet_sdnn:static-power", "static power per chip"): (0.8234, True, False),
 }
+#: step (b): the same measurements priced on neuromap's simulated activity of the same network
+STEP_B = {
+    ("lava-dl/pilotnet_snn:dynamic-power", "dynamic energy per frame"): (0.0874, False, True),
+    ("lava-dl/pilotnet_snn:time-per-step", "time per step"): (0.3693, False, True),
+}
 SLOW_EXPECTED = {  # Blouw et al.'s scaled networks with 2-10 branches (partitions of 23-107 cores)
     ("blouw2019/loihi_I08O08C02L10", "time per inference"): (0.9600, True, True),
     ("blouw2019/loihi_I08O08C02L10", "dynamic energy per inference"): (0.8947, True, True),
@@ -94,9 +99,42 @@ def test_nazeer_row():
     assert len(_pin(cases.case_nazeer_2024(), EXPECTED)) == 1
 
 
-def test_pilotnet_rows():
+def test_pilotnet_rows(monkeypatch):
+    monkeypatch.setattr(cases, "pilotnet_simulated_rows", lambda run, scope: [])  # step (b): the slow test below
     rows, _ = cases.case_pilotnet()
     assert len(_pin(rows, EXPECTED)) == 3
+    sdnn = next(r for r in rows if r["measurement"] == "lava-dl/pilotnet_sdnn:static-power")
+    assert not sdnn["inside"] and "232 and 282 mW per chip" in sdnn["reason"]  # outside its range: explained
+
+
+def test_pilotnet_step_b_prices_the_simulated_activity_as_step_a_prices_the_published(monkeypatch):
+    """Given the profiler's activity in place of the emulator's, step (b) reproduces step (a): the
+    two steps differ in the activity alone, so a miss of the activity model shows as (b) vs (a)."""
+    run = published.PILOTNET_LIF
+    net = cases.pilotnet_netlist(run)
+    monkeypatch.setattr(cases, "simulated_pilotnet_lif", lambda: (net, cases.published_activity(net, run)))
+    rows, _ = cases.case_pilotnet()
+    a = {r["quantity"]: r for r in rows if r["case"] == "lava-dl PilotNet LIF (a)"}
+    b = {r["quantity"]: r for r in rows if r["case"] == "lava-dl PilotNet LIF (b)"}
+    assert set(b) == set(a) == {"dynamic energy per frame", "time per step"}
+    for q in a:
+        assert b[q]["modelled"] == pytest.approx(a[q]["modelled"], rel=1e-12)
+        assert (b[q]["measurement"], b[q]["reason"], b[q]["figures"]) == (a[q]["measurement"], a[q]["reason"],
+                                                                           a[q]["figures"])
+    assert "36,568,000 synops" in b["time per step"]["note"]  # the profiler's per frame, beside the simulated
+
+
+@pytest.mark.slow
+def test_pilotnet_step_b_rows_on_the_emulators_activity(monkeypatch):
+    """Step (b) end to end: lava-dl's PilotNet LIF run by the Loihi emulator on the vendored frame
+    (about 5 s: the network's compile dominates)."""
+    net, act = cases.simulated_pilotnet_lif()
+    assert (act.steps, act.samples) == (16, 1)
+    assert act.total_synops == 41_504_867 and sum(act.spikes.values()) == 741_321
+    monkeypatch.setattr(cases, "simulated_pilotnet_lif", lambda: (net, act))  # simulated once
+    rows = [r for r in cases.pilotnet_simulated_rows(published.PILOTNET_LIF, {}) if r["role"] == "validation"]
+    assert len(_pin(rows, STEP_B)) == 2
+    assert all(r["lower_bound"] and r["reason"] == cases.PILOTNET_MISS for r in rows)
 
 
 def test_every_shipped_figure_names_a_known_measurement_and_the_rows_say_which_figures_they_used():
