@@ -40,8 +40,9 @@ from pathlib import Path
 import torch
 
 _SOURCE = Path(__file__).with_name("_kernels.cpp")
-# Event-driven synapse ops (neuromap.synapses), compiled into the same extension.
-_SOURCES = (_SOURCE, Path(__file__).with_name("_synapse_kernels.cpp"))
+# Event-driven synapse ops (neuromap.synapses) and the recurrent step loop (neuromap.neurons.recurrent),
+# compiled into the same extension.
+_SOURCES = (_SOURCE, Path(__file__).with_name("_synapse_kernels.cpp"), Path(__file__).with_name("_recurrent_kernels.cpp"))
 # -ffp-contract=off: no fused multiply-add, so results equal the PyTorch loop bit for bit; -fno-trapping-math only
 # lets the compiler if-convert and vectorise the threshold comparison (IEEE results are unchanged).
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-fopenmp"]
