@@ -28,8 +28,10 @@ neuromap's ``Reservoir.simulate`` (the compiled loop, spikes recorded as events)
 process, after a warm-up call; Brian2 cpp_standalone's binary, compiled once per thread count
 (``devices.cpp_standalone.openmp_threads``; compile time reported separately), its main loop as Brian2
 reports it (``last_run_info.txt``: ``Network.run`` only) and the whole process (loading its arrays, building
-the synapses, the run, writing results). Memory: peak RSS of neuromap's worker (and above its baseline
-after imports) and of Brian2's binary. Mean rates must agree (within 5 %; 10 % for ``cuba``, whose
+the synapses, the run, writing results). Memory (MiB): neuromap's worker peak RSS while it builds the
+network and while it simulates (``/proc`` high-water mark, reset in between; its baseline after imports
+is reported too) and Brian2's binary's peak RSS (which includes building its synapses from the arrays).
+Mean rates must agree (within 5 %; 10 % for ``cuba``, whose
 discretisations differ). Writes ``benchmarks/results/lsm-brian2-<date>.json`` with the machine, CPU flags
 and versions, and prints a table.
 """
@@ -92,6 +94,16 @@ def initial(case: str, res: Reservoir, seed: int = 0) -> NeuronState:
     return st
 
 
+def _reset_peak() -> bool:
+    """Reset this process's ``VmHWM`` to its current RSS (Linux >= 4.0: ``/proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _status_mb(field: str) -> float:
     """``VmRSS`` (now) or ``VmHWM`` (peak) of this process in MiB. Not ``ru_maxrss``: a spawned process
     inherits its parent's high-water mark there."""
@@ -114,8 +126,11 @@ def worker(case: str, steps: int) -> None:
     dtype = torch.float64 if case == "cuba" else torch.float32
     u = torch.zeros(steps, 1, 1, dtype=dtype)
     res.simulate(u[:20], state=initial(case, res), poisson=poisson, raster=False)  # warm-up: loads, imports
+    build_peak, after_build = _status_mb("VmHWM"), _status_mb("VmRSS")
+    reset = _reset_peak()  # from here VmHWM is the simulation's own peak
     print(json.dumps({"ready": True, "build_s": build_s, "synapses": res.connectivity.n_synapses,
-                      "baseline_rss_mb": baseline, "tables_mb": res.fanout().nbytes(dtype) / 2**20}), flush=True)
+                      "baseline_rss_mb": baseline, "build_peak_rss_mb": build_peak, "rss_after_build_mb": after_build,
+                      "peak_reset": reset, "tables_mb": res.fanout().nbytes(dtype) / 2**20}), flush=True)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == "quit":
@@ -295,7 +310,10 @@ def run_case(case: str, steps: int, repeats: int, threads: list[int]) -> dict:
     return {
         "neurons": n, "synapses": nm.info["synapses"], "steps": steps, "duration_s": duration,
         "neuromap": {"build_s": nm.info["build_s"], "tables_mb": nm.info["tables_mb"],
-                     "peak_rss_mb": mem["peak_rss_mb"], "baseline_rss_mb": mem["baseline_rss_mb"],
+                     "peak_rss_mb": max(mem["peak_rss_mb"], nm.info["build_peak_rss_mb"]),
+                     "build_peak_rss_mb": nm.info["build_peak_rss_mb"], "rss_after_build_mb": nm.info["rss_after_build_mb"],
+                     "simulation_peak_rss_mb": mem["peak_rss_mb"] if nm.info["peak_reset"] else None,
+                     "baseline_rss_mb": mem["baseline_rss_mb"],
                      "rate_hz": nm_rate, "same_spikes_every_run": len(nm_spikes) == 1},
         "by_threads": rows,
         "checks": {
@@ -308,12 +326,14 @@ def run_case(case: str, steps: int, repeats: int, threads: list[int]) -> dict:
 
 def _table(result: dict) -> str:
     lines = [f"{'case':<6}{'threads':>8}{'neuromap s':>12}{'Brian2 loop s':>15}{'process s':>11}{'speed-up':>10}"
-             f"{'nm MB':>8}{'B2 MB':>8}{'rates Hz':>16}   (1 thread: CPU seconds, 2: wall seconds; medians)"]
+             f"{'nm MB':>8}{'B2 MB':>8}{'rates Hz':>16}   (1 thread: CPU seconds, 2: wall seconds; medians; nm MB: "
+             "neuromap's peak while simulating)"]
     for case, r in result["cases"].items():
+        nm_mb = r["neuromap"]["simulation_peak_rss_mb"] or float("nan")
         for k, row in r["by_threads"].items():
             lines.append(f"{case:<6}{k.split('_')[0]:>8}{row['neuromap_seconds']['median']:>12.3f}"
                          f"{row['brian2_main_loop_seconds']['median']:>15.3f}{row['brian2_process_wall_seconds']['median']:>11.3f}"
-                         f"{row['speedup_vs_main_loop_median']:>9.2f}x{r['neuromap']['peak_rss_mb']:>8.0f}"
+                         f"{row['speedup_vs_main_loop_median']:>9.2f}x{nm_mb:>8.0f}"
                          f"{row['brian2_peak_rss_mb'] or float('nan'):>8.0f}{r['neuromap']['rate_hz']:>8.2f}/"
                          f"{row['brian2_rate_hz']:<7.2f}")
     return "\n".join(lines)

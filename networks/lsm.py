@@ -458,16 +458,29 @@ class Reservoir(nn.Module):
         sign = np.where(rng.random((self.n, n_inputs)) < 0.5, -1.0, 1.0) if input_sign == "mixed" else 1.0
         self._w_in64 = torch.from_numpy(np.asarray(mask * sign * input_weight, dtype=np.float64))
         self.register_buffer("w_in", self._w_in64.float())
-        W = connectivity.weights.tocsr() * self.rec_scale
-        with warnings.catch_warnings():  # "sparse CSR support is in beta"
-            warnings.simplefilter("ignore", UserWarning)
-            self._w_rec64, self.w_rec = _csr_pair(W)
+        self._rec_pair: tuple[torch.Tensor, torch.Tensor] | None = None  # built on first use (O(synapses) memory)
         self.register_buffer("inhibitory", torch.from_numpy(connectivity.inhibitory.copy()))
         self.positions = connectivity.positions
         self._fanout = None
         self._compiled_fanout: recurrent.FanOut | None = None
         self._has_input = bool(self._w_in64.count_nonzero())
         self._device_copies: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def w_rec(self) -> torch.Tensor:
+        """The recurrent weights (``rec_scale`` applied) as a torch sparse CSR tensor ``[post, pre]``, float32."""
+        return self._rec_csr()[1]
+
+    @property
+    def _w_rec64(self) -> torch.Tensor:
+        return self._rec_csr()[0]
+
+    def _rec_csr(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._rec_pair is None:
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self._rec_pair = _csr_pair(self.connectivity.weights.tocsr() * self.rec_scale)
+        return self._rec_pair
 
     def extra_repr(self) -> str:
         return f"n_inputs={self.n_inputs}, n={self.n}, synapses={self.connectivity.n_synapses}, params={self.params}"

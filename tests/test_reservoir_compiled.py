@@ -194,3 +194,31 @@ def test_unsupported_cases_raise_clear_errors():
                       res.initial_state(1, torch.float32), 3)
     with pytest.raises(ValueError, match="poisson must be"):
         res.simulate(u, poisson=(1, 2))
+
+
+@pytest.mark.parametrize("backend", ["torch", "crossbar"])
+def test_graph_backends_run_a_traced_reservoir_in_one_compiled_call(backend, monkeypatch):
+    """The torch backend (and the crossbar backend built on it, whose reservoir self-loop stays digital)
+    runs a traced reservoir's recurrent population through the compiled loop: one call, the same spikes
+    as its step-by-step schedule."""
+    from neuromap.backends import get
+    from neuromap.backends.torch import TorchCompiled
+
+    res = Reservoir(6, maass_connectivity((6, 5, 4), seed=2), PARAMS[0], input_weight=1.5, rec_scale=0.02, seed=1)
+    u = (torch.rand(30, 2, 6, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    graph = trace(res, u)
+    kwargs = {"ideal": True} if backend == "crossbar" else {}
+    compiled = get(backend).compile(graph, **kwargs)
+    calls = []
+    real = recurrent.run
+    monkeypatch.setattr(recurrent, "run", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = compiled.run(u)
+    assert len(calls) == 1
+    monkeypatch.setattr(TorchCompiled, "_islands", lambda self: {})
+    steps = compiled.run(u)
+    assert len(calls) == 1 and float(out.output.sum()) > 0
+    assert torch.equal(out.output, steps.output)
+    for k in out.records:
+        assert torch.equal(out.records[k], steps.records[k]), k
+    if backend == "torch":
+        assert torch.equal(out.output, res.simulate(u, method="csr").spikes)
