@@ -55,7 +55,7 @@ import torch
 
 from benchmarks import machine
 from neuromap.atomic import write_text
-from neuromap.networks.lsm import Connectivity, Reservoir, _bernoulli_indices, random_connectivity
+from neuromap.networks.lsm import Connectivity, Reservoir, bernoulli_indices, random_connectivity
 from neuromap.neurons import CubaEIParams, CubaLIFParams, NeuronState, initial_state
 
 PARAMS = CubaLIFParams(tau_mem=20e-3, tau_syn=5e-3, dt=1e-4, v_th=1.0, v_reset=0.0, reset="zero",
@@ -76,7 +76,7 @@ def build(case: str, seed: int = 0) -> Reservoir:
     n, p = CASES[case]
     if case == "cuba":
         rng = np.random.default_rng(seed)
-        idx = _bernoulli_indices(rng, n * n, p)  # every ordered pair, self-pairs included (Brian2's connect(p=))
+        idx = bernoulli_indices(rng, n * n, p)  # every ordered pair, self-pairs included (Brian2's connect(p=))
         pre, post = np.divmod(idx, n)
         w = np.where(pre < CUBA_NE, CUBA_WE, CUBA_WI)
         con = Connectivity(sp.csr_matrix((w, (post, pre)), shape=(n, n)), np.arange(n) >= CUBA_NE)

@@ -163,7 +163,7 @@ def _draw_weights(
     raise ValueError(f"weights={dist!r} is not one of {list(WEIGHT_DISTS)}")
 
 
-def _bernoulli_indices(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
+def bernoulli_indices(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
     """Indices in ``[0, n)`` each kept independently with probability ``p`` (geometric gaps: O(n p); dense
     probabilities by uniform draws in chunks of 2^24)."""
     if p <= 0:
@@ -239,7 +239,7 @@ def maass_connectivity(
             # pre-synaptic sites whose target (site + offset) lies inside the grid form a sub-box
             x0, y0, z0 = max(0, -dx), max(0, -dy), max(0, -dz)
             wx, wy, wz = gx - abs(dx), gy - abs(dy), gz - abs(dz)
-            k = _bernoulli_indices(rng, wx * wy * wz, p)
+            k = bernoulli_indices(rng, wx * wy * wz, p)
             if k.size == 0:
                 continue
             ix, rem = np.divmod(k, wy * wz)
@@ -282,7 +282,7 @@ def random_connectivity(
     inh = _inhibitory_mask(n, inhibitory_fraction, rng)
     # One Bernoulli draw per ordered pair without self-connections, O(synapses) by geometric gaps over the
     # n (n - 1) pair indices (pre-major): 20 M synapses of 100,000 neurons in seconds.
-    idx = _bernoulli_indices(rng, n * (n - 1), p)
+    idx = bernoulli_indices(rng, n * (n - 1), p)
     pre, post = np.divmod(idx, n - 1)
     post += post >= pre  # skip self
     amp = np.where(inh[pre], -w_inh, w_exc).astype(np.float64)

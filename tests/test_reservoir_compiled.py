@@ -222,3 +222,35 @@ def test_graph_backends_run_a_traced_reservoir_in_one_compiled_call(backend, mon
         assert torch.equal(out.records[k], steps.records[k]), k
     if backend == "torch":
         assert torch.equal(out.output, res.simulate(u, method="csr").spikes)
+
+
+def test_spinnaker2_runs_a_recurrent_population_in_one_compiled_call(monkeypatch):
+    """The SpiNNaker2 execution model (fp32) runs a reservoir's recurrent population with its one self-loop
+    through the compiled loop: the same spikes and counters as its step loop, and as the zoo reservoir."""
+    from neuromap.backends import get
+    from neuromap.backends.spinnaker2.simulate import Simulator
+    from neuromap.netlist import Netlist, Population, Projection
+
+    res = Reservoir(6, maass_connectivity((6, 5, 4), seed=2), LIFParams(tau_mem=20e-3, reset="zero"),
+                    input_weight=1.5, rec_scale=0.02, seed=1)
+    net = Netlist("lsm")
+    net.add_population(Population("input", "input", (6,)))
+    net.add_population(Population("reservoir", "lif", (res.n,), res.params.to_dict()))
+    w_rec = sp.csr_matrix(res.connectivity.weights * res.rec_scale).astype(np.float32)
+    net.add_projection(Projection("in", "input", "reservoir", "sparse", weight=sp.csr_matrix(res.w_in.numpy())))
+    net.add_projection(Projection("rec", "reservoir", "reservoir", "sparse", weight=w_rec))
+    u = (torch.rand(30, 2, 6, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    compiled = get("spinnaker2").compile_netlist(net, numerics="fp32", method="sequential")
+    calls = []
+    real = recurrent.run
+    monkeypatch.setattr(recurrent, "run", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = compiled.run({"input": u})
+    assert len(calls) == 1
+    monkeypatch.setattr(Simulator, "_compiled_loop", lambda *a: False)
+    steps = compiled.run({"input": u})
+    assert len(calls) == 1
+    spikes = out.records["reservoir"]
+    assert float(spikes.sum()) > 0 and torch.equal(spikes, steps.records["reservoir"])
+    assert torch.equal(spikes, res.simulate(u, method="csr").spikes)
+    for k in out.counters:
+        assert np.array_equal(out.counters[k], steps.counters[k]), k

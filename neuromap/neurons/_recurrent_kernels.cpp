@@ -42,21 +42,16 @@
 #include <cstring>
 #include <vector>
 
+#include "_counter_hash.h"
+
 namespace {
 
 using at::Tensor;
 
-constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
+using neuromap_rng::kGolden;
+using neuromap_rng::mix64;
+using neuromap_rng::unit;
 constexpr int64_t kPoissonBlock = 1024;  // neurons per Poisson block (recurrent.POISSON_BLOCK)
-
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-// uniform in [0, 1) from 53 bits
-inline double unit(uint64_t h) { return static_cast<double>(h >> 11) * (1.0 / 9007199254740992.0); }
 
 enum Reset : int64_t { kSubtract = 0, kZero = 1, kNone = 2 };
 
@@ -112,12 +107,12 @@ template <typename T>
 void add_poisson(const Run<T>& r, int64_t t, int64_t b, int64_t lo, int64_t hi, T* x) {
   const Poisson& ps = r.pois;
   const int64_t n_blocks = (r.N + kPoissonBlock - 1) / kPoissonBlock;
-  const uint64_t sh = mix64(ps.seed + 0x632BE59BD9B4E019ULL);
+  const uint64_t sh = neuromap_rng::salt(ps.seed);
   const T wv = static_cast<T>(ps.weight);
   for (int64_t blk = lo / kPoissonBlock; blk * kPoissonBlock < hi; ++blk) {
     const int64_t b0 = blk * kPoissonBlock, size = std::min(kPoissonBlock, r.N - b0);
     const uint64_t ctr = (static_cast<uint64_t>(t) * r.B + b) * n_blocks + blk;
-    const uint64_t base = mix64(ctr * kGolden ^ sh);
+    const uint64_t base = neuromap_rng::stream_base(ctr, sh);
     const bool last = size != kPoissonBlock;
     const int64_t K = last ? inverse_cdf(ps.cdf_last, ps.n_cdf_last, ps.k0_last, unit(mix64(base)))
                            : inverse_cdf(ps.cdf, ps.n_cdf, ps.k0, unit(mix64(base)));

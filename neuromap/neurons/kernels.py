@@ -40,9 +40,12 @@ from pathlib import Path
 import torch
 
 _SOURCE = Path(__file__).with_name("_kernels.cpp")
-# Event-driven synapse ops (neuromap.synapses) and the recurrent step loop (neuromap.neurons.recurrent),
-# compiled into the same extension.
-_SOURCES = (_SOURCE, Path(__file__).with_name("_synapse_kernels.cpp"), Path(__file__).with_name("_recurrent_kernels.cpp"))
+# Event-driven synapse ops (neuromap.synapses), the recurrent step loop (neuromap.neurons.recurrent) and the
+# partitioner's connectivity counts (neuromap.partition.split), compiled into the same extension; headers
+# are staged beside them (and hashed) but not compiled on their own.
+_SOURCES = (_SOURCE, *(Path(__file__).with_name(n) for n in ("_synapse_kernels.cpp", "_recurrent_kernels.cpp",
+                                                               "_connectivity_kernels.cpp")))
+_HEADERS = (Path(__file__).with_name("_counter_hash.h"),)
 # -ffp-contract=off: no fused multiply-add, so results equal the PyTorch loop bit for bit; -fno-trapping-math only
 # lets the compiler if-convert and vectorise the threshold comparison (IEEE results are unchanged).
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-fopenmp"]
@@ -62,7 +65,7 @@ def disabled() -> bool:
 
 
 def _build_name() -> str:
-    digest = hashlib.sha1(b"".join(src.read_bytes() for src in _SOURCES))
+    digest = hashlib.sha1(b"".join(src.read_bytes() for src in _SOURCES + _HEADERS))
     digest.update(" ".join(_CFLAGS).encode())
     digest.update(torch.__version__.encode())
     return f"neuromap_kernels_{digest.hexdigest()[:12]}"
@@ -91,14 +94,15 @@ def _staged_sources(build_dir: Path) -> list[Path]:
     copies would rebuild each other's library on every switch. The entry is keyed by the sources'
     hash, so the copies there are identical and are rewritten (atomically) only if missing."""
     staged_paths = []
-    for src in _SOURCES:
+    for src in _HEADERS + _SOURCES:  # the headers first; the sources' staged paths are returned
         staged = build_dir / src.name
         data = src.read_bytes()
         if not staged.is_file() or staged.read_bytes() != data:
             tmp = staged.with_name(f".{staged.name}.{os.getpid()}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, staged)
-        staged_paths.append(staged)
+        if src in _SOURCES:
+            staged_paths.append(staged)
     return staged_paths
 
 

@@ -32,6 +32,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from neuromap import counter_rng
+
 from . import kernels
 from .functional import NeuronState
 from .params import CubaEIParams, CubaLIFParams, LIFParams
@@ -42,9 +44,6 @@ POISSON_BLOCK = 1024
 POISSON_TAIL = 1e-30
 DTYPES = (torch.float32, torch.float64)
 _RESET = {"subtract": 0, "zero": 1, "none": 2}
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_SEED_SALT = 0x632BE59BD9B4E019
 
 
 # --------------------------------------------------------------------------------------------- connectivity
@@ -116,18 +115,6 @@ class FanOut:
 
 
 # --------------------------------------------------------------------------------------------- Poisson input
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """splitmix64's output mixer on uint64 arrays (wrapping arithmetic), as ``mix64`` in the C++ source."""
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
-
-
-def _unit(h: np.ndarray) -> np.ndarray:
-    """Uniform in [0, 1) from the top 53 bits."""
-    return (h >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
-
-
 def poisson_table(lam: float) -> tuple[np.ndarray, int]:
     """Inverse-CDF table of a Poisson count of mean ``lam``: ``(cdf, k0)`` with ``cdf[i] = P(K <= k0 + i)``,
     from ``k0`` about 12 standard deviations below the mean to as far above, the last entry set to 1 (the
@@ -200,9 +187,8 @@ def poisson_events(poisson: PoissonInput, dt: float, t0: int, t1: int, batch: in
     tt, bb, kk = np.meshgrid(np.arange(t0, t1, dtype=np.uint64), np.arange(batch, dtype=np.uint64),
                              np.arange(n_blocks, dtype=np.uint64), indexing="ij")
     tt, bb, kk = tt.ravel(), bb.ravel(), kk.ravel()
-    salt = _mix64(np.array([(int(seed) + _SEED_SALT) % 2**64], dtype=np.uint64))[0]
-    base = _mix64(((tt * np.uint64(batch) + bb) * np.uint64(n_blocks) + kk) * _GOLDEN ^ salt)
-    u0 = _unit(_mix64(base))
+    base = counter_rng.stream_base((tt * np.uint64(batch) + bb) * np.uint64(n_blocks) + kk, seed)
+    u0 = counter_rng.unit(counter_rng.mix64(base))
     size = np.where(kk == n_blocks - 1, n - (n_blocks - 1) * POISSON_BLOCK, POISSON_BLOCK).astype(np.int64)
     last = size != POISSON_BLOCK
     counts = np.where(last, k0_last + np.searchsorted(cdf_last, u0, side="right"),
@@ -210,7 +196,7 @@ def poisson_events(poisson: PoissonInput, dt: float, t0: int, t1: int, batch: in
     rep = np.repeat(np.arange(len(base)), counts)
     first = np.cumsum(counts) - counts
     k = (np.arange(rep.size, dtype=np.int64) - first[rep] + 1).astype(np.uint64)
-    u = _unit(_mix64(base[rep] + k * _GOLDEN))
+    u = counter_rng.unit(counter_rng.mix64(base[rep] + k * counter_rng.GOLDEN))
     j = np.minimum((u * size[rep].astype(np.float64)).astype(np.int64), size[rep] - 1)
     targets = bb[rep].astype(np.int64) * n + kk[rep].astype(np.int64) * POISSON_BLOCK + j
     per_step = counts.reshape(t1 - t0, -1).sum(1)

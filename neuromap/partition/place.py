@@ -82,9 +82,19 @@ class Mesh:
 
 def hop_cost(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.ndarray) -> float:
     """Σ traffic[a, b] × hops(a, b) for directed core traffic."""
-    t = traffic.tocoo()
-    pa, pb = slot_of[t.row], slot_of[t.col]
-    return float((t.data * (np.abs(X[pa] - X[pb]) + np.abs(Y[pa] - Y[pb]))).sum())
+    return HopCost(traffic, X, Y)(slot_of)
+
+
+class HopCost:
+    """:func:`hop_cost` of one traffic matrix for many placements (its flows extracted once)."""
+
+    def __init__(self, traffic: sp.spmatrix, X: np.ndarray, Y: np.ndarray) -> None:
+        t = traffic.tocoo()
+        self.row, self.col, self.data, self.X, self.Y = t.row, t.col, t.data, X, Y
+
+    def __call__(self, slot_of: np.ndarray) -> float:
+        xs, ys = self.X[slot_of], self.Y[slot_of]  # per core, then per flow
+        return float((self.data * (np.abs(xs[self.row] - xs[self.col]) + np.abs(ys[self.row] - ys[self.col]))).sum())
 
 
 def place(traffic: sp.csr_matrix, mesh: Mesh, strategy: str = "optimised", seed: int = 0,
@@ -109,14 +119,13 @@ def place(traffic: sp.csr_matrix, mesh: Mesh, strategy: str = "optimised", seed:
     if sym.nnz == 0:
         return seq
     t0 = time.perf_counter()
+    cost = HopCost(traffic, X, Y)
     if not optional.available("pymetis"):  # no METIS bisection: refine the sequential placement only
-        return min((refine_swaps(sym, X, Y, seq, n_slots, seed, deadline=t0 + time_budget), seq),
-                   key=lambda so: hop_cost(traffic, X, Y, so))
+        return min((refine_swaps(sym, X, Y, seq, n_slots, seed, deadline=t0 + time_budget), seq), key=cost)
     slot_of = _bisection(sym, X, Y, n, seed)
     slot_of = refine_swaps(sym, X, Y, slot_of, n_slots, seed, deadline=t0 + time_budget)
     seq_ref = refine_swaps(sym, X, Y, seq, n_slots, seed, deadline=time.perf_counter() + time_budget / 4)
-    best = min((slot_of, seq_ref, seq), key=lambda so: hop_cost(traffic, X, Y, so))
-    return best
+    return min((slot_of, seq_ref, seq), key=cost)
 
 
 def _sparsify(g: sp.csr_matrix, k: int = 48) -> sp.csr_matrix:
@@ -211,9 +220,17 @@ def _two_way(g: sp.csr_matrix, cores: np.ndarray, n1: int, opts) -> np.ndarray:
     return part
 
 
+#: :func:`refine_swaps` gives up when the first ``max(REFINE_CHECK_CORES, n / 8)`` cores of a pass lower the
+#: cost by less than this fraction: swaps cannot improve near-uniform (all-to-all) traffic, and on thousands
+#: of cores a pass costs seconds. Smaller problems finish their passes (the check comes at the end).
+REFINE_MIN_GAIN = 5e-4
+REFINE_CHECK_CORES = 128
+
+
 def refine_swaps(sym: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.ndarray, n_slots: int, seed: int,
                  deadline: float, max_passes: int = 30, n_cand: int = 24) -> np.ndarray:
-    """Pairwise swaps (core<->core or core<->empty slot) that lower Σ traffic × hops, until no gain."""
+    """Pairwise swaps (core<->core or core<->empty slot) that lower Σ traffic × hops, until no gain (or
+    too little early in a pass: :data:`REFINE_MIN_GAIN`)."""
     slot_of = slot_of.copy()
     n = len(slot_of)
     occ = np.full(n_slots, -1, dtype=np.int64)
@@ -221,10 +238,14 @@ def refine_swaps(sym: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.n
     rng = np.random.default_rng(seed)
     indptr, indices, data = sym.indptr, sym.indices, sym.data
     all_slots = np.arange(n_slots)
+    check_at = max(REFINE_CHECK_CORES, n // 8)
     for _ in range(max_passes):
         improved = 0.0
-        for a in rng.permutation(n):
+        for visited, a in enumerate(rng.permutation(n)):
             if time.perf_counter() > deadline:
+                return slot_of
+            # the cost now (each pair appears twice in sym) plus what this pass removed: the cost before it
+            if visited == check_at and improved < REFINE_MIN_GAIN * (0.5 * HopCost(sym, X, Y)(slot_of) + improved):
                 return slot_of
             lo, hi = indptr[a], indptr[a + 1]
             if hi == lo:

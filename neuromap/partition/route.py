@@ -48,15 +48,10 @@ def link_loads(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np
     gx, gy = shape
     t = traffic.tocoo()
     pa, pb = slot_of[t.row], slot_of[t.col]
-    x1, y1, x2, y2, v = X[pa], Y[pa], X[pb], Y[pb], t.data
-    # aggregate flows between routers first
-    key = ((x1 * gy + y1) * gx + x2) * gy + y2
-    uk, inv = np.unique(key, return_inverse=True)
-    v = np.bincount(inv, weights=v)
-    y2 = uk % gy
-    x2 = (uk // gy) % gx
-    y1 = (uk // (gy * gx)) % gy
-    x1 = uk // (gy * gx * gy)
+    # aggregate flows between routers first (a sparse sum: O(flows + routers), no sort)
+    r1, r2 = X[pa] * gy + Y[pa], X[pb] * gy + Y[pb]
+    agg = sp.csr_matrix((t.data, (r1, r2)), shape=(gx * gy, gx * gy)).tocoo()
+    x1, y1, x2, y2, v = agg.row // gy, agg.row % gy, agg.col // gy, agg.col % gy, agg.data
     east = np.zeros((gy, gx + 1))
     west = np.zeros((gy, gx + 2))
     north = np.zeros((gx, gy + 1))

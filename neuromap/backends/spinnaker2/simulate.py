@@ -388,6 +388,8 @@ class Simulator:
                         ext[n] = [u.apply(self._src(out, u, None)) for u in units]
                     elif units:
                         ext[n] = self._sum([u.apply(self._src(out, u, None)) for u in units], n, T, B)
+            if len(members) == 1 and self._compiled_loop(members[0], ext.get(members[0]), out, T, B):
+                continue
             states: dict[str, Any] = {n: None for n in members}
             for t in range(T):
                 for n in members:
@@ -403,6 +405,31 @@ class Simulator:
                     out[n][t] = y[0]
         counters, flows = self._count(out, T, B)
         return SimResult(out, counters, flows)
+
+    def _compiled_loop(self, n: str, ext: torch.Tensor | None, out: dict[str, torch.Tensor], T: int, B: int) -> bool:
+        """Run a recurrent LIF / CuBa population with one event-driven self-loop projection (fp32, scalar
+        parameters, no bias) through the compiled loop (:mod:`neuromap.neurons.recurrent`) in one call, its
+        external input ``ext`` ``[T, B, n]`` precomputed; False (nothing done) when the block does not qualify."""
+        from neuromap.neurons import recurrent
+        from neuromap.neurons.functional import initial_state
+
+        model, units = self.models[n], self.incoming[n]
+        loops = [u for u in units if u.plan.src == n]
+        if (self.fix or self.prog.schedule != "scc" or not isinstance(model, _LIF) or model.over or len(loops) != 1
+                or recurrent.unsupported(model.params, torch.float32, torch.device("cpu"))):
+            return False
+        pl = loops[0].plan
+        lag = pl.delay + (1 if pl.prev else 0)
+        if not isinstance(loops[0], _Proj) or pl.engine != "event" or pl.bias is not None or lag < 1:
+            return False
+        size = self.pops[n].size
+        W = sp.identity(size, format="csr", dtype=np.float32) if pl.kind == "identity" else sp.csr_matrix(
+            np.asarray(pl.weight, dtype=np.float32) if isinstance(pl.weight, np.ndarray) else pl.weight)
+        fan = recurrent.FanOut.from_csr(W, None if lag == 1 else np.full(W.nnz, lag))
+        drive = None if ext is None else ext.to(torch.float32).contiguous()
+        run = recurrent.run(fan, model.params, initial_state(model.params, (B, size)), T, drive)
+        out[n] = run.raster.to(torch.float32)
+        return True
 
     def _egru_step(self, n, units, ext_parts, out, t, state, B):
         model = self.models[n]
