@@ -347,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=1.0, help="simulated seconds")
     ap.add_argument("--quick", action="store_true", help="10k and cuba, 0.2 s, one repeat (a smoke run)")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--tag", default="", help="suffix of the JSON's name (runs of different cases on one day)")
     ap.add_argument("--worker", choices=list(CASES), help=argparse.SUPPRESS)
     ap.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -370,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                         "over repeats",
               "cases": cases}
     a.out.mkdir(parents=True, exist_ok=True)
-    path = a.out / f"lsm-brian2-{_dt.date.today().isoformat()}.json"
+    path = a.out / f"lsm-brian2-{_dt.date.today().isoformat()}{'-' + a.tag if a.tag else ''}.json"
     write_text(path, json.dumps(result, indent=1) + "\n")
     print(_table(result))
     print(result["load"])

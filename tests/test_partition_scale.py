@@ -129,5 +129,5 @@ def test_refinement_gives_up_on_uniform_traffic_and_leaves_small_problems_alone(
     X, Y = s["X"].astype(np.int64), s["Y"].astype(np.int64)
     sym = (uniform + uniform.T).tocsr()
     out = place_mod.refine_swaps(sym, X, Y, np.arange(600), len(X), 0, deadline=float("inf"))
-    assert len(calls) == 1  # one check, after max(REFINE_CHECK_CORES, n / 8) cores, then it stopped
+    assert len(calls) == 1  # one check, after max(REFINE_CHECK_CORES, n / 32) cores, then it stopped
     assert sorted(out) == sorted(set(out)) and len(out) == 600

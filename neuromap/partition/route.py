@@ -46,11 +46,12 @@ class LinkLoads:
 def link_loads(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.ndarray, shape: tuple[int, int],
                chip_w: int, chip_h: int) -> LinkLoads:
     gx, gy = shape
-    t = traffic.tocoo()
-    pa, pb = slot_of[t.row], slot_of[t.col]
+    t = sp.csr_matrix(traffic)
+    router = (X[slot_of] * gy + Y[slot_of]).astype(np.int32)  # per core
     # aggregate flows between routers first (a sparse sum: O(flows + routers), no sort)
-    r1, r2 = X[pa] * gy + Y[pa], X[pb] * gy + Y[pb]
+    r1, r2 = np.repeat(router, np.diff(t.indptr)), router[t.indices]
     agg = sp.csr_matrix((t.data, (r1, r2)), shape=(gx * gy, gx * gy)).tocoo()
+    del r1, r2
     x1, y1, x2, y2, v = agg.row // gy, agg.row % gy, agg.col // gy, agg.col % gy, agg.data
     east = np.zeros((gy, gx + 1))
     west = np.zeros((gy, gx + 2))
@@ -80,11 +81,13 @@ def link_loads(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np
 def router_entries(traffic: sp.csr_matrix, chip_of_core: np.ndarray, chip_grid: tuple[int, int], n_chips: int) -> np.ndarray:
     """Multicast routing entries per chip: one per source core whose X-then-Y chip-level route starts,
     passes or ends on that chip (no key merging, no default routing: an upper bound)."""
-    t = traffic.tocoo()
-    src = t.row
-    dchip = chip_of_core[t.col]
-    pairs = np.unique(src.astype(np.int64) * n_chips + dchip)
-    src, dchip = pairs // n_chips, pairs % n_chips
+    t = sp.csr_matrix(traffic)
+    # distinct (source core, destination chip) pairs: a sparse sum over the flows, no sort
+    rows = np.repeat(np.arange(t.shape[0], dtype=np.int32), np.diff(t.indptr))
+    pair = sp.csr_matrix((np.ones(t.nnz, dtype=np.float32), (rows, chip_of_core[t.indices].astype(np.int32))),
+                         shape=(t.shape[0], n_chips)).tocoo()
+    del rows
+    src, dchip = pair.row.astype(np.int64), pair.col.astype(np.int64)
     schip = chip_of_core[src]
     cw = chip_grid[0]
     sx, sy, dx, dy = schip % cw, schip // cw, dchip % cw, dchip // cw

@@ -245,7 +245,7 @@ def distinct_sources(net: Netlist, proj: Projection, dst_groups: np.ndarray, n_d
         coo = _compiled_counts(ops, indptr, indices, generated, rows, gptr, gids, src_groups, n_src, src.size)
     else:
         coo = _numpy_counts(indptr, indices, generated, rows, gptr, gids, src_groups, n_src, src.size)
-    return sp.csr_matrix((coo[2], (coo[0], coo[1])), shape=(n_src, n_dst))
+    return sp.csr_matrix((coo[2].astype(np.float64), (coo[0], coo[1])), shape=(n_src, n_dst))
 
 
 def _compiled_counts(ops, indptr, indices, generated, rows, gptr, gids, src_groups, n_src: int, n_pre: int):
@@ -323,14 +323,14 @@ def group_connectivity(net: Netlist, index: dict[str, int], groups: list[np.ndar
     (firing rate) applied to each projection's counts by its source population."""
     src_groups = groups if src_groups is None else src_groups
     n_src = n_groups if n_src is None else n_src
-    total = sp.csr_matrix((n_src, n_groups), dtype=np.float64)
+    total = None
     for proj in net.projections:
         i, j = index[proj.src], index[proj.dst]
-        c = distinct_sources(net, proj, groups[j], n_groups, src_groups[i], n_src).astype(np.float64)
+        c = distinct_sources(net, proj, groups[j], n_groups, src_groups[i], n_src).astype(np.float64, copy=False)
         if weights is not None:
-            c = c * float(weights[i])
-        total = total + c
-    return total.tocsr()
+            c.data *= float(weights[i])
+        total = c if total is None else total + c
+    return sp.csr_matrix((n_src, n_groups), dtype=np.float64) if total is None else total.tocsr()
 
 
 # ------------------------------------------------------------------------------------------ slicing
