@@ -1,0 +1,117 @@
+"""The README's tables for large recurrent networks and the partitioner, from the committed JSONs of
+``benchmarks.lsm_brian2``, ``benchmarks.reservoir_zoo`` and ``benchmarks.partition_bench`` (the latest
+date of each; several ``lsm-brian2-<date>-<tag>.json`` of one date are read together).
+
+    python -m benchmarks.update_readme --scale        # writes the block between the bench-scale markers
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _latest(prefix: str) -> list[Path]:
+    """The result files ``<prefix><date>[-tag].json`` of the latest date."""
+    files = sorted(RESULTS.glob(f"{prefix}*.json"))
+    dated = [(f.name[len(prefix):len(prefix) + 10], f) for f in files if f.name[len(prefix):][:4].isdigit()]
+    if not dated:
+        return []
+    day = max(d for d, _ in dated)
+    return [f for d, f in dated if d == day]
+
+
+def _s(v: float) -> str:
+    return f"{v:.3f}" if v < 10 else f"{v:.1f}"
+
+
+def brian2_table() -> list[str]:
+    files = _latest("lsm-brian2-")
+    if not files:
+        return ["No `benchmarks.lsm_brian2` result is committed yet."]
+    runs = [json.loads(f.read_text()) for f in files]
+    m = runs[0]["machine"]
+    out = [f"`python -m benchmarks.lsm_brian2` ({', '.join(f.name for f in files)}): {m['cpu']} "
+           f"({', '.join(m['cpu_flags'])}), {m['cpu_count']} CPUs, Brian2 {m['versions'].get('brian2')}, torch "
+           f"{m['versions'].get('torch')}, commit {m['commit']}; " + "; ".join(r["load"] for r in runs) + ".",
+           "1 s simulated at 0.1 ms (10,000 steps). One thread: CPU seconds of neuromap's `Reservoir.simulate` "
+           "(compiled loop) against Brian2 cpp_standalone's main loop, which Brian2 measures as CPU time "
+           "(`std::clock`) without OpenMP; two threads: wall seconds of both (Brian2: `omp_get_wtime`). Medians "
+           "(min) over interleaved repeats; speed-up = Brian2 / neuromap; memory: peak RSS while simulating "
+           "(neuromap's worker, after the network was built) and of Brian2's whole binary.", "",
+           "| network | neurons / synapses | threads | neuromap s | Brian2 main loop s | speed-up | Brian2 process s "
+           "(compile s) | neuromap / Brian2 MiB | rate neuromap / Brian2 (Hz) |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    names = {"10k": "E/I reservoir, Poisson input", "100k": "E/I reservoir, Poisson input",
+             "cuba": "Brian2's CUBA example (Brette et al. 2007)"}
+    for run in runs:
+        for case, r in run["cases"].items():
+            nm = r["neuromap"]
+            for k, row in r["by_threads"].items():
+                a, b = row["neuromap_seconds"], row["brian2_main_loop_seconds"]
+                out.append(
+                    f"| {case}: {names.get(case, case)} | {r['neurons']:,} / {r['synapses']:,} | {k.split('_')[0]} | "
+                    f"{_s(a['median'])} ({_s(a['min'])}) | {_s(b['median'])} ({_s(b['min'])}) | "
+                    f"{row['speedup_vs_main_loop_median']:.2f}x | {_s(row['brian2_process_wall_seconds']['median'])} "
+                    f"({row['brian2_compile_seconds']:.0f}) | {nm['simulation_peak_rss_mb'] or float('nan'):.0f} / "
+                    f"{row['brian2_peak_rss_mb'] or float('nan'):.0f} | {nm['rate_hz']:.2f} / {row['brian2_rate_hz']:.2f} |")
+    return out
+
+
+def zoo_table() -> list[str]:
+    files = _latest("reservoir-zoo-")
+    if not files:
+        return ["No `benchmarks.reservoir_zoo` result is committed yet."]
+    run = json.loads(files[-1].read_text())
+    out = [f"`python -m benchmarks.reservoir_zoo` ({files[-1].name}, {run['threads']} threads; {run['load']}): each "
+           "experiment's own reservoir runs with the sparse-matmul step loop that `simulate` ran on CPU batches "
+           "before and with the compiled loop it runs now (medians; the spikes compared).", "",
+           "| workload | step loop s | compiled s | speed-up | spikes identical | experiment wall s (committed run) |",
+           "|---|---:|---:|---:|---|---:|"]
+    for name, r in run["workloads"].items():
+        wall = r.get("experiment_wall_seconds_committed")
+        out.append(f"| {name} | {_s(r['csr']['median'])} | {_s(r['compiled']['median'])} | {r['speedup_median']:.1f}x | "
+                   f"{'yes' if r['spikes_identical'] else 'NO'} | {'' if wall is None else f'{wall:.0f}'} |")
+    return out
+
+
+def partition_table() -> list[str]:
+    files = _latest("partition-")
+    if not files or "scale" not in json.loads(files[-1].read_text()):
+        return ["No `benchmarks.partition_bench` scale result is committed yet."]
+    run = json.loads(files[-1].read_text())
+    out = [f"`python -m benchmarks.partition_bench` ({files[-1].name}; {run['load']}): SpiNNaker2, `method=\"metis\"`, "
+           "100 synapses per neuron; wall and CPU seconds of `partition()`, peak RSS of the process (the "
+           "interpreter with torch is about 0.43 GB of it) and of the partition alone (high-water mark reset after "
+           "building the network), the cores x cores traffic matrix the placer gets, and cProfile's largest stages.",
+           "", "| network | synapses held | cores | partition s (CPU s) | peak RSS GB (partition alone GB) | "
+           "traffic entries | largest stages (s, profiled) |", "|---|---|---:|---:|---:|---:|---|"]
+    for case, r in run["scale"].items():
+        if "failed" in r:
+            out.append(f"| {case} | | | failed | | | |")
+            continue
+        stages = sorted(r["stage_s_profiled"].items(), key=lambda kv: -kv[1])[:3]
+        held = "CSR, 0.8 GB" if r["connectivity"] == "csr" else "none (generated)"
+        desc = f"{case}: {r['neurons'] / 1e6:g} M neurons" + (f", window {r['window']:,}" if r.get("window") else "")
+        out.append(f"| {desc} | {held} | {r['cores']:,} | {r['partition_place_s']:.1f} ({r['partition_cpu_s']:.1f}) | "
+                   f"{r['peak_rss_gb']:.2f} ({r['partition_peak_rss_mb'] / 1024:.2f}) | {r.get('traffic_nnz', 0):,} | "
+                   + ", ".join(f"{k} {v:.1f}" for k, v in stages) + " |")
+    ex = run.get("extrapolated_uniform_10M") or {}
+    if ex.get("partition_place_s") is not None:
+        out.append(f"| uniform-10M (**extrapolated** from 1/2/4 M as a N + b N^2, not measured) | none | | "
+                   f"{ex['partition_place_s']:.0f} | {ex['peak_rss_gb']:.1f} | {ex['traffic_nnz']:,.0f} | |")
+    cmp = run.get("quality_vs_baseline")
+    if cmp:
+        worse = [f"{r['net']} on {r['target']}" for r in cmp["rows"] if not r["not_worse"]]
+        out += ["", f"Quality on the benchmark set against {cmp['baseline']}: metis cores and hop traffic "
+                + ("not worse on any of the " + str(len(cmp["rows"])) + " (net, target) pairs."
+                   if not worse else "worse on " + ", ".join(worse) + " (see the JSON).")]
+    return out
+
+
+def markdown() -> str:
+    return "\n".join(["#### Recurrent networks against Brian2 cpp_standalone", "", *brian2_table(), "",
+                      "#### The zoo's reservoir experiments", "", *zoo_table(), "",
+                      "#### The partitioner at scale", "", *partition_table()])
