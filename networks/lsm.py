@@ -19,11 +19,13 @@ the recurrent input of step ``t`` computed from the spikes of step ``t - 1``::
 
     x[t] = W_in u[t] + W_rec s[t-1] + bias
 
-The recurrent weights are a torch sparse CSR tensor ``[post, pre]`` (and, for single-sample runs,
-an event-driven padded fan-out table); nothing is differentiated (the reservoir is fixed). A run
-stays on the input's device; on CUDA each step is one fused Triton kernel (CSR row gather over the
-last spikes + neuron update, :mod:`neuromap.neurons.sparse_recurrent`) and nothing in the step loop
-reads a value back to the host.
+with ``s[t - d]`` for a synapse of ``d`` steps' delay (``Connectivity.delays``; 1 by default). The
+recurrent weights are a torch sparse CSR tensor ``[post, pre]`` for the reference step loop and an
+event-driven fan-out table for the compiled one; nothing is differentiated (the reservoir is fixed).
+A run stays on the input's device: on the CPU the whole run is one call of the compiled loop
+(:mod:`neuromap.neurons.recurrent`: only neurons that spiked push their synapses); on CUDA each step is
+one fused Triton kernel (CSR row gather over the last spikes + neuron update,
+:mod:`neuromap.neurons.sparse_recurrent`) and nothing in the step loop reads a value back to the host.
 """
 
 from __future__ import annotations
