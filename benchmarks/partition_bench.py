@@ -5,6 +5,7 @@ nets, and the partitioner at scale (1 M neurons / 100 M synapses and up, on SpiN
     python -m benchmarks.partition_bench --quick          # quality set only
     python -m benchmarks.partition_bench --scale-only     # the scale runs only
     python -m benchmarks.partition_bench --baseline benchmarks/results/partition-2026-11-25.json
+    python -m benchmarks.partition_bench --early-stop-check   # converged placements with / without the early stop
 
 Quality: cores and hop-weighted traffic per (net, target, method); with ``--baseline`` (a JSON of an
 earlier run, e.g. of the main branch) each metis result is compared with it (``not_worse``).
@@ -193,12 +194,41 @@ def extrapolate(runs: dict, key: str, n: float = 10e6) -> float | None:
     return float(coef[0] * n + coef[1] * n**2)
 
 
+def early_stop_check(net_name: str = "mlp-1024-4096x3-10", targets=("loihi", "spinnaker2", "loihi2"),
+                     budget: float = 600.0) -> list[dict]:
+    """metis with a placement budget long enough to converge, with and without the refinement's early stop
+    (``place.REFINE_MIN_GAIN``): under the default 10 s budget a loaded machine ends the refinement early,
+    so the quality set's largest nets vary with the load; converged, the early stop's effect shows alone."""
+    import importlib
+
+    from neuromap.partition import partition
+
+    pl = importlib.import_module("neuromap.partition.place")
+    net = nets()[net_name][0]
+    default, rows = pl.REFINE_MIN_GAIN, []
+    for tgt in targets:
+        row = {"net": net_name, "target": tgt, "time_budget_s": budget}
+        for label, gain in (("early_stop", default), ("no_early_stop", 0.0)):
+            pl.REFINE_MIN_GAIN = gain
+            t = time.perf_counter()
+            mp = partition(net, tgt, "metis", time_budget=budget)
+            row[label] = {"cores": mp.n_cores, "hop_traffic": mp.metrics["hop_traffic"], "time_s": time.perf_counter() - t}
+        pl.REFINE_MIN_GAIN = default
+        row["same"] = row["early_stop"] == {**row["no_early_stop"], "time_s": row["early_stop"]["time_s"]}
+        rows.append(row)
+        print(f"{net_name} {tgt}: hop {row['early_stop']['hop_traffic']:.1f} with the early stop, "
+              f"{row['no_early_stop']['hop_traffic']:.1f} without", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the quality set only")
     ap.add_argument("--scale-only", action="store_true", help="the scale runs only")
     ap.add_argument("--cases", nargs="+", choices=list(SCALE), default=list(SCALE), help="scale cases to run")
     ap.add_argument("--baseline", type=Path, help="an earlier partition-*.json to compare the quality set with")
+    ap.add_argument("--early-stop-check", action="store_true",
+                    help="only: the largest quality net, converged placements with and without the early stop")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--scale-child", choices=list(SCALE), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -206,6 +236,13 @@ def main() -> None:
         scale_child(args.scale_child)
         return
     load_start = os.getloadavg()[0]
+    if args.early_stop_check:
+        rows = early_stop_check()
+        path = args.out / f"partition-early-stop-{dt.date.today().isoformat()}.json"
+        write_text(path, json.dumps({"benchmark": "partition_bench --early-stop-check", "machine": machine.describe(),
+                                     "rows": rows}, indent=1))
+        print(f"-> {path}")
+        return
     out = {"benchmark": "partition_bench", "machine": machine.describe()}
     if not args.scale_only:
         out["quality"] = quality()
@@ -219,6 +256,7 @@ def main() -> None:
         out["scale"] = runs
         out["extrapolated_uniform_10M"] = {
             "partition_place_s": extrapolate(runs, "partition_place_s"),
+            "partition_cpu_s": extrapolate(runs, "partition_cpu_s"),
             "peak_rss_gb": extrapolate(runs, "peak_rss_gb"),
             "traffic_nnz": extrapolate(runs, "traffic_nnz"),
             "how": "least-squares a N + b N^2 through the uniform-1M/2M/4M runs: an extrapolation, not a measurement"}

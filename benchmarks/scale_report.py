@@ -27,6 +27,14 @@ def _s(v: float) -> str:
     return f"{v:.3f}" if v < 10 else f"{v:.1f}"
 
 
+def _mib(nm: dict) -> str:
+    """neuromap's peak while simulating, and above its interpreter's baseline (Python, torch: ~0.4 GB)."""
+    peak = nm.get("simulation_peak_rss_mb")
+    if peak is None:
+        return "n/a"
+    return f"{peak:.0f} ({peak - nm['baseline_rss_mb']:.0f} above the interpreter)"
+
+
 def brian2_table() -> list[str]:
     files = _latest("lsm-brian2-")
     if not files:
@@ -55,7 +63,7 @@ def brian2_table() -> list[str]:
                     f"| {case}: {names.get(case, case)} | {r['neurons']:,} / {r['synapses']:,} | {k.split('_')[0]} | "
                     f"{_s(a['median'])} ({_s(a['min'])}) | {_s(b['median'])} ({_s(b['min'])}) | "
                     f"{row['speedup_vs_main_loop_median']:.2f}x | {_s(row['brian2_process_wall_seconds']['median'])} "
-                    f"({row['brian2_compile_seconds']:.0f}) | {nm['simulation_peak_rss_mb'] or float('nan'):.0f} / "
+                    f"({row['brian2_compile_seconds']:.0f}) | {_mib(nm)} / "
                     f"{row['brian2_peak_rss_mb'] or float('nan'):.0f} | {nm['rate_hz']:.2f} / {row['brian2_rate_hz']:.2f} |")
     return out
 
@@ -100,14 +108,29 @@ def partition_table() -> list[str]:
                    + ", ".join(f"{k} {v:.1f}" for k, v in stages) + " |")
     ex = run.get("extrapolated_uniform_10M") or {}
     if ex.get("partition_place_s") is not None:
+        cpu = ex.get("partition_cpu_s")
         out.append(f"| uniform-10M (**extrapolated** from 1/2/4 M as a N + b N^2, not measured) | none | | "
-                   f"{ex['partition_place_s']:.0f} | {ex['peak_rss_gb']:.1f} | {ex['traffic_nnz']:,.0f} | |")
+                   f"{ex['partition_place_s']:.0f}" + (f" ({cpu:.0f})" if cpu is not None else "")
+                   + f" | {ex['peak_rss_gb']:.1f} | {ex['traffic_nnz']:,.0f} | |")
     cmp = run.get("quality_vs_baseline")
     if cmp:
-        worse = [f"{r['net']} on {r['target']}" for r in cmp["rows"] if not r["not_worse"]]
-        out += ["", f"Quality on the benchmark set against {cmp['baseline']}: metis cores and hop traffic "
-                + ("not worse on any of the " + str(len(cmp["rows"])) + " (net, target) pairs."
-                   if not worse else "worse on " + ", ".join(worse) + " (see the JSON).")]
+        worse = [r for r in cmp["rows"] if not r["not_worse"]]
+        out += ["", f"Quality on the benchmark set against {cmp['baseline']}: metis cores and hop traffic not worse on "
+                f"{len(cmp['rows']) - len(worse)} of the {len(cmp['rows'])} (net, target) pairs"
+                + ("." if not worse else "; " + ", ".join(
+                    f"{r['net']} on {r['target']}: hop {r['hop_traffic']:,.0f} vs {r['hop_traffic_baseline']:,.0f} "
+                    f"({100 * (r['hop_traffic'] / r['hop_traffic_baseline'] - 1):+.2f} %)" for r in worse)
+                   + ": the placement's refinement stops at its 10 s budget (`time_budget`), which a loaded machine "
+                     "reaches after fewer swaps, so these rows vary from run to run.")]
+    checks = _latest("partition-early-stop-")
+    if checks:
+        rows = json.loads(checks[-1].read_text())["rows"]
+        out += ["", f"`python -m benchmarks.partition_bench --early-stop-check` ({checks[-1].name}): with a budget "
+                "long enough to converge, metis on " + "; ".join(
+                    f"{r['target']} gives hop {r['early_stop']['hop_traffic']:,.1f} with the refinement's early stop "
+                    f"and {r['no_early_stop']['hop_traffic']:,.1f} without" for r in rows)
+                + f" ({rows[0]['net']}): " + ("the early stop changes none of them." if all(r["same"] for r in rows)
+                                              else "see the JSON.")]
     return out
 
 
