@@ -10,10 +10,10 @@ nets, and the partitioner at scale (1 M neurons / 100 M synapses and up, on SpiN
 Quality: cores and hop-weighted traffic per (net, target, method); with ``--baseline`` (a JSON of an
 earlier run, e.g. of the main branch) each metis result is compared with it (``not_worse``).
 
-Scale, each in a fresh process (SpiNNaker2, ``method="metis"``, default settings), time and peak RSS
-(``/proc`` high-water mark; the one after building the network is reset first, so the partition's own
-peak is separate), with cProfile's split of the time over the stages (connectivity counts, placement,
-routes, ...) and the size of the core-to-core traffic matrix:
+Scale, each in a fresh process (SpiNNaker2, ``method="metis"``, default settings): wall and CPU time,
+peak RSS (``/proc`` high-water mark, reset after building the network: the peak while partitioning) beside
+the RSS before partitioning (interpreter and network), cProfile's split of the time over the stages
+(connectivity counts, placement, routes, ...) and the size of the core-to-core traffic matrix:
 
 * ``1M-csr``: ``synthetic.random_recurrent`` (1 M LIF neurons, 100 uniformly random synapses each, held
   as a CSR matrix: the network of the first version of this benchmark);

@@ -79,6 +79,9 @@ def zoo_table() -> list[str]:
            "| workload | step loop s | compiled s | speed-up | spikes identical | experiment wall s (committed run) |",
            "|---|---:|---:|---:|---|---:|"]
     for name, r in run["workloads"].items():
+        if "failed" in r:
+            out.append(f"| {name} | failed: {r['failed']} | | | | |")
+            continue
         wall = r.get("experiment_wall_seconds_committed")
         out.append(f"| {name} | {_s(r['csr']['median'])} | {_s(r['compiled']['median'])} | {r['speedup_median']:.1f}x | "
                    f"{'yes' if r['spikes_identical'] else 'NO'} | {'' if wall is None else f'{wall:.0f}'} |")
@@ -91,10 +94,11 @@ def partition_table() -> list[str]:
         return ["No `benchmarks.partition_bench` scale result is committed yet."]
     run = json.loads(files[-1].read_text())
     out = [f"`python -m benchmarks.partition_bench` ({files[-1].name}; {run['load']}): SpiNNaker2, `method=\"metis\"`, "
-           "100 synapses per neuron; wall and CPU seconds of `partition()`, peak RSS of the process (the "
-           "interpreter with torch is about 0.43 GB of it) and of the partition alone (high-water mark reset after "
-           "building the network), the cores x cores traffic matrix the placer gets, and cProfile's largest stages.",
-           "", "| network | synapses held | cores | partition s (CPU s) | peak RSS GB (partition alone GB) | "
+           "100 synapses per neuron; wall and CPU seconds of `partition()` (wall inflated by the load, CPU not), "
+           "peak RSS of the process and its RSS before partitioning (the interpreter with torch, about 0.43 GB, "
+           "and the network), the cores x cores traffic matrix the placer gets, and cProfile's largest stages "
+           "(wall seconds).",
+           "", "| network | synapses held | cores | partition s (CPU s) | peak RSS GB (before partitioning GB) | "
            "traffic entries | largest stages (s, profiled) |", "|---|---|---:|---:|---:|---:|---|"]
     for case, r in run["scale"].items():
         if "failed" in r:
@@ -104,7 +108,7 @@ def partition_table() -> list[str]:
         held = "CSR, 0.8 GB" if r["connectivity"] == "csr" else "none (generated)"
         desc = f"{case}: {r['neurons'] / 1e6:g} M neurons" + (f", window {r['window']:,}" if r.get("window") else "")
         out.append(f"| {desc} | {held} | {r['cores']:,} | {r['partition_place_s']:.1f} ({r['partition_cpu_s']:.1f}) | "
-                   f"{r['peak_rss_gb']:.2f} ({r['partition_peak_rss_mb'] / 1024:.2f}) | {r.get('traffic_nnz', 0):,} | "
+                   f"{r['peak_rss_gb']:.2f} ({r['rss_after_build_mb'] / 1024:.2f}) | {r.get('traffic_nnz', 0):,} | "
                    + ", ".join(f"{k} {v:.1f}" for k, v in stages) + " |")
     ex = run.get("extrapolated_uniform_10M") or {}
     if ex.get("partition_place_s") is not None:
