@@ -23,7 +23,7 @@ launch cost (2000 back-to-back launches of a one-element add, per launch). Per w
 measured launch count; ``roofline ratio = median time / bound``.
 
 Output: ``benchmarks/results/gpu-<date>.json`` (or ``--out``) and ``gpu-latest.md`` beside it;
-``python -m benchmarks.update_readme --gpu`` copies the table into README.md.
+``python -m tools.update_readme`` copies the table into README.md.
 """
 
 from __future__ import annotations

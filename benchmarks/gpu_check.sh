@@ -64,8 +64,8 @@ EOF
     #    values and gradients within rounding; reservoir step: bit-identical; fallbacks logged) and
     #    no host synchronisation per time step in the zoo's forward passes (CUDA's sync debug mode).
     NEUROMAP_TEST_DEVICE=cuda timeout 160 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m "not slow" \
-        tests/test_triton_kernels.py tests/test_triton_egru.py tests/test_reservoir_fused.py \
-        tests/test_host_sync.py 2>&1 | tail -40 | tee "$OUT/gpu-tests.log"
+        tests/unit/neurons/test_triton_kernels.py tests/unit/neurons/test_triton_egru.py tests/unit/neurons/test_reservoir_fused.py \
+        tests/unit/networks/test_host_sync.py 2>&1 | tail -40 | tee "$OUT/gpu-tests.log"
     # 2. The benchmark (neuromap vs SpikingJelly, snnTorch, Norse): JSON + Markdown table into $OUT
     #    (gpu-partial.json is rewritten after every measurement, in case the time runs out).
     timeout 265 "$PY" -m benchmarks.run --device cuda --libs neuromap spikingjelly snntorch norse --out "$OUT" 2>&1 \
@@ -84,8 +84,8 @@ dry() {  # what can be checked without a GPU, on this machine's Python
     local tmp
     tmp=$(mktemp -d)
     SITE="$tmp/site" PYTHONPATH="" install || { echo "dry install failed"; exit 1; }  # (re)installs this checkout editable
-    PYTHONPATH="$tmp/site" "$PY" -m pytest -q -p no:cacheprovider --collect-only tests/test_triton_kernels.py \
-        tests/test_triton_egru.py tests/test_reservoir_fused.py tests/test_host_sync.py | tail -2
+    PYTHONPATH="$tmp/site" "$PY" -m pytest -q -p no:cacheprovider --collect-only tests/unit/neurons/test_triton_kernels.py \
+        tests/unit/neurons/test_triton_egru.py tests/unit/neurons/test_reservoir_fused.py tests/unit/networks/test_host_sync.py | tail -2
     PYTHONPATH="$tmp/site" "$PY" -m benchmarks.run --device cuda --help > /dev/null && echo "benchmark CLI parses"
     PYTHONPATH="$tmp/site" "$PY" -m benchmarks.gpu_loops --help > /dev/null && echo "loop benchmark CLI parses"
     PYTHONPATH="$tmp/site" "$PY" -m benchmarks.gpu_capture --help > /dev/null && echo "capture CLI parses"

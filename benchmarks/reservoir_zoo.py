@@ -36,10 +36,7 @@ METHODS = ("csr", "compiled")
 
 
 def _experiments():
-    sys.path.insert(0, str(ROOT / "experiments"))
-    import crossbar_lsm
-    import dvs_bars
-    import lsm_digits
+    from experiments import crossbar_lsm, dvs_bars, lsm_digits
 
     return lsm_digits, crossbar_lsm, dvs_bars
 
@@ -47,14 +44,14 @@ def _experiments():
 def lsm_digits_calls() -> list:
     """``(reservoir, u)`` of every simulation in one ``experiments/lsm_digits.py`` run."""
     lsm_digits, crossbar_lsm, _ = _experiments()
-    from neuromap import hardware
+    from neuromap import targets
     from neuromap.crossbar import RRAMModel
     from neuromap.networks.lsm import maass_connectivity
 
     u, _, _, _ = lsm_digits.ordered_digits(0)
     calls = [(lsm_digits.build(g, seed=0), u) for g in lsm_digits.GAINS]
     conn = maass_connectivity((10, 5, 4), lam=2.0, amplitudes=lsm_digits.AMPLITUDES, seed=0)
-    rram = crossbar_lsm.rram_weights(conn, RRAMModel.from_target(hardware.load("crossbar-rram")), seed=1000)
+    rram = crossbar_lsm.rram_weights(conn, RRAMModel.from_target(targets.load("crossbar-rram")), seed=1000)
     calls.append((lsm_digits.build(0.3, 0, rram), u))
     return calls
 
@@ -62,12 +59,12 @@ def lsm_digits_calls() -> list:
 def crossbar_lsm_calls() -> list:
     """``(reservoir, u)`` of every simulation in one ``experiments/crossbar_lsm.py`` run (defaults)."""
     _, crossbar_lsm, _ = _experiments()
-    from neuromap import data, hardware
+    from neuromap import data, targets
     from neuromap.crossbar import RRAMModel
     from neuromap.networks.lsm import Reservoir, maass_connectivity
     from neuromap.neurons import LIFParams
 
-    device = RRAMModel.from_target(hardware.load("crossbar-rram"))
+    device = RRAMModel.from_target(targets.load("crossbar-rram"))
     digits = data.digits(encoding="rate", steps=25, seed=0)
     xtr, xte = digits.x_train.transpose(0, 1), digits.x_test.transpose(0, 1)
     calls = []
@@ -86,7 +83,7 @@ def crossbar_lsm_calls() -> list:
 def dvs_bars_calls() -> list:
     """``(reservoir, u)`` of every simulation in one ``experiments/dvs_bars.py`` run."""
     _, _, dvs_bars = _experiments()
-    from neuromap.eventdata import moving_bars
+    from neuromap.data import moving_bars
     from neuromap.networks.lsm import MAASS_A, Reservoir, maass_connectivity
 
     bars = moving_bars(n_samples=1200, seed=0)

@@ -48,15 +48,15 @@ def write_cli_reference(path: Path) -> None:
 
 def write_targets(path: Path) -> None:
     """Every hardware target's figures with value, unit, confidence and source (from ``hardware/*.toml``)."""
-    from neuromap import hardware
+    from neuromap import targets
 
     lines = ["# Hardware targets and their figures", "",
              "Generated from `hardware/*.toml` when the docs are built. Confidence: H read in code or quoted "
              "verbatim; M quoted by a second party; L recollection or a single secondary source; D derived by "
              "arithmetic on cited figures (shown in the source). *estimate* marks a figure to be replaced by a "
              "measurement; *missing* a figure no source gives, which is never replaced by a number.", ""]
-    for name in hardware.available():
-        t = hardware.load(name)
+    for name in targets.available():
+        t = targets.load(name)
         lines += [f"## `{name}` ({t.kind})", "", t.description, "",
                   "| figure | value | unit | conf. | source |", "|---|---|---|---|---|"]
         for key, fig in t.figures():

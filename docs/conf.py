@@ -1,4 +1,4 @@
-"""Sphinx configuration for the neuromap docs (``make docs``; ``tests/test_docs.py`` builds a fast variant).
+"""Sphinx configuration for the neuromap docs (``make docs``; ``tests/integration/test_docs.py`` builds a fast variant).
 
 Generated at build time into ``docs/_generated/`` (not committed): the CLI reference (from
 ``neuromap.cli.build_parser``), the hardware-target tables (from ``hardware/*.toml``) and copies of
@@ -9,19 +9,21 @@ their outputs and plots.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
-import sys
 from pathlib import Path
+
+import neuromap
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 GENERATED = HERE / "_generated"
-sys.path.insert(0, str(HERE))
 
-import _gen  # noqa: E402  (docs/_gen.py: the generators)
-
-import neuromap  # noqa: E402
+# docs/_gen.py (the generators), loaded from its file: docs/ is no package and sys.path stays as it is.
+_spec = importlib.util.spec_from_file_location("neuromap_docs_gen", HERE / "_gen.py")
+_gen = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_gen)
 
 FAST = os.environ.get("NEUROMAP_DOCS_FAST", "").strip() not in ("", "0")
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
+from neuromap import train
 
-from neuromap import train  # noqa: E402
+from ._common import RESULTS, setup_threads, training_record, write_result
 
 
 def plot_curve(history: list[dict], path: Path, title: str) -> Path:

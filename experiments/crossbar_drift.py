@@ -1,7 +1,7 @@
 """Digits models on PCM crossbars: accuracy t = 1 s, 1 h, 1 day, 1 year after programming, with and
 without global drift compensation, for standard and hardware-aware training (HWA), over seeds.
 
-    python experiments/crossbar_drift.py [--model snn|lmu] [--epochs N] [--seeds 5] [--hwa-noise 1.0]
+    python -m experiments.crossbar_drift [--model snn|lmu] [--epochs N] [--seeds 5] [--hwa-noise 1.0]
                                          [--hwa-t 3.1536e7] [--gaussian-noise 0] [--quick]
 
 ``--model snn`` (default): the SpikingMLP(64, [128], 10) (LIF, rate-coded digits, T = 25).
@@ -31,18 +31,16 @@ PCM_READ noise; all from hardware/crossbar-pcm.toml) and read at every time of t
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
+from neuromap import data, targets, train
+from neuromap.crossbar import CrossbarConfig, program_model, read_at, reset_counters, to_crossbar
+from neuromap.networks import LMUClassifier, SpikingMLP, pixel_digits
 
-from neuromap import data, hardware, train  # noqa: E402
-from neuromap.crossbar import CrossbarConfig, program_model, read_at, reset_counters, to_crossbar  # noqa: E402
-from neuromap.networks import LMUClassifier, SpikingMLP, pixel_digits  # noqa: E402
+from ._common import RESULTS, setup_threads, write_result
 
 TIME_LABELS = {1.0: "1 s", 3600.0: "1 h", 86400.0: "1 day", 3.1536e7: "1 year"}
 ONE_YEAR = 3.1536e7  # s
@@ -103,7 +101,7 @@ def one_seed(kind: str, epochs: int, s: int, variants: dict[str, dict], threads:
     seeds can run in worker processes)."""
     setup_threads(threads)
     make_data, _, _, loss, _, _ = MODELS[kind]
-    target = hardware.load("crossbar-pcm")
+    target = targets.load("crossbar-pcm")
     times = [float(t) for t in target.get("device.t_inference_grid")]
     base = CrossbarConfig.from_target(target)
     digits = make_data(s)
@@ -126,7 +124,7 @@ def run(epochs: int | None = None, seeds: int = 5, hwa_noise: float = 1.0, seed:
     make_data, _, _, _, default_epochs, description = MODELS[kind]
     epochs = default_epochs if epochs is None else epochs
     name = "crossbar_drift" if kind == "snn" else f"crossbar_drift_{kind}"
-    target = hardware.load("crossbar-pcm")
+    target = targets.load("crossbar-pcm")
     times = [float(t) for t in target.get("device.t_inference_grid")]
     variants = trainings(hwa_noise, hwa_t, gaussian_noise)
     seed_list = [seed + s for s in range(seeds)]

@@ -1,6 +1,6 @@
 """Zero-shot LSM on RRAM: reservoir weights drawn from RRAM device stochasticity vs ideal weights.
 
-    python experiments/crossbar_lsm.py [--seeds 5] [--neurons-grid 5 5 8] [--quick]
+    python -m experiments.crossbar_lsm [--seeds 5] [--neurons-grid 5 5 8] [--quick]
 
 The idea of Lin et al. (Nat. Comput. Sci. 2025): a reservoir's fixed random weights need not be
 programmed precisely, the spread of one-shot (unverified) RRAM programming *is* the randomness. Here
@@ -20,7 +20,6 @@ Writes ``results/crossbar_lsm.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -28,13 +27,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
+from neuromap import data, targets
+from neuromap.crossbar import RRAMModel
+from neuromap.networks.lsm import Connectivity, LiquidStateMachine, Reservoir, maass_connectivity
+from neuromap.neurons import LIFParams
 
-from neuromap import data, hardware  # noqa: E402
-from neuromap.crossbar import RRAMModel  # noqa: E402
-from neuromap.networks.lsm import Connectivity, LiquidStateMachine, Reservoir, maass_connectivity  # noqa: E402
-from neuromap.neurons import LIFParams  # noqa: E402
+from ._common import RESULTS, setup_threads, write_result
 
 
 def rram_weights(conn: Connectivity, device: RRAMModel, seed: int, t_read: float = 1.0) -> Connectivity:
@@ -52,7 +50,7 @@ def rram_weights(conn: Connectivity, device: RRAMModel, seed: int, t_read: float
 def run(seeds: int = 5, grid=(5, 5, 8), rec_scale: float = 0.005, input_weight: float = 0.12,
         seed: int = 0, out_dir: Path = RESULTS) -> dict:
     setup_threads(2)
-    target = hardware.load("crossbar-rram")
+    target = targets.load("crossbar-rram")
     device = RRAMModel.from_target(target)
     digits = data.digits(encoding="rate", steps=25, seed=seed)
     params = LIFParams(tau_mem=20e-3, dt=1e-3)

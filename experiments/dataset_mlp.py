@@ -1,9 +1,9 @@
 """Train a spiking MLP on any named data set - the field's event data sets included - and record the result.
 
-    python experiments/dataset_mlp.py --dataset shd --data-dir ~/data [--dt 0.01] [--max-samples 2000] [--epochs 20]
-    python experiments/dataset_mlp.py --dataset digits --quick
+    python -m experiments.dataset_mlp --dataset shd --data-dir ~/data [--dt 0.01] [--max-samples 2000] [--epochs 20]
+    python -m experiments.dataset_mlp --dataset digits --quick
 
-``--dataset`` is any name of :func:`neuromap.datasets.load` (``digits``, ``moving-bars``, ``shd``,
+``--dataset`` is any name of :func:`neuromap.data.load` (``digits``, ``moving-bars``, ``shd``,
 ``ssc``, ``nmnist``, ``dvsgesture``); the real ones are read from ``--data-dir`` (default
 ``$NEUROMAP_DATA``), binned at ``--dt`` seconds, and never downloaded: when their files are missing
 the error says where to get them. Inputs are flattened per time step. Writes
@@ -17,12 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
+from neuromap import data, train
+from neuromap.data import SequenceData
+from neuromap.networks import SpikingMLP
 
-from neuromap import datasets, train  # noqa: E402
-from neuromap.data import SequenceData  # noqa: E402
-from neuromap.networks import SpikingMLP  # noqa: E402
+from ._common import RESULTS, setup_threads, training_record, write_result
 
 
 def flattened(d: SequenceData) -> SequenceData:
@@ -35,9 +34,9 @@ def run(dataset: str, data_dir: str | None = None, dt: float | None = None, max_
         epochs: int = 20, hidden: int = 128, seed: int = 0, out_dir: Path = RESULTS) -> dict:
     setup_threads(2)
     kwargs: dict = {}
-    if dataset not in datasets.BUILTIN:
+    if dataset not in data.BUILTIN:
         kwargs = {"max_samples": max_samples, **({"dt": dt} if dt else {})}
-    d = flattened(datasets.load(dataset, data_dir=data_dir, **kwargs))
+    d = flattened(data.load(dataset, data_dir=data_dir, **kwargs))
     train.set_seed(seed)
     model = SpikingMLP(d.n_inputs, [hidden], d.n_classes, beta=0.9)
     t0 = time.perf_counter()
@@ -61,7 +60,7 @@ def run(dataset: str, data_dir: str | None = None, dt: float | None = None, max_
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", required=True, choices=datasets.NAMES, help="data set name")
+    ap.add_argument("--dataset", required=True, choices=data.NAMES, help="data set name")
     ap.add_argument("--data-dir", default=None, help="root of the real data sets (default: $NEUROMAP_DATA)")
     ap.add_argument("--dt", type=float, default=None, help="bin width in seconds (default: the data set's)")
     ap.add_argument("--max-samples", type=int, default=None, help="read at most this many samples per split")
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         r = run(args.dataset, args.data_dir, args.dt, args.max_samples, 2 if args.quick else args.epochs, args.hidden,
                 args.seed)
-    except datasets.DatasetMissing as exc:
+    except data.DatasetMissing as exc:
         print(f"dataset_mlp: {exc}", file=sys.stderr)
         return 2
     print(f"{r['dataset']}: test accuracy {100 * r['test_accuracy']:.2f} % after {r['epochs']} epochs, "

@@ -11,30 +11,28 @@
 5. writes ``results/demo/report.html`` (+ ``report.json``) comparing energy, latency and accuracy
    on every target, and prints a summary table.
 
-    python experiments/demo.py [--quick] [--lava-samples 8]
+    python -m experiments.demo [--quick] [--lava-samples 8]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
+import neuromap as nm
+from neuromap import backends, data, targets, train
+from neuromap.atomic import write_text
+from neuromap.deploy import readout_accuracy, records_with_inputs
+from neuromap.energy import collect
+from neuromap.energy.report import build_report
+from neuromap.networks import SpikingMLP
+from neuromap.neurons import LIFParams
 
-import neuromap as nm  # noqa: E402
-from neuromap import backends, data, hardware, train  # noqa: E402
-from neuromap.atomic import write_text  # noqa: E402
-from neuromap.deploy import readout_accuracy, records_with_inputs  # noqa: E402
-from neuromap.energy import collect  # noqa: E402
-from neuromap.energy.report import build_report  # noqa: E402
-from neuromap.networks import SpikingMLP  # noqa: E402
-from neuromap.neurons import LIFParams  # noqa: E402
+from ._common import RESULTS, setup_threads, write_result
 
 OUT = RESULTS / "demo"
 
@@ -132,13 +130,13 @@ def main() -> None:
 
     t0 = _step("5. energy / latency / accuracy on every target")
     per_target_acc = {}
-    for t in hardware.available():
-        kind = hardware.load(t).kind
+    float_kinds = backends.get("torch").target_kinds  # targets that run the float model (CPU, GPU)
+    for t in targets.available():
         if t in ("loihi", "loihi2"):
             per_target_acc[t] = accuracy["loihi emulator"]
         elif t in accuracy:
             per_target_acc[t] = accuracy[t]
-        elif kind == "conventional":
+        elif targets.load(t).kind in float_kinds:
             per_target_acc[t] = accuracy["float (torch)"]
     report = build_report(netlist, float_activity, "all", model="digits SpikingMLP 64-128-10 (T=25)",
                           accuracy=per_target_acc, activities=activities, counters=counters)

@@ -1,6 +1,6 @@
 """Train the spiking MLP on scikit-learn's digits (rate-coded spikes) and record the result.
 
-    python experiments/digits_mlp.py [--epochs 30] [--neuron lif|cuba] [--quick]
+    python -m experiments.digits_mlp [--epochs 30] [--neuron lif|cuba] [--quick]
 
 Writes ``results/digits_mlp.json`` (test accuracy, spikes per sample, wall time, history) and the
 trained weights ``results/digits_mlp.pt``.
@@ -9,15 +9,13 @@ trained weights ``results/digits_mlp.pt``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
+from neuromap import data, train
+from neuromap.networks import SpikingMLP
 
-from neuromap import data, train  # noqa: E402
-from neuromap.networks import SpikingMLP  # noqa: E402
+from ._common import RESULTS, setup_threads, training_record, write_result
 
 
 def run(epochs: int = 30, neuron: str = "lif", steps: int = 25, seed: int = 0, out_dir: Path = RESULTS) -> dict:

@@ -1,6 +1,6 @@
 """Liquid state machine on synthetic DVS-like moving-bar events.
 
-    python experiments/dvs_bars.py [--seed 0]
+    python -m experiments.dvs_bars [--seed 0]
 
 16x16 bars, ON/OFF polarity, 4 directions x 2 speeds (8 classes), 2 % noise events, T = 20. The
 512 event channels drive a fixed 400-neuron CuBa-LIF reservoir (20 x 5 x 4 grid, Maass topology);
@@ -13,16 +13,14 @@ Writes ``results/dvs_bars.json``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
+from neuromap.data import moving_bars
+from neuromap.networks.lsm import MAASS_A, Readout, Reservoir, maass_connectivity, time_binned_counts
+from neuromap.neurons import CubaLIFParams
 
-from neuromap.eventdata import moving_bars  # noqa: E402
-from neuromap.networks.lsm import MAASS_A, Readout, Reservoir, maass_connectivity, time_binned_counts  # noqa: E402
-from neuromap.neurons import CubaLIFParams  # noqa: E402
+from ._common import RESULTS, setup_threads, write_result
 
 PARAMS = CubaLIFParams(tau_mem=10e-3, tau_syn=3e-3, dt=1e-3, v_th=1.0, reset="zero", refractory_steps=1)
 

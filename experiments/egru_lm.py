@@ -1,6 +1,6 @@
 """Character-level language model on ``pydoc_data.topics``: EGRU vs a dense GRU of the same size.
 
-    python experiments/egru_lm.py [--epochs 16] [--hidden 128] [--quick]
+    python -m experiments.egru_lm [--epochs 16] [--hidden 128] [--quick]
 
 Both models: embedding 32 -> one recurrent layer (``--hidden`` units) -> linear decoder, trained
 with Adam (lr 6e-3, cosine decay, grad-clip 1) and truncated BPTT (64 streams x 50 characters,
@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
+from neuromap import train
+from neuromap.data import CharCorpus, char_corpus
+from neuromap.networks.egru import CharLM
 
-from neuromap import train  # noqa: E402
-from neuromap.networks.egru import CharLM  # noqa: E402
-from neuromap.textdata import CharCorpus, char_corpus  # noqa: E402
+from ._common import RESULTS, setup_threads, write_result
 
 LN2 = math.log(2.0)
 

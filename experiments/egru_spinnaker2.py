@@ -1,6 +1,6 @@
 """The character EGRU LM on the SpiNNaker2 execution model, pruned, next to its GPU / CPU estimate.
 
-    python experiments/egru_spinnaker2.py [--hidden 192] [--epochs 8] [--finetune 1] [--prune 0.9] [--quick]
+    python -m experiments.egru_spinnaker2 [--hidden 192] [--epochs 8] [--finetune 1] [--prune 0.9] [--quick]
 
 1. Train the zoo's ``CharLM(cell="egru")`` on ``pydoc_data.topics`` (experiments/egru_lm.py's loop).
 2. Magnitude-prune the recurrent and input weights to ``--prune`` (global per matrix) and fine-tune
@@ -22,22 +22,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
-from egru_lm import evaluate_bpc, train_lm  # noqa: E402
+from neuromap import backends, targets, train
+from neuromap.data import char_corpus
+from neuromap.energy import Options, collect, estimate, estimate_run
+from neuromap.graph import trace
+from neuromap.networks.egru import CharLM
 
-from neuromap import backends, hardware, train  # noqa: E402
-from neuromap.energy import costs  # noqa: E402
-from neuromap.graph import trace  # noqa: E402
-from neuromap.networks.egru import CharLM  # noqa: E402
-from neuromap.textdata import char_corpus  # noqa: E402
+from ._common import RESULTS, setup_threads, write_result
+from .egru_lm import evaluate_bpc, train_lm
 
 LN2 = math.log(2.0)
 
@@ -68,8 +65,8 @@ def hold_masks(model: CharLM, masks: dict[str, torch.Tensor]) -> None:
 def _energy_rows(res, net, tokens: int) -> dict:
     """SpiNNaker2 (the run's real-time mode, 0.5 V: baseline + PE sleep / active power x time) and the
     batch-1 conventional baselines per token (one token = one time step)."""
-    est = res.estimate()
-    activity = res.activity()
+    est = estimate_run(res.compiled, res)
+    activity = collect(res.compiled.netlist, res.records)
     row = {"energy_J_per_token": est.energy_J / tokens,
            "energy_breakdown_J_per_token": {k: v / tokens for k, v in est.breakdown().items()},
            "energy_omitted": est.omitted, "energy_notes": est.notes,
@@ -77,9 +74,9 @@ def _energy_rows(res, net, tokens: int) -> dict:
                                    "backend_realtime": res.timing.latency_per_step_s,
                                    "backend_step_s": float(res.timing.step_s.mean())}}
     base = {}
-    for tname, opt in (("gpu-a100", costs.Options(batch=1, gpu_mode="eager")),
-                       ("gpu-a100 graph", costs.Options(batch=1, gpu_mode="graph")), ("cpu", None)):
-        e = costs.estimate(net, activity, hardware.load(tname.split()[0]), options=opt)
+    for tname, opt in (("gpu-a100", Options(batch=1, gpu_mode="eager")),
+                       ("gpu-a100 graph", Options(batch=1, gpu_mode="graph")), ("cpu", None)):
+        e = estimate(net, activity, targets.load(tname.split()[0]), options=opt)
         base[tname] = {"energy_J_per_token": e.energy_J / tokens, "latency_per_token_s": e.latency_per_step_s,
                        "omitted": e.omitted}
     row["baselines"] = base
@@ -133,7 +130,7 @@ def run(hidden: int = 192, embedding: int = 32, epochs: float = 2.0, finetune: f
             row.update(_energy_rows(res, c.netlist, tokens))
         out[numerics] = row
     r = out["fp32"]
-    lo, hi = hardware.load("spinnaker2").get("validation.egru_lm_vs_gpu_energy_ratio")
+    lo, hi = targets.load("spinnaker2").get("validation.egru_lm_vs_gpu_energy_ratio")
     out["paper_claim"] = "5-18x less energy than a GPU at batch 1 (Nazeer et al., SNUFA 2024 abstract)"
     out["reproduces_range"] = bool(lo <= r["gpu_over_spinnaker2"] <= hi)
     write_result(out, RESULTS / f"{name}.json")

@@ -1,6 +1,6 @@
 """LMU (d=32, theta=64, tanh hidden 64, last-step readout, FFT-parallel) on permuted pixel-wise digits.
 
-    python experiments/lmu_psdigits.py [--epochs 60] [--seed 0] [--quick]
+    python -m experiments.lmu_psdigits [--epochs 60] [--seed 0] [--quick]
 
 Writes ``results/lmu_psdigits.json`` (test accuracy, wall time, per-epoch history) and ``results/lmu_psdigits.png``
 (training curve).
@@ -8,15 +8,13 @@ Writes ``results/lmu_psdigits.json`` (test accuracy, wall time, per-epoch histor
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _zoo import RESULTS, main, run_experiment  # noqa: E402
+from neuromap import train
+from neuromap.networks.lmu import LMUClassifier
+from neuromap.networks.sequence_digits import pixel_digits
 
-from neuromap import train  # noqa: E402
-from neuromap.networks.lmu import LMUClassifier  # noqa: E402
-from neuromap.networks.sequence_digits import pixel_digits  # noqa: E402
+from ._zoo import RESULTS, main, run_experiment
 
 EPOCHS = 60
 

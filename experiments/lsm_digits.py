@@ -1,7 +1,7 @@
 """Liquid state machine on a task that needs memory: scikit-learn's digits scanned in either
 temporal order, classified by digit *and* scan direction from spike counts that carry no timing.
 
-    python experiments/lsm_digits.py [--seed 0] [--gains 0 0.15 0.3 0.45 0.6 0.8 1.0]
+    python -m experiments.lsm_digits [--seed 0] [--gains 0 0.15 0.3 0.45 0.6 0.8 1.0]
 
 Each 8x8 digit is scanned column by column (8 columns x 5 steps, spike probability 0.8 x intensity
 on 8 row channels, T = 40), once left-to-right and once right-to-left (the same spike trains
@@ -21,20 +21,15 @@ hardware/crossbar-rram.toml). Writes ``results/lsm_digits.json`` and ``.png``.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
-from crossbar_lsm import rram_weights  # noqa: E402
-
-from neuromap import hardware  # noqa: E402
-from neuromap.crossbar import RRAMModel  # noqa: E402
-from neuromap.networks.lsm import (  # noqa: E402
+from neuromap import targets
+from neuromap.crossbar import RRAMModel
+from neuromap.networks.lsm import (
     MAASS_A,
     Readout,
     Reservoir,
@@ -42,7 +37,10 @@ from neuromap.networks.lsm import (  # noqa: E402
     maass_connectivity,
     time_binned_counts,
 )
-from neuromap.neurons import LIFParams  # noqa: E402
+from neuromap.neurons import LIFParams
+
+from ._common import RESULTS, setup_threads, write_result
+from .crossbar_lsm import rram_weights
 
 PARAMS = LIFParams(tau_mem=2e-3, dt=1e-3, v_th=1.0, reset="zero", refractory_steps=2)
 AMPLITUDES = {k: v / MAASS_A["EE"] for k, v in MAASS_A.items()}  # E->E = 1
@@ -102,7 +100,7 @@ def run(seed: int = 0, gains=GAINS, out_dir: Path = RESULTS) -> dict:
         print(f"g_rec {g:4}: accuracy {r['accuracy']:.3f} (digit {r['digit_accuracy']:.3f}, direction "
               f"{r['direction_accuracy']:.3f}), rate {r['rate_per_step']:.3f}/step", flush=True)
     best = max(sweep, key=lambda k: sweep[k]["accuracy"])
-    target = hardware.load("crossbar-rram")
+    target = targets.load("crossbar-rram")
     conn = maass_connectivity((10, 5, 4), lam=2.0, amplitudes=AMPLITUDES, seed=seed)
     rram = evaluate(build(float(best), seed, rram_weights(conn, RRAMModel.from_target(target), seed=1000 + seed)),
                     u, y, tr, te)

@@ -1,6 +1,6 @@
 """Meta-SpikeFormer (SDT V2, tiny, SDSA-3) on scikit-learn digits, T=4 direct encoding.
 
-    python experiments/metaspikformer_digits.py [--epochs 30] [--seed 0] [--quick]
+    python -m experiments.metaspikformer_digits [--epochs 30] [--seed 0] [--quick]
 
 Writes ``results/metaspikformer_digits.json`` (test accuracy, wall time, per-epoch history) and
 ``results/metaspikformer_digits.png``
@@ -9,14 +9,12 @@ Writes ``results/metaspikformer_digits.json`` (test accuracy, wall time, per-epo
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _zoo import RESULTS, main, run_experiment  # noqa: E402
+from neuromap import data, train
+from neuromap.networks.metaspikformer import MetaSpikeFormer
 
-from neuromap import data, train  # noqa: E402
-from neuromap.networks.metaspikformer import MetaSpikeFormer  # noqa: E402
+from ._zoo import RESULTS, main, run_experiment
 
 EPOCHS = 30
 

@@ -1,6 +1,6 @@
 """Quantized Spike-driven Transformer (Qiu et al., ICLR 2025) on scikit-learn digits: accuracy vs weight bits.
 
-    python experiments/qsd_digits.py [--teacher-epochs 4] [--qat-epochs 2] [--bits 8 4 2 1] [--no-distill] [--quick]
+    python -m experiments.qsd_digits [--teacher-epochs 4] [--qat-epochs 2] [--bits 8 4 2 1] [--no-distill] [--quick]
 
 1. A float teacher: ``SpikeDrivenTransformer.tiny()`` (the configuration of ``experiments/sdt_digits.py``),
    T = 4 direct (current) encoding, trained with the mean-membrane cross-entropy.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,21 +29,20 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
+import neuromap as nm
+from neuromap import backends, data, targets, train
+from neuromap import quantize as Q
+from neuromap.backends.base import BackendError
+from neuromap.deploy import readout_accuracy, records_with_inputs
+from neuromap.distill import Distiller
+from neuromap.energy import collect, estimate
+from neuromap.networks import SpikingMLP
+from neuromap.networks.qsd import ATTENTION_LEVELS, qsd_sdt
+from neuromap.networks.sdt import SDSA, SpikeDrivenTransformer
+from neuromap.neurons import LIFParams
+from neuromap.partition import partition
 
-import neuromap as nm  # noqa: E402
-from neuromap import backends, data, hardware, train  # noqa: E402
-from neuromap import quantize as Q  # noqa: E402
-from neuromap.backends.base import BackendError  # noqa: E402
-from neuromap.deploy import readout_accuracy, records_with_inputs  # noqa: E402
-from neuromap.distill import Distiller  # noqa: E402
-from neuromap.energy import collect, estimate  # noqa: E402
-from neuromap.networks import SpikingMLP  # noqa: E402
-from neuromap.networks.qsd import ATTENTION_LEVELS, qsd_sdt  # noqa: E402
-from neuromap.networks.sdt import SDSA, SpikeDrivenTransformer  # noqa: E402
-from neuromap.neurons import LIFParams  # noqa: E402
-from neuromap.partition import partition  # noqa: E402
+from ._common import RESULTS, setup_threads, training_record, write_result
 
 TEACHER_EPOCHS, QAT_EPOCHS, BITS = 4, 2, (8, 4, 2, 1)
 MLP_EPOCHS, MLP_QAT_EPOCHS = 8, 3
@@ -90,7 +88,7 @@ def _energy(model, x: torch.Tensor) -> dict[str, Any]:
         stored = Q.sign_magnitude_bits(grid["qmin"], grid["qmax"])
     out: dict[str, Any] = {"graph_weight_bits": sorted(set(bits.values())) or None, "targets": {}}
     for name in TARGETS:
-        tgt = hardware.load(name)
+        tgt = targets.load(name)
         try:
             mapping = partition(net, tgt, weight_bits=stored) if tgt.kind == "digital" else None
             est = estimate(net, activity, tgt, mapping)
@@ -103,7 +101,7 @@ def _energy(model, x: torch.Tensor) -> dict[str, Any]:
         floats = graph.lower()
         for proj in floats.projections:
             proj.meta.pop("node_metadata", None)
-        est = estimate(floats, activity, hardware.load("crossbar-rram"), None)
+        est = estimate(floats, activity, targets.load("crossbar-rram"), None)
         out["crossbar_rram_float_weights_same_activity_J"] = est.energy_per_inference_J
     out["crossbar_rram"] = _crossbar_check(graph)
     return out

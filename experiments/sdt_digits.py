@@ -1,6 +1,6 @@
 """SpikeDrivenTransformer V1 (tiny) on scikit-learn digits, T=4 direct (current) encoding.
 
-    python experiments/sdt_digits.py [--epochs 20] [--seed 0] [--quick]
+    python -m experiments.sdt_digits [--epochs 20] [--seed 0] [--quick]
 
 Writes ``results/sdt_digits.json`` (test accuracy, wall time, per-epoch history) and ``results/sdt_digits.png``
 (training curve).
@@ -8,14 +8,12 @@ Writes ``results/sdt_digits.json`` (test accuracy, wall time, per-epoch history)
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _zoo import RESULTS, main, run_experiment  # noqa: E402
+from neuromap import data, train
+from neuromap.networks.sdt import SpikeDrivenTransformer
 
-from neuromap import data, train  # noqa: E402
-from neuromap.networks.sdt import SpikeDrivenTransformer  # noqa: E402
+from ._zoo import RESULTS, main, run_experiment
 
 EPOCHS = 20
 

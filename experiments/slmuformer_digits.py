@@ -1,6 +1,6 @@
 """Spiking LMUFormer (tiny) on row-wise digits (8 steps of 8 pixels).
 
-    python experiments/slmuformer_digits.py [--epochs 40] [--seed 0] [--quick]
+    python -m experiments.slmuformer_digits [--epochs 40] [--seed 0] [--quick]
 
 Writes ``results/slmuformer_digits.json`` (test accuracy, wall time, per-epoch history) and ``results/slmuformer_digits.png``
 (training curve).
@@ -8,15 +8,13 @@ Writes ``results/slmuformer_digits.json`` (test accuracy, wall time, per-epoch h
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _zoo import RESULTS, main, run_experiment  # noqa: E402
+from neuromap import train
+from neuromap.networks.lmu import LMUFormer
+from neuromap.networks.sequence_digits import rowwise_digits
 
-from neuromap import train  # noqa: E402
-from neuromap.networks.lmu import LMUFormer  # noqa: E402
-from neuromap.networks.sequence_digits import rowwise_digits  # noqa: E402
+from ._zoo import RESULTS, main, run_experiment
 
 EPOCHS = 40
 

@@ -1,6 +1,6 @@
 """Character LM on ``pydoc_data.topics``: SpikeGPT vs EGRU vs a dense GRU of about the same size.
 
-    python experiments/spikegpt_lm.py [--epochs 4] [--n-embd 64] [--layers 2] [--hidden 168] [--quick]
+    python -m experiments.spikegpt_lm [--epochs 4] [--n-embd 64] [--layers 2] [--hidden 168] [--quick]
 
 All three are trained and measured as in ``experiments/egru_lm.py`` (its ``train_lm`` /
 ``evaluate_bpc``: the position split 90 / 5 / 5 %, truncated BPTT over 64 streams x 50 characters
@@ -28,31 +28,29 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, write_result  # noqa: E402
-from egru_lm import evaluate_bpc, train_lm  # noqa: E402
+import neuromap as nm
+from neuromap import backends, targets, train
+from neuromap.data import CharCorpus, char_corpus
+from neuromap.deploy import records_with_inputs
+from neuromap.energy import Options, collect, estimate
+from neuromap.energy.report import ALL_TARGETS, build_report
+from neuromap.networks.egru import CharLM
+from neuromap.networks.spikegpt import SpikeGPTLM
+from neuromap.partition import partition
 
-import neuromap as nm  # noqa: E402
-from neuromap import backends, hardware, train  # noqa: E402
-from neuromap.deploy import records_with_inputs  # noqa: E402
-from neuromap.energy import collect, costs  # noqa: E402
-from neuromap.energy.report import ALL_TARGETS, build_report  # noqa: E402
-from neuromap.networks.egru import CharLM  # noqa: E402
-from neuromap.networks.spikegpt import SpikeGPTLM  # noqa: E402
-from neuromap.partition import partition  # noqa: E402
-from neuromap.textdata import CharCorpus, char_corpus  # noqa: E402
+from ._common import RESULTS, setup_threads, write_result
+from .egru_lm import evaluate_bpc, train_lm
 
 LN2 = math.log(2.0)
 MODELS = ("spikegpt", "egru", "gru")
-GPU = ("gpu-a100", costs.Options(batch=1, gpu_mode="eager"))
-SPINNAKER2 = ("spinnaker2", costs.Options(realtime=True))
+GPU = ("gpu-a100", Options(batch=1, gpu_mode="eager"))
+SPINNAKER2 = ("spinnaker2", Options(realtime=True))
 
 
 def build(cell: str, vocab: int, cfg: dict) -> nn.Module:
@@ -125,9 +123,9 @@ def costs_per_token(net, records: dict, tokens: int) -> dict:
            "activation_sparsity": act.activation_sparsity, "neurons": sum(act.neurons.values()),
            "synapses": sum(p.synapses_dense() for p in net.projections)}
     for key, (name, opt) in (("spinnaker2", SPINNAKER2), ("gpu", GPU)):
-        tgt = hardware.load(name)
-        mapping = partition(net, tgt, method="sequential", activity=act) if tgt.kind != "conventional" else None
-        est = costs.estimate(net, act, tgt, mapping, options=opt)
+        tgt = targets.load(name)
+        mapping = partition(net, tgt, method="sequential", activity=act) if targets.kind_of(tgt).partitions else None
+        est = estimate(net, act, tgt, mapping, options=opt)
         out[key] = {"target": name, "energy_J_per_token": est.energy_J / tokens,
                     "latency_per_token_s": est.latency_per_step_s, "breakdown_J_per_token":
                         {k: v / tokens for k, v in est.breakdown().items()},

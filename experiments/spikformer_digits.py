@@ -1,7 +1,7 @@
 """Spikformer V2 (tiny: SCS stem, SSA attention, spiking MLP, spike-level residuals) on scikit-learn
 digits, T=4 direct (current) encoding, trained on one core.
 
-    python experiments/spikformer_digits.py [--epochs 15] [--seed 0] [--quick]
+    python -m experiments.spikformer_digits [--epochs 15] [--seed 0] [--quick]
 
 After training: the spike-driven audit of the trained model on the test images (which products
 see binary spikes, which integer spike counts or real values); the inference form with every
@@ -14,27 +14,25 @@ graph check, per-target report) and ``results/spikformer_digits.png`` (training 
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, setup_threads, training_record, write_result  # noqa: E402
-from _zoo import plot_curve  # noqa: E402
+import neuromap as nm
+from neuromap import data, targets, train
+from neuromap.audit import spike_driven_audit
+from neuromap.backends import get
+from neuromap.deploy import records_with_inputs
+from neuromap.energy import collect
+from neuromap.energy.report import build_report
+from neuromap.graph.nodes import type_name
+from neuromap.networks.spikformer import Spikformer
+from neuromap.partition import DoesNotFit
 
-import neuromap as nm  # noqa: E402
-from neuromap import data, hardware, train  # noqa: E402
-from neuromap.audit import spike_driven_audit  # noqa: E402
-from neuromap.backends import get  # noqa: E402
-from neuromap.deploy import records_with_inputs  # noqa: E402
-from neuromap.energy import collect  # noqa: E402
-from neuromap.energy.report import build_report  # noqa: E402
-from neuromap.graph.nodes import type_name  # noqa: E402
-from neuromap.networks.spikformer import Spikformer  # noqa: E402
-from neuromap.partition import DoesNotFit  # noqa: E402
+from ._common import RESULTS, setup_threads, training_record, write_result
+from ._zoo import plot_curve
 
 NAME = "spikformer_digits"
 EPOCHS = 15
@@ -73,7 +71,7 @@ def target_report(graph, net, run, x: torch.Tensor) -> dict:
     a target the network does not fit is listed with the partitioner's reason."""
     activity = collect(net, records_with_inputs(graph, run, x))
     rows, unfit = [], {}
-    for name in hardware.available():
+    for name in targets.available():
         try:
             rows += build_report(net, activity, [name], model=NAME).rows()
         except DoesNotFit as exc:

@@ -41,10 +41,10 @@ from torch import nn
 
 from neuromap.backends.torch import NodeOp, register_builder
 from neuromap.graph.errors import GraphError
+from neuromap.graph.extension_nodes import ExtensionNode, float32_array
 from neuromap.graph.nodes import as_text, register_node
-from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
+from neuromap.graph.trace_handlers import register_handler, single_input, to_numpy
 from neuromap.graph.units import Incoming, Unit
-from neuromap.graph.zoo_nodes import ExtensionNode, float32_array
 from neuromap.netlist import Population, Projection
 from neuromap.neurons import egru as egru_fn
 from neuromap.neurons import kernels

@@ -35,12 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuromap.backends.torch import NodeOp, register_builder
-from neuromap.graph import zoo_nodes
+from neuromap.graph import extension_nodes
 from neuromap.graph.errors import GraphError
+from neuromap.graph.extension_nodes import ExtensionNode, float32_array
 from neuromap.graph.nodes import as_text, register_node
-from neuromap.graph.trace_zoo import add_pending_batchnorm, population_node, register_handler, single_input, to_numpy
+from neuromap.graph.trace_handlers import add_pending_batchnorm, population_node, register_handler, single_input, to_numpy
 from neuromap.graph.units import Incoming, Unit
-from neuromap.graph.zoo_nodes import ExtensionNode, float32_array
 from neuromap.netlist import Population, Projection
 from neuromap.neurons import CubaLIF, CubaLIFParams, inputs_checked
 from neuromap.neurons.functional import check_sequence
@@ -465,7 +465,7 @@ def trace_causal_conv(tr, m: CausalConv1d, name: str, args: tuple, out: torch.Te
         raise GraphError(f"trace: {name!r}: only stride 1, dilation 1, groups 1 temporal convolutions are supported")
     w = to_numpy(conv.weight)
     bias = to_numpy(conv.bias) if conv.bias is not None else np.zeros(w.shape[0], dtype=w.dtype)
-    node = zoo_nodes.TemporalConv1d(weight=w, bias=bias, pad_left=left, pad_right=right)
+    node = extension_nodes.TemporalConv1d(weight=w, bias=bias, pad_left=left, pad_right=right)
     tr.bind(out, [tr.add_node(name, node, src)])
 
 
@@ -752,8 +752,8 @@ def trace_l2mu(tr, m: L2MU, name: str, args: tuple, out: torch.Tensor) -> None:
 
     e_x, e_h, f_em, e_m = lin("e_x"), lin("e_h"), flat("e_m.flatten"), lin("e_m")
     u = add("lif_u", population_node(m.lif_u, (M,)))
-    a_bar = add("A_bar", zoo_nodes.AxisLinear(weight=to_numpy(m.A_bar)))
-    b_bar = add("B_bar", zoo_nodes.Outer(vector=to_numpy(m.B_bar)))
+    a_bar = add("A_bar", extension_nodes.AxisLinear(weight=to_numpy(m.A_bar)))
+    b_bar = add("B_bar", extension_nodes.Outer(vector=to_numpy(m.B_bar)))
     mem = add("lif_m", population_node(m.lif_m, (M, d)))
     w_x, w_h, f_wm, w_m = lin("W_x"), lin("W_h"), flat("W_m.flatten"), lin("W_m")
     h = add("lif_h", population_node(m.lif_h, (m.hidden,)))

@@ -42,10 +42,10 @@ import torch
 from torch import nn
 
 from neuromap import synapses
-from neuromap.graph import zoo_nodes
+from neuromap.graph import extension_nodes
 from neuromap.graph.errors import GraphError
 from neuromap.graph.neuron import LIFSpec, spec_to_nir
-from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
+from neuromap.graph.trace_handlers import register_handler, single_input, to_numpy
 from neuromap.neurons import (
     CubaEIParams,
     CubaLIFParams,
@@ -797,7 +797,7 @@ def trace_reservoir(tr, m: Reservoir, name: str, args: tuple, out: torch.Tensor)
         raise GraphError(f"trace: reservoir {name!r}: {problem} has no graph form (a NIR CubaLIF has one synaptic "
                          "current, a self-loop edge one delay); simulate it with Reservoir.simulate")
     w = m.w_rec
-    csr = zoo_nodes.SparseLinear(indptr=to_numpy(w.crow_indices()), indices=to_numpy(w.col_indices()),
+    csr = extension_nodes.SparseLinear(indptr=to_numpy(w.crow_indices()), indices=to_numpy(w.col_indices()),
                                  data=to_numpy(w.values()), shape=np.asarray(w.shape))
     inp = tr.add_node(f"{name}.w_in", nir.Linear(weight=to_numpy(m.w_in)), src)
     lif = tr.add_node(f"{name}.lif", spec_to_nir(LIFSpec((m.n,), m.params)), [inp])

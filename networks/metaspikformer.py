@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuromap import synapses
+from neuromap.graph.extension_nodes import AttentionUnit
 from neuromap.graph.nodes import register_node
-from neuromap.graph.trace_zoo import (
+from neuromap.graph.trace_handlers import (
     attention_inputs,
     bn_scale_shift,
     fold_into,
@@ -36,7 +37,6 @@ from neuromap.graph.trace_zoo import (
     single_input,
     to_numpy,
 )
-from neuromap.graph.zoo_nodes import AttentionUnit
 
 from .multistep import MultiStep, check_heads, check_input, check_positive_int, neuron_factory
 from .sdt import SpikingConvMLP

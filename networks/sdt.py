@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from neuromap import synapses
+from neuromap.graph.extension_nodes import AttentionUnit
 from neuromap.graph.nodes import register_node
-from neuromap.graph.trace_zoo import attention_inputs, neuron_field, register_handler
-from neuromap.graph.zoo_nodes import AttentionUnit
+from neuromap.graph.trace_handlers import attention_inputs, neuron_field, register_handler
 
 from .multistep import MultiStep, check_heads, check_input, check_positive_int, neuron_factory
 
@@ -68,7 +68,7 @@ class SDSA(nn.Module):
 class SDSANode(AttentionUnit):
     """The graph node of :class:`SDSA` (saved as ``neuromap.SDSA``): ``Y = Q * LIF(sum_n K[n] * V[n])``
     per channel (the LIF is ``(1, C)``). Attributes: ``dim`` (C), ``heads`` (layout only: the result
-    does not depend on it), ``neuron`` (the attention LIF, JSON: :func:`neuromap.graph.zoo_nodes.neuron_json`)."""
+    does not depend on it), ``neuron`` (the attention LIF, JSON: :func:`neuromap.graph.extension_nodes.neuron_json`)."""
 
     TYPE = "SDSA"
     dim: int

@@ -48,10 +48,10 @@ from torch import nn
 from neuromap import synapses
 from neuromap.backends.torch import NodeOp, register_builder
 from neuromap.graph.errors import GraphError
+from neuromap.graph.extension_nodes import Place
 from neuromap.graph.nodes import Reshape, register_node
-from neuromap.graph.trace_zoo import register_handler, single_input, to_numpy
+from neuromap.graph.trace_handlers import register_handler, single_input, to_numpy
 from neuromap.graph.units import Unit
-from neuromap.graph.zoo_nodes import Place
 from neuromap.netlist import Population
 from neuromap.neurons import as_surrogate, spike
 from neuromap.neurons.presets import spikingjelly_lif

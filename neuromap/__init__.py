@@ -5,4 +5,4 @@ from . import neurons
 from .graph import Graph, load, save, trace  # noqa: F401  (the IR: nm.trace / nm.save / nm.load)
 
 __version__ = "0.1.0"
-__all__ = ["neurons", "encoding", "data", "train", "__version__"]
+__all__ = ["neurons", "data", "train", "__version__"]

@@ -15,7 +15,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -49,25 +49,98 @@ def check_writable(path: str | os.PathLike, directory: bool = False) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) while a third-party writer runs: h5py swallows a ``KeyboardInterrupt``
-    raised inside its callbacks ("Exception ignored in ..."), so the signal is recorded and handed
-    to the previous handler (normally: ``KeyboardInterrupt``) once the writer has returned, before
-    the rename. Only in the main thread (signals go there)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    got: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if got and callable(previous):
-            previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt here
-        elif got and previous == signal.SIG_DFL:
-            raise KeyboardInterrupt
+def _within(path: Path, directory: Path) -> bool:
+    """``path`` (which may not exist yet) lies in ``directory`` or is it, by device and inode: a symbolic
+    link, a bind mount or ``..`` in either name does not hide it."""
+    for p in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            if p.exists() and os.path.samefile(p, directory):
+                return True
+    return False
+
+
+def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike | None], flag: str = "-o",
+                    directory: bool = False) -> None:
+    """Refuse (:class:`OutputError`, before any work) an output that would overwrite or delete an input.
+
+    ``output`` must not be one of ``inputs`` under any name (the same device and inode: the path
+    itself, a symbolic link to it or a hard link), nor lie inside an input directory (a data set's
+    folder). With ``directory`` (a run directory that is replaced as a whole) it must not hold an
+    input either. ``None`` entries and inputs that do not exist are skipped."""
+    out = Path(os.path.abspath(output))
+    for given in inputs:
+        if given is None or not Path(given).exists():
+            continue
+        inp = Path(given)
+        if inp.is_dir():
+            if _within(out, inp):
+                raise OutputError(f"{flag} {output}: lies inside the input directory {given}; write it elsewhere")
+            if directory and _within(inp, out):
+                raise OutputError(f"{flag} {output}: holds the input directory {given}, which replacing it would delete")
+            continue
+        if out.exists() and os.path.samefile(out, inp):
+            how = ("a symbolic link" if out.is_symlink() or inp.is_symlink() else
+                   "a hard link" if os.path.realpath(out) != os.path.realpath(inp) else "the same path")
+            raise OutputError(f"{flag} {output}: is the input {given} ({how}); writing there would destroy the input, "
+                              "give another output path")
+        if directory and _within(inp, out):
+            raise OutputError(f"{flag} {output}: holds the input {given}, which replacing the directory would delete")
+
+
+def check_distinct_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
+    """Refuse two output flags naming one file (``-o m.png --plot m.png``): the second would overwrite the first."""
+    seen: dict[str, str] = {}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise OutputError(f"{flag} {path}: is also given as {seen[key]}; each output needs its own path")
+        seen[key] = flag
+
+
+#: Signals held while a writer runs: Ctrl-C, ``kill`` (SIGTERM) and a closed terminal (SIGHUP).
+DEFERRED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class _Deferred:
+    """Holds :data:`DEFERRED_SIGNALS` while a third-party writer runs: h5py swallows an exception
+    raised inside its callbacks ("Exception ignored in ..."), so a signal is recorded and handed on
+    afterwards (:meth:`deliver`), before the rename. Only in the main thread (signals go there), and
+    only signals whose handler was set from Python and is not ``SIG_IGN`` (an ignored signal stays
+    ignored; one whose handler Python does not know cannot be restored, so it is left alone)."""
+
+    def __init__(self) -> None:
+        self.previous: dict[int, object] = {}
+        self.pending: list[int] = []
+
+    def __enter__(self) -> _Deferred:
+        if threading.current_thread() is threading.main_thread():
+            for signum in DEFERRED_SIGNALS:
+                current = signal.getsignal(signum)
+                if current is not None and current != signal.SIG_IGN:
+                    self.previous[signum] = signal.signal(signum, self._record)
+        return self
+
+    def _record(self, signum: int, frame) -> None:
+        self.pending.append(signum)
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def deliver(self, cleanup) -> None:
+        """Hand each held signal to the handler found before: a callable is called (it may raise, e.g.
+        ``KeyboardInterrupt``, or return, and the write goes on); ``SIG_DFL`` means the default action,
+        so ``cleanup()`` runs first and the signal is raised again to end the process as it would have."""
+        for signum in dict.fromkeys(self.pending):
+            handler = self.previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                cleanup()
+                signal.raise_signal(signum)  # default action: the process ends here (SIGINT, SIGTERM, SIGHUP)
+                raise KeyboardInterrupt  # not reached unless the signal was blocked
 
 
 @contextlib.contextmanager
@@ -76,7 +149,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
 
     For writers that need a file name (``nir.write``, ``np.savez``). ``suffix`` is the temporary
     file's ending (``np.savez`` appends ``.npz`` to names without it). On any exception, including
-    ``KeyboardInterrupt``, the temporary file is removed and the old ``path`` is untouched.
+    ``KeyboardInterrupt``, the temporary file is removed and the old ``path`` is untouched. SIGINT,
+    SIGTERM and SIGHUP arriving during the write are held until the writer returns and then handed
+    to the handlers found before, whatever they are (a callable, ``SIG_DFL``, ``SIG_IGN``).
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
@@ -86,9 +161,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(name)
+    held = _Deferred()
     try:
-        with _sigint_deferred():  # a Ctrl-C during the write is raised here: the old file stays
+        with held:  # a signal during the write is handed on here, before the rename: the old file stays
             yield tmp
+        held.deliver(lambda: tmp.unlink(missing_ok=True))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, _mode_for(path))

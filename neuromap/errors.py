@@ -9,9 +9,9 @@ and a library user can catch them all at once. Classes that were ``ValueError`` 
 - :class:`neuromap.graph.GraphError` (and ``UnsupportedNodeError``), ``ValueError``
 - :class:`neuromap.backends.BackendError`, ``ValueError``
 - :class:`neuromap.partition.DoesNotFit`, ``ValueError``
-- :class:`neuromap.hardware.TargetError`, ``ValueError``
+- :class:`neuromap.targets.TargetError`, ``ValueError``
 - :class:`neuromap.energy.ActivityError` and ``MissingFigure``, ``ValueError``
-- :class:`neuromap.backends.loihi.quantize.QuantizationError`, ``ValueError``
+- :class:`neuromap.backends.loihi.neurons.QuantizationError`, ``ValueError``
 - :class:`InputError` (a bad argument or input file), ``ValueError``
 - :class:`OutputError` (an output that cannot be written), ``OSError``
 """
@@ -32,3 +32,14 @@ class OutputError(NeuromapError, OSError):
 
     def __str__(self) -> str:  # OSError's own __str__ would print "[Errno ...]" with the args tuple
         return str(self.args[0]) if self.args else "cannot write output"
+
+
+class Terminated(BaseException):
+    """The process was told to stop (SIGTERM, SIGHUP) while the ``neuromap`` command ran: raised by the
+    command's signal handler so that every ``finally`` runs (no temporary file or directory is left
+    behind) and the command exits with ``128 + signum``. Like ``KeyboardInterrupt``, not an error:
+    ``except Exception`` does not catch it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

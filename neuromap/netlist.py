@@ -68,6 +68,11 @@ class Population:
         """The registry's descriptor of this population's kind."""
         return registry.get(self.kind)
 
+    @property
+    def is_input(self) -> bool:
+        """A spike / value source fed by the host (the registry's ``source`` kinds), not neurons."""
+        return self.model.source
+
 
 @dataclass
 class ConvGeometry:
@@ -311,7 +316,7 @@ class Netlist:
 
     @property
     def n_neurons(self) -> int:
-        return sum(p.size for p in self.populations if p.kind != "input")
+        return sum(p.size for p in self.populations if not p.is_input)
 
     @property
     def n_synapses(self) -> int:

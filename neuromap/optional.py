@@ -21,10 +21,12 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "nirtorch": ("snntorch", ""),
     "norse": ("norse", ""),  # norse declares torchvision; `make setup` installs it --no-deps beside the CPU torch
     "pymetis": ("metis", ""),
-    "tonic": ("data", ""),  # not needed by neuromap.datasets; for users of tonic's transforms
+    "tonic": ("data", ""),  # not needed by neuromap.data; for users of tonic's transforms
     # lava-nc 0.10.0 declares Python <3.11 and numpy<2; neuromap.compat.lava makes it import on 3.11.
     "lava": ("lava", "pip install --no-deps --ignore-requires-python lava-nc==0.10.0"),
     "spikingjelly": ("bench", "pip install --no-deps spikingjelly==2.0.0"),
+    "ray": ("ray", ""),  # neuromap sweep: trials as Ray tasks; Ray Tune's Optuna integration for nsga2
+    "optuna": ("ray", ""),
 }
 
 

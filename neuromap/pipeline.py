@@ -24,7 +24,7 @@ class Lowered:
 
     Attributes:
         netlist: the graph's populations and projections (:meth:`Graph.lower`).
-        target: the loaded :class:`neuromap.hardware.Target`.
+        target: the loaded :class:`neuromap.targets.Target`.
         mapping: the :class:`neuromap.partition.Mapping` of ``netlist`` on ``target``.
         outputs: graph output name -> ``(population, per-sample shape)`` it reads.
         delayed: projections that read their source's previous step (a delayed graph edge on the path).
@@ -59,7 +59,7 @@ def output_populations(graph, netlist: Netlist) -> dict[str, tuple[str, tuple[in
 def netlist_outputs(netlist: Netlist) -> dict[str, tuple[str, tuple[int, ...]]]:
     """For a netlist built without a graph: every non-input population without outgoing projections."""
     return {p.name: (p.name, p.shape) for p in netlist.populations
-            if p.kind != "input" and not any(True for _ in netlist.outgoing(p.name))}
+            if not p.is_input and not any(True for _ in netlist.outgoing(p.name))}
 
 
 def delayed_projections(graph, netlist: Netlist) -> set[str]:
@@ -98,9 +98,9 @@ def map_netlist(netlist: Netlist, target, mapping=None, **partition_kw) -> Any:
 def prepare(graph, target, mapping=None, **partition_kw) -> Lowered:
     """Lower ``graph`` and map it onto ``target`` (a name, TOML path or Target): the one place where
     a graph becomes what hardware backends compile."""
-    from neuromap import hardware
+    from neuromap import targets
 
-    tgt = hardware.load(target)
+    tgt = targets.load(target)
     net = graph.lower()
     return Lowered(net, tgt, map_netlist(net, tgt, mapping, **partition_kw), output_populations(graph, net),
                    delayed_projections(graph, net), graph)
@@ -108,10 +108,46 @@ def prepare(graph, target, mapping=None, **partition_kw) -> Lowered:
 
 def prepare_netlist(netlist: Netlist, target, mapping=None, **partition_kw) -> Lowered:
     """As :func:`prepare` for a netlist built without a graph (an LSM reservoir's)."""
-    from neuromap import hardware
+    from neuromap import targets
 
-    tgt = hardware.load(target)
+    tgt = targets.load(target)
     return Lowered(netlist, tgt, map_netlist(netlist, tgt, mapping, **partition_kw), netlist_outputs(netlist))
+
+
+ALL_TARGETS = "all"
+
+
+def _unique_targets(targets: list) -> list:
+    """Targets in order, each once; two different files with one ``name`` are an error (their rows
+    would collapse into one, the last silently winning)."""
+    seen: dict[str, Any] = {}
+    for t in targets:
+        if t.name in seen and seen[t.name].path != t.path:
+            raise InputError(f"targets {seen[t.name].path} and {t.path} both have name = {t.name!r}; "
+                             "give each copied target file its own name")
+        seen.setdefault(t.name, t)
+    return list(seen.values())
+
+
+def map_targets(netlist: Netlist, names, mappings: dict | None = None, method: str = "metis",
+                activities: dict | None = None, activity: Any = None) -> list[tuple[Any, Any]]:
+    """``[(target, mapping or None)]`` for a report: each of ``names`` (``"all"``: every shipped
+    target) loaded once, with the run's mapping from ``mappings`` where there is one (checked), else
+    one partition (``method``, the target's activity for its traffic) for kinds whose cost model
+    reads a mapping, else None."""
+    from neuromap import targets
+
+    names = [names] if isinstance(names, str) else list(names)
+    if ALL_TARGETS in names:
+        names = targets.available()
+    out = []
+    for tgt in _unique_targets([targets.load(n) for n in names]):
+        mapping = (mappings or {}).get(tgt.name)
+        if mapping is not None or targets.kind_of(tgt).partitions:
+            act = (activities or {}).get(tgt.name, activity)
+            mapping = map_netlist(netlist, tgt, mapping, method=method, activity=act)
+        out.append((tgt, mapping))
+    return out
 
 
 def run_mappings(compiled: Any, result: Any = None) -> dict[str, Any] | None:

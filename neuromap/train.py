@@ -25,6 +25,7 @@ from torch import nn
 
 from .atomic import atomic_path
 from .data import SequenceData
+from .errors import InputError
 from .neurons.modules import SpikingNeuron
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -182,8 +183,21 @@ def save_checkpoint(path, model: nn.Module, optimizer=None, epoch: int = 0, hist
 
 
 def load_checkpoint(path, model: nn.Module, optimizer=None) -> dict[str, Any]:
-    """Restore model (and optimizer) state; returns the checkpoint dict (epoch, history)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    """Restore model (and optimizer) state; returns the checkpoint dict (epoch, history).
+
+    Read with ``torch.load(weights_only=True)``: tensors, numbers, strings and containers only, never
+    arbitrary pickled objects (unpickling one can run any code the file's author chose). A file that
+    holds anything else is refused with an :class:`~neuromap.errors.InputError`."""
+    import pickle
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not loaded: it holds objects other than tensors, numbers, strings and containers, "
+                         f"and unpickling them could run code from the file ({first})") from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise InputError(f"{path}: cannot read it as a checkpoint ({type(exc).__name__}: {exc})") from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"{path} is not a neuromap checkpoint (no 'model' entry)")
     model.load_state_dict(ckpt["model"])

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -40,7 +40,7 @@ from IPython import get_ipython
 from IPython.display import display
 
 import neuromap as nm
-from neuromap import backends, data, hardware, train
+from neuromap import backends, data, targets, train
 from neuromap.deploy import readout_accuracy, records_with_inputs
 from neuromap.energy import collect
 from neuromap.energy.report import build_report
@@ -51,7 +51,7 @@ from neuromap.partition import partition, synthetic
 SHORT = os.environ.get("NEUROMAP_NOTEBOOK_SHORT") == "1"
 EPOCHS = 5 if SHORT else 30
 torch.manual_seed(0)
-print("targets:", hardware.available())
+print("targets:", targets.available())
 
 
 
@@ -75,7 +75,7 @@ def show_figure(fig):
 
 # %%
 for name in ["spinnaker2", "loihi2", "crossbar-pcm"]:
-    t = hardware.load(name)
+    t = targets.load(name)
     print(f"{name} ({t.kind}), energy figures:")
     for key, fig in t.figures():
         if key.startswith("energy."):
@@ -177,9 +177,9 @@ for act in [None, activity]:
 # measured in notebook 03).
 
 # %%
-targets = ["loihi2", "loihi", "spinnaker2", "crossbar-pcm", "crossbar-rram", "cpu", "gpu-a100"]
-report = build_report(netlist, activity, targets, model="digits SpikingMLP 64-256-10 (T=25)",
-                      accuracy={t: accuracy for t in targets})
+names = ["loihi2", "loihi", "spinnaker2", "crossbar-pcm", "crossbar-rram", "cpu", "gpu-a100"]
+report = build_report(netlist, activity, names, model="digits SpikingMLP 64-256-10 (T=25)",
+                      accuracy={t: accuracy for t in names})
 print(report.table())
 
 # %%

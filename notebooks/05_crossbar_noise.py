@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from neuromap import data, hardware, train
+from neuromap import data, targets, train
 from neuromap.crossbar import (
     CrossbarConfig,
     crossbar_layers,
@@ -67,7 +67,7 @@ HWA_NOISE = 3.0                           # injected noise, in units of the devi
 torch.manual_seed(0)
 
 # %%
-target = hardware.load("crossbar-pcm")
+target = targets.load("crossbar-pcm")
 times = [float(t) for t in target.get("device.t_inference_grid")]
 base = CrossbarConfig.from_target(target)
 print(base)

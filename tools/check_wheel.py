@@ -3,7 +3,7 @@ virtualenv, and run it from outside the checkout: ``neuromap --version`` (``neur
 the CLI has no ``--version`` yet), the README tour (its Python blocks) and ``neuromap deploy
 --backend loihi`` on the shipped digits data.
 
-    python tools/check_wheel.py [--keep DIR]        # `make check-wheel`; tests/test_wheel.py (slow)
+    python -m tools.check_wheel [--keep DIR]        # `make check-wheel`; tests/integration/test_wheel.py (slow)
 
 The fresh venv gets ``torch==2.13.0`` first (the CPU wheel on disk on these machines; any other
 version would pull a multi-GB CUDA build), then the wheel, which brings the other core dependencies

@@ -1,13 +1,22 @@
-"""The backend protocol: ``compile(graph, target=None) -> Compiled``; ``Compiled.run(inputs) -> RunResult``.
+"""The backend protocol: ``compile(graph, target, **options) -> Compiled``; ``Compiled.run(inputs) -> RunResult``.
 
 A backend sees only a :class:`neuromap.graph.Graph`, never an ``nn.Module``. Unsupported nodes fail
 at compile time with the node's name, its type and what would work instead (:class:`BackendError`).
+
+Every backend declares, as Lava's process models do with ``@implements``:
+
+* the target kinds it runs (``target_kinds``) and its ``default_target``; a target of another kind
+  is refused with both named (:func:`load_target`);
+* the neuron kinds and numerics it implements (:class:`Implementations`: each implementation
+  registered with ``@implements("lif", numerics="s16.15")`` next to its code); a population of a
+  kind it lacks is refused at compile time with the kind, the node, the backend and the kinds it has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -89,11 +98,110 @@ class Compiled(Protocol):
 @runtime_checkable
 class Backend(Protocol):
     name: str
+    default_target: ClassVar[str]  # the target ``compile`` uses when given none
+    target_kinds: ClassVar[tuple[str, ...]]  # target kinds it runs (neuromap.targets.kinds())
 
-    def compile(self, graph: Any, target: Any = None) -> Compiled:
-        """Prepare ``graph`` for running (on ``target``, a hardware spec, where the backend needs one)."""
+    def compile(self, graph: Any, target: Any = None, **options: Any) -> Compiled:
+        """Prepare ``graph`` for running on ``target`` (a name, TOML path or Target; None: the default)."""
         ...
 
     def unsupported(self, graph: Any) -> list[str]:
         """Reasons this backend cannot run ``graph`` (node name, type, what would work); empty if it can."""
         ...
+
+
+def load_target(backend: Any, target: Any = None):
+    """``target`` (None: ``backend.default_target``) loaded and checked against the target kinds the
+    backend runs; :class:`BackendError` names both when it cannot run that kind."""
+    from neuromap import targets
+
+    tgt = targets.load(backend.default_target if target is None else target)
+    if tgt.kind not in backend.target_kinds:
+        raise BackendError(f"backend {backend.name!r} cannot run target {tgt.name!r}: it is a {tgt.kind} target, and "
+                           f"{backend.name} runs {' or '.join(backend.target_kinds)} targets "
+                           f"(default: {backend.default_target})")
+    return tgt
+
+
+ANY_STEP = "any kind with a registry step"  # the kind of an implementation that runs NeuronModel.sequence
+
+
+class Implementations:
+    """What one backend implements, per neuron kind and numerics (Lava's ``@implements``):
+
+        IMPLEMENTATIONS = Implementations("spinnaker2")
+
+        @IMPLEMENTATIONS.implements("lif", numerics="s16.15")
+        class _LIF: ...
+
+    ``implements(ANY_STEP, numerics)`` registers one implementation for every kind whose registry
+    entry has a functional step (:attr:`~neuromap.neurons.registry.NeuronModel.sequence`), e.g. a
+    programmable core that runs a new neuron kind with no further code."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self._table: dict[tuple[str, str], Any] = {}
+
+    def implements(self, kind: str, numerics: str = "fp32") -> Callable[[Any], Any]:
+        """Decorator registering its object as this backend's implementation of ``kind`` in ``numerics``."""
+        def register(obj: Any) -> Any:
+            self._table[(kind, numerics)] = obj
+            return obj
+
+        return register
+
+    def numerics(self) -> list[str]:
+        return sorted({n for _, n in self._table})
+
+    def kinds(self, numerics: str) -> list[str]:
+        """Neuron kinds implemented in ``numerics`` (registry kinds with a step, where ``ANY_STEP`` is)."""
+        from neuromap.neurons import registry
+
+        named = {k for k, n in self._table if n == numerics and k != ANY_STEP}
+        if (ANY_STEP, numerics) in self._table:
+            named |= {m.kind for m in registry.models() if m.sequence is not None}
+        return sorted(named)
+
+    def lookup(self, pop: Any, numerics: str) -> Any | None:
+        """The implementation of ``pop``'s kind in ``numerics``, or None."""
+        impl = self._table.get((pop.kind, numerics))
+        if impl is None and pop.model.sequence is not None:
+            impl = self._table.get((ANY_STEP, numerics))
+        return impl
+
+    def problem(self, pop: Any, numerics: str, backend: str | None = None) -> str | None:
+        """Why this backend cannot run ``pop`` in ``numerics`` (kind, node, backend, kinds it has), or
+        None; ``backend`` names a backend that shares this table (lava runs loihi's)."""
+        if pop.is_input or self.lookup(pop, numerics) is not None:
+            return None
+        node = pop.meta.get("node", pop.name)
+        elsewhere = [n for n in self.numerics() if n != numerics and self.lookup(pop, n) is not None]
+        also = f"; it runs {pop.kind!r} in {' / '.join(elsewhere)} numerics" if elsewhere else ""
+        return (f"population {pop.name!r} (node {node!r}) has neuron kind {pop.kind!r}, which backend "
+                f"{backend or self.backend!r} does not implement in {numerics} numerics; it implements "
+                f"{self.kinds(numerics)}" + also)
+
+    def problems(self, netlist: Any, numerics: str, backend: str | None = None) -> list[str]:
+        """:meth:`problem` for every population of ``netlist``."""
+        return [p for pop in netlist.populations if (p := self.problem(pop, numerics, backend)) is not None]
+
+    def get(self, pop: Any, numerics: str) -> Any:
+        """The implementation of ``pop``'s kind in ``numerics``; :class:`BackendError` (see :meth:`problem`)."""
+        why = self.problem(pop, numerics)
+        if why is not None:
+            raise BackendError(why)
+        return self.lookup(pop, numerics)
+
+
+def delayed_outputs(graph: Any) -> list[str]:
+    """Why a hardware backend cannot take ``graph``'s outputs that a ``nir.Delay`` feeds directly (its
+    outputs are populations; a delay lives on a projection into one), one line each."""
+    import nir
+
+    out = []
+    for name in graph.outputs:
+        for p in graph.predecessors(name):
+            if isinstance(graph.nodes[p], nir.Delay):
+                out.append(f"node {p!r} (Delay): a delay directly before output {name!r} is not supported on hardware "
+                           "(outputs are populations); put it before the synapses")
+    return out

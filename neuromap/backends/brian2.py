@@ -36,6 +36,8 @@ import numpy as np
 from neuromap.neurons import CubaEIParams, CubaLIFParams, LIFParams
 from neuromap.optional import require
 
+from .base import Implementations
+
 TARGETS = ("numpy", "cython", "cpp_standalone")
 
 
@@ -295,23 +297,38 @@ def isclose_rates(a: np.ndarray, b: np.ndarray, rel: float = 0.05) -> bool:
 # --- the netlist backend ---------------------------------------------------------------------------
 
 NAME = "brian2"
-KINDS = ("input", "lif", "cuba")  # what Brian2 runs here: spike sources and LIF-family groups
+NUMERICS = "float64"
+IMPLEMENTATIONS = Implementations(NAME)
+
+
+@IMPLEMENTATIONS.implements("lif", numerics=NUMERICS)
+@IMPLEMENTATIONS.implements("cuba", numerics=NUMERICS)
+def group_params(pop) -> LIFParams:
+    """A LIF or CuBa-LIF population is one ``NeuronGroup`` built from its parameter dataclass
+    (:func:`neuron_model` reads the kind from the class: a CuBa group has a current ``I``)."""
+    return pop.params.neuron
 
 
 def netlist_problems(net) -> list[str]:
-    """Reasons the Brian2 backend cannot run ``net`` (population kinds, per-neuron parameters,
-    projections, cycles between populations)."""
+    """Reasons the Brian2 backend cannot run ``net`` (neuron kinds it does not implement, per-neuron
+    parameters, projections, cycles between populations)."""
     import networkx as nx
 
     out = []
     for p in net.populations:
-        if p.kind not in KINDS:
-            out.append(f"population {p.name!r} (kind {p.kind!r}): the Brian2 backend runs {list(KINDS)}")
-        elif p.kind != "input" and p.params.overrides():
+        why = IMPLEMENTATIONS.problem(p, NUMERICS)
+        if why is not None:
+            out.append(why)
+        elif not p.is_input and p.params.overrides():
             out.append(f"population {p.name!r}: per-neuron {sorted(p.params.overrides())} have no Brian2 "
                        "NeuronGroup form here (one parameter set per group)")
-        elif p.kind != "input" and p.params.neuron.reset_delay:
+        elif not p.is_input and p.params.neuron.reset_delay:
             out.append(f"population {p.name!r}: reset_delay=True (snnTorch's delayed reset) has no Brian2 form")
+        elif not p.is_input and p.params.neuron.reset_signal != "spike":
+            out.append(f"population {p.name!r}: reset_signal='membrane' (snnTorch's immediate reset) has no Brian2 form")
+        elif not p.is_input and not 0.0 < p.params.neuron.beta < 1.0:
+            out.append(f"population {p.name!r}: beta = {p.params.neuron.beta:g} (NIR's IF or Threshold) has no "
+                       "Brian2 equation here (the membrane ODE needs a finite, non-zero tau)")
     for pr in net.projections:
         if pr.src == pr.dst and pr.delay:
             out.append(f"projection {pr.name!r}: a delayed self-loop is not supported")
@@ -333,7 +350,7 @@ class Brian2Compiled:
         if codegen not in ("numpy", "cython"):
             raise ValueError(f"codegen={codegen!r} is not one of ['numpy', 'cython'] (runtime mode)")
         self.netlist, self.outputs, self.codegen = netlist, outputs, codegen
-        self.inputs = [p.name for p in netlist.populations if p.kind == "input"]
+        self.inputs = [p.name for p in netlist.populations if p.is_input]
         g = nx.DiGraph()
         g.add_nodes_from(p.name for p in netlist.populations)
         g.add_edges_from((pr.src, pr.dst) for pr in netlist.projections if pr.src != pr.dst)
@@ -342,7 +359,7 @@ class Brian2Compiled:
     def _weights(self, proj, n_src: int, n_dst: int):
         import scipy.sparse as sp
 
-        from neuromap.graph.synapses import conv_matrix
+        from neuromap.graph.matrices import conv_matrix
 
         if proj.kind == "identity":
             return sp.identity(n_dst, format="csr")
@@ -356,7 +373,7 @@ class Brian2Compiled:
         rasters = dict(xs)
         for name in self.order:
             pop = self.netlist.population(name)
-            if pop.kind == "input":
+            if pop.is_input:
                 continue
             drives, bias, rec = [], None, None
             for pr in self.netlist.incoming(name):
@@ -368,9 +385,10 @@ class Brian2Compiled:
                 if pr.bias is not None:
                     bias = (0.0 if bias is None else bias) + np.asarray(pr.bias, dtype=np.float64)
             T = next(iter(xs.values())).shape[0]
-            objects, _, mon = driven_population(pop.params.neuron, pop.size, drives, bias, rec, name="p")
-            b2.Network(*objects).run(T * pop.params.neuron.dt * b2.second, namespace={})
-            rasters[name] = spikes_from_monitor(mon, pop.size, T, pop.params.neuron.dt)
+            params = IMPLEMENTATIONS.get(pop, NUMERICS)(pop)
+            objects, _, mon = driven_population(params, pop.size, drives, bias, rec, name="p")
+            b2.Network(*objects).run(T * params.dt * b2.second, namespace={})
+            rasters[name] = spikes_from_monitor(mon, pop.size, T, params.dt)
         return rasters
 
     def run(self, inputs: Any):
@@ -390,15 +408,19 @@ class Brian2Compiled:
         per_sample = [self._sample({n: x[:, b].reshape(T, -1).numpy() for n, x in xs.items()}) for b in range(B)]
         wall = time.perf_counter() - start
         records = {p.name: torch.from_numpy(np.stack([r[p.name] for r in per_sample], axis=1).astype(np.float32))
-                   .reshape(T, B, *p.shape) for p in self.netlist.populations if p.kind != "input"}
+                   .reshape(T, B, *p.shape) for p in self.netlist.populations if not p.is_input}
         outputs = {o: records[pop].reshape(T, B, *shape) for o, (pop, shape) in self.outputs.items()}
         return RunResult(outputs=outputs, records=records, wall_seconds=wall, backend=NAME)
 
 
 class Brian2Backend:
-    """``backends.get("brian2")``: a netlist simulated in Brian2 (a reference simulator, no target)."""
+    """``backends.get("brian2")``: a netlist simulated in Brian2 (a reference simulator on the CPU, so
+    its runs are priced on conventional targets, ``cpu`` by default)."""
 
     name = NAME
+    default_target = "cpu"
+    target_kinds = ("conventional",)
+    implementations = IMPLEMENTATIONS
 
     def unsupported(self, graph) -> list[str]:
         try:
@@ -407,9 +429,14 @@ class Brian2Backend:
             return [str(exc)]
 
     def compile(self, graph, target: Any = None, codegen: str = "numpy") -> Brian2Compiled:
-        """Lower ``graph`` and prepare it for Brian2 (``target`` is ignored: Brian2 is a simulator)."""
+        """Lower ``graph`` and prepare it for Brian2 (``target``, when given, must be a kind it runs: it
+        only prices the run; Brian2 is a simulator)."""
         from neuromap import pipeline
 
+        from .base import load_target
+
+        if target is not None:
+            load_target(self, target)
         return self.compile_netlist(graph.lower(), codegen, pipeline.output_populations(graph, graph.lower()))
 
     def compile_netlist(self, netlist, codegen: str = "numpy",

@@ -32,11 +32,11 @@ import nir
 import numpy as np
 import torch
 
-from neuromap.graph.synapses import conv_geometry
+from neuromap.graph.matrices import conv_geometry
 from neuromap.netlist import ConvGeometry
 from neuromap.quantize import GridError, grid_integers, sign_magnitude_bits
 
-from .base import BackendError, RunResult
+from .base import BackendError, RunResult, load_target
 from .torch import NodeOp, TorchCompiled, graph_problems
 
 NAME = "crossbar"
@@ -169,11 +169,13 @@ class CrossbarBackend:
     """``backends.get("crossbar")``."""
 
     name = NAME
+    default_target = DEFAULT_TARGET
+    target_kinds = ("crossbar",)
 
     def unsupported(self, graph) -> list[str]:
         return graph_problems(graph)
 
-    def compile(self, graph, target: Any = DEFAULT_TARGET, seed: int = 0, t_inference: float = 0.0,
+    def compile(self, graph, target: Any = None, seed: int = 0, t_inference: float = 0.0,
                 ideal: bool = False, **overrides: Any) -> CrossbarCompiled:
         from neuromap.crossbar import CrossbarConfig
 
@@ -182,13 +184,11 @@ class CrossbarBackend:
             raise BackendError("crossbar backend cannot run this graph:\n  " + "\n  ".join(problems))
         if t_inference < 0:
             raise ValueError(f"t_inference must be >= 0 seconds after programming, got {t_inference}")
+        t = load_target(self, target)
         if ideal:
-            from neuromap import hardware
-
-            t = hardware.load(target or DEFAULT_TARGET)
             config = CrossbarConfig.ideal(int(t.get("tile.rows")), int(t.get("tile.cols")), **overrides)
         else:
-            config = CrossbarConfig.from_target(target or DEFAULT_TARGET, **overrides)
+            config = CrossbarConfig.from_target(t, **overrides)
         return CrossbarCompiled(graph, config, seed, t_inference)
 
 

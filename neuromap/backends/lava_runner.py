@@ -1,7 +1,8 @@
 """Run a :class:`~neuromap.backends.loihi.emulator.LoihiNetwork` in Lava (lava-nc 0.10.0).
 
 Builds one Lava process per element (``RingBuffer`` spike sources, ``Dense``/``Sparse``
-connections, ``LIF`` populations, ``Monitor`` probes), runs them under
+connections, ``DelayDense`` for connections with synaptic delays, ``LIF`` populations with their
+initial ``u``/``v``, ``Monitor`` probes), runs them under
 ``Loihi2SimCfg(select_tag="fixed_pt")`` (Lava's bit-accurate Loihi model) and returns the same
 :class:`~neuromap.backends.loihi.emulator.LoihiRecord` the emulator returns. Lava simulates one
 sample at a time, so a batch runs sample by sample. The Lava runtime is always stopped, also on
@@ -22,7 +23,7 @@ from .loihi.emulator import LoihiNetwork, LoihiRecord
 
 
 def _build(network: LoihiNetwork, inputs: dict[str, np.ndarray], steps: int):
-    from lava.proc.dense.process import Dense
+    from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.source import RingBuffer
     from lava.proc.lif.process import LIF
     from lava.proc.monitor.process import Monitor
@@ -34,14 +35,19 @@ def _build(network: LoihiNetwork, inputs: dict[str, np.ndarray], steps: int):
     for p in network.populations:
         procs[p.name] = LIF(
             shape=(p.size,), du=p.du.copy(), dv=p.dv.copy(), vth=p.vth.copy(),
-            bias_mant=p.bias_mant.copy(), bias_exp=p.bias_exp.copy(), name=p.name,
+            bias_mant=p.bias_mant.copy(), bias_exp=p.bias_exp.copy(), u=p.u0.copy(), v=p.v0.copy(), name=p.name,
         )
     from lava.utils.weightutils import SignMode
 
     for c in network.connections:
         w = c.weights
         kw = {} if c.sign_mode is None else {"sign_mode": SignMode[c.sign_mode.upper()]}
-        if sp.issparse(w):
+        if c.max_delay > 0:  # Lava's DelayDense: dense weights and a delay per synapse
+            dense = w.toarray() if sp.issparse(w) else np.asarray(w)
+            delays = np.broadcast_to(np.asarray(c.delays, dtype=int), dense.shape).copy()  # Lava checks dtype int
+            conn = DelayDense(weights=dense.astype(np.int32), delays=delays, weight_exp=c.weight_exp,
+                              num_weight_bits=c.num_weight_bits, **kw)
+        elif sp.issparse(w):
             conn = Sparse(weights=w.tocsr().astype(np.int32), weight_exp=c.weight_exp,
                           num_weight_bits=c.num_weight_bits, **kw)
         else:

@@ -31,20 +31,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuromap.graph import Graph, GraphError
-from neuromap.graph import zoo_nodes as zn
+from neuromap.graph import extension_nodes as ext
+from neuromap.graph.matrices import delay_steps
 from neuromap.graph.neuron import LIFSpec, LISpec, has_spec, registered_params, spec_from_nir
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, is_neuron, type_name
 from neuromap.graph.shapes import conv_padding
-from neuromap.graph.synapses import delay_steps
 from neuromap.graph.units import is_unit
 from neuromap.neurons import registry
-from neuromap.neurons.functional import leaky_integrator, neuron_sequence
+from neuromap.neurons.functional import neuron_sequence
 from neuromap.neurons.params import params_from_dict
 from neuromap.neurons.registry import SpikingParams
 from neuromap.neurons.surrogate import as_surrogate
 from neuromap.synapses import conv2d, linear
 
-from .base import BackendError, RunResult, check_inputs
+from .base import ANY_STEP, BackendError, Implementations, RunResult, check_inputs, load_target
 
 NAME = "torch"
 
@@ -181,22 +181,29 @@ class _Neuron(NodeOp):
 
 
 class _LI(NodeOp):
+    """LI / CubaLI / I: the registry's step (per-neuron values broadcast over the neuron shape)."""
+
     def __init__(self, name, fi, fo, spec: LISpec) -> None:
         super().__init__(name, fi, fo)
-        self.spec = spec
-        self.beta = torch.tensor(spec.beta, dtype=torch.float32)
+        self.params = spec.params()
 
     def forward(self, x, state):
-        v = leaky_integrator(x, self.beta, state, self.spec.gain, self.spec.v_leak)
-        return v, v[-1]
+        return registry.li_sequence(x, self.params, state)
 
 
-@register_builder(nir.LIF, nir.CubaLIF, nir.LI)
+@register_builder(nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Threshold)
 def _neuron(node, name, fi, fo):
     spec = spec_from_nir(node, name)
     return _LI(name, fi, fo, spec) if isinstance(spec, LISpec) else _Neuron(name, fi, fo, spec)
 
 
+#: the float reference runs every neuron kind with a registry step (LIF / CuBa / LI through their NIR
+#: nodes' builder, every other kind through its ``neuromap.Neuron`` node); units (EGRU, attention) run
+#: through the builders their modules register (``register_builder``)
+IMPLEMENTATIONS = Implementations("torch")
+
+
+@IMPLEMENTATIONS.implements(ANY_STEP, numerics="fp32")
 class _Registered(NodeOp):
     """A registry neuron kind without a NIR node (``neuromap.Neuron``, e.g. ALIF): its registry step."""
 
@@ -214,16 +221,26 @@ def _registered(node, name, fi, fo):
 
 
 class _Delay(NodeOp):
-    def __init__(self, name, fi, fo, steps: int) -> None:
+    """``y[t] = x[t - d]`` per element (zeros before the start); the state is the last ``max(d)`` steps."""
+
+    def __init__(self, name, fi, fo, steps: np.ndarray) -> None:
         super().__init__(name, fi, fo)
-        self.steps = steps
+        self.depth = int(steps.max()) if steps.size else 0
+        self.uniform = bool(np.all(steps == self.depth))
+        self.register_buffer("lag", torch.from_numpy(np.broadcast_to(steps, fi).reshape(-1).astype(np.int64)))
 
     def forward(self, x, state):
-        if self.steps == 0:
+        if self.depth == 0:
             return x, state
-        buf = torch.zeros(self.steps, *x.shape[1:], dtype=x.dtype, device=x.device) if state is None else state
+        buf = torch.zeros(self.depth, *x.shape[1:], dtype=x.dtype, device=x.device) if state is None else state
         full = torch.cat([buf, x])
-        return full[: x.shape[0]], full[x.shape[0]:]
+        T = x.shape[0]
+        if self.uniform:
+            return full[:T], full[T:]
+        flat = full.reshape(full.shape[0], x.shape[1], -1)
+        t = torch.arange(T, device=x.device).view(T, 1, 1) + self.depth - self.lag.to(x.device).view(1, 1, -1)
+        y = flat.gather(0, t.expand(T, x.shape[1], flat.shape[2]))
+        return y.reshape(x.shape), full[T:]
 
 
 def graph_problems(graph: Graph) -> list[str]:
@@ -356,7 +373,7 @@ class TorchCompiled:
                 continue
             for s in g.successors(n):
                 node = self.graph.nodes[s]
-                digital = isinstance(node, zn.SparseLinear) or (type(node) is nir.Linear and isinstance(self.ops[s], _Fn))
+                digital = isinstance(node, ext.SparseLinear) or (type(node) is nir.Linear and isinstance(self.ops[s], _Fn))
                 if not digital or set(g.predecessors(s)) != {n} or set(g.successors(s)) != {n} or s in self.graph.outputs:
                     continue
                 delay = int((n, s) in self.delayed) + int((s, n) in self.delayed)
@@ -385,7 +402,7 @@ class TorchCompiled:
                 v = torch.cat([torch.zeros_like(v[:1]), v[:-1]])
             drive = v if drive is None else drive + v
         node = self.graph.nodes[syn]
-        W = node.to_scipy() if isinstance(node, zn.SparseLinear) else sp.csr_matrix(np.asarray(node.weight, np.float32))
+        W = node.to_scipy() if isinstance(node, ext.SparseLinear) else sp.csr_matrix(np.asarray(node.weight, np.float32))
         fan = recurrent.FanOut.from_csr(W, None if delay == 1 else np.full(W.nnz, delay))
         params = self.ops[neuron].params
         drive = None if drive is None else drive.reshape(T, B, n).to(torch.float32).contiguous()
@@ -394,14 +411,21 @@ class TorchCompiled:
 
 
 class TorchBackend:
-    """The float reference backend (``backends.get("torch")``)."""
+    """The float reference backend (``backends.get("torch")``): software on a CPU or GPU, so it runs
+    conventional targets (the report's ``cpu`` by default)."""
 
     name = NAME
+    default_target = "cpu"
+    target_kinds = ("conventional",)
+    implementations = IMPLEMENTATIONS
 
     def unsupported(self, graph: Graph) -> list[str]:
         return graph_problems(graph)
 
     def compile(self, graph: Graph, target: Any = None, device: str | torch.device = "cpu") -> TorchCompiled:
+        """Prepare ``graph`` on ``device`` (``target``, when given, must be a kind it runs: it prices the run)."""
+        if target is not None:
+            load_target(self, target)
         if not isinstance(graph, Graph):
             raise TypeError(f"compile() needs a neuromap Graph, got {type(graph).__name__}")
         problems = graph_problems(graph)
@@ -418,23 +442,23 @@ def compile(graph: Graph, target: Any = None, device: str | torch.device = "cpu"
     return BACKEND.compile(graph, target, device)
 
 
-# --- the model zoo's extension nodes (neuromap.graph.zoo_nodes) -------------------------------------------
+# --- the generic extension nodes (neuromap.graph.extension_nodes) ----------------------------------------------
 # Each op computes exactly what the traced module computes (same torch calls in the same order).
 
 
-@register_builder(zn.MaxPool2d)
+@register_builder(ext.MaxPool2d)
 def _maxpool(node, name, fi, fo):
     k, s, p = (tuple(int(v) for v in a) for a in (node.kernel_size, node.stride, node.padding))
     return _Fn(name, fi, fo, lambda op, x: op.split(F.max_pool2d(op.merged(x), k, s, p), x))
 
 
-@register_builder(zn.Permute)
+@register_builder(ext.Permute)
 def _permute(node, name, fi, fo):
     perm = (0, 1, *(int(p) + 2 for p in node.perm))
     return _Fn(name, fi, fo, lambda op, x: x.permute(*perm))
 
 
-@register_builder(zn.Place)
+@register_builder(ext.Place)
 def _place(node, name, fi, fo):
     where = (slice(None), slice(None), *node.slices(fi))
 
@@ -446,7 +470,7 @@ def _place(node, name, fi, fo):
     return _Fn(name, fi, fo, fn)
 
 
-@register_builder(zn.Mean)
+@register_builder(ext.Mean)
 def _mean(node, name, fi, fo):
     axis = int(node.axis) + 2
     return _Fn(name, fi, fo, lambda op, x: x.mean(axis))
@@ -455,24 +479,24 @@ def _mean(node, name, fi, fo):
 _ACTIVATION_FNS = {"relu": torch.relu, "tanh": torch.tanh, "gelu": F.gelu}
 
 
-@register_builder(zn.Activation)
+@register_builder(ext.Activation)
 def _activation(node, name, fi, fo):
     fn = _ACTIVATION_FNS[node.function]
     return _Fn(name, fi, fo, lambda op, x: fn(x))
 
 
-@register_builder(zn.AxisLinear)
+@register_builder(ext.AxisLinear)
 def _axis_linear(node, name, fi, fo):
     # ``x @ W.T`` with W's transposed view, as L2MU computes ``s_m @ A_bar.T`` (matmul folds the leading axes)
     return _Fn(name, fi, fo, lambda op, x: x @ op.weight.T, weight=_t(node.weight))
 
 
-@register_builder(zn.Outer)
+@register_builder(ext.Outer)
 def _outer(node, name, fi, fo):
     return _Fn(name, fi, fo, lambda op, x: x.unsqueeze(-1) * op.vector, vector=_t(node.vector))
 
 
-@register_builder(zn.SparseLinear)
+@register_builder(ext.SparseLinear)
 def _sparse_linear(node, name, fi, fo):
     csr = node.to_scipy()
     weight = torch.sparse_csr_tensor(torch.from_numpy(csr.indptr.astype(np.int64)),
@@ -489,12 +513,12 @@ def _sparse_linear(node, name, fi, fo):
 
 
 class _Attention(NodeOp):
-    """Any :class:`~neuromap.graph.zoo_nodes.AttentionUnit` on stacked ``(3, N, C)`` input: the node's
+    """Any :class:`~neuromap.graph.extension_nodes.AttentionUnit` on stacked ``(3, N, C)`` input: the node's
     ``mix(q, k, v)`` into its LIF (state kept across calls), then its ``output(q, spikes)``."""
 
     def __init__(self, name, fi, fo, node) -> None:
         super().__init__(name, fi, fo)
-        params, beta, v_th = zn.parse_neuron(node.neuron)
+        params, beta, v_th = ext.parse_neuron(node.neuron)
         self.params = params_from_dict(params)
         self.surrogate = as_surrogate("fast_sigmoid", None)
         self.overrides = {k: torch.from_numpy(v) for k, v in (("beta", beta), ("v_th", v_th)) if v is not None}
@@ -514,7 +538,7 @@ class _Attention(NodeOp):
         return self.node.output(q, s), state
 
 
-@register_builder(zn.AttentionUnit)
+@register_builder(ext.AttentionUnit)
 def _attention(node, name, fi, fo):
     return _Attention(name, fi, fo, node)
 
@@ -538,7 +562,7 @@ class _TemporalConv(NodeOp):
         return y, full[full.shape[0] - self.left:]
 
 
-@register_builder(zn.TemporalConv1d)
+@register_builder(ext.TemporalConv1d)
 def _temporal_conv(node, name, fi, fo):
     return _TemporalConv(name, fi, fo, node)
 

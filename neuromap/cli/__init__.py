@@ -11,20 +11,25 @@ Errors: a subcommand raises; :func:`main` turns every :class:`~neuromap.errors.N
 (bad input, a model that does not fit, an output it cannot write) and every ``ValueError`` (the
 library's checks of argument values) into one line on stderr and exit code 2, as argparse does
 for bad arguments. Tracebacks are printed only with ``--debug``. An
-unexpected exception (a bug) gives one line and exit code 1, Ctrl-C exit code 130, and a closed
-pipe (``neuromap report ... | head``) a quiet exit.
+unexpected exception (a bug) gives one line and exit code 1, and a closed pipe (``neuromap report
+... | head``) a quiet exit. Ctrl-C (SIGINT), ``kill`` (SIGTERM) and a closed terminal (SIGHUP) stop
+the command the same way: every temporary file or directory is removed, one line says so, and the
+exit code is ``128 + signum`` (130, 143, 129). A signal the caller ignores (``nohup``) stays ignored.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from neuromap.errors import NeuromapError
+from neuromap import memory
+from neuromap.errors import NeuromapError, Terminated
 
 SUBCOMMAND_MODULES: list[str] = [
     "neuromap.cli.info",
@@ -33,6 +38,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "neuromap.cli.report",
     "neuromap.cli.deploy",
     "neuromap.cli.validate",
+    "neuromap.cli.sweep",
 ]
 
 
@@ -70,11 +76,35 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
         add = getattr(module, "add_parser", None)
         if callable(add):
             add(sub)
+    for command in sub.choices.values():  # one definition, on every subcommand
+        command.add_argument("--max-memory", metavar="SIZE", default=None,
+                             help="refuse inputs and requests that need more memory than this, e.g. 8G "
+                                  "(default: $NEUROMAP_MAX_MEMORY, else half of the memory this process may use)")
     return parser
 
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` while the command runs (SIGINT already raises
+    ``KeyboardInterrupt``); handlers that were ``SIG_IGN`` stay, the previous ones come back after."""
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) not in (signal.SIG_IGN, None):
+            previous[signum] = signal.signal(signum, _raise_terminated)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,8 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     prog = f"neuromap {args.command}"
     try:
-        code = int(args.func(args) or 0)
-        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        with _stop_signals(), memory.limited(args.max_memory):
+            code = int(args.func(args) or 0)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
         return code
     except (NeuromapError, ValueError) as exc:  # ValueError: library checks of bad values (documented)
         if args.debug:
@@ -103,7 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
+    except Terminated as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"{prog}: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:  # a bug, not bad input: one line, the traceback with --debug
         if args.debug:
             raise

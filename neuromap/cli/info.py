@@ -1,4 +1,4 @@
-"""``neuromap info MODEL.nir [--convention nir|snntorch|norse] [--dt SECONDS]``: nodes, shapes,
+"""``neuromap info MODEL.nir [--convention nir|snntorch|norse|spikingjelly] [--dt SECONDS]``: nodes, shapes,
 neuron/synapse counts and the backends that can run the model."""
 
 from __future__ import annotations

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import zipfile
 
 import numpy as np
 
 from neuromap.errors import InputError
 
-from .common import require_file
+from .common import check_outputs, require_file, require_suffix
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,26 +37,23 @@ def load_activity(path: str) -> dict[str, float]:
     """Rates per population from an .npz: a neuromap activity file (``deploy -o``'s ``activity.npz``),
     or arrays named by population (a scalar is the mean rate, an array is averaged)."""
     from neuromap.energy import Activity
+    from neuromap.npyfile import load_npz
 
     require_file(path, "--activity")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if not isinstance(z, np.lib.npyio.NpzFile):
-                raise InputError(f"--activity {path}: is a single .npy array; give an .npz (see --help)")
-            if "activity" in z.files and z["activity"].dtype.kind == "U":
-                return Activity.load(path).rates()
-            rates = {}
-            for k in z.files:
-                arr = z[k]
-                if arr.dtype.kind not in "biuf" or arr.size == 0:
-                    raise InputError(f"--activity {path}: entry {k!r} is not a non-empty numeric array "
-                                     "(expected rates per population, or deploy's activity.npz)")
-                rates[k] = float(np.mean(arr))
-            return rates
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError(f"--activity {path}: cannot read it as an .npz of rates ({type(exc).__name__}: {exc})") from exc
+    arrays = load_npz(path, f"--activity {path}")
+    if "activity" in arrays and arrays["activity"].dtype.kind == "U":
+        return Activity.load(path).rates()
+    rates = {}
+    for k, arr in arrays.items():
+        if arr.dtype.kind not in "biuf" or arr.size == 0:
+            raise InputError(f"--activity {path}: entry {k!r} is not a non-empty numeric array "
+                             "(expected rates per population, or deploy's activity.npz)")
+        rate = float(np.mean(arr))
+        if not (np.isfinite(rate) and rate >= 0):
+            raise InputError(f"--activity {path}: entry {k!r} has mean rate {rate}; rates are finite and >= 0 "
+                             "(spikes per neuron per step)")
+        rates[k] = rate
+    return rates
 
 
 def print_summary(mapping) -> None:
@@ -72,8 +67,8 @@ def check_args(args: argparse.Namespace) -> None:
     """Validate counts and output paths before any work is done."""
     from neuromap.atomic import check_writable
     from neuromap.deploy import check_count
-    from neuromap.hardware import load
     from neuromap.partition.mapping import plot_format
+    from neuromap.targets import load
 
     load(args.target)  # a bad target fails before the model is read
     if args.weight_bits is not None:
@@ -81,19 +76,23 @@ def check_args(args: argparse.Namespace) -> None:
     check_count("--seed", args.seed, 0)
     if args.output:
         check_writable(args.output)
+        require_suffix(args.output, "-o", (".json",), "the mapping")
     if args.plot:
         check_writable(args.plot)
         plot_format(args.plot)
+    check_outputs(args, o=args.output, plot=args.plot)
 
 
 def run_netlist(netlist, args: argparse.Namespace) -> int:
     """Partition an already-lowered netlist with the command's options (the part after loading)."""
     from neuromap.partition import partition
+    from neuromap.progress import Steps
 
     check_args(args)
     activity = load_activity(args.activity) if args.activity else None
-    m = partition(netlist, args.target, method=args.method, activity=activity, seed=args.seed,
-                  placement=args.placement, weight_bits=args.weight_bits)
+    with Steps()(f"partitioning {netlist.n_neurons} neurons onto {args.target} ({args.method})"):
+        m = partition(netlist, args.target, method=args.method, activity=activity, seed=args.seed,
+                      placement=args.placement, weight_bits=args.weight_bits)
     print_summary(m)
     if args.output:
         m.save(args.output)

@@ -10,7 +10,15 @@ import argparse
 
 from neuromap.rst import plain
 
-from .common import add_convention_args, add_input_args, load_model, load_run_inputs, require_file
+from .common import (
+    add_convention_args,
+    add_input_args,
+    check_input_flags,
+    check_outputs,
+    load_model,
+    load_run_inputs,
+    require_file,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -35,7 +43,7 @@ def add_parser(subparsers) -> None:
 # --- estimate options (kept separate so a moved CLI module can reuse them as they are) -------------
 def add_estimate_options(p: argparse.ArgumentParser) -> None:
     """``--batch`` and ``--gpu-mode``: how a conventional target runs the model."""
-    from neuromap.energy.costs import GPU_MODES
+    from neuromap.estimate import GPU_MODES
 
     p.add_argument("--batch", type=int, default=1,
                    help="samples per batch on CPU/GPU targets (default 1: single-sample inference)")
@@ -45,29 +53,34 @@ def add_estimate_options(p: argparse.ArgumentParser) -> None:
 
 
 def options_from_args(args: argparse.Namespace):
-    """:class:`~neuromap.energy.costs.Options` from the parsed flags (ValueError on a bad value)."""
-    from neuromap.energy.costs import Options
+    """:class:`~neuromap.estimate.Options` from the parsed flags (ValueError on a bad value)."""
+    from neuromap.estimate import Options
 
     return Options(batch=args.batch, gpu_mode=args.gpu_mode)
 
 
 def _main(args: argparse.Namespace) -> int:
-    from neuromap import backends, hardware
+    from neuromap import backends, targets
     from neuromap.atomic import check_writable
     from neuromap.deploy import check_input, describe_input, records_with_inputs
     from neuromap.energy import Activity, collect
     from neuromap.energy.report import build_report, report_format
+    from neuromap.progress import Steps
 
-    if args.output:  # before any work: a bad path or suffix fails now, not after the run
+    if args.output:  # before any work: a bad path or suffix, or an output that is an input, fails now
         check_writable(args.output)
         if args.format is None:
             report_format(args.output)
+        check_outputs(args, o=args.output)
+    check_input_flags(args)
     for name in args.target:  # a bad target file fails now too
         if name != "all":
-            hardware.load(name)
+            targets.load(name)
     options = options_from_args(args)
-    graph = load_model(args)
-    netlist = graph.lower()
+    steps = Steps()
+    with steps(f"loading {args.model}"):
+        graph = load_model(args)
+        netlist = graph.lower()
     if args.activity:
         require_file(args.activity, "--activity")
         activity = Activity.load(args.activity)
@@ -75,10 +88,12 @@ def _main(args: argparse.Namespace) -> int:
     else:
         x, _ = load_run_inputs(args)
         check_input(graph, x)
-        note = f"input: {describe_input(x, args.layout)}"
-        result = backends.get("torch").compile(graph).run(x)
+        note = f"input: {describe_input(x, args.layout or 'TB')}"
+        with steps(f"running torch: {x.shape[1]} samples x {x.shape[0]} steps"):
+            result = backends.get("torch").compile(graph).run(x)
         activity = collect(netlist, records_with_inputs(graph, result, x))
-    rep = build_report(netlist, activity, args.target, model=args.model, method=args.method, options=options)
+    with steps(f"estimating energy and latency on {', '.join(args.target)}"):
+        rep = build_report(netlist, activity, args.target, model=args.model, method=args.method, options=options)
     if args.output:
         path = rep.save(args.output, args.format)
         if note:

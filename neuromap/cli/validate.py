@@ -26,7 +26,10 @@ def _main(args: argparse.Namespace) -> int:
     from neuromap.atomic import check_writable
     from neuromap.energy.validation import format_table, validate
 
+    from .common import require_suffix
+
     check_writable(args.output)  # before the work: a bad path fails now (exit 2 through neuromap.cli.main)
+    require_suffix(args.output, "-o", (".json",), "the validation rows")  # -o m2.nir must not become JSON
     rows = validate(args.output, args.case)
     print(format_table(rows))
     print(f"\nwrote {args.output}")

@@ -149,11 +149,11 @@ class CrossbarConfig:
         ``numerics.cell_bits/weight_bits/activation_bits``); ``overrides`` replace any field (tile
         sizes may not exceed the target's). Analog targets (no ``numerics.cell_bits``) keep weights
         unquantised: their ``weight_bits`` is the I/O resolution, not a stored-weight width."""
-        from neuromap import hardware
+        from neuromap import targets
 
-        t = hardware.load(target)
-        if t.kind != "crossbar":
-            raise ValueError(f"target {t.name!r} is a {t.kind} target, not a crossbar")
+        t = targets.load(target)
+        if t.get("tile.rows") is None or t.get("tile.cols") is None:
+            raise ValueError(f"target {t.name!r} is a {t.kind} target without crossbar tiles (tile.rows, tile.cols)")
         rows, cols = int(t.get("tile.rows")), int(t.get("tile.cols"))
         cell_bits = t.get("numerics.cell_bits")
         dac_bits = t.get("periphery.dac_bits")

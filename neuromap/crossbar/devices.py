@@ -77,9 +77,9 @@ class PCMModel:
     def from_target(cls, target, **overrides) -> PCMModel:
         """Figures from a crossbar target's ``[device]`` section (``g_max``, ``g_min``, ``prog_coeff``,
         ``t0``, ``t_read``); absent figures keep the aihwkit defaults."""
-        from neuromap import hardware
+        from neuromap import targets
 
-        t = hardware.load(target)
+        t = targets.load(target)
         kw = {}
         for key in ("g_max", "g_min", "t0", "t_read"):
             v = t.get(f"device.{key}")
@@ -198,9 +198,9 @@ class RRAMModel:
     def from_target(cls, target, **overrides) -> RRAMModel:
         """Figures from a crossbar target's ``[device]`` section (``g_max``, ``g_min``, ``prog_coeff``,
         ``relaxation_mean_per_ln_t``, ``relaxation_std``, ``read_noise_k``, ``d2d_rel``)."""
-        from neuromap import hardware
+        from neuromap import targets
 
-        t = hardware.load(target)
+        t = targets.load(target)
         kw: dict = {}
         for key, name in (("g_max", "g_max"), ("g_min", "g_min"), ("relaxation_mean_per_ln_t", "relax_mean"),
                           ("read_noise_k", "read_k"), ("d2d_rel", "d2d_rel")):
@@ -259,9 +259,9 @@ class RRAMModel:
 
 def device_from_target(target, **overrides) -> PCMModel | RRAMModel:
     """The device model named by a crossbar target's ``device.model`` figure."""
-    from neuromap import hardware
+    from neuromap import targets
 
-    t = hardware.load(target)
+    t = targets.load(target)
     name = t.get("device.model")
     if name == "PCMLikeNoiseModel":
         return PCMModel.from_target(t, **overrides)

@@ -1,7 +1,9 @@
-"""Activity statistics, cost models per target kind, and reports."""
+"""Activity statistics, estimates by the target kinds' cost models, validation, and reports."""
+
+from neuromap.estimate import Estimate, MissingFigure, Options, Term
 
 from .activity import Activity, ActivityError, collect
-from .costs import Estimate, MissingFigure, Options, Term, estimate, spike_driven_transformer_energy
+from .estimates import estimate, estimate_run, spike_driven_transformer_energy
 from .report import Report, build_report
 from .validation import validate
 
@@ -14,9 +16,9 @@ __all__ = [
     "Options",
     "Term",
     "estimate",
+    "estimate_run",
     "spike_driven_transformer_energy",
     "Report",
     "build_report",
-    "Options",
     "validate",
 ]

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from neuromap.atomic import atomic_path
-from neuromap.errors import NeuromapError
+from neuromap.errors import InputError, NeuromapError
 from neuromap.netlist import Netlist, Projection
 
 SCHEMA_VERSION = 1
@@ -75,12 +74,31 @@ class Activity:
     netlist_name: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("spikes", "updates_dense", "updates_event", "synops", "dense_synops", "macs", "acs"):
-            for key, value in getattr(self, name).items():
-                if not np.isfinite(value) or value < 0:
-                    raise ActivityError(f"{name}[{key!r}] = {value}: counts must be finite and non-negative")
-        if self.steps < 1 or self.samples < 1:
-            raise ActivityError(f"steps and samples must be positive, got {self.steps}, {self.samples}")
+        for name in ("steps", "samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ActivityError(f"{name} = {value!r}: must be a positive integer")
+        for name in ("neurons", "input_neurons"):  # rates divide by them
+            for key, value in self._mapping(name).items():
+                if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                    raise ActivityError(f"{name}[{key!r}] = {value!r}: a population has a positive integer "
+                                        "number of neurons")
+        for name in ("spikes", "updates_dense", "updates_event", "synops", "dense_synops", "macs", "acs",
+                     "input_spikes"):
+            for key, value in self._mapping(name).items():
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                        or not np.isfinite(value) or value < 0:
+                    raise ActivityError(f"{name}[{key!r}] = {value!r}: counts must be finite and non-negative numbers")
+        for counts, sizes in (("spikes", "neurons"), ("input_spikes", "input_neurons")):
+            unsized = sorted(set(getattr(self, counts)) - set(getattr(self, sizes)))
+            if unsized:
+                raise ActivityError(f"{counts} of {unsized} without their {sizes}")
+
+    def _mapping(self, name: str) -> dict:
+        value = getattr(self, name)
+        if not isinstance(value, dict):
+            raise ActivityError(f"{name} must be a mapping of names to values, got {type(value).__name__}")
+        return value
 
     # --- derived ---------------------------------------------------------------------------
     def rates(self) -> dict[str, float]:
@@ -113,7 +131,7 @@ class Activity:
 
     def check_matches(self, netlist: Netlist) -> None:
         """Raise :class:`ActivityError` unless this activity was recorded on ``netlist``."""
-        pops = {p.name: p.size for p in netlist.populations if p.kind != "input"}
+        pops = {p.name: p.size for p in netlist.populations if not p.is_input}
         projs = {p.name for p in netlist.projections}
         if set(self.neurons) != set(pops):
             raise ActivityError(
@@ -153,12 +171,22 @@ class Activity:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Activity:
+        """An activity file written by :meth:`save` (``deploy -o``'s ``activity.npz``); anything else is
+        an :class:`ActivityError` saying why (headers checked before reading: :mod:`neuromap.npyfile`)."""
+        from neuromap.npyfile import load_npz
+
         try:
-            with np.load(path, allow_pickle=False) as z:
-                doc = json.loads(str(z["activity"]))
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            arrays = load_npz(path, str(path))
+            doc = json.loads(str(arrays["activity"]))
+        except (InputError, KeyError, ValueError) as exc:
             raise ActivityError(f"{path} is not a neuromap activity file: {type(exc).__name__}: {exc}") from exc
-        return cls.from_dict(doc)
+        if not isinstance(doc, dict):
+            raise ActivityError(f"{path} is not a neuromap activity file: its record is a JSON {type(doc).__name__}, "
+                                "not an object")
+        try:
+            return cls.from_dict(doc)
+        except ActivityError as exc:
+            raise ActivityError(f"{path}: {exc}") from exc
 
 
 def _as_tensor(x) -> torch.Tensor:
@@ -211,7 +239,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
     neuron population must be recorded.
     """
     pops = {p.name: p for p in netlist.populations}
-    missing = [n for n, p in pops.items() if n not in records and (p.kind != "input" or any(netlist.outgoing(n)))]
+    missing = [n for n, p in pops.items() if n not in records and (not p.is_input or any(netlist.outgoing(n)))]
     if missing:
         raise ActivityError(f"no recording for populations {missing}; recorded: {sorted(records)}")
     seqs = {n: _as_tensor(records[n]) for n in pops if n in records}
@@ -256,7 +284,7 @@ def collect(netlist: Netlist, records: dict[str, object]) -> Activity:
         footprint += FLOAT_BYTES * (n_w + (0 if proj.bias is None else int(np.size(proj.bias))))
     in_spikes, in_neurons = {}, {}
     for name, pop in pops.items():
-        if pop.kind == "input":
+        if pop.is_input:
             if name in seqs:
                 in_spikes[name] = float((seqs[name] != 0).sum())
                 in_neurons[name] = pop.size

@@ -19,12 +19,14 @@ from typing import Any
 
 from neuromap.atomic import write_text
 from neuromap.errors import InputError
+from neuromap.estimate import Estimate, Options, fmt_si
+from neuromap.pipeline import ALL_TARGETS, map_targets  # noqa: F401  (ALL_TARGETS: "all", every shipped target)
+from neuromap.targets import get_kind
 
 from .activity import Activity
-from .costs import Estimate, Options, estimate
+from .estimates import estimate
 
 SCHEMA_VERSION = 1
-ALL_TARGETS = "all"
 
 
 LEGEND = ("omitted = terms left out because the target lacks a figure; >= = a lower bound (the model leaves out "
@@ -36,8 +38,8 @@ def _marked(row: dict[str, Any]) -> tuple[str, str, str]:
     ">=" where the estimate is a lower bound."""
     ge_e = ">=" if row["energy_lower_bound"] else ""
     ge_l = ">=" if row["latency_lower_bound"] and row["latency_per_step_s"] is not None else ""
-    return (ge_e + _fmt_si(row["energy_per_inference_J"], "J"), ge_l + _fmt_si(row["latency_per_step_s"], "s"),
-            ge_l + _fmt_si(row["latency_per_inference_s"], "s"))
+    return (ge_e + fmt_si(row["energy_per_inference_J"], "J"), ge_l + fmt_si(row["latency_per_step_s"], "s"),
+            ge_l + fmt_si(row["latency_per_inference_s"], "s"))
 
 
 _VALIDATION = Path("results") / "validation.json"
@@ -60,31 +62,6 @@ def _validation_html(link: Path) -> str:
             f"<th>factor</th><th>within</th></tr>{cells}</table>")
 
 
-def _energy_split(name: str, e: Estimate) -> str | None:
-    """``"sfq: chip X + cryocooler Y (wall-plug factor F) = Z per inference"`` for an estimate that
-    prices its cooling as its own term (resources ``chip_energy_J_per_inference`` and
-    ``cryocooler_energy_J_per_inference``), None for the others."""
-    chip = e.resources.get("chip_energy_J_per_inference")
-    cryo = e.resources.get("cryocooler_energy_J_per_inference")
-    if chip is None or cryo is None:
-        return None
-    ge = ">=" if e.energy_lower_bound else ""
-    factor = f"{e.resources.get('wall_plug_factor', float('nan')):.3g} J/J, {e.resources.get('wall_plug_factor_from', '')}"
-    return (f"{name}: chip {ge}{_fmt_si(chip, 'J')} + cryocooler {ge}{_fmt_si(cryo, 'J')} (wall-plug factor "
-            f"{factor}) = {ge}{_fmt_si(chip + cryo, 'J')} per inference")
-
-
-def _fmt_si(x: float | None, unit: str) -> str:
-    if x is None:
-        return "n/a"
-    if x == 0:
-        return f"0 {unit}"
-    for scale, prefix in ((1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f"), (1e-18, "a")):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g} {prefix}{unit}"
-    return f"{x:.3g} {unit}"
-
-
 @dataclass
 class Report:
     """Estimates per target for one model and one activity record."""
@@ -100,7 +77,7 @@ class Report:
         out = []
         for name, e in self.estimates.items():
             res = e.resources
-            units = res.get("tiles") if e.kind == "crossbar" else res.get("cores")
+            units = get_kind(e.kind).cores_or_tiles(e)
             out.append({
                 "target": name,
                 "kind": e.kind,
@@ -120,8 +97,8 @@ class Report:
         return out
 
     def energy_splits(self) -> list[str]:
-        """One line per target whose cooling is its own term (SFQ): chip and wall-plug energy."""
-        return [line for n, e in self.estimates.items() if (line := _energy_split(n, e)) is not None]
+        """The lines each target's kind adds under the table (SFQ: chip and wall-plug energy)."""
+        return [line for n, e in self.estimates.items() for line in get_kind(e.kind).report_lines(n, e)]
 
     def table(self) -> str:
         head = f"{'target':<14}{'kind':<13}{'energy/inf':>12}{'latency/step':>14}{'latency/inf':>13}{'cores|tiles':>12}" \
@@ -314,18 +291,6 @@ def report_format(path: str | os.PathLike) -> str:
     return FORMATS[suffix]
 
 
-def _unique_targets(targets: list) -> list:
-    """Targets in order, each once; two different files with one ``name`` are an error (their rows
-    would collapse into one, the last silently winning)."""
-    seen: dict[str, Any] = {}
-    for t in targets:
-        if t.name in seen and seen[t.name].path != t.path:
-            raise InputError(f"targets {seen[t.name].path} and {t.path} both have name = {t.name!r}; "
-                             "give each copied target file its own name")
-        seen.setdefault(t.name, t)
-    return list(seen.values())
-
-
 def build_report(netlist, activity: Activity, targets: list[str] | str, model: str = "model",
                  method: str = "metis", counters: dict[str, dict] | None = None, accuracy: dict | None = None,
                  activities: dict[str, Activity] | None = None, options: Options | None = None,
@@ -333,24 +298,16 @@ def build_report(netlist, activity: Activity, targets: list[str] | str, model: s
     """Estimate ``activity`` on each target (``"all"`` for every shipped target). ``activities``
     overrides the activity per target (e.g. the one recorded on that target's own backend);
     ``counters[target]`` are a crossbar backend's measured per-projection counters for that target;
-    ``options`` (:class:`~neuromap.energy.costs.Options`): batch size, GPU mode, operating point,
+    ``options`` (:class:`~neuromap.estimate.Options`): batch size, GPU mode, operating point,
     real-time mode (defaults: batch 1, eager, the target's default operating point, real time);
-    ``mappings[target]`` is the Mapping a run used on that target (e.g. ``compiled.mapping``), so the
-    report costs the placement that ran instead of partitioning again."""
-    from neuromap import hardware, pipeline
-
-    if isinstance(targets, str):
-        targets = [targets]
-    if ALL_TARGETS in targets:
-        targets = hardware.available()
+    ``mappings[target]`` is the Mapping a run used on that target (:func:`neuromap.pipeline.run_mappings`).
+    The targets and their mappings come from :func:`neuromap.pipeline.map_targets` (the run's
+    mapping where there is one, else one partition with ``method`` for kinds whose cost model reads
+    a mapping); the report only prices them."""
     activity.check_matches(netlist)
     estimates, used = {}, {}
-    loaded = _unique_targets([hardware.load(name) for name in targets])
-    for tgt in loaded:
+    for tgt, mapping in map_targets(netlist, targets, mappings, method, activities or {}, activity):
         act = (activities or {}).get(tgt.name, activity)
-        mapping = (mappings or {}).get(tgt.name)
-        if mapping is not None or tgt.kind in ("digital", "crossbar"):  # the run's mapping, else one partition
-            mapping = pipeline.map_netlist(netlist, tgt, mapping, method=method, activity=act)
         estimates[tgt.name] = estimate(netlist, act, tgt, mapping, (counters or {}).get(tgt.name), options)
         used[tgt.name] = mapping
     return Report(model, activity, estimates, used, dict(accuracy or {}))

@@ -1,7 +1,7 @@
 """``validate()``: published measurements re-created with the cost models and compared.
 
 Each case builds the published workload from the paper's description (network sizes, time steps,
-batch), runs it through :func:`neuromap.energy.costs.estimate` with the shipped targets and puts the
+batch), runs it through :func:`neuromap.energy.estimate` with the shipped targets and puts the
 model's figure next to the published one. Nothing is fitted to a case: where the paper does not say
 something the model needs (a firing rate, the execution mode), the case states the assumption in its
 note. A case that misses its factor stays in the table, marked ``within = False``, with the reason.
@@ -25,12 +25,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from neuromap import hardware
+from neuromap import targets
 from neuromap.atomic import write_text
+from neuromap.estimate import Estimate, Options
 from neuromap.netlist import Netlist, Population, Projection
 
 from .activity import Activity, collect
-from .costs import Estimate, Options, estimate, spike_driven_transformer_energy
+from .estimates import estimate, spike_driven_transformer_energy
 
 ROW_KEYS = ("case", "quantity", "published", "modelled", "ratio", "factor", "within", "unit", "note")
 DEFAULT_PATH = Path("results") / "validation.json"
@@ -96,8 +97,8 @@ def _run(net: Netlist, records: dict[str, torch.Tensor]) -> Activity:
 def _est(net: Netlist, act: Activity, target: str, options: Options | None = None) -> Estimate:
     from neuromap.partition import partition
 
-    tgt = hardware.load(target)
-    mapping = partition(net, tgt, method="sequential", activity=act) if tgt.kind != "conventional" else None
+    tgt = targets.load(target)
+    mapping = partition(net, tgt, method="sequential", activity=act) if targets.kind_of(tgt).partitions else None
     return estimate(net, act, tgt, mapping, options=options)
 
 
@@ -170,7 +171,7 @@ def case_blouw_2019() -> list[dict]:
                     cpu.energy_per_inference_J, 2.0, "J",
                     base + " Modelled: 8.6 nJ per synapse-step and per neuron-step (Degnan et al. 2016 via "
                     "keras-spiking), every synapse every step; the paper's CPU is not the i7-4960X of that figure."))
-    h100 = hardware.load("gpu-h100")
+    h100 = targets.load("gpu-h100")
     gpu = _est(net, act, "gpu-h100")
     p_busy, p_idle = float(np.mean(h100.get("energy.p_busy"))), float(h100.get("energy.p_idle"))
     gpu_dyn = gpu.energy_per_inference_J * (p_busy - p_idle) / p_busy
@@ -201,7 +202,7 @@ def case_hermes() -> list[dict]:
     reads = est.resources["tile_reads"]
     e_mvm = est.energy_J / reads
     ops = 2 * 256 * 256
-    tgt = hardware.load("crossbar-pcm")
+    tgt = targets.load("crossbar-pcm")
     tops = int(tgt.get("tile.tiles_per_chip")) * ops / est.latency_per_step_s
     note = ("one full 256x256 layer, one real-valued input vector, through the crossbar cost model; the published "
             "energy per core MVM is derived from the paper's 9.76 TOPS/W, the same figure the target uses, so this "

@@ -5,10 +5,12 @@
     netlist = graph.lower()
 """
 
+# NIR files live in neuromap.io.nir; re-exported here, where graphs are made (nm.load / nm.save)
+from neuromap.io.nir import load, read_nir, save  # noqa: E402  (after the graph modules it needs)
+from neuromap.io.nir_import import CONVENTIONS, from_nir  # noqa: E402
+
 from .errors import GraphError, UnsupportedNodeError
 from .graph import Graph
-from .io import load, read_nir, save
-from .nir_import import CONVENTIONS, from_nir
 from .trace import trace
 
 __all__ = ["Graph", "GraphError", "UnsupportedNodeError", "trace", "save", "load", "read_nir", "from_nir", "CONVENTIONS"]

@@ -30,7 +30,7 @@ import networkx as nx
 import nir
 import numpy as np
 
-from . import zoo_nodes  # noqa: F401  (registers the zoo's extension nodes in EXTENSION_NODES)
+from . import extension_nodes  # noqa: F401  (registers the generic extension nodes in EXTENSION_NODES)
 from .errors import GraphError, UnsupportedNodeError
 from .neuron import has_spec, registered_params, spec_from_nir
 from .nodes import EXTENSION_NODES, STANDARD_NODES, Neuron, is_stateful, known_types, type_name
@@ -130,6 +130,21 @@ def _normalise_node(node: nir.NIRNode) -> None:
             continue
         setattr(node, key, to_numpy(value))
     node.metadata = to_numpy(node.metadata) if isinstance(node.metadata, dict) else {}
+    _bias_per_output(node)
+
+
+def _bias_per_output(node: nir.NIRNode) -> None:
+    """NIR allows any bias that broadcasts over the outputs (a ``(1, n)`` row, one value for every
+    channel): store one value per output (Affine) or output channel (Conv), as every backend takes it."""
+    if not isinstance(node, (nir.Affine, nir.Conv1d, nir.Conv2d)) or not isinstance(node.bias, np.ndarray | float | int):
+        return
+    n = int(np.shape(node.weight)[0])
+    bias = np.asarray(node.bias)
+    if bias.shape == (n,):
+        return
+    if bias.size not in (1, n) or (bias.size == n and sum(d > 1 for d in bias.shape) > 1):
+        raise GraphError(f"{type(node).__name__} bias of shape {bias.shape} does not broadcast over its {n} outputs")
+    node.bias = np.ascontiguousarray(np.broadcast_to(bias.reshape(-1), (n,)))
 
 
 class Graph:
@@ -158,9 +173,12 @@ class Graph:
         if DELAYED_KEY in metadata:
             metadata[DELAYED_KEY] = encode_delayed_edges(metadata[DELAYED_KEY])
         self.metadata: dict[str, Any] = to_numpy(metadata)
-        for node in self.nodes.values():
+        for name, node in self.nodes.items():
             if isinstance(node, known_types()):
-                _normalise_node(node)
+                try:
+                    _normalise_node(node)
+                except GraphError as exc:
+                    raise GraphError(f"node {name!r}: {exc}") from None
         self.shapes: dict[str, tuple[Shape, Shape]] = {}
         self.validate()
 

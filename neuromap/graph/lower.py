@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -38,11 +39,11 @@ from neuromap.netlist import Netlist, Population, Projection
 from neuromap.neurons import registry
 
 from .errors import GraphError
+from .extension_nodes import TemporalConv1d
+from .matrices import DelayGroup, conv_geometry, delay_steps, op_matrix, size, uniform_delay
 from .neuron import has_spec, population_params, registered_params, spec_from_nir
 from .nodes import Neuron, Reshape, is_neuron, type_name
-from .synapses import conv_geometry, delay_steps, op_matrix, size
 from .units import Incoming, is_unit
-from .zoo_nodes import TemporalConv1d
 
 # The graph arguments are neuromap.graph.Graph objects; the class is not imported here because
 # Graph.lower() calls into this module (no import cycle, not even a type-only one).
@@ -95,9 +96,12 @@ def lower(graph: GraphLike) -> Netlist:
     reached: set[str] = set()  # units that got an incoming path already (their own bias goes with the first)
     for src, via, dst in sorted(paths, key=lambda p: (p[0], p[2], p[1])):
         name = "/".join([src, *via, dst]) if via else f"{src}->{dst}"
-        view = _shared_bias_view(graph, via, dst, biased)
-        for proj in path_projections(view, name, src, via, dst, dt, first=dst not in reached):
-            net.add_projection(proj)
+        groups = _delay_groups(graph, via, dt, name)
+        for k, grouped in enumerate(groups):
+            view = _shared_bias_view(grouped, via, dst, biased)
+            tag = f"{name}/d{_path_delay(grouped, via, dt)}" if len(groups) > 1 else name
+            for proj in path_projections(view, tag, src, via, dst, dt, first=dst not in reached and k == 0):
+                net.add_projection(proj)
         reached.add(dst)
     for n in pops:
         if is_unit(graph.nodes[n]):
@@ -115,6 +119,41 @@ class _BiasView:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._graph, name)
+
+
+def _delay_groups(graph: GraphLike, via: list[str], dt: float, name: str) -> list[GraphLike]:
+    """``[graph]``, or one view per combination of the delay groups of the per-element ``nir.Delay``
+    nodes on ``via`` (each replaced by a :class:`~neuromap.graph.matrices.DelayGroup`): hardware
+    delays a whole projection, so a path with per-element delays becomes one projection per delay."""
+    split, first = [], None
+    for i, v in enumerate(via):
+        node = graph.nodes[v]
+        if isinstance(node, nir.Delay) and uniform_delay(node, v, dt) is None:
+            steps = delay_steps(node, v, dt)
+            split.append([(v, DelayGroup(scale=(steps == k).astype(np.float64), steps=int(k))) for k in np.unique(steps)])
+            first = i if first is None else first
+    if not split:
+        return [graph]
+    biased = [v for v in via[:first] if np.any(np.asarray(getattr(graph.nodes[v], "bias", 0.0)) != 0)]
+    if biased:
+        raise GraphError(f"lower: path {name!r}: the bias of {biased} passes through a Delay with per-element delays; "
+                         "hardware adds a bias at every step, so it cannot be split by delay")
+    return [_BiasView(graph, dict(combo)) for combo in itertools.product(*split)]
+
+
+def _path_delay(graph: GraphLike, via: list[str], dt: float) -> int:
+    """Steps of delay along ``via``: uniform ``nir.Delay`` nodes and delay groups."""
+    total = 0
+    for v in via:
+        node = graph.nodes[v]
+        if isinstance(node, DelayGroup):
+            total += node.steps
+        elif isinstance(node, nir.Delay):
+            steps = uniform_delay(node, v, dt)
+            if steps is None:
+                raise GraphError(f"lower: node {v!r} (Delay) has per-element delays; split the path first")
+            total += steps
+    return total
 
 
 def _shared_bias_view(graph: GraphLike, via: list[str], dst: str, biased: set[tuple]) -> GraphLike:
@@ -136,7 +175,7 @@ def _shared_bias_view(graph: GraphLike, via: list[str], dst: str, biased: set[tu
 
 
 def _projection(graph: GraphLike, name: str, src: str, via: list[str], dst: str, dt: float) -> Projection:
-    delay = sum(delay_steps(graph.nodes[v], v, dt) for v in via if isinstance(graph.nodes[v], nir.Delay))
+    delay = _path_delay(graph, via, dt)
     ops = [v for v in via if not isinstance(graph.nodes[v], (nir.Flatten, Reshape, nir.Delay))]
     meta = {"path": list(via), "ops": [type_name(graph.nodes[v]) for v in ops]}
     n_src, n_dst = size(graph.shapes[src][1]), size(graph.shapes[dst][1])
@@ -203,7 +242,7 @@ def path_projections(graph: GraphLike, name: str, src: str, via: list[str], dst:
         return [_projection(graph, name, src, via, dst, dt)]
     if len(convs) > 1:
         raise GraphError(f"lower: path {name!r} has several temporal convolutions")
-    delay = sum(delay_steps(graph.nodes[v], v, dt) for v in via if isinstance(graph.nodes[v], nir.Delay))
+    delay = _path_delay(graph, via, dt)
     ops = [v for v in via if not isinstance(graph.nodes[v], (nir.Flatten, Reshape, nir.Delay))]
     meta: dict = {"path": list(via), "ops": [type_name(graph.nodes[v]) for v in ops]}
     lower_input: Callable = dnode.input_projections if composes else (lambda inc: [inc.projection()])

@@ -81,16 +81,31 @@ class LIFSpec:
 
 @dataclass
 class LISpec:
-    """A non-spiking leaky integrator ``v[t] = beta v[t-1] + (1 - beta) v_leak + gain x[t]``.
+    """A non-spiking leaky integrator ``v[t] = beta v[t-1] + (1 - beta) v_leak + gain x[t]``; with
+    ``alpha`` a current-based one (NIR's ``CubaLI``: ``i[t] = alpha i[t-1] + x[t]`` feeds ``gain i[t]``).
 
-    ``beta`` is stored exactly as the float32 value the module multiplies with.
+    ``beta`` is stored exactly as the float32 value the module multiplies with. Each of ``beta``,
+    ``gain``, ``v_leak`` and ``alpha`` is a float or float32 per-neuron values (broadcast to ``shape``).
     """
 
     shape: tuple[int, ...]
-    beta: float
-    gain: float = 1.0
-    v_leak: float = 0.0
+    beta: registry.LIValue
+    gain: registry.LIValue = 1.0
+    v_leak: registry.LIValue = 0.0
     dt: float = 1e-3
+    alpha: registry.LIValue | None = None
+
+    @property
+    def model(self) -> str:
+        return "li" if self.alpha is None else "cubali"
+
+    def params(self) -> registry.LIParams:
+        """The registry's typed parameters."""
+        return registry.LIParams(self.beta, self.gain, self.v_leak, self.dt, self.alpha)
+
+    def values(self, name: str) -> np.ndarray:
+        """``beta`` / ``gain`` / ``v_leak`` / ``alpha`` per neuron (float64, ``shape``)."""
+        return self.params().values(name, tuple(self.shape))
 
 
 NeuronSpec = LIFSpec | LISpec
@@ -106,19 +121,29 @@ def _safe_div(num: np.ndarray | float, den: np.ndarray) -> np.ndarray:
         return np.where(den == 0, np.inf, np.asarray(num, dtype=np.float64) / np.where(den == 0, 1.0, den))
 
 
-def spec_to_nir(spec: NeuronSpec) -> nir.NIRNode:
-    """The standard NIR node of a neuron spec, with the exact discrete spec in its metadata."""
+def _li_to_nir(spec: LISpec, node_type: type | None) -> nir.NIRNode:
+    shape, dt = tuple(spec.shape), spec.dt
+    beta, gain, v_leak = spec.values("beta"), spec.values("gain"), spec.values("v_leak")
+    meta = {META_KEY: {"model": spec.model, "params": json.dumps(spec.params().to_dict())}}
+    if spec.alpha is not None:
+        alpha = spec.values("alpha")
+        return nir.CubaLI(tau_syn=_safe_div(dt, 1.0 - alpha), tau_mem=_safe_div(dt, 1.0 - beta),
+                          r=_safe_div(gain, 1.0 - beta), v_leak=v_leak, w_in=_safe_div(np.ones(shape), 1.0 - alpha),
+                          metadata=meta)
+    if node_type is nir.I:  # dv/dt = R I: forward Euler adds dt R x
+        return nir.I(r=gain / dt, metadata=meta)
+    return nir.LI(tau=_safe_div(dt, 1.0 - beta), r=_safe_div(gain, 1.0 - beta), v_leak=v_leak, metadata=meta)
+
+
+def spec_to_nir(spec: NeuronSpec, node_type: type | None = None) -> nir.NIRNode:
+    """The standard NIR node of a neuron spec, with the exact discrete spec in its metadata.
+
+    ``node_type``: the NIR node to write (default ``LIF`` / ``CubaLIF`` / ``LI`` / ``CubaLI``); an
+    imported ``IF``, ``Threshold`` or ``I`` keeps its type (its spec has ``beta = 1``, ``0``, ``1``).
+    """
     shape = tuple(spec.shape)
     if isinstance(spec, LISpec):
-        beta = np.full(shape, spec.beta, dtype=np.float64)
-        meta = {"model": "li", "params": json.dumps({"beta": spec.beta, "gain": spec.gain,
-                                                      "v_leak": spec.v_leak, "dt": spec.dt})}
-        return nir.LI(
-            tau=_safe_div(spec.dt, 1.0 - beta),
-            r=_safe_div(spec.gain, 1.0 - beta),
-            v_leak=np.full(shape, spec.v_leak, dtype=np.float64),
-            metadata={META_KEY: meta},
-        )
+        return _li_to_nir(spec, node_type)
     p = spec.params
     beta = spec.values("beta")
     gain = (1.0 - beta) if p.decay_input else np.ones(shape)
@@ -126,6 +151,11 @@ def spec_to_nir(spec: NeuronSpec) -> nir.NIRNode:
     for name in OVERRIDES:
         if getattr(spec, name) is not None:
             meta[name] = _f32(getattr(spec, name))
+    if node_type is nir.Threshold:  # beta = 0: the input itself is compared with the threshold
+        return nir.Threshold(threshold=spec.values("v_th"), metadata={META_KEY: meta})
+    if node_type is nir.IF:  # dv/dt = R I: forward Euler adds dt R x (the input gain is 1)
+        return nir.IF(r=np.full(shape, 1.0 / p.dt), v_threshold=spec.values("v_th"),
+                      v_reset=np.full(shape, p.v_reset, dtype=np.float64), metadata={META_KEY: meta})
     common = dict(
         r=_safe_div(gain, 1.0 - beta),
         v_leak=np.full(shape, p.v_leak, dtype=np.float64),
@@ -147,7 +177,7 @@ def spec_to_nir(spec: NeuronSpec) -> nir.NIRNode:
 def population_params(spec: NeuronSpec) -> registry.SpikingParams | registry.LIParams:
     """The typed population parameters (:mod:`neuromap.neurons.registry`) of a neuron spec."""
     if isinstance(spec, LISpec):
-        return registry.LIParams(spec.beta, spec.gain, spec.v_leak, spec.dt)
+        return spec.params()
     return registry.SpikingParams(spec.params, spec.beta, spec.v_th, spec.alpha)
 
 
@@ -189,8 +219,27 @@ def has_spec(node: nir.NIRNode) -> bool:
 
 
 def neuron_shape(node: nir.NIRNode) -> tuple[int, ...]:
-    ref = node.v_threshold if hasattr(node, "v_threshold") else node.v_leak
+    ref = next(getattr(node, f) for f in ("v_threshold", "threshold", "v_leak", "r") if hasattr(node, f))
     return tuple(int(s) for s in np.shape(ref))
+
+
+def _node_models() -> dict[str, tuple[type, ...]]:
+    """kind -> the NIR node types that may hold it (the registry's ``nir_type`` and ``nir_aliases``)."""
+    return {m.kind: tuple(getattr(nir, t) for t in (m.nir_type, *m.nir_aliases))
+            for m in registry.models() if m.nir_type in ("LIF", "CubaLIF", "LI", "CubaLI")}
+
+
+def _li_spec(raw: dict, shape: tuple[int, ...], name: str, cuba: bool) -> LISpec:
+    try:
+        spec = LISpec(shape, registry.li_value(raw["beta"]), registry.li_value(raw["gain"]),
+                      registry.li_value(raw["v_leak"]), float(raw["dt"]),
+                      registry.li_value(raw["alpha"]) if cuba else None)
+        values = [spec.values(k) for k in ("beta", "gain", "v_leak") + (("alpha",) if cuba else ())]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GraphError(f"node {name!r}: malformed LI parameters ({exc})") from exc
+    if not (all(np.all(np.isfinite(v)) for v in values) and math.isfinite(spec.dt)):
+        raise GraphError(f"node {name!r}: LI parameters contain NaN or inf")
+    return spec
 
 
 def spec_from_nir(node: nir.NIRNode, name: str = "?") -> NeuronSpec:
@@ -203,21 +252,14 @@ def spec_from_nir(node: nir.NIRNode, name: str = "?") -> NeuronSpec:
         raw = json.loads(_as_str(meta["params"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise GraphError(f"node {name!r}: malformed neuromap neuron metadata ({exc})") from exc
-    standard = {m.kind: getattr(nir, m.nir_type) for m in registry.models() if m.nir_type in ("LIF", "CubaLIF", "LI")}
+    standard = _node_models()
     if model not in standard:
         raise GraphError(f"node {name!r}: unknown neuron model {model!r}; known: {list(standard)}")
-    expected = standard[model]
-    if not isinstance(node, expected):
+    if type(node) not in standard[model]:
         raise GraphError(f"node {name!r}: metadata model {model!r} does not match node type {type(node).__name__}")
     shape = neuron_shape(node)
-    if model == "li":
-        try:
-            spec = LISpec(shape, float(raw["beta"]), float(raw["gain"]), float(raw["v_leak"]), float(raw["dt"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise GraphError(f"node {name!r}: malformed LI parameters ({exc})") from exc
-        if not all(math.isfinite(v) for v in (spec.beta, spec.gain, spec.v_leak, spec.dt)):
-            raise GraphError(f"node {name!r}: LI parameters contain NaN or inf")
-        return spec
+    if model in ("li", "cubali"):
+        return _li_spec(raw, shape, name, model == "cubali")
     try:
         params = params_from_dict(raw)
     except (TypeError, ValueError) as exc:
@@ -253,7 +295,7 @@ def check_nir_fields(node: nir.NIRNode, name: str = "?") -> None:
     the node, the field, both values and the two ways out.
     """
     spec = spec_from_nir(node, name)
-    expected = spec_to_nir(spec)
+    expected = spec_to_nir(spec, type(node))
     for f in dataclasses.fields(expected):
         if f.name in ("metadata", "input_type", "output_type"):
             continue

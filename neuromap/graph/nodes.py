@@ -2,7 +2,7 @@
 
 Each node subclasses ``nir.NIRNode`` so that a graph holding it is written by ``nir.write`` in the
 same HDF5 layout as the standard nodes, under the type ``"neuromap.<Class>"``. ``nir.read`` does
-not know these types; :func:`neuromap.graph.io.load` does. Shapes exclude time and batch axes.
+not know these types; :func:`neuromap.io.nir.load` does. Shapes exclude time and batch axes.
 """
 
 from __future__ import annotations
@@ -192,6 +192,6 @@ def is_stateful(node: nir.NIRNode) -> bool:
     return isinstance(node, STATEFUL_TYPES + tuple(STATEFUL_EXTENSIONS))
 
 
-# Extension node types with state (filled by the modules that define them, e.g. :mod:`.zoo_nodes`;
+# Extension node types with state (filled by the modules that define them, e.g. :mod:`.extension_nodes`;
 # :mod:`.graph` imports that module so its nodes are known wherever a Graph is).
 STATEFUL_EXTENSIONS: list[type] = []

@@ -87,12 +87,25 @@ def declared_input(node: nir.NIRNode) -> Shape | None:
 
 def output_shape(node: nir.NIRNode, name: str, in_shape: Shape) -> Shape:
     """Output shape of ``node`` given its input shape; raises :class:`GraphError` naming the node."""
+    check_bias(node, name)
     try:
         return _output_shape(node, in_shape)
     except GraphError:
         raise
     except (ValueError, TypeError, IndexError, AssertionError) as exc:
         raise GraphError(f"node {name!r} ({type(node).__name__}): cannot take input of shape {in_shape}: {exc}") from exc
+
+
+def check_bias(node: nir.NIRNode, name: str) -> None:
+    """An Affine's (or convolution's) bias holds one value per output row (channel); a shorter or longer
+    one would be broadcast or cut somewhere downstream, silently or with a shape error deep in a backend,
+    so it is a :class:`GraphError` naming the node."""
+    if not isinstance(node, (nir.Affine, nir.Conv1d, nir.Conv2d)) or getattr(node, "bias", None) is None:
+        return
+    out = int(np.shape(node.weight)[0]) if np.ndim(node.weight) else 0
+    if tuple(np.shape(node.bias)) != (out,):
+        raise GraphError(f"node {name!r} ({type(node).__name__}): bias of shape {tuple(np.shape(node.bias))} does not "
+                         f"fit weight of shape {tuple(np.shape(node.weight))}: it needs one value per output ({out},)")
 
 
 def _output_shape(node: nir.NIRNode, s: Shape) -> Shape:
@@ -102,6 +115,9 @@ def _output_shape(node: nir.NIRNode, s: Shape) -> Shape:
         return (int(node.weight.shape[0]),)
     if isinstance(node, (nir.Conv1d, nir.Conv2d)):
         n = 1 if isinstance(node, nir.Conv1d) else 2
+        if np.ndim(node.weight) != n + 2:
+            raise ValueError(f"its weight must be {n + 2}-D (C_out, C_in/groups, {'L' if n == 1 else 'kh, kw'}), "
+                             f"got shape {tuple(np.shape(node.weight))}")
         if len(s) != n + 1:
             raise ValueError(f"expects a ({'C, L' if n == 1 else 'C, H, W'}) input")
         groups = int(node.groups)

@@ -8,7 +8,7 @@ records:
 * calls of *leaf modules* (the module map :data:`MODULE_MAP`: neuromap neurons, Linear, Conv1d/2d,
   AvgPool1d/2d, Flatten, BatchNorm1d/2d — folded into the preceding Linear/Conv —, Dropout and
   Identity — dropped —) through module hooks; their internals are not recorded;
-* zoo modules through handlers that the zoo registers (:func:`.trace_zoo.register_handler`); a handler
+* zoo modules through handlers that the zoo registers (:func:`.trace_handlers.register_handler`); a handler
   may mark edges as delayed (carrying the previous step's value), which the graph then lists in
   ``metadata["delayed_edges"]``;
 * top-level tensor operations through a ``TorchFunctionMode``: ``+`` of two traced tensors (a
@@ -41,7 +41,7 @@ from .graph import DELAYED_KEY, GRADED_KEY, Graph, complete_delayed_edges
 from .neuron import LIFSpec, LISpec, registered_node, spec_to_nir
 from .nodes import AvgPool1d, Reshape
 from .shapes import padding_values
-from .trace_zoo import fold_pending_batchnorms, on_zoo_function, scale_rows_metadata, weight_metadata, zoo_handler
+from .trace_handlers import fold_pending_batchnorms, handler_for, on_tensor_function, scale_rows_metadata, weight_metadata
 
 T0, B0 = 3, 2
 PASSTHROUGH = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
@@ -217,7 +217,7 @@ class _Tracer:
         if fname in _SHAPE:
             self.reshape(args[0], out, where)
             return
-        if on_zoo_function(self, fname, args, kwargs, out, where):
+        if on_tensor_function(self, fname, args, kwargs, out, where):
             return
         if fname in _MUL:
             consts = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
@@ -347,7 +347,7 @@ MODULE_MAP: dict[type, Converter] = {
 
 
 def _handler(module: nn.Module):
-    return zoo_handler(module)
+    return handler_for(module)
 
 
 def _registered(tr, m, name, fi, fo):

@@ -147,5 +147,4 @@ def _from_module(m: ALIF) -> SpikingParams:
 MODEL = register(NeuronModel(
     "alif", "adaptive-threshold LIF (Bellec et al. 2018)", SpikingParams, state=("v", "a"), spiking=True,
     nir_type="neuromap.Neuron", sequence=_sequence, per_neuron=("beta", "v_th"), parse=spiking_from_dict,
-    loihi="Loihi 1 has no threshold adaptation (Lava's ATRLIF resets differently; see neuromap.neurons.alif)",
     module_type=ALIF, from_module=_from_module))

@@ -148,9 +148,16 @@ def neuron_step(
     else:
         cur = x
     h = beta * state.v + (1.0 - beta) * params.v_leak + gain * cur
+    r = None  # reset_signal="membrane": snnTorch's reset signal from the stored membrane (always detached)
     if params.reset_delay:
         s_prev = state.s.detach() if params.detach_reset else state.s
-        h = h - v_th * s_prev
+        if params.reset == "zero":  # the step after a spike ends at v_reset: its input is lost
+            h = torch.where(s_prev > 0, torch.full_like(h, params.v_reset), h)
+        else:
+            h = h - v_th * s_prev
+    elif params.reset_signal == "membrane":
+        r = _fire(state.v, v_th, False).to(h.dtype)
+        h = h - v_th * r
     active = None
     if params.refractory_steps:
         active = state.refrac == 0
@@ -161,6 +168,8 @@ def neuron_step(
     s_reset = s.detach() if params.detach_reset else s
     if params.reset_delay or params.reset == "none":
         v = h
+    elif r is not None:
+        v = h - (s_reset - r) * v_th  # snnTorch's "avoid double reset"
     elif params.reset == "subtract":
         v = h - v_th * s_reset
     else:  # zero
@@ -582,6 +591,8 @@ def neuron_sequence(
     require_one_current(params, "neuron_sequence")
     if state is None:
         state = initial_state(params, tuple(x.shape[1:]), x.dtype, x.device)
+    if params.step_only is not None:
+        return _step_fallback(x, params, surrogate, state, beta, v_th, alpha, return_membrane)
     backend = _select_backend(x, params, surrogate, state, beta, v_th, alpha)
     if backend in ("triton", "interpret") and kernels.current_impl() == "auto":
         try:
@@ -590,6 +601,18 @@ def neuron_sequence(
             triton_kernels.disable(f"the forward kernel failed ({type(exc).__name__}: {exc})")
             backend = "torch"
     return _execute(x, params, surrogate, state, beta, v_th, alpha, return_membrane, backend)
+
+
+def _step_fallback(x, params: LIFParams, surrogate: Surrogate, state: NeuronState, beta, v_th, alpha,
+                   return_membrane: bool):
+    """Semantics only :func:`neuron_step` implements (``params.step_only``): the per-step reference with
+    ordinary autograd (exact gradients, slower); a forced compiled implementation is an error."""
+    impl = kernels.current_impl()
+    if impl not in ("auto", "torch"):
+        raise ValueError(f"the {impl} neuron kernel does not implement {params.step_only}; "
+                         "use kernels.use('auto') or 'torch' (the per-step reference runs it)")
+    spikes, vs, final = neuron_sequence_reference(x, params, surrogate, state, beta, v_th, alpha)
+    return spikes, (vs if return_membrane else None), final
 
 
 def _select_backend(x, params: LIFParams, surrogate: Surrogate, state: NeuronState, beta, v_th, alpha) -> str:
@@ -672,22 +695,45 @@ def _execute(
 
 
 def leaky_integrator(
-    x: torch.Tensor, beta: Scalar, v0: torch.Tensor | None = None, gain: Scalar = 1.0, v_leak: float = 0.0
+    x: torch.Tensor, beta: Scalar, v0: torch.Tensor | None = None, gain: Scalar = 1.0, v_leak: Scalar = 0.0
 ) -> torch.Tensor:
     """Non-spiking leaky integrator (NIR ``LI``): ``v[t] = beta v[t-1] + (1 - beta) v_leak + gain x[t]``
-    (the ``v_leak`` term is left out when it is 0, so that case costs nothing); returns ``v [T, ...]``."""
+    (the ``v_leak`` term is left out when it is 0, so that case costs nothing); returns ``v [T, ...]``.
+    ``beta``, ``gain`` and ``v_leak`` are numbers or tensors broadcastable to the neuron shape."""
     check_sequence(x)
+    no_leak = not isinstance(v_leak, torch.Tensor) and v_leak == 0.0
     if v0 is not None:
         v = v0
-    elif v_leak == 0.0:
+    elif no_leak:
         v = torch.zeros_like(x[0])
     else:
-        v = torch.full_like(x[0], v_leak)
+        v = torch.zeros_like(x[0]) + v_leak
     out = []
     for t in range(x.shape[0]):
-        if v_leak == 0.0:
+        if no_leak:
             v = beta * v + gain * x[t]
         else:
             v = beta * v + (1.0 - beta) * v_leak + gain * x[t]
         out.append(v)
     return torch.stack(out)
+
+
+def cuba_leaky_integrator(
+    x: torch.Tensor, alpha: Scalar, beta: Scalar, state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    gain: Scalar = 1.0, v_leak: Scalar = 0.0,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Non-spiking current-based leaky integrator (NIR ``CubaLI``), the CuBa-LIF's order without a
+    threshold: ``i[t] = alpha i[t-1] + x[t]``, ``v[t] = beta v[t-1] + (1 - beta) v_leak + gain i[t]``.
+    Returns ``(v [T, ...], (v, i))``; ``state`` is ``(v, i)`` (default ``v = v_leak``, ``i = 0``)."""
+    check_sequence(x)
+    if state is None:
+        i = torch.zeros_like(x[0])
+        v = torch.zeros_like(x[0]) + v_leak
+    else:
+        v, i = state
+    out = []
+    for t in range(x.shape[0]):
+        i = alpha * i + x[t]
+        v = beta * v + (1.0 - beta) * v_leak + gain * i
+        out.append(v)
+    return torch.stack(out), (v, i)

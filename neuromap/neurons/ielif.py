@@ -167,5 +167,5 @@ def _from_module(m: IELIF) -> SpikingParams:
 MODEL = register(NeuronModel(
     "ielif", "information-enhanced LIF (Qiu et al. 2025): integer spikes 0..levels", SpikingParams, state=("v",),
     spiking=False, nir_type="neuromap.Neuron", sequence=_sequence, per_neuron=("beta", "v_th"),
-    parse=spiking_from_dict, loihi="Loihi's compartment sends binary spikes, not integer spike counts",
+    parse=spiking_from_dict,
     module_type=IELIF, from_module=_from_module, params_class=IELIFParams))

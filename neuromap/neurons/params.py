@@ -22,8 +22,30 @@ likewise from ``tau_syn``. ``g = 1`` ("beta form", snnTorch ``V = beta V + X``) 
 (``decay_input=True``, the ``V += (X - V) / tau`` form of SpikingJelly / Norse / Brian2).
 
 ``reset_delay=True`` is snnTorch's convention: the reset of a spike at ``t`` is applied at ``t + 1``
-without being decayed (``h[t+1] = beta v[t] + x - v_th s[t]``). ``refractory_steps`` holds the
-membrane at ``v_reset`` and blocks spikes for that many steps after a spike.
+without being decayed, after that step's integration::
+
+    h[t+1] = beta v[t] + ... + g x[t+1] - v_th s[t]     (reset="subtract": every snnTorch neuron)
+    h[t+1] = v_reset if s[t] else beta v[t] + ...        (reset="zero": snnTorch's Synaptic, RLeaky,
+                                                          RSynaptic; the input of step t+1 is lost)
+
+and ``v[t] = h[t]`` (the stored membrane is the pre-reset one). snnTorch's ``Leaky`` zero reset
+(``U = beta (1 - R) U + I``) spikes exactly like the immediate ``reset="zero"`` with ``v_reset = 0``.
+
+``reset_signal="membrane"`` is snnTorch's immediate reset (``reset_delay=False``): a reset signal
+``r[t] = v[t-1] > v_th`` is taken from the stored (post-reset) membrane and subtracted before the
+threshold test, and the spike's own reset subtracts only what that did not ("avoid double reset")::
+
+    h[t] = beta v[t-1] + ... + g x[t] - v_th r[t]
+    s[t] = h[t] > v_th
+    v[t] = h[t] - v_th (s[t] - r[t])
+
+It differs from ``reset_signal="spike"`` (the default, ``v[t] = h[t] - v_th s[t]``) only when a
+membrane is still above threshold after its reset (inputs larger than the threshold).
+
+``refractory_steps`` holds the membrane at ``v_reset`` and blocks spikes for that many steps after a spike.
+
+``tau_mem = inf`` is a neuron without leak (``beta = 1``: NIR's ``IF``, an integrator); with
+``integrator="euler"``, ``tau_mem = dt`` gives ``beta = 0`` (no memory: NIR's ``Threshold``).
 """
 
 from __future__ import annotations
@@ -33,13 +55,15 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 RESET_MODES = ("subtract", "zero", "none")
+RESET_SIGNALS = ("spike", "membrane")
 INTEGRATORS = ("exp", "euler")
 THRESHOLD_RULES = (">", ">=")
 
 
-def _check_positive(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number of seconds, got {value!r}")
+def _check_positive(name: str, value: float, inf_ok: bool = False) -> None:
+    if not isinstance(value, (int, float)) or math.isnan(value) or value <= 0 or (math.isinf(value) and not inf_ok):
+        what = "a positive number of seconds (inf: no decay)" if inf_ok else "a positive finite number of seconds"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -48,10 +72,12 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def decay_from_tau(tau: float, dt: float, integrator: str = "exp") -> float:
-    """Per-step decay factor of a time constant ``tau`` (s) at step ``dt`` (s)."""
-    _check_positive("tau", tau)
+    """Per-step decay factor of a time constant ``tau`` (s) at step ``dt`` (s); ``tau = inf``: 1 (no decay)."""
+    _check_positive("tau", tau, inf_ok=True)
     _check_positive("dt", dt)
     _check_choice("integrator", integrator, INTEGRATORS)
+    if math.isinf(tau):
+        return 1.0
     if integrator == "exp":
         return math.exp(-dt / tau)
     if dt > tau:
@@ -60,11 +86,16 @@ def decay_from_tau(tau: float, dt: float, integrator: str = "exp") -> float:
 
 
 def tau_from_decay(decay: float, dt: float, integrator: str = "exp") -> float:
-    """Time constant (s) that gives the per-step ``decay`` in (0, 1) at step ``dt`` (s)."""
+    """Time constant (s) that gives the per-step ``decay`` at step ``dt`` (s): ``decay`` in (0, 1]
+    (1: ``inf``, no leak), or 0 with ``integrator="euler"`` (``tau = dt``: no memory)."""
     _check_positive("dt", dt)
     _check_choice("integrator", integrator, INTEGRATORS)
-    if not (0.0 < decay < 1.0):
-        raise ValueError(f"decay must lie in (0, 1) to map to a finite positive time constant, got {decay!r}")
+    if decay == 1.0:
+        return math.inf
+    lowest_ok = integrator == "euler" and decay == 0.0
+    if not (0.0 < decay < 1.0 or lowest_ok):
+        raise ValueError(f"decay must lie in (0, 1] ([0, 1] with integrator='euler') to map to a positive time "
+                         f"constant, got {decay!r}")
     if integrator == "exp":
         return -dt / math.log(decay)
     return dt / (1.0 - decay)
@@ -86,7 +117,9 @@ class LIFParams:
         decay_input: scale the input by ``1 - beta`` (``V += (X - V)/tau``) instead of 1.
         threshold_rule: ``">"`` (Loihi, Norse, snnTorch) or ``">="`` (SpikingJelly).
         detach_reset: no gradient through the reset term (surrogate training).
-        reset_delay: snnTorch's one-step-delayed, undecayed reset.
+        reset_delay: snnTorch's one-step-delayed, undecayed reset (subtract or zero).
+        reset_signal: ``"spike"`` (the reset follows the spike) or ``"membrane"`` (snnTorch's
+            immediate reset: ``r = v[t-1] > v_th`` of the stored membrane; see the module docstring).
     """
 
     tau_mem: float = 10e-3
@@ -101,9 +134,10 @@ class LIFParams:
     threshold_rule: str = ">"
     detach_reset: bool = False
     reset_delay: bool = False
+    reset_signal: str = "spike"
 
     def __post_init__(self) -> None:
-        _check_positive("tau_mem", self.tau_mem)
+        _check_positive("tau_mem", self.tau_mem, inf_ok=True)
         _check_positive("dt", self.dt)
         for name in ("v_th", "v_reset", "v_leak"):
             value = getattr(self, name)
@@ -114,17 +148,31 @@ class LIFParams:
         _check_choice("threshold_rule", self.threshold_rule, THRESHOLD_RULES)
         if not isinstance(self.refractory_steps, int) or self.refractory_steps < 0:
             raise ValueError(f"refractory_steps must be a non-negative integer, got {self.refractory_steps!r}")
-        if self.reset_delay and self.reset != "subtract":
-            # snnTorch's delayed zero reset gives the same spikes as the immediate one (v_reset = 0).
-            raise ValueError("reset_delay=True is snnTorch's subtractive reset; it needs reset='subtract'")
+        _check_choice("reset_signal", self.reset_signal, RESET_SIGNALS)
+        if self.reset_delay and self.reset == "none":
+            raise ValueError("reset_delay=True delays a reset; reset='none' has none")
         if self.reset_delay and self.refractory_steps:
             raise ValueError("reset_delay=True (snnTorch convention) has no refractory period; set refractory_steps=0")
+        if self.reset_signal == "membrane" and (self.reset != "subtract" or self.reset_delay or self.refractory_steps):
+            # snnTorch's immediate zero reset spikes like reset="zero" (v_reset = 0, v_th >= 0): nothing to add
+            raise ValueError("reset_signal='membrane' is snnTorch's immediate subtractive reset: it needs "
+                             "reset='subtract', reset_delay=False and no refractory period")
         decay_from_tau(self.tau_mem, self.dt, self.integrator)  # validates Euler dt <= tau
 
     @property
     def beta(self) -> float:
         """Membrane decay per step."""
         return decay_from_tau(self.tau_mem, self.dt, self.integrator)
+
+    @property
+    def step_only(self) -> str | None:
+        """Why only the per-step reference (:func:`neuromap.neurons.functional.neuron_step`) runs these
+        semantics (the fused C++ / Triton kernels do not implement them), or None."""
+        if self.reset_delay and self.reset == "zero":
+            return "reset_delay=True with reset='zero' (snnTorch's Synaptic/RLeaky zero reset)"
+        if self.reset_signal == "membrane":
+            return "reset_signal='membrane' (snnTorch's immediate reset)"
+        return None
 
     @property
     def input_gain(self) -> float:
@@ -157,7 +205,7 @@ class CubaLIFParams(LIFParams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_positive("tau_syn", self.tau_syn)
+        _check_positive("tau_syn", self.tau_syn, inf_ok=True)
         decay_from_tau(self.tau_syn, self.dt, self.integrator)
 
     @property

@@ -21,7 +21,8 @@ neuron code. Both presets return a plain :class:`~neuromap.neurons.LIF` module (
       S[t] = U[t] > U_th
 
   which is ``reset_delay=True``, ``reset="subtract"``, ``threshold_rule=">"`` with the ``atan``
-  surrogate (``alpha = 2``). ``reset_mechanism="zero"`` (``U[t] = beta (1 - R) U[t-1] + I``) gives
+  surrogate (``alpha = 2``). ``reset_delay=False`` is ``reset_signal="membrane"`` (see
+  :mod:`neuromap.neurons.params`). ``reset_mechanism="zero"`` (``U[t] = beta (1 - R) U[t-1] + I``) gives
   the same spikes as neuromap's immediate zero reset, and ``"none"`` is pure integration.
 """
 
@@ -90,22 +91,43 @@ def snntorch_params(
         )
     if not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    return LIFParams.from_decay(float(beta), dt=DT, v_th=float(threshold), threshold_rule=">",
+                                **snntorch_reset(reset_mechanism, reset_delay, "Leaky"))
+
+
+SNNTORCH_NEURONS = ("Leaky", "Synaptic", "RLeaky", "RSynaptic")
+
+
+def snntorch_reset(reset_mechanism: str = "subtract", reset_delay: bool = True, neuron: str = "Leaky") -> dict:
+    """The reset fields of :class:`LIFParams` (``reset``, ``reset_delay``, ``reset_signal``,
+    ``detach_reset``, ``v_reset``) that reproduce snnTorch 1.0's ``neuron`` class (``Leaky``,
+    ``Synaptic``, ``RLeaky``, ``RSynaptic``) with ``reset_mechanism`` and ``reset_delay``:
+
+    * subtract, delayed: ``reset_delay=True`` (snnTorch's ``mem_reset`` is detached);
+    * subtract, immediate: ``reset_signal="membrane"`` (its "avoid double reset"; the spike is not detached);
+    * zero, delayed: ``Leaky`` zeroes the stored membrane before the decay (``beta (1 - R) U + I``),
+      which spikes like the immediate zero reset; ``Synaptic``, ``RLeaky`` and ``RSynaptic`` zero the
+      membrane after the next step's integration (``U - R U``): ``reset="zero", reset_delay=True``;
+    * zero, immediate: the immediate zero reset (for thresholds >= 0 the membrane signal never fires);
+    * none: no reset.
+
+    snnTorch 1.0's ``RSynaptic`` applies ``reset_delay=False`` to local variables only (its ``forward``
+    rebinds the arguments ``spk`` / ``mem``), so it behaves as ``reset_delay=True`` there.
+    """
     if reset_mechanism not in SNNTORCH_RESETS:
         raise ValueError(f"reset_mechanism={reset_mechanism!r} is not one of {list(SNNTORCH_RESETS)}")
+    if neuron not in SNNTORCH_NEURONS:
+        raise ValueError(f"neuron={neuron!r} is not one of {list(SNNTORCH_NEURONS)}")
+    delayed = bool(reset_delay) or neuron == "RSynaptic"
+    if reset_mechanism == "none":
+        return dict(reset="none", v_reset=0.0)
     if reset_mechanism == "subtract":
-        # delayed: the reset is detached (snnTorch's mem_reset); immediate: snnTorch subtracts spk, not detached
-        extra = dict(reset_delay=True, detach_reset=True) if reset_delay else dict(reset_delay=False, detach_reset=False)
-        reset = "subtract"
-    elif reset_mechanism == "zero":
-        # same spikes delayed or not; snnTorch's delayed reset is detached
-        extra = dict(reset_delay=False, detach_reset=bool(reset_delay))
-        reset = "zero"
-    else:
-        extra = dict(reset_delay=False, detach_reset=False)
-        reset = "none"
-    return LIFParams.from_decay(
-        float(beta), dt=DT, v_th=float(threshold), v_reset=0.0, reset=reset, threshold_rule=">", **extra
-    )
+        if delayed:
+            return dict(reset="subtract", reset_delay=True, detach_reset=True, v_reset=0.0)
+        return dict(reset="subtract", reset_signal="membrane", detach_reset=False, v_reset=0.0)
+    if delayed and neuron != "Leaky":
+        return dict(reset="zero", reset_delay=True, detach_reset=True, v_reset=0.0)
+    return dict(reset="zero", detach_reset=delayed, v_reset=0.0)
 
 
 def snntorch_leaky(
@@ -128,4 +150,4 @@ def snntorch_leaky(
     )
 
 
-__all__ = ["spikingjelly_lif", "spikingjelly_params", "snntorch_leaky", "snntorch_params"]
+__all__ = ["spikingjelly_lif", "spikingjelly_params", "snntorch_leaky", "snntorch_params", "snntorch_reset"]

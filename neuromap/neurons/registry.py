@@ -3,7 +3,9 @@
 Every layer that needs to know something about a kind of neuron asks here instead of keeping a
 table of its own: the netlist (which kinds exist, their typed parameters), the graph (which node
 type holds a kind), the partitioner and the SpiNNaker2 program (state words per neuron), the
-backends (the functional step, whether Loihi can run it and why not).
+backends (the functional step), the GPU cost model (kernels per step). What a backend implements
+for a kind is the backend's own declaration (:func:`neuromap.backends.implements`), not a fact
+stored here.
 
     from neuromap.neurons import registry
     m = registry.get("cuba")
@@ -28,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .functional import leaky_integrator, neuron_sequence
+from .functional import cuba_leaky_integrator, leaky_integrator, neuron_sequence
 from .params import LIFParams, params_from_dict, require_one_current
 from .surrogate import as_surrogate
 
@@ -67,17 +69,43 @@ class SpikingParams:
         return d
 
 
-@dataclass(frozen=True)
-class LIParams:
-    """Non-spiking leaky integrator ``v[t] = beta v[t-1] + (1 - beta) v_leak + gain x[t]`` (dt in s)."""
+LIValue = float | np.ndarray  # one value, or float32 values per neuron (broadcast against the shape)
 
-    beta: float
-    gain: float = 1.0
-    v_leak: float = 0.0
+
+@dataclass(frozen=True, eq=False)
+class LIParams:
+    """Non-spiking leaky integrator ``v[t] = beta v[t-1] + (1 - beta) v_leak + gain x[t]`` (dt in s);
+    with a synaptic decay ``alpha`` (kind ``cubali``, NIR's ``CubaLI``) the input first enters a
+    current ``i[t] = alpha i[t-1] + x[t]`` and ``gain i[t]`` replaces ``gain x[t]``. ``beta = 1`` is
+    an integrator without leak (NIR's ``I``). Each value is a float or float32 per-neuron values."""
+
+    beta: LIValue
+    gain: LIValue = 1.0
+    v_leak: LIValue = 0.0
     dt: float = 1e-3
+    alpha: LIValue | None = None
+
+    def values(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """``beta`` / ``gain`` / ``v_leak`` / ``alpha`` per neuron (float64, ``shape``)."""
+        return np.broadcast_to(np.asarray(getattr(self, name), dtype=np.float64), shape).astype(np.float64)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"beta": self.beta, "gain": self.gain, "v_leak": self.v_leak, "dt": self.dt}
+        d = {k: _plain(getattr(self, k)) for k in ("beta", "gain", "v_leak", "dt")}
+        if self.alpha is not None:
+            d["alpha"] = _plain(self.alpha)
+        return d
+
+
+def _plain(value: LIValue) -> float | list:
+    """A parameter as JSON holds it: a float, or a (nested) list of per-neuron values."""
+    return np.asarray(value).tolist() if isinstance(value, np.ndarray) else float(value)
+
+
+def li_value(value: Any) -> LIValue:
+    """A JSON parameter back: a float, or float32 per-neuron values."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return np.asarray(value, dtype=np.float32)
+    return float(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,11 +174,17 @@ class NeuronModel:
             ``numerics.state_bits``; 32 bits on SpiNNaker2).
         spiking: binary spikes (True) or real-valued / graded outputs.
         nir_type: the serialised node type that holds it in a Graph (``"LIF"``, ``"neuromap.Neuron"``), or None.
+        nir_aliases: NIR's special cases of the kind, kept as their own node types on import (``IF`` and
+            ``Threshold`` are LIFs with ``beta = 1`` / ``beta = 0``, ``I`` an LI with ``beta = 1``).
         sequence: ``(x [T, B, n] float32, params, state) -> (out [T, B, n], state)``, the functional
             multi-step update every simulator calls, or None (no executable model).
         per_neuron: parameters that cost one more word per neuron when given per neuron.
-        loihi: None when Loihi's compartment runs the kind; else why it cannot.
-        fixed_point: whether the SpiNNaker2 model has an s16.15 integer version.
+        source: a spike / value source fed by the host (network inputs): no neuron update, nothing
+            for a backend to implement.
+        eager_kernels: ``params -> n``: the GPU kernels one step of a population launches in eager
+            PyTorch (the aten ops of its step, views excluded; ``tests/unit/energy/test_report.py``
+            re-counts them with torch's dispatch mode), or None when not counted (the GPU cost model
+            then counts one kernel, lists the kind in ``omitted`` and marks its estimate a lower bound).
         parse: typed parameters from their ``to_dict()`` form (JSON in a saved graph).
         module_type / from_module: the ``nn.Module`` class that :func:`neuromap.graph.trace` turns
             into a ``neuromap.Neuron`` node, and how to read its typed parameters (learned values
@@ -168,12 +202,13 @@ class NeuronModel:
     nir_type: str | None = None
     sequence: Sequence | None = None
     per_neuron: tuple[str, ...] = ()
-    loihi: str | None = "Loihi's compartment runs LIF / CuBa / LI populations"
-    fixed_point: bool = False
+    source: bool = False
+    eager_kernels: Callable[[Any], int] | None = None
     parse: Callable[[Mapping[str, Any]], Any] | None = None
     module_type: type | None = None
     from_module: Callable[[Any], Any] | None = None
     params_class: type | None = None
+    nir_aliases: tuple[str, ...] = ()
 
     def coerce(self, params: Any, name: str = "?") -> Any:
         """Typed parameters from ``params`` (already typed, a plain dict of older code, or empty: None
@@ -244,8 +279,9 @@ def for_neuron_params(params: Any) -> NeuronModel | None:
 
 
 def by_nir_type(type_name: str) -> NeuronModel | None:
-    """The model stored as node type ``type_name`` (``"LIF"``, ``"CubaLIF"``, ``"LI"``), or None."""
-    return next((m for m in _MODELS.values() if m.nir_type == type_name), None)
+    """The model stored as node type ``type_name`` (``"LIF"``, ``"CubaLIF"``, ``"LI"``, or an alias such
+    as ``"IF"``), or None."""
+    return next((m for m in _MODELS.values() if type_name == m.nir_type or type_name in m.nir_aliases), None)
 
 
 # ------------------------------------------------------------------------------------------ built-in kinds
@@ -269,36 +305,82 @@ def lif_sequence(x: torch.Tensor, params: SpikingParams, state: Any) -> tuple[to
     return s, state
 
 
-def li_sequence(x: torch.Tensor, params: LIParams, state: Any) -> tuple[torch.Tensor, Any]:
-    v = leaky_integrator(x, torch.tensor(params.beta, dtype=torch.float32), state, params.gain, params.v_leak)
-    return v, v[-1]
+def _li_tensor(value: LIValue, shape: tuple[int, ...] | None) -> torch.Tensor | float:
+    if not isinstance(value, np.ndarray):
+        return float(value)
+    a = np.asarray(value, dtype=np.float32)
+    if shape is not None and a.size > 1:
+        a = np.ascontiguousarray(np.broadcast_to(a, shape).reshape(-1))
+    return torch.from_numpy(a.copy())
+
+
+def li_sequence(x: torch.Tensor, params: LIParams, state: Any, shape: tuple[int, ...] | None = None
+                ) -> tuple[torch.Tensor, Any]:
+    """LI / CubaLI over ``x [T, B, n]`` (per-neuron values flattened to ``prod(shape)`` when given); the
+    state is ``v`` (LI) or ``(v, i)`` (CubaLI)."""
+    # a scalar beta as a float32 tensor: the traced LI multiplies with its float32 parameter
+    beta = _li_tensor(params.beta, shape) if isinstance(params.beta, np.ndarray) else torch.tensor(
+        params.beta, dtype=torch.float32)
+    gain, v_leak = _li_tensor(params.gain, shape), _li_tensor(params.v_leak, shape)
+    if params.alpha is None:
+        v = leaky_integrator(x, beta, state, gain, v_leak)
+        return v, v[-1]
+    return cuba_leaky_integrator(x, _li_tensor(params.alpha, shape), beta, state, gain, v_leak)
 
 
 def _li_from_dict(d: Mapping[str, Any]) -> LIParams:
-    return LIParams(float(d["beta"]), float(d.get("gain", 1.0)), float(d.get("v_leak", 0.0)), float(d.get("dt", 1e-3)))
+    alpha = d.get("alpha")
+    return LIParams(li_value(d["beta"]), li_value(d.get("gain", 1.0)), li_value(d.get("v_leak", 0.0)),
+                    float(d.get("dt", 1e-3)), None if alpha is None else li_value(alpha))
 
 
 def _egru_from_dict(d: Mapping[str, Any]) -> EGRUParams:
     return EGRUParams(np.asarray(d["theta"], dtype=np.float32), float(d.get("zoneout", 0.0)))
 
 
-register(NeuronModel("input", "spike / value source fed by the host", NoParams, state=("x",), spiking=True))
+#: aten ops ``neuron_step`` adds for its reset mode (LIF / CuBa)
+RESET_KERNELS = {"subtract": 2, "zero": 4, "none": 0}
+
+
+def spiking_kernels(base: int) -> Callable[[Any], int]:
+    """Eager kernels of a LIF-family step: ``base`` ops plus those of the population's reset mode."""
+    def count(params: Any) -> int:
+        neuron = getattr(params, "neuron", None)  # typed SpikingParams; None when not known
+        return base + RESET_KERNELS.get(str(getattr(neuron, "reset", "subtract")), 2)
+
+    return count
+
+
+def fixed_kernels(n: int) -> Callable[[Any], int]:
+    """Eager kernels of a step that launches ``n`` ops whatever its parameters."""
+    return lambda params: n
+
+
+# Kernel counts: the aten ops that ``neuromap.neurons.functional.neuron_step`` (LIF / CuBa, no
+# refractoriness), the leaky integrators (LI without a leak voltage, CubaLI: one step of ``li_sequence``)
+# and the EGRU update (``neuromap.neurons.egru.egru_candidate`` + event, output, reset) dispatch, views
+# excluded.
+register(NeuronModel("input", "spike / value source fed by the host", NoParams, state=("x",), spiking=True,
+                     source=True))
 register(NeuronModel("lif", "leaky integrate-and-fire (neuromap.neurons.LIFParams)", SpikingParams, state=("v",),
-                     spiking=True, nir_type="LIF", sequence=lif_sequence, per_neuron=("beta", "v_th"), loihi=None,
-                     fixed_point=True, parse=spiking_from_dict))
+                     spiking=True, nir_type="LIF", sequence=lif_sequence, per_neuron=("beta", "v_th"),
+                     eager_kernels=spiking_kernels(7), parse=spiking_from_dict, nir_aliases=("IF", "Threshold")))
 register(NeuronModel("cuba", "current-based LIF (neuromap.neurons.CubaLIFParams)", SpikingParams, state=("v", "i"),
                      spiking=True, nir_type="CubaLIF", sequence=lif_sequence, per_neuron=("beta", "v_th", "alpha"),
-                     loihi=None, fixed_point=True, parse=spiking_from_dict))
+                     eager_kernels=spiking_kernels(9), parse=spiking_from_dict))
 register(NeuronModel("li", "non-spiking leaky integrator", LIParams, state=("v",), nir_type="LI", sequence=li_sequence,
-                     loihi=None, fixed_point=True, parse=_li_from_dict))
+                     eager_kernels=fixed_kernels(4), parse=_li_from_dict, nir_aliases=("I",)))
+register(NeuronModel("cubali", "non-spiking current-based leaky integrator", LIParams, state=("v", "i"),
+                     nir_type="CubaLI", sequence=li_sequence, eager_kernels=fixed_kernels(9),
+                     parse=_li_from_dict))
 # EGRU on a PE: c, y and the six gate pre-activations (z, r, g from the input and the recurrent
 # group) per unit; theta takes a word only when it is per unit.
 register(NeuronModel("egru", "event-based GRU layer (graded events)", EGRUParams,
                      state=("c", "y", "gx_z", "gx_r", "gx_g", "gh_z", "gh_r", "gh_g"), nir_type="neuromap.EGRU",
-                     per_neuron=("theta",), fixed_point=True, parse=_egru_from_dict,
-                     loihi="an EGRU's gated update is not a Loihi compartment"))
-register(NeuronModel("relu", "non-spiking ReLU unit (MAC layers)", NoParams, state=("y",)))
+                     per_neuron=("theta",), eager_kernels=fixed_kernels(17), parse=_egru_from_dict))
+register(NeuronModel("relu", "non-spiking ReLU unit (MAC layers)", NoParams, state=("y",),
+                     eager_kernels=fixed_kernels(1)))
 register(NeuronModel("identity", "non-spiking unit that passes its summed input on", NoParams, state=("y",),
-                     fixed_point=True))
+                     eager_kernels=fixed_kernels(0)))
 register(NeuronModel("other", "a unit no backend model runs (attention, LMU memory, max-pool, ...)", Attributes,
                      state=("y",)))

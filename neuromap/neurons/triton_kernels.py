@@ -14,7 +14,7 @@ Numerics: float32 forward results are bit-identical to the PyTorch loop (same op
 same order, launched with ``enable_fp_fusion=False``: no fused multiply-add); so are the gradients
 for every surrogate but ``sigmoid`` (its ``exp`` differs from torch's in the last bits), divisions
 being IEEE-rounded (``div_rn``) as torch's are. Pinned through the interpreter on the CPU by
-tests/test_triton_kernels.py; ``NEUROMAP_TEST_DEVICE=cuda`` runs the same tests on a GPU. bfloat16
+tests/unit/neurons/test_triton_kernels.py; ``NEUROMAP_TEST_DEVICE=cuda`` runs the same tests on a GPU. bfloat16
 inputs are integrated in float32 and each stored value rounded once (to nearest even), so they equal
 the float32 result rounded, closer than the PyTorch bfloat16 loop. Each program loads the inputs
 of 4 steps at once, a chunk ahead of their use, so the chain of dependent steps does not wait a

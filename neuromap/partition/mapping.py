@@ -20,7 +20,7 @@ class Mapping:
     """The result of :func:`neuromap.partition.partition`.
 
     Attributes:
-        target, target_kind: the target's name and kind (``digital``, ``crossbar``, ``conventional``).
+        target, target_kind: the target's name and kind (:func:`neuromap.targets.kinds`).
         method, placement: partition method and placement strategy used.
         rates: firing rate per population (spikes / neuron / step) used for the traffic estimates;
             ``rate_source[pop]`` says whether it came from the given activity or the default.
@@ -86,8 +86,7 @@ class Mapping:
         rows = [
             ("target", f"{self.target} ({self.target_kind})"),
             ("method / placement", f"{self.method} / {self.placement}"),
-            ("cores" if self.target_kind != "crossbar" else "tiles", f"{m['cores']:,}" if self.target_kind != "crossbar"
-             else f"{m['tiles']:,}"),
+            ("tiles", f"{m['tiles']:,}") if "tiles" in m else ("cores", f"{m['cores']:,}"),  # crossbar: tiles
             ("chips", f(m.get("chips"), "{:,}")),
             ("rates", f"default {self.default_rate} /step" + (" (activity given)" if "activity" in
                                                               self.rate_source.values() else "")),

@@ -14,6 +14,8 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
+from .split import group_connectivity
+
 METHODS = ("metis", "sequential", "random")
 
 
@@ -156,3 +158,24 @@ def split_overfull_cores(assign: np.ndarray, bad: np.ndarray) -> np.ndarray:
         assign[members[len(members) // 2:]] = nxt
         nxt += 1
     return assign
+
+
+def assign_atoms(run) -> None:
+    """Assign the atoms of a partition run (:class:`~neuromap.partition.mapper.Run`) to cores under
+    its per-core limits with its method (``run.assign``)."""
+    res, limits = run.res, run.limits
+    seq = sequential(res, limits)
+    if run.method == "sequential":
+        run.assign = seq
+    elif run.method == "random":
+        run.assign = random_fill(res, limits, run.seed)
+    elif len(run.a_pop) <= int(seq.max()) + 1:
+        # one atom per core: nothing to group (huge nets); the placer does the optimisation
+        run.assign = seq
+        run.notes.append("metis: atoms are core-sized slices (atom-graph budget), partition = sequential slices")
+    else:
+        atom_groups = run.atoms.groups(run.sizes)
+        t_atoms = group_connectivity(run.netlist, run.index, atom_groups, len(run.a_pop), weights=run.rate_arr)
+        run.assign = metis(symmetric_graph(t_atoms), res, limits, int(seq.max()) + 1, run.seed)
+        if run.assign.max() > seq.max():
+            run.notes.append(f"metis repair needed {run.assign.max() + 1} cores vs {seq.max() + 1} sequential")

@@ -310,3 +310,13 @@ def _wmedian(v: np.ndarray, w: np.ndarray) -> float:
     o = np.argsort(v)
     c = np.cumsum(w[o])
     return float(v[o][np.searchsorted(c, c[-1] / 2)])
+
+
+def linear_layout(tiles: np.ndarray, units_per_chip: int | None) -> dict[str, list]:
+    """Per core: ``chip``, ``x``, ``y``, ``sub``, ``X``, ``Y``, ``tiles`` for cores (each ``tiles``
+    units wide) laid out in order, ``units_per_chip`` to a chip (one chip when None): no mesh model."""
+    n_cores = len(tiles)
+    idx = np.cumsum(np.r_[0, tiles[:-1]])
+    chip_of = (idx // units_per_chip).tolist() if units_per_chip else [0] * n_cores
+    return {"chip": chip_of, "x": (idx % units_per_chip if units_per_chip else idx).tolist(), "y": [0] * n_cores,
+            "sub": [0] * n_cores, "X": idx.tolist(), "Y": [0] * n_cores, "tiles": tiles.tolist()}

@@ -38,7 +38,8 @@ DEFAULT_RATE = 0.05  # spikes per neuron per time step, used when no Activity is
 
 @dataclass(frozen=True)
 class Limits:
-    """The per-core limits of a target that the partitioner enforces (``None`` = no limit)."""
+    """The per-core limits of a target that the partitioner enforces (``None`` = no limit); made by
+    the target's kind (:meth:`neuromap.targets.TargetKind.limits`), which ``kind`` names."""
 
     kind: str
     max_neurons: int | None = None
@@ -52,36 +53,9 @@ class Limits:
     cols: int | None = None
     memory: MemoryModel | None = field(default=None, compare=False)  # None: :class:`SharedMemory`
 
-    @classmethod
-    def from_target(cls, target, weight_bits: int | None = None) -> Limits:
-        g = target.get
-        wb = int(weight_bits if weight_bits is not None else g("numerics.weight_bits", 8))
-        if target.kind == "crossbar":
-            return cls("crossbar", max_neurons=int(g("tile.cols")), rows=int(g("tile.rows")), cols=int(g("tile.cols")),
-                       weight_bits=wb)
-        if target.kind == "conventional":
-            return cls("conventional", weight_bits=wb)
-        if target.kind != "digital":
-            raise ValueError(f"target {target.name!r} is of kind {target.kind!r}: the partitioner maps onto the cores "
-                             "of digital and crossbar targets (and whole conventional devices); a "
-                             f"{target.kind!r} target has no core model to partition for")
-        lim = cls("digital", g("core.max_neurons"), g("core.synapse_mem_bits"), g("core.memory_bits"),
-                  g("core.max_axons_in"), g("core.max_axons_out"), wb, int(g("numerics.state_bits", 32)))
-        if lim.max_neurons is None and lim.memory_bits is None and lim.synapse_mem_bits is None:
-            raise ValueError(f"target {target.name!r} gives no per-core neuron or memory limit; cannot split populations")
-        return lim
-
-    def names(self) -> list[str]:
-        """Limits that are enforced, as ``core.<name>`` keys."""
-        if self.kind == "crossbar":
-            return ["tile.rows", "tile.cols"]
-        out = [f"core.{n}" for n in ("max_neurons", "synapse_mem_bits", "memory_bits", "max_axons_in", "max_axons_out")
-               if getattr(self, n) is not None]
-        return out
-
     def value(self, name: str) -> int | None:
-        return {"tile.rows": self.rows, "tile.cols": self.cols}.get(name) if name.startswith("tile.") else getattr(
-            self, name.split(".", 1)[1])
+        """The limit called ``name`` (``"core.max_axons_in"``, ``"tile.rows"``, ...)."""
+        return getattr(self, name.split(".", 1)[1])
 
 
 # ------------------------------------------------------------------------------------------ per-neuron costs
@@ -404,8 +378,6 @@ def _check_neuron_fits(pop: Population, costs: dict[str, np.ndarray], fanin: np.
         checks.append(("core.memory_bits", costs["memory_bits"] + int(costs["slice_bits"]), lim.memory_bits))
     if lim.max_axons_in is not None:
         checks.append(("core.max_axons_in", fanin, lim.max_axons_in))
-    if lim.kind == "crossbar":
-        pass  # rows are split across tiles (partial sums), never an error
     for name, arr, cap in checks:
         if len(arr) and arr.max() > cap:
             need = float(arr.max())

@@ -2,8 +2,9 @@
 
 Both compile a Graph the same way: :func:`neuromap.pipeline.prepare` lowers it to a netlist and
 maps it onto the target's cores (the per-core limits are checked there; a given Mapping is checked
-instead; it is part of the result), then :meth:`LoihiBackend.compile_lowered` quantises it to Loihi
-fixed point (:mod:`.quantize`) and builds a :class:`~.emulator.LoihiNetwork`. They
+instead; it is part of the result), then :meth:`LoihiBackend.compile_lowered` converts it to Loihi
+fixed point (:mod:`.float_to_fixed`; the kinds a compartment implements: :mod:`.neurons`) and builds
+a :class:`~.emulator.LoihiNetwork`. They
 differ only in who runs that network: the vectorised emulator (batched, fast) or Lava's
 ``Loihi2SimCfg(select_tag="fixed_pt")`` (one sample at a time); their outputs are bit-identical.
 
@@ -26,14 +27,16 @@ import torch
 
 from neuromap import pipeline
 
-from ..base import BackendError, RunResult, check_inputs
+from ..base import BackendError, RunResult, check_inputs, delayed_outputs, load_target
 from .emulator import LoihiRecord
-from .quantize import QuantizationError, QuantReport, check_semantics, kind_problem, quantize
+from .float_to_fixed import QuantReport, quantize
+from .neurons import IMPLEMENTATIONS, NUMERICS, QuantizationError, compartment
 
 DEFAULT_TARGET = "loihi2"
 # Lava's num_weight_bits (the weight magnitude; the sign is extra) is at most 8 on Loihi 1 and 2;
-# loihi.toml's "9 bits" counts the sign (Davies 2018 p. 87), so larger target figures are capped here.
+# loihi.toml's "9 bits" counts the sign (Davies 2018 p. 87): 8 magnitude bits + sign is the most.
 MAX_WEIGHT_BITS = 8
+STATE_BITS = 24  # u and v: 24-bit signed in Lava's bit-accurate LIF (and in the emulator)
 
 
 @dataclass
@@ -51,7 +54,7 @@ def _depths(netlist) -> dict[str, int]:
     g = nx.DiGraph()
     g.add_nodes_from(p.name for p in netlist.populations)
     g.add_edges_from((p.src, p.dst) for p in netlist.projections if p.src != p.dst)
-    inputs = [p.name for p in netlist.populations if p.kind == "input"]
+    inputs = [p.name for p in netlist.populations if p.is_input]
     depth: dict[str, int] = {}
     for src in inputs:
         for node, d in nx.single_source_shortest_path_length(g, src).items():
@@ -65,8 +68,8 @@ class LoihiCompiled:
     def __init__(self, lowered: pipeline.Lowered, runner: str, weight_bits: int | None, allow_mismatch: bool) -> None:
         self.graph, self.target, self.runner = lowered.graph, lowered.target, runner
         self.netlist, self.mapping = lowered.netlist, lowered.mapping
-        if weight_bits is None:  # the target's numerics decide, as they do for the partitioner
-            weight_bits = min(int(self.target.get("numerics.weight_bits", MAX_WEIGHT_BITS)), MAX_WEIGHT_BITS)
+        if weight_bits is None:  # the target's numerics decide (a 9-bit figure counts the sign: 8 + sign)
+            weight_bits = min(int(self.target.get("numerics.weight_bits")), MAX_WEIGHT_BITS)
         try:
             self.network, self.quant = quantize(self.netlist, weight_bits=weight_bits, allow_mismatch=allow_mismatch)
         except QuantizationError as exc:
@@ -90,7 +93,7 @@ class LoihiCompiled:
             if not np.all((a == 0) | (a == 1)):
                 raise ValueError(
                     f"input {name!r} is not binary: Loihi is driven by spikes; encode it first "
-                    "(neuromap.encoding.rate / latency)"
+                    "(neuromap.data.rate / latency)"
                 )
             out[name] = a.astype(bool)
         return out
@@ -114,8 +117,7 @@ class LoihiCompiled:
         for p in self.network.populations:
             d = self.depth.get(p.name, 0)
             aligned = rec.spikes[p.name][d:d + T]
-            if self.quant.layers[p.name].vth == (2**17 - 1) and self._is_li(p.name):
-                # non-spiking readout: report the membrane in float units
+            if self.quant.layers[p.name].readout:  # non-spiking readout: the membrane in float units
                 aligned = rec.v[p.name][d:d + T] / self.quant.layers[p.name].scale
             records[p.name] = torch.as_tensor(np.asarray(aligned, dtype=np.float32))
         outputs = {o: records[p] for o, p in self.output_pops.items() if p in records}
@@ -124,28 +126,29 @@ class LoihiCompiled:
             raw={k: v for k, v in rec.spikes.items()}, u=rec.u, v=rec.v, depth=dict(self.depth), mapping=self.mapping,
         )
 
-    def _is_li(self, name: str) -> bool:
-        return self.netlist.population(name).kind == "li"
-
 
 class LoihiBackend:
     """``backends.get("loihi")``: neuromap's vectorised Loihi fixed-point emulator."""
 
     name = "loihi"
     runner = "loihi"
+    default_target = DEFAULT_TARGET
+    target_kinds = ("digital",)
+    implementations = IMPLEMENTATIONS
 
     def unsupported(self, graph, allow_mismatch: bool = False) -> list[str]:
         try:
             netlist = graph.lower()
         except Exception as exc:  # noqa: BLE001 - report any lowering problem as a reason
             return [str(exc)]
-        problems = []
+        problems = delayed_outputs(graph)
         for pop in netlist.populations:
-            if pop.kind != "input" and kind_problem(pop):
-                problems.append(kind_problem(pop))
-            elif pop.kind != "input" and not allow_mismatch:
+            why = IMPLEMENTATIONS.problem(pop, NUMERICS, self.name)
+            if why is not None:
+                problems.append(why)
+            elif not pop.is_input and not allow_mismatch:
                 try:
-                    check_semantics(pop, allow_mismatch=False)
+                    compartment(pop).semantics(pop, allow_mismatch=False)
                 except QuantizationError as exc:
                     problems.append(str(exc))
         for proj in netlist.projections:
@@ -153,24 +156,43 @@ class LoihiBackend:
                 problems.append(f"projection {proj.name!r} ({proj.kind}): the Loihi path runs dense/sparse/conv synapses")
         return problems
 
-    def compile(self, graph, target: Any = DEFAULT_TARGET, weight_bits: int | None = None,
+    def compile(self, graph, target: Any = None, weight_bits: int | None = None,
                 allow_mismatch: bool = False, method: str = "metis", mapping: Any = None) -> LoihiCompiled:
-        """Quantise and map ``graph`` for ``target`` (partitioned unless ``mapping`` is given);
-        ``weight_bits`` defaults to the target's ``numerics.weight_bits`` capped at
-        :data:`MAX_WEIGHT_BITS` (a custom target's numerics are used, not ignored)."""
+        """Quantise and map ``graph`` for ``target`` (default loihi2; partitioned unless ``mapping`` is
+        given); ``weight_bits`` defaults to the target's ``numerics.weight_bits``, a 9-bit figure
+        (8 + sign) taken as :data:`MAX_WEIGHT_BITS` (a custom target's numerics are used, not ignored;
+        numerics Loihi cannot hold are refused: :func:`check_target`)."""
+        tgt = check_target(self, target)
         problems = self.unsupported(graph, allow_mismatch)
         if problems:
             raise BackendError(
                 f"{self.name} backend cannot run this graph:\n  " + "\n  ".join(problems)
                 + "\n  (run those parts on backends.torch, or use a hybrid split)"
             )
-        lowered = pipeline.prepare(graph, target or DEFAULT_TARGET, mapping, method=method, weight_bits=weight_bits)
+        lowered = pipeline.prepare(graph, tgt, mapping, method=method, weight_bits=weight_bits)
         return self.compile_lowered(lowered, weight_bits, allow_mismatch)
 
     def compile_lowered(self, lowered: pipeline.Lowered, weight_bits: int | None = None,
                         allow_mismatch: bool = False) -> LoihiCompiled:
         """Quantise ``(netlist, mapping, target)`` (:class:`neuromap.pipeline.Lowered`) for this runner."""
+        check_target(self, lowered.target)
         return LoihiCompiled(lowered, self.runner, weight_bits, allow_mismatch)
+
+
+def check_target(backend, target: Any):
+    """``target`` loaded and refused unless Loihi's compartment can hold its numerics: a digital
+    target (:func:`~neuromap.backends.base.load_target`) with 24-bit state (u, v) and at most 8
+    weight bits plus sign."""
+    tgt = load_target(backend, target)
+    state, wb = tgt.get("numerics.state_bits"), tgt.get("numerics.weight_bits")
+    if state != STATE_BITS:
+        raise BackendError(f"{backend.name} backend cannot run target {tgt.name!r}: numerics.state_bits = {state}, but "
+                           f"Loihi's compartment (and Lava's bit-accurate LIF) holds u and v in {STATE_BITS} bits")
+    if wb > MAX_WEIGHT_BITS + 1:
+        raise BackendError(f"{backend.name} backend cannot run target {tgt.name!r}: numerics.weight_bits = {wb}, but "
+                           f"Loihi's synapses hold at most {MAX_WEIGHT_BITS} magnitude bits plus a sign "
+                           f"({MAX_WEIGHT_BITS + 1} counting the sign, as loihi.toml does)")
+    return tgt
 
 
 class LavaBackend(LoihiBackend):

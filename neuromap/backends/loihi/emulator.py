@@ -33,7 +33,8 @@ class LoihiLIF:
 
     ``du``/``dv``: 12-bit current / voltage decays (0..4095; ``du`` is offset by +1 in
     hardware), ``vth``: 17-bit threshold mantissa (spike when ``v > vth << 6``), ``bias_mant``:
-    13-bit signed bias mantissa (-4096..4095), ``bias_exp``: 3-bit exponent. Scalars or per-neuron arrays.
+    13-bit signed bias mantissa (-4096..4095), ``bias_exp``: 3-bit exponent, ``u0``/``v0``: the
+    initial current and voltage (24-bit signed, Lava's ``LIF(u=..., v=...)``). Scalars or per-neuron arrays.
     """
 
     name: str
@@ -43,6 +44,8 @@ class LoihiLIF:
     vth: int | np.ndarray = 100
     bias_mant: int | np.ndarray = 0
     bias_exp: int | np.ndarray = 0
+    u0: int | np.ndarray = 0
+    v0: int | np.ndarray = 0
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -54,13 +57,17 @@ class LoihiLIF:
                                     fx.MAX_BIAS_MANT)
         self.bias_exp = _int_array(self.bias_exp, self.size, f"{self.name}.bias_exp", -fx.MAX_BIAS_EXP,
                                    fx.MAX_BIAS_EXP)
+        self.u0 = _int_array(self.u0, self.size, f"{self.name}.u0", -fx.MAX_UV + 1, fx.MAX_UV - 1)
+        self.v0 = _int_array(self.v0, self.size, f"{self.name}.v0", -fx.MAX_UV + 1, fx.MAX_UV - 1)
 
 
 @dataclass
 class LoihiConnection:
     """Integer synapses ``src -> dst``: ``weights [dst.size, src.size]`` (dense or CSR) scaled by
     ``2**weight_exp``; ``num_weight_bits`` of precision (Lava's truncation); ``sign_mode`` is Lava's
-    (``"mixed"`` / ``"excitatory"`` / ``"inhibitory"``; ``None``: from the weights, as Lava does)."""
+    (``"mixed"`` / ``"excitatory"`` / ``"inhibitory"``; ``None``: from the weights, as Lava does).
+    ``delays``: extra steps per synapse (one number, or ``[dst.size, src.size]`` integers in
+    0..63, Loihi 2's 6 bits) on top of the one step every connection takes: Lava's ``DelayDense``."""
 
     src: str
     dst: str
@@ -68,8 +75,16 @@ class LoihiConnection:
     weight_exp: int = 0
     num_weight_bits: int = 8
     sign_mode: str | None = None
+    delays: int | np.ndarray = 0
 
     def __post_init__(self) -> None:
+        d = np.asarray(self.delays)
+        if d.ndim not in (0, 2) or (d.ndim == 2 and d.shape != tuple(self.weights.shape)):
+            raise ValueError(f"connection {self.src}->{self.dst}: delays must be one number or an array of the "
+                             f"weights' shape {tuple(self.weights.shape)}, got shape {d.shape}")
+        if d.size and (d.dtype.kind not in "iu" or d.min() < 0 or d.max() > fx.MAX_DELAY):
+            raise ValueError(f"connection {self.src}->{self.dst}: delays must be integers in [0, {fx.MAX_DELAY}] "
+                             "(Loihi 2's 6-bit synaptic delay)")
         if self.sign_mode is not None and self.sign_mode not in fx.SIGN_MODES:
             raise ValueError(f"connection {self.src}->{self.dst}: sign_mode must be one of {list(fx.SIGN_MODES)}, "
                              f"got {self.sign_mode!r}")
@@ -83,6 +98,20 @@ class LoihiConnection:
     def effective(self):
         """The weights as Lava uses them after clipping and truncation."""
         return fx.effective_weights(self.weights, self.num_weight_bits, self.sign_mode)
+
+    @property
+    def max_delay(self) -> int:
+        return int(np.max(self.delays))
+
+    def by_delay(self) -> list[np.ndarray | sp.csr_matrix]:
+        """The effective weights split by delay: entry ``k`` holds the synapses of delay ``k`` (Lava's
+        ``get_delay_wgts_mat``); one entry when the delay is one number (placed at that delay)."""
+        w = self.effective
+        d = np.asarray(self.delays)
+        if d.ndim == 0:
+            return [w if k == int(d) else None for k in range(int(d) + 1)]
+        dense = w.toarray() if sp.issparse(w) else np.asarray(w)
+        return [np.where(d == k, dense, 0) for k in range(self.max_delay + 1)]
 
 
 @dataclass
@@ -139,11 +168,12 @@ class LoihiNetwork:
                 raise ValueError("all inputs must share T and B")
             spikes_in[name] = a.astype(bool)
         t0 = time.perf_counter()
-        eff = [c.effective for c in self.connections]
-        state = {p.name: (np.zeros((B, p.size), np.int32), np.zeros((B, p.size), np.int32)) for p in self.populations}
+        groups = [c.by_delay() for c in self.connections]
+        state = {p.name: (np.broadcast_to(p.u0.astype(np.int32), (B, p.size)).copy(),
+                          np.broadcast_to(p.v0.astype(np.int32), (B, p.size)).copy()) for p in self.populations}
         bias = {p.name: fx.effective_bias(p.bias_mant, p.bias_exp) for p in self.populations}
-        # synaptic input in flight: computed from step t's spikes, delivered at t + 1
-        buffers = [np.zeros((B, self._sizes[c.dst]), np.int32) for c in self.connections]
+        # synaptic input in flight (Lava's a_buff): slot k is delivered k + 1 steps after it was computed
+        buffers = [[np.zeros((B, self._sizes[c.dst]), np.int32) for _ in g] for c, g in zip(self.connections, groups)]
         last = {name: np.zeros((B, self._sizes[name]), bool) for name in self._sizes}
         rec = LoihiRecord()
         for p in self.populations:
@@ -154,7 +184,7 @@ class LoihiNetwork:
         for t in range(T):
             a_in = {p.name: np.zeros((B, p.size), np.int32) for p in self.populations}
             for c, buf in zip(self.connections, buffers):
-                a_in[c.dst] += buf  # int32, wrapping, as Lava's in-port adds its connections' messages
+                a_in[c.dst] += buf[0]  # int32, wrapping, as Lava's in-port adds its connections' messages
             for name in self.inputs:
                 last[name] = spikes_in[name][t]
             for p in self.populations:
@@ -166,7 +196,11 @@ class LoihiNetwork:
                 if record_state:
                     rec.u[p.name][t] = u
                     rec.v[p.name][t] = v
-            for k, (c, w) in enumerate(zip(self.connections, eff)):
-                buffers[k] = fx.synaptic_input(w, last[c.src], c.weight_exp)
+            for c, g, buf in zip(self.connections, groups, buffers):
+                buf.append(buf.pop(0))
+                buf[-1][...] = 0
+                for k, w in enumerate(g):
+                    if w is not None:  # int32 accumulation wraps, as Lava's a_buff += ...
+                        buf[k] += fx.synaptic_input(w, last[c.src], c.weight_exp)
         rec.wall_seconds = time.perf_counter() - t0
         return rec

@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 UV_BITS = 24
 MAX_UV = 2 ** (UV_BITS - 1)  # 2^23
+MAX_DELAY = 2**6 - 1  # Loihi 2's synaptic delay: 6 bits (Lava's DelayDense checks delays <= 63)
 DECAY_SHIFT = 12
 DECAY_UNITY = 1 << DECAY_SHIFT  # 4096
 VTH_SHIFT = 6

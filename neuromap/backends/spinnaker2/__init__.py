@@ -4,14 +4,16 @@
     compiled = backends.get("spinnaker2").compile(graph, numerics="fp32")     # partitions when no mapping
     res = compiled.run(x)                      # RunResult + per-PE counters, link counts, timing
     res.records["1"], res.timing.to_dict(), res.link_counts[:3], compiled.mapping
-    est = res.estimate()                       # neuromap.energy: synops, neuron updates, MAC-array ops
+    est = neuromap.energy.estimate_run(compiled, res)   # priced as it ran: MAC-array ops, real-time mode
 
 The graph is lowered to a netlist, partitioned (:func:`neuromap.partition.partition`, with the PE
 layout as its memory model, :class:`.memory.PEMemoryModel`, so one partition fits) unless a
 :class:`~neuromap.partition.Mapping` for ``spinnaker2`` is given, compiled into per-PE programs
 (:mod:`.program`, :mod:`.memory`: over-budget PEs raise ``DoesNotFit`` with byte counts or spill
 synapse rows to DRAM) and simulated step by step (:mod:`.simulate`) in ``fp32`` (bit-identical to
-``backends.torch``) or ``s16.15`` fixed point (:mod:`.numerics`). Timing: :mod:`.timing`.
+``backends.torch``) or ``s16.15`` fixed point (:mod:`.numerics`); the neuron kinds it implements in
+each are declared in :mod:`.neurons`. Timing: :mod:`.timing`, by the PE model of
+:mod:`neuromap.devices.spinnaker2` (the cost model's).
 A traced EGRU (the ``CharLM`` core: EGRU layers + decoder on the host's embeddings) compiles through
 :meth:`SpiNNaker2Backend.compile` like any graph; netlists without a graph (an LSM reservoir) compile
 with :meth:`SpiNNaker2Backend.compile_netlist`.
@@ -28,13 +30,14 @@ import numpy as np
 import torch
 
 from neuromap import pipeline
+from neuromap.estimate import Options
 from neuromap.graph import Graph
 from neuromap.graph.neuron import has_spec
 from neuromap.graph.nodes import AvgPool1d, Neuron, Reshape, type_name
 from neuromap.graph.units import Unit
 from neuromap.netlist import Netlist
 
-from ..base import BackendError, RunResult, check_inputs
+from ..base import BackendError, RunResult, check_inputs, delayed_outputs, load_target
 from . import numerics as numerics_mod
 from .memory import PEMemoryModel
 from .program import Program, build, netlist_problems
@@ -43,7 +46,9 @@ from .timing import Timing, step_times
 
 NAME = "spinnaker2"
 SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv1d, nir.Conv2d, nir.AvgPool2d, nir.SumPool2d,
-                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, Neuron, Unit)
+                   AvgPool1d, nir.Scale, nir.Flatten, Reshape, nir.Delay, nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I,
+                   nir.CubaLI, nir.Threshold, Neuron, Unit)
+NEURON_NODES = (nir.LIF, nir.CubaLIF, nir.LI, nir.IF, nir.I, nir.CubaLI, nir.Threshold)
 __all__ = ["BACKEND", "NAME", "SpiNNaker2Backend", "SpiNNaker2Compiled", "SpiNNaker2Result", "Program", "Timing"]
 
 
@@ -52,19 +57,15 @@ def graph_problems(graph: Graph) -> list[str]:
     for name, node in graph.nodes.items():
         if not isinstance(node, SUPPORTED_NODES):
             out.append(f"node {name!r} ({type_name(node)}): the SpiNNaker2 model cannot run it; supported: "
-                       f"{sorted(t.__name__ for t in SUPPORTED_NODES)} (neurons LIF / CubaLIF / LI with neuromap "
-                       "parameters, a registry kind as neuromap.Neuron, a unit lowering to a population kind the PEs run, "
+                       f"{sorted(t.__name__ for t in SUPPORTED_NODES)} (neurons LIF / CubaLIF / LI / CubaLI / IF / I / "
+                       "Threshold with neuromap parameters, a registry kind as neuromap.Neuron, a unit lowering to "
+                       "a population kind the PEs run, "
                        "e.g. neuromap.EGRU; synapses Affine / Linear / "
                        "Conv / pooling)")
-        elif isinstance(node, (nir.LIF, nir.CubaLIF, nir.LI)) and not has_spec(node):
+        elif isinstance(node, NEURON_NODES) and not has_spec(node):
             out.append(f"node {name!r} ({type_name(node)}): no discrete neuron parameters; import it with "
                        "neuromap.graph.from_nir(..., convention='nir'|'snntorch'|'norse', dt=...)")
-        elif isinstance(node, nir.Output):
-            for p in graph.predecessors(name):
-                if isinstance(graph.nodes[p], nir.Delay):
-                    out.append(f"node {p!r} (Delay): a delay directly before output {name!r} is not supported; "
-                               "put it before the synapses")
-    return out
+    return out + delayed_outputs(graph)
 
 
 @dataclass
@@ -81,23 +82,11 @@ class SpiNNaker2Result(RunResult):
         """Per-PE totals over the run (a user multiplies these by measured cycles per op)."""
         return {k: v.sum(axis=(0, 1)).tolist() for k, v in self.counters.items()}
 
-    def activity(self):
-        from neuromap.energy.activity import collect
-
-        return collect(self.compiled.netlist, self.records)
-
-    def estimate(self):
-        """Energy / latency via :func:`neuromap.energy.costs.digital` (MAC-array projections priced per MAC)."""
-        from neuromap.energy import costs
-
-        c = self.compiled
+    def estimate_options(self) -> Options:
+        """How this run is priced (:func:`neuromap.energy.estimate_run`): its real-time or
+        as-fast-as-possible mode, and the projections it ran on the PEs' MAC arrays (per MAC)."""
         realtime = self.timing is None or self.timing.mode == "realtime"
-        est = costs.digital(c.netlist, self.activity(), c.target, c.mapping, mla_projections=c.mla_projections,
-                            options=costs.Options(realtime=realtime))
-        if self.timing is not None:
-            est.notes.append(f"spinnaker2 model step time ({self.timing.mode}): mean {self.timing.step_s.mean():.4g} s"
-                             + ("" if self.timing.complete else " (lower bound: no event rate or CPU cycles in the spec)"))
-        return est
+        return Options(realtime=realtime, mac_array=frozenset(self.compiled.mla_projections))
 
     def summary(self) -> dict:
         c = self.compiled
@@ -122,7 +111,7 @@ class SpiNNaker2Compiled:
         self.mode, self.clock_hz, self.cycles = mode, clock_hz, cycles
         self.sim = Simulator(program)
         self.mla_projections = {p.name for p in program.projections if p.engine == "mla"}
-        self.inputs = [p.name for p in self.netlist.populations if p.kind == "input"]
+        self.inputs = [p.name for p in self.netlist.populations if p.is_input]
 
     def pe_memory(self) -> list[dict]:
         return [pe.memory.to_dict() for pe in self.program.pes]
@@ -160,6 +149,8 @@ class SpiNNaker2Backend:
     """``backends.get("spinnaker2")``."""
 
     name = NAME
+    default_target = "spinnaker2"
+    target_kinds = ("digital",)
     counters = COUNTERS
 
     def unsupported(self, graph: Graph) -> list[str]:
@@ -168,7 +159,7 @@ class SpiNNaker2Backend:
             probs = netlist_problems(graph.lower())
         return probs
 
-    def compile(self, graph: Graph, target: Any = "spinnaker2", mapping: Any = None, numerics: str = "fp32", *,
+    def compile(self, graph: Graph, target: Any = None, mapping: Any = None, numerics: str = "fp32", *,
                 allow_dram: bool = False, code_bytes: int = 0, method: str = "metis", activity: Any = None,
                 mode: str = "afap", clock_hz: float | None = None, cycles: dict | None = None,
                 schedule: str | None = None, seed: int = 0) -> SpiNNaker2Compiled:
@@ -185,7 +176,7 @@ class SpiNNaker2Backend:
         return self.compile_lowered(lowered, numerics, allow_dram=allow_dram, code_bytes=code_bytes, mode=mode,
                                     clock_hz=clock_hz, cycles=cycles, schedule=sched)
 
-    def compile_netlist(self, netlist: Netlist, target: Any = "spinnaker2", mapping: Any = None, numerics: str = "fp32",
+    def compile_netlist(self, netlist: Netlist, target: Any = None, mapping: Any = None, numerics: str = "fp32",
                         *, allow_dram: bool = False, code_bytes: int = 0, method: str = "metis", activity: Any = None,
                         mode: str = "afap", clock_hz: float | None = None, cycles: dict | None = None,
                         schedule: str = "scc", seed: int = 0) -> SpiNNaker2Compiled:
@@ -203,7 +194,8 @@ class SpiNNaker2Backend:
         numerics_mod.check(numerics)
         if schedule not in ("scc", "step"):
             raise ValueError(f"schedule={schedule!r} is not one of ['scc', 'step']")
-        probs = netlist_problems(lowered.netlist)
+        _check_weight_bits(lowered.target, numerics)
+        probs = netlist_problems(lowered.netlist, numerics)
         if probs:
             raise BackendError("spinnaker2 backend cannot run this network:\n  " + "\n  ".join(probs))
         prog = build(lowered.netlist, lowered.mapping, _target(lowered.target), numerics, allow_dram=allow_dram,
@@ -213,18 +205,33 @@ class SpiNNaker2Backend:
 
 
 def _target(target: Any):
-    from neuromap import hardware
-
-    tgt = hardware.load(target)
-    if tgt.kind != "digital" or tgt.get("numerics.mla_macs_per_cycle") is None or tgt.get("core.sram_bytes") is None:
-        raise BackendError(f"target {tgt.name!r} is not a SpiNNaker2-like target (needs core.sram_bytes and "
-                           "numerics.mla_macs_per_cycle); use target='spinnaker2' or a copy of its TOML")
+    """The target (default spinnaker2), refused unless it is digital with a PE's SRAM and MAC array."""
+    tgt = load_target(BACKEND, target)
+    missing = [k for k in ("core.sram_bytes", "numerics.mla_macs_per_cycle", "chip.clock") if tgt.get(k) is None]
+    if missing:
+        raise BackendError(f"target {tgt.name!r} is not a SpiNNaker2-like target (it lacks {', '.join(missing)}); "
+                           "use target='spinnaker2' or a copy of its TOML")
+    if tgt.get("numerics.state_bits") != 32:
+        raise BackendError(f"target {tgt.name!r} gives numerics.state_bits = {tgt.get('numerics.state_bits')}, but "
+                           "the SpiNNaker2 model keeps each state variable in a 32-bit word (fp32 or s16.15)")
     return tgt
+
+
+def _check_weight_bits(tgt, numerics: str) -> None:
+    """s16.15 weights are signed integers of ``numerics.weight_bits`` (py-spinnaker2: 8); above 8 bits
+    the model's float64 accumulation of s16.15 x weight products is no longer exact, so it is refused.
+    fp32 keeps float32 weights whatever the target says."""
+    wb = tgt.get("numerics.weight_bits")
+    if numerics == "s16.15" and not 2 <= wb <= 8:
+        raise BackendError(f"target {tgt.name!r} gives numerics.weight_bits = {wb}; the SpiNNaker2 model's s16.15 "
+                           "weights are signed integers of 2 to 8 bits (py-spinnaker2 uses 8); use numerics='fp32' "
+                           "for float weights")
 
 
 def _partition_options(tgt, numerics: str, code_bytes: int, method: str, activity: Any, seed: int) -> dict:
     """The partitioner's options for the PE layout (weights as the numerics store them)."""
-    wb = 32 if numerics_mod.check(numerics) == "fp32" else int(tgt.get("numerics.weight_bits", 8))
+    _check_weight_bits(tgt, numerics_mod.check(numerics))
+    wb = 32 if numerics_mod.check(numerics) == "fp32" else int(tgt.get("numerics.weight_bits"))
     memory = PEMemoryModel(weight_bytes=numerics_mod.weight_bytes(numerics), code_bytes=code_bytes)
     return dict(method=method, activity=activity, seed=seed, weight_bits=wb, memory=memory)
 
@@ -232,7 +239,7 @@ def _partition_options(tgt, numerics: str, code_bytes: int, method: str, activit
 BACKEND = SpiNNaker2Backend()
 
 
-def compile(graph: Graph, target: Any = "spinnaker2", mapping: Any = None, numerics: str = "fp32",  # noqa: A001
+def compile(graph: Graph, target: Any = None, mapping: Any = None, numerics: str = "fp32",  # noqa: A001
             **kw) -> SpiNNaker2Compiled:
     """Module-level shortcut for ``BACKEND.compile``."""
     return BACKEND.compile(graph, target, mapping, numerics, **kw)

@@ -38,6 +38,8 @@ from neuromap.netlist import Netlist, Population, Projection
 from neuromap.partition.errors import DoesNotFit
 from neuromap.partition.split import Limits, synapses_per_neuron
 
+from .neurons import dense_output
+
 ROW_HEADER = 4
 INDEX_BYTES = 2
 MPT_ENTRY = 12
@@ -45,14 +47,12 @@ KEY_BYTES = 4
 WORD = 4
 SLICE_CONSTANTS = 32
 SPIKE_QUEUE = 256  # packets a PE with neurons buffers (the receive queue)
-GRADED_KINDS = ("li", "identity")  # dense real-valued outputs: their dense projections use the MAC array
 
 
 def engine(proj: Projection, src: Population) -> str:
     """``"mla"``: a dense projection from graded values runs on the MAC array (dense block per step);
     ``"event"``: synaptic rows fetched per received event."""
-    graded = src.kind in GRADED_KINDS or bool(src.meta.get("graded"))
-    return "mla" if proj.kind == "dense" and graded else "event"
+    return "mla" if proj.kind == "dense" and dense_output(src) else "event"
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class PEMemoryModel:
 
     def _bytes_per_neuron(self, net: Netlist, pop: Population) -> np.ndarray:
         out = np.full(pop.size, pop.model.state_words(pop.params) * WORD, dtype=np.int64)
-        if pop.kind == "input":
+        if pop.is_input:
             return out
         incoming = list(net.incoming(pop.name))
         out += WORD * (max((p.delay for p in incoming), default=0) + 1)
@@ -96,7 +96,7 @@ class PEMemoryModel:
 
     def _fixed_bytes(self, net: Netlist, pop: Population) -> int:
         b = self.code_bytes + (KEY_BYTES if any(True for _ in net.outgoing(pop.name)) else 0)
-        if pop.kind == "input":  # a spike-source PE: its code and routing key only
+        if pop.is_input:  # a spike-source PE: its code and routing key only
             return b
         b += SLICE_CONSTANTS + SPIKE_QUEUE * WORD
         for proj in net.incoming(pop.name):

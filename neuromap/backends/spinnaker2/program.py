@@ -15,17 +15,14 @@ import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 
-from neuromap.graph.synapses import conv_matrix
+from neuromap.graph.matrices import conv_matrix
 from neuromap.netlist import Netlist, Projection
-from neuromap.neurons import registry
 
 from ..base import BackendError
 from . import memory as mem_mod
 from . import numerics as numerics_mod
 from .memory import PEMemory
-
-# Kinds the simulator runs with dedicated code; every other kind runs through its registry step.
-DEDICATED_KINDS = ("input", "identity", "egru")
+from .neurons import IMPLEMENTATIONS
 
 
 @dataclass
@@ -83,16 +80,10 @@ class Program:
         return len(self.pes)
 
 
-def supported_kinds() -> list[str]:
-    """Population kinds the SpiNNaker2 model runs (a PE is programmable: any kind with a registry step)."""
-    return [k for k in registry.kinds() if k in DEDICATED_KINDS or registry.get(k).sequence is not None]
-
-
-def netlist_problems(net: Netlist) -> list[str]:
-    out = []
-    for p in net.populations:
-        if p.kind not in supported_kinds():
-            out.append(f"population {p.name!r} (kind {p.kind!r}): the SpiNNaker2 model runs {supported_kinds()}")
+def netlist_problems(net: Netlist, numerics: str = "fp32") -> list[str]:
+    """Why the SpiNNaker2 model cannot run ``net`` in ``numerics``: neuron kinds it does not
+    implement (:data:`.neurons.IMPLEMENTATIONS`), invalid projections."""
+    out = IMPLEMENTATIONS.problems(net, numerics)
     for pr in net.projections:
         if pr.kind == "conv" and pr.conv.groups < 1:
             out.append(f"projection {pr.name!r}: invalid conv groups")
@@ -217,7 +208,7 @@ def build(net: Netlist, mapping, target, numerics: str, *, delayed_paths: set[st
         nvars = p.model.state_words(p.params)  # the registry's count, as the partitioner's
         n_slices = np.bincount(np.unique(cores), minlength=n_cores)
         for c in np.flatnonzero(per_core):
-            if p.kind == "input":  # the value the host writes each step
+            if p.is_input:  # the value the host writes each step
                 parts[c]["neuron_state"] += int(per_core[c] * nvars * mem_mod.WORD)
             else:
                 parts[c]["neuron_state"] += int(per_core[c] * nvars * mem_mod.WORD + mem_mod.SLICE_CONSTANTS * n_slices[c])
@@ -235,7 +226,7 @@ def build(net: Netlist, mapping, target, numerics: str, *, delayed_paths: set[st
         slices_of[s["core"]].append((s["pop"], int(s["start"]), int(s["stop"])))
     for c in range(n_cores):
         parts[c]["routing"] = int(sources[c] * mem_mod.MPT_ENTRY + keys[c] * mem_mod.KEY_BYTES)
-        has_input = any(pops[n].kind != "input" for n, _, _ in slices_of[c])
+        has_input = any(not pops[n].is_input for n, _, _ in slices_of[c])
         parts[c]["buffers"] += int(spike_queue * mem_mod.WORD) if has_input else 0
         if not has_input:  # a spike source PE (host-fed input) holds no code for neurons
             parts[c]["code"] = int(code_bytes) if slices_of[c] else 0

@@ -31,14 +31,10 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from neuromap.neurons.egru import egru_events, egru_state
-from neuromap.neurons.functional import leaky_integrator, neuron_sequence
-from neuromap.neurons.params import CubaLIFParams
-from neuromap.neurons.surrogate import as_surrogate
 from neuromap.synapses import linear
 
-from ..base import BackendError
 from . import numerics as nx_
+from .neurons import fp32_lif_params, model
 from .program import Program, ProjPlan
 
 COUNTERS = ("synops", "mla_macs", "packets_in", "packets_out", "neuron_updates", "dram_bytes")
@@ -76,26 +72,26 @@ class _Proj:
         """Contribution to the target: float32 (fp32) or int64 s16.15 (fixed point)."""
         if self.fix:
             return self._apply_fix(x)
-        p = self.plan
-        if p.kind == "identity":
+        plan = self.plan
+        if plan.kind == "identity":
             return _resize(x, self.n_dst)
-        if p.kind == "dense":
+        if plan.kind == "dense":
             return linear(x, self.W, self.b)  # the torch backend's synapses: the same float sums
         t, b = x.shape[:2]
         y = torch.sparse.mm(self.W, x.reshape(t * b, -1).t()).t().reshape(t, b, -1)
         return y if self.b is None else y + self.b
 
     def _apply_fix(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.plan
-        if p.kind == "identity":
+        plan = self.plan
+        if plan.kind == "identity":
             return _resize(nx_.to_fix(x), self.n_dst)
-        if p.engine == "mla":
+        if plan.engine == "mla":
             q, e_in = nx_.quantise_vectors_int8(x)
             acc = F.linear(q, self.W).clamp_(nx_.I32_MIN, nx_.I32_MAX)  # 32-bit accumulator (saturating)
             y = torch.floor(acc * torch.exp2(e_in + (self.e + nx_.FRAC)) + 0.5).to(torch.int64)
         else:
             xq = nx_.to_fix(x).to(torch.float64)  # exact: |x q| < 2^53 for fan-in < 2^14 at full scale
-            if p.kind == "dense":
+            if plan.kind == "dense":
                 acc = F.linear(xq, self.W)
             else:
                 t, b = xq.shape[:2]
@@ -119,159 +115,6 @@ def _resize(x: torch.Tensor, n: int) -> torch.Tensor:
     if x.shape[-1] > n:
         return x[..., :n]
     return torch.cat([x, x.new_zeros(*x.shape[:-1], n - x.shape[-1])], -1)
-
-
-# ------------------------------------------------------------------------------------------- neuron models
-def _per_neuron(v: Any, shape: tuple[int, ...], n: int) -> torch.Tensor:
-    a = np.asarray(v, dtype=np.float32)
-    if a.size == 1:
-        return torch.from_numpy(a.reshape(()).copy()) if a.ndim == 0 else torch.from_numpy(a.copy())
-    return torch.from_numpy(np.ascontiguousarray(np.broadcast_to(a, shape).reshape(n)))
-
-
-class _LIF:
-    """LIF / CuBa-LIF: fp32 through :func:`neuron_sequence` (the one discretisation), s16.15 in integers."""
-
-    def __init__(self, pop, fix: bool) -> None:
-        self.params = _require(pop).neuron
-        self.fix, self.n = fix, pop.size
-        self.surrogate = as_surrogate("fast_sigmoid", None)
-        self.over = {k: _per_neuron(v, pop.shape, pop.size) for k, v in pop.params.overrides().items()}
-        if fix:
-            P = self.params
-            beta = self.over["beta"].double() if "beta" in self.over else torch.tensor(P.beta, dtype=torch.float64)
-            self.beta_q = nx_.decay_fix(beta)
-            self.gain_q = nx_.decay_fix(1.0 - beta) if P.decay_input else None
-            self.leak_q = nx_.to_fix((1.0 - beta) * P.v_leak)
-            vth = self.over["v_th"].double() if "v_th" in self.over else torch.tensor(P.v_th, dtype=torch.float64)
-            self.vth_q = nx_.to_fix(vth)
-            self.vreset_q = nx_.to_fix(P.v_reset)
-            self.cuba = isinstance(P, CubaLIFParams)
-            if self.cuba:
-                alpha = self.over["alpha"].double() if "alpha" in self.over else torch.tensor(P.alpha, dtype=torch.float64)
-                self.alpha_q = nx_.decay_fix(alpha)
-
-    def run(self, x: torch.Tensor, state):
-        if not self.fix:
-            s, _, state = neuron_sequence(x, self.params, self.surrogate, state, **self.over)
-            return s, state
-        P = self.params
-        B = x.shape[1]
-        if state is None:
-            z = torch.zeros(B, self.n, dtype=torch.int64)
-            state = (nx_.to_fix(P.v_leak) + z, z.clone(), z.clone(), z.clone())
-        v, i, refrac, s_prev = state
-        out = torch.empty(x.shape, dtype=torch.float32)
-        for t in range(x.shape[0]):
-            cur = x[t]
-            if self.cuba:
-                i = nx_.sat32(nx_.mul_decay(i, self.alpha_q) + cur)
-                cur = i
-            if self.gain_q is not None:
-                cur = nx_.mul_decay(cur, self.gain_q)
-            h = nx_.sat32(nx_.mul_decay(v, self.beta_q) + self.leak_q + cur)
-            if P.reset_delay:
-                h = nx_.sat32(h - self.vth_q * s_prev)
-            active = None
-            if P.refractory_steps:
-                active = refrac == 0
-                h = torch.where(active, h, self.vreset_q)
-            s = (h >= self.vth_q) if P.threshold_rule == ">=" else (h > self.vth_q)
-            if active is not None:
-                s = s & active
-                refrac = torch.where(s, torch.full_like(refrac, P.refractory_steps), (refrac - 1).clamp(min=0))
-            si = s.to(torch.int64)
-            if P.reset_delay or P.reset == "none":
-                v = h
-            elif P.reset == "subtract":
-                v = h - self.vth_q * si
-            else:
-                v = torch.where(s, self.vreset_q, h)
-            s_prev = si
-            out[t] = s.to(torch.float32)
-        return out, (v, i, refrac, s_prev)
-
-
-class _LI:
-    def __init__(self, pop, fix: bool) -> None:
-        p = _require(pop)
-        self.beta, self.gain, self.v_leak = float(p.beta), float(p.gain), float(p.v_leak)
-        self.fix, self.n = fix, pop.size
-        self.beta_t = torch.tensor(self.beta, dtype=torch.float32)
-        if fix:
-            self.beta_q = nx_.decay_fix(self.beta)
-            self.leak_q = nx_.to_fix((1.0 - self.beta) * self.v_leak)
-            self.gain_q = nx_.to_fix(self.gain)
-
-    def run(self, x: torch.Tensor, state):
-        if not self.fix:
-            v = leaky_integrator(x, self.beta_t, state, self.gain, self.v_leak)
-            return v, v[-1]
-        v = nx_.to_fix(torch.full((x.shape[1], self.n), self.v_leak)) if state is None else state
-        out = torch.empty(x.shape, dtype=torch.float32)
-        for t in range(x.shape[0]):
-            g = x[t] if self.gain == 1.0 else nx_.round_shift(x[t] * self.gain_q, nx_.FRAC)
-            v = nx_.sat32(nx_.mul_decay(v, self.beta_q) + self.leak_q + g)
-            out[t] = nx_.to_float(v)
-        return out, v
-
-
-class _Identity:
-    def __init__(self, pop, fix: bool) -> None:
-        self.fix = fix
-
-    def run(self, x: torch.Tensor, state):
-        return (nx_.to_float(nx_.sat32(x)) if self.fix else x), state
-
-
-class _EGRU:
-    """EGRU layer (networks/egru.py): gates from the input group (all steps) and the recurrent group
-    (previous events); ``c``, events ``y = o c`` and the subtractive reset, exactly as the zoo cell."""
-
-    def __init__(self, pop, fix: bool) -> None:
-        self.fix, self.n = fix, pop.size
-        p = _require(pop)
-        self.theta = torch.from_numpy(np.asarray(p.theta, dtype=np.float32))
-        self.zoneout = float(p.zoneout)
-        if fix:
-            self.theta = nx_.to_float(nx_.to_fix(self.theta))
-
-    def step(self, gx: torch.Tensor, gh: torch.Tensor, state):
-        c = egru_state(gx, gh, state[0], self.zoneout)
-        if self.fix:
-            c = nx_.to_float(nx_.to_fix(c))
-        y, _, c_bar = egru_events(c, self.theta)
-        return y, (c_bar,)
-
-
-class _Registered:
-    """A kind run by its registry step (:attr:`NeuronModel.sequence`) in fp32, e.g. ALIF: the
-    population's flat ``[T, B, n]`` input is viewed in the neuron shape the step broadcasts against."""
-
-    def __init__(self, pop, fix: bool) -> None:
-        if fix:
-            raise BackendError(f"population {pop.name!r} ({pop.kind}): the SpiNNaker2 model has no s16.15 version of "
-                               f"{pop.model.description}; run it with numerics='fp32'")
-        self.pop, self.params = pop, _require(pop)
-
-    def run(self, x: torch.Tensor, state):
-        T, B = x.shape[:2]
-        out, state = self.pop.model.sequence(x.reshape(T, B, *self.pop.shape), self.params, state)
-        return out.reshape(T, B, -1).to(torch.float32), state
-
-
-def _require(pop):
-    if pop.params is None:
-        raise BackendError(f"population {pop.name!r} ({pop.kind}) has no neuron parameters; the SpiNNaker2 model "
-                           "needs them (trace the model, or import NIR with a convention)")
-    return pop.params
-
-
-_MODELS = {"lif": _LIF, "cuba": _LIF, "li": _LI, "egru": _EGRU, "identity": _Identity}
-
-
-def _model(pop, fix: bool):
-    return _MODELS.get(pop.kind, _Registered)(pop, fix)
 
 
 # ------------------------------------------------------------------------------------------- EGRU gate groups
@@ -320,16 +163,16 @@ class Simulator:
         self.prog = prog
         net = prog.netlist
         self.fix = prog.numerics == "s16.15"
-        wb = int(prog.target.get("numerics.weight_bits", 8))
+        wb = int(prog.target.get("numerics.weight_bits"))
         self.pops = {p.name: p for p in net.populations}
         self.projs = [_Proj(pl, self.pops[pl.src].size, self.pops[pl.dst].size, prog.numerics, wb)
                       for pl in prog.projections]
-        self.models = {n: _model(p, self.fix) for n, p in self.pops.items() if p.kind != "input"}
+        self.models = {n: model(p, prog.numerics) for n, p in self.pops.items() if not p.is_input}
         # incoming units per population: _Proj, or _GateGroup for EGRU targets
         self.incoming: dict[str, list] = {n: [] for n in self.pops}
-        for n, p in self.pops.items():
+        for n in self.pops:
             mine = [q for q in self.projs if q.plan.dst == n]
-            if p.kind != "egru":
+            if not self._gated(n):
                 self.incoming[n] = mine
                 continue
             groups: dict[tuple[str, str, str], list] = {}
@@ -339,9 +182,13 @@ class Simulator:
             self.incoming[n] = [_GateGroup(v, k[1], self.fix) for k, v in groups.items()]
         self.blocks = self._blocks()
 
+    def _gated(self, n: str) -> bool:
+        """Whether population ``n``'s PE code takes its inputs as gate groups (EGRU)."""
+        return bool(getattr(self.models.get(n), "gated", False))
+
     def _blocks(self) -> list[tuple[list[str], bool]]:
         """Execution blocks: (populations, step_by_step)."""
-        order = [n for n in self.prog.order if self.pops[n].kind != "input"]
+        order = [n for n in self.prog.order if not self.pops[n].is_input]
         if self.prog.schedule == "step":
             return [(order, True)]
         g = nx.DiGraph()
@@ -372,7 +219,7 @@ class Simulator:
         T, B = next(iter(inputs.values())).shape[:2]
         out: dict[str, torch.Tensor] = {}
         for n, p in self.pops.items():
-            out[n] = inputs[n].reshape(T, B, p.size).to(torch.float32) if p.kind == "input" else torch.zeros(T, B, p.size)
+            out[n] = inputs[n].reshape(T, B, p.size).to(torch.float32) if p.is_input else torch.zeros(T, B, p.size)
         for members, stepwise in self.blocks:
             if not stepwise:
                 n = members[0]
@@ -384,7 +231,7 @@ class Simulator:
             if self.prog.schedule == "scc":
                 for n in members:
                     units = [u for u in self.incoming[n] if u.plan.src not in inside]
-                    if self.pops[n].kind == "egru":
+                    if self._gated(n):
                         ext[n] = [u.apply(self._src(out, u, None)) for u in units]
                     elif units:
                         ext[n] = self._sum([u.apply(self._src(out, u, None)) for u in units], n, T, B)
@@ -394,7 +241,7 @@ class Simulator:
             for t in range(T):
                 for n in members:
                     units = [u for u in self.incoming[n] if self.prog.schedule == "step" or u.plan.src in inside]
-                    if self.pops[n].kind == "egru":
+                    if self._gated(n):
                         out[n][t], states[n] = self._egru_step(n, units, ext.get(n, []), out, t, states[n], B)
                         continue
                     parts = [u.apply(self._src(out, u, t)) for u in units]
@@ -413,10 +260,10 @@ class Simulator:
         from neuromap.neurons import recurrent
         from neuromap.neurons.functional import initial_state
 
-        model, units = self.models[n], self.incoming[n]
+        params, units = fp32_lif_params(self.models[n]), self.incoming[n]
         loops = [u for u in units if u.plan.src == n]
-        if (self.fix or self.prog.schedule != "scc" or not isinstance(model, _LIF) or model.over or len(loops) != 1
-                or recurrent.unsupported(model.params, torch.float32, torch.device("cpu"))):
+        if (self.fix or self.prog.schedule != "scc" or params is None or len(loops) != 1
+                or recurrent.unsupported(params, torch.float32, torch.device("cpu"))):
             return False
         pl = loops[0].plan
         lag = pl.delay + (1 if pl.prev else 0)
@@ -427,7 +274,7 @@ class Simulator:
             np.asarray(pl.weight, dtype=np.float32) if isinstance(pl.weight, np.ndarray) else pl.weight)
         fan = recurrent.FanOut.from_csr(W, None if lag == 1 else np.full(W.nnz, lag))
         drive = None if ext is None else ext.to(torch.float32).contiguous()
-        run = recurrent.run(fan, model.params, initial_state(model.params, (B, size)), T, drive)
+        run = recurrent.run(fan, params, initial_state(params, (B, size)), T, drive)
         out[n] = run.raster.to(torch.float32)
         return True
 
@@ -468,7 +315,7 @@ class Simulator:
         for n, p in self.pops.items():
             cores = prog.core_of[n]
             hot = sp.csr_matrix((np.ones(p.size), (np.arange(p.size), cores)), shape=(p.size, C))
-            if p.kind != "input":
+            if not p.is_input:
                 cnt["neuron_updates"] += np.bincount(cores, minlength=C)[None, :]
             if n in prog.dest_cores:
                 E = events[n]

@@ -1,19 +1,15 @@
-"""Step time of the SpiNNaker2 model from per-PE operation counts - the same model as the energy
-estimate (:func:`neuromap.energy.costs.digital`), so a run's timing and its report agree.
+"""Step time of the SpiNNaker2 model from per-PE operation counts, by the PE model of
+:mod:`neuromap.devices.spinnaker2` - the same model the cost model prices, so a run's timing and its
+report agree.
 
-What the spec gives (``hardware/spinnaker2.toml``): the per-PE synaptic event rate
-``timing.synop_rate_pe`` at each operating point (Scholze et al.: up to 12 M events/s per PE at
-300 MHz; the CPU time of neuron updates and packets is not published separately and is taken as
-part of that rate, as in the cost model), the MAC array's ``numerics.mla_macs_per_cycle`` (64) at
-``chip.clock``, the chip's DRAM bandwidth ``chip.dram_bandwidth`` (shared by the chip's PEs) and the
-real-time tick ``timing.timestep`` (1 ms). A caller with measured Cortex-M4F cycles may pass
-``cycles={"synop": .., "neuron_update": .., "packet_in": .., "packet_out": ..}``: a given
-``synop`` replaces the published rate, the others add their time.
-
-Per step, PE time = synaptic events / rate (or x cycles / f) + MAC-array cycles / f (+ other given
-cycles x counts / f); chip DRAM time = chip DRAM bytes / bandwidth; the step time is the slowest PE
-or chip DRAM channel. The default clock is the target's default operating point (index 0). Without
-an event rate or cycles the step time is a *lower bound* (``complete = False``).
+Per step, PE time = synaptic events / rate + MAC-array MACs / (MACs per cycle x clock) (the device
+model), plus, where a caller gives measured Cortex-M4F cycles
+(``cycles={"synop": .., "neuron_update": .., "packet_in": .., "packet_out": ..}``), their count x
+cycles / clock (a given ``synop`` replaces the published rate); chip DRAM time = chip DRAM bytes /
+``chip.dram_bandwidth`` (shared by the chip's PEs); the step time is the slowest PE or chip DRAM
+channel. The default clock is the target's default operating point (index 0); the real-time tick is
+``timing.timestep`` (1 ms). Without an event rate or cycles the step time is a *lower bound*
+(``complete = False``).
 """
 
 from __future__ import annotations
@@ -21,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from neuromap.devices.spinnaker2 import PE
 
 CYCLE_KEYS = {"synop": "synops", "neuron_update": "neuron_updates", "packet_in": "packets_in", "packet_out": "packets_out"}
 MODES = ("afap", "realtime")
@@ -63,17 +61,19 @@ class Timing:
                 "unavailable": self.unavailable}
 
 
-def _synop_rate(target, f: float) -> tuple[float | None, str]:
-    """Synaptic events per second per PE at clock ``f`` (the published value at that operating point,
-    else scaled by the clock from the fastest one) and how it was obtained."""
-    rates, clocks = target.get("timing.synop_rate_pe"), target.get("chip.clock")
-    if rates is None:
-        return None, ""
-    rates = rates if isinstance(rates, list) else [rates]
-    clocks = clocks if isinstance(clocks, list) else [clocks]
-    if f in clocks:
-        return float(rates[clocks.index(f)]), "timing.synop_rate_pe"
-    return float(rates[-1]) * f / float(clocks[-1]), f"timing.synop_rate_pe scaled to {f:.4g} Hz (derived)"
+def _pe_parts(counters: dict[str, np.ndarray], pe: PE, cycles: dict[str, float]) -> tuple[dict, list[str]]:
+    """Seconds per step of each part of every PE's work ``[T, B, PEs]`` and what could not be timed."""
+    parts = {"mla": pe.mac_time(counters["mla_macs"])}
+    unavailable = []
+    if "synop" not in cycles and pe.rate_hz is not None:
+        parts["synop"] = pe.event_time(counters["synops"])  # neuron updates and packets are part of the rate
+    for key, counter in CYCLE_KEYS.items():
+        if key in cycles:
+            parts[key] = counters[counter] * float(cycles[key]) / pe.clock_hz
+        elif key not in parts and pe.rate_hz is None:
+            unavailable.append(f"{key}: no timing.synop_rate_pe and no Cortex-M4F cycles per operation "
+                               f"(pass cycles={{'{key}': ...}})")
+    return parts, unavailable
 
 
 def step_times(counters: dict[str, np.ndarray], chip_of_pe: np.ndarray, target, mode: str = "afap",
@@ -81,26 +81,14 @@ def step_times(counters: dict[str, np.ndarray], chip_of_pe: np.ndarray, target, 
     """Per-step timing of a run from its per-PE counters ``[T, B, PEs]`` (see the module docstring)."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not one of {list(MODES)}")
-    clocks = target.get("chip.clock")
-    f = float(clock_hz if clock_hz is not None else (clocks[0] if isinstance(clocks, list) else clocks))
-    macs_per_cycle = float(target.get("numerics.mla_macs_per_cycle"))
-    bw = target.get("chip.dram_bandwidth")
-    ts = float(target.get("timing.timestep", 1e-3))
-    parts = {"mla": counters["mla_macs"] / macs_per_cycle / f}
-    unavailable = []
     cycles = dict(cycles or {})
     unknown = set(cycles) - set(CYCLE_KEYS)
     if unknown:
         raise ValueError(f"cycles has unknown keys {sorted(unknown)}; known: {sorted(CYCLE_KEYS)}")
-    rate, _ = _synop_rate(target, f)
-    if "synop" not in cycles and rate is not None:
-        parts["synop"] = counters["synops"] / rate  # neuron updates and packets are part of the published rate
-    for key, counter in CYCLE_KEYS.items():
-        if key in cycles:
-            parts[key] = counters[counter] * float(cycles[key]) / f
-        elif key not in parts and rate is None:
-            unavailable.append(f"{key}: no timing.synop_rate_pe and no Cortex-M4F cycles per operation "
-                               f"(pass cycles={{'{key}': ...}})")
+    pe = PE.of(target, 0, clock_hz)
+    bw = target.get("chip.dram_bandwidth")
+    ts = float(target.get("timing.timestep", 1e-3))
+    parts, unavailable = _pe_parts(counters, pe, cycles)
     pe_time = sum(parts.values())  # [T, B, C]
     step = pe_time.max(axis=-1)
     bottleneck = pe_time.argmax(axis=-1)
@@ -117,5 +105,5 @@ def step_times(counters: dict[str, np.ndarray], chip_of_pe: np.ndarray, target, 
     tt, bb = np.meshgrid(np.arange(T), np.arange(B), indexing="ij")
     for k, v in parts.items():
         parts_mean[k] = float(v[tt, bb, bottleneck].mean())
-    return Timing(mode, f, step, not unavailable or all(u.startswith("DRAM") for u in unavailable), bottleneck, ts,
-                  parts_mean, unavailable)
+    return Timing(mode, pe.clock_hz, step, not unavailable or all(u.startswith("DRAM") for u in unavailable),
+                  bottleneck, ts, parts_mean, unavailable)
