@@ -9,6 +9,9 @@
 // synapses are never held).  One pass over the synapses, parallel over destination groups: each thread
 // marks the sources it has seen in the current group in a stamp array (no clearing between groups) and
 // counts them per source group.  The counts are exact integers: the result equals the numpy path.
+// The result is column-compressed, per destination group in order: its number of entries, then the entries'
+// source groups (int32) and counts (float64), which scipy takes as a CSC matrix without a copy; while the
+// threads run, a chunk holds 8 bytes per entry (no per-synapse temporaries, nothing per synapse kept).
 
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
@@ -50,22 +53,28 @@ inline void procedural_sources(const Procedural& g, int64_t row, F&& visit) {
   }
 }
 
+// One chunk's result: per group its number of entries, and the entries (source group << 32 | count) packed
+// into 8 bytes, so a chunk holds 8 bytes per (source group, destination group) pair until it is copied out.
+struct ChunkOut {
+  std::vector<int64_t> per_group;
+  std::vector<uint64_t> packed;
+};
+
 template <typename I>
 std::vector<Tensor> counts_impl(const int64_t* indptr, const I* indices, const Procedural& proc, const Tensor& rows,
-                                const Tensor& gptr, const Tensor& gid, const Tensor& src_groups, int64_t n_src_groups,
-                                int64_t n_pre) {
+                                const Tensor& gptr, const Tensor& src_groups, int64_t n_src_groups, int64_t n_pre) {
   const int64_t G = gptr.numel() - 1;
   const int64_t* R = rows.data_ptr<int64_t>();
   const int64_t* P = gptr.data_ptr<int64_t>();
-  const int64_t* D = gid.data_ptr<int64_t>();
   const int64_t* SG = src_groups.data_ptr<int64_t>();
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(G, at::get_num_threads() * 4));
-  std::vector<std::vector<int64_t>> out_s(chunks), out_d(chunks), out_c(chunks);
+  std::vector<ChunkOut> out(chunks);
   at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
     // seen[s] = (group mark << 32) | source group of s: one random access per synapse, prefetched ahead
     std::vector<uint64_t> seen(n_pre);
     for (int64_t s = 0; s < n_pre; ++s) seen[s] = (uint64_t(0xFFFFFFFFu) << 32) | static_cast<uint32_t>(SG[s]);
-    std::vector<int64_t> count(n_src_groups, 0), touched, buf;
+    std::vector<uint32_t> count(n_src_groups, 0), touched;
+    std::vector<int64_t> buf;
     for (int64_t c = c0; c < c1; ++c) {
       for (int64_t g = G * c / chunks; g < G * (c + 1) / chunks; ++g) {
         buf.clear();
@@ -87,10 +96,9 @@ std::vector<Tensor> counts_impl(const int64_t* indptr, const I* indices, const P
           cell = mark | sg;
           if (count[sg]++ == 0) touched.push_back(sg);
         }
-        for (const int64_t sg : touched) {
-          out_s[c].push_back(sg);
-          out_d[c].push_back(D[g]);
-          out_c[c].push_back(count[sg]);
+        out[c].per_group.push_back(static_cast<int64_t>(touched.size()));
+        for (const uint32_t sg : touched) {
+          out[c].packed.push_back((static_cast<uint64_t>(sg) << 32) | count[sg]);
           count[sg] = 0;
         }
         touched.clear();
@@ -98,44 +106,49 @@ std::vector<Tensor> counts_impl(const int64_t* indptr, const I* indices, const P
     }
   });
   int64_t total = 0;
-  for (const auto& v : out_s) total += static_cast<int64_t>(v.size());
-  auto opts = rows.options();
-  Tensor s = at::empty({total}, opts), d = at::empty({total}, opts), n = at::empty({total}, opts);
-  int64_t off = 0;
-  for (int64_t c = 0; c < chunks; ++c) {
-    const size_t m = out_s[c].size();
-    std::memcpy(s.data_ptr<int64_t>() + off, out_s[c].data(), m * sizeof(int64_t));
-    std::memcpy(d.data_ptr<int64_t>() + off, out_d[c].data(), m * sizeof(int64_t));
-    std::memcpy(n.data_ptr<int64_t>() + off, out_c[c].data(), m * sizeof(int64_t));
-    off += static_cast<int64_t>(m);
+  for (const auto& o : out) total += static_cast<int64_t>(o.packed.size());
+  Tensor per_group = at::empty({G}, rows.options());
+  Tensor idx = at::empty({total}, rows.options().dtype(at::kInt));
+  Tensor val = at::empty({total}, rows.options().dtype(at::kDouble));
+  int64_t* pg = per_group.data_ptr<int64_t>();
+  int32_t* ix = idx.data_ptr<int32_t>();
+  double* vx = val.data_ptr<double>();
+  int64_t off = 0, goff = 0;
+  for (auto& o : out) {  // chunks in group order; each chunk's buffers are released once copied
+    std::memcpy(pg + goff, o.per_group.data(), o.per_group.size() * sizeof(int64_t));
+    goff += static_cast<int64_t>(o.per_group.size());
+    for (const uint64_t e : o.packed) {
+      ix[off] = static_cast<int32_t>(e >> 32);
+      vx[off++] = static_cast<double>(static_cast<uint32_t>(e));
+    }
+    std::vector<uint64_t>().swap(o.packed);
   }
-  return {s, d, n};
+  return {per_group, idx, val};
 }
 
 std::vector<Tensor> distinct_source_counts(const Tensor& indptr, const Tensor& indices, const Tensor& rows,
-                                           const Tensor& gptr, const Tensor& gid, const Tensor& src_groups,
-                                           int64_t n_src_groups, int64_t n_pre, int64_t n_post, int64_t k,
-                                           int64_t seed, int64_t window) {
-  TORCH_CHECK(rows.scalar_type() == at::kLong && gptr.scalar_type() == at::kLong && gid.scalar_type() == at::kLong &&
+                                           const Tensor& gptr, const Tensor& src_groups, int64_t n_src_groups,
+                                           int64_t n_pre, int64_t n_post, int64_t k, int64_t seed, int64_t window) {
+  TORCH_CHECK(rows.scalar_type() == at::kLong && gptr.scalar_type() == at::kLong &&
                   src_groups.scalar_type() == at::kLong,
-              "distinct_source_counts: rows, gptr, gid and src_groups must be int64");
-  TORCH_CHECK(gptr.numel() == gid.numel() + 1 && src_groups.numel() == n_pre,
-              "distinct_source_counts: gptr must have one entry more than gid, src_groups one per source neuron");
-  TORCH_CHECK(n_pre < (int64_t(1) << 31) && gid.numel() < 0xFFFFFFFFLL && n_src_groups < 0xFFFFFFFFLL,
-              "distinct_source_counts: at most 2^31 source neurons and 2^32 - 1 groups");
+              "distinct_source_counts: rows, gptr and src_groups must be int64");
+  TORCH_CHECK(gptr.numel() >= 1 && src_groups.numel() == n_pre,
+              "distinct_source_counts: gptr needs one entry more than there are groups, src_groups one per source neuron");
+  TORCH_CHECK(n_pre < (int64_t(1) << 31) && gptr.numel() < 0xFFFFFFFFLL && n_src_groups < (int64_t(1) << 31),
+              "distinct_source_counts: at most 2^31 source neurons, 2^32 - 2 groups and 2^31 source groups");
   Procedural proc;
   if (indptr.numel() == 0) {
     TORCH_CHECK(k >= 0 && n_post > 0 && window >= 0, "distinct_source_counts: procedural k, n_post, window");
     proc = Procedural{n_pre, n_post, k, window, neuromap_rng::salt(static_cast<uint64_t>(seed))};
-    return counts_impl<int64_t>(nullptr, nullptr, proc, rows, gptr, gid, src_groups, n_src_groups, n_pre);
+    return counts_impl<int64_t>(nullptr, nullptr, proc, rows, gptr, src_groups, n_src_groups, n_pre);
   }
   TORCH_CHECK(indptr.scalar_type() == at::kLong, "distinct_source_counts: indptr must be int64");
   if (indices.scalar_type() == at::kInt) {
-    return counts_impl<int32_t>(indptr.data_ptr<int64_t>(), indices.data_ptr<int32_t>(), proc, rows, gptr, gid,
+    return counts_impl<int32_t>(indptr.data_ptr<int64_t>(), indices.data_ptr<int32_t>(), proc, rows, gptr,
                                 src_groups, n_src_groups, n_pre);
   }
   TORCH_CHECK(indices.scalar_type() == at::kLong, "distinct_source_counts: indices must be int32 or int64");
-  return counts_impl<int64_t>(indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), proc, rows, gptr, gid,
+  return counts_impl<int64_t>(indptr.data_ptr<int64_t>(), indices.data_ptr<int64_t>(), proc, rows, gptr,
                               src_groups, n_src_groups, n_pre);
 }
 
@@ -143,7 +156,7 @@ std::vector<Tensor> distinct_source_counts(const Tensor& indptr, const Tensor& i
 
 TORCH_LIBRARY_FRAGMENT(neuromap_kernels, m) {
   m.def(
-      "distinct_source_counts(Tensor indptr, Tensor indices, Tensor rows, Tensor gptr, Tensor gid, Tensor src_groups, "
+      "distinct_source_counts(Tensor indptr, Tensor indices, Tensor rows, Tensor gptr, Tensor src_groups, "
       "int n_src_groups, int n_pre, int n_post, int k, int seed, int window) -> Tensor[]",
       &distinct_source_counts);
 }

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from neuromap import optional
+from neuromap.memory import release_free_pages
 from neuromap.netlist import Netlist
 
 from . import partition as _part
@@ -246,6 +247,7 @@ def check_axons(run: Run, kind) -> None:
             kind.resources(run)
             atom_groups = run.atoms.groups(sizes)
     run.traffic = (onehot @ sp.diags(run.rate_arr[run.a_pop]) @ conn).tocsr()  # cores x cores, packets / step
+    release_free_pages()
 
 
 def _halve_single_atom_cores(run: Run, single: np.ndarray) -> None:

@@ -21,9 +21,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from neuromap import optional
+from neuromap.memory import release_free_pages
 
 from .errors import DoesNotFit
-from .partition import quiet_c_stdout
+from .partition import quiet_c_stdout, symmetric_graph
+from .route import flow_blocks
 
 PLACEMENTS = ("optimised", "sequential", "random")
 
@@ -86,17 +88,18 @@ def hop_cost(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.n
 
 
 class HopCost:
-    """:func:`hop_cost` of one traffic matrix for many placements (its flows extracted once)."""
+    """:func:`hop_cost` of one traffic matrix for many placements, evaluated over blocks of flows
+    (:func:`~neuromap.partition.route.flow_blocks`), so its temporaries stay a few tens of MB however many
+    flows there are."""
 
     def __init__(self, traffic: sp.spmatrix, X: np.ndarray, Y: np.ndarray) -> None:
-        t = sp.csr_matrix(traffic)
-        self.row = np.repeat(np.arange(t.shape[0], dtype=np.int32), np.diff(t.indptr))
-        self.col, self.data = t.indices, t.data
+        self.traffic = traffic if sp.isspmatrix_csr(traffic) else sp.csr_matrix(traffic)
         self.X, self.Y = np.asarray(X, dtype=np.int32), np.asarray(Y, dtype=np.int32)  # mesh coordinates: small
 
     def __call__(self, slot_of: np.ndarray) -> float:
         xs, ys = self.X[slot_of], self.Y[slot_of]  # per core, then per flow
-        return float((self.data * (np.abs(xs[self.row] - xs[self.col]) + np.abs(ys[self.row] - ys[self.col]))).sum())
+        return float(sum(float((val * (np.abs(xs[src] - xs[dst]) + np.abs(ys[src] - ys[dst]))).sum())
+                         for src, dst, val in flow_blocks(self.traffic)))
 
 
 def place(traffic: sp.csr_matrix, mesh: Mesh, strategy: str = "optimised", seed: int = 0,
@@ -114,9 +117,9 @@ def place(traffic: sp.csr_matrix, mesh: Mesh, strategy: str = "optimised", seed:
     if strategy == "random":
         return np.random.default_rng(seed).permutation(n_slots)[:n]
     X, Y = s["X"].astype(np.int64), s["Y"].astype(np.int64)
-    sym = (traffic + traffic.T).tocsr()
-    sym.setdiag(0)
-    sym.eliminate_zeros()
+    release_free_pages()
+    sym = symmetric_graph(traffic)
+    release_free_pages()
     seq = np.arange(n)
     if sym.nnz == 0:
         return seq

@@ -6,10 +6,32 @@ to every link on its X-then-Y path. Multicast trees share links, so real loads a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+#: Flows per block of :func:`flow_blocks`: the temporaries of a pass over the flows are a few tens of bytes per
+#: flow of one block (a uniformly random network's core traffic matrix is dense: millions of flows).
+FLOWS_PER_BLOCK = 1 << 20
+
+
+def row_blocks(indptr: np.ndarray, flows: int = FLOWS_PER_BLOCK) -> np.ndarray:
+    """Row boundaries ``[0, ..., n_rows]`` of blocks of whole rows of a CSR matrix, about ``flows`` nonzeros each."""
+    starts = np.searchsorted(indptr, np.arange(0, indptr[-1], flows), side="right") - 1
+    return np.unique(np.r_[0, starts, len(indptr) - 1]).astype(np.int64)
+
+
+def flow_blocks(traffic: sp.spmatrix, flows: int = FLOWS_PER_BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(source core, destination core, packets per step)`` of the nonzero flows of ``traffic``, in blocks
+    of whole rows of about ``flows`` flows (views of the CSR arrays, the rows int32)."""
+    t = traffic if sp.isspmatrix_csr(traffic) else sp.csr_matrix(traffic)
+    bounds = row_blocks(t.indptr, flows)
+    for r0, r1 in zip(bounds[:-1], bounds[1:]):
+        lo, hi = t.indptr[r0], t.indptr[r1]
+        yield (np.repeat(np.arange(r0, r1, dtype=np.int32), np.diff(t.indptr[r0:r1 + 1])), t.indices[lo:hi],
+               t.data[lo:hi])
 
 
 @dataclass
@@ -46,12 +68,12 @@ class LinkLoads:
 def link_loads(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.ndarray, shape: tuple[int, int],
                chip_w: int, chip_h: int) -> LinkLoads:
     gx, gy = shape
-    t = sp.csr_matrix(traffic)
     router = (X[slot_of] * gy + Y[slot_of]).astype(np.int32)  # per core
-    # aggregate flows between routers first (a sparse sum: O(flows + routers), no sort)
-    r1, r2 = np.repeat(router, np.diff(t.indptr)), router[t.indices]
-    agg = sp.csr_matrix((t.data, (r1, r2)), shape=(gx * gy, gx * gy)).tocoo()
-    del r1, r2
+    # aggregate flows between routers first (sparse sums block by block: O(flows + routers), no sort of the flows)
+    agg = sp.csr_matrix((gx * gy, gx * gy))
+    for src, dst, val in flow_blocks(traffic):
+        agg = agg + sp.csr_matrix((val, (router[src], router[dst])), shape=agg.shape)
+    agg = agg.tocoo()
     x1, y1, x2, y2, v = agg.row // gy, agg.row % gy, agg.col // gy, agg.col % gy, agg.data
     east = np.zeros((gy, gx + 1))
     west = np.zeros((gy, gx + 2))
@@ -81,12 +103,12 @@ def link_loads(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np
 def router_entries(traffic: sp.csr_matrix, chip_of_core: np.ndarray, chip_grid: tuple[int, int], n_chips: int) -> np.ndarray:
     """Multicast routing entries per chip: one per source core whose X-then-Y chip-level route starts,
     passes or ends on that chip (no key merging, no default routing: an upper bound)."""
-    t = sp.csr_matrix(traffic)
-    # distinct (source core, destination chip) pairs: a sparse sum over the flows, no sort
-    rows = np.repeat(np.arange(t.shape[0], dtype=np.int32), np.diff(t.indptr))
-    pair = sp.csr_matrix((np.ones(t.nnz, dtype=np.float32), (rows, chip_of_core[t.indices].astype(np.int32))),
-                         shape=(t.shape[0], n_chips)).tocoo()
-    del rows
+    # distinct (source core, destination chip) pairs: sparse sums over blocks of flows, no sort of the flows
+    pair = sp.csr_matrix((traffic.shape[0], n_chips), dtype=np.float32)
+    for src, dst, _ in flow_blocks(traffic):
+        pair = pair + sp.csr_matrix((np.ones(len(src), dtype=np.float32), (src, chip_of_core[dst].astype(np.int32))),
+                                    shape=pair.shape)
+    pair = pair.tocoo()
     src, dchip = pair.row.astype(np.int64), pair.col.astype(np.int64)
     schip = chip_of_core[src]
     cw = chip_grid[0]

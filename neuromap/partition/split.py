@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from neuromap.memory import release_free_pages
 from neuromap.netlist import GeneratedWeights, Netlist, Population, Projection
 from neuromap.neurons import kernels
 
@@ -192,7 +193,9 @@ def distinct_sources(net: Netlist, proj: Projection, dst_groups: np.ndarray, n_d
     ``dst_groups`` / ``src_groups``: group id per neuron of ``proj.dst`` / ``proj.src``. One pass over the
     synapses, O(nnz) without sorting (conv from geometry); generated weights (:class:`GeneratedWeights`)
     are streamed, never held. The compiled kernel (``neuromap.neurons.kernels``) counts in parallel over
-    destination groups; without it the same counts come from numpy."""
+    destination groups; without it the same counts come from numpy. Both return the counts column by
+    column (12 bytes per nonzero: int32 source group, float64 count), so the memory beyond the result is
+    one CSC-to-CSR conversion, never a temporary per synapse or a COO copy."""
     dst, src = net.population(proj.dst), net.population(proj.src)
     if proj.kind == "conv":
         return _conv_distinct(proj, dst_groups, n_dst, src_groups, n_src)
@@ -215,33 +218,35 @@ def distinct_sources(net: Netlist, proj: Projection, dst_groups: np.ndarray, n_d
     gids, first = np.unique(dst_groups[rows], return_index=True)
     gptr = np.r_[first, len(rows)].astype(np.int64)
     ops = kernels.load()
-    if ops is not None:
-        coo = _compiled_counts(ops, indptr, indices, generated, rows, gptr, gids, src_groups, n_src, src.size)
-    else:
-        coo = _numpy_counts(indptr, indices, generated, rows, gptr, gids, src_groups, n_src, src.size)
-    return sp.csr_matrix((coo[2].astype(np.float64), (coo[0], coo[1])), shape=(n_src, n_dst))
+    counts = _compiled_counts if ops is not None else _numpy_counts
+    per_group, idx, val = counts(ops, indptr, indices, generated, rows, gptr, src_groups, n_src, src.size)
+    colptr = np.zeros(n_dst + 1, dtype=np.int64)
+    colptr[gids + 1] = per_group
+    np.cumsum(colptr, out=colptr)
+    return sp.csc_matrix((val, idx, colptr), shape=(n_src, n_dst), copy=False).tocsr()
 
 
-def _compiled_counts(ops, indptr, indices, generated, rows, gptr, gids, src_groups, n_src: int, n_pre: int):
-    """``(source group, destination group, count)`` triplets from the compiled kernel."""
+def _compiled_counts(ops, indptr, indices, generated, rows, gptr, src_groups, n_src: int, n_pre: int):
+    """``(entries per destination group, source groups, counts)`` from the compiled kernel."""
     t = torch.from_numpy
     empty = torch.empty(0, dtype=torch.int64)
     if generated is None:
         idx = indices if indices.dtype in (np.int32, np.int64) else indices.astype(np.int64)
-        out = ops.distinct_source_counts(t(np.asarray(indptr, dtype=np.int64)), t(idx), t(rows), t(gptr), t(gids),
+        out = ops.distinct_source_counts(t(np.asarray(indptr, dtype=np.int64)), t(idx), t(rows), t(gptr),
                                          t(src_groups), n_src, n_pre, 1, 0, 0, 0)
     else:
         g = generated
-        out = ops.distinct_source_counts(empty, empty, t(rows), t(gptr), t(gids), t(src_groups), n_src, n_pre,
+        out = ops.distinct_source_counts(empty, empty, t(rows), t(gptr), t(src_groups), n_src, n_pre,
                                          g.n_post, g.k, g.seed, g.window)
     return tuple(x.numpy() for x in out)
 
 
-def _numpy_counts(indptr, indices, generated, rows, gptr, gids, src_groups, n_src: int, n_pre: int):
-    """The same triplets in numpy: a stamp per source neuron marks the first synapse of each in a group."""
+def _numpy_counts(_ops, indptr, indices, generated, rows, gptr, src_groups, n_src: int, n_pre: int):
+    """The same in numpy: a stamp per source neuron marks the first synapse of each in a group."""
     stamp = np.full(n_pre, -1, dtype=np.int64)
-    out_s, out_d, out_c = [], [], []
-    for g, gid in enumerate(gids):
+    per_group = np.zeros(len(gptr) - 1, dtype=np.int64)
+    out_s, out_c = [], []
+    for g in range(len(gptr) - 1):
         grp = rows[gptr[g]:gptr[g + 1]]
         if generated is not None:
             cols = generated.rows(grp)[1]
@@ -257,12 +262,12 @@ def _numpy_counts(indptr, indices, generated, rows, gptr, gids, src_groups, n_sr
         uniq = cols[stamp[cols] == pos]  # exactly one position survives per distinct source neuron
         cnt = np.bincount(src_groups[uniq], minlength=n_src)
         nz = np.flatnonzero(cnt)
-        out_s.append(nz)
-        out_d.append(np.full(len(nz), gid))
-        out_c.append(cnt[nz])
+        per_group[g] = len(nz)
+        out_s.append(nz.astype(np.int32))
+        out_c.append(cnt[nz].astype(np.float64))
     if not out_s:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(out_s), np.concatenate(out_d), np.concatenate(out_c)
+        return per_group, np.zeros(0, np.int32), np.zeros(0, np.float64)
+    return per_group, np.concatenate(out_s), np.concatenate(out_c)
 
 
 def _conv_distinct(proj, dst_groups, n_dst, src_groups, n_src) -> sp.csr_matrix:
@@ -304,7 +309,9 @@ def group_connectivity(net: Netlist, index: dict[str, int], groups: list[np.ndar
         if weights is not None:
             c.data *= float(weights[i])
         total = c if total is None else total + c
-    return sp.csr_matrix((n_src, n_groups), dtype=np.float64) if total is None else total.tocsr()
+        del c  # one projection's counts alive at a time beside the sum
+    release_free_pages()  # the counts' temporaries (the kernel's buffers, CSC -> CSR)
+    return sp.csr_matrix((n_src, n_groups), dtype=np.float64) if total is None else total.tocsr(copy=False)
 
 
 # ------------------------------------------------------------------------------------------ slicing

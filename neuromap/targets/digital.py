@@ -29,7 +29,7 @@ from neuromap.devices import spinnaker2 as pe_model
 from neuromap.estimate import Estimate, Options, at, fig, missing_why, operating_point, per_core_sum, scalar, term
 from neuromap.partition.errors import DoesNotFit
 from neuromap.partition.place import Mesh, hop_cost, place
-from neuromap.partition.route import link_loads, router_entries
+from neuromap.partition.route import flow_blocks, link_loads, router_entries
 from neuromap.partition.split import Limits, SharedMemory, group_connectivity
 
 from .kind import TargetKind, register_kind
@@ -275,8 +275,7 @@ def _slice_axons(net, pops, index, bounds, lim) -> list[np.ndarray]:
 
 
 def _offchip(traffic: sp.csr_matrix, chip_of_core: np.ndarray) -> float:
-    t = traffic.tocoo()
-    return float(t.data[chip_of_core[t.row] != chip_of_core[t.col]].sum())
+    return float(sum(float(val[chip_of_core[src] != chip_of_core[dst]].sum()) for src, dst, val in flow_blocks(traffic)))
 
 
 # --- cost model helpers --------------------------------------------------------------------------

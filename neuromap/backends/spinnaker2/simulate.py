@@ -265,13 +265,13 @@ class Simulator:
         if (self.fix or self.prog.schedule != "scc" or params is None or len(loops) != 1
                 or recurrent.unsupported(params, torch.float32, torch.device("cpu"))):
             return False
-        pl = loops[0].plan
-        lag = pl.delay + (1 if pl.prev else 0)
-        if not isinstance(loops[0], _Proj) or pl.engine != "event" or pl.bias is not None or lag < 1:
+        plan = loops[0].plan
+        lag = plan.delay + (1 if plan.prev else 0)
+        if not isinstance(loops[0], _Proj) or plan.engine != "event" or plan.bias is not None or lag < 1:
             return False
         size = self.pops[n].size
-        W = sp.identity(size, format="csr", dtype=np.float32) if pl.kind == "identity" else sp.csr_matrix(
-            np.asarray(pl.weight, dtype=np.float32) if isinstance(pl.weight, np.ndarray) else pl.weight)
+        W = sp.identity(size, format="csr", dtype=np.float32) if plan.kind == "identity" else sp.csr_matrix(
+            np.asarray(plan.weight, dtype=np.float32) if isinstance(plan.weight, np.ndarray) else plan.weight)
         fan = recurrent.FanOut.from_csr(W, None if lag == 1 else np.full(W.nnz, lag))
         drive = None if ext is None else ext.to(torch.float32).contiguous()
         run = recurrent.run(fan, params, initial_state(params, (B, size)), T, drive)
