@@ -2,9 +2,10 @@
 nets, and the partitioner at scale (1 M neurons / 100 M synapses and up, on SpiNNaker2).
 
     python -m benchmarks.partition_bench                  # everything: writes benchmarks/results/partition-<date>.json
+                                                          # and the README's tables (benchmarks.scale_report)
     python -m benchmarks.partition_bench --quick          # quality set only
     python -m benchmarks.partition_bench --scale-only     # the scale runs only
-    python -m benchmarks.partition_bench --baseline benchmarks/results/partition-2026-11-25.json
+    python -m benchmarks.partition_bench --baseline FILE  # default: main's quality set (partition-main-*.json)
     python -m benchmarks.partition_bench --early-stop-check   # converged placements with / without the early stop
 
 Quality: cores and hop-weighted traffic per (net, target, method); with ``--baseline`` (a JSON of an
@@ -43,10 +44,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import machine
+from benchmarks import machine, scale_report
 from neuromap.atomic import write_text
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+BASELINE = RESULTS / "partition-main-38b5e16-2026-12-07.json"  # main's quality set before issue 33's changes
 METHODS = ("metis", "sequential", "random")
 SCALE = {"1M-csr": ("csr", 1_000_000, 0), "uniform-1M": ("generated", 1_000_000, 0),
          "uniform-2M": ("generated", 2_000_000, 0), "uniform-4M": ("generated", 4_000_000, 0),
@@ -238,7 +241,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="the quality set only")
     ap.add_argument("--scale-only", action="store_true", help="the scale runs only")
     ap.add_argument("--cases", nargs="+", choices=list(SCALE), default=list(SCALE), help="scale cases to run")
-    ap.add_argument("--baseline", type=Path, help="an earlier partition-*.json to compare the quality set with")
+    ap.add_argument("--baseline", type=Path, default=BASELINE,
+                    help="an earlier partition-*.json to compare the quality set with (default: main's, committed)")
     ap.add_argument("--early-stop-check", action="store_true",
                     help="only: the largest quality net, converged placements with and without the early stop")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -255,17 +259,23 @@ def main() -> None:
                                      "rows": rows}, indent=1))
         print(f"-> {path}")
         return
-    out = {"benchmark": "partition_bench", "machine": machine.describe()}
+    args.out.mkdir(exist_ok=True)
+    path = args.out / f"partition-{dt.date.today().isoformat()}.json"
+    # a partial run (--quick, --scale-only, --cases) updates its part of the day's JSON and keeps the rest
+    out = json.loads(path.read_text()) if path.exists() else {}
+    out.update(benchmark="partition_bench", machine=machine.describe())
     if not args.scale_only:
         out["quality"] = quality()
-        if args.baseline:
+        out.pop("quality_vs_baseline", None)
+        if args.baseline and args.baseline.exists():
             base = json.loads(args.baseline.read_text())
-            out["quality_vs_baseline"] = {"baseline": str(args.baseline), "rows": compare(out["quality"], base["quality"])}
+            out["quality_vs_baseline"] = {"baseline": os.path.relpath(args.baseline, ROOT),
+                                          "rows": compare(out["quality"], base["quality"])}
             worse = [f"{r['net']}/{r['target']}" for r in out["quality_vs_baseline"]["rows"] if not r["not_worse"]]
             print("quality vs baseline: " + ("not worse anywhere" if not worse else f"WORSE on {worse}"), flush=True)
     if not args.quick:
-        runs = scale(args.cases)
-        out["scale"] = runs
+        runs = {**out.get("scale", {}), **scale(args.cases)}
+        out["scale"] = {c: runs[c] for c in SCALE if c in runs}
         out["extrapolated_uniform_10M"] = {
             "partition_place_s": extrapolate(runs, "partition_place_s"),
             "partition_cpu_s": extrapolate(runs, "partition_cpu_s"),
@@ -274,12 +284,11 @@ def main() -> None:
             "how": "least-squares a N + b N^2 through the uniform-1M/2M/4M runs: an extrapolation, not a measurement"}
     load_end = os.getloadavg()[0]
     out["load"] = machine.load_note(load_start, load_end, 2)
-    args.out.mkdir(exist_ok=True)
-    path = args.out / f"partition-{dt.date.today().isoformat()}.json"
     write_text(path, json.dumps(out, indent=1))
     print(out["load"])
     print(f"-> {path}")
-
+    if args.out.resolve() == RESULTS:
+        scale_report.publish()
 
 if __name__ == "__main__":
     main()

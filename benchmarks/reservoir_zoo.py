@@ -10,7 +10,8 @@ reservoir on 3,594 sequences of 40 steps; ``crossbar_lsm``: 5 seeds x (ideal, RR
 score in batches of 256 plus a rate probe; ``dvs_bars``: train, test and rate probe), the spikes of
 both methods compared, min and median seconds over repeats, and the experiment's total wall time
 from its committed ``results/<name>.json`` for scale (the rest of an experiment is data and readout
-training, unchanged). Writes ``benchmarks/results/reservoir-zoo-<date>.json``.
+training, unchanged). Writes ``benchmarks/results/reservoir-zoo-<date>.json``, then the README's tables
+(:func:`benchmarks.scale_report.publish`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks import machine
+from benchmarks import machine, scale_report
 from neuromap.atomic import write_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{'' if wall is None else f'{wall:.0f}':>19}")
     print(result["load"])
     print(f"wrote {path}")
+    if a.out.resolve() == RESULTS:
+        scale_report.publish()
     return 0
 
 

@@ -2,7 +2,11 @@
 ``benchmarks.lsm_brian2``, ``benchmarks.reservoir_zoo`` and ``benchmarks.partition_bench`` (the latest
 date of each; several ``lsm-brian2-<date>-<tag>.json`` of one date are read together).
 
-    python -m benchmarks.update_readme --scale        # writes the block between the bench-scale markers
+    python -m benchmarks.scale_report    # writes benchmarks/results/scale-latest.md, then the README's blocks
+
+``benchmarks.lsm_brian2``, ``benchmarks.reservoir_zoo`` and ``benchmarks.partition_bench`` call
+:func:`publish` after writing their JSON, so each is one command from measurement to README;
+``python -m tools.update_readme`` copies ``scale-latest.md`` between the ``bench-scale`` markers.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from neuromap.atomic import write_text
+
 RESULTS = Path(__file__).resolve().parent / "results"
+LATEST = RESULTS / "scale-latest.md"
 
 
 def _latest(prefix: str) -> list[Path]:
@@ -36,7 +43,7 @@ def _mib(nm: dict) -> str:
 
 
 def brian2_table() -> list[str]:
-    files = _latest("lsm-brian2-")
+    files = [f for f in _latest("lsm-brian2-") if not f.name.endswith("-quick.json")]  # not the smoke runs
     if not files:
         return ["No `benchmarks.lsm_brian2` result is committed yet."]
     runs = [json.loads(f.read_text()) for f in files]
@@ -142,3 +149,16 @@ def markdown() -> str:
     return "\n".join(["#### Recurrent networks against Brian2 cpp_standalone", "", *brian2_table(), "",
                       "#### The zoo's reservoir experiments", "", *zoo_table(), "",
                       "#### The partitioner at scale", "", *partition_table()])
+
+
+def publish(path: Path = LATEST) -> None:
+    """Write :func:`markdown` to ``path`` and rewrite the README's generated blocks from their sources."""
+    from tools import update_readme
+
+    write_text(path, markdown() + "\n")
+    print(f"wrote {path}")
+    update_readme.main([])
+
+
+if __name__ == "__main__":
+    publish()
