@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 
-from .route import FLOWS_PER_BLOCK, row_blocks
+from . import route
 from .split import group_connectivity
 
 METHODS = ("metis", "sequential", "random")
@@ -64,7 +64,7 @@ def symmetric_graph(traffic: sp.spmatrix) -> sp.csr_matrix:
     into arrays allocated once: beyond the result only a block's temporaries are held (``traffic.T`` is
     never copied whole, scipy's sum of two matrices would allocate for the sum of their nonzeros)."""
     t = sp.csr_matrix(traffic)
-    bounds = row_blocks(t.indptr, FLOWS_PER_BLOCK // 4)  # a block's temporaries: about 100 bytes per flow
+    bounds = route.row_blocks(t.indptr, max(1, route.FLOWS_PER_BLOCK // 4))  # temporaries: ~100 bytes per flow
 
     def block(r0: int, r1: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         b = (t[r0:r1] + t[:, r0:r1].T).tocsr()

@@ -17,15 +17,17 @@ import scipy.sparse as sp
 FLOWS_PER_BLOCK = 1 << 20
 
 
-def row_blocks(indptr: np.ndarray, flows: int = FLOWS_PER_BLOCK) -> np.ndarray:
-    """Row boundaries ``[0, ..., n_rows]`` of blocks of whole rows of a CSR matrix, about ``flows`` nonzeros each."""
-    starts = np.searchsorted(indptr, np.arange(0, indptr[-1], flows), side="right") - 1
+def row_blocks(indptr: np.ndarray, flows: int | None = None) -> np.ndarray:
+    """Row boundaries ``[0, ..., n_rows]`` of blocks of whole rows of a CSR matrix, about ``flows`` nonzeros
+    each (default :data:`FLOWS_PER_BLOCK`)."""
+    starts = np.searchsorted(indptr, np.arange(0, indptr[-1], flows or FLOWS_PER_BLOCK), side="right") - 1
     return np.unique(np.r_[0, starts, len(indptr) - 1]).astype(np.int64)
 
 
-def flow_blocks(traffic: sp.spmatrix, flows: int = FLOWS_PER_BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def flow_blocks(traffic: sp.spmatrix, flows: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """``(source core, destination core, packets per step)`` of the nonzero flows of ``traffic``, in blocks
-    of whole rows of about ``flows`` flows (views of the CSR arrays, the rows int32)."""
+    of whole rows of about ``flows`` flows (default :data:`FLOWS_PER_BLOCK`; views of the CSR arrays, the
+    rows int32)."""
     t = traffic if sp.isspmatrix_csr(traffic) else sp.csr_matrix(traffic)
     bounds = row_blocks(t.indptr, flows)
     for r0, r1 in zip(bounds[:-1], bounds[1:]):

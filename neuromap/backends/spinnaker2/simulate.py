@@ -256,7 +256,14 @@ class Simulator:
     def _compiled_loop(self, n: str, ext: torch.Tensor | None, out: dict[str, torch.Tensor], T: int, B: int) -> bool:
         """Run a recurrent LIF / CuBa population with one event-driven self-loop projection (fp32, scalar
         parameters, no bias) through the compiled loop (:mod:`neuromap.neurons.recurrent`) in one call, its
-        external input ``ext`` ``[T, B, n]`` precomputed; False (nothing done) when the block does not qualify."""
+        external input ``ext`` ``[T, B, n]`` precomputed; False (nothing done) when the block does not qualify.
+        The PE counters and timing come from the spikes afterwards (:meth:`_count`), as for the step loop.
+
+        s16.15 never qualifies: its PE code is integer arithmetic - state in s16.15 saturated to int32 after
+        each operation, decays as u0.31 products rounded to nearest (ties up), weights quantised per projection
+        to ``weight_bits`` with an exponent and each step's int64 sum shifted back with rounding - while the
+        compiled loop computes ``v = beta v + ...`` in float32 / float64, whose rounding and missing
+        saturation give other spikes. That would take an integer variant of the loop, which does not exist."""
         from neuromap.neurons import recurrent
         from neuromap.neurons.functional import initial_state
 
