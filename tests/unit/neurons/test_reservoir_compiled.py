@@ -254,3 +254,25 @@ def test_spinnaker2_runs_a_recurrent_population_in_one_compiled_call(monkeypatch
     assert torch.equal(spikes, res.simulate(u, method="csr").spikes)
     for k in out.counters:
         assert np.array_equal(out.counters[k], steps.counters[k]), k
+
+
+def test_spinnaker2_in_fixed_point_keeps_its_step_loop(monkeypatch):
+    """s16.15 is integer PE arithmetic (saturation, rounded u0.31 decays, quantised weights) that the float
+    compiled loop cannot reproduce: the fixed-point model never calls it."""
+    from neuromap.backends import get
+    from neuromap.netlist import Netlist, Population, Projection
+
+    res = Reservoir(6, maass_connectivity((5, 4, 3), seed=2), LIFParams(tau_mem=20e-3, reset="zero"),
+                    input_weight=1.5, rec_scale=0.02, seed=1)
+    net = Netlist("lsm")
+    net.add_population(Population("input", "input", (6,)))
+    net.add_population(Population("reservoir", "lif", (res.n,), res.params.to_dict()))
+    w_rec = sp.csr_matrix(res.connectivity.weights * res.rec_scale).astype(np.float32)
+    net.add_projection(Projection("in", "input", "reservoir", "sparse", weight=sp.csr_matrix(res.w_in.numpy())))
+    net.add_projection(Projection("rec", "reservoir", "reservoir", "sparse", weight=w_rec))
+    calls = []
+    real = recurrent.run
+    monkeypatch.setattr(recurrent, "run", lambda *a, **k: calls.append(1) or real(*a, **k))
+    u = (torch.rand(20, 1, 6, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    out = get("spinnaker2").compile_netlist(net, numerics="s16.15", method="sequential").run({"input": u})
+    assert calls == [] and float(out.records["reservoir"].sum()) > 0
