@@ -224,21 +224,28 @@ def test_graph_backends_run_a_traced_reservoir_in_one_compiled_call(backend, mon
         assert torch.equal(out.output, res.simulate(u, method="csr").spikes)
 
 
-def test_spinnaker2_runs_a_recurrent_population_in_one_compiled_call(monkeypatch):
-    """The SpiNNaker2 execution model (fp32) runs a reservoir's recurrent population with its one self-loop
-    through the compiled loop: the same spikes and counters as its step loop, and as the zoo reservoir."""
-    from neuromap.backends import get
-    from neuromap.backends.spinnaker2.simulate import Simulator
+def _lsm_netlist(res: Reservoir):
+    """The reservoir as a netlist: 6 inputs, the LIF population, its recurrent CSR projection."""
     from neuromap.netlist import Netlist, Population, Projection
 
-    res = Reservoir(6, maass_connectivity((6, 5, 4), seed=2), LIFParams(tau_mem=20e-3, reset="zero"),
-                    input_weight=1.5, rec_scale=0.02, seed=1)
     net = Netlist("lsm")
     net.add_population(Population("input", "input", (6,)))
     net.add_population(Population("reservoir", "lif", (res.n,), res.params.to_dict()))
     w_rec = sp.csr_matrix(res.connectivity.weights * res.rec_scale).astype(np.float32)
     net.add_projection(Projection("in", "input", "reservoir", "sparse", weight=sp.csr_matrix(res.w_in.numpy())))
     net.add_projection(Projection("rec", "reservoir", "reservoir", "sparse", weight=w_rec))
+    return net
+
+
+def test_spinnaker2_runs_a_recurrent_population_in_one_compiled_call(monkeypatch):
+    """The SpiNNaker2 execution model (fp32) runs a reservoir's recurrent population with its one self-loop
+    through the compiled loop: the same spikes and counters as its step loop, and as the zoo reservoir."""
+    from neuromap.backends import get
+    from neuromap.backends.spinnaker2.simulate import Simulator
+
+    res = Reservoir(6, maass_connectivity((6, 5, 4), seed=2), LIFParams(tau_mem=20e-3, reset="zero"),
+                    input_weight=1.5, rec_scale=0.02, seed=1)
+    net = _lsm_netlist(res)
     u = (torch.rand(30, 2, 6, generator=torch.Generator().manual_seed(0)) < 0.3).float()
     compiled = get("spinnaker2").compile_netlist(net, numerics="fp32", method="sequential")
     calls = []
@@ -260,16 +267,10 @@ def test_spinnaker2_in_fixed_point_keeps_its_step_loop(monkeypatch):
     """s16.15 is integer PE arithmetic (saturation, rounded u0.31 decays, quantised weights) that the float
     compiled loop cannot reproduce: the fixed-point model never calls it."""
     from neuromap.backends import get
-    from neuromap.netlist import Netlist, Population, Projection
 
     res = Reservoir(6, maass_connectivity((5, 4, 3), seed=2), LIFParams(tau_mem=20e-3, reset="zero"),
                     input_weight=1.5, rec_scale=0.02, seed=1)
-    net = Netlist("lsm")
-    net.add_population(Population("input", "input", (6,)))
-    net.add_population(Population("reservoir", "lif", (res.n,), res.params.to_dict()))
-    w_rec = sp.csr_matrix(res.connectivity.weights * res.rec_scale).astype(np.float32)
-    net.add_projection(Projection("in", "input", "reservoir", "sparse", weight=sp.csr_matrix(res.w_in.numpy())))
-    net.add_projection(Projection("rec", "reservoir", "reservoir", "sparse", weight=w_rec))
+    net = _lsm_netlist(res)
     calls = []
     real = recurrent.run
     monkeypatch.setattr(recurrent, "run", lambda *a, **k: calls.append(1) or real(*a, **k))
