@@ -64,7 +64,9 @@ def symmetric_graph(traffic: sp.spmatrix) -> sp.csr_matrix:
     into arrays allocated once: beyond the result only a block's temporaries are held (``traffic.T`` is
     never copied whole, scipy's sum of two matrices would allocate for the sum of their nonzeros)."""
     t = sp.csr_matrix(traffic)
-    bounds = route.row_blocks(t.indptr, max(1, route.FLOWS_PER_BLOCK // 4))  # temporaries: ~100 bytes per flow
+    # a block's temporaries: ~100 bytes per flow; each block scans all columns once, so at most 16 blocks
+    # (a pass is then linear in the flows: 4 M neurons have 10^8)
+    bounds = route.row_blocks(t.indptr, max(1, route.FLOWS_PER_BLOCK // 4, -(-t.nnz // 16)))
 
     def block(r0: int, r1: int) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
         b = (t[r0:r1] + t[:, r0:r1].T).tocsr()
