@@ -106,7 +106,7 @@ def partition_table() -> list[str]:
     run = json.loads(files[-1].read_text())
     out = [f"`python -m benchmarks.partition_bench` ({files[-1].name}; {run['load']}): SpiNNaker2, `method=\"metis\"`, "
            "100 synapses per neuron; wall and CPU seconds of `partition()` (wall inflated by the load, CPU not), "
-           "peak RSS of the process and its RSS before partitioning (the interpreter with torch, about 0.43 GB, "
+           "peak RSS of the process and its RSS before partitioning (the interpreter with torch, about 0.4 GB, "
            "and the network), the cores x cores traffic matrix the placer gets, and cProfile's largest stages "
            "(wall seconds).",
            "", "| network | synapses held | cores | partition s (CPU s) | peak RSS GB (before partitioning GB) | "
