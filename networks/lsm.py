@@ -19,11 +19,13 @@ the recurrent input of step ``t`` computed from the spikes of step ``t - 1``::
 
     x[t] = W_in u[t] + W_rec s[t-1] + bias
 
-The recurrent weights are a torch sparse CSR tensor ``[post, pre]`` (and, for single-sample runs,
-an event-driven padded fan-out table); nothing is differentiated (the reservoir is fixed). A run
-stays on the input's device; on CUDA each step is one fused Triton kernel (CSR row gather over the
-last spikes + neuron update, :mod:`neuromap.neurons.sparse_recurrent`) and nothing in the step loop
-reads a value back to the host.
+with ``s[t - d]`` for a synapse of ``d`` steps' delay (``Connectivity.delays``; 1 by default). The
+recurrent weights are a torch sparse CSR tensor ``[post, pre]`` for the reference step loop and an
+event-driven fan-out table for the compiled one; nothing is differentiated (the reservoir is fixed).
+A run stays on the input's device: on the CPU the whole run is one call of the compiled loop
+(:mod:`neuromap.neurons.recurrent`: only neurons that spiked push their synapses); on CUDA each step is
+one fused Triton kernel (CSR row gather over the last spikes + neuron update,
+:mod:`neuromap.neurons.sparse_recurrent`) and nothing in the step loop reads a value back to the host.
 """
 
 from __future__ import annotations
@@ -44,25 +46,58 @@ from neuromap.graph import extension_nodes
 from neuromap.graph.errors import GraphError
 from neuromap.graph.neuron import LIFSpec, spec_to_nir
 from neuromap.graph.trace_handlers import register_handler, single_input, to_numpy
-from neuromap.neurons import CubaLIFParams, LIFParams, NeuronState, initial_state, kernels, sparse_recurrent
+from neuromap.neurons import (
+    CubaEIParams,
+    CubaLIFParams,
+    LIFParams,
+    NeuronState,
+    initial_state,
+    kernels,
+    recurrent,
+    sparse_recurrent,
+    triton_kernels,
+)
 
 # Maass et al. 2002 connection constants (pre -> post) and mean amplitudes (relative, signed by Dale).
 MAASS_C = {"EE": 0.3, "EI": 0.2, "IE": 0.4, "II": 0.1}
 MAASS_A = {"EE": 30.0, "EI": 60.0, "IE": 19.0, "II": 19.0}
 WEIGHT_DISTS = ("constant", "gamma", "device")
-METHODS = ("auto", "csr", "event", "fused")
+METHODS = ("auto", "compiled", "csr", "event", "fused")
 
 
 # --- connectivity -------------------------------------------------------------------------------
 
 @dataclass
 class Connectivity:
-    """A fixed recurrent network: ``weights`` (scipy CSR, ``[post, pre]``), ``inhibitory`` mask per
-    neuron, grid ``positions`` (``[N, 3]`` ints, or None for non-spatial networks)."""
+    """A fixed recurrent network: ``weights`` (scipy CSR, ``[post, pre]``, sorted indices), ``inhibitory``
+    mask per neuron, grid ``positions`` (``[N, 3]`` ints, or None for non-spatial networks) and
+    ``delays``: transmission delay in steps per synapse (ints ``>= 1``, aligned with ``weights.data``;
+    None: every synapse 1 step, the spike of step ``t`` arriving at step ``t + 1``)."""
 
     weights: sp.csr_matrix
     inhibitory: np.ndarray
     positions: np.ndarray | None = None
+    delays: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.weights = sp.csr_matrix(self.weights)
+        self.weights.sort_indices()
+        if self.delays is not None:
+            d = np.asarray(self.delays)
+            if d.shape != (self.weights.nnz,) or not np.issubdtype(d.dtype, np.integer) or (d.size and d.min() < 1):
+                raise ValueError(f"delays must be {self.weights.nnz} whole numbers of steps >= 1 (one per synapse, "
+                                 f"in the order of weights.data), got {d.dtype} of shape {d.shape}")
+            self.delays = None if not d.size or d.max() == 1 else d.astype(np.int32)
+
+    def with_delays(self, delays: int | np.ndarray) -> Connectivity:
+        """The same network with ``delays`` steps (one number for every synapse, or one per synapse)."""
+        d = np.full(self.n_synapses, delays, dtype=np.int64) if np.ndim(delays) == 0 else np.asarray(delays)
+        return Connectivity(self.weights, self.inhibitory, self.positions, d)
+
+    @property
+    def max_delay(self) -> int:
+        """The longest delay in steps (1 without delays)."""
+        return int(self.delays.max()) if self.delays is not None else 1
 
     @property
     def n(self) -> int:
@@ -130,12 +165,15 @@ def _draw_weights(
     raise ValueError(f"weights={dist!r} is not one of {list(WEIGHT_DISTS)}")
 
 
-def _bernoulli_indices(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
-    """Indices in ``[0, n)`` each kept independently with probability ``p`` (geometric gaps: O(n p))."""
+def bernoulli_indices(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
+    """Indices in ``[0, n)`` each kept independently with probability ``p`` (geometric gaps: O(n p); dense
+    probabilities by uniform draws in chunks of 2^24)."""
     if p <= 0:
         return np.zeros(0, np.int64)
     if p >= 0.25:
-        return np.flatnonzero(rng.random(n) < p)
+        chunk = 1 << 24
+        return np.concatenate([np.flatnonzero(rng.random(min(chunk, n - a)) < p) + a for a in range(0, n, chunk)]
+                              or [np.zeros(0, np.int64)])
     out, start = [], -1
     while True:
         m = int(n * p + 6.0 * math.sqrt(n * p) + 16)
@@ -203,7 +241,7 @@ def maass_connectivity(
             # pre-synaptic sites whose target (site + offset) lies inside the grid form a sub-box
             x0, y0, z0 = max(0, -dx), max(0, -dy), max(0, -dz)
             wx, wy, wz = gx - abs(dx), gy - abs(dy), gz - abs(dz)
-            k = _bernoulli_indices(rng, wx * wy * wz, p)
+            k = bernoulli_indices(rng, wx * wy * wz, p)
             if k.size == 0:
                 continue
             ix, rem = np.divmod(k, wy * wz)
@@ -244,20 +282,11 @@ def random_connectivity(
         raise ValueError(f"Dale's law: w_exc must be >= 0 and w_inh <= 0, got {w_exc}, {w_inh}")
     rng = np.random.default_rng(seed)
     inh = _inhibitory_mask(n, inhibitory_fraction, rng)
-    # Each presynaptic neuron: Binomial(n - 1, p) distinct targets, drawn uniformly (duplicates redrawn).
-    k = rng.binomial(n - 1, p, size=n)
-    pre = np.repeat(np.arange(n, dtype=np.int64), k)
-    post = rng.integers(0, n - 1, size=pre.size)
-    post = post + (post >= pre)  # skip self
-    for _ in range(100):
-        key = pre * n + post
-        _, first = np.unique(key, return_index=True)
-        dup = np.ones(key.size, dtype=bool)
-        dup[first] = False
-        if not dup.any():
-            break
-        redraw = rng.integers(0, n - 1, size=int(dup.sum()))
-        post[dup] = redraw + (redraw >= pre[dup])
+    # One Bernoulli draw per ordered pair without self-connections, O(synapses) by geometric gaps over the
+    # n (n - 1) pair indices (pre-major): 20 M synapses of 100,000 neurons in seconds.
+    idx = bernoulli_indices(rng, n * (n - 1), p)
+    pre, post = np.divmod(idx, n - 1)
+    post += post >= pre  # skip self
     amp = np.where(inh[pre], -w_inh, w_exc).astype(np.float64)
     w = _draw_weights(amp, weights, rng, weight_cv, device_sigma) * np.where(inh[pre], -1.0, 1.0)
     W = sp.csr_matrix((w, (post, pre)), shape=(n, n))
@@ -270,7 +299,8 @@ def random_connectivity(
 class _Step:
     """No-autograd, in-place form of :func:`neuromap.neurons.neuron_step` (same equations, same order):
 
-    ``i = alpha i + x`` (CuBa), ``h = beta v + (1 - beta) v_leak + g cur``, refractory clamp,
+    ``i = alpha i + x`` (CuBa; with :class:`~neuromap.neurons.CubaEIParams` also ``i2 = alpha_inh i2 +
+    x_inh`` and ``cur = i + i2``), ``h = beta v + (1 - beta) v_leak + g cur``, refractory clamp,
     ``s = h > v_th`` (or >=), reset, refractory counter. Tests pin it against ``neuron_step``."""
 
     def __init__(self, params: LIFParams) -> None:
@@ -278,16 +308,26 @@ class _Step:
             raise ValueError("the reservoir does not support reset_delay=True (snnTorch's delayed reset)")
         self.p = params
         self.cuba = isinstance(params, CubaLIFParams)
+        self.two = isinstance(params, CubaEIParams)
         self.beta = params.beta
         self.alpha = params.alpha if self.cuba else 0.0
+        self.alpha_inh = params.alpha_inh if self.two else 0.0
         self.gain = params.input_gain
         self.leak = (1.0 - self.beta) * params.v_leak
         self.inclusive = params.threshold_rule == ">="
         self.refractory = params.refractory_steps
 
-    def __call__(self, x: torch.Tensor, st: NeuronState) -> tuple[torch.Tensor, NeuronState]:
+    def __call__(self, x: torch.Tensor, st: NeuronState, x_inh: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, NeuronState]:
         p = self.p
-        if self.cuba:
+        if self.two:  # i: [2, B, N], the excitatory and the inhibitory current
+            i = st.i
+            cur = i[0].mul_(self.alpha).add_(x)
+            i2 = i[1].mul_(self.alpha_inh)
+            if x_inh is not None:
+                i2.add_(x_inh)
+            cur = cur + i2
+        elif self.cuba:
             i = st.i.mul_(self.alpha).add_(x)
             cur = i
         else:
@@ -313,50 +353,53 @@ class _Step:
 
 
 class _PoissonEvents:
-    """Independent Poisson input to ``B x N`` neurons, generated on the host ``chunk`` steps at a time as
-    event lists (Poisson splitting: a Poisson total per step scattered uniformly over the neurons) and
-    moved to ``device`` once per chunk, so the step loop reads nothing back from the device."""
+    """Independent Poisson input to ``B x N`` neurons for the step loops: the events the compiled loop
+    draws (:func:`neuromap.neurons.recurrent.poisson_events`, the same counter-based generator), made on
+    the host ``chunk`` steps at a time and moved to ``device`` once per chunk, so the step loop reads
+    nothing back from the device."""
 
-    def __init__(self, spec: tuple[int, float, float], B: int, N: int, dt: float, seed: int, device=None,
+    def __init__(self, spec: recurrent.PoissonInput, T: int, B: int, N: int, dt: float, seed: int, device=None,
                  chunk: int = 1000):
-        n_src, rate, weight = spec
-        if n_src < 0 or rate < 0:
-            raise ValueError(f"poisson=(n_sources, rate_hz, weight) needs n_sources, rate_hz >= 0, got {spec!r}")
-        self.lam_total = float(n_src) * float(rate) * dt * B * N
-        self.M, self.weight, self.chunk = B * N, float(weight), chunk
+        self.spec, self.T, self.B, self.N, self.dt, self.chunk = spec, T, B, N, dt, chunk
         self.seed, self.device = seed, torch.device("cpu") if device is None else torch.device(device)
         self.rewind()
 
     def rewind(self) -> None:
         """Back to the first step (the same events again)."""
-        self.g = torch.Generator().manual_seed(self.seed)
         self.start = -self.chunk
         self.offsets: list[int] = []
         self.targets = self.weights = None
 
     def _fill(self, t0: int) -> None:
-        counts = torch.poisson(torch.full((self.chunk,), self.lam_total, dtype=torch.float64), generator=self.g).long()
-        offsets = torch.zeros(self.chunk + 1, dtype=torch.long)
-        offsets[1:] = counts.cumsum(0)
-        self.offsets = offsets.tolist()  # host tensor: no device involved
-        self.targets = torch.randint(0, self.M, (self.offsets[-1],), generator=self.g).to(self.device)
+        offsets, targets = recurrent.poisson_events(self.spec, self.dt, t0, min(t0 + self.chunk, self.T), self.B,
+                                                    self.N, self.seed)
+        self.offsets = offsets.tolist()  # host values: no device involved
+        self.targets = torch.from_numpy(targets).to(self.device)
         self.weights = None
         self.start = t0
 
     def step(self, t: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        if t >= self.start + self.chunk:
-            self._fill(t)
+        if not self.start <= t < self.start + self.chunk:
+            self._fill(t - t % self.chunk)
         if self.weights is None or self.weights.dtype != dtype:
-            self.weights = torch.full((self.targets.numel(),), self.weight, dtype=dtype, device=self.device)
+            self.weights = torch.full((self.targets.numel(),), self.spec.weight, dtype=dtype, device=self.device)
         k = t - self.start
         a, b = self.offsets[k], self.offsets[k + 1]
         return self.targets[a:b], self.weights[a:b]
 
 
 class ReservoirOutput(NamedTuple):
-    spikes: torch.Tensor  # [T, B, N] (0/1)
+    spikes: torch.Tensor | None  # [T, B, N] (0/1); None with raster=False
     membrane: torch.Tensor | None  # [T, B, N] after reset, if recorded
     state: NeuronState
+    events: torch.Tensor | None = None  # raster=False: sorted flat spike indices (t * B + b) * N + n (int64)
+
+
+def _output(spikes: torch.Tensor, mem, st: NeuronState, raster: bool, dtype: torch.dtype) -> ReservoirOutput:
+    """A step loop's boolean raster as the requested output (raster in ``dtype``, or flat event indices)."""
+    if raster:
+        return ReservoirOutput(spikes.to(dtype), mem, st)
+    return ReservoirOutput(None, mem, st, torch.nonzero(spikes.reshape(-1)).reshape(-1))
 
 
 def _csr_pair(W: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
@@ -417,21 +460,37 @@ class Reservoir(nn.Module):
         sign = np.where(rng.random((self.n, n_inputs)) < 0.5, -1.0, 1.0) if input_sign == "mixed" else 1.0
         self._w_in64 = torch.from_numpy(np.asarray(mask * sign * input_weight, dtype=np.float64))
         self.register_buffer("w_in", self._w_in64.float())
-        W = connectivity.weights.tocsr() * self.rec_scale
-        with warnings.catch_warnings():  # "sparse CSR support is in beta"
-            warnings.simplefilter("ignore", UserWarning)
-            self._w_rec64, self.w_rec = _csr_pair(W)
+        self._rec_pair: tuple[torch.Tensor, torch.Tensor] | None = None  # built on first use (O(synapses) memory)
         self.register_buffer("inhibitory", torch.from_numpy(connectivity.inhibitory.copy()))
         self.positions = connectivity.positions
         self._fanout = None
+        self._compiled_fanout: recurrent.FanOut | None = None
+        self._has_input = bool(self._w_in64.count_nonzero())
         self._device_copies: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def w_rec(self) -> torch.Tensor:
+        """The recurrent weights (``rec_scale`` applied) as a torch sparse CSR tensor ``[post, pre]``, float32."""
+        return self._rec_csr()[1]
+
+    @property
+    def _w_rec64(self) -> torch.Tensor:
+        return self._rec_csr()[0]
+
+    def _rec_csr(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._rec_pair is None:
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self._rec_pair = _csr_pair(self.connectivity.weights.tocsr() * self.rec_scale)
+        return self._rec_pair
 
     def extra_repr(self) -> str:
         return f"n_inputs={self.n_inputs}, n={self.n}, synapses={self.connectivity.n_synapses}, params={self.params}"
 
     def fanout_table(self, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-        """Event-driven form of ``w_rec``: padded per-presynaptic tables ``(post [N+1, K], w [N+1, K])``;
-        padding points to an extra, never-read neuron index ``N`` with weight 0."""
+        """Event-driven form of ``w_rec`` for ``method="event"``: padded per-presynaptic tables
+        ``(post [N+1, K], w [N+1, K])``; padding points to an extra, never-read neuron index ``N`` with
+        weight 0."""
         if self._fanout is None or self._fanout[1].dtype != dtype:
             Wt = (self.connectivity.weights.tocsc() * self.rec_scale).tocsc()
             Wt.sort_indices()
@@ -447,6 +506,16 @@ class Reservoir(nn.Module):
             self._fanout = (torch.from_numpy(post), torch.from_numpy(w).to(dtype))
         return self._fanout
 
+    def fanout(self) -> recurrent.FanOut:
+        """The recurrent synapses (``rec_scale`` applied, delays, inhibitory neurons feeding the second
+        current of :class:`~neuromap.neurons.CubaEIParams`) as the compiled loop takes them; built once."""
+        if self._compiled_fanout is None:
+            con = self.connectivity
+            two = isinstance(self.params, CubaEIParams)
+            self._compiled_fanout = recurrent.FanOut.from_csr(con.weights * self.rec_scale, con.delays,
+                                                              con.inhibitory if two else None)
+        return self._compiled_fanout
+
     def initial_state(self, batch: int, dtype=torch.float32, device=None) -> NeuronState:
         return initial_state(self.params, (batch, self.n), dtype, device)
 
@@ -458,22 +527,31 @@ class Reservoir(nn.Module):
         record_membrane: bool = False,
         external: torch.Tensor | None = None,
         method: str = "auto",
-        poisson: tuple[int, float, float] | None = None,
+        poisson: tuple[int, float, float] | recurrent.PoissonInput | None = None,
         seed: int = 0,
+        raster: bool = True,
+        threads: int | None = None,
     ) -> ReservoirOutput:
         """Run over ``u [T, B, n_inputs]`` on ``u``'s device; ``external`` adds a per-step current
         ``[T, B, N]``; ``poisson = (n_sources, rate_hz, weight)`` adds independent Poisson input to
-        every neuron (``weight`` x a Poisson count of mean ``n_sources * rate_hz * dt`` per step,
-        drawn on the host as uniformly scattered events in chunks of steps, the same on every
-        device; ``seed`` seeds it).
+        every neuron (``weight`` x a Poisson count of mean ``n_sources * rate_hz * dt`` per step, drawn
+        by :class:`~neuromap.neurons.recurrent.PoissonInput`'s counter-based generator, the same
+        events for every method and device; ``seed`` seeds it). A run continued from ``state`` starts
+        with no recurrent spikes in flight.
 
-        ``method``: ``"csr"`` (sparse matmul per step, then the PyTorch step), ``"event"``
-        (accumulate the fan-out of the neurons that spiked; it reads the spiking indices back each
-        step, so it suits the CPU), ``"fused"`` (one Triton kernel per step: CSR row gather over the
-        last spikes + neuron update, :mod:`neuromap.neurons.sparse_recurrent`) or ``"auto"``: on the
-        CPU event for a single sample and csr otherwise; on CUDA the fused step when Triton runs
-        (else csr, the reason logged once). Apart from ``"event"``, nothing inside the step loop
-        waits for the device."""
+        ``method``: ``"compiled"`` (the whole run in one C++/OpenMP call, event-driven:
+        :mod:`neuromap.neurons.recurrent`; CPU), ``"csr"`` (sparse matmul per step, then the PyTorch
+        step: the reference the others are tested against), ``"event"`` (accumulate the fan-out of the
+        neurons that spiked; reads the spiking indices back each step; one-step delays and one current
+        only), ``"fused"`` (one Triton kernel per step: CSR row gather over the last spikes + neuron
+        update, :mod:`neuromap.neurons.sparse_recurrent`; one-step delays and one current only) or
+        ``"auto"``: on the CPU the compiled loop (``kernels.use("torch")`` or an unbuildable extension:
+        event for one sample, else csr); on CUDA the fused step when Triton runs (else csr, the reason
+        logged once). Apart from ``"event"``, nothing inside a step loop waits for the device.
+
+        ``raster=False``: no ``[T, B, N]`` raster; the output's ``events`` holds the spikes as sorted flat
+        indices ``(t * B + b) * N + n`` (the compiled loop records only those). ``threads``: the compiled
+        loop's threads (default ``torch.get_num_threads()``)."""
         if not isinstance(u, torch.Tensor) or u.dim() != 3 or u.shape[-1] != self.n_inputs:
             shape = tuple(u.shape) if isinstance(u, torch.Tensor) else type(u).__name__
             raise ValueError(f"Reservoir expects u of shape [T, B, {self.n_inputs}], got {shape}")
@@ -491,22 +569,76 @@ class Reservoir(nn.Module):
         else:
             st = NeuronState(*(t.to(dev).clone(memory_format=torch.contiguous_format) if t is not None else None
                                for t in state))
+        pois = recurrent.PoissonInput.coerce(poisson)
+        drive = self._drive(u, external, dtype)
+        mem = torch.empty(T, B, self.n, dtype=dtype, device=dev) if record_membrane else None
+        if method in ("auto", "fused") and self._fused_wanted(dtype, dev, method == "fused"):
+            full = drive if drive is not None else torch.zeros(T, B, self.n, dtype=dtype, device=dev)
+            events = _PoissonEvents(pois, T, B, self.n, self.params.dt, seed, dev) if pois is not None else None
+            spikes = self._run_fused(full, st, events, mem, method == "fused")
+            if spikes is not None:
+                return _output(spikes, mem, st, raster, dtype)
+        if method in ("auto", "compiled"):
+            out = self._run_compiled(T, drive, st, pois, seed, mem, raster, threads, method == "compiled")
+            if out is not None:
+                return out
+            method = "event" if B == 1 and dev.type == "cpu" and self._single_step_synapses() is None else "csr"
+        if method == "event" and self._single_step_synapses():
+            raise ValueError(f"method='event' does not support {self._single_step_synapses()}; use 'compiled' or "
+                             "'csr'")
+        full = drive if drive is not None else torch.zeros(T, B, self.n, dtype=dtype, device=dev)
+        events = _PoissonEvents(pois, T, B, self.n, self.params.dt, seed, dev) if pois is not None else None
+        run = self._run_csr if method == "csr" else self._run_event
+        return _output(run(full, st, events, mem), mem, st, raster, dtype)
+
+    def _drive(self, u: torch.Tensor, external: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+        """``W_in u + bias + external`` ``[T, B, N]``, or None when there is no input at all (no input
+        synapse, bias or external current: the compiled loop then needs no ``[T, B, N]`` buffer)."""
+        if not self._has_input and not self.bias and external is None:
+            return None
+        dev = u.device
         w_in = self.w_in if self.w_in.device == dev and self.w_in.dtype == dtype else self._on_device("w_in", dtype, dev)
         drive = synapses.linear(u.to(dtype), w_in)  # event-driven for sparse input spikes
         if self.bias:
             drive = drive + self.bias
         if external is not None:
             drive = drive + external.to(dev, dtype)
-        events = _PoissonEvents(poisson, B, self.n, self.params.dt, seed, dev) if poisson is not None else None
-        mem = torch.empty(T, B, self.n, dtype=dtype, device=dev) if record_membrane else None
-        if method in ("auto", "fused"):
-            spikes = self._run_fused(drive, st, events, mem, method == "fused")
-            if spikes is not None:
-                return ReservoirOutput(spikes.to(dtype), mem, st)
-            if method == "auto":
-                method = "event" if B == 1 and dev.type == "cpu" else "csr"
-        run = self._run_csr if method == "csr" else self._run_event
-        return ReservoirOutput(run(drive, st, events, mem).to(dtype), mem, st)
+        return drive
+
+    def _single_step_synapses(self) -> str | None:
+        """Why the per-step fused / event methods cannot run this reservoir (delays, two currents), or None."""
+        if self.connectivity.delays is not None:
+            return "synaptic delays other than one step"
+        if isinstance(self.params, CubaEIParams):
+            return "a second (inhibitory) synaptic current (CubaEIParams)"
+        return None
+
+    def _fused_wanted(self, dtype: torch.dtype, device: torch.device, forced: bool) -> bool:
+        """Whether the fused Triton step is asked for (forced, CUDA, or the interpreter under ``auto``)."""
+        if forced:
+            return True
+        impl = kernels.current_impl()
+        probe = torch.empty(0, dtype=dtype, device=device)
+        return impl not in ("torch", "cpp") and triton_kernels.wants_triton(probe, impl)
+
+    def _run_compiled(self, T: int, drive, st: NeuronState, pois, seed: int, mem, raster: bool, threads,
+                      forced: bool) -> ReservoirOutput | None:
+        """The whole run in one call of the compiled loop; None when it does not run here (``auto``)."""
+        impl = kernels.current_impl()
+        v = st.v
+        reason = "kernels.use('torch')" if impl == "torch" else (
+            f"kernels.use({impl!r})" if impl.startswith("triton") else recurrent.unsupported(self.params, v.dtype,
+                                                                                              v.device))
+        if reason:
+            if forced or impl == "cpp":
+                raise ValueError(f"the compiled reservoir loop cannot run here: {reason}")
+            return None
+        out = recurrent.run(self.fanout(), self.params, st, T, drive, pois, seed, mem is not None, raster,
+                            not raster, threads)
+        if mem is not None:
+            mem.copy_(out.membrane)
+        spikes = out.raster.view(torch.bool).to(v.dtype) if raster else None
+        return ReservoirOutput(spikes, mem, st, out.events)
 
     def _on_device(self, name: str, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         """``w_rec`` (sparse CSR) or ``w_in`` in ``dtype`` on ``device``, copied once per (dtype, device)
@@ -526,16 +658,47 @@ class Reservoir(nn.Module):
     def _rec_weights(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         return self._on_device("w_rec", dtype, device)
 
+    def _rec_parts(self, dtype: torch.dtype, device: torch.device) -> list[tuple[int, torch.Tensor, bool]]:
+        """``(delay, W_part [N, N] sparse CSR, feeds the inhibitory current)`` parts of ``w_rec``: one part
+        without delays and a second current; else one per (delay, current), longest delay first (the
+        order the spikes were emitted in)."""
+        if self._single_step_synapses() is None:
+            return [(1, self._rec_weights(dtype, device), False)]
+        key = ("parts", dtype, str(device))
+        if key not in self._device_copies:
+            con = self.connectivity
+            W = (con.weights * self.rec_scale).tocsr()
+            W.sort_indices()
+            delays = con.delays if con.delays is not None else np.ones(W.nnz, dtype=np.int32)
+            inh_pre = con.inhibitory[W.indices] if isinstance(self.params, CubaEIParams) else np.zeros(W.nnz, bool)
+            parts = []
+            for d in sorted(set(delays.tolist()), reverse=True):
+                for second in (False, True):
+                    keep = (delays == d) & (inh_pre == second)
+                    if keep.any():
+                        part = sp.csr_matrix((W.data * keep, W.indices.copy(), W.indptr.copy()), shape=W.shape)
+                        part.eliminate_zeros()  # in place: hence the copies of W's index arrays
+                        parts.append((d, _csr_pair(part)[0].to(dtype).to(device), second))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self._device_copies[key] = parts
+        return self._device_copies[key]
+
     @torch.compiler.disable  # a Python loop of kernel launches: torch.compile runs it eagerly
     def _run_fused(self, drive, st: NeuronState, events, mem, forced: bool) -> torch.Tensor | None:
-        """The step loop through the fused Triton step; None when it does not run here (``auto``:
-        the reason logged once; a kernel failure switches it off and the state is left as it was)."""
+        """The step loop through the fused Triton step; None when it does not run here (``auto``: the
+        reason logged once; a kernel failure switches it off and the state is left as it was)."""
         impl = kernels.current_impl()
         if forced:  # method="fused": the compiled kernel on CUDA, the interpreter on the CPU, or an error
             if impl in ("torch", "cpp"):
                 raise ValueError(f"method='fused' needs the Triton CSR step; kernels.use({impl!r}) excludes it")
             if impl == "auto":
                 impl = "triton" if drive.device.type == "cuda" else "triton_interpret"
+        unsupported = self._single_step_synapses()
+        if unsupported:
+            if forced:
+                raise ValueError(f"method='fused' does not support {unsupported}; use 'compiled' or 'csr'")
+            return None
         with kernels.use(impl):
             backend = sparse_recurrent.select(drive)
         if backend is None:
@@ -567,20 +730,26 @@ class Reservoir(nn.Module):
         return s_buf[1:].view(torch.bool)
 
     def _run_csr(self, drive, st: NeuronState, events, mem) -> torch.Tensor:
-        """The step loop as a sparse matmul and the PyTorch step (no host read-back per step)."""
+        """The reference step loop: a sparse matmul per (delay, current) part, then the PyTorch step (no
+        host read-back per step)."""
         T, B, N = drive.shape
         dtype, dev = drive.dtype, drive.device
-        W = self._rec_weights(dtype, dev)
+        parts = self._rec_parts(dtype, dev)
         spikes = torch.zeros(T, B, N, dtype=torch.bool, device=dev)
         for t in range(T):
-            x = drive[t]
-            if t > 0:  # the recurrent input of step t comes from the spikes of step t - 1
-                x = x + torch.sparse.mm(W, spikes[t - 1].to(dtype).t()).t()
+            x, x_inh = drive[t], None
+            for d, W, second in parts:  # the recurrent input of step t comes from the spikes of step t - d
+                if t >= d:
+                    r = torch.sparse.mm(W, spikes[t - d].to(dtype).t()).t()
+                    if second:
+                        x_inh = r if x_inh is None else x_inh + r
+                    else:
+                        x = x + r
             x = x.clone()
             if events is not None:
                 tgt, w_ev = events.step(t, dtype)
                 x.view(-1).index_add_(0, tgt, w_ev)
-            s, st = self._step_fn(x, st)
+            s, st = self._step_fn(x, st, x_inh)
             spikes[t] = s
             if mem is not None:
                 mem[t] = st.v
@@ -623,6 +792,10 @@ def trace_reservoir(tr, m: Reservoir, name: str, args: tuple, out: torch.Tensor)
     if m.bias:
         raise GraphError(f"trace: reservoir {name!r}: a constant bias is not traced (its einsum + bias rounding); "
                          f"use bias=0")
+    problem = m._single_step_synapses()
+    if problem:
+        raise GraphError(f"trace: reservoir {name!r}: {problem} has no graph form (a NIR CubaLIF has one synaptic "
+                         "current, a self-loop edge one delay); simulate it with Reservoir.simulate")
     w = m.w_rec
     csr = extension_nodes.SparseLinear(indptr=to_numpy(w.crow_indices()), indices=to_numpy(w.col_indices()),
                                  data=to_numpy(w.values()), shape=np.asarray(w.shape))

@@ -21,6 +21,8 @@ Sizes are written as a number of bytes with an optional unit: ``K``, ``M``, ``G`
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import math
 import os
 import re
@@ -133,3 +135,24 @@ def check(nbytes: float, what: str) -> None:
     user's terms ("--input x.npy (shape (..), float64)")."""
     if (why := over(nbytes)) is not None:
         raise MemoryBudgetError(f"{what} {why}; ask for less, or raise the limit with --max-memory or ${ENV}")
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
+    except OSError:
+        return None
+
+
+def release_free_pages() -> bool:
+    """Hand the C heap's free pages back to the operating system (glibc's ``malloc_trim(0)``, over all
+    arenas); False where there is no such call (not glibc). glibc keeps freed blocks below its mmap
+    threshold (which raises itself up to 32 MB) mapped, so after a stage that freed many temporaries of
+    tens of MB the resident memory stays where they left it; the partitioner calls this between its
+    large stages, so the next stage's peak does not stack on memory already freed."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True

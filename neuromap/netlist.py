@@ -14,6 +14,7 @@ previous step (``Projection.delay`` adds steps on top of that).
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,12 +121,51 @@ class ConvGeometry:
         return (self.out_shape[0] // self.groups) * per_axis[0] * per_axis[1]
 
 
+class GeneratedWeights(abc.ABC):
+    """Sparse weights ``[post, pre]`` generated on the fly from a seed, never held: the connectivity of a
+    network too large to store (a billion synapses), for partitioning and mapping studies. A ``sparse``
+    projection takes one as its ``weight``; the partitioner streams it (its compiled connectivity counts
+    generate the synapses themselves). Simulators need real arrays: :meth:`tocsr` makes them (and says
+    how much memory that takes)."""
+
+    shape: tuple[int, int]
+
+    @property
+    @abc.abstractmethod
+    def nnz(self) -> int:
+        """Number of synapses."""
+
+    @abc.abstractmethod
+    def row_counts(self) -> np.ndarray:
+        """Synapses per post neuron (``[shape[0]]``)."""
+
+    @abc.abstractmethod
+    def rows(self, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(indptr, indices)`` of the synapses of the post neurons ``post`` (in that order), generated now."""
+
+    def col_counts(self, chunk: int = 1 << 16) -> np.ndarray:
+        """Synapses per pre neuron (``[shape[1]]``), one streamed pass."""
+        out = np.zeros(self.shape[1], dtype=np.int64)
+        for lo in range(0, self.shape[0], chunk):
+            _, idx = self.rows(np.arange(lo, min(lo + chunk, self.shape[0])))
+            out += np.bincount(idx, minlength=self.shape[1])
+        return out
+
+    def tocsr(self, max_nnz: int = 200_000_000) -> sp.csr_matrix:
+        """The weights as a scipy CSR matrix (unit values), refused above ``max_nnz`` synapses."""
+        if self.nnz > max_nnz:
+            raise MemoryError(f"{self.nnz:,} generated synapses would take {self.nnz * 8 / 2**30:.1f} GiB as a CSR "
+                              f"matrix; raise max_nnz to build it anyway")
+        indptr, indices = self.rows(np.arange(self.shape[0]))
+        return sp.csr_matrix((np.ones(indices.size, np.float32), indices, indptr), shape=self.shape)
+
+
 @dataclass
 class Projection:
     """Synapses from population ``src`` to population ``dst``.
 
-    Exactly one of ``weight`` (dense ``[dst.size, src.size]`` ndarray, or a ``scipy.sparse``
-    CSR matrix of that shape) and ``conv`` (+ ``weight`` as the conv kernel) describes them.
+    Exactly one of ``weight`` (dense ``[dst.size, src.size]`` ndarray, a ``scipy.sparse`` CSR matrix of
+    that shape, or :class:`GeneratedWeights`) and ``conv`` (+ ``weight`` as the conv kernel) describes them.
     ``kind``: ``dense``, ``sparse``, ``conv`` or ``identity`` (one-to-one, e.g. a skip).
     ``delay``: synaptic delay in time steps.
     """
@@ -145,11 +185,14 @@ class Projection:
             raise ValueError(f"projection {self.name!r}: kind={self.kind!r} is not one of {list(PROJECTION_KINDS)}")
         if self.kind == "conv" and self.conv is None:
             raise ValueError(f"projection {self.name!r}: kind='conv' needs conv geometry")
-        if self.kind == "sparse" and self.weight is not None and not sp.issparse(self.weight):
+        if isinstance(self.weight, GeneratedWeights):
+            if self.kind != "sparse":
+                raise ValueError(f"projection {self.name!r}: generated weights need kind='sparse', got {self.kind!r}")
+        elif self.kind == "sparse" and self.weight is not None and not sp.issparse(self.weight):
             self.weight = sp.csr_matrix(self.weight)
         if self.kind == "sparse" and sp.issparse(self.weight):
             self.weight = self.weight.tocsr()
-        if self.weight is not None:
+        if self.weight is not None and not isinstance(self.weight, GeneratedWeights):
             data = self.weight.data if sp.issparse(self.weight) else np.asarray(self.weight)
             if not np.all(np.isfinite(data)):
                 raise ValueError(f"projection {self.name!r}: weights contain NaN or inf")
@@ -170,7 +213,7 @@ class Projection:
             return self.conv.synapse_count(self.weight)
         if self.kind == "identity":
             return int(self.meta.get("size", 0))
-        if sp.issparse(self.weight):
+        if sp.issparse(self.weight) or isinstance(self.weight, GeneratedWeights):
             return int(self.weight.nnz)
         return int(np.count_nonzero(self.weight))
 
@@ -188,6 +231,9 @@ class Projection:
         """``(parameters, zero parameters)`` of the weights (a CSR matrix counts its full shape)."""
         if self.kind == "identity" or self.weight is None:
             return 0, 0
+        if isinstance(self.weight, GeneratedWeights):
+            total = int(np.prod(self.weight.shape))
+            return total, total - self.weight.nnz
         if sp.issparse(self.weight):
             total = int(np.prod(self.weight.shape))
             return total, total - int(self.weight.count_nonzero())
@@ -200,6 +246,8 @@ class Projection:
             return self.conv.fan_in()
         if self.kind == "identity":
             return 1
+        if isinstance(self.weight, GeneratedWeights):
+            return self.weight.row_counts()
         if sp.issparse(self.weight):
             return np.diff(self.weight.indptr)
         return np.count_nonzero(self.weight, axis=1)
@@ -210,6 +258,8 @@ class Projection:
             return self.conv.fan_out()
         if self.kind == "identity":
             return 1
+        if isinstance(self.weight, GeneratedWeights):
+            return self.weight.col_counts()
         if sp.issparse(self.weight):
             return np.bincount(self.weight.indices, minlength=self.weight.shape[1])
         return np.count_nonzero(self.weight, axis=0)

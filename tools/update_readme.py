@@ -15,6 +15,8 @@ The blocks, each between ``<!-- TAG:start ... -->`` and ``<!-- TAG:end -->``:
   :func:`neuromap.energy.validation.markdown`.
 * ``bench`` / ``bench-gpu``: ``benchmarks/results/latest.md`` (``make bench``) and
   ``gpu-latest.md`` (``python -m benchmarks.run --device cuda``).
+* ``bench-scale``: ``benchmarks/results/scale-latest.md`` (``python -m benchmarks.scale_report``, which
+  ``benchmarks.lsm_brian2``, ``reservoir_zoo`` and ``partition_bench`` run after writing their JSON).
 
 A block whose source file is absent is left as it is and listed; the demo and benchmark blocks are
 optional in ``--readme FILE``. ``--check`` changes nothing and exits 1 when a block differs from its
@@ -42,7 +44,8 @@ _BLOCK = r"(<!-- experiment:{name}:start -->\n).*?(\n<!-- experiment:{name}:end 
 COPIED = {"demo-targets": ("results", "demo/targets.md", "make demo"),
           "validation": ("results", "validation.json", "neuromap validate"),
           "bench": ("bench", "latest.md", "make bench"),
-          "bench-gpu": ("bench", "gpu-latest.md", "python -m benchmarks.run --device cuda")}
+          "bench-gpu": ("bench", "gpu-latest.md", "python -m benchmarks.run --device cuda"),
+          "bench-scale": ("bench", "scale-latest.md", "python -m benchmarks.scale_report")}
 
 
 def _validation_markdown(doc: dict) -> str:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from neuromap.neurons import CubaLIFParams, LIFParams
+from neuromap.neurons import CubaEIParams, CubaLIFParams, LIFParams
 from neuromap.optional import require
 
 from .base import Implementations
@@ -76,11 +76,15 @@ def neuron_model(params: LIFParams, bias: bool = False) -> NeuronModel:
     k = params.input_gain / (1.0 - beta)
     ref_flag = " (unless refractory)" if params.refractory_steps else ""
     jump = "I" if cuba else "x"
-    model = f"dv/dt = (v_leak - v + k_in * {jump}) / tau_mem : 1{ref_flag}\n"
+    two = isinstance(params, CubaEIParams)  # a second current "I_inh" that inhibitory synapses jump into
+    total = "(I + I_inh)" if two else jump
+    model = f"dv/dt = (v_leak - v + k_in * {total}) / tau_mem : 1{ref_flag}\n"
     if cuba:
         model += "dI/dt = -I / tau_syn : 1\n"
     else:
         model += "x : 1\n"
+    if two:
+        model += "dI_inh/dt = -I_inh / tau_syn_inh : 1\n"
     if bias:
         model += "b : 1 (constant)\n"
     ns: dict[str, Any] = {
@@ -92,6 +96,8 @@ def neuron_model(params: LIFParams, bias: bool = False) -> NeuronModel:
     }
     if cuba:
         ns["tau_syn"] = float(params.tau_syn) * b2.second
+    if two:
+        ns["tau_syn_inh"] = float(params.tau_syn_inh) * b2.second
     threshold = "v >= v_th" if params.threshold_rule == ">=" else "v > v_th"
     if params.refractory_steps:
         reset = "v = v_reset"  # neuromap clamps the membrane to v_reset while refractory
@@ -130,21 +136,29 @@ def neuron_group(params: LIFParams, n: int, name: str = "neurons", bias: np.ndar
     return group
 
 
-def synapses(pre, post, weights, name: str | None = None):
+def synapses(pre, post, weights, name: str | None = None, target: str | None = None,
+             delays: np.ndarray | None = None):
     """``Synapses`` from ``pre`` to ``post`` with weights given as a scipy sparse / dense matrix
-    ``[post, pre]`` (neuromap's layout); a spike adds ``w`` to the post group's jump variable."""
+    ``[post, pre]`` (neuromap's layout); a spike adds ``w`` to ``target`` (default: the post group's
+    jump variable). ``delays``: neuromap delays in steps (``>= 1``) per stored entry of
+    ``weights.tocsr()``; a delay of ``d`` steps is Brian2's ``(d - 1) dt`` (its synapses slot of step
+    ``t`` already feeds the update of ``t + 1``)."""
     import scipy.sparse as sp
 
     b2 = _b2()
-    W = sp.coo_matrix(weights)
+    W = sp.csr_matrix(weights)
+    W.sort_indices()
     if W.shape != (len(post), len(pre)):
         raise ValueError(f"weights have shape {W.shape}, expected [post, pre] = {(len(post), len(pre))}")
-    var = getattr(post, "neuromap_jump_variable", "I")
+    var = target or getattr(post, "neuromap_jump_variable", "I")
     kw = {"name": name} if name else {}
     S = b2.Synapses(pre, post, "w : 1", on_pre=f"{var}_post += w", dt=post.clock.dt, **kw)
     if W.nnz:
-        S.connect(i=W.col.astype(np.int32), j=W.row.astype(np.int32))
+        rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))
+        S.connect(i=W.indices.astype(np.int32), j=rows.astype(np.int32))
         S.w[:] = W.data.astype(np.float64)
+        if delays is not None:
+            S.delay[:] = (np.asarray(delays, dtype=np.float64) - 1.0) * float(post.clock.dt) * b2.second
     return S
 
 
@@ -218,12 +232,36 @@ def reservoir_objects(reservoir, u: np.ndarray, external_poisson: tuple[int, flo
         raise ValueError("the Brian2 reservoir input must be binary spikes (0/1)")
     bias = np.full(reservoir.n, float(reservoir.bias)) if reservoir.bias else None
     objects, group, mon = driven_population(reservoir.params, reservoir.n, [(reservoir._w_in64.numpy(), u, 0)], bias,
-                                            reservoir.connectivity.weights * reservoir.rec_scale, name="reservoir")
+                                            None, name="reservoir")
+    objects[-1:-1] = _reservoir_synapses(reservoir, group)  # before the monitor
     if external_poisson is not None:
         n_src, rate, w = external_poisson
         objects.append(b2.PoissonInput(group, group.neuromap_jump_variable, int(n_src), float(rate) * b2.Hz,
                                        weight=float(w)))
     return objects, group, mon
+
+
+def _reservoir_synapses(reservoir, group) -> list:
+    """The recurrent ``Synapses`` of a reservoir with their delays; with ``CubaEIParams`` the synapses of
+    inhibitory neurons jump into the second current ``I_inh``."""
+    import scipy.sparse as sp
+
+    con = reservoir.connectivity
+    W = (con.weights * reservoir.rec_scale).tocsr()
+    W.sort_indices()
+    delays = con.delays if con.delays is not None else np.ones(W.nnz, dtype=np.int64)
+    second = con.inhibitory[W.indices] if isinstance(reservoir.params, CubaEIParams) else np.zeros(W.nnz, dtype=bool)
+    out = []
+    for flag, target in ((False, None), (True, "I_inh")):
+        keep = second == flag
+        if not keep.any():
+            continue
+        rows = np.repeat(np.arange(W.shape[0]), np.diff(W.indptr))[keep]
+        part = sp.csr_matrix((W.data[keep], (rows, W.indices[keep])), shape=W.shape)  # same order: rows, then pre
+        name = "reservoir_recurrent" + ("_inh" if flag else "")
+        out.append(synapses(group, group, part, name=name, target=target,
+                            delays=delays[keep] if con.delays is not None else None))
+    return out
 
 
 def simulate_reservoir(reservoir, u, target: str = "numpy") -> np.ndarray:

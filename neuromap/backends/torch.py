@@ -22,8 +22,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import networkx as nx
 import nir
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -319,19 +321,93 @@ class TorchCompiled:
         return RunResult(outputs=outputs, records=records, wall_seconds=wall, backend=NAME)
 
     def _run_steps(self, xs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        T, B = next(iter(xs.values())).shape[:2]
+        """Step by step; a recurrent population that the compiled loop can run (:meth:`_islands`) runs in one
+        call, once the nodes its input comes from have run, and the rest after it."""
         ref = next(iter(xs.values()))
-        prev = {n: torch.zeros(1, B, *self.graph.shapes[n][1], dtype=ref.dtype, device=ref.device) for n in self.graph.nodes}
-        states: dict[str, Any] = {n: None for n in self.order}
-        seqs: dict[str, list[torch.Tensor]] = {n: [] for n in self.graph.nodes}
+        islands = self._islands() if ref.dtype == torch.float32 and ref.device.type == "cpu" else {}
+        done = dict(xs)
+        g = self.graph.to_networkx()
+        for neuron, (syn, delay) in islands.items():
+            g_open = g.copy()
+            g_open.remove_node(syn)
+            upstream = nx.ancestors(g_open, neuron)
+            done.update(self._steps([n for n in self.order if n in upstream and n not in done], done))
+            done[neuron] = self._run_island(neuron, syn, delay, done)
+        skip = {syn for syn, _ in islands.values()}
+        done.update(self._steps([n for n in self.order if n not in done and n not in skip], done))
+        return done
+
+    def _steps(self, nodes: list[str], done: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Run ``nodes`` step by step; the sequences in ``done`` are their other inputs."""
+        if not nodes:
+            return {}
+        ref = next(iter(done.values()))
+        T, B = ref.shape[:2]
+
+        def zeros(n: str) -> torch.Tensor:
+            return torch.zeros(1, B, *self.graph.shapes[n][1], dtype=ref.dtype, device=ref.device)
+
+        prev = {n: zeros(n) for n in self.graph.nodes}
+        states: dict[str, Any] = {n: None for n in nodes}
+        seqs: dict[str, list[torch.Tensor]] = {n: [] for n in nodes}
         for t in range(T):
-            cur = {n: x[t:t + 1] for n, x in xs.items()}
-            for name in self.order:
+            cur = {n: x[t:t + 1] for n, x in done.items()}
+            for name in nodes:
                 cur[name], states[name] = self.ops[name](self._sum(name, cur, prev), states[name])
-            for n, v in cur.items():
-                seqs[n].append(v)
+                seqs[name].append(cur[name])
             prev = cur
-        return {n: torch.cat(v) for n, v in seqs.items() if v}
+        return {n: torch.cat(v) for n, v in seqs.items()}
+
+    def _islands(self) -> dict[str, tuple[str, int]]:
+        """LIF / CuBa nodes whose only recurrence is a self-loop through one digital synapse node of their
+        own (a traced reservoir: ``SparseLinear``, or a bias-free ``Linear`` this backend computes exactly),
+        with scalar parameters: ``{neuron: (synapse node, delay in steps)}``, in topological order. The
+        compiled loop (:mod:`neuromap.neurons.recurrent`) runs each in one call."""
+        from neuromap.neurons import recurrent
+
+        g = self.graph.to_networkx()
+        out = {}
+        for n in self.order:
+            op = self.ops[n]
+            if not isinstance(op, _Neuron) or op.overrides or recurrent.unsupported(op.params, torch.float32, self.device):
+                continue
+            for s in g.successors(n):
+                node = self.graph.nodes[s]
+                digital = isinstance(node, ext.SparseLinear) or (type(node) is nir.Linear and isinstance(self.ops[s], _Fn))
+                if not digital or set(g.predecessors(s)) != {n} or set(g.successors(s)) != {n} or s in self.graph.outputs:
+                    continue
+                delay = int((n, s) in self.delayed) + int((s, n) in self.delayed)
+                g_open = g.copy()
+                g_open.remove_node(s)
+                if delay and not any(nx.has_path(g_open, n, p) for p in self.preds[n] if p != s):
+                    out[n] = (s, delay)
+                    break
+        return out
+
+    def _run_island(self, neuron: str, syn: str, delay: int, done: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The population ``neuron`` with its self-loop through ``syn`` in one call of the compiled loop; its
+        other inputs (summed in edge order, as :meth:`_sum`) are the drive."""
+        from neuromap.neurons import initial_state, recurrent
+
+        ref = next(iter(done.values()))
+        T, B = ref.shape[:2]
+        shape = self.graph.shapes[neuron][1]
+        n = int(np.prod(shape))
+        drive = None
+        for p in self.preds[neuron]:
+            if p == syn:
+                continue
+            v = done[p]
+            if (p, neuron) in self.delayed:
+                v = torch.cat([torch.zeros_like(v[:1]), v[:-1]])
+            drive = v if drive is None else drive + v
+        node = self.graph.nodes[syn]
+        W = node.to_scipy() if isinstance(node, ext.SparseLinear) else sp.csr_matrix(np.asarray(node.weight, np.float32))
+        fan = recurrent.FanOut.from_csr(W, None if delay == 1 else np.full(W.nnz, delay))
+        params = self.ops[neuron].params
+        drive = None if drive is None else drive.reshape(T, B, n).to(torch.float32).contiguous()
+        out = recurrent.run(fan, params, initial_state(params, (B, n)), T, drive)
+        return out.raster.to(torch.float32).reshape(T, B, *shape)
 
 
 class TorchBackend:

@@ -12,7 +12,7 @@ from .functional import (
 )
 from .ielif import IELIF, IELIFParams
 from .modules import LI, LIF, CubaLIF, NeuronOutput
-from .params import CubaLIFParams, LIFParams, decay_from_tau, params_from_dict, tau_from_decay
+from .params import CubaEIParams, CubaLIFParams, LIFParams, decay_from_tau, params_from_dict, tau_from_decay
 from .sigma_delta import SigmaDelta, SigmaDeltaParams
 from .surrogate import SURROGATES, Surrogate, as_surrogate, spike
 
@@ -29,6 +29,7 @@ __all__ = [
     "CubaLIF",
     "LIFParams",
     "CubaLIFParams",
+    "CubaEIParams",
     "NeuronState",
     "NeuronOutput",
     "Surrogate",

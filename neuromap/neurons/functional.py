@@ -30,14 +30,15 @@ from typing import NamedTuple
 import torch
 
 from . import kernels, triton_kernels
-from .params import CubaLIFParams, LIFParams
+from .params import CubaEIParams, CubaLIFParams, LIFParams, require_one_current
 from .surrogate import SURROGATES, Surrogate, spike
 
 Scalar = float | torch.Tensor
 
 
 class NeuronState(NamedTuple):
-    """State of a population: membrane ``v``, synaptic current ``i`` (CuBa only), refractory
+    """State of a population: membrane ``v``, synaptic current ``i`` (CuBa only; ``[2, ...]``, the
+    excitatory and the inhibitory current, for :class:`~neuromap.neurons.params.CubaEIParams`), refractory
     counter ``refrac`` (steps left) and last spikes ``s`` (for snnTorch's delayed reset)."""
 
     v: torch.Tensor
@@ -51,7 +52,8 @@ def initial_state(
 ) -> NeuronState:
     """Resting state: ``v = v_leak``, no current, not refractory, no previous spike."""
     v = torch.full(shape, float(params.v_leak), dtype=dtype, device=device)
-    i = torch.zeros(shape, dtype=dtype, device=device) if isinstance(params, CubaLIFParams) else None
+    i_shape = (2, *shape) if isinstance(params, CubaEIParams) else shape
+    i = torch.zeros(i_shape, dtype=dtype, device=device) if isinstance(params, CubaLIFParams) else None
     r = torch.zeros(shape, dtype=torch.int32, device=device) if params.refractory_steps else None
     s = torch.zeros(shape, dtype=dtype, device=device) if params.reset_delay else None
     return NeuronState(v, i, r, s)
@@ -133,6 +135,7 @@ def neuron_step(
 ) -> tuple[torch.Tensor, NeuronState, torch.Tensor]:
     """One differentiable step. Returns ``(spikes, new_state, h)`` where ``h`` is the pre-reset
     membrane. ``beta``/``v_th``/``alpha`` override the params (learnable values)."""
+    require_one_current(params, "neuron_step")
     beta = params.beta if beta is None else beta
     v_th = params.v_th if v_th is None else v_th
     cuba = isinstance(params, CubaLIFParams)
@@ -585,6 +588,7 @@ def neuron_sequence(
     Runs the compiled kernel when available and applicable (see :mod:`neuromap.neurons.kernels`).
     """
     check_sequence(x)
+    require_one_current(params, "neuron_sequence")
     if state is None:
         state = initial_state(params, tuple(x.shape[1:]), x.dtype, x.device)
     if params.step_only is not None:

@@ -55,8 +55,12 @@ import torch
 from neuromap.errors import NeuromapError
 
 _SOURCE = Path(__file__).with_name("_kernels.cpp")
-# Event-driven synapse ops (neuromap.synapses), compiled into the same extension.
-_SOURCES = (_SOURCE, Path(__file__).with_name("_synapse_kernels.cpp"))
+# Event-driven synapse ops (neuromap.synapses), the recurrent step loop (neuromap.neurons.recurrent) and the
+# partitioner's connectivity counts (neuromap.partition.split), compiled into the same extension; headers
+# are staged beside them (and hashed) but not compiled on their own.
+_SOURCES = (_SOURCE, *(Path(__file__).with_name(n) for n in ("_synapse_kernels.cpp", "_recurrent_kernels.cpp",
+                                                               "_connectivity_kernels.cpp")))
+_HEADERS = (Path(__file__).with_name("_counter_hash.h"),)
 # -ffp-contract=off: no fused multiply-add, so results equal the PyTorch loop bit for bit; -fno-trapping-math only
 # lets the compiler if-convert and vectorise the threshold comparison (IEEE results are unchanged).
 _CFLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-fopenmp"]
@@ -99,7 +103,7 @@ def build_key() -> dict[str, str]:
     """Everything the compiled library depends on (and nothing else: not the virtualenv's path, not
     the ``ninja`` on ``PATH``): hashed into :func:`_build_name`."""
     return {
-        "sources": hashlib.sha256(b"".join(src.read_bytes() for src in _SOURCES)).hexdigest(),
+        "sources": hashlib.sha256(b"".join(src.read_bytes() for src in _SOURCES + _HEADERS)).hexdigest(),
         "cflags": " ".join(_CFLAGS),
         "ldflags": " ".join(_LDFLAGS),
         "compiler": compiler_identity(),
@@ -170,13 +174,14 @@ def cache_dir() -> Path:
 
 
 def _stage_sources(build_dir: Path) -> list[Path]:
-    """The kernel sources copied into the private build directory (the build never reads a path
-    another checkout could change while it runs)."""
+    """The kernel sources (and the headers they include) copied into the private build directory (the
+    build never reads a path another checkout could change while it runs); returns the sources' copies."""
     staged = []
-    for src in _SOURCES:
+    for src in _HEADERS + _SOURCES:
         dst = build_dir / src.name
         dst.write_bytes(src.read_bytes())
-        staged.append(dst)
+        if src in _SOURCES:
+            staged.append(dst)
     return staged
 
 

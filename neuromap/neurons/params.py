@@ -227,6 +227,45 @@ class CubaLIFParams(LIFParams):
         )
 
 
+@dataclass(frozen=True)
+class CubaEIParams(CubaLIFParams):
+    """Current-based LIF with two synaptic currents: ``tau_syn`` for excitatory and ``tau_syn_inh`` for
+    inhibitory synapses, as in the CUBA network of Brette et al. 2007 (J. Comput. Neurosci. 23:349,
+    benchmark 2; Brian2's ``examples/CUBA.py``) and NEST's ``iaf_psc_exp`` (``tau_syn_ex`` / ``tau_syn_in``)::
+
+        i[t]  = alpha i[t-1] + x_exc[t]
+        i2[t] = alpha_inh i2[t-1] + x_inh[t]
+        h[t]  = beta v[t-1] + (1 - beta) v_leak + g (i[t] + i2[t])
+
+    then threshold, reset and refractoriness as :class:`LIFParams`. Which input is inhibitory is the
+    network's business (a reservoir routes the synapses of its inhibitory neurons to ``i2``); a layer fed
+    one summed input cannot tell, so :func:`require_one_current` refuses these parameters there.
+
+    Attributes (in addition to :class:`CubaLIFParams`):
+        tau_syn_inh: time constant (s) of the inhibitory synaptic current.
+    """
+
+    tau_syn_inh: float = 10e-3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_positive("tau_syn_inh", self.tau_syn_inh)
+        decay_from_tau(self.tau_syn_inh, self.dt, self.integrator)
+
+    @property
+    def alpha_inh(self) -> float:
+        """Inhibitory synaptic current decay per step."""
+        return decay_from_tau(self.tau_syn_inh, self.dt, self.integrator)
+
+
+def require_one_current(params: LIFParams, where: str) -> None:
+    """Raise ``ValueError`` for :class:`CubaEIParams` in ``where``, which feeds its neurons one summed input."""
+    if isinstance(params, CubaEIParams):
+        raise ValueError(f"{where} feeds its neurons one summed input, so it cannot split it into the excitatory "
+                         "and inhibitory currents of CubaEIParams; simulate the network as a "
+                         "neuromap.networks.lsm.Reservoir (its inhibitory neurons feed the second current)")
+
+
 def _param_classes(cls: type[LIFParams] = LIFParams) -> dict[str, type[LIFParams]]:
     """``LIFParams`` and every subclass defined so far (a new neuron model's parameters included)."""
     out = {cls.__name__: cls}

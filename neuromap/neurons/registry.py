@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .functional import cuba_leaky_integrator, leaky_integrator, neuron_sequence
-from .params import LIFParams, params_from_dict
+from .params import LIFParams, params_from_dict, require_one_current
 from .surrogate import as_surrogate
 
 OVERRIDES = ("beta", "v_th", "alpha")
@@ -48,6 +48,9 @@ class SpikingParams:
     beta: np.ndarray | None = None
     v_th: np.ndarray | None = None
     alpha: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        require_one_current(self.neuron, "a LIF-family population of a graph or netlist")
 
     def overrides(self) -> dict[str, np.ndarray]:
         """The per-neuron values that are given (name -> array)."""

@@ -21,7 +21,7 @@ import torch
 
 from . import kernels, triton_kernels
 from .functional import NeuronState
-from .params import CubaLIFParams, LIFParams
+from .params import CubaLIFParams, LIFParams, require_one_current
 
 _SOURCE = Path(__file__).with_name("_triton_csr_step_src.py")
 DTYPES = (torch.float32, torch.float64)
@@ -64,6 +64,7 @@ class CSRStep:
                  max_degree: int | None = None) -> None:
         if params.reset_delay:
             raise ValueError("the fused CSR step does not support reset_delay=True (snnTorch's delayed reset)")
+        require_one_current(params, "the fused CSR step")
         self.n = W.shape[0]
         self.indptr = W.crow_indices().to(torch.int64).contiguous()
         self.indices = W.col_indices().to(torch.int64).contiguous()

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from neuromap import optional
+from neuromap.memory import release_free_pages
 from neuromap.netlist import Netlist
 
 from . import partition as _part
@@ -247,8 +248,10 @@ def check_axons(run: Run, kind) -> None:
             kind.resources(run)
             atom_groups = run.atoms.groups(sizes)
     run.traffic = (onehot @ sp.diags(run.rate_arr[run.a_pop]) @ conn).tocsr()  # cores x cores, packets / step
-    graded = np.array([p.model.graded for p in run.pops], dtype=np.float64)[run.a_pop]  # the registry's flag
-    run.graded_traffic = (onehot @ sp.diags(run.rate_arr[run.a_pop] * graded) @ conn).tocsr()
+    graded = np.array([p.model.graded for p in run.pops], dtype=np.float64)  # the registry's flag
+    if graded.any():  # a second cores x cores matrix only where some population sends graded spikes
+        run.graded_traffic = (onehot @ sp.diags(run.rate_arr[run.a_pop] * graded[run.a_pop]) @ conn).tocsr()
+    release_free_pages()
 
 
 def _halve_single_atom_cores(run: Run, single: np.ndarray) -> None:

@@ -21,9 +21,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from neuromap import optional
+from neuromap.memory import release_free_pages
 
 from .errors import DoesNotFit
-from .partition import quiet_c_stdout
+from .partition import quiet_c_stdout, symmetric_graph
+from .route import flow_blocks
 
 PLACEMENTS = ("optimised", "sequential", "random")
 
@@ -82,9 +84,22 @@ class Mesh:
 
 def hop_cost(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.ndarray) -> float:
     """Σ traffic[a, b] × hops(a, b) for directed core traffic."""
-    t = traffic.tocoo()
-    pa, pb = slot_of[t.row], slot_of[t.col]
-    return float((t.data * (np.abs(X[pa] - X[pb]) + np.abs(Y[pa] - Y[pb]))).sum())
+    return HopCost(traffic, X, Y)(slot_of)
+
+
+class HopCost:
+    """:func:`hop_cost` of one traffic matrix for many placements, evaluated over blocks of flows
+    (:func:`~neuromap.partition.route.flow_blocks`), so its temporaries stay a few tens of MB however many
+    flows there are."""
+
+    def __init__(self, traffic: sp.spmatrix, X: np.ndarray, Y: np.ndarray) -> None:
+        self.traffic = traffic if sp.isspmatrix_csr(traffic) else sp.csr_matrix(traffic)
+        self.X, self.Y = np.asarray(X, dtype=np.int32), np.asarray(Y, dtype=np.int32)  # mesh coordinates: small
+
+    def __call__(self, slot_of: np.ndarray) -> float:
+        xs, ys = self.X[slot_of], self.Y[slot_of]  # per core, then per flow
+        return float(sum(float((val * (np.abs(xs[src] - xs[dst]) + np.abs(ys[src] - ys[dst]))).sum())
+                         for src, dst, val in flow_blocks(self.traffic)))
 
 
 def place(traffic: sp.csr_matrix, mesh: Mesh, strategy: str = "optimised", seed: int = 0,
@@ -102,21 +117,20 @@ def place(traffic: sp.csr_matrix, mesh: Mesh, strategy: str = "optimised", seed:
     if strategy == "random":
         return np.random.default_rng(seed).permutation(n_slots)[:n]
     X, Y = s["X"].astype(np.int64), s["Y"].astype(np.int64)
-    sym = (traffic + traffic.T).tocsr()
-    sym.setdiag(0)
-    sym.eliminate_zeros()
+    release_free_pages()
+    sym = symmetric_graph(traffic)
+    release_free_pages()
     seq = np.arange(n)
     if sym.nnz == 0:
         return seq
     t0 = time.perf_counter()
+    cost = HopCost(traffic, X, Y)
     if not optional.available("pymetis"):  # no METIS bisection: refine the sequential placement only
-        return min((refine_swaps(sym, X, Y, seq, n_slots, seed, deadline=t0 + time_budget), seq),
-                   key=lambda so: hop_cost(traffic, X, Y, so))
+        return min((refine_swaps(sym, X, Y, seq, n_slots, seed, deadline=t0 + time_budget, cost=cost), seq), key=cost)
     slot_of = _bisection(sym, X, Y, n, seed)
-    slot_of = refine_swaps(sym, X, Y, slot_of, n_slots, seed, deadline=t0 + time_budget)
-    seq_ref = refine_swaps(sym, X, Y, seq, n_slots, seed, deadline=time.perf_counter() + time_budget / 4)
-    best = min((slot_of, seq_ref, seq), key=lambda so: hop_cost(traffic, X, Y, so))
-    return best
+    slot_of = refine_swaps(sym, X, Y, slot_of, n_slots, seed, deadline=t0 + time_budget, cost=cost)
+    seq_ref = refine_swaps(sym, X, Y, seq, n_slots, seed, deadline=time.perf_counter() + time_budget / 4, cost=cost)
+    return min((slot_of, seq_ref, seq), key=cost)
 
 
 def _sparsify(g: sp.csr_matrix, k: int = 48) -> sp.csr_matrix:
@@ -211,9 +225,23 @@ def _two_way(g: sp.csr_matrix, cores: np.ndarray, n1: int, opts) -> np.ndarray:
     return part
 
 
+#: :func:`refine_swaps` gives up when the first ``max(REFINE_CHECK_CORES, n / 32)`` cores of its first pass
+#: lower the cost by less than this fraction: swaps cannot improve near-uniform (all-to-all) traffic, and on
+#: thousands of cores a pass costs seconds. Traffic with structure gains far more there and refines as before.
+REFINE_MIN_GAIN = 5e-4
+REFINE_CHECK_CORES = 128
+
+
 def refine_swaps(sym: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.ndarray, n_slots: int, seed: int,
-                 deadline: float, max_passes: int = 30, n_cand: int = 24) -> np.ndarray:
-    """Pairwise swaps (core<->core or core<->empty slot) that lower Σ traffic × hops, until no gain."""
+                 deadline: float, max_passes: int = 30, n_cand: int = 24, cost: HopCost | None = None) -> np.ndarray:
+    """Pairwise swaps (core<->core or core<->empty slot) that lower Σ traffic × hops, until no gain (or
+    too little early in the first pass: :data:`REFINE_MIN_GAIN`). ``cost``: the hop cost of the directed traffic
+    (else half that of ``sym``, the same number)."""
+    if cost is None:
+        half = HopCost(sym, X, Y)
+
+        def cost(so: np.ndarray) -> float:
+            return 0.5 * half(so)  # each pair appears twice in sym
     slot_of = slot_of.copy()
     n = len(slot_of)
     occ = np.full(n_slots, -1, dtype=np.int64)
@@ -221,10 +249,14 @@ def refine_swaps(sym: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.n
     rng = np.random.default_rng(seed)
     indptr, indices, data = sym.indptr, sym.indices, sym.data
     all_slots = np.arange(n_slots)
-    for _ in range(max_passes):
+    check_at = max(REFINE_CHECK_CORES, n // 32)
+    for pass_no in range(max_passes):
         improved = 0.0
-        for a in rng.permutation(n):
+        for visited, a in enumerate(rng.permutation(n)):
             if time.perf_counter() > deadline:
+                return slot_of
+            # the cost now plus what this pass removed: the cost before it
+            if pass_no == 0 and visited == check_at and improved < REFINE_MIN_GAIN * (cost(slot_of) + improved):
                 return slot_of
             lo, hi = indptr[a], indptr[a + 1]
             if hi == lo:

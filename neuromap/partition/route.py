@@ -6,10 +6,34 @@ to every link on its X-then-Y path. Multicast trees share links, so real loads a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+
+#: Flows per block of :func:`flow_blocks`: the temporaries of a pass over the flows are a few tens of bytes per
+#: flow of one block (a uniformly random network's core traffic matrix is dense: millions of flows).
+FLOWS_PER_BLOCK = 1 << 20
+
+
+def row_blocks(indptr: np.ndarray, flows: int | None = None) -> np.ndarray:
+    """Row boundaries ``[0, ..., n_rows]`` of blocks of whole rows of a CSR matrix, about ``flows`` nonzeros
+    each (default :data:`FLOWS_PER_BLOCK`)."""
+    starts = np.searchsorted(indptr, np.arange(0, indptr[-1], flows or FLOWS_PER_BLOCK), side="right") - 1
+    return np.unique(np.r_[0, starts, len(indptr) - 1]).astype(np.int64)
+
+
+def flow_blocks(traffic: sp.spmatrix, flows: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(source core, destination core, packets per step)`` of the nonzero flows of ``traffic``, in blocks
+    of whole rows of about ``flows`` flows (default :data:`FLOWS_PER_BLOCK`; views of the CSR arrays, the
+    rows int32)."""
+    t = traffic if sp.isspmatrix_csr(traffic) else sp.csr_matrix(traffic)
+    bounds = row_blocks(t.indptr, flows)
+    for r0, r1 in zip(bounds[:-1], bounds[1:]):
+        lo, hi = t.indptr[r0], t.indptr[r1]
+        yield (np.repeat(np.arange(r0, r1, dtype=np.int32), np.diff(t.indptr[r0:r1 + 1])), t.indices[lo:hi],
+               t.data[lo:hi])
 
 
 @dataclass
@@ -46,17 +70,13 @@ class LinkLoads:
 def link_loads(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np.ndarray, shape: tuple[int, int],
                chip_w: int, chip_h: int) -> LinkLoads:
     gx, gy = shape
-    t = traffic.tocoo()
-    pa, pb = slot_of[t.row], slot_of[t.col]
-    x1, y1, x2, y2, v = X[pa], Y[pa], X[pb], Y[pb], t.data
-    # aggregate flows between routers first
-    key = ((x1 * gy + y1) * gx + x2) * gy + y2
-    uk, inv = np.unique(key, return_inverse=True)
-    v = np.bincount(inv, weights=v)
-    y2 = uk % gy
-    x2 = (uk // gy) % gx
-    y1 = (uk // (gy * gx)) % gy
-    x1 = uk // (gy * gx * gy)
+    router = (X[slot_of] * gy + Y[slot_of]).astype(np.int32)  # per core
+    # aggregate flows between routers first (sparse sums block by block: O(flows + routers), no sort of the flows)
+    agg = sp.csr_matrix((gx * gy, gx * gy))
+    for src, dst, val in flow_blocks(traffic):
+        agg = agg + sp.csr_matrix((val, (router[src], router[dst])), shape=agg.shape)
+    agg = agg.tocoo()
+    x1, y1, x2, y2, v = agg.row // gy, agg.row % gy, agg.col // gy, agg.col % gy, agg.data
     east = np.zeros((gy, gx + 1))
     west = np.zeros((gy, gx + 2))
     north = np.zeros((gx, gy + 1))
@@ -85,11 +105,13 @@ def link_loads(traffic: sp.csr_matrix, X: np.ndarray, Y: np.ndarray, slot_of: np
 def router_entries(traffic: sp.csr_matrix, chip_of_core: np.ndarray, chip_grid: tuple[int, int], n_chips: int) -> np.ndarray:
     """Multicast routing entries per chip: one per source core whose X-then-Y chip-level route starts,
     passes or ends on that chip (no key merging, no default routing: an upper bound)."""
-    t = traffic.tocoo()
-    src = t.row
-    dchip = chip_of_core[t.col]
-    pairs = np.unique(src.astype(np.int64) * n_chips + dchip)
-    src, dchip = pairs // n_chips, pairs % n_chips
+    # distinct (source core, destination chip) pairs: sparse sums over blocks of flows, no sort of the flows
+    pair = sp.csr_matrix((traffic.shape[0], n_chips), dtype=np.float32)
+    for src, dst, _ in flow_blocks(traffic):
+        pair = pair + sp.csr_matrix((np.ones(len(src), dtype=np.float32), (src, chip_of_core[dst].astype(np.int32))),
+                                    shape=pair.shape)
+    pair = pair.tocoo()
+    src, dchip = pair.row.astype(np.int64), pair.col.astype(np.int64)
     schip = chip_of_core[src]
     cw = chip_grid[0]
     sx, sy, dx, dy = schip % cw, schip // cw, dchip % cw, dchip // cw

@@ -26,8 +26,11 @@ from typing import Protocol
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
-from neuromap.netlist import Netlist, Population, Projection
+from neuromap.memory import release_free_pages
+from neuromap.netlist import GeneratedWeights, Netlist, Population, Projection
+from neuromap.neurons import kernels
 
 from .errors import DoesNotFit
 
@@ -187,42 +190,70 @@ def distinct_sources(net: Netlist, proj: Projection, dst_groups: np.ndarray, n_d
     """``C[s, d]`` = number of distinct neurons of source group ``s`` with at least one synapse onto
     a neuron of destination group ``d`` (the multicast packets one step of all-firing sources sends).
 
-    ``dst_groups`` / ``src_groups``: group id per neuron of ``proj.dst`` / ``proj.src``. Works on the
-    CSR index arrays only (conv from geometry); one pass over the synapses, O(nnz) without sorting."""
+    ``dst_groups`` / ``src_groups``: group id per neuron of ``proj.dst`` / ``proj.src``. One pass over the
+    synapses, O(nnz) without sorting (conv from geometry); generated weights (:class:`GeneratedWeights`)
+    are streamed, never held. The compiled kernel (``neuromap.neurons.kernels``) counts in parallel over
+    destination groups; without it the same counts come from numpy. Both return the counts column by
+    column (12 bytes per nonzero: int32 source group, float64 count), so the memory beyond the result is
+    one CSC-to-CSR conversion, never a temporary per synapse or a COO copy."""
     dst, src = net.population(proj.dst), net.population(proj.src)
     if proj.kind == "conv":
         return _conv_distinct(proj, dst_groups, n_dst, src_groups, n_src)
-    if proj.kind == "identity" or proj.weight is None:
+    generated = proj.weight if isinstance(proj.weight, GeneratedWeights) else None
+    indptr = indices = None
+    if generated is not None:
+        pass
+    elif proj.kind == "identity" or proj.weight is None:
         k = min(dst.size, src.size)
         indptr = np.r_[np.arange(k + 1), np.full(dst.size - k, k)].astype(np.int64)
         indices = np.arange(k, dtype=np.int64)
-    elif sp.issparse(proj.weight):
-        w = proj.weight.tocsr()
-        indptr, indices = w.indptr, w.indices
     else:
-        w = sp.csr_matrix(np.asarray(proj.weight) != 0)
+        w = proj.weight.tocsr() if sp.issparse(proj.weight) else sp.csr_matrix(np.asarray(proj.weight) != 0)
         indptr, indices = w.indptr, w.indices
     dst_groups = np.asarray(dst_groups, dtype=np.int64)
     src_groups = np.asarray(src_groups, dtype=np.int64)
-    if len(dst_groups) > 1 and np.any(np.diff(dst_groups) < 0):
-        # rows of one group are scattered: visit them group by group through a stable permutation
-        perm = np.argsort(dst_groups, kind="stable")
+    # rows of one group may be scattered: visit them group by group through a stable permutation
+    sorted_rows = len(dst_groups) <= 1 or not np.any(np.diff(dst_groups) < 0)
+    rows = np.arange(len(dst_groups), dtype=np.int64) if sorted_rows else np.argsort(dst_groups, kind="stable")
+    gids, first = np.unique(dst_groups[rows], return_index=True)
+    gptr = np.r_[first, len(rows)].astype(np.int64)
+    ops = kernels.load()
+    counts = _compiled_counts if ops is not None else _numpy_counts
+    per_group, idx, val = counts(ops, indptr, indices, generated, rows, gptr, src_groups, n_src, src.size)
+    colptr = np.zeros(n_dst + 1, dtype=np.int64)
+    colptr[gids + 1] = per_group
+    np.cumsum(colptr, out=colptr)
+    return sp.csc_matrix((val, idx, colptr), shape=(n_src, n_dst), copy=False).tocsr()
+
+
+def _compiled_counts(ops, indptr, indices, generated, rows, gptr, src_groups, n_src: int, n_pre: int):
+    """``(entries per destination group, source groups, counts)`` from the compiled kernel."""
+    t = torch.from_numpy
+    empty = torch.empty(0, dtype=torch.int64)
+    if generated is None:
+        idx = indices if indices.dtype in (np.int32, np.int64) else indices.astype(np.int64)
+        out = ops.distinct_source_counts(t(np.asarray(indptr, dtype=np.int64)), t(idx), t(rows), t(gptr),
+                                         t(src_groups), n_src, n_pre, 1, 0, 0, 0)
     else:
-        perm = None
-    g_sorted = dst_groups if perm is None else dst_groups[perm]
-    gids, first = np.unique(g_sorted, return_index=True)
-    last = np.r_[first[1:], len(g_sorted)]
-    stamp = np.full(src.size, -1, dtype=np.int64)
-    rows_out, cols_out, vals_out = [], [], []
-    for gid, lo, hi in zip(gids, first, last):
-        if perm is None:
-            cols = indices[indptr[lo]:indptr[hi]]
+        g = generated
+        out = ops.distinct_source_counts(empty, empty, t(rows), t(gptr), t(src_groups), n_src, n_pre,
+                                         g.n_post, g.k, g.seed, g.window)
+    return tuple(x.numpy() for x in out)
+
+
+def _numpy_counts(_ops, indptr, indices, generated, rows, gptr, src_groups, n_src: int, n_pre: int):
+    """The same in numpy: a stamp per source neuron marks the first synapse of each in a group."""
+    stamp = np.full(n_pre, -1, dtype=np.int64)
+    per_group = np.zeros(len(gptr) - 1, dtype=np.int64)
+    out_s, out_c = [], []
+    for g in range(len(gptr) - 1):
+        grp = rows[gptr[g]:gptr[g + 1]]
+        if generated is not None:
+            cols = generated.rows(grp)[1]
         else:
-            rows = perm[lo:hi]
-            # runs of consecutive rows inside the permutation become single index slices
-            brk = np.flatnonzero(np.diff(rows) != 1) + 1
-            starts = np.r_[rows[0], rows[brk]]
-            stops = np.r_[rows[brk - 1] + 1, rows[-1] + 1] if len(brk) else np.array([rows[-1] + 1])
+            # runs of consecutive rows become single index slices
+            brk = np.flatnonzero(np.diff(grp) != 1) + 1
+            starts, stops = np.r_[grp[0], grp[brk]], np.r_[grp[brk - 1] + 1, grp[-1] + 1]
             cols = np.concatenate([indices[indptr[a]:indptr[b]] for a, b in zip(starts, stops)])
         if len(cols) == 0:
             continue
@@ -231,13 +262,12 @@ def distinct_sources(net: Netlist, proj: Projection, dst_groups: np.ndarray, n_d
         uniq = cols[stamp[cols] == pos]  # exactly one position survives per distinct source neuron
         cnt = np.bincount(src_groups[uniq], minlength=n_src)
         nz = np.flatnonzero(cnt)
-        rows_out.append(nz)
-        cols_out.append(np.full(len(nz), gid))
-        vals_out.append(cnt[nz])
-    if not rows_out:
-        return sp.csr_matrix((n_src, n_dst), dtype=np.int64)
-    return sp.csr_matrix((np.concatenate(vals_out), (np.concatenate(rows_out), np.concatenate(cols_out))),
-                         shape=(n_src, n_dst))
+        per_group[g] = len(nz)
+        out_s.append(nz.astype(np.int32))
+        out_c.append(cnt[nz].astype(np.float64))
+    if not out_s:
+        return per_group, np.zeros(0, np.int32), np.zeros(0, np.float64)
+    return per_group, np.concatenate(out_s), np.concatenate(out_c)
 
 
 def _conv_distinct(proj, dst_groups, n_dst, src_groups, n_src) -> sp.csr_matrix:
@@ -272,14 +302,16 @@ def group_connectivity(net: Netlist, index: dict[str, int], groups: list[np.ndar
     (firing rate) applied to each projection's counts by its source population."""
     src_groups = groups if src_groups is None else src_groups
     n_src = n_groups if n_src is None else n_src
-    total = sp.csr_matrix((n_src, n_groups), dtype=np.float64)
+    total = None
     for proj in net.projections:
         i, j = index[proj.src], index[proj.dst]
-        c = distinct_sources(net, proj, groups[j], n_groups, src_groups[i], n_src).astype(np.float64)
+        c = distinct_sources(net, proj, groups[j], n_groups, src_groups[i], n_src).astype(np.float64, copy=False)
         if weights is not None:
-            c = c * float(weights[i])
-        total = total + c
-    return total.tocsr()
+            c.data *= float(weights[i])
+        total = c if total is None else total + c
+        del c  # one projection's counts alive at a time beside the sum
+    release_free_pages()  # the counts' temporaries (the kernel's buffers, CSC -> CSR)
+    return sp.csr_matrix((n_src, n_groups), dtype=np.float64) if total is None else total.tocsr(copy=False)
 
 
 # ------------------------------------------------------------------------------------------ slicing
@@ -389,7 +421,10 @@ def crossbar_rows(net: Netlist, pop: Population) -> int:
             rows += 1
         else:
             w = proj.weight
-            cols_used = (np.diff(w.tocsc().indptr) > 0).sum() if sp.issparse(w) else int(
-                (np.asarray(w) != 0).any(axis=0).sum())
+            if isinstance(w, GeneratedWeights):
+                cols_used = int((w.col_counts() > 0).sum())
+            else:
+                cols_used = (np.diff(w.tocsc().indptr) > 0).sum() if sp.issparse(w) else int(
+                    (np.asarray(w) != 0).any(axis=0).sum())
             rows += int(min(src.size, cols_used))
     return rows

@@ -1,15 +1,20 @@
-"""Generated netlists for tests and benchmarks: MLPs, conv nets, an LSM reservoir, a huge sparse net.
+"""Generated netlists for tests and benchmarks: MLPs, conv nets, an LSM reservoir, huge sparse nets.
 
 All synapse structure is built with vectorised NumPy into dense / CSR arrays (never per-synapse
-Python objects), so the 1M-neuron / 100M-synapse net builds in seconds.
+Python objects), so the 1M-neuron / 100M-synapse net builds in seconds; :func:`generated_recurrent`
+holds none at all (:class:`FixedFanIn`: the synapses are generated on the fly from a seed), so a
+10M-neuron / 1G-synapse net costs its populations only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
-from neuromap.netlist import ConvGeometry, Netlist, Population, Projection
+from neuromap import counter_rng
+from neuromap.netlist import ConvGeometry, GeneratedWeights, Netlist, Population, Projection
 
 
 def mlp(sizes: list[int], seed: int = 0, name: str = "mlp") -> Netlist:
@@ -114,4 +119,67 @@ def random_recurrent(n: int = 1_000_000, k: int = 100, seed: int = 0, name: str 
     data = np.ones(n * k, dtype=np.float32)
     w = sp.csr_matrix((data, indices, indptr), shape=(n, n))
     net.add_projection(Projection("rec", "pop", "pop", "sparse", w))
+    return net
+
+
+@dataclass(eq=False)
+class FixedFanIn(GeneratedWeights):
+    """``k`` synapses onto each of ``n_post`` neurons from ``n_pre`` sources, generated from ``seed``: source
+    ``j`` of post neuron ``r`` comes from the counter-based hash of ``(seed, r, j)``
+    (:mod:`neuromap.counter_rng`), uniform over the sources (``window = 0``) or uniform within ``window``
+    sources centred on ``r``'s relative position ``r * n_pre // n_post`` (wrapping around: a ring with local
+    connectivity). Duplicate pairs (about ``k^2 / 2 window`` per row) are kept, as in :func:`random_recurrent`.
+    The compiled connectivity counts generate the same sources (``neuromap.partition.split``)."""
+
+    n_post: int
+    n_pre: int
+    k: int
+    seed: int = 0
+    window: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_post", "n_pre", "k", "window"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < (1 if name in ("n_post", "n_pre") else 0):
+                raise ValueError(f"FixedFanIn: {name} must be a whole number >= {1 if name in ('n_post', 'n_pre') else 0},"
+                                 f" got {v!r}")
+        if self.window > self.n_pre:
+            raise ValueError(f"FixedFanIn: window {self.window} exceeds the {self.n_pre} sources")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.n_post), int(self.n_pre)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.n_post) * int(self.k)
+
+    def row_counts(self) -> np.ndarray:
+        return np.full(self.n_post, self.k, dtype=np.int64)
+
+    def sources(self, post: np.ndarray) -> np.ndarray:
+        """The sources ``[len(post), k]`` (int64) of the post neurons ``post``."""
+        post = np.asarray(post, dtype=np.int64)
+        base = counter_rng.stream_base(post.astype(np.uint64), self.seed)
+        j = np.arange(1, self.k + 1, dtype=np.uint64)
+        u = counter_rng.unit(counter_rng.mix64(base[:, None] + j[None, :] * counter_rng.GOLDEN))
+        if self.window == 0:
+            return np.minimum((u * float(self.n_pre)).astype(np.int64), self.n_pre - 1)
+        center = post * self.n_pre // self.n_post
+        off = (u * float(self.window)).astype(np.int64) - self.window // 2
+        return np.mod(center[:, None] + off, self.n_pre)
+
+    def rows(self, post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        post = np.asarray(post, dtype=np.int64)
+        return np.arange(post.size + 1, dtype=np.int64) * self.k, self.sources(post).reshape(-1)
+
+
+def generated_recurrent(n: int = 1_000_000, k: int = 100, seed: int = 0, window: int = 0,
+                        name: str = "generated") -> Netlist:
+    """One population of ``n`` LIF neurons with a recurrent :class:`FixedFanIn` projection of ``k`` synapses
+    per neuron (``window = 0``: uniform sources, the connectivity of :func:`random_recurrent`; else local)
+    whose synapses are generated on the fly: the netlist holds none of them."""
+    net = Netlist(name)
+    net.add_population(Population("pop", "lif", (n,)))
+    net.add_projection(Projection("rec", "pop", "pop", "sparse", FixedFanIn(n, n, k, seed, window)))
     return net

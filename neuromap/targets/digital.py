@@ -47,7 +47,7 @@ from neuromap.estimate import (
 )
 from neuromap.partition.errors import DoesNotFit
 from neuromap.partition.place import Mesh, hop_cost, place
-from neuromap.partition.route import link_loads, router_entries
+from neuromap.partition.route import flow_blocks, link_loads, router_entries
 from neuromap.partition.split import Limits, SharedMemory, group_connectivity
 
 from .kind import TargetKind, register_kind
@@ -318,8 +318,7 @@ def _graded_metrics(run, metrics: dict, violations: list[str], hops) -> None:
 
 
 def _offchip(traffic: sp.csr_matrix, chip_of_core: np.ndarray) -> float:
-    t = traffic.tocoo()
-    return float(t.data[chip_of_core[t.row] != chip_of_core[t.col]].sum())
+    return float(sum(float(val[chip_of_core[src] != chip_of_core[dst]].sum()) for src, dst, val in flow_blocks(traffic)))
 
 
 # --- cost model helpers --------------------------------------------------------------------------

@@ -210,6 +210,14 @@ def model(pop, numerics: str):
     return IMPLEMENTATIONS.get(pop, numerics)(pop, numerics == "s16.15")
 
 
+def fp32_lif_params(impl) -> Any:
+    """The LIF / CuBa parameters of PE code ``impl`` when it is fp32 with scalar parameters (what the
+    compiled recurrent loop, :mod:`neuromap.neurons.recurrent`, can run), else None."""
+    if isinstance(impl, _LIF) and not impl.fix and not impl.over:
+        return impl.params
+    return None
+
+
 def dense_output(pop) -> bool:
     """Whether ``pop`` outputs a real value every step (its dense projections then run on the MAC
     array): graded inputs and kinds whose PE code says so."""

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from neuromap.synapses import linear
 
 from . import numerics as nx_
-from .neurons import model
+from .neurons import fp32_lif_params, model
 from .program import Program, ProjPlan
 
 COUNTERS = ("synops", "mla_macs", "packets_in", "packets_out", "neuron_updates", "dram_bytes")
@@ -235,6 +235,8 @@ class Simulator:
                         ext[n] = [u.apply(self._src(out, u, None)) for u in units]
                     elif units:
                         ext[n] = self._sum([u.apply(self._src(out, u, None)) for u in units], n, T, B)
+            if len(members) == 1 and self._compiled_loop(members[0], ext.get(members[0]), out, T, B):
+                continue
             states: dict[str, Any] = {n: None for n in members}
             for t in range(T):
                 for n in members:
@@ -250,6 +252,38 @@ class Simulator:
                     out[n][t] = y[0]
         counters, flows = self._count(out, T, B)
         return SimResult(out, counters, flows)
+
+    def _compiled_loop(self, n: str, ext: torch.Tensor | None, out: dict[str, torch.Tensor], T: int, B: int) -> bool:
+        """Run a recurrent LIF / CuBa population with one event-driven self-loop projection (fp32, scalar
+        parameters, no bias) through the compiled loop (:mod:`neuromap.neurons.recurrent`) in one call, its
+        external input ``ext`` ``[T, B, n]`` precomputed; False (nothing done) when the block does not qualify.
+        The PE counters and timing come from the spikes afterwards (:meth:`_count`), as for the step loop.
+
+        s16.15 never qualifies: its PE code is integer arithmetic - state in s16.15 saturated to int32 after
+        each operation, decays as u0.31 products rounded to nearest (ties up), weights quantised per projection
+        to ``weight_bits`` with an exponent and each step's int64 sum shifted back with rounding - while the
+        compiled loop computes ``v = beta v + ...`` in float32 / float64, whose rounding and missing
+        saturation give other spikes. That would take an integer variant of the loop, which does not exist."""
+        from neuromap.neurons import recurrent
+        from neuromap.neurons.functional import initial_state
+
+        params, units = fp32_lif_params(self.models[n]), self.incoming[n]
+        loops = [u for u in units if u.plan.src == n]
+        if (self.fix or self.prog.schedule != "scc" or params is None or len(loops) != 1
+                or recurrent.unsupported(params, torch.float32, torch.device("cpu"))):
+            return False
+        plan = loops[0].plan
+        lag = plan.delay + (1 if plan.prev else 0)
+        if not isinstance(loops[0], _Proj) or plan.engine != "event" or plan.bias is not None or lag < 1:
+            return False
+        size = self.pops[n].size
+        W = sp.identity(size, format="csr", dtype=np.float32) if plan.kind == "identity" else sp.csr_matrix(
+            np.asarray(plan.weight, dtype=np.float32) if isinstance(plan.weight, np.ndarray) else plan.weight)
+        fan = recurrent.FanOut.from_csr(W, None if lag == 1 else np.full(W.nnz, lag))
+        drive = None if ext is None else ext.to(torch.float32).contiguous()
+        run = recurrent.run(fan, params, initial_state(params, (B, size)), T, drive)
+        out[n] = run.raster.to(torch.float32)
+        return True
 
     def _egru_step(self, n, units, ext_parts, out, t, state, B):
         model = self.models[n]
