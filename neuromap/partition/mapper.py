@@ -364,10 +364,11 @@ def partition_once(netlist: Netlist, target: Any, method: str = "metis", activit
     kind.add_usage(run, usage, limits_out)
     n_cores = run.traffic.shape[0]
     total = float(run.traffic.sum())
+    graded = 0.0 if run.graded_traffic is None else float(run.graded_traffic.sum())
     metrics: dict[str, Any] = {"cores": n_cores, "atoms": len(run.a_pop), "neurons": int(sum(run.sizes)),
                                "synapses": int(netlist.n_synapses), "traffic_total": total,
                                "cut_traffic": total - float(run.traffic.diagonal().sum()),
-                               "graded_traffic_total": float(run.graded_traffic.sum())}
+                               "graded_traffic_total": graded}
     violations: list[str] = []
     cores, links, mesh_info = kind.place(run, placement, time_budget, metrics, violations)
     metrics["utilisation"] = utilisation(usage, limits_out, violations)
