@@ -27,6 +27,7 @@ from neuromap.estimate import Estimate, Options
 from neuromap.netlist import ConvGeometry, Netlist, Population, Projection
 from neuromap.neurons import LIFParams
 from neuromap.neurons.registry import SpikingParams
+from neuromap.npyfile import load_npz
 
 from . import published as pub
 from .activity import Activity, collect
@@ -386,8 +387,8 @@ def simulated_pilotnet_lif(frames: int = 2) -> tuple[Netlist, Activity]:
         with gzip.open(lavadl_file("pilotnet_lif.net.gz").open("rb"), "rb") as src, open(path, "wb") as dst:
             shutil.copyfileobj(src, dst)
         graph = load_netx(path)
-    with lavadl_file("pilotnet_lif.npz").open("rb") as f:
-        image = np.load(f)["image"]  # lava-dl's layout (W, H, C)
+    with resources.as_file(lavadl_file("pilotnet_lif.npz")) as npz:
+        image = load_npz(npz, "lava-dl's PilotNet test frame")["image"]  # lava-dl's layout (W, H, C)
     x = torch.tensor(image.transpose(2, 1, 0), dtype=torch.float32)
     T = run.steps_per_frame
     x = x.expand(frames * T, 1, *x.shape)
